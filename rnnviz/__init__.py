@@ -1,0 +1,1 @@
+"""rnnviz: see inside recurrent neural networks."""
