@@ -1,0 +1,305 @@
+"""Record every per-timestep state and gate of the nn.RNN / nn.LSTM / nn.GRU modules in a model.
+
+How: inside `capture(model)` each recurrent module runs its layers one at a time, each
+through PyTorch's own single-layer `forward` (same parameters, same kernels), because
+PyTorch returns only the last layer's output sequence and we need every layer's. From
+each layer's input sequence and its output sequence h we rebuild the gates exactly and
+for all timesteps at once: h_{t-1} is known, so W·x_t + U·h_{t-1} + b is one matrix
+product; only the LSTM cell state needs an element-wise recursion
+c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t. Leaving the block restores the modules' own forward.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from rnnviz.trace import DIRECTIONS, RecordedCall, Trace, call_prefix, quantity_name
+
+RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
+_STOCK_FORWARDS = {cls: cls.forward for cls in RECURRENT_TYPES}
+
+
+@contextmanager
+def capture(model: nn.Module, *, detach: bool = True) -> Iterator[Trace]:
+    """Record the states and gates of every recurrent submodule of `model` while the block runs.
+
+    `detach=False` keeps the recorded tensors in the autograd graph (for gradient views).
+    """
+    trace = Trace()
+    calls_so_far: dict[str, int] = defaultdict(int)
+    instrumented: list[nn.Module] = []
+    try:
+        for path, module in model.named_modules():
+            base = _recurrent_base(module)
+            if base is None:
+                continue
+            if type(module).forward is not _STOCK_FORWARDS[base]:
+                warnings.warn(
+                    f"rnnviz.capture: {path or type(module).__name__} overrides forward(); not recorded",
+                    stacklevel=3,
+                )
+                continue
+            if "forward" in module.__dict__:
+                raise RuntimeError(f"module {path!r} is already inside another rnnviz.capture block")
+            module.forward = _recording_forward(module, base, path, trace, calls_so_far, detach)
+            instrumented.append(module)
+        yield trace
+    finally:
+        for module in instrumented:
+            module.__dict__.pop("forward", None)
+
+
+def _recurrent_base(module: nn.Module) -> type | None:
+    for cls in RECURRENT_TYPES:
+        if isinstance(module, cls):
+            return cls
+    return None
+
+
+def cell_kind(module: nn.Module) -> str:
+    """'lstm', 'gru', 'rnn_tanh' or 'rnn_relu'."""
+    if isinstance(module, nn.LSTM):
+        return "lstm"
+    if isinstance(module, nn.GRU):
+        return "gru"
+    return f"rnn_{module.nonlinearity}"
+
+
+def _recording_forward(module, base, path, trace, calls_so_far, detach):
+    num_directions = 2 if module.bidirectional else 1
+
+    def forward(input, hx=None):
+        layers = [_single_layer(module, base, k) for k in range(module.num_layers)]
+        call = calls_so_far[path]
+        calls_so_far[path] += 1
+        layer_input = input
+        finals = []
+        for k, layer in enumerate(layers):
+            layer_hx = _slice_layers(hx, k, num_directions)
+            with warnings.catch_warnings():
+                # On CUDA, a layer's weights are not one contiguous cuDNN chunk: harmless here.
+                warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
+                layer_output, layer_final = layer(layer_input, layer_hx)
+            lengths = _record_layer(trace, module, path, call, k, layer_input, layer_output, layer_hx, detach)
+            finals.append(layer_final)
+            is_last = k == module.num_layers - 1
+            if not is_last and module.training and module.dropout > 0:
+                layer_output = _dropout(layer_output, module.dropout)
+            layer_input = layer_output
+        trace.calls.append(
+            RecordedCall(
+                path=path,
+                call=call,
+                cell=cell_kind(module),
+                num_layers=module.num_layers,
+                bidirectional=module.bidirectional,
+                hidden_size=module.hidden_size,
+                proj_size=getattr(module, "proj_size", 0),
+                lengths=lengths,
+            )
+        )
+        return layer_output, _concat_finals(finals)
+
+    return forward
+
+
+def _single_layer(module, base, layer):
+    """A one-layer module of the same kind that shares layer `layer`'s parameters with `module`."""
+    options = dict(
+        input_size=module.input_size if layer == 0 else _output_size(module),
+        hidden_size=module.hidden_size,
+        num_layers=1,
+        bias=module.bias,
+        batch_first=module.batch_first,
+        bidirectional=module.bidirectional,
+        device="meta",
+    )
+    if base is nn.LSTM:
+        options["proj_size"] = module.proj_size
+    if base is nn.RNN:
+        options["nonlinearity"] = module.nonlinearity
+    single = base(**options)
+    for name in single._flat_weights_names:
+        single._parameters[name] = getattr(module, name.replace("_l0", f"_l{layer}"))
+    # Set the flat-weight lists by hand: flatten_parameters() would move the shared
+    # parameters into a new cuDNN buffer and change the user's module.
+    single._flat_weights = [single._parameters[name] for name in single._flat_weights_names]
+    single._flat_weight_refs = [weakref.ref(w) for w in single._flat_weights]
+    single.train(module.training)
+    return single
+
+
+def _output_size(module) -> int:
+    directions = 2 if module.bidirectional else 1
+    return directions * (getattr(module, "proj_size", 0) or module.hidden_size)
+
+
+def _slice_layers(hx, layer, num_directions):
+    if hx is None:
+        return None
+    rows = slice(layer * num_directions, (layer + 1) * num_directions)
+    if isinstance(hx, tuple):
+        return tuple(h[rows] for h in hx)
+    return hx[rows]
+
+
+def _concat_finals(finals):
+    if isinstance(finals[0], tuple):
+        return tuple(torch.cat(parts, dim=0) for parts in zip(*finals))
+    return torch.cat(finals, dim=0)
+
+
+def _dropout(sequence, p):
+    if isinstance(sequence, PackedSequence):
+        return sequence._replace(data=F.dropout(sequence.data, p, training=True))
+    return F.dropout(sequence, p, training=True)
+
+
+def _batch_first(sequence, module):
+    """A padded [batch, time, features] view of a layer's input or output, and the lengths."""
+    if isinstance(sequence, PackedSequence):
+        padded, lengths = pad_packed_sequence(sequence, batch_first=True)
+        return padded, lengths.tolist()
+    if sequence.dim() == 2:  # unbatched [time, features]
+        padded = sequence.unsqueeze(0)
+    else:
+        padded = sequence if module.batch_first else sequence.transpose(0, 1)
+    return padded, [padded.shape[1]] * padded.shape[0]
+
+
+def _initial_state(state, direction, batch, width, like):
+    """[batch, width] initial state of one direction (zeros when the user gave none)."""
+    if state is None:
+        return like.new_zeros(batch, width)
+    state = state[direction]
+    return state.unsqueeze(0) if state.dim() == 1 else state
+
+
+def _record_layer(trace, module, path, call, layer, layer_input, layer_output, layer_hx, detach):
+    """Rebuild and store every quantity of one layer, both directions; returns the lengths."""
+    with torch.set_grad_enabled(not detach):
+        inputs, lengths = _batch_first(layer_input, module)
+        outputs, _ = _batch_first(layer_output, module)
+        # Half precision is rebuilt in float32 (from PyTorch's half-precision h); float64 stays float64.
+        work_dtype = torch.float64 if inputs.dtype == torch.float64 else torch.float32
+        inputs, outputs = inputs.to(work_dtype), outputs.to(work_dtype)
+        batch, steps = outputs.shape[:2]
+        full_length = all(n == steps for n in lengths)
+        length_tensor = torch.tensor(lengths, device=outputs.device)
+        width = getattr(module, "proj_size", 0) or module.hidden_size
+        cell = cell_kind(module)
+        h0, c0 = (None, None) if layer_hx is None else layer_hx if isinstance(layer_hx, tuple) else (layer_hx, None)
+        for d, direction in enumerate(DIRECTIONS[: 2 if module.bidirectional else 1]):
+            suffix = "_reverse" if d == 1 else ""
+            weights = {
+                kind: getattr(module, f"{kind}_l{layer}{suffix}").to(work_dtype)
+                for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+                if hasattr(module, f"{kind}_l{layer}{suffix}")
+            }
+            hidden = outputs[..., d * width : (d + 1) * width]
+            x, h = inputs, hidden
+            if d == 1:  # run the backward direction as a forward one over reversed sequences
+                x, h = _reverse(x, length_tensor, full_length), _reverse(h, length_tensor, full_length)
+            h_start = _initial_state(h0, d, batch, width, h).to(work_dtype)
+            previous_hidden = torch.cat([h_start.unsqueeze(1), h[:, :-1]], dim=1)
+            if cell == "lstm":
+                c_start = _initial_state(c0, d, batch, module.hidden_size, h).to(work_dtype)
+                quantities = _lstm_quantities(x, previous_hidden, c_start, weights)
+            elif cell == "gru":
+                quantities = _gru_quantities(x, previous_hidden, weights)
+            else:
+                quantities = {}
+            if d == 1:
+                quantities = {q: _reverse(v, length_tensor, full_length) for q, v in quantities.items()}
+            quantities["hidden"] = hidden
+            for quantity, value in quantities.items():
+                value = value.to(torch.float32)
+                if not full_length:
+                    value = value.masked_fill(_padding_mask(length_tensor, steps), float("nan"))
+                name = quantity_name(call_prefix(path, call), layer, direction, quantity)
+                trace.tensors[name] = value.detach() if detach else value
+    return tuple(lengths)
+
+
+def _affine(x, weight, bias):
+    """weight·x_t + bias for every (batch, time) row in one matrix product."""
+    batch, steps = x.shape[:2]
+    return F.linear(x.reshape(batch * steps, -1), weight, bias).view(batch, steps, -1)
+
+
+def _lstm_quantities(x, previous_hidden, c_start, weights):
+    """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh); c_t = f·c_{t-1} + i·g."""
+    # One product over [x_t, h_{t-1}] instead of two, and no separate pass to add them.
+    stacked_weight = torch.cat([weights["weight_ih"], weights["weight_hh"]], dim=1)
+    bias = weights["bias_ih"] + weights["bias_hh"] if "bias_ih" in weights else None
+    pre = _affine(torch.cat([x, previous_hidden], dim=-1), stacked_weight, bias)
+    i, f, g, o = pre.chunk(4, dim=-1)
+    input_gate = _inplace_if_no_grad(i, torch.sigmoid)
+    forget_gate = _inplace_if_no_grad(f, torch.sigmoid)
+    cell_gate = _inplace_if_no_grad(g, torch.tanh)
+    output_gate = _inplace_if_no_grad(o, torch.sigmoid)
+    cell = _cell_recursion(forget_gate, input_gate * cell_gate, c_start)
+    quantities = {
+        "input_gate": input_gate,
+        "forget_gate": forget_gate,
+        "cell_gate": cell_gate,
+        "output_gate": output_gate,
+        "cell": cell,
+    }
+    if "weight_hr" in weights:  # proj_size > 0: h_t = W_hr·(o_t ⊙ tanh(c_t))
+        quantities["unprojected_hidden"] = output_gate * cell.tanh()
+    return quantities
+
+
+def _cell_recursion(forget_gate, update, c_start):
+    """c_t = f_t ⊙ c_{t-1} + u_t, one fused element-wise step per timestep ([batch, time, H])."""
+    steps = []
+    previous = c_start
+    for t in range(update.shape[1]):
+        previous = torch.addcmul(update[:, t], forget_gate[:, t], previous)
+        steps.append(previous)
+    return torch.stack(steps, dim=1)
+
+
+def _gru_quantities(x, previous_hidden, weights):
+    """r, z = σ(W_i·x_t + b_i + W_h·h_{t-1} + b_h); n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t-1} + b_hn))."""
+    from_input = _affine(x, weights["weight_ih"], weights.get("bias_ih"))
+    from_hidden = _affine(previous_hidden, weights["weight_hh"], weights.get("bias_hh"))
+    hidden_size = from_hidden.shape[-1] // 3
+    input_rz, input_n = from_input.split([2 * hidden_size, hidden_size], dim=-1)
+    hidden_rz, hidden_n = from_hidden.split([2 * hidden_size, hidden_size], dim=-1)
+    reset_gate, update_gate = _inplace_if_no_grad(
+        _inplace_if_no_grad(input_rz, torch.add, hidden_rz), torch.sigmoid
+    ).chunk(2, dim=-1)
+    new_gate = _inplace_if_no_grad(torch.addcmul(input_n, reset_gate, hidden_n), torch.tanh)
+    return {"reset_gate": reset_gate, "update_gate": update_gate, "new_gate": new_gate}
+
+
+def _inplace_if_no_grad(tensor, op, *args):
+    """op(tensor, *args), written into `tensor` when no graph is recorded (saves fresh memory)."""
+    if torch.is_grad_enabled() and (tensor.requires_grad or any(a.requires_grad for a in args)):
+        return op(tensor, *args)
+    return op(tensor, *args, out=tensor)
+
+
+def _reverse(x, lengths, full_length):
+    """Reverse each sequence within its own length (its own inverse)."""
+    if full_length:
+        return x.flip(1)
+    steps = x.shape[1]
+    t = torch.arange(steps, device=x.device).unsqueeze(0)
+    index = torch.where(t < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - t, t)
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def _padding_mask(lengths, steps):
+    return (torch.arange(steps, device=lengths.device).unsqueeze(0) >= lengths.unsqueeze(1)).unsqueeze(-1)

@@ -1,0 +1,145 @@
+"""The `Trace`: every recorded per-timestep quantity of a model run, by name.
+
+A name reads ``{module path}.layer{k}.{forward|backward}.{quantity}``; every tensor is
+float32 and batch-first ``[batch, time, units]``. Positions past a sequence's length
+(packed, variable-length input) hold NaN.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+QUANTITIES = (
+    "hidden",
+    "cell",
+    "input_gate",
+    "forget_gate",
+    "cell_gate",
+    "output_gate",
+    "unprojected_hidden",
+    "reset_gate",
+    "update_gate",
+    "new_gate",
+)
+
+# What each cell records, in the order a lecture introduces them.
+QUANTITIES_BY_CELL = {
+    "lstm": ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"),
+    "gru": ("reset_gate", "update_gate", "new_gate", "hidden"),
+    "rnn_tanh": ("hidden",),
+    "rnn_relu": ("hidden",),
+}
+
+DIRECTIONS = ("forward", "backward")
+_META_KEY = "__rnnviz_meta__"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One call of one recurrent module: what it is and where its tensors live."""
+
+    path: str  # as in model.named_modules(); "" when the model itself is recurrent
+    call: int  # 0 for the first call in the capture block, 1 for the second, ...
+    cell: str  # "lstm", "gru", "rnn_tanh" or "rnn_relu"
+    num_layers: int
+    bidirectional: bool
+    hidden_size: int
+    proj_size: int
+    lengths: tuple[int, ...]  # valid timesteps per batch element
+
+    @property
+    def prefix(self) -> str:
+        """Name prefix of this call: ``lstm``, ``lstm[1]`` for its second call, ``""`` for the root."""
+        return call_prefix(self.path, self.call)
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return DIRECTIONS if self.bidirectional else DIRECTIONS[:1]
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        extra = ("unprojected_hidden",) if self.proj_size > 0 else ()
+        return QUANTITIES_BY_CELL[self.cell] + extra
+
+    def name(self, layer: int, direction: str, quantity: str) -> str:
+        return quantity_name(self.prefix, layer, direction, quantity)
+
+
+def call_prefix(path: str, call: int) -> str:
+    """The second and later calls of a module are addressed as ``path[1]``, ``path[2]``, ..."""
+    return path if call == 0 else f"{path}[{call}]"
+
+
+def quantity_name(prefix: str, layer: int, direction: str, quantity: str) -> str:
+    head = f"{prefix}." if prefix else ""
+    return f"{head}layer{layer}.{direction}.{quantity}"
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Recorded tensors by name, plus what was recorded (one `RecordedCall` per module call)."""
+
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    calls: list[RecordedCall] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return list(self.tensors)
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {name: tuple(tensor.shape) for name, tensor in self.tensors.items()}
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        try:
+            return self.tensors[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self.tensors, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; recorded: {len(self.tensors)} names, see trace.names()"
+            raise KeyError(f"no quantity named {name!r} in this trace{hint}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tensors
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def call(self, path: str = "", call: int = 0) -> RecordedCall:
+        """The record of a module call; with one recurrent module, `trace.call()` finds it."""
+        if path == "" and call == 0 and len({c.path for c in self.calls}) == 1:
+            path = self.calls[0].path
+        for recorded in self.calls:
+            if recorded.path == path and recorded.call == call:
+                return recorded
+        known = ", ".join(repr(c.prefix) for c in self.calls) or "none"
+        raise KeyError(f"no recorded call of module {path!r} (call {call}); recorded: {known}")
+
+    def numpy(self) -> dict[str, np.ndarray]:
+        return {name: tensor.detach().cpu().numpy() for name, tensor in self.tensors.items()}
+
+    def save(self, path: str | Path) -> None:
+        """Write an .npz file: one array per name plus JSON metadata (no pickle involved)."""
+        meta = {"version": _FORMAT_VERSION, "calls": [asdict(c) for c in self.calls]}
+        arrays = self.numpy()
+        arrays[_META_KEY] = np.array(json.dumps(meta))
+        with open(path, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trace:
+        with np.load(path, allow_pickle=False) as archive:
+            if _META_KEY not in archive.files:
+                raise ValueError(f"{path} is not an rnnviz trace (no metadata entry)")
+            meta = json.loads(str(archive[_META_KEY]))
+            tensors = {name: torch.from_numpy(archive[name]) for name in archive.files if name != _META_KEY}
+        calls = [RecordedCall(**{**c, "lengths": tuple(c["lengths"])}) for c in meta["calls"]]
+        return cls(tensors=tensors, calls=calls)

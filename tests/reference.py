@@ -1,0 +1,81 @@
+"""An independent, step-by-step reference for nn.RNN / nn.LSTM / nn.GRU internals.
+
+Written from the equations in the PyTorch documentation, one sequence and one timestep at
+a time, in float64, sharing no code with rnnviz.capture. It returns, per layer and
+direction, every quantity as a [time, units] tensor.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def reference_states(module: nn.Module, sequence: torch.Tensor, h0=None, c0=None) -> dict[str, torch.Tensor]:
+    """Quantities named `layer{k}.{forward|backward}.{quantity}` for one unbatched [time, input] sequence.
+
+    h0 / c0: [num_layers * num_directions, units] initial states, zeros when None.
+    """
+    directions = 2 if module.bidirectional else 1
+    proj = getattr(module, "proj_size", 0)
+    out_size = proj or module.hidden_size
+    steps = sequence.shape[0]
+    if h0 is None:
+        h0 = torch.zeros(module.num_layers * directions, out_size)
+    if c0 is None:
+        c0 = torch.zeros(module.num_layers * directions, module.hidden_size)
+    result: dict[str, torch.Tensor] = {}
+    layer_input = sequence.double()
+    for layer in range(module.num_layers):
+        outputs = []
+        for d, direction in enumerate(("forward", "backward")[:directions]):
+            suffix = "_reverse" if d else ""
+
+            def param(kind):
+                value = getattr(module, f"{kind}_l{layer}{suffix}", None)
+                return None if value is None else value.detach().double()
+
+            w_ih, w_hh, b_ih, b_hh, w_hr = (param(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+            if b_ih is None:
+                b_ih = torch.zeros(w_ih.shape[0], dtype=torch.float64)
+                b_hh = torch.zeros(w_hh.shape[0], dtype=torch.float64)
+            h = h0[layer * directions + d].double()
+            c = c0[layer * directions + d].double()
+            order = range(steps - 1, -1, -1) if d else range(steps)
+            records: dict[str, list] = {}
+
+            def keep(**values):
+                for key, value in values.items():
+                    records.setdefault(key, [None] * steps)[t] = value
+
+            for t in order:
+                x = layer_input[t]
+                if isinstance(module, nn.LSTM):
+                    gates = w_ih @ x + b_ih + w_hh @ h + b_hh
+                    i, f, g, o = gates.chunk(4)
+                    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+                    c = f * c + i * g
+                    unprojected = o * torch.tanh(c)
+                    h = w_hr @ unprojected if w_hr is not None else unprojected
+                    keep(input_gate=i, forget_gate=f, cell_gate=g, output_gate=o, cell=c, hidden=h)
+                    if w_hr is not None:
+                        keep(unprojected_hidden=unprojected)
+                elif isinstance(module, nn.GRU):
+                    w_ir, w_iz, w_in = w_ih.chunk(3)
+                    w_hr_, w_hz, w_hn = w_hh.chunk(3)
+                    b_ir, b_iz, b_in = b_ih.chunk(3)
+                    b_hr, b_hz, b_hn = b_hh.chunk(3)
+                    r = torch.sigmoid(w_ir @ x + b_ir + w_hr_ @ h + b_hr)
+                    z = torch.sigmoid(w_iz @ x + b_iz + w_hz @ h + b_hz)
+                    n = torch.tanh(w_in @ x + b_in + r * (w_hn @ h + b_hn))
+                    h = (1 - z) * n + z * h
+                    keep(reset_gate=r, update_gate=z, new_gate=n, hidden=h)
+                else:
+                    activation = torch.tanh if module.nonlinearity == "tanh" else torch.relu
+                    h = activation(w_ih @ x + b_ih + w_hh @ h + b_hh)
+                    keep(hidden=h)
+            for key, values in records.items():
+                result[f"layer{layer}.{direction}.{key}"] = torch.stack(values)
+            outputs.append(result[f"layer{layer}.{direction}.hidden"])
+        layer_input = torch.cat(outputs, dim=-1)
+    return result

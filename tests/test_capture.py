@@ -1,0 +1,393 @@
+"""rnnviz.capture records exact per-timestep states and gates of nn.RNN / nn.LSTM / nn.GRU.
+
+Every check compares against an independent reference: PyTorch's own outputs (output,
+h_n, c_n) or the step-by-step equations in tests/reference.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
+
+import rnnviz
+from reference import reference_states
+
+TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class Config:
+    cell: str = "lstm"  # lstm, gru, rnn_tanh, rnn_relu
+    input_size: int = 5
+    hidden_size: int = 7
+    num_layers: int = 1
+    bidirectional: bool = False
+    batch_first: bool = True
+    proj_size: int = 0
+    dropout: float = 0.0
+    bias: bool = True
+
+    def build(self, seed: int = 0) -> nn.Module:
+        torch.manual_seed(seed)
+        common = dict(
+            input_size=self.input_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            batch_first=self.batch_first,
+            dropout=self.dropout,
+            bias=self.bias,
+        )
+        if self.cell == "lstm":
+            module = nn.LSTM(proj_size=self.proj_size, **common)
+        elif self.cell == "gru":
+            module = nn.GRU(**common)
+        else:
+            module = nn.RNN(nonlinearity=self.cell.removeprefix("rnn_"), **common)
+        # Larger weights than the default init, so that gates reach saturation and any
+        # mix-up of gates or directions shows up as a large difference (not for ReLU,
+        # whose unbounded states would only explode float32 rounding).
+        if self.cell == "rnn_relu":
+            return module.eval()
+        with torch.no_grad():
+            for p in module.parameters():
+                p.mul_(3.0)
+        return module.eval()
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def out_size(self) -> int:
+        return self.proj_size or self.hidden_size
+
+
+def initial_states(config: Config, batch: int, seed: int = 1):
+    generator = torch.Generator().manual_seed(seed)
+    rows = config.num_layers * config.directions
+    h0 = torch.randn(rows, batch, config.out_size, generator=generator)
+    c0 = torch.randn(rows, batch, config.hidden_size, generator=generator)
+    return (h0, c0) if config.cell == "lstm" else h0
+
+
+def sequences(config: Config, lengths: list[int], seed: int = 2) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, config.input_size, generator=generator) for n in lengths]
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    """|actual − expected| ≤ 1e-5, relative to the value where it exceeds 1 (unbounded c, ReLU h)."""
+    expected = expected.double()
+    difference = ((actual.double() - expected).abs() / expected.abs().clamp(min=1.0)).max().item()
+    assert difference <= TOLERANCE, f"{what}: max difference {difference:.2e} > {TOLERANCE}"
+
+
+def check_against_reference(module: nn.Module, trace: rnnviz.Trace, seqs, hx, prefix: str = "") -> None:
+    """Every recorded quantity equals the step-by-step reference, sequence by sequence."""
+    head = f"{prefix}." if prefix else ""
+    expected_names = set()
+    for b, seq in enumerate(seqs):
+        h0 = c0 = None
+        if hx is not None:
+            h0, c0 = (hx[0][:, b], hx[1][:, b]) if isinstance(hx, tuple) else (hx[:, b], None)
+        reference = reference_states(module, seq, h0, c0)
+        expected_names |= {head + name for name in reference}
+        for name, expected in reference.items():
+            recorded = trace[head + name][b]
+            length = seq.shape[0]
+            assert_close(recorded[:length], expected, f"{name} of sequence {b}")
+            assert torch.isnan(recorded[length:]).all(), f"{name}: padding past length {length} must be NaN"
+    assert expected_names == set(trace.names())
+
+
+CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("num_layers", [1, 3])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_every_quantity_matches_reference_and_pytorch_outputs(cell, num_layers, bidirectional, batch_first):
+    config = Config(cell=cell, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first)
+    module = config.build()
+    seqs = sequences(config, [6, 6, 6])
+    batch = torch.stack(seqs, dim=0 if batch_first else 1)
+    hx = initial_states(config, 3)
+    with torch.no_grad():
+        expected_output, expected_final = module(batch, hx)
+        with rnnviz.capture(module) as trace:
+            output, final = module(batch, hx)
+    # The model's own result is unchanged by capturing.
+    assert_close(output, expected_output, "model output")
+    check_against_reference(module, trace, seqs, hx)
+    # h (and c) agree with PyTorch's own output, h_n and c_n for every layer and direction.
+    last = config.num_layers - 1
+    recorded_output = torch.cat([trace[f"layer{last}.{d}.hidden"] for d in ("forward", "backward")[: config.directions]], -1)
+    assert_close(recorded_output, expected_output if batch_first else expected_output.transpose(0, 1), "output")
+    h_n, c_n = expected_final if cell == "lstm" else (expected_final, None)
+    for layer in range(num_layers):
+        row = layer * config.directions
+        assert_close(trace[f"layer{layer}.forward.hidden"][:, -1], h_n[row], f"h_n layer {layer}")
+        if bidirectional:
+            assert_close(trace[f"layer{layer}.backward.hidden"][:, 0], h_n[row + 1], f"h_n layer {layer} backward")
+        if c_n is not None:
+            assert_close(trace[f"layer{layer}.forward.cell"][:, -1], c_n[row], f"c_n layer {layer}")
+            if bidirectional:
+                assert_close(trace[f"layer{layer}.backward.cell"][:, 0], c_n[row + 1], f"c_n layer {layer} backward")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_packed_variable_lengths_are_exact_and_nan_past_each_length(cell, bidirectional):
+    config = Config(cell=cell, num_layers=2, bidirectional=bidirectional)
+    module = config.build()
+    lengths = [3, 7, 1, 5]  # unsorted on purpose: packing sorts, the trace must not
+    seqs = sequences(config, lengths)
+    hx = initial_states(config, len(seqs))
+    packed = pack_sequence(seqs, enforce_sorted=False)
+    with torch.no_grad():
+        expected_output, expected_final = module(packed, hx)
+        with rnnviz.capture(module) as trace:
+            output, _ = module(packed, hx)
+    assert torch.equal(output.data, expected_output.data)
+    check_against_reference(module, trace, seqs, hx)
+    assert trace.call().lengths == tuple(lengths)
+    padded, _ = pad_packed_sequence(expected_output, batch_first=True)
+    h_n = expected_final[0] if cell == "lstm" else expected_final
+    for b, n in enumerate(lengths):
+        assert_close(trace["layer1.forward.hidden"][b, :n], padded[b, :n, : config.hidden_size], f"output of {b}")
+        assert_close(trace["layer0.forward.hidden"][b, n - 1], h_n[0, b], f"h_n of sequence {b}")
+        if bidirectional:
+            assert_close(trace["layer0.backward.hidden"][b, 0], h_n[1, b], f"backward h_n of sequence {b}")
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_lstm_with_projection_records_projected_and_unprojected_hidden(bidirectional):
+    config = Config(cell="lstm", num_layers=2, proj_size=3, bidirectional=bidirectional)
+    module = config.build()
+    seqs = sequences(config, [4, 4])
+    hx = initial_states(config, 2)
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(torch.stack(seqs), hx)
+    check_against_reference(module, trace, seqs, hx)
+    assert trace["layer1.forward.hidden"].shape == (2, 4, 3)
+    assert trace["layer1.forward.unprojected_hidden"].shape == (2, 4, 7)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_unbatched_input_gives_batch_of_one(cell):
+    config = Config(cell=cell, num_layers=2, bidirectional=True)
+    module = config.build()
+    (seq,) = sequences(config, [5])
+    with torch.no_grad():
+        expected_output, _ = module(seq)
+        with rnnviz.capture(module) as trace:
+            output, final = module(seq)
+    assert output.shape == expected_output.shape
+    assert_close(output, expected_output, "unbatched output")
+    assert trace["layer1.backward.hidden"].shape == (1, 5, 7)
+    check_against_reference(module, trace, [seq], None)
+
+
+def test_no_bias_and_eval_mode_dropout_are_exact():
+    config = Config(cell="lstm", num_layers=3, dropout=0.5, bias=False)
+    module = config.build()
+    seqs = sequences(config, [6, 6])
+    with torch.no_grad():
+        expected, _ = module(torch.stack(seqs))
+        with rnnviz.capture(module) as trace:
+            module(torch.stack(seqs))
+    check_against_reference(module, trace, seqs, None)
+    assert_close(trace["layer2.forward.hidden"], expected, "output")
+
+
+def test_training_mode_dropout_records_the_states_the_model_actually_used():
+    config = Config(cell="lstm", num_layers=2, dropout=0.5)
+    module = config.build().train()
+    batch = torch.stack(sequences(config, [6, 6]))
+    with rnnviz.capture(module) as trace:
+        output, (h_n, c_n) = module(batch)
+    # The dropout mask is random, but the trace and the returned result come from one run.
+    assert_close(trace["layer1.forward.hidden"], output, "output")
+    assert_close(trace["layer0.forward.cell"][:, -1], c_n[0], "layer-0 c_n")
+    assert_close(trace["layer1.forward.cell"][:, -1], c_n[1], "layer-1 c_n")
+
+
+def test_float64_model_is_recorded_in_float32_and_exact():
+    config = Config(cell="gru", num_layers=2, bidirectional=True)
+    module = config.build().double()
+    seqs = sequences(config, [5, 5])
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(torch.stack(seqs).double())
+    assert all(trace[name].dtype == torch.float32 for name in trace.names())
+    check_against_reference(module, trace, seqs, None)
+
+
+def test_bfloat16_model_is_rebuilt_in_float32_within_half_precision():
+    config = Config(cell="lstm", num_layers=1)
+    module = config.build().to(torch.bfloat16)
+    seqs = sequences(config, [5])
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        output, _ = module(torch.stack(seqs).to(torch.bfloat16))
+    assert trace["layer0.forward.forget_gate"].dtype == torch.float32
+    reference = reference_states(module, seqs[0].to(torch.bfloat16))
+    difference = (trace["layer0.forward.forget_gate"][0].double() - reference["layer0.forward.forget_gate"]).abs().max()
+    assert difference < 0.05  # h itself is bfloat16 (8 bits of mantissa)
+
+
+def test_names_follow_module_paths_in_a_larger_model():
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(10, 5)
+            self.encoder = nn.ModuleDict({"lstm": nn.LSTM(5, 4, batch_first=True), "gru": nn.GRU(4, 3, batch_first=True)})
+            self.head = nn.Linear(3, 2)
+
+        def forward(self, ids):
+            h, _ = self.encoder["lstm"](self.embedding(ids))
+            h, _ = self.encoder["gru"](h)
+            return self.head(h)
+
+    model = Tagger().eval()
+    with torch.no_grad(), rnnviz.capture(model) as trace:
+        model(torch.tensor([[1, 2, 3]]))
+    assert "encoder.lstm.layer0.forward.forget_gate" in trace.names()
+    assert "encoder.gru.layer0.forward.update_gate" in trace.names()
+    assert {c.path for c in trace.calls} == {"encoder.lstm", "encoder.gru"}
+    assert trace.shapes()["encoder.gru.layer0.forward.hidden"] == (1, 3, 3)
+
+
+def test_a_module_called_twice_records_both_calls():
+    config = Config(cell="lstm")
+    module = config.build()
+    first, second = torch.stack(sequences(config, [4])), torch.stack(sequences(config, [6], seed=9))
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        out_first, _ = module(first)
+        out_second, _ = module(second)
+    assert_close(trace["layer0.forward.hidden"], out_first, "first call")
+    assert_close(trace["[1].layer0.forward.hidden"], out_second, "second call")
+    assert [c.call for c in trace.calls] == [0, 1]
+
+
+def test_second_call_of_a_named_module_is_addressed_with_brackets():
+    model = nn.Sequential(nn.LSTM(3, 4, batch_first=True)).eval()
+    x = torch.randn(1, 2, 3)
+    with torch.no_grad(), rnnviz.capture(model) as trace:
+        model[0](x)
+        model[0](x)
+    assert "0.layer0.forward.hidden" in trace and "0[1].layer0.forward.hidden" in trace
+    assert trace.call("0", 1).prefix == "0[1]"
+
+
+def test_hooks_are_removed_after_the_block_and_after_an_exception():
+    config = Config(cell="gru", num_layers=2)
+    module = config.build()
+    x = torch.stack(sequences(config, [4]))
+    with torch.no_grad():
+        before, _ = module(x)
+        with rnnviz.capture(module):
+            module(x)
+        assert "forward" not in module.__dict__
+        with pytest.raises(ZeroDivisionError):
+            with rnnviz.capture(module):
+                module(x)
+                1 / 0
+        assert "forward" not in module.__dict__
+        after, _ = module(x)
+    assert torch.equal(before, after)
+    assert not module._forward_hooks and not module._forward_pre_hooks
+
+
+def test_recorded_tensors_are_detached_by_default_and_differentiable_on_request():
+    config = Config(cell="lstm", num_layers=2)
+    module = config.build()
+    x = torch.stack(sequences(config, [5]))
+    with rnnviz.capture(module) as trace:
+        module(x)
+    assert not trace["layer0.forward.cell"].requires_grad
+    with rnnviz.capture(module, detach=False) as trace:
+        output, _ = module(x)
+    forget = trace["layer1.forward.forget_gate"]
+    forget.sum().backward()
+    assert module.weight_ih_l1.grad is not None and module.weight_ih_l1.grad.abs().sum() > 0
+    # The differentiable c agrees with the detached one.
+    assert_close(trace["layer1.forward.hidden"], output, "output")
+
+
+def test_trace_saves_and_loads_without_pickle(tmp_path):
+    config = Config(cell="lstm", bidirectional=True)
+    module = config.build()
+    packed = pack_sequence(sequences(config, [2, 4]), enforce_sorted=False)
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(packed)
+    path = tmp_path / "trace.npz"
+    trace.save(path)
+    loaded = rnnviz.Trace.load(path)
+    assert loaded.names() == trace.names()
+    assert loaded.calls == trace.calls
+    for name in trace.names():
+        np.testing.assert_array_equal(loaded[name].numpy(), trace[name].numpy())
+    with np.load(path, allow_pickle=False) as archive:  # readable with pickle disabled
+        assert set(archive.files) >= set(trace.names())
+
+
+def test_unknown_name_suggests_close_matches():
+    config = Config(cell="lstm")
+    module = config.build()
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(torch.stack(sequences(config, [2])))
+    with pytest.raises(KeyError, match="layer0.forward.forget_gate"):
+        trace["layer0.forward.forgetgate"]
+
+
+def test_numpy_view_matches_tensors():
+    config = Config(cell="rnn_tanh")
+    module = config.build()
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(torch.stack(sequences(config, [3])))
+    arrays = trace.numpy()
+    assert set(arrays) == set(trace.names())
+    assert arrays["layer0.forward.hidden"].dtype == np.float32
+    assert trace.call().cell == "rnn_tanh"
+    assert trace.call().quantities == ("hidden",)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cell=st.sampled_from(CELLS),
+    input_size=st.integers(1, 6),
+    hidden_size=st.integers(1, 6),
+    num_layers=st.integers(1, 3),
+    bidirectional=st.booleans(),
+    batch_first=st.booleans(),
+    lengths=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    packed=st.booleans(),
+    with_initial_state=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_property_capture_matches_reference(
+    cell, input_size, hidden_size, num_layers, bidirectional, batch_first, lengths, packed, with_initial_state, seed
+):
+    config = Config(cell, input_size, hidden_size, num_layers, bidirectional, batch_first)
+    module = config.build(seed)
+    if not packed:
+        lengths = [max(lengths)] * len(lengths)
+    seqs = sequences(config, lengths, seed=seed + 1)
+    hx = initial_states(config, len(seqs), seed=seed + 2) if with_initial_state else None
+    if packed:
+        inputs = pack_sequence(seqs, enforce_sorted=False)
+    else:
+        inputs = torch.stack(seqs, dim=0 if batch_first else 1)
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(inputs, hx)
+    check_against_reference(module, trace, seqs, hx)
+    assert all(not math.isinf(trace[n].nan_to_num(0).abs().max().item()) for n in trace.names())
