@@ -76,9 +76,17 @@ def cell_kind(module: nn.Module) -> str:
 
 def _recording_forward(module, base, path, trace, calls_so_far, detach):
     num_directions = 2 if module.bidirectional else 1
+    built: dict[tuple[int, ...], list[nn.Module]] = {}
 
     def forward(input, hx=None):
-        layers = [_single_layer(module, base, k) for k in range(module.num_layers)]
+        # Rebuilt only if the parameters were swapped (e.g. torch.func.functional_call).
+        key = tuple(id(getattr(module, name)) for name in module._flat_weights_names)
+        if key not in built:
+            built.clear()
+            built[key] = [_single_layer(module, base, k) for k in range(module.num_layers)]
+        layers = built[key]
+        for layer in layers:
+            layer.training = module.training
         call = calls_so_far[path]
         calls_so_far[path] += 1
         layer_input = input
@@ -134,7 +142,6 @@ def _single_layer(module, base, layer):
     # parameters into a new cuDNN buffer and change the user's module.
     single._flat_weights = [single._parameters[name] for name in single._flat_weights_names]
     single._flat_weight_refs = [weakref.ref(w) for w in single._flat_weights]
-    single.train(module.training)
     return single
 
 
@@ -236,12 +243,18 @@ def _affine(x, weight, bias):
     return F.linear(x.reshape(batch * steps, -1), weight, bias).view(batch, steps, -1)
 
 
+def _add_affine_(out, x, weight, bias):
+    """out += weight·x_t + bias, accumulated in place by the matrix product (no temporary)."""
+    flat = out.view(-1, out.shape[-1])
+    flat.addmm_(x.reshape(flat.shape[0], -1), weight.t())
+    if bias is not None:
+        flat.add_(bias)
+
+
 def _lstm_quantities(x, previous_hidden, c_start, weights):
     """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh); c_t = f·c_{t-1} + i·g."""
-    # One product over [x_t, h_{t-1}] instead of two, and no separate pass to add them.
-    stacked_weight = torch.cat([weights["weight_ih"], weights["weight_hh"]], dim=1)
-    bias = weights["bias_ih"] + weights["bias_hh"] if "bias_ih" in weights else None
-    pre = _affine(torch.cat([x, previous_hidden], dim=-1), stacked_weight, bias)
+    pre = _affine(x, weights["weight_ih"], weights.get("bias_ih"))
+    _add_affine_(pre, previous_hidden, weights["weight_hh"], weights.get("bias_hh"))
     i, f, g, o = pre.chunk(4, dim=-1)
     input_gate = _inplace_if_no_grad(i, torch.sigmoid)
     forget_gate = _inplace_if_no_grad(f, torch.sigmoid)
