@@ -48,29 +48,27 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
     g.add_argument("--epochs", type=int, default=5)
     g.add_argument("--hidden-size", type=int, default=128)
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine-decayed to lr/20)")
     g.add_argument("--val-fraction", type=float, default=0.1)
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--max-epochs-override", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from .train import RECIPES, run_custom, run_recipe
 
-    cmd = "rnnviz " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    cmd = "rnnviz " + " ".join(shlex.quote(a) for a in args.argv)
     if args.recipe == "custom":
         if args.data is None or args.out is None:
             raise RnnvizError("'rnnviz train custom' needs --data FILE and --out FOLDER")
         res = run_custom(args.data, args.out, text_column=args.text_column, label_column=args.label_column,
                          name=args.name, cell=args.cell, val_fraction=args.val_fraction, seed=args.seed,
-                         max_epochs=args.epochs, hidden_size=args.hidden_size, progress=not args.no_progress,
+                         max_epochs=args.epochs, hidden_size=args.hidden_size, batch_size=args.batch_size,
+                         lr=args.lr, progress=not args.no_progress,
                          threads=args.threads, command=cmd)
     else:
         recipe = RECIPES[args.recipe]
-        if args.max_epochs_override:
-            recipe = replace(recipe, max_epochs=args.max_epochs_override, max_steps=args.max_epochs_override)
         res = run_recipe(recipe, args.data_dir, args.out, progress=not args.no_progress, threads=args.threads,
                          command=cmd)
     shown = {k: v for k, v in res.metrics.items() if not isinstance(v, (list, dict))}
@@ -134,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded verbatim in model cards as the reproducing command
     try:
         return int(args.func(args) or 0)
     except RnnvizError as e:

@@ -61,7 +61,8 @@ class Recipe:
     seed: int = 0
     # classifier
     max_epochs: int = 10
-    patience: int = 3
+    patience: int = 3  # evaluations without dev improvement before stopping
+    evals_per_epoch: int = 1
     labels: tuple[str, ...] = ()
     # language model
     seq_len: int = 128
@@ -94,8 +95,8 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-bilstm",
             description="2-layer bidirectional LSTM sentiment classifier (SST-2); the lesson's best model.",
             task="classifier", cell="lstm", data_files=SST2_FILES, labels=SST2_LABELS,
-            embedding_dim=64, hidden_size=128, num_layers=2, bidirectional=True, dropout=0.3, lr=2e-3,
-            min_lr=1e-4, batch_size=64, max_epochs=8, patience=3, seed=0,
+            embedding_dim=64, hidden_size=128, num_layers=2, bidirectional=True, dropout=0.5, lr=2e-3,
+            min_lr=1e-4, batch_size=64, max_epochs=6, patience=4, evals_per_epoch=3, seed=0,
         ),
         Recipe(
             name="sst2-gru",
@@ -244,16 +245,17 @@ def train_classifier(
     rng = random.Random(recipe.seed)
     steps_per_epoch = math.ceil(len(train) / recipe.batch_size)
     total_steps = steps_per_epoch * recipe.max_epochs
-    best = (-1.0, None, 0)  # dev accuracy, state dict, epoch
+    best = (-1.0, None, 0.0)  # dev accuracy, state dict, epoch (fractional when evaluating mid-epoch)
     history = []
-    bad, step = 0, 0
+    bad, step, stop = 0, 0, False
+    eval_interval = max(1, steps_per_epoch // recipe.evals_per_epoch)
     for epoch in range(1, recipe.max_epochs + 1):
         module.train()
         run_loss, run_correct, run_n = 0.0, 0, 0
         bar = tqdm(_batches(train, recipe.batch_size, True, rng), total=steps_per_epoch,
                    desc=f"{recipe.name} epoch {epoch}/{recipe.max_epochs}", disable=not progress,
                    leave=False, file=sys.stderr, mininterval=1.0)
-        for ids, lengths, y in bar:
+        for i, (ids, lengths, y) in enumerate(bar, start=1):
             for g in opt.param_groups:
                 g["lr"] = _cosine_lr(step, total_steps, recipe.lr, recipe.min_lr)
             logits = module(ids, lengths)
@@ -268,31 +270,39 @@ def train_classifier(
             run_correct += (logits.argmax(-1) == y).sum().item()
             run_n += len(y)
             bar.set_postfix(loss=f"{run_loss / run_n:.4f}", acc=f"{run_correct / run_n:.3f}", refresh=False)
-        bar.close()
-        d = evaluate_classifier(module, dev)
-        entry = {"epoch": epoch, "train_loss": run_loss / run_n, "train_accuracy": run_correct / run_n,
-                 "dev_accuracy": d["accuracy"], "dev_loss": d["loss"]}
-        if report_contrast:
-            entry["contrast_accuracy"] = contrast_accuracy(module, tok)
-        history.append(entry)
-        if progress:
-            tqdm.write(f"{recipe.name} epoch {epoch}: " + ", ".join(
-                f"{k}={v:.4f}" for k, v in entry.items() if k != "epoch"), file=sys.stderr)
-        if d["accuracy"] > best[0]:
-            best = (d["accuracy"], {k: v.clone() for k, v in module.state_dict().items()}, epoch)
-            bad = 0
-        else:
-            bad += 1
-            if bad >= recipe.patience:
+            if i == steps_per_epoch or (i % eval_interval == 0 and steps_per_epoch - i >= eval_interval // 2):
+                # evaluation switches to eval mode and back; it consumes no random numbers,
+                # so the training trajectory does not depend on how often we evaluate
+                d = evaluate_classifier(module, dev)
+                at = epoch - 1 + i / steps_per_epoch
+                entry = {"epoch": round(at, 2) if i < steps_per_epoch else epoch,
+                         "train_loss": run_loss / run_n, "train_accuracy": run_correct / run_n,
+                         "dev_accuracy": d["accuracy"], "dev_loss": d["loss"]}
+                if report_contrast:
+                    entry["contrast_accuracy"] = contrast_accuracy(module, tok)
+                history.append(entry)
                 if progress:
-                    tqdm.write(f"early stopping: no dev improvement for {bad} epochs", file=sys.stderr)
-                break
+                    tqdm.write(f"{recipe.name} epoch {entry['epoch']}: " + ", ".join(
+                        f"{k}={v:.4f}" for k, v in entry.items() if k != "epoch"), file=sys.stderr)
+                if d["accuracy"] > best[0]:
+                    best = (d["accuracy"], {k: v.clone() for k, v in module.state_dict().items()}, entry["epoch"])
+                    bad = 0
+                else:
+                    bad += 1
+                    if bad >= recipe.patience:
+                        if progress:
+                            tqdm.write(f"early stopping: no dev improvement for {bad} evaluations", file=sys.stderr)
+                        stop = True
+                        break
+        bar.close()
+        if stop:
+            break
     module.load_state_dict(best[1])
     module.eval()
     metrics: dict[str, Any] = {
         "dev_accuracy": round(evaluate_classifier(module, dev)["accuracy"], 4),
         "best_epoch": best[2],
-        "epochs_run": len(history),
+        "epochs_run": history[-1]["epoch"] if history else 0,
         "train_rows": len(train),
     }
     if test_rows is not None:
@@ -423,13 +433,6 @@ def train_language_model(recipe: Recipe, text: str, *, progress: bool = True):
 # --------------------------------------------------------------------------- orchestration
 
 
-def _command_line() -> str:
-    argv = sys.argv[:]
-    if argv and argv[0].endswith(("rnnviz", "cli.py", "__main__.py")):
-        argv[0] = "rnnviz"
-    return " ".join(shlex.quote(a) for a in argv)
-
-
 def run_recipe(
     recipe: Recipe,
     data_dir: Path = DEFAULT_DATA_DIR,
@@ -478,6 +481,7 @@ def run_custom(
     hidden_size: int = 128,
     embedding_dim: int = 64,
     batch_size: int = 64,
+    lr: float = 2e-3,
     progress: bool = True,
     threads: int | None = None,
     command: str | None = None,
@@ -506,7 +510,7 @@ def run_custom(
     recipe = Recipe(
         name=name or data.stem, description=f"Word-level {cell.upper()} classifier trained on {data.name}.",
         task="classifier", cell=cell, data_files={"data": str(data)}, embedding_dim=embedding_dim,
-        hidden_size=hidden_size, dropout=0.3, lr=2e-3, min_lr=1e-4, batch_size=batch_size,
+        hidden_size=hidden_size, dropout=0.3, lr=lr, min_lr=lr / 20, batch_size=batch_size,
         max_epochs=max_epochs, patience=2, seed=seed, labels=tuple(labels),
     )
     t0 = time.perf_counter()
@@ -520,7 +524,7 @@ def run_custom(
     out_dir = Path(out_dir)
     save(out_dir, cfg, tok, module)
     write_card(out_dir, recipe, cfg, metrics, history, {data.name: sha256_of(data)},
-               command or _command_line())
+               command or f"rnnviz train custom --data {data}")
     return TrainResult(folder=out_dir, metrics=metrics, seconds=seconds)
 
 

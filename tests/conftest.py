@@ -22,3 +22,9 @@ needs_sst2 = pytest.mark.skipif(not (SST2_DIR / "dev.tsv").is_file(),
                                 reason=f"SST-2 data not found at {SST2_DIR} (set RNNVIZ_DATA_DIR)")
 needs_shakespeare = pytest.mark.skipif(not SHAKESPEARE.is_file(),
                                        reason=f"Tiny Shakespeare not found at {SHAKESPEARE} (set RNNVIZ_DATA_DIR)")
+
+# Tiny models gain nothing from intra-op threads, and on a busy 2-core machine
+# spinning OpenMP workers slow them down by orders of magnitude.
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
