@@ -85,6 +85,7 @@ _TABLE_METRICS = [
 @command("models")
 def _register_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list bundled models with their metrics")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table with reproducing commands")
     p.set_defaults(func=_cmd_models)
 
 
@@ -113,6 +114,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
     rows = models_table()
     if len(rows) == 1:
         print("no bundled models found")
+        return 0
+    if args.markdown:
+        rows = [r + ["reproduce"] for r in rows]
+        for r in rows[1:]:
+            r[-1] = f"`rnnviz train {r[0]}`"
+        print("| " + " | ".join(rows[0]) + " |")
+        print("|" + "---|" * len(rows[0]))
+        for r in rows[1:]:
+            print("| " + " | ".join(r) + " |")
         return 0
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for j, r in enumerate(rows):

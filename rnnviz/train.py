@@ -533,7 +533,7 @@ def run_custom(
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.4f}"
+        return f"{v:.1f}" if abs(v) >= 10 else f"{v:.4f}"
     return str(v)
 
 
