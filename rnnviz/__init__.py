@@ -1,6 +1,18 @@
 """rnnviz: see inside recurrent neural networks, timestep by timestep."""
 
 from rnnviz.capture import capture
+from rnnviz.errors import ModelError, RnnvizError
+from rnnviz.models import LoadedModel, ModelConfig, load
 from rnnviz.trace import QUANTITIES, RecordedCall, Trace
 
-__all__ = ["capture", "Trace", "RecordedCall", "QUANTITIES"]
+__all__ = [
+    "QUANTITIES",
+    "LoadedModel",
+    "ModelConfig",
+    "ModelError",
+    "RecordedCall",
+    "RnnvizError",
+    "Trace",
+    "capture",
+    "load",
+]

@@ -1,0 +1,286 @@
+"""Model architectures, their JSON config, and safe save/load.
+
+The two architectures are deliberately minimal so that what the visualiser
+shows *is* the model: an ``embedding`` feeding one ``rnn`` module (nn.LSTM,
+nn.GRU or nn.RNN, ``batch_first=True``) and a linear ``head``.  Fixed
+submodule names let the capture engine address ``rnn.layer0.forward.*``
+without per-model glue.
+
+Weights are stored as safetensors and configs as JSON; nothing is ever
+unpickled, so loading a folder from elsewhere cannot execute code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from .errors import ModelError
+from .tokenizers import Tokenizer, tokenizer_from_dict
+
+Task = Literal["classifier", "language_model"]
+Cell = Literal["lstm", "gru", "rnn"]
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+FORMAT_VERSION = 1
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+
+_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model's architecture, plus its published metrics."""
+
+    name: str
+    description: str
+    task: Task
+    cell: Cell
+    vocab_size: int
+    embedding_dim: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    labels: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.task not in ("classifier", "language_model"):
+            problems.append(f"task must be 'classifier' or 'language_model', got {self.task!r}")
+        if self.cell not in _RNN_CLASSES:
+            problems.append(f"cell must be one of {sorted(_RNN_CLASSES)}, got {self.cell!r}")
+        for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                problems.append(f"{name} must be a positive integer, got {v!r}")
+        if self.task == "classifier" and len(self.labels) < 2:
+            problems.append("a classifier needs at least two label names in 'labels'")
+        if self.task == "language_model" and self.bidirectional:
+            problems.append("a language model cannot be bidirectional (it would see the future)")
+        if not (0.0 <= float(self.dropout) < 1.0):
+            problems.append(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if problems:
+            raise ModelError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ModelError(f"invalid model config: unknown keys {sorted(unknown)}")
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ModelError(f"invalid model config: {e}") from None
+
+
+def _make_rnn(cfg: ModelConfig) -> nn.RNNBase:
+    kwargs: dict[str, Any] = dict(
+        input_size=cfg.embedding_dim,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        batch_first=True,
+        bidirectional=cfg.bidirectional,
+        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+    )
+    if cfg.cell == "rnn":
+        kwargs["nonlinearity"] = "tanh"
+    return _RNN_CLASSES[cfg.cell](**kwargs)
+
+
+class TextClassifier(nn.Module):
+    """embedding → RNN → linear head on the final hidden state of the last layer.
+
+    For a bidirectional RNN the head sees ``[h_forward_T ; h_backward_1]``, i.e.
+    each direction's state after reading the whole sentence.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=0)
+        self.embedding_dropout = nn.Dropout(cfg.dropout)
+        self.rnn = _make_rnn(cfg)
+        self.head_dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden_size * cfg.num_directions, len(cfg.labels))
+        self.num_directions = cfg.num_directions
+
+    def final_state(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The [B, H * directions] vector the head reads."""
+        x = self.embedding_dropout(self.embedding(ids))
+        packed = pack_padded_sequence(x, lengths.cpu().to(torch.int64), batch_first=True, enforce_sorted=False)
+        _, h = self.rnn(packed)
+        h_n = h[0] if isinstance(h, tuple) else h  # LSTM returns (h_n, c_n)
+        last = h_n[-self.num_directions:]  # last layer, all directions: [D, B, H]
+        return torch.cat(list(last), dim=-1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is None:
+            lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.int64)
+        return self.head(self.head_dropout(self.final_state(ids, lengths)))
+
+
+class CharLanguageModel(nn.Module):
+    """embedding → RNN → linear head at every timestep: y_t = softmax(V·h_t + c)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=0)
+        self.rnn = _make_rnn(cfg)
+        self.head_dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+
+    def forward(self, ids: torch.Tensor, state: Any = None) -> torch.Tensor:
+        out, _ = self.rnn(self.embedding(ids), state)
+        return self.head(self.head_dropout(out))
+
+    def forward_with_state(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """Like forward but also returns the recurrent state, for incremental sampling."""
+        out, new_state = self.rnn(self.embedding(ids), state)
+        return self.head(out), new_state
+
+
+def build_module(cfg: ModelConfig) -> nn.Module:
+    """Fresh, randomly initialised module for ``cfg``."""
+    return TextClassifier(cfg) if cfg.task == "classifier" else CharLanguageModel(cfg)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ready-to-use model: config, tokenizer and module (in eval mode)."""
+
+    config: ModelConfig
+    tokenizer: Tokenizer
+    module: nn.Module
+    folder: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def encode(self, text: str):
+        """Tokenize ``text`` with this model's tokenizer (an :class:`~rnnviz.tokenizers.Encoding`)."""
+        return self.tokenizer.encode(text)
+
+
+def save(folder: str | Path, config: ModelConfig, tokenizer: Tokenizer, module: nn.Module) -> Path:
+    """Write ``model.safetensors`` + ``config.json`` into ``folder`` (created if needed)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ModelError(f"tokenizer has {tokenizer.vocab_size} entries but config.vocab_size is {config.vocab_size}")
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}
+    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "rnnviz", "version": str(FORMAT_VERSION)})
+    payload = {"format_version": FORMAT_VERSION, "model": config.to_dict(), "tokenizer": tokenizer.to_dict()}
+    (folder / CONFIG_FILE).write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return folder
+
+
+def bundled_names() -> list[str]:
+    """Names of the models shipped in ``pretrained/`` (folders that have a config.json)."""
+    if not PRETRAINED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A bundled name → ``pretrained/<name>``; otherwise an existing folder path."""
+    s = str(name_or_path)
+    candidate = PRETRAINED_DIR / s
+    if "/" not in s and "\\" not in s and (candidate / CONFIG_FILE).is_file():
+        return candidate
+    p = Path(name_or_path).expanduser()
+    if p.is_dir():
+        return p
+    names = ", ".join(bundled_names()) or "none found"
+    raise ModelError(f"no bundled model or folder named {s!r} (bundled models: {names})")
+
+
+def read_config(folder: str | Path) -> tuple[ModelConfig, Tokenizer]:
+    """Parse and validate ``config.json`` of a model folder."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise ModelError(f"{path}: missing (a model folder needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(payload, dict) or "model" not in payload or "tokenizer" not in payload:
+        raise ModelError(f"{path}: expected an object with 'model' and 'tokenizer' entries")
+    config = ModelConfig.from_dict(payload["model"])
+    try:
+        tokenizer = tokenizer_from_dict(payload["tokenizer"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"{path}: invalid tokenizer: {e}") from None
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ModelError(f"{path}: tokenizer has {tokenizer.vocab_size} entries but vocab_size is {config.vocab_size}")
+    want_kind = "char" if config.task == "language_model" else "word"
+    if tokenizer.kind != want_kind:
+        raise ModelError(f"{path}: a {config.task} needs a {want_kind!r} tokenizer, got {tokenizer.kind!r}")
+    return config, tokenizer
+
+
+def load(name_or_path: str | Path) -> LoadedModel:
+    """Load a bundled model by name (e.g. ``"sst2-lstm"``) or a model folder path.
+
+    Raises :class:`ModelError` naming the problem if the config is invalid or
+    the weights do not match the architecture the config describes.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = resolve(name_or_path)
+    config, tokenizer = read_config(folder)
+    wpath = folder / WEIGHTS_FILE
+    if not wpath.is_file():
+        raise ModelError(f"{wpath}: missing weights file")
+    try:
+        tensors = load_file(str(wpath))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"{wpath}: not a readable safetensors file ({e})") from None
+    module = build_module(config)
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing tensors {missing}")
+        if extra:
+            parts.append(f"unexpected tensors {extra}")
+        raise ModelError(f"{wpath}: weights do not match the architecture in {CONFIG_FILE}: " + "; ".join(parts))
+    for k, ref in expected.items():
+        t = tensors[k]
+        if tuple(t.shape) != tuple(ref.shape):
+            raise ModelError(f"{wpath}: tensor {k!r} has shape {tuple(t.shape)}, config implies {tuple(ref.shape)}")
+        if not torch.isfinite(t).all():
+            raise ModelError(f"{wpath}: tensor {k!r} contains NaN or infinite values")
+    module.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
+    module.eval()
+    return LoadedModel(config=config, tokenizer=tokenizer, module=module, folder=folder)
+
+
+def num_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+

@@ -1,0 +1,101 @@
+"""Per-timestep predictions: what the model would say after each token.
+
+For a classifier this is the class distribution after every prefix of the
+sentence — the curve that shows "not" flipping "good".  For the language model
+it is the next-character distribution at every position.
+
+For a unidirectional classifier the prediction after token t is simply
+``softmax(head(h_t))`` of the last layer, read from one forward pass.  A
+bidirectional classifier's final state depends on the whole input, so "the
+prediction after token t" is defined as the model's output on the prefix
+``x[:t+1]`` alone; all prefixes are run as one padded batch.  That definition
+is exact for any classifier, so it is also used as the reference in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .errors import RnnvizError
+from .models import CharLanguageModel, LoadedModel, TextClassifier
+from .tokenizers import CharTokenizer
+
+
+def _as_ids(loaded: LoadedModel, ids: Sequence[int] | str) -> list[int]:
+    if isinstance(ids, str):
+        ids = loaded.tokenizer.encode(ids).ids
+    ids = [int(i) for i in ids]
+    if not ids:
+        raise RnnvizError("cannot predict on an empty input (no tokens)")
+    vocab = loaded.config.vocab_size
+    bad = [i for i in ids if not 0 <= i < vocab]
+    if bad:
+        raise RnnvizError(f"token ids {bad[:5]} outside the vocabulary (size {vocab})")
+    return ids
+
+
+@torch.no_grad()
+def class_probabilities_per_step(loaded: LoadedModel, ids: Sequence[int] | str) -> np.ndarray:
+    """Class probabilities after each prefix: array [T, C]; row t is p(class | x[:t+1])."""
+    if loaded.config.task != "classifier":
+        raise RnnvizError(f"{loaded.name} is a {loaded.config.task}, not a classifier")
+    module: TextClassifier = loaded.module  # type: ignore[assignment]
+    ids = _as_ids(loaded, ids)
+    T = len(ids)
+    x = torch.tensor([ids], dtype=torch.int64)
+    if not loaded.config.bidirectional:
+        out, _ = module.rnn(module.embedding(x))  # [1, T, H] last layer, every step
+        logits = module.head(out[0])
+    else:
+        batch = torch.zeros((T, T), dtype=torch.int64)
+        for t in range(T):
+            batch[t, : t + 1] = x[0, : t + 1]
+        logits = module(batch, torch.arange(1, T + 1))
+    return torch.softmax(logits, dim=-1).numpy().astype(np.float32)
+
+
+@torch.no_grad()
+def next_token_distribution(loaded: LoadedModel, ids: Sequence[int] | str) -> np.ndarray:
+    """Next-token distribution at each position: array [T, V]; row t is p(x[t+1] | x[:t+1])."""
+    if loaded.config.task != "language_model":
+        raise RnnvizError(f"{loaded.name} is a {loaded.config.task}, not a language model")
+    ids = _as_ids(loaded, ids)
+    logits = loaded.module(torch.tensor([ids], dtype=torch.int64))[0]
+    return torch.softmax(logits, dim=-1).numpy().astype(np.float32)
+
+
+@torch.no_grad()
+def sample_continuation(loaded: LoadedModel, text: str, n_chars: int = 200, temperature: float = 1.0,
+                        seed: int = 0) -> str:
+    """Continue ``text`` by sampling ``n_chars`` characters; same seed → same text.
+
+    ``temperature`` → 0 approaches greedy decoding; pad and unknown are never sampled.
+    """
+    if loaded.config.task != "language_model":
+        raise RnnvizError(f"{loaded.name} is a {loaded.config.task}, not a language model")
+    if temperature <= 0:
+        raise RnnvizError(f"temperature must be positive, got {temperature}")
+    module: CharLanguageModel = loaded.module  # type: ignore[assignment]
+    tok: CharTokenizer = loaded.tokenizer  # type: ignore[assignment]
+    ids = _as_ids(loaded, text)
+    gen = torch.Generator().manual_seed(seed)
+    logits, state = module.forward_with_state(torch.tensor([ids], dtype=torch.int64))
+    last = logits[0, -1]
+    out: list[int] = []
+    for _ in range(n_chars):
+        scaled = last / temperature
+        scaled[:2] = -float("inf")  # never emit <pad> or <unk>
+        nxt = int(torch.multinomial(torch.softmax(scaled, -1), 1, generator=gen))
+        out.append(nxt)
+        logits, state = module.forward_with_state(torch.tensor([[nxt]], dtype=torch.int64), state)
+        last = logits[0, -1]
+    return tok.decode_text(out)
+
+
+def predict_label(loaded: LoadedModel, text: str) -> tuple[str, np.ndarray]:
+    """Label name and class probabilities of the whole ``text`` (the last row of the per-step curve)."""
+    probs = class_probabilities_per_step(loaded, text)[-1]
+    return loaded.config.labels[int(probs.argmax())], probs

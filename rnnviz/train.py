@@ -1,0 +1,597 @@
+"""Training recipes that reproduce every bundled model, and custom classifier training.
+
+A :class:`Recipe` pins everything that determines a bundled model: data files,
+architecture, optimiser settings and the seed.  ``rnnviz train <recipe>``
+re-runs it and writes weights, config and a model card whose numbers come from
+this very run, so the published metrics are reproducible, not remembered.
+
+Early stopping keeps the weights of the best validation score (SST-2 dev or
+the last 10 % of Tiny Shakespeare) and stops after ``patience`` evaluations
+without improvement.  The test split is evaluated once, after training.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import platform
+import random
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .errors import DataError
+from .models import CARD_FILE, PRETRAINED_DIR, ModelConfig, build_module, num_parameters, save
+from .negation import contrast_examples
+from .tokenizers import PAD_ID, CharTokenizer, WordTokenizer
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+"""``../shared/data`` relative to the repository root (override with ``--data-dir``)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines one bundled model."""
+
+    name: str
+    description: str
+    task: str  # "classifier" | "language_model"
+    cell: str
+    data_files: dict[str, str]  # split -> path relative to the data dir
+    embedding_dim: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    lr: float = 1e-3
+    min_lr: float = 1e-3  # cosine decay from lr to min_lr over max_steps (LM) / max_epochs (classifier)
+    weight_decay: float = 0.0
+    clip: float = 1.0
+    batch_size: int = 64
+    seed: int = 0
+    # classifier
+    max_epochs: int = 10
+    patience: int = 3  # evaluations without dev improvement before stopping
+    evals_per_epoch: int = 1
+    labels: tuple[str, ...] = ()
+    # language model
+    seq_len: int = 128
+    max_steps: int = 3000
+    eval_every: int = 250
+    val_fraction: float = 0.1
+
+
+SST2_FILES = {"train": "sst2/train.tsv", "dev": "sst2/dev.tsv", "test": "sst2/test.tsv"}
+SST2_LABELS = ("negative", "positive")
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in [
+        Recipe(
+            name="shakespeare-char-lstm",
+            description="Character-level LSTM language model (2x256) trained on Tiny Shakespeare.",
+            task="language_model", cell="lstm", data_files={"text": "tinyshakespeare/input.txt"},
+            embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.1,
+            lr=2e-3, min_lr=1e-4, batch_size=64, seq_len=128, max_steps=3500, eval_every=250, patience=4, seed=0,
+        ),
+        Recipe(
+            name="sst2-lstm",
+            description="Word-level LSTM sentiment classifier (SST-2), linear head on the final hidden state.",
+            task="classifier", cell="lstm", data_files=SST2_FILES, labels=SST2_LABELS,
+            embedding_dim=64, hidden_size=128, dropout=0.3, lr=2e-3, min_lr=1e-4, weight_decay=0.0,
+            batch_size=64, max_epochs=8, patience=3, seed=0,
+        ),
+        Recipe(
+            name="sst2-bilstm",
+            description="2-layer bidirectional LSTM sentiment classifier (SST-2); the lesson's best model.",
+            task="classifier", cell="lstm", data_files=SST2_FILES, labels=SST2_LABELS,
+            embedding_dim=64, hidden_size=128, num_layers=2, bidirectional=True, dropout=0.5, lr=2e-3,
+            min_lr=1e-4, batch_size=64, max_epochs=6, patience=4, evals_per_epoch=3, seed=0,
+        ),
+        Recipe(
+            name="sst2-gru",
+            description="Word-level GRU sentiment classifier (SST-2), same size as sst2-lstm.",
+            task="classifier", cell="gru", data_files=SST2_FILES, labels=SST2_LABELS,
+            embedding_dim=64, hidden_size=128, dropout=0.3, lr=2e-3, min_lr=1e-4,
+            batch_size=64, max_epochs=8, patience=3, seed=0,
+        ),
+        Recipe(
+            name="sst2-rnn",
+            description="Vanilla tanh RNN sentiment classifier (SST-2); the lesson's simple RNN.",
+            task="classifier", cell="rnn", data_files=SST2_FILES, labels=SST2_LABELS,
+            embedding_dim=64, hidden_size=128, dropout=0.3, lr=1e-3, min_lr=1e-4,
+            batch_size=64, max_epochs=8, patience=3, seed=0,
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced: where it wrote, the metrics, and how long it took."""
+
+    folder: Path
+    metrics: dict[str, Any]
+    seconds: float
+
+
+# --------------------------------------------------------------------------- utils
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cosine_lr(step: int, total: int, lr: float, min_lr: float) -> float:
+    if total <= 1:
+        return lr
+    t = min(step, total) / total
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * t))
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise DataError(f"data file not found: {path} (pass --data-dir to point at the shared data folder)")
+    return path
+
+
+def read_table(path: Path, text_column: str, label_column: str) -> list[tuple[str, str]]:
+    """Read (text, label) rows from a CSV or TSV file with a header (delimiter sniffed from the extension)."""
+    _require(path)
+    delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter=delim, quoting=csv.QUOTE_NONE if delim == "\t" else csv.QUOTE_MINIMAL)
+        cols = reader.fieldnames or []
+        for c in (text_column, label_column):
+            if c not in cols:
+                raise DataError(f"{path}: no column {c!r} (columns: {', '.join(cols) or 'none'})")
+        rows = []
+        for i, r in enumerate(reader, start=2):
+            text, label = r.get(text_column), r.get(label_column)
+            if text is None or label is None:
+                raise DataError(f"{path}:{i}: row has too few fields")
+            rows.append((text, label.strip()))
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    return rows
+
+
+# --------------------------------------------------------------------------- classifier
+
+
+def _encode_rows(tok: WordTokenizer, rows: Sequence[tuple[str, int]]) -> list[tuple[list[int], int]]:
+    out = []
+    for text, label in rows:
+        ids = tok.encode(text).ids or [1]  # an empty text becomes a single <unk>
+        out.append((ids, label))
+    return out
+
+
+def _batches(data: list[tuple[list[int], int]], batch_size: int, shuffle: bool, rng: random.Random):
+    order = list(range(len(data)))
+    if shuffle:
+        rng.shuffle(order)
+    for i in range(0, len(order), batch_size):
+        chunk = [data[j] for j in order[i:i + batch_size]]
+        lengths = torch.tensor([len(ids) for ids, _ in chunk], dtype=torch.int64)
+        ids = torch.full((len(chunk), int(lengths.max())), PAD_ID, dtype=torch.int64)
+        for k, (seq, _) in enumerate(chunk):
+            ids[k, : len(seq)] = torch.tensor(seq)
+        yield ids, lengths, torch.tensor([y for _, y in chunk], dtype=torch.int64)
+
+
+@torch.no_grad()
+def evaluate_classifier(module: nn.Module, data: list[tuple[list[int], int]], batch_size: int = 256) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``module`` on encoded rows."""
+    was_training = module.training
+    module.eval()
+    correct, loss, n = 0, 0.0, 0
+    for ids, lengths, y in _batches(data, batch_size, False, random.Random(0)):
+        logits = module(ids, lengths)
+        loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(-1) == y).sum().item()
+        n += len(y)
+    module.train(was_training)
+    return {"accuracy": correct / max(n, 1), "loss": loss / max(n, 1), "n": n}
+
+
+def contrast_accuracy(module: nn.Module, tok: WordTokenizer) -> float:
+    """Accuracy on the negation contrast set (:mod:`rnnviz.negation`)."""
+    return evaluate_classifier(module, _encode_rows(tok, contrast_examples()))["accuracy"]
+
+
+def train_classifier(
+    recipe: Recipe,
+    train_rows: list[tuple[str, int]],
+    dev_rows: list[tuple[str, int]],
+    test_rows: list[tuple[str, int]] | None = None,
+    *,
+    labels: Sequence[str],
+    progress: bool = True,
+    report_contrast: bool = True,
+) -> tuple[ModelConfig, WordTokenizer, nn.Module, dict[str, Any]]:
+    """Train a classifier; early stopping on dev accuracy; returns the best model and its metrics."""
+    seed_everything(recipe.seed)
+    tok = WordTokenizer.build(t for t, _ in train_rows)
+    cfg = ModelConfig(
+        name=recipe.name, description=recipe.description, task="classifier", cell=recipe.cell,  # type: ignore[arg-type]
+        vocab_size=tok.vocab_size, embedding_dim=recipe.embedding_dim, hidden_size=recipe.hidden_size,
+        num_layers=recipe.num_layers, bidirectional=recipe.bidirectional, dropout=recipe.dropout, labels=list(labels),
+    )
+    module = build_module(cfg)
+    train = _encode_rows(tok, train_rows)
+    dev = _encode_rows(tok, dev_rows)
+    opt = torch.optim.Adam(module.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    rng = random.Random(recipe.seed)
+    steps_per_epoch = math.ceil(len(train) / recipe.batch_size)
+    total_steps = steps_per_epoch * recipe.max_epochs
+    best = (-1.0, None, 0.0)  # dev accuracy, state dict, epoch (fractional when evaluating mid-epoch)
+    history = []
+    bad, step, stop = 0, 0, False
+    eval_interval = max(1, steps_per_epoch // recipe.evals_per_epoch)
+    for epoch in range(1, recipe.max_epochs + 1):
+        module.train()
+        run_loss, run_correct, run_n = 0.0, 0, 0
+        bar = tqdm(_batches(train, recipe.batch_size, True, rng), total=steps_per_epoch,
+                   desc=f"{recipe.name} epoch {epoch}/{recipe.max_epochs}", disable=not progress,
+                   leave=False, file=sys.stderr, mininterval=1.0)
+        for i, (ids, lengths, y) in enumerate(bar, start=1):
+            for g in opt.param_groups:
+                g["lr"] = _cosine_lr(step, total_steps, recipe.lr, recipe.min_lr)
+            logits = module(ids, lengths)
+            loss = nn.functional.cross_entropy(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            if recipe.clip:
+                nn.utils.clip_grad_norm_(module.parameters(), recipe.clip)
+            opt.step()
+            step += 1
+            run_loss += loss.item() * len(y)
+            run_correct += (logits.argmax(-1) == y).sum().item()
+            run_n += len(y)
+            bar.set_postfix(loss=f"{run_loss / run_n:.4f}", acc=f"{run_correct / run_n:.3f}", refresh=False)
+            if i == steps_per_epoch or (i % eval_interval == 0 and steps_per_epoch - i >= eval_interval // 2):
+                # evaluation switches to eval mode and back; it consumes no random numbers,
+                # so the training trajectory does not depend on how often we evaluate
+                d = evaluate_classifier(module, dev)
+                at = epoch - 1 + i / steps_per_epoch
+                entry = {"epoch": round(at, 2) if i < steps_per_epoch else epoch,
+                         "train_loss": run_loss / run_n, "train_accuracy": run_correct / run_n,
+                         "dev_accuracy": d["accuracy"], "dev_loss": d["loss"]}
+                if report_contrast:
+                    entry["contrast_accuracy"] = contrast_accuracy(module, tok)
+                history.append(entry)
+                if progress:
+                    tqdm.write(f"{recipe.name} epoch {entry['epoch']}: " + ", ".join(
+                        f"{k}={v:.4f}" for k, v in entry.items() if k != "epoch"), file=sys.stderr)
+                if d["accuracy"] > best[0]:
+                    best = (d["accuracy"], {k: v.clone() for k, v in module.state_dict().items()}, entry["epoch"])
+                    bad = 0
+                else:
+                    bad += 1
+                    if bad >= recipe.patience:
+                        if progress:
+                            tqdm.write(f"early stopping: no dev improvement for {bad} evaluations", file=sys.stderr)
+                        stop = True
+                        break
+        bar.close()
+        if stop:
+            break
+    module.load_state_dict(best[1])
+    module.eval()
+    metrics: dict[str, Any] = {
+        "dev_accuracy": round(evaluate_classifier(module, dev)["accuracy"], 4),
+        "best_epoch": best[2],
+        "epochs_run": history[-1]["epoch"] if history else 0,
+        "train_rows": len(train),
+    }
+    if test_rows is not None:
+        metrics["test_accuracy"] = round(evaluate_classifier(module, _encode_rows(tok, test_rows))["accuracy"], 4)
+    if report_contrast:
+        metrics["contrast_accuracy"] = round(contrast_accuracy(module, tok), 4)
+        metrics["contrast_pairs_both_correct"] = _pairs_both_correct(module, tok)
+    metrics["parameters"] = num_parameters(module)
+    metrics["history"] = history
+    return replace(cfg), tok, module, metrics
+
+
+def _pairs_both_correct(module: nn.Module, tok: WordTokenizer) -> float:
+    from .negation import CONTRAST_PAIRS
+
+    ex = _encode_rows(tok, contrast_examples())
+    with torch.no_grad():
+        preds = []
+        for ids, lengths, _ in _batches(ex, 256, False, random.Random(0)):
+            preds += module(ids, lengths).argmax(-1).tolist()
+    labels = [y for _, y in contrast_examples()]
+    ok = [p == y for p, y in zip(preds, labels)]
+    return round(sum(ok[2 * i] and ok[2 * i + 1] for i in range(len(CONTRAST_PAIRS))) / len(CONTRAST_PAIRS), 4)
+
+
+def read_sst2(path: Path) -> list[tuple[str, int]]:
+    rows = read_table(path, "sentence", "label")
+    try:
+        return [(t, int(y)) for t, y in rows]
+    except ValueError as e:
+        raise DataError(f"{path}: SST-2 labels must be 0/1 ({e})") from None
+
+
+# --------------------------------------------------------------------------- language model
+
+
+def _lm_eval_loss(module: nn.Module, data: torch.Tensor, seq_len: int, streams: int = 16) -> float:
+    """Mean next-char cross-entropy (nats) over ``data``, split into ``streams`` contiguous
+    streams whose recurrent state is carried across chunks (only each stream's first
+    character lacks context)."""
+    was = module.training
+    module.eval()
+    n = (len(data) - 1) // streams
+    x_all = data[: n * streams].view(streams, n)
+    y_all = data[1: n * streams + 1].view(streams, n)
+    total, count, state = 0.0, 0, None
+    with torch.no_grad():
+        for i in range(0, n, seq_len):
+            x, y = x_all[:, i:i + seq_len], y_all[:, i:i + seq_len]
+            logits, state = module.forward_with_state(x, state)
+            total += nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+            count += y.numel()
+    module.train(was)
+    return total / count
+
+
+def train_language_model(recipe: Recipe, text: str, *, progress: bool = True):
+    """Train the char LM on the first 90 % of ``text``; early stopping on the last 10 %."""
+    seed_everything(recipe.seed)
+    tok = CharTokenizer.build(text)
+    cfg = ModelConfig(
+        name=recipe.name, description=recipe.description, task="language_model", cell=recipe.cell,  # type: ignore[arg-type]
+        vocab_size=tok.vocab_size, embedding_dim=recipe.embedding_dim, hidden_size=recipe.hidden_size,
+        num_layers=recipe.num_layers, dropout=recipe.dropout,
+    )
+    module = build_module(cfg)
+    data = torch.tensor(tok.encode(text).ids, dtype=torch.int64)
+    split = int(len(data) * (1 - recipe.val_fraction))
+    train, val = data[:split], data[split:]
+    if len(train) <= recipe.seq_len + 1 or len(val) <= recipe.seq_len + 1:
+        raise DataError(f"text too short ({len(data)} characters) for seq_len {recipe.seq_len}")
+    opt = torch.optim.Adam(module.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    gen = torch.Generator().manual_seed(recipe.seed)
+    best = (math.inf, None, 0)
+    history, bad = [], 0
+    run_loss, run_n = 0.0, 0
+    eval_streams = max(1, min(16, len(val) // (recipe.seq_len * 2)))
+    bar = tqdm(range(1, recipe.max_steps + 1), desc=recipe.name, disable=not progress, file=sys.stderr, mininterval=2.0)
+    offsets = torch.arange(recipe.seq_len + 1)
+    module.train()
+    for step in bar:
+        for g in opt.param_groups:
+            g["lr"] = _cosine_lr(step - 1, recipe.max_steps, recipe.lr, recipe.min_lr)
+        starts = torch.randint(0, len(train) - recipe.seq_len - 1, (recipe.batch_size,), generator=gen)
+        chunk = train[starts[:, None] + offsets]
+        logits = module(chunk[:, :-1])
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        if recipe.clip:
+            nn.utils.clip_grad_norm_(module.parameters(), recipe.clip)
+        opt.step()
+        # exponential running mean so the bar shows the current loss, not the average since step 1
+        run_loss = 0.98 * run_loss + 0.02 * loss.item()
+        run_n += 1
+        shown = run_loss / (1 - 0.98 ** run_n)
+        bar.set_postfix(loss=f"{shown:.3f}", refresh=False)
+        if step % recipe.eval_every == 0 or step == recipe.max_steps:
+            v = _lm_eval_loss(module, val, recipe.seq_len, eval_streams)
+            history.append({"step": step, "train_loss": round(shown, 4), "val_loss": round(v, 4)})
+            if progress:
+                tqdm.write(f"step {step}: train_loss={shown:.4f} val_loss={v:.4f}", file=sys.stderr)
+            if v < best[0]:
+                best = (v, {k: t.clone() for k, t in module.state_dict().items()}, step)
+                bad = 0
+            else:
+                bad += 1
+                if bad >= recipe.patience:
+                    if progress:
+                        tqdm.write(f"early stopping: no val improvement for {bad} evaluations", file=sys.stderr)
+                    break
+    bar.close()
+    module.load_state_dict(best[1])
+    module.eval()
+    metrics = {
+        "val_loss_nats_per_char": round(_lm_eval_loss(module, val, recipe.seq_len, eval_streams), 4),
+        "best_step": best[2],
+        "steps_run": history[-1]["step"] if history else 0,
+        "train_chars": len(train),
+        "val_chars": len(val),
+        "parameters": num_parameters(module),
+        "history": history,
+    }
+    metrics["val_bits_per_char"] = round(metrics["val_loss_nats_per_char"] / math.log(2), 4)
+    return cfg, tok, module, metrics
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def run_recipe(
+    recipe: Recipe,
+    data_dir: Path = DEFAULT_DATA_DIR,
+    out_dir: Path | None = None,
+    *,
+    progress: bool = True,
+    threads: int | None = None,
+    command: str | None = None,
+) -> TrainResult:
+    """Train ``recipe`` from ``data_dir`` and write weights, config and card to ``out_dir``
+    (default ``pretrained/<name>``)."""
+    if threads:
+        torch.set_num_threads(threads)
+    data_dir = Path(data_dir)
+    paths = {k: _require(data_dir / v) for k, v in recipe.data_files.items()}
+    out = Path(out_dir) if out_dir else PRETRAINED_DIR / recipe.name
+    t0 = time.perf_counter()
+    if recipe.task == "language_model":
+        text = paths["text"].read_text(encoding="utf-8")
+        cfg, tok, module, metrics = train_language_model(recipe, text, progress=progress)
+    else:
+        rows = {k: read_sst2(p) for k, p in paths.items()}
+        cfg, tok, module, metrics = train_classifier(
+            recipe, rows["train"], rows["dev"], rows.get("test"), labels=recipe.labels, progress=progress)
+    seconds = time.perf_counter() - t0
+    metrics = {"training_seconds": round(seconds, 1), **metrics}
+    history = metrics.pop("history")
+    cfg = replace(cfg, metrics=metrics)
+    save(out, cfg, tok, module)
+    data_info = {str(Path(recipe.data_files[k])): sha256_of(p) for k, p in paths.items()}
+    write_card(out, recipe, cfg, metrics, history, data_info, command or f"rnnviz train {recipe.name}")
+    return TrainResult(folder=out, metrics=metrics, seconds=seconds)
+
+
+def run_custom(
+    data: Path,
+    out_dir: Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    name: str | None = None,
+    cell: str = "lstm",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    max_epochs: int = 5,
+    hidden_size: int = 128,
+    embedding_dim: int = 64,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    progress: bool = True,
+    threads: int | None = None,
+    command: str | None = None,
+) -> TrainResult:
+    """Train a word-level classifier on a user's CSV/TSV (``text_column``, ``label_column``).
+
+    Label names are the distinct values of the label column (sorted); a seeded
+    ``val_fraction`` of the rows is held out for early stopping and reporting.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    data = Path(data)
+    raw = read_table(data, text_column, label_column)
+    labels = sorted({y for _, y in raw})
+    if len(labels) < 2:
+        raise DataError(f"{data}: column {label_column!r} has fewer than two distinct labels")
+    index = {y: i for i, y in enumerate(labels)}
+    rows = [(t, index[y]) for t, y in raw]
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, int(round(len(rows) * val_fraction)))
+    if len(rows) - n_val < 1:
+        raise DataError(f"{data}: too few rows ({len(rows)}) to hold out a validation split")
+    val = [rows[i] for i in order[:n_val]]
+    train = [rows[i] for i in order[n_val:]]
+    recipe = Recipe(
+        name=name or data.stem, description=f"Word-level {cell.upper()} classifier trained on {data.name}.",
+        task="classifier", cell=cell, data_files={"data": str(data)}, embedding_dim=embedding_dim,
+        hidden_size=hidden_size, dropout=0.3, lr=lr, min_lr=lr / 20, batch_size=batch_size,
+        max_epochs=max_epochs, patience=2, seed=seed, labels=tuple(labels),
+    )
+    t0 = time.perf_counter()
+    cfg, tok, module, metrics = train_classifier(recipe, train, val, None, labels=labels, progress=progress,
+                                                 report_contrast=False)
+    seconds = time.perf_counter() - t0
+    metrics = {"training_seconds": round(seconds, 1), **metrics}
+    metrics["val_accuracy"] = metrics.pop("dev_accuracy")
+    history = metrics.pop("history")
+    cfg = replace(cfg, metrics=metrics)
+    out_dir = Path(out_dir)
+    save(out_dir, cfg, tok, module)
+    write_card(out_dir, recipe, cfg, metrics, history, {data.name: sha256_of(data)},
+               command or f"rnnviz train custom --data {data}")
+    return TrainResult(folder=out_dir, metrics=metrics, seconds=seconds)
+
+
+# --------------------------------------------------------------------------- card
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.1f}" if abs(v) >= 10 else f"{v:.4f}"
+    return str(v)
+
+
+def write_card(folder: Path, recipe: Recipe, cfg: ModelConfig, metrics: dict[str, Any],
+               history: list[dict[str, Any]], data_sha256: dict[str, str], command: str) -> Path:
+    """Write the model card (README.md): data hashes, command, seed, time, metrics, history."""
+    hp = {k: v for k, v in recipe.__dict__.items() if k not in ("name", "description", "data_files", "labels")}
+    if recipe.task == "classifier":
+        for k in ("seq_len", "max_steps", "eval_every", "val_fraction"):
+            hp.pop(k, None)
+    else:
+        hp.pop("max_epochs", None)
+    lines = [
+        f"# {cfg.name}", "", cfg.description, "",
+        "## Architecture", "",
+        f"- task: {cfg.task}; cell: {cfg.cell}; layers: {cfg.num_layers}; bidirectional: {cfg.bidirectional}",
+        f"- vocabulary: {cfg.vocab_size} ({'characters' if cfg.task == 'language_model' else 'words'}, "
+        f"incl. `<pad>`=0 and `<unk>`=1); embedding: {cfg.embedding_dim}; hidden: {cfg.hidden_size}; "
+        f"dropout: {cfg.dropout}",
+        f"- head: linear on {'every timestep (next character)' if cfg.task == 'language_model' else 'the final hidden state of the last layer'}",
+        f"- parameters: {metrics.get('parameters')}",
+    ]
+    if cfg.labels:
+        lines.append(f"- labels: {', '.join(f'{i} = {l}' for i, l in enumerate(cfg.labels))}")
+    lines += ["", "## Data", ""]
+    for f, h in data_sha256.items():
+        lines.append(f"- `{f}` sha256 `{h}`")
+    if recipe.task == "language_model":
+        lines.append(f"- split: first {1 - recipe.val_fraction:.0%} of characters for training, "
+                     f"last {recipe.val_fraction:.0%} for validation (early stopping and the reported loss)")
+    elif "dev" in recipe.data_files:
+        lines.append("- train.tsv (all rows: sentences and phrases) for training; dev.tsv for early stopping; "
+                     "test.tsv evaluated once after training")
+    else:
+        lines.append(f"- seeded {recipe.seed} random hold-out split for validation/early stopping")
+    lines += ["", "## Training", "",
+              f"- command: `{command}`",
+              f"- seed: {recipe.seed}",
+              f"- training time: {metrics.get('training_seconds')} s on {_machine()}",
+              f"- torch {torch.__version__}, Python {platform.python_version()}",
+              "- hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()),
+              "", "## Metrics", "", "| metric | value |", "|---|---|"]
+    for k, v in metrics.items():
+        lines.append(f"| {k} | {_fmt(v)} |")
+    if recipe.task == "classifier" and "contrast_accuracy" in metrics:
+        lines += ["", "`contrast_accuracy` is the accuracy on the 40 sentences of the negation contrast set "
+                  "(`rnnviz/negation.py`, never used for training or model selection); "
+                  "`contrast_pairs_both_correct` the fraction of its 20 pairs with both sentences right."]
+    lines += ["", "## History", ""]
+    if history:
+        keys = list(history[0])
+        lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        for h in history:
+            lines.append("| " + " | ".join(_fmt(h.get(k)) for k in keys) + " |")
+    path = Path(folder) / CARD_FILE
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _machine() -> str:
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} torch thread(s)"
