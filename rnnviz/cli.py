@@ -9,6 +9,7 @@ on stderr and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -132,6 +133,36 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("trace")
+def _register_trace(sub: argparse._SubParsersAction) -> None:
+    from .inspection import MAX_TEXT_CHARACTERS
+
+    p = sub.add_parser("trace", help="run a text through a model and show its tokens, prediction and states",
+                       description=f"Texts of up to {MAX_TEXT_CHARACTERS} characters.")
+    p.add_argument("text", help="the text to run (quote it)")
+    p.add_argument("--model", required=True, help="bundled model name (see `rnnviz models`) or a model folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object (schema in README.md)")
+    p.add_argument("--top-k", type=int, default=5, help="classes / next tokens / units to show (default 5)")
+    p.set_defaults(func=_cmd_trace)
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    import json
+
+    from .inspection import inspect_text
+    from .models import load
+    from .trace_report import trace_json, trace_summary
+
+    loaded = load(args.model)
+    run = inspect_text(loaded, args.text)
+    if args.json:
+        json.dump(trace_json(run, args.top_k), sys.stdout, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        print(trace_summary(loaded, run, args.top_k))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnviz", description="See inside recurrent neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -153,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnnviz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `rnnviz trace --json ... | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,105 @@
+"""One call from a text to everything the views show: tokens, Trace and per-step predictions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rnnviz.capture import capture
+from rnnviz.errors import RnnvizError
+from rnnviz.models import LoadedModel
+from rnnviz.predict import class_probabilities_per_step, next_token_distribution
+from rnnviz.tokenizers import Encoding
+from rnnviz.trace import RecordedCall, Trace
+
+# Longest text inspected at once. Beyond it the CLI refuses and the app truncates with a
+# notice: heatmaps of thousands of columns are unreadable and the trace grows with length.
+MAX_TEXT_CHARACTERS = 2000
+RECURRENT_PATH = "rnn"  # the recurrent submodule of every bundled model
+
+
+@dataclass(frozen=True)
+class TextRun:
+    """A text as the model saw it: tokens, every recorded state and gate, the per-step predictions."""
+
+    model: str
+    task: str  # "classifier" or "language_model"
+    text: str  # the text that was run (after truncation)
+    encoding: Encoding
+    trace: Trace
+    per_step: np.ndarray  # [time, classes] for classifiers, [time, vocabulary] for the LM
+    outcomes: tuple[str, ...]  # class labels, or the vocabulary (what per_step's columns mean)
+    truncated: bool = False
+
+    @property
+    def tokens(self) -> list[str]:
+        return self.encoding.tokens
+
+    @property
+    def recorded(self) -> RecordedCall:
+        return self.trace.call(RECURRENT_PATH)
+
+    def states(self, layer: int, direction: str, quantity: str) -> np.ndarray:
+        """[time, units] values of one quantity for this (single) text."""
+        return self.trace[self.recorded.name(layer, direction, quantity)][0].numpy()
+
+    def top_outcomes(self, step: int, k: int = 5) -> list[tuple[str, float]]:
+        """The k most probable classes / next tokens after token `step`."""
+        row = self.per_step[step]
+        best = np.argsort(-row, kind="stable")[:k]
+        return [(self.outcomes[i], float(row[i])) for i in best]
+
+
+def prepare_text(text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate: bool = False) -> tuple[str, bool]:
+    """The text to run and whether it was cut; refuses empty text and, unless truncating, overlong text."""
+    if not text or not text.strip():
+        raise RnnvizError("the text is empty: type at least one word")
+    if len(text) <= max_characters:
+        return text, False
+    if not truncate:
+        raise RnnvizError(f"the text has {len(text)} characters; the limit is {max_characters}")
+    return text[:max_characters], True
+
+
+def inspect_text(
+    loaded: LoadedModel, text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate: bool = False
+) -> TextRun:
+    """Tokenize `text`, run the model inside `capture`, and compute the per-step predictions."""
+    text, truncated = prepare_text(text, max_characters, truncate)
+    encoding = loaded.encode(text)
+    if not encoding.ids:
+        raise RnnvizError("the text has no tokens the model can read")
+    ids = torch.tensor([encoding.ids], dtype=torch.int64)
+    with torch.no_grad(), capture(loaded.module) as trace:
+        loaded.module(ids)
+    if loaded.config.task == "classifier":
+        per_step = class_probabilities_per_step(loaded, encoding.ids)
+        outcomes = tuple(loaded.config.labels)
+    else:
+        per_step = next_token_distribution(loaded, encoding.ids)
+        outcomes = tuple(loaded.tokenizer.itos)
+    return TextRun(
+        model=loaded.name,
+        task=loaded.config.task,
+        text=text,
+        encoding=encoding,
+        trace=trace,
+        per_step=per_step,
+        outcomes=outcomes,
+        truncated=truncated,
+    )
+
+
+def unit_contributions(loaded: LoadedModel, run: TextRun) -> np.ndarray:
+    """Each final-state unit's contribution w·h_T to the predicted class's logit (classifiers)."""
+    record = run.recorded
+    last_layer = record.num_layers - 1
+    final = [run.states(last_layer, "forward", "hidden")[-1]]
+    if record.bidirectional:
+        final.append(run.states(last_layer, "backward", "hidden")[0])
+    state = np.concatenate(final)
+    predicted = int(run.per_step[-1].argmax())
+    weight = loaded.module.head.weight.detach().numpy()[predicted]
+    return weight * state
