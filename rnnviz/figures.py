@@ -1,11 +1,13 @@
-"""Pure figure builders: recorded arrays in, plotly Figures out (no Streamlit here)."""
+"""Pure figure builders: recorded arrays in, plotly Figures (or escaped HTML) out. No Streamlit here."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 SIGMOID_GATES = {"input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"}
 TANH_QUANTITIES = {"cell_gate", "new_gate", "unprojected_hidden"}
@@ -22,6 +24,19 @@ LABELS = {
     "update_gate": "update gate z",
     "new_gate": "candidate n",
 }
+SYMBOLS = {
+    "input_gate": "i",
+    "forget_gate": "f",
+    "cell_gate": "g",
+    "output_gate": "o",
+    "cell": "c",
+    "hidden": "h",
+    "reset_gate": "r",
+    "update_gate": "z",
+    "new_gate": "n",
+    "unprojected_hidden": "o·tanh(c)",
+}
+UNKNOWN_MARK = "⟨unk⟩"
 
 
 @dataclass(frozen=True)
@@ -39,54 +54,320 @@ def colour_scale(quantity: str, values: np.ndarray, cell: str = "lstm") -> Colou
         return ColourScale("Viridis", 0.0, 1.0)
     if quantity in TANH_QUANTITIES or (quantity == "hidden" and cell != "rnn_relu"):
         return ColourScale("RdBu_r", -1.0, 1.0)
-    finite = np.abs(values[np.isfinite(values)])
+    finite = np.abs(np.asarray(values)[np.isfinite(values)])
     bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     if quantity == "hidden":  # ReLU: non-negative, unbounded
         return ColourScale("Viridis", 0.0, bound)
     return ColourScale("RdBu_r", -bound, bound)
 
 
-def token_labels(tokens: list[str]) -> list[str]:
-    """Readable, unique x labels: spaces and newlines made visible, position appended."""
-    visible = [t.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅" for t in tokens]
-    return [f"{t} ·{i}" for i, t in enumerate(visible)]
+def token_labels(tokens: list[str], unknown: list[bool] | None = None) -> list[str]:
+    """Readable, unique axis labels: spaces and newlines visible, unknown marked, position appended."""
+    unknown = unknown or [False] * len(tokens)
+    labels = []
+    for i, (token, is_unknown) in enumerate(zip(tokens, unknown)):
+        visible = token.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
+        visible = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in visible) or "∅"
+        labels.append(f"{visible}{UNKNOWN_MARK if is_unknown else ''} ·{i}")
+    return labels
 
 
 def quantity_heatmap(
     values: np.ndarray,
-    tokens: list[str],
+    labels: list[str],
     quantity: str,
     cell: str = "lstm",
     unit_order: np.ndarray | None = None,
+    selected: tuple[int, int] | None = None,
+    clickable: bool = False,
     title: str | None = None,
+    font_size: int = 12,
 ) -> go.Figure:
-    """Heatmap of one quantity: x = tokens (time), y = units; `values` is [time, units]."""
+    """Heatmap of one quantity: x = tokens (time), y = units in `unit_order`; `values` is [time, units].
+
+    `clickable` lays a transparent marker on every cell: Streamlit returns no selection for
+    heatmaps themselves, but does for these markers (x = token label, y = unit id).
+    """
     values = np.asarray(values, dtype=np.float32)
-    steps, units = values.shape
-    order = np.arange(units) if unit_order is None else np.asarray(unit_order)
-    z = values[:, order].T  # [units, time]
+    order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
+    z = values[:, order].T  # [shown units, time]
     scale = colour_scale(quantity, values, cell)
-    labels = token_labels(tokens)
-    unit_names = [str(u) for u in order]
-    hover_tokens = np.broadcast_to(np.array(labels, dtype=object), z.shape)
+    units = [str(u) for u in order]
     figure = go.Figure(
         go.Heatmap(
             z=z,
             x=labels,
-            y=unit_names,
+            y=units,
             colorscale=scale.colorscale,
             zmin=scale.zmin,
             zmax=scale.zmax,
-            customdata=hover_tokens,
-            hovertemplate="token %{customdata}<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
+            hovertemplate="token %{x}<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
+            colorbar=dict(thickness=12),
+        )
+    )
+    if clickable:
+        grid_x = np.tile(np.array(labels, dtype=object), len(units))
+        grid_y = np.repeat(np.array(units, dtype=object), len(labels))
+        figure.add_trace(
+            go.Scatter(
+                x=grid_x.tolist(),
+                y=grid_y.tolist(),
+                mode="markers",
+                marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0),
+                hoverinfo="skip",
+                showlegend=False,
+                name="cells",
+            )
+        )
+    if selected is not None:
+        step, unit = selected
+        if 0 <= step < len(labels) and str(unit) in units:
+            figure.add_trace(
+                go.Scatter(
+                    x=[labels[step]],
+                    y=[str(unit)],
+                    mode="markers",
+                    marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
+                    hoverinfo="skip",
+                    showlegend=False,
+                    name="selected",
+                )
+            )
+    figure.update_layout(
+        title=title or LABELS.get(quantity, quantity),
+        xaxis=dict(title="token", type="category", tickangle=-45 if len(labels) > 8 else 0),
+        yaxis=dict(title="unit", type="category", autorange="reversed"),
+        margin=dict(l=50, r=20, t=40, b=60),
+        height=max(260, min(900, 12 * len(units) + 140)),
+        font=dict(size=font_size),
+        clickmode="event+select",
+        dragmode=False,
+    )
+    return figure
+
+
+def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 12) -> go.Figure:
+    """Classifier: P(class) after each token, one line per class; a flip shows as a crossing."""
+    figure = go.Figure()
+    for k, name in enumerate(classes):
+        figure.add_trace(
+            go.Scatter(
+                x=labels,
+                y=probabilities[:, k],
+                mode="lines+markers",
+                name=name,
+                hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title="prediction after each token",
+        xaxis=dict(title="token", type="category"),
+        yaxis=dict(title="probability", range=[0, 1]),
+        height=320,
+        margin=dict(l=50, r=20, t=40, b=60),
+        font=dict(size=font_size),
+        legend=dict(orientation="h", y=1.12),
+    )
+    return figure
+
+
+def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 12) -> go.Figure:
+    """Language model: the top-k next tokens at every position, as a table coloured by probability."""
+    top = np.argsort(-distribution, axis=1, kind="stable")[:, :k]  # [time, k]
+    probabilities = np.take_along_axis(distribution, top, axis=1)
+    shown = [[token_labels([vocabulary[i]])[0].rsplit(" ·", 1)[0] for i in row] for row in top]
+    figure = go.Figure(
+        go.Heatmap(
+            z=probabilities.T,
+            x=labels,
+            y=[f"#{r + 1}" for r in range(k)],
+            text=np.array(shown, dtype=object).T,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0.0,
+            zmax=1.0,
+            hovertemplate="after %{x}<br>%{y}: '%{text}' p = %{z:.3f}<extra></extra>",
+            colorbar=dict(thickness=12, title="p"),
+        )
+    )
+    figure.update_layout(
+        title=f"top-{k} next characters after each position",
+        xaxis=dict(title="position", type="category", tickangle=-45 if len(labels) > 8 else 0),
+        yaxis=dict(type="category", autorange="reversed"),
+        height=260,
+        margin=dict(l=50, r=20, t=40, b=60),
+        font=dict(size=font_size),
+    )
+    return figure
+
+
+def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, step: int | None = None, font_size: int = 12) -> go.Figure:
+    """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
+    figure = go.Figure()
+    for quantity, values in series.items():
+        figure.add_trace(
+            go.Scatter(
+                x=labels,
+                y=values,
+                mode="lines+markers",
+                name=LABELS.get(quantity, quantity),
+                line=dict(dash="solid" if quantity in ("cell", "hidden") else "dot"),
+            )
+        )
+    if step is not None and 0 <= step < len(labels):
+        figure.add_vline(x=step, line_width=2, line_dash="dash", line_color="grey")
+    figure.update_layout(
+        title=f"unit {unit} over time",
+        xaxis=dict(title="token", type="category"),
+        yaxis=dict(title="value"),
+        height=340,
+        margin=dict(l=50, r=20, t=40, b=60),
+        font=dict(size=font_size),
+        legend=dict(orientation="h", y=1.15),
+    )
+    return figure
+
+
+def coloured_tokens_html(tokens: list[str], values: np.ndarray, scale: ColourScale, font_size: int = 18) -> str:
+    """The text with each token's background coloured by a unit's value (Karpathy et al. 2015).
+
+    Tokens are HTML-escaped: typed text is shown as text, never interpreted as markup.
+    """
+    span = max(scale.zmax - scale.zmin, 1e-9)
+    fractions = np.clip((np.nan_to_num(np.asarray(values, dtype=np.float64)) - scale.zmin) / span, 0.0, 1.0)
+    colours = sample_colorscale(scale.colorscale, fractions.tolist())
+    parts = []
+    for token, value, colour, fraction in zip(tokens, values, colours, fractions):
+        ink = "white" if _is_dark(colour) else "black"
+        shown = html.escape(token).replace("\n", "↵<br>") or "∅"
+        parts.append(
+            f'<span title="{float(value):.3f}" style="background:{colour};color:{ink};'
+            f'padding:2px 3px;margin:1px;border-radius:3px;white-space:pre">{shown}</span>'
+        )
+    return f'<div style="font-size:{font_size}px;line-height:2.1;font-family:monospace">{"".join(parts)}</div>'
+
+
+def _is_dark(colour: str) -> bool:
+    channels = [float(v) for v in colour[colour.index("(") + 1 : colour.index(")")].split(",")[:3]]
+    return 0.299 * channels[0] + 0.587 * channels[1] + 0.114 * channels[2] < 128
+
+
+def difference_heatmap(
+    first: np.ndarray, second: np.ndarray, first_labels: list[str], second_labels: list[str], quantity: str, align: str = "end",
+    unit_order: np.ndarray | None = None, font_size: int = 12,
+) -> go.Figure:
+    """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs."""
+    steps = min(len(first), len(second))
+    if align == "end":
+        first, second = first[len(first) - steps :], second[len(second) - steps :]
+        first_labels, second_labels = first_labels[len(first_labels) - steps :], second_labels[len(second_labels) - steps :]
+    else:
+        first, second, first_labels, second_labels = first[:steps], second[:steps], first_labels[:steps], second_labels[:steps]
+    difference = np.asarray(second, dtype=np.float32) - np.asarray(first, dtype=np.float32)
+    order = np.arange(difference.shape[1]) if unit_order is None else np.asarray(unit_order)
+    bound = float(np.nanmax(np.abs(difference))) if difference.size else 1.0
+    bound = bound if bound > 0 else 1.0
+    labels = [f"{b.rsplit(' ·', 1)[0]} vs {a.rsplit(' ·', 1)[0]} ·{i}" for i, (a, b) in enumerate(zip(first_labels, second_labels))]
+    figure = go.Figure(
+        go.Heatmap(
+            z=difference[:, order].T,
+            x=labels,
+            y=[str(u) for u in order],
+            colorscale="RdBu_r",
+            zmin=-bound,
+            zmax=bound,
+            hovertemplate="%{x}<br>unit %{y}<br>difference %{z:.3f}<extra></extra>",
             colorbar=dict(thickness=12),
         )
     )
     figure.update_layout(
-        title=title or LABELS.get(quantity, quantity),
-        xaxis=dict(title="token", type="category", tickangle=-45),
+        title=f"difference of {LABELS.get(quantity, quantity)} (second − first, aligned at the {align})",
+        xaxis=dict(title="aligned tokens", type="category"),
         yaxis=dict(title="unit", type="category", autorange="reversed"),
-        margin=dict(l=50, r=20, t=40, b=60),
-        height=max(260, min(900, 14 * units + 120)),
+        height=max(260, min(900, 12 * len(order) + 140)),
+        margin=dict(l=50, r=20, t=40, b=80),
+        font=dict(size=font_size),
+    )
+    return figure
+
+
+def comparison_figure(curves: list[tuple[str, np.ndarray, list[str]]], class_name: str, font_size: int = 12) -> go.Figure:
+    """P(class) after each token for several sentences on one chart (x = position)."""
+    figure = go.Figure()
+    for name, probabilities, labels in curves:
+        figure.add_trace(
+            go.Scatter(
+                x=list(range(len(labels))),
+                y=probabilities,
+                text=labels,
+                mode="lines+markers+text",
+                textposition="top center",
+                name=name,
+                hovertemplate="%{text}<br>P = %{y:.3f}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title=f"P({class_name}) after each token",
+        xaxis=dict(title="position"),
+        yaxis=dict(title="probability", range=[0, 1.08]),
+        height=340,
+        margin=dict(l=50, r=20, t=40, b=50),
+        font=dict(size=font_size),
+        legend=dict(orientation="h", y=1.15),
+    )
+    return figure
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A 2-D PCA projection: x ↦ (x − mean) · components.T."""
+
+    mean: np.ndarray
+    components: np.ndarray  # [2, units]
+    explained: tuple[float, float]  # fraction of variance of each axis
+
+    def apply(self, states: np.ndarray) -> np.ndarray:
+        return (np.asarray(states, dtype=np.float64) - self.mean) @ self.components.T
+
+
+def fit_pca(states: np.ndarray) -> Projection:
+    """Principal components of [samples, units] states (SVD of the centred matrix)."""
+    states = np.nan_to_num(np.asarray(states, dtype=np.float64))
+    mean = states.mean(axis=0)
+    centred = states - mean
+    _, singular, vectors = np.linalg.svd(centred, full_matrices=False)
+    components = np.zeros((2, states.shape[1]))
+    components[: min(2, len(vectors))] = vectors[:2]
+    variance = singular**2
+    total = variance.sum() or 1.0
+    explained = tuple(float(v / total) for v in np.pad(variance, (0, 2))[:2])
+    return Projection(mean=mean, components=components, explained=explained)
+
+
+def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection: Projection, font_size: int = 12) -> go.Figure:
+    """Hidden states h_t projected to 2-D, drawn as paths labelled by their tokens."""
+    figure = go.Figure()
+    for name, points, labels in paths:
+        figure.add_trace(
+            go.Scatter(
+                x=points[:, 0],
+                y=points[:, 1],
+                text=[label.rsplit(" ·", 1)[0] for label in labels],
+                mode="lines+markers+text",
+                textposition="top center",
+                marker=dict(size=9),
+                name=name,
+                hovertemplate="%{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
+            )
+        )
+    first, second = projection.explained
+    figure.update_layout(
+        title="hidden-state trajectory (PCA)",
+        xaxis=dict(title=f"PC 1 ({first:.0%} of variance)"),
+        yaxis=dict(title=f"PC 2 ({second:.0%} of variance)"),
+        height=460,
+        margin=dict(l=50, r=20, t=40, b=50),
+        font=dict(size=font_size),
+        legend=dict(orientation="h", y=1.1),
     )
     return figure

@@ -11,7 +11,7 @@ import difflib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import torch
@@ -126,13 +126,16 @@ class Trace:
     def numpy(self) -> dict[str, np.ndarray]:
         return {name: tensor.detach().cpu().numpy() for name, tensor in self.tensors.items()}
 
-    def save(self, path: str | Path) -> None:
-        """Write an .npz file: one array per name plus JSON metadata (no pickle involved)."""
+    def save(self, path_or_file: str | Path | BinaryIO) -> None:
+        """Write an .npz file (a path or a binary file object): one array per name plus JSON metadata, no pickle."""
         meta = {"version": _FORMAT_VERSION, "calls": [asdict(c) for c in self.calls]}
         arrays = self.numpy()
         arrays[_META_KEY] = np.array(json.dumps(meta))
-        with open(path, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+        if isinstance(path_or_file, (str, Path)):
+            with open(path_or_file, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+        else:
+            np.savez_compressed(path_or_file, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Trace:
