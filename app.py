@@ -274,12 +274,13 @@ def view_trajectory(name: str, run: TextRun, state: ViewState) -> None:
                     key="trajectory")
 
 
+# Readable from the back of a hall: large type and black on white in the main area.
 LECTURE_CSS = """
 <style>
-html, body, [class*="css"], .stMarkdown p, .stMarkdown li { font-size: 1.45rem !important; }
-.stApp { background: #ffffff; color: #000000; }
-h1, h2, h3 { font-size: 2.2rem !important; color: #000000; }
-.katex { font-size: 1.6em !important; }
+[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label { font-size: 1.5rem !important; }
+[data-testid="stMain"] h1, [data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.4rem !important; color: #000; }
+[data-testid="stMain"] { color: #000; background: #fff; }
+[data-testid="stMain"] .katex { font-size: 1.5em !important; }
 </style>
 """
 
@@ -288,7 +289,7 @@ def view_lecture(run: TextRun, state: ViewState) -> None:
     st.markdown(LECTURE_CSS, unsafe_allow_html=True)
     steps = len(run.tokens)
     step = min(state.step, steps - 1)
-    controls = st.columns([1, 1, 1, 6])
+    controls = st.columns([1.2, 1.2, 1.2, 6])
     if controls[0].button("◀ step", key="step_back", disabled=step == 0):
         step -= 1
     if controls[1].button("step ▶", key="step_forward", disabled=step >= steps - 1):
@@ -314,16 +315,14 @@ def lecture_panel(run: TextRun, state: ViewState, playing: bool) -> None:
         series = unit_series(run, state, state.unit)
         values = {q: (float(np.nanmean(run.states(state.layer, state.direction, q)[step])), float(series[q][step]))
                   for q in record.quantities}
-        left, right = st.columns([3, 2])
-        with left:
-            st.plotly_chart(lesson.cell_diagram(record.cell, values, f"step {step}: '{run.tokens[step]}', unit {state.unit}"),
-                            key="cell-diagram")
-        with right:
+        st.plotly_chart(lesson.cell_diagram(record.cell, values, f"step {step}: '{run.tokens[step]}' — unit {state.unit}"),
+                        key="cell-diagram")
+        st.markdown(f"**Unit {state.unit} at this step, with the recorded numbers**")
+        for line in lesson.written_update(record.cell, lesson.unit_step(series, step, state.unit)):
+            st.latex(line)
+        with st.expander("the equations of the cell", expanded=True):
             for equation in lesson.EQUATIONS[record.cell]:
                 st.latex(equation)
-            st.markdown("**unit %d at this step**" % state.unit)
-            for line in lesson.written_update(record.cell, lesson.unit_step(series, step, state.unit)):
-                st.latex(line)
 
     panel()
 
