@@ -16,7 +16,7 @@ from rnnviz import export, figures, lesson
 from rnnviz.errors import RnnvizError
 from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun, inspect_text
 from rnnviz.models import PRETRAINED_DIR, bundled_names, read_config
-from rnnviz.ordering import ORDERINGS, unit_order
+from rnnviz.ordering import ORDERINGS, shown_units, unit_order
 from rnnviz.presets import presets_for
 from rnnviz.view_state import ALIGNMENTS, VIEWS, ModelShape, ViewState, clamp, parse_query
 
@@ -138,11 +138,17 @@ def sidebar(catalogue) -> None:
                         help="The first units in the chosen order; order by variance to see the busiest ones.")
 
 
+def chosen_units(run: TextRun, state: ViewState) -> np.ndarray:
+    """Rows of every heatmap: the chosen order over the hidden state, cut to 'units shown'."""
+    order = unit_order(run.states(state.layer, state.direction, "hidden"), state.order, state.unit)
+    return shown_units(order, state.units_shown, state.unit)
+
+
 def heatmap_figures(run: TextRun, state: ViewState, font_size: int = 12):
     """One heatmap per quantity of the chosen layer and direction, all in one unit order."""
     record = run.recorded
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
-    order = unit_order(run.states(state.layer, state.direction, "hidden"), state.order, state.unit)[: state.units_shown]
+    order = chosen_units(run, state)
     cells = len(labels) * len(order)
     built = []
     for quantity in record.quantities:
@@ -199,10 +205,10 @@ def view_heatmaps(run: TextRun, state: ViewState) -> None:
     st.caption(f"layer {state.layer}, {state.direction}; showing {len(order)} of {hidden} units ordered by "
                f"{state.order}. Click a cell to inspect that unit at that token."
                + ("" if len(labels) * len(order) <= CLICKABLE_CELLS else " (Long text: click in the hidden-state heatmap.)"))
-    columns = st.columns(2)
-    for i, (quantity, _, figure) in enumerate(built):
-        with columns[i % 2]:
-            clickable_heatmap(figure, f"heatmap-{quantity}", labels)
+    for row in range(0, len(built), 2):  # row by row, so reading order is the lecture's order
+        for column, (quantity, _, figure) in zip(st.columns(2), built[row : row + 2]):
+            with column:
+                clickable_heatmap(figure, f"heatmap-{quantity}", labels)
 
 
 def unit_series(run: TextRun, state: ViewState, unit: int) -> dict[str, np.ndarray]:
@@ -224,7 +230,7 @@ def view_inspector(run: TextRun, state: ViewState) -> None:
     moment = lesson.unit_step(series, step, state.unit)
     for line in lesson.written_update(record.cell, moment):
         st.latex(line)
-    order = unit_order(run.states(state.layer, state.direction, "hidden"), state.order, state.unit)[: state.units_shown]
+    order = chosen_units(run, state)
     hidden = run.states(state.layer, state.direction, "hidden")
     clickable_heatmap(
         figures.quantity_heatmap(hidden, labels, "hidden", record.cell, order, (step, state.unit), clickable=True),
@@ -253,7 +259,7 @@ def view_compare(name: str, run: TextRun, state: ViewState) -> None:
     quantity = st.session_state["quantity"]
     first = run.states(state.layer, state.direction, quantity)
     second = other.states(state.layer, state.direction, quantity)
-    order = unit_order(first, state.order, state.unit)[: state.units_shown]
+    order = chosen_units(run, state)
     st.plotly_chart(figures.difference_heatmap(first, second, first_labels, second_labels, quantity,
                                                st.session_state["align"], order), key="compare-difference")
 

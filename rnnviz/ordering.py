@@ -56,3 +56,11 @@ def _spectral_order(correlation: np.ndarray) -> np.ndarray:
     if fiedler[np.argmax(np.abs(fiedler))] < 0:  # fix the sign so the order is deterministic
         fiedler = -fiedler
     return np.argsort(fiedler, kind="stable")
+
+
+def shown_units(order: np.ndarray, count: int, selected: int) -> np.ndarray:
+    """The first `count` units of `order`, plus the selected unit (last) so it never disappears."""
+    shown = np.asarray(order)[:count]
+    if selected in shown or selected not in order:
+        return shown
+    return np.append(shown, selected)

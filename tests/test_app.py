@@ -1,0 +1,196 @@
+"""The Streamlit page, driven through AppTest: every view and control, asserting on what is shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import rnnviz
+from rnnviz.inspection import inspect_text
+from rnnviz.models import bundled_names
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def page(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = str(value)
+    return at.run()
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def heatmaps(at: AppTest) -> list[dict]:
+    """The figures whose first trace is a heatmap of states (not the top-k table)."""
+    return [c for c in charts(at) if c["data"][0]["type"] == "heatmap" and c["layout"]["yaxis"].get("title", {}).get("text") == "unit"]
+
+
+def z_values(trace: dict) -> np.ndarray:
+    z = trace["z"]
+    if isinstance(z, dict):  # plotly 7 binary encoding
+        import base64
+
+        shape = z["shape"]
+        shape = tuple(int(n) for n in shape.split(",")) if isinstance(shape, str) else tuple(shape)
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+    return np.asarray(z)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_default_page_shows_the_prediction_flip_and_one_heatmap_per_lstm_quantity():
+    at = page()
+    assert_clean(at)
+    prediction = charts(at)[0]
+    assert [t["name"] for t in prediction["data"]] == ["negative", "positive"]
+    assert len(prediction["data"][0]["x"]) == 5  # "the movie was not good"
+    maps = heatmaps(at)
+    assert [m["layout"]["title"]["text"] for m in maps] == [
+        "input gate i", "forget gate f", "cell candidate g", "output gate o", "cell state c", "hidden state h"]
+    run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
+    forget = maps[1]["data"][0]
+    assert forget["x"] == ["the ·0", "movie ·1", "was ·2", "not ·3", "good ·4"]
+    assert (forget["zmin"], forget["zmax"]) == (0, 1)
+    expected = run.states(0, "forward", "forget_gate")[:, :64].T
+    np.testing.assert_allclose(z_values(forget), expected, atol=1e-6)
+    hidden = maps[-1]["data"][0]
+    assert (hidden["zmin"], hidden["zmax"]) == (-1, 1)
+
+
+def test_typing_a_sentence_and_pressing_run_redraws_every_heatmap():
+    at = page()
+    at.text_input(key="text").set_value("not bad at all")
+    at.button[0].click().run()
+    assert_clean(at)
+    for figure in heatmaps(at):
+        assert figure["data"][0]["x"] == ["not ·0", "bad ·1", "at ·2", "all ·3"]
+    assert at.query_params["text"] == "not bad at all"
+
+
+def test_a_shared_link_restores_model_view_unit_step_and_ordering():
+    at = page(view="inspector", unit=5, step=3, order="variance", units_shown=16)
+    assert_clean(at)
+    assert "Unit 5" in at.subheader[0].value and "not ·3" in at.subheader[0].value
+    inspector_map = heatmaps(at)[-1]
+    selected = [t for t in inspector_map["data"] if t.get("name") == "selected"][0]
+    assert selected["x"] == ["not ·3"] and selected["y"] == ["5"]
+    run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
+    variances = run.states(0, "forward", "hidden").var(axis=0)
+    shown = [int(u) for u in inspector_map["data"][0]["y"]]
+    busiest = list(np.argsort(-variances, kind="stable")[:16])
+    # the 16 busiest units, and the selected unit kept in view even when it is not among them
+    assert shown == busiest + ([] if 5 in busiest else [5])
+    # and the URL keeps saying so
+    assert at.query_params["view"] == "inspector" and at.query_params["unit"] == "5"
+
+
+def test_a_link_with_nonsense_opens_on_defaults_with_a_notice():
+    at = page(model="no-such-model", layer="x", unit=99999, view="nowhere", bogus=1)
+    assert_clean(at)
+    notices = " ".join(w.value for w in at.warning)
+    for expected in ("unknown model", "layer", "unit", "view", "bogus"):
+        assert expected in notices
+    assert len(heatmaps(at)) == 6
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_empty_text_gets_a_friendly_prompt(text):
+    at = page(text=text)
+    assert_clean(at)
+    assert any("Type a sentence" in i.value for i in at.info)
+    assert not heatmaps(at)
+
+
+def test_overlong_text_is_truncated_with_a_notice():
+    at = page()
+    at.text_input(key="text").set_value("good " * 500)
+    at.button[0].click().run()
+    assert_clean(at)
+    assert any("only the first" in w.value for w in at.warning)
+
+
+def test_markup_in_the_text_is_shown_as_text():
+    at = page(text="<script>alert(1)</script> <b>good</b>", view="inspector")
+    assert_clean(at)
+    coloured = [m.value for m in at.markdown if "font-family:monospace" in m.value][0]
+    assert "<script" not in coloured and "<b>" not in coloured and "</script" not in coloured
+    assert "&lt;" in coloured and "&gt;" in coloured
+
+
+def test_emoji_and_control_characters_are_marked_unknown_not_fatal():
+    at = page(text="great 🎬\x07 film ✨")
+    assert_clean(at)
+    assert any("vocabulary" in c.value for c in at.caption)
+    assert "⟨unk⟩" in "".join(heatmaps(at)[0]["data"][0]["x"])
+
+
+def test_compare_view_overlays_both_prediction_curves_and_a_difference_heatmap():
+    at = page(view="compare", text="the movie was not good", text2="the movie was good")
+    assert_clean(at)
+    figures = charts(at)
+    curves = figures[0]
+    assert len(curves["data"]) == 2
+    difference = figures[1]["data"][0]
+    # aligned at the end: "movie was not good" vs "the movie was good" over 4 positions
+    assert len(difference["x"]) == 4
+    first = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good").states(0, "forward", "hidden")
+    second = inspect_text(rnnviz.load("sst2-lstm"), "the movie was good").states(0, "forward", "hidden")
+    np.testing.assert_allclose(z_values(difference), (second - first[1:])[:, :64].T, atol=1e-6)
+
+
+def test_trajectory_view_draws_one_point_per_token():
+    at = page(view="trajectory", text="the movie was not good")
+    assert_clean(at)
+    path = charts(at)[0]["data"][0]
+    assert path["text"] == ["the", "movie", "was", "not", "good"]
+
+
+def test_lecture_view_shows_the_cell_diagram_and_equations_at_the_chosen_step():
+    at = page(view="lecture", step=2, unit=3)
+    assert_clean(at)
+    assert "[was]" in at.markdown[1].value or any("[was]" in m.value for m in at.markdown)
+    diagram = charts(at)[0]
+    texts = " ".join(a.get("text", "") for a in diagram["layout"]["annotations"])
+    run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
+    forget = run.states(0, "forward", "forget_gate")
+    assert f"unit {forget[2, 3]:+.2f}" in texts and f"mean {forget[2].mean():+.2f}" in texts
+    assert len(at.latex) >= 6 + 2
+    at.button(key="step_forward").click().run()
+    assert at.query_params["step"] == "3"
+
+
+def test_export_view_offers_trace_and_per_quantity_downloads():
+    at = page(view="export")
+    assert_clean(at)
+    assert len(at.get("download_button")) == 2 + 2 * 6
+
+
+@pytest.mark.parametrize("name, quantities", [("sst2-gru", 4), ("sst2-rnn", 1), ("sst2-bilstm", 6)])
+def test_every_bundled_model_opens_with_its_own_quantities(name, quantities):
+    if name not in bundled_names():
+        pytest.skip(f"{name} is not bundled")
+    at = page(model=name)
+    assert_clean(at)
+    assert len(heatmaps(at)) == quantities
+    if name == "sst2-bilstm":
+        at = page(model=name, layer=1, direction="backward")
+        assert_clean(at)
+        assert "layer 1, backward" in " ".join(c.value for c in at.caption)
+
+
+def test_changing_layer_and_ordering_in_the_sidebar_updates_the_link():
+    at = page()
+    at.selectbox(key="order").set_value("clustering").run()
+    at.number_input(key="unit").set_value(7).run()
+    assert_clean(at)
+    assert at.query_params["order"] == "clustering" and at.query_params["unit"] == "7"
