@@ -30,9 +30,10 @@ def test_relu_hidden_state_is_non_negative_scale():
 
 def test_heatmap_has_one_column_per_token_and_one_row_per_unit_in_the_chosen_order():
     values = np.arange(12, dtype=np.float32).reshape(4, 3) / 12  # [time, units]
-    figure = quantity_heatmap(values, ["a", " ", "\n", "b"], "forget_gate", unit_order=np.array([2, 0, 1]))
+    labels = token_labels(["a", " ", "\n", "b"], unknown=[False, False, False, True])
+    figure = quantity_heatmap(values, labels, "forget_gate", unit_order=np.array([2, 0, 1]))
     heatmap = figure.data[0]
-    assert list(heatmap.x) == ["a ·0", "␣ ·1", "↵ ·2", "b ·3"]
+    assert list(heatmap.x) == ["a ·0", "␣ ·1", "↵ ·2", "b⟨unk⟩ ·3"]
     assert list(heatmap.y) == ["2", "0", "1"]
     np.testing.assert_array_equal(np.asarray(heatmap.z), values[:, [2, 0, 1]].T)
     assert (heatmap.zmin, heatmap.zmax) == (0.0, 1.0)
