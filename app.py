@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
 import rnnviz
 from rnnviz import export, figures, lesson
-from rnnviz.errors import RnnvizError
+from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun, inspect_text
 from rnnviz.models import PRETRAINED_DIR, bundled_names, read_config
 from rnnviz.ordering import ORDERINGS, shown_units, unit_order
 from rnnviz.presets import presets_for
+from rnnviz.uploads import MAX_WEIGHTS_BYTES, load_upload
 from rnnviz.view_state import ALIGNMENTS, VIEWS, ModelShape, ViewState, clamp, parse_query
 
 VIEW_TITLES = {
@@ -33,27 +37,86 @@ CLICKABLE_CELLS = 6000  # beyond this many cells per heatmap, only the hidden-st
 st.set_page_config(page_title="rnnviz — inside recurrent networks", layout="wide")
 
 
+def cli_model_folders() -> list[str]:
+    """Model folders given as `rnnviz app --model FOLDER` (streamlit passes them after `--`)."""
+    args = sys.argv[1:]
+    return [value for flag, value in zip(args, args[1:]) if flag == "--model"]
+
+
+def shape_of(config: rnnviz.ModelConfig) -> ModelShape:
+    quantities = {"lstm": ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"),
+                  "gru": ("reset_gate", "update_gate", "new_gate", "hidden")}.get(config.cell, ("hidden",))
+    return ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
+
+
 @st.cache_resource
+def server_models() -> dict[str, tuple[str, rnnviz.ModelConfig]]:
+    """name → (where to load it from, its config): the bundled models and any `--model` folders."""
+    offered = {name: (name, read_config(PRETRAINED_DIR / name)[0]) for name in bundled_names()}
+    for folder in cli_model_folders():
+        config, _ = read_config(folder)
+        name = config.name if config.name not in offered else f"{config.name} ({Path(folder).name})"
+        offered[name] = (folder, config)
+    return offered
+
+
+def session_uploads() -> dict[str, rnnviz.LoadedModel]:
+    """Models this session uploaded: kept in its own session state, never visible to another."""
+    return st.session_state.setdefault("uploads", {})
+
+
 def model_catalogue() -> dict[str, tuple[rnnviz.ModelConfig, ModelShape]]:
-    catalogue = {}
-    for name in bundled_names():
-        config, _ = read_config(PRETRAINED_DIR / name)
-        quantities = {"lstm": ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"),
-                      "gru": ("reset_gate", "update_gate", "new_gate", "hidden")}.get(config.cell, ("hidden",))
-        catalogue[name] = (config, ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities))
-    return catalogue
+    offered = {name: (config, shape_of(config)) for name, (_, config) in server_models().items()}
+    offered.update({name: (m.config, shape_of(m.config)) for name, m in session_uploads().items()})
+    return offered
 
 
 @st.cache_resource
-def loaded_model(name: str) -> rnnviz.LoadedModel:
+def loaded_model(source: str) -> rnnviz.LoadedModel:
     """Weights load once per server process and are shared, read-only, by every session."""
-    return rnnviz.load(name)
+    return rnnviz.load(source)
 
 
 @st.cache_resource(max_entries=256)
-def text_run(name: str, text: str) -> TextRun:
+def text_run(source: str, text: str) -> TextRun:
     """A trace computed once per (model, text) and reused while only the view changes."""
-    return inspect_text(loaded_model(name), text, truncate=True)
+    return inspect_text(loaded_model(source), text, truncate=True)
+
+
+def model_for(name: str) -> rnnviz.LoadedModel:
+    uploads = session_uploads()
+    return uploads[name] if name in uploads else loaded_model(server_models()[name][0])
+
+
+def run_for(name: str, text: str) -> TextRun:
+    uploads = session_uploads()
+    if name not in uploads:
+        return text_run(server_models()[name][0], text)
+    runs = st.session_state.setdefault("upload_runs", {})
+    if (name, text) not in runs:
+        if len(runs) >= 32:
+            runs.clear()
+        runs[(name, text)] = inspect_text(uploads[name], text, truncate=True)
+    return runs[(name, text)]
+
+
+def load_uploaded_model() -> None:
+    """Button callback: validate and load the two uploaded files, then switch to the model."""
+    config_file, weights_file = st.session_state.get("upload_config"), st.session_state.get("upload_weights")
+    if config_file is None or weights_file is None:
+        st.session_state["upload_message"] = "Choose both files: config.json and model.safetensors."
+        return
+    try:
+        loaded = load_upload(config_file.getvalue(), weights_file.getvalue())
+    except ModelError as error:
+        st.session_state["upload_message"] = f"Could not load the model: {error}"
+        return
+    name = f"upload: {loaded.config.name}"
+    session_uploads()[name] = loaded
+    st.session_state.pop("upload_runs", None)
+    st.session_state["upload_message"] = ""
+    st.session_state["model"] = name
+    reset_unit_choices()
 
 
 def describe(config: rnnviz.ModelConfig) -> str:
@@ -125,6 +188,15 @@ def sidebar(catalogue) -> None:
         st.caption(describe(config))
         st.selectbox("presets", [""] + presets_for(config.task), key="preset", on_change=apply_preset,
                      format_func=lambda p: p.replace("\n", " ↵ ") or "— pick an example —")
+        with st.expander("Your own model"):
+            st.caption(f"Upload config.json and model.safetensors in the format of the bundled models "
+                       f"(pretrained/*/, see README); weights up to {MAX_WEIGHTS_BYTES // 2**20} MB. "
+                       "Your model is visible only in this browser session, and nothing is unpickled.")
+            st.file_uploader("config.json", type=["json"], key="upload_config")
+            st.file_uploader("model.safetensors", type=["safetensors"], key="upload_weights")
+            st.button("Load my model", on_click=load_uploaded_model, key="upload_load")
+            if st.session_state.get("upload_message"):
+                st.error(st.session_state["upload_message"])
         st.header("What to show")
         st.selectbox("layer", list(range(shape.num_layers)), key="layer",
                      format_func=lambda k: f"layer {k}")
@@ -240,7 +312,7 @@ def view_inspector(run: TextRun, state: ViewState) -> None:
 def view_compare(name: str, run: TextRun, state: ViewState) -> None:
     st.text_input("second sentence", key="text2")
     try:
-        other = text_run(name, st.session_state["text2"])
+        other = run_for(name, st.session_state["text2"])
     except RnnvizError as error:
         st.info(f"Second sentence: {error}")
         return
@@ -271,7 +343,7 @@ def view_trajectory(name: str, run: TextRun, state: ViewState) -> None:
     paths = [("first", hidden, figures.token_labels(run.tokens))]
     if fit_on != "this sentence":
         try:
-            other = text_run(name, st.session_state["text2"])
+            other = run_for(name, st.session_state["text2"])
             paths.append(("second", other.states(state.layer, state.direction, "hidden"), figures.token_labels(other.tokens)))
         except RnnvizError as error:
             st.info(f"Second sentence: {error}")
@@ -377,7 +449,7 @@ def main() -> None:
         st.query_params.from_dict(state.to_query())
         return
     try:
-        run = text_run(name, state.text)
+        run = run_for(name, state.text)
     except RnnvizError as error:
         st.warning(str(error))
         return
@@ -388,7 +460,7 @@ def main() -> None:
         st.caption(f"Not in the model's vocabulary (read as ⟨unk⟩): {', '.join(unknown[:20])}")
     state = replace(state, step=min(state.step, len(run.tokens) - 1))
     views = {
-        "heatmaps": lambda: (prediction_panel(loaded_model(name), run), view_heatmaps(run, state)),
+        "heatmaps": lambda: (prediction_panel(model_for(name), run), view_heatmaps(run, state)),
         "inspector": lambda: view_inspector(run, state),
         "compare": lambda: view_compare(name, run, state),
         "trajectory": lambda: view_trajectory(name, run, state),

@@ -163,6 +163,30 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("app")
+def _register_app(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("app", help="open the app in the browser (streamlit)",
+                       description="Starts the Streamlit server on app.py; extra options go to streamlit.")
+    p.add_argument("--model", action="append", default=[], metavar="FOLDER",
+                   help="also offer this model folder (model.safetensors + config.json); repeatable")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=_cmd_app)
+
+
+def _cmd_app(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from .models import load
+
+    for folder in args.model:  # fail here, with the loader's message, rather than inside the page
+        load(folder)
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port), "--"]
+    for folder in args.model:
+        command += ["--model", str(Path(folder).resolve())]
+    return subprocess.call(command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnviz", description="See inside recurrent neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
