@@ -1,0 +1,404 @@
+"""Backpropagation through time made visible: gradient flow per timestep and token attributions.
+
+Gradient flow. PyTorch's fused nn.LSTM / nn.GRU / nn.RNN kernels do not expose h_t (or c_t)
+as nodes of the autograd graph, so ∂y/∂h_t cannot be read from them. We re-run the recurrent
+layers step by step with the module's own parameters (`unroll`), check that this re-execution
+reproduces the fused module's output, and differentiate the model output y with respect to
+every h_t and c_t of every layer and direction. The gradient at a node h_t is the total
+derivative of y through everything downstream of h_t (the next step of its layer and the
+next layer), which is what backpropagation through time propagates.
+
+"How much does the last state still depend on step t" is ‖∂h_T/∂h_t‖_F, the Frobenius norm
+of the Jacobian of the layer's final state with respect to h_t (for an LSTM, c_t held fixed,
+because c_t is a separate node of the recursion). Frobenius rather than the spectral norm:
+it needs one backward pass, sums every unit's sensitivity and is what the tests recompute.
+
+Token attributions. The output as a function of the token embeddings e_1..e_T:
+gradient × input Σ_d e_td · ∂y/∂e_td, and integrated gradients (Captum) from the all-zero
+embedding, which is the `<pad>` token's embedding (padding_idx 0 is never trained). Integrated
+gradients are complete: Σ_t attribution_t = y(x) − y(baseline), up to the integration error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnviz.errors import RnnvizError
+from rnnviz.figures import ColourScale, coloured_tokens_html
+from rnnviz.models import LoadedModel
+
+# The step-by-step re-execution must reproduce the fused module's output to this (float32).
+REPRODUCTION_TOLERANCE = 1e-5
+# Floor for log-scale plots: exact zeros (tokens after an LM's chosen position) have no log.
+LOG_FLOOR = 1e-12
+
+Readout = Callable[[torch.Tensor], torch.Tensor]  # last layer's outputs [B, T, D·H] → output y [B]
+
+
+@dataclass(frozen=True)
+class Unrolled:
+    """A step-by-step re-execution of a recurrent module: outputs plus every h_t / c_t graph node."""
+
+    outputs: torch.Tensor  # [batch, time, directions · units] of the last layer, as the fused module returns
+    hidden: dict[str, list[torch.Tensor]]  # row ("layer0.forward") → h_t for t = 0..T−1, each [batch, units]
+    cell: dict[str, list[torch.Tensor]]  # LSTM only: row → c_t
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        return tuple(self.hidden)
+
+    def final_hidden(self, row: str) -> torch.Tensor:
+        """The row's state after reading the whole sequence: h_T forward, h_1 backward."""
+        states = self.hidden[row]
+        return states[0] if row.endswith("backward") else states[-1]
+
+
+def unroll(rnn: nn.RNNBase, inputs: torch.Tensor) -> Unrolled:
+    """Run `rnn` on batch-first `inputs` [B, T, F] one timestep at a time with its own weights.
+
+    Zero initial state; inter-layer dropout is not applied (use it on modules in eval mode).
+    """
+    if rnn.training and rnn.dropout > 0 and rnn.num_layers > 1:
+        raise RnnvizError("unroll: put the module in eval mode (inter-layer dropout is not re-executed)")
+    kind = "lstm" if isinstance(rnn, nn.LSTM) else "gru" if isinstance(rnn, nn.GRU) else rnn.nonlinearity
+    directions = 2 if rnn.bidirectional else 1
+    batch, steps = inputs.shape[:2]
+    width = getattr(rnn, "proj_size", 0) or rnn.hidden_size
+    hidden: dict[str, list[torch.Tensor]] = {}
+    cell: dict[str, list[torch.Tensor]] = {}
+    layer_input = inputs
+    for layer in range(rnn.num_layers):
+        per_direction = []
+        for d in range(directions):
+            suffix = "_reverse" if d else ""
+            weight = {k: getattr(rnn, f"{k}_l{layer}{suffix}", None) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+            # The input projection W_ih·x_t + b_ih for all timesteps at once; only U·h_{t−1} is sequential.
+            from_input = F.linear(layer_input, weight["weight_ih"], weight["bias_ih"])
+            h = inputs.new_zeros(batch, width)
+            c = inputs.new_zeros(batch, rnn.hidden_size)
+            hs: list[torch.Tensor | None] = [None] * steps
+            cs: list[torch.Tensor | None] = [None] * steps
+            for t in (range(steps - 1, -1, -1) if d else range(steps)):
+                from_hidden = F.linear(h, weight["weight_hh"], weight["bias_hh"])
+                if kind == "lstm":
+                    i, f, g, o = (from_input[:, t] + from_hidden).chunk(4, dim=-1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                    if weight["weight_hr"] is not None:
+                        h = F.linear(h, weight["weight_hr"])
+                    cs[t] = c
+                elif kind == "gru":
+                    input_r, input_z, input_n = from_input[:, t].chunk(3, dim=-1)
+                    hidden_r, hidden_z, hidden_n = from_hidden.chunk(3, dim=-1)
+                    r = torch.sigmoid(input_r + hidden_r)
+                    z = torch.sigmoid(input_z + hidden_z)
+                    n = torch.tanh(input_n + r * hidden_n)
+                    h = (1 - z) * n + z * h
+                else:
+                    pre = from_input[:, t] + from_hidden
+                    h = torch.tanh(pre) if kind == "tanh" else torch.relu(pre)
+                hs[t] = h
+            row = f"layer{layer}.{'backward' if d else 'forward'}"
+            hidden[row] = hs
+            if kind == "lstm":
+                cell[row] = cs
+            per_direction.append(torch.stack(hs, dim=1))
+        layer_input = torch.cat(per_direction, dim=-1)
+    return Unrolled(outputs=layer_input, hidden=hidden, cell=cell)
+
+
+def reproduction_error(rnn: nn.RNNBase, inputs: torch.Tensor, unrolled: Unrolled) -> float:
+    """Largest |unrolled − fused| over the last layer's outputs (relative where values exceed 1)."""
+    with torch.no_grad():
+        fused, _ = rnn(inputs if rnn.batch_first else inputs.transpose(0, 1))
+        fused = fused if rnn.batch_first else fused.transpose(0, 1)
+        difference = (unrolled.outputs.detach() - fused).abs() / fused.abs().clamp(min=1.0)
+    return float(difference.max())
+
+
+@dataclass(frozen=True)
+class Output:
+    """Which scalar of the model is differentiated, and how to read it from the last layer's outputs."""
+
+    description: str
+    readout: Readout
+    target: int
+    position: int | None  # language model: the position whose next-token distribution is read
+
+
+def model_output(loaded: LoadedModel, ids: Sequence[int], target: int | None = None, position: int | None = None) -> Output:
+    """The output y: a classifier's class score (logit; default the predicted class), or an LM's
+    log p(next token = target | x[:position+1]) (default: the last position and its most likely token)."""
+    module = loaded.module
+    steps = len(ids)
+    x = torch.tensor([list(ids)], dtype=torch.int64)
+    if loaded.config.task == "classifier":
+        if position is not None:
+            raise RnnvizError("position applies to language models only; a classifier reads the final state")
+        width = module.rnn.hidden_size
+
+        def readout(outputs: torch.Tensor) -> torch.Tensor:
+            final = outputs[:, -1, :width]
+            if outputs.shape[-1] > width:  # bidirectional: the backward direction ends at t = 0
+                final = torch.cat([final, outputs[:, 0, width:]], dim=-1)
+            return module.head(final)[:, chosen]
+
+        labels = loaded.config.labels
+        if target is None:
+            with torch.no_grad():
+                target = int(module(x).argmax(dim=-1))
+        if not 0 <= target < len(labels):
+            raise RnnvizError(f"class index {target} out of range (classes: {labels})")
+        chosen = target
+        return Output(f"score (logit) of class {labels[target]!r}", readout, target, None)
+    position = steps - 1 if position is None else position
+    if not 0 <= position < steps:
+        raise RnnvizError(f"position {position} outside the text (0..{steps - 1})")
+    if target is None:
+        with torch.no_grad():
+            target = int(module(x)[0, position].argmax())
+    if not 0 <= target < loaded.config.vocab_size:
+        raise RnnvizError(f"token id {target} outside the vocabulary (size {loaded.config.vocab_size})")
+    chosen = target
+
+    def readout(outputs: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(module.head(outputs[:, position]), dim=-1)[:, chosen]
+
+    token = loaded.tokenizer.itos[target]
+    return Output(f"log p(next = {token!r} | text up to position {position})", readout, target, position)
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """∂y/∂h_t (and ∂y/∂c_t) at every timestep of every layer and direction, and ‖∂h_final/∂h_t‖_F."""
+
+    output: str  # what y is
+    output_value: float
+    rows: tuple[str, ...]  # "layer0.forward", "layer0.backward", "layer1.forward", ...
+    grad_hidden: np.ndarray  # [rows, time, units]: ∂y/∂h_t
+    grad_cell: np.ndarray | None  # [rows, time, units]: ∂y/∂c_t (LSTM), else None
+    last_state_dependence: np.ndarray  # [rows, time]: ‖∂h_final/∂h_t‖_F within the row's layer and direction
+    reproduction_error: float  # step-by-step re-execution vs the fused module
+
+    @property
+    def norms_hidden(self) -> np.ndarray:
+        """[rows, time]: ‖∂y/∂h_t‖₂."""
+        return np.linalg.norm(self.grad_hidden, axis=-1)
+
+    @property
+    def norms_cell(self) -> np.ndarray | None:
+        """[rows, time]: ‖∂y/∂c_t‖₂ (LSTM), else None."""
+        return None if self.grad_cell is None else np.linalg.norm(self.grad_cell, axis=-1)
+
+    def row(self, layer: int, direction: str) -> int:
+        return self.rows.index(f"layer{layer}.{direction}")
+
+
+def embed(loaded: LoadedModel, ids: Sequence[int]) -> torch.Tensor:
+    """[1, T, E] token embeddings of `ids`."""
+    with torch.no_grad():
+        return loaded.module.embedding(torch.tensor([list(ids)], dtype=torch.int64))
+
+
+def gradient_flow(loaded: LoadedModel, ids: Sequence[int], target: int | None = None, position: int | None = None) -> GradientFlow:
+    """Gradient of the model output (see `model_output`) with respect to every h_t / c_t, and ‖∂h_final/∂h_t‖_F."""
+    output = model_output(loaded, ids, target, position)
+    rnn = loaded.module.rnn
+    inputs = embed(loaded, ids)
+    with torch.enable_grad():
+        unrolled = unroll(rnn, inputs)
+        error = reproduction_error(rnn, inputs, unrolled)
+        if error > REPRODUCTION_TOLERANCE:
+            raise RnnvizError(f"step-by-step re-execution differs from the fused module by {error:.2e}")
+        y = output.readout(unrolled.outputs)[0]
+        nodes = [h for row in unrolled.rows for h in unrolled.hidden[row]]
+        nodes += [c for row in unrolled.rows for c in unrolled.cell.get(row, [])]
+        grads = torch.autograd.grad(y, nodes, allow_unused=True)
+    rows, steps = unrolled.rows, len(ids)
+    grads = [torch.zeros_like(n) if g is None else g for n, g in zip(nodes, grads)]
+    grad_hidden = torch.stack(grads[: len(rows) * steps]).view(len(rows), steps, -1)
+    grad_cell = None
+    if unrolled.cell:
+        grad_cell = torch.stack(grads[len(rows) * steps :]).view(len(rows), steps, -1).numpy()
+    return GradientFlow(
+        output=output.description,
+        output_value=float(y.detach()),
+        rows=rows,
+        grad_hidden=grad_hidden.numpy(),
+        grad_cell=grad_cell,
+        last_state_dependence=last_state_dependence(rnn, inputs),
+        reproduction_error=error,
+    )
+
+
+def last_state_dependence(rnn: nn.RNNBase, inputs: torch.Tensor) -> np.ndarray:
+    """[rows, time]: ‖∂h_final/∂h_t‖_F per layer and direction, for one sequence `inputs` [1, T, F].
+
+    The sequence is repeated once per unit k of h_final; backpropagating Σ_k h_final[k, k]
+    then leaves row k of the Jacobian ∂h_final/∂h_t in copy k (copies do not interact).
+    """
+    with torch.enable_grad():
+        width = getattr(rnn, "proj_size", 0) or rnn.hidden_size
+        unrolled = unroll(rnn, inputs.detach().expand(width, -1, -1))
+        result = []
+        for row in unrolled.rows:
+            diagonal = unrolled.final_hidden(row).diagonal().sum()
+            grads = torch.autograd.grad(diagonal, unrolled.hidden[row], retain_graph=True)
+            result.append(torch.stack([g.norm() for g in grads]))
+    return torch.stack(result).numpy()
+
+
+@dataclass(frozen=True)
+class Attributions:
+    """Per-token attributions of the output y; integrated gradients from the all-zero (`<pad>`) embedding."""
+
+    output: str
+    output_value: float  # y(x)
+    baseline_value: float  # y(baseline)
+    gradient_x_input: np.ndarray  # [time]: Σ_d e_td · ∂y/∂e_td
+    integrated: np.ndarray  # [time]: integrated gradients, summed over embedding dimensions
+    n_steps: int
+
+    @property
+    def completeness_error(self) -> float:
+        """|Σ_t IG_t − (y(x) − y(baseline))| relative to |y(x) − y(baseline)|."""
+        change = self.output_value - self.baseline_value
+        return abs(float(self.integrated.sum()) - change) / max(abs(change), 1e-12)
+
+
+def token_attributions(
+    loaded: LoadedModel, ids: Sequence[int], target: int | None = None, position: int | None = None, n_steps: int = 50
+) -> Attributions:
+    """Gradient × input and integrated gradients (Captum, Gauss–Legendre, `n_steps` points) per token."""
+    from captum.attr import IntegratedGradients
+
+    output = model_output(loaded, ids, target, position)
+    rnn = loaded.module.rnn
+
+    def forward(embeddings: torch.Tensor) -> torch.Tensor:
+        outputs, _ = rnn(embeddings)
+        return output.readout(outputs)
+
+    inputs = embed(loaded, ids)
+    baseline = torch.zeros_like(inputs)
+    with torch.enable_grad():
+        leaf = inputs.clone().requires_grad_(True)
+        y = forward(leaf)
+        (gradient,) = torch.autograd.grad(y.sum(), leaf)
+        integrated = IntegratedGradients(forward).attribute(inputs, baselines=baseline, n_steps=n_steps)
+    with torch.no_grad():
+        baseline_value = float(forward(baseline)[0])
+    return Attributions(
+        output=output.description,
+        output_value=float(y[0].detach()),
+        baseline_value=baseline_value,
+        gradient_x_input=(gradient * inputs).sum(-1)[0].detach().numpy(),
+        integrated=integrated.sum(-1)[0].detach().numpy(),
+        n_steps=n_steps,
+    )
+
+
+# ---- figures (pure: arrays in, plotly Figures / escaped HTML out) ----
+
+def _row_label(row: str, quantity: str) -> str:
+    layer, direction = row.split(".")
+    return f"{layer} {direction} ‖∂y/∂{quantity}_t‖"
+
+
+def flow_heatmap(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go.Figure:
+    """Heatmap of log10 ‖∂y/∂h_t‖ (and ‖∂y/∂c_t‖) over tokens × layers."""
+    rows = [(_row_label(r, "h"), flow.norms_hidden[k]) for k, r in enumerate(flow.rows)]
+    if flow.norms_cell is not None:
+        rows += [(_row_label(r, "c"), flow.norms_cell[k]) for k, r in enumerate(flow.rows)]
+    norms = np.array([values for _, values in rows])
+    figure = go.Figure(
+        go.Heatmap(
+            z=np.log10(np.maximum(norms, LOG_FLOOR)),
+            x=labels,
+            y=[name for name, _ in rows],
+            customdata=norms,
+            colorscale="Magma",
+            hovertemplate="token %{x}<br>%{y} = %{customdata:.3e}<extra></extra>",
+            colorbar=dict(thickness=12, title="log10"),
+        )
+    )
+    figure.update_layout(
+        title=f"gradient flow: ‖∂y/∂state_t‖, y = {flow.output}",
+        xaxis=dict(title="token", type="category"),
+        yaxis=dict(title="layer", type="category", autorange="reversed"),
+        height=max(220, 40 * len(rows) + 140),
+        margin=dict(l=50, r=20, t=40, b=60),
+        font=dict(size=font_size),
+    )
+    return figure
+
+
+def _log_lines(curves: list[tuple[str, np.ndarray, dict]], labels: list[str], title: str, y_title: str, font_size: int) -> go.Figure:
+    figure = go.Figure()
+    for name, values, line in curves:
+        figure.add_trace(go.Scatter(x=labels, y=np.maximum(np.asarray(values, dtype=np.float64), LOG_FLOOR), mode="lines+markers", name=name, line=line))
+    figure.update_layout(
+        title=title,
+        xaxis=dict(title="token", type="category"),
+        yaxis=dict(title=y_title, type="log"),
+        height=340,
+        margin=dict(l=50, r=20, t=40, b=60),
+        font=dict(size=font_size),
+        legend=dict(orientation="h", y=1.15),
+    )
+    return figure
+
+
+def flow_lines(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go.Figure:
+    """‖∂y/∂h_t‖ (solid) and ‖∂y/∂c_t‖ (dashed) per layer over tokens, log-scale y."""
+    curves = [(_row_label(r, "h"), flow.norms_hidden[k], dict()) for k, r in enumerate(flow.rows)]
+    if flow.norms_cell is not None:
+        curves += [(_row_label(r, "c"), flow.norms_cell[k], dict(dash="dash")) for k, r in enumerate(flow.rows)]
+    return _log_lines(curves, labels, "gradient norm per timestep", "‖∂y/∂state_t‖ (log)", font_size)
+
+
+def dependence_lines(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go.Figure:
+    """‖∂h_final/∂h_t‖_F per layer and direction over tokens, log-scale y."""
+    curves = [(f"{r.replace('.', ' ')} ‖∂h_final/∂h_t‖_F", flow.last_state_dependence[k], dict()) for k, r in enumerate(flow.rows)]
+    return _log_lines(curves, labels, "how much the final state still depends on step t", "Frobenius norm (log)", font_size)
+
+
+def flow_comparison(curves: list[tuple[str, np.ndarray]], labels: list[str], font_size: int = 12) -> go.Figure:
+    """Several models' ‖∂y/∂h_t‖ (last layer) on one log-scale chart; x = token."""
+    return _log_lines([(name, values, dict()) for name, values in curves], labels,
+                      "gradient flow across cells (last layer, forward)", "‖∂y/∂h_t‖ (log)", font_size)
+
+
+def attribution_bars(attributions: Attributions, labels: list[str], font_size: int = 12) -> go.Figure:
+    """Gradient × input and integrated gradients per token, as grouped bars."""
+    figure = go.Figure(
+        [
+            go.Bar(x=labels, y=attributions.gradient_x_input, name="gradient × input"),
+            go.Bar(x=labels, y=attributions.integrated, name=f"integrated gradients ({attributions.n_steps} steps)"),
+        ]
+    )
+    figure.update_layout(
+        title=f"token attributions of y = {attributions.output}",
+        barmode="group",
+        xaxis=dict(title="token", type="category"),
+        yaxis=dict(title="attribution"),
+        height=340,
+        margin=dict(l=50, r=20, t=40, b=60),
+        font=dict(size=font_size),
+        legend=dict(orientation="h", y=1.15),
+    )
+    return figure
+
+
+def attribution_html(tokens: list[str], values: np.ndarray, font_size: int = 18) -> str:
+    """The text coloured by attribution: red for positive, blue for negative, symmetric around 0."""
+    values = np.asarray(values, dtype=np.float64)
+    bound = float(np.abs(values).max()) if values.size and np.abs(values).max() > 0 else 1.0
+    return coloured_tokens_html(tokens, values, ColourScale("RdBu_r", -bound, bound), font_size)
