@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
 import rnnviz
 from rnnviz import export, figures, lesson
@@ -35,6 +36,9 @@ VIEW_TITLES = {
 CLICKABLE_CELLS = 6000  # beyond this many cells per heatmap, only the hidden-state one takes clicks
 
 st.set_page_config(page_title="rnnviz — inside recurrent networks", layout="wide")
+# One intra-op thread: the work per request is small (batch 1), and sessions run in parallel
+# threads; OpenMP workers spinning against each other on a few cores cost far more.
+torch.set_num_threads(1)
 
 
 def cli_model_folders() -> list[str]:
@@ -277,8 +281,9 @@ def view_heatmaps(run: TextRun, state: ViewState) -> None:
     st.caption(f"layer {state.layer}, {state.direction}; showing {len(order)} of {hidden} units ordered by "
                f"{state.order}. Click a cell to inspect that unit at that token."
                + ("" if len(labels) * len(order) <= CLICKABLE_CELLS else " (Long text: click in the hidden-state heatmap.)"))
-    for row in range(0, len(built), 2):  # row by row, so reading order is the lecture's order
-        for column, (quantity, _, figure) in zip(st.columns(2), built[row : row + 2]):
+    per_row = 2 if len(labels) <= 40 else 1  # long passages get the full width
+    for row in range(0, len(built), per_row):  # row by row, so reading order is the lecture's order
+        for column, (quantity, _, figure) in zip(st.columns(per_row), built[row : row + per_row]):
             with column:
                 clickable_heatmap(figure, f"heatmap-{quantity}", labels)
 
