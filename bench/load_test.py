@@ -1,0 +1,397 @@
+"""Lecture-hall load test: the real Streamlit server and many concurrent headless-Chromium sessions.
+
+Phase 1: N browser contexts (one Chromium, one context per student) each type sentences, press
+Enter and wait until every heatmap shows the new tokens; now and then they switch views and come
+back. Reported: errors, Enter → heatmaps latency (median, p95), server CPU and memory.
+Phase 2: rounds of fresh sessions that open the page, type once and close; server memory after
+each round shows whether memory grows with the number of past sessions.
+
+Bounded: every wait has a timeout, phase 1 stops starting actions after --duration seconds and is
+cut off at --duration + --grace seconds; the server is stopped at the end whatever happened.
+
+Run: python bench/load_test.py [--sessions 30] [--duration 60] [--rounds 2] [--round-size 30]
+     python bench/load_test.py --url http://127.0.0.1:8080 --sessions 4   # an already running server
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+MODEL = "sst2-lstm"
+DEFAULT_TEXT = "the movie was not good"  # what a fresh page shows (rnnviz.view_state.ViewState)
+SENTENCE_INPUT = '[data-testid="stTextInput"] input[aria-label="sentence"]'
+VIEW_BUTTONS = '[data-testid="stButtonGroup"] button'
+FAILURES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+# What each view draws once it is done, so a switch is only counted when the view is really there.
+VIEW_MARKERS = {
+    "Unit inspector": "text=The update at this step",
+    "Compare": '[data-testid="stTextInput"] input[aria-label="second sentence"]',
+    "Trajectory": "text=fit the projection on",
+    "Lecture": "text=Reading:",
+}
+ACTION_TIMEOUT_MS = 90_000
+POLL_MS = 100
+
+# True once the page holds `count` heatmap traces and every one has exactly the expected x labels.
+HEATMAPS_SHOW_JS = """([labels, count]) => {
+    const heatmaps = Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .flatMap(plot => (plot.data || []).filter(trace => trace.type === 'heatmap'));
+    return heatmaps.length >= count && heatmaps.every(trace =>
+        Array.isArray(trace.x) && trace.x.length === labels.length && trace.x.every((x, i) => String(x) === labels[i]));
+}"""
+
+SUBJECTS = ["the movie", "the film", "this story", "the acting", "the plot", "the ending", "her performance",
+            "the script", "the soundtrack", "the director 's vision"]
+VERBS = ["was", "is", "felt", "seemed", "was n't", "is not", "never felt", "was hardly"]
+ADVERBS = ["", "very", "quite", "really", "surprisingly", "rather", "truly", "not at all"]
+ADJECTIVES = ["good", "bad", "funny", "boring", "moving", "dull", "brilliant", "awful", "charming", "predictable",
+              "gripping", "forgettable", "beautiful", "tedious", "smart"]
+
+
+def sentence_stream(seed: int):
+    """Endless varied sentences (most unique, so the server's trace cache misses as with real students)."""
+    rng = random.Random(seed)
+    while True:
+        parts = [rng.choice(SUBJECTS), rng.choice(VERBS), rng.choice(ADVERBS), rng.choice(ADJECTIVES)]
+        if rng.random() < 0.4:
+            parts += ["but", rng.choice(SUBJECTS), rng.choice(VERBS), rng.choice(ADJECTIVES)]
+        yield " ".join(p for p in parts if p)
+
+
+class Expectation:
+    """The x labels every heatmap must show for a sentence: the model's own tokenizer, as the app labels them."""
+
+    def __init__(self, model: str):
+        import rnnviz
+        from rnnviz.figures import token_labels
+        from rnnviz.inspection import inspect_text
+
+        self._loaded = rnnviz.load(model)
+        self._token_labels = token_labels
+        self.heatmap_count = len(inspect_text(self._loaded, DEFAULT_TEXT).recorded.quantities)
+
+    def labels(self, text: str) -> list[str]:
+        encoding = self._loaded.encode(text)
+        return self._token_labels(encoding.tokens, encoding.unknown)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(children.get(current, []))
+    return tree
+
+
+def rss_mib(pids: list[int]) -> float:
+    """Resident memory (VmRSS) of the processes and their children, in MiB."""
+    total_kib = 0
+    for pid in {p for root in pids for p in process_tree(root)}:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            pass
+    return total_kib / 1024
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes and their children so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in {p for root in pids for p in process_tree(root)}:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / ticks
+
+
+def load_note() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min) on {os.cpu_count()} CPU cores"
+
+
+class Server:
+    """`streamlit run app.py` from the repo root on a free port, its output in a temp file."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="load-test-streamlit-", suffix=".log", delete=False)
+        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                   "--server.port", str(self.port), "--server.fileWatcherType", "none",
+                   "--browser.gatherUsageStats", "false"]
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+
+    def wait_healthy(self, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"streamlit exited with {self.process.returncode}:\n{Path(self.log.name).read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"streamlit did not become healthy in {timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+@dataclass
+class Tally:
+    """What the sessions measured; errors keep a short reason each."""
+
+    enter_to_heatmaps_s: list[float] = field(default_factory=list)
+    first_page_s: list[float] = field(default_factory=list)
+    view_switch_s: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    sentences: int = 0
+    switches: int = 0
+    sessions: int = 0
+
+
+async def check_no_failure(page, tally: Tally, where: str) -> None:
+    failures = page.locator(FAILURES)
+    if await failures.count():
+        text = (await failures.first.inner_text())[:160].replace("\n", " ")
+        tally.errors.append(f"{where}: error shown on the page: {text}")
+
+
+async def wait_heatmaps(page, labels: list[str], count: int) -> None:
+    await page.wait_for_function(HEATMAPS_SHOW_JS, arg=[labels, count], polling=POLL_MS, timeout=ACTION_TIMEOUT_MS)
+
+
+async def open_page(context, url: str, expect: Expectation, tally: Tally):
+    page = await context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    page.on("pageerror", lambda error: tally.errors.append(f"javascript error: {str(error)[:160]}"))
+    start = time.perf_counter()
+    await page.goto(f"{url}/?model={MODEL}", wait_until="domcontentloaded")
+    await wait_heatmaps(page, expect.labels(DEFAULT_TEXT), expect.heatmap_count)
+    tally.first_page_s.append(time.perf_counter() - start)
+    await check_no_failure(page, tally, "first page")
+    return page
+
+
+async def type_sentence(page, text: str, expect: Expectation, tally: Tally) -> None:
+    """Type, press Enter, and time until every heatmap has one column per new token."""
+    box = page.locator(SENTENCE_INPUT)
+    await box.fill(text)
+    start = time.perf_counter()
+    await box.press("Enter")
+    await wait_heatmaps(page, expect.labels(text), expect.heatmap_count)
+    tally.enter_to_heatmaps_s.append(time.perf_counter() - start)
+    tally.sentences += 1
+    await check_no_failure(page, tally, "after Enter")
+
+
+async def visit_view(page, title: str, current_text: str, expect: Expectation, tally: Tally) -> None:
+    """Switch to another view, wait for it to be drawn, then back to the heatmaps."""
+    start = time.perf_counter()
+    await page.locator(VIEW_BUTTONS, has_text=title).first.click()
+    await page.wait_for_selector(VIEW_MARKERS[title], timeout=ACTION_TIMEOUT_MS)
+    await page.wait_for_selector(IDLE, state="attached", timeout=ACTION_TIMEOUT_MS)
+    await check_no_failure(page, tally, title)
+    await page.locator(VIEW_BUTTONS, has_text="Heatmaps").first.click()
+    await wait_heatmaps(page, expect.labels(current_text), expect.heatmap_count)
+    tally.view_switch_s.append(time.perf_counter() - start)
+    tally.switches += 1
+    await check_no_failure(page, tally, "back to Heatmaps")
+
+
+async def student(browser, url: str, seed: int, deadline: float, expect: Expectation, tally: Tally) -> None:
+    """One lecture-hall session: type sentences until the deadline, switching views about one time in three."""
+    rng = random.Random(seed)
+    sentences = sentence_stream(seed)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = await open_page(context, url, expect, tally)
+        tally.sessions += 1
+        current = DEFAULT_TEXT
+        while time.perf_counter() < deadline:
+            text = next(sentences)
+            if expect.labels(text) == expect.labels(current):
+                continue
+            await type_sentence(page, text, expect, tally)
+            current = text
+            if rng.random() < 0.35 and time.perf_counter() < deadline:
+                await visit_view(page, rng.choice(list(VIEW_MARKERS)), current, expect, tally)
+            await asyncio.sleep(rng.uniform(0.5, 2.0))  # reading the result before typing again
+    except Exception as error:  # noqa: BLE001 — every failure is counted and reported, the others go on
+        tally.errors.append(f"session {seed}: {type(error).__name__}: {str(error).splitlines()[0][:160]}")
+    finally:
+        await context.close()
+
+
+async def short_visit(browser, url: str, seed: int, expect: Expectation, tally: Tally, gate: asyncio.Semaphore) -> None:
+    """Phase 2: open a fresh session, type one sentence, close it."""
+    async with gate:
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            page = await open_page(context, url, expect, tally)
+            await type_sentence(page, next(sentence_stream(seed)), expect, tally)
+            tally.sessions += 1
+        except Exception as error:  # noqa: BLE001
+            tally.errors.append(f"visit {seed}: {type(error).__name__}: {str(error).splitlines()[0][:160]}")
+        finally:
+            await context.close()
+
+
+def quantiles(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"median {statistics.median(ordered):6.2f} s   p95 {p95:6.2f} s   max {ordered[-1]:6.2f} s   (n={len(ordered)})"
+
+
+def print_errors(tally: Tally) -> None:
+    print(f"  errors: {len(tally.errors)}")
+    for reason in sorted(set(tally.errors))[:10]:
+        print(f"    {tally.errors.count(reason)} × {reason}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    from playwright.async_api import async_playwright
+
+    expect = Expectation(MODEL)
+    server = None if args.url else Server()
+    url = args.url or server.url
+    pids = [server.process.pid] if server else []
+    memory: list[tuple[str, float]] = []  # (moment, MiB), printed as a table at the end
+
+    def measure(moment: str) -> None:
+        if pids:
+            memory.append((moment, rss_mib(pids)))
+
+    print(f"machine at start: {load_note()}; the cores are shared with whatever else runs (e.g. model training)")
+    try:
+        if server:
+            start = time.perf_counter()
+            server.wait_healthy()
+            print(f"server {url} healthy after {time.perf_counter() - start:.1f} s")
+            measure("healthy, before any session")
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            warm = Tally()
+            await short_visit(browser, url, -1, expect, warm, asyncio.Semaphore(1))
+            if warm.errors:
+                print("warm-up session failed:")
+                print_errors(warm)
+            measure("after one warm-up session (model loaded)")
+            cpu_before = cpu_seconds(pids)
+
+            tally = Tally()
+            deadline = time.perf_counter() + args.duration
+            phase_start = time.perf_counter()
+            students = [student(browser, url, seed, deadline, expect, tally) for seed in range(args.sessions)]
+            try:
+                await asyncio.wait_for(asyncio.gather(*students), timeout=args.duration + args.grace)
+            except asyncio.TimeoutError:
+                tally.errors.append(f"phase 1 cut off at {args.duration + args.grace:.0f} s")
+            phase_s = time.perf_counter() - phase_start
+            server_cpu = cpu_seconds(pids) - cpu_before
+            measure(f"after phase 1 ({args.sessions} concurrent sessions closed)")
+            print(f"\nphase 1: {args.sessions} concurrent sessions typing for {args.duration:.0f} s "
+                  f"(all finished after {phase_s:.0f} s)")
+            print(f"  sessions that loaded the page: {tally.sessions} of {args.sessions}")
+            print(f"  sentences typed: {tally.sentences}   view switches (there and back): {tally.switches}")
+            print(f"  first page → heatmaps:   {quantiles(tally.first_page_s)}")
+            print(f"  Enter → all heatmaps:    {quantiles(tally.enter_to_heatmaps_s)}")
+            print(f"  other view and back:     {quantiles(tally.view_switch_s)}")
+            if pids:
+                print(f"  server CPU: {server_cpu:.0f} s in {phase_s:.0f} s = {server_cpu / phase_s:.2f} cores on average")
+            print_errors(tally)
+            print(f"  machine at the end of phase 1: {load_note()}")
+
+            if args.rounds:
+                print(f"\nphase 2: {args.rounds} rounds of {args.round_size} fresh sessions "
+                      f"(open, type once, close), {args.parallel_visits} at a time")
+            past = args.sessions + 1
+            for round_index in range(args.rounds):
+                visits = Tally()
+                gate = asyncio.Semaphore(args.parallel_visits)
+                round_start = time.perf_counter()
+                await asyncio.gather(*[short_visit(browser, url, 10_000 * (round_index + 1) + k, expect, visits, gate)
+                                       for k in range(args.round_size)])
+                past += args.round_size
+                measure(f"after phase 2 round {round_index + 1} ({past} sessions so far)")
+                print(f"  round {round_index + 1}: {visits.sessions} of {args.round_size} sessions completed in "
+                      f"{time.perf_counter() - round_start:.0f} s; Enter → heatmaps {quantiles(visits.enter_to_heatmaps_s)}")
+                print_errors(visits)
+            await browser.close()
+
+        if memory:
+            print("\nserver memory (VmRSS of the streamlit process and its children)")
+            for moment, mib in memory:
+                print(f"  {moment:<52} {mib:7.0f} MiB")
+            warm_mib = memory[1][1] if len(memory) > 1 else memory[0][1]
+            print(f"  growth from warm-up to the end: {memory[-1][1] - warm_mib:+.0f} MiB over {past - 1} sessions")
+        print(f"\nmachine at the end: {load_note()}")
+    finally:
+        if server:
+            server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=30, help="concurrent browser sessions in phase 1")
+    parser.add_argument("--duration", type=float, default=60, help="seconds each phase-1 session keeps typing")
+    parser.add_argument("--grace", type=float, default=120, help="phase 1 is cut off this long after --duration")
+    parser.add_argument("--rounds", type=int, default=2, help="phase 2: rounds of fresh sessions")
+    parser.add_argument("--round-size", type=int, default=30, help="phase 2: sessions per round")
+    parser.add_argument("--parallel-visits", type=int, default=10, help="phase 2: sessions open at once")
+    parser.add_argument("--url", help="test this running server instead of starting one (no memory figures)")
+    asyncio.run(main(parser.parse_args()))
