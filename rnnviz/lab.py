@@ -1,0 +1,400 @@
+"""Training lab: train a small RNN / GRU / LSTM on a synthetic long-range task, on the CPU, in seconds.
+
+One training loop (`train`) serves the app (through `TrainingJob`, a background thread whose
+progress the page polls) and the benchmark alike. Runs are deterministic: parameters are
+initialised from a seeded generator and batches come from seeded generators, never from the
+global RNG, so concurrent sessions do not disturb each other. A run ends at the first of:
+the held-out accuracy reaching `target_accuracy`, `max_steps`, `time_budget_s`, or Stop.
+
+While training, the gradient of the loss with respect to every h_t (via rnnviz.gradients'
+step-by-step re-execution) is measured on a fixed probe batch: ‖∂L/∂h_t‖ averaged over the
+examples, which shows how much of the error signal reaches step t.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import threading
+import time
+import zipfile
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable, Literal
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+import torch.nn.functional as F
+from plotly.subplots import make_subplots
+from torch import nn
+
+from rnnviz.capture import capture
+from rnnviz.errors import RnnvizError
+from rnnviz.gradients import LOG_FLOOR, unroll
+from rnnviz.lab_tasks import ADDING_TOLERANCE, TASKS, Batch, Task
+from rnnviz.trace import QUANTITIES_BY_CELL
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+EVAL_EXAMPLES = 512
+PROBE_EXAMPLES = 64  # examples whose ‖∂L/∂h_t‖ is averaged for the gradient-flow chart
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """One lab run: the cell, the task and its distance N, and the training settings."""
+
+    cell: Literal["rnn", "gru", "lstm"] = "lstm"
+    task: str = "first_symbol"
+    n: int = 30  # distractors / brackets / pairs: how far the answer has to travel
+    hidden_size: int = 32
+    batch_size: int = 64
+    learning_rate: float = 0.01
+    max_steps: int = 4000
+    time_budget_s: float = 55.0
+    target_accuracy: float = 0.99
+    eval_every: int = 25
+    seed: int = 0
+    gate_init: Literal["chrono", "pytorch"] = "chrono"  # see build_lab_model
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.cell not in CELLS:
+            problems.append(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
+        if self.task not in TASKS:
+            problems.append(f"task must be one of {sorted(TASKS)}, got {self.task!r}")
+        for name, low, high in (("n", 1, 500), ("hidden_size", 1, 1024), ("batch_size", 1, 4096),
+                                ("max_steps", 1, 10**6), ("eval_every", 1, 10**6)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                problems.append(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        if not (0 < self.learning_rate < 1 and self.time_budget_s > 0 and 0 < self.target_accuracy <= 1):
+            problems.append("learning_rate in (0, 1), time_budget_s > 0 and target_accuracy in (0, 1] are required")
+        if self.gate_init not in ("chrono", "pytorch"):
+            problems.append(f"gate_init must be 'chrono' or 'pytorch', got {self.gate_init!r}")
+        if problems:
+            raise RnnvizError("invalid lab config: " + "; ".join(problems))
+
+    @property
+    def task_spec(self) -> Task:
+        return TASKS[self.task]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LabConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise RnnvizError(f"invalid lab config: unknown keys {sorted(unknown)}")
+        return cls(**d)
+
+
+class LabModel(nn.Module):
+    """rnn (one layer, batch-first) → linear head on the last step's hidden state."""
+
+    def __init__(self, config: LabConfig):
+        super().__init__()
+        task = config.task_spec
+        self.rnn = CELLS[config.cell](task.features, config.hidden_size, batch_first=True)
+        self.head = nn.Linear(config.hidden_size, task.outputs)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """[batch, time, features] → [batch, outputs]."""
+        outputs, _ = self.rnn(inputs)
+        return self.head(outputs[:, -1])
+
+
+def build_lab_model(config: LabConfig) -> LabModel:
+    """A LabModel initialised from `config.seed` alone: every weight and bias ~ U(±1/√H), PyTorch's
+    default ranges, head bias 0. With gate_init "chrono" (Tallec & Ollivier 2018, "Can recurrent
+    neural networks warp time?") the gates that keep the state start with biases spread over the
+    timescales of the task: an LSTM's forget-gate bias b_f = log u and input-gate bias b_i = −b_f,
+    a GRU's update-gate bias b_z = log u, u ~ U[1, T − 1] for sequences of length T. A plain RNN
+    has no gate, so the option does not touch it."""
+    model = LabModel(config)
+    generator = torch.Generator().manual_seed(config.seed)
+    bound = 1.0 / math.sqrt(config.hidden_size)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name == "head.bias":
+                p.zero_()
+            else:
+                p.copy_(torch.rand(p.shape, generator=generator) * 2 * bound - bound)
+        if config.gate_init == "chrono" and config.cell != "rnn":
+            H = config.hidden_size
+            steps = config.task_spec.sequence_length(config.n)
+            timescale = torch.log(1 + torch.rand(H, generator=generator) * max(steps - 2, 0))
+            rnn = model.rnn
+            keep = slice(H, 2 * H)  # LSTM gates i, f, g, o: f; GRU gates r, z, n: z
+            rnn.bias_ih_l0[keep].copy_(timescale)
+            rnn.bias_hh_l0[keep].zero_()
+            if config.cell == "lstm":
+                rnn.bias_ih_l0[:H].copy_(-timescale)
+                rnn.bias_hh_l0[:H].zero_()
+    return model
+
+
+def loss_and_correct(task: Task, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed loss (cross-entropy, or squared error for regression) and a per-example correct mask."""
+    if task.kind == "regression":
+        prediction = outputs[:, 0]
+        return F.mse_loss(prediction, targets, reduction="sum"), (prediction - targets).abs() < ADDING_TOLERANCE
+    return F.cross_entropy(outputs, targets, reduction="sum"), outputs.argmax(dim=-1) == targets
+
+
+def gradient_norms_per_step(model: LabModel, task: Task, batch: Batch) -> np.ndarray:
+    """[time]: ‖∂l/∂h_t‖ averaged over the batch's examples (l: each example's own loss)."""
+    with torch.enable_grad():
+        unrolled = unroll(model.rnn, batch.inputs)
+        loss, _ = loss_and_correct(task, model.head(unrolled.outputs[:, -1]), batch.targets)
+        grads = torch.autograd.grad(loss, unrolled.hidden["layer0.forward"])
+    return torch.stack([g.norm(dim=-1).mean() for g in grads]).numpy()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Held-out loss (mean per example) and accuracy after `step` updates."""
+
+    step: int
+    seconds: float
+    loss: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands: its checkpoints and gradient-norm snapshots so far, and how it ended."""
+
+    config: LabConfig
+    step: int = 0
+    seconds: float = 0.0
+    checkpoints: tuple[Checkpoint, ...] = ()
+    gradient_norms: tuple[tuple[int, np.ndarray], ...] = ()  # (step, ‖∂l/∂h_t‖ over t)
+    state: Literal["running", "done", "stopped", "failed"] = "running"
+    reason: str = ""  # why it ended
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.checkpoints[-1].accuracy if self.checkpoints else None
+
+    @property
+    def finished(self) -> bool:
+        return self.state != "running"
+
+    @property
+    def fraction(self) -> float:
+        """Share of the step or time budget used, whichever is larger, in [0, 1]."""
+        if self.finished:
+            return 1.0
+        return min(1.0, max(self.step / self.config.max_steps, self.seconds / self.config.time_budget_s))
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """A finished run: the trained model and its full progress record."""
+
+    config: LabConfig
+    model: LabModel
+    progress: Progress
+
+
+def train(config: LabConfig, on_progress: Callable[[Progress], None] | None = None,
+          stop: threading.Event | None = None) -> LabResult:
+    """Train a fresh model for `config`; calls `on_progress` after every checkpoint."""
+    task = config.task_spec
+    model = build_lab_model(config)
+    held_out = task.generate(config.n, EVAL_EXAMPLES, torch.Generator().manual_seed(config.seed + 1))
+    probe = Batch(held_out.inputs[:PROBE_EXAMPLES], held_out.targets[:PROBE_EXAMPLES])
+    stream = torch.Generator().manual_seed(config.seed + 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    progress = Progress(config)
+    start = time.perf_counter()
+
+    def checkpoint(step: int) -> Progress:
+        with torch.no_grad():
+            loss, correct = loss_and_correct(task, model(held_out.inputs), held_out.targets)
+        seconds = time.perf_counter() - start
+        point = Checkpoint(step, seconds, float(loss) / EVAL_EXAMPLES, float(correct.float().mean()))
+        norms = (step, gradient_norms_per_step(model, task, probe))
+        return replace(progress, step=step, seconds=seconds, checkpoints=progress.checkpoints + (point,),
+                       gradient_norms=progress.gradient_norms + (norms,))
+
+    progress = checkpoint(0)
+    if on_progress:
+        on_progress(progress)
+    step, reason, state = 0, f"reached {config.max_steps} steps", "done"
+    while step < config.max_steps:
+        if stop is not None and stop.is_set():
+            reason, state = f"stopped after {step} steps", "stopped"
+            break
+        batch = task.generate(config.n, config.batch_size, stream)
+        loss, _ = loss_and_correct(task, model(batch.inputs), batch.targets)
+        optimizer.zero_grad()
+        (loss / config.batch_size).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        out_of_time = time.perf_counter() - start >= config.time_budget_s
+        if step % config.eval_every == 0 or out_of_time or step == config.max_steps:
+            progress = checkpoint(step)
+            if on_progress:
+                on_progress(progress)
+            if progress.accuracy >= config.target_accuracy:
+                reason = f"reached {progress.accuracy:.1%} held-out accuracy"
+                break
+            if out_of_time:
+                reason = f"time budget of {config.time_budget_s:.0f} s used"
+                break
+    if progress.step != step:
+        progress = checkpoint(step)
+    progress = replace(progress, state=state, reason=reason, seconds=time.perf_counter() - start)
+    if on_progress:
+        on_progress(progress)
+    model.eval()
+    return LabResult(config, model, progress)
+
+
+class TrainingJob:
+    """`train` in a background thread; the page polls `snapshot()` and may `stop()` it."""
+
+    def __init__(self, config: LabConfig):
+        self.config = config
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._progress = Progress(config)
+        self._result: LabResult | None = None
+        self._thread = threading.Thread(target=self._run, name=f"rnnviz-lab-{config.cell}", daemon=True)
+        self._thread.start()
+
+    def _publish(self, progress: Progress) -> None:
+        with self._lock:
+            self._progress = progress
+
+    def _run(self) -> None:
+        try:
+            result = train(self.config, self._publish, self._stop)
+            with self._lock:
+                self._result = result
+        except Exception as error:  # shown on the page as a message, not a traceback
+            self._publish(replace(self.snapshot(), state="failed", reason=f"{type(error).__name__}: {error}"))
+
+    def snapshot(self) -> Progress:
+        with self._lock:
+            return self._progress
+
+    @property
+    def result(self) -> LabResult | None:
+        with self._lock:
+            return self._result
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> Progress:
+        self._thread.join(timeout)
+        return self.snapshot()
+
+
+@dataclass(frozen=True)
+class LabInspection:
+    """One example through a trained lab model, ready for the normal heatmap views."""
+
+    tokens: list[str]
+    cell: str  # capture's cell kind: "lstm", "gru", "rnn_tanh"
+    quantities: dict[str, np.ndarray]  # quantity → [time, units]
+    target: str
+    prediction: str
+
+
+def inspect_example(model: LabModel, config: LabConfig, seed: int = 0) -> LabInspection:
+    """Run one generated example inside rnnviz.capture and collect every quantity of the layer."""
+    task = config.task_spec
+    example = task.generate(config.n, 1, torch.Generator().manual_seed(seed))
+    with torch.no_grad(), capture(model) as trace:
+        output = model(example.inputs)[0]
+    record = trace.call("rnn")
+    quantities = {q: trace[record.name(0, "forward", q)][0].numpy() for q in QUANTITIES_BY_CELL[record.cell]}
+    if task.kind == "regression":
+        target, prediction = f"{float(example.targets[0]):.3f}", f"{float(output[0]):.3f}"
+    else:
+        target, prediction = task.classes[int(example.targets[0])], task.classes[int(output.argmax())]
+    return LabInspection(task.tokens(example.inputs[0]), record.cell, quantities, target, prediction)
+
+
+def export_zip(result: LabResult) -> bytes:
+    """A zip of model.safetensors + config.json (the LabConfig and the run's final metrics; no pickle)."""
+    from safetensors.torch import save
+
+    weights = save({k: v.detach().contiguous() for k, v in result.model.state_dict().items()}, metadata={"format": "rnnviz-lab"})
+    last = result.progress.checkpoints[-1] if result.progress.checkpoints else None
+    payload = {
+        "format": "rnnviz-lab",
+        "lab": result.config.to_dict(),
+        "metrics": {"steps": result.progress.step, "seconds": round(result.progress.seconds, 2),
+                    "held_out_accuracy": last.accuracy if last else None,
+                    "held_out_loss": last.loss if last else None, "ended": result.progress.reason},
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(WEIGHTS_FILE, weights)
+        archive.writestr(CONFIG_FILE, json.dumps(payload, indent=1) + "\n")
+    return buffer.getvalue()
+
+
+def load_zip(data: bytes) -> tuple[LabConfig, LabModel]:
+    """Read an `export_zip` archive back into its config and an eval-mode model."""
+    from safetensors.torch import load
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            payload = json.loads(archive.read(CONFIG_FILE))
+            tensors = load(archive.read(WEIGHTS_FILE))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise RnnvizError(f"not a lab model archive: {error}") from None
+    config = LabConfig.from_dict(payload["lab"])
+    model = LabModel(config)
+    model.load_state_dict(tensors)
+    return config, model.eval()
+
+
+# ---- figures (pure: records in, plotly Figures out) ----
+
+def training_figure(checkpoints: tuple[Checkpoint, ...], task: Task, font_size: int = 12) -> go.Figure:
+    """Held-out loss (left axis, log) and accuracy (right axis, [0, 1]) over training steps; chance dotted."""
+    steps = [c.step for c in checkpoints]
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(go.Scatter(x=steps, y=[max(c.loss, LOG_FLOOR) for c in checkpoints], name="held-out loss", mode="lines"), secondary_y=False)
+    figure.add_trace(go.Scatter(x=steps, y=[c.accuracy for c in checkpoints], name="held-out accuracy", mode="lines"), secondary_y=True)
+    if task.kind == "classification":
+        figure.add_hline(y=1 / task.outputs, line_dash="dot", line_color="grey", secondary_y=True,
+                         annotation_text="chance", annotation_position="bottom right")
+    figure.update_layout(title="training", height=320, margin=dict(l=50, r=50, t=40, b=40), font=dict(size=font_size),
+                         legend=dict(orientation="h", y=1.15))
+    figure.update_xaxes(title_text="step")
+    figure.update_yaxes(title_text="loss (log)", type="log", secondary_y=False)
+    figure.update_yaxes(title_text="accuracy", range=[0, 1.02], secondary_y=True)
+    return figure
+
+
+def gradient_norm_figure(snapshots: tuple[tuple[int, np.ndarray], ...], tokens: list[str] | None = None,
+                         shown: int = 5, font_size: int = 12) -> go.Figure:
+    """‖∂l/∂h_t‖ over t (log scale) at up to `shown` moments of training, the latest drawn boldest."""
+    picked = list(snapshots)
+    if len(picked) > shown:
+        index = np.unique(np.linspace(0, len(picked) - 1, shown).round().astype(int))
+        picked = [picked[i] for i in index]
+    figure = go.Figure()
+    for k, (step, norms) in enumerate(picked):
+        latest = k == len(picked) - 1
+        x = list(range(len(norms))) if tokens is None else [f"{tok} ·{i}" for i, tok in enumerate(tokens)]
+        figure.add_trace(go.Scatter(x=x, y=np.maximum(np.asarray(norms, dtype=np.float64), LOG_FLOOR), mode="lines",
+                                    name=f"step {step}", opacity=1.0 if latest else 0.35,
+                                    line=dict(width=3 if latest else 1.5)))
+    figure.update_layout(title="‖∂loss/∂h_t‖ per timestep (the answer is read after the last step)",
+                         xaxis=dict(title="timestep t"), yaxis=dict(title="gradient norm (log)", type="log"),
+                         height=320, margin=dict(l=50, r=20, t=40, b=40), font=dict(size=font_size),
+                         legend=dict(orientation="h", y=1.15))
+    return figure
