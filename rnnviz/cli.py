@@ -187,6 +187,32 @@ def _cmd_app(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+@command("export")
+def _register_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write an offline HTML lecture pack for a list of sentences",
+                       description="One self-contained HTML file (plotly.js inlined, no server needed): per sentence "
+                                   "the prediction after each token, a step-through of the cell and the heatmaps.")
+    p.add_argument("sentences", nargs="*", help="sentences (quote each one)")
+    p.add_argument("--model", required=True, help="bundled model name (see `rnnviz models`) or a model folder")
+    p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    p.add_argument("--file", type=Path, help="also read sentences from this file, one per line")
+    p.add_argument("--layer", type=int, default=0)
+    p.add_argument("--direction", choices=["forward", "backward"], default="forward")
+    p.add_argument("--units-shown", type=int, default=64, help="heatmap rows: the first units by index (default 64)")
+    p.add_argument("--unit", type=int, default=0, help="the unit shown beside the means in the step-through")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .lecture_pack import read_sentences, write_lecture_pack
+
+    sentences = list(args.sentences) + (read_sentences(args.file) if args.file else [])
+    out = write_lecture_pack(args.model, args.out, sentences, layer=args.layer, direction=args.direction,
+                             units_shown=args.units_shown, unit=args.unit)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {len(sentences)} sentences): open it in any browser, offline")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnviz", description="See inside recurrent neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
