@@ -1,0 +1,140 @@
+"""Gradients view: gradient flow per timestep, token attributions, and the cells side by side.
+
+`render(loaded, run, layer, direction, load_model)` draws the whole view for the text in `run`.
+Widgets: grad_class (classifier) or grad_position / grad_token (language model), grad_steps.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from rnnviz.errors import RnnvizError
+from rnnviz.figures import token_labels
+from rnnviz.gradients import (Attributions, GradientFlow, attribution_bars, attribution_html, dependence_lines,
+                              flow_comparison, flow_heatmap, flow_lines, gradient_flow, token_attributions)
+from rnnviz.inspection import TextRun
+from rnnviz.models import LoadedModel, bundled_names
+
+COMPARED_MODELS = ("sst2-rnn", "sst2-gru", "sst2-lstm")
+
+
+def _key(loaded: LoadedModel) -> tuple:
+    # Uploaded and bundled models may share a name; the module's identity tells them apart.
+    return loaded.name, str(loaded.folder), id(loaded.module)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _flow(_loaded: LoadedModel, key: tuple, ids: tuple[int, ...], target: int | None, position: int | None) -> GradientFlow:
+    return gradient_flow(_loaded, ids, target=target, position=position)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _attributions(_loaded: LoadedModel, key: tuple, ids: tuple[int, ...], target: int | None,
+                  position: int | None, n_steps: int) -> Attributions:
+    return token_attributions(_loaded, ids, target=target, position=position, n_steps=n_steps)
+
+
+def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
+    """The differentiated output, chosen with grad_ widgets: (target, position)."""
+    if run.task == "classifier":
+        labels = list(run.outcomes)
+        predicted = int(run.per_step[-1].argmax())
+        target = st.selectbox("output y: the score (logit) of class", range(len(labels)), index=predicted,
+                              format_func=lambda k: labels[k] + (" (predicted)" if k == predicted else ""), key="grad_class")
+        return int(target), None
+    steps = len(run.tokens)
+    position = steps - 1 if steps == 1 else st.slider("output y: next-token log-probability after position", 0, steps - 1,
+                                                       steps - 1, key="grad_position")
+    top = [loaded.tokenizer.stoi.get(token, 1) for token, _ in run.top_outcomes(position, k=5)]
+    target = st.selectbox("next token", top, key="grad_token",
+                          format_func=lambda i: f"{loaded.tokenizer.itos[i]!r} (p = {run.per_step[position][i]:.3f})")
+    return int(target), int(position)
+
+
+def render(loaded: LoadedModel, run: TextRun, layer: int, direction: str, load_model: Callable[[str], LoadedModel]) -> None:
+    """Draw the gradients view for `run` (the text as `loaded` read it).
+
+    layer, direction: the layer and direction the rest of the page shows; their curves are
+    named in the summary line. load_model(name) loads a bundled model for the side-by-side
+    comparison (pass the app's cached loader); models that are not bundled are skipped.
+    """
+    labels = token_labels(run.tokens, run.encoding.unknown)
+    ids = tuple(run.encoding.ids)
+    left, right = st.columns([3, 1])
+    with left:
+        target, position = _output_choice(loaded, run)
+    with right:
+        n_steps = st.slider("integration steps", 10, 200, 50, step=10, key="grad_steps")
+    try:
+        flow = _flow(loaded, _key(loaded), ids, target, position)
+        attributions = _attributions(loaded, _key(loaded), ids, target, position, n_steps)
+    except RnnvizError as error:
+        st.error(str(error))
+        return
+
+    st.subheader("Gradient flow through time")
+    row = flow.row(layer, direction) if f"layer{layer}.{direction}" in flow.rows else 0
+    norms = flow.norms_hidden[row]
+    st.markdown(
+        f"y = {flow.output} = **{flow.output_value:.4f}**. Backpropagation through time carries ∂y/∂h_t back "
+        f"from the output; in {flow.rows[row].replace('.', ' ')} its norm is {norms[-1]:.2e} at the last token "
+        f"and {norms[0]:.2e} at the first."
+    )
+    st.caption(
+        "∂y/∂h_t is the total derivative through everything downstream of h_t, computed by re-running the "
+        f"layers step by step with the model's own weights (matches the fused module to {flow.reproduction_error:.1e})."
+    )
+    st.plotly_chart(flow_heatmap(flow, labels), key="grad_chart_heatmap")
+    st.plotly_chart(flow_lines(flow, labels), key="grad_chart_lines")
+    st.plotly_chart(dependence_lines(flow, labels), key="grad_chart_dependence")
+    st.caption("‖∂h_final/∂h_t‖_F: the Frobenius norm of the Jacobian of the layer's final state (h_T forward, "
+               "h_1 backward) with respect to h_t; for an LSTM with c_t held fixed. At the final step it is √units.")
+
+    st.subheader("Token attributions")
+    st.markdown("**Integrated gradients**")
+    st.markdown(attribution_html(run.tokens, attributions.integrated), unsafe_allow_html=True)
+    st.markdown("**Gradient × input**")
+    st.markdown(attribution_html(run.tokens, attributions.gradient_x_input), unsafe_allow_html=True)
+    st.plotly_chart(attribution_bars(attributions, labels), key="grad_chart_attributions")
+    change = attributions.output_value - attributions.baseline_value
+    check = "✓" if attributions.completeness_error <= 0.01 else "✗ (raise the integration steps)"
+    st.caption(
+        f"Completeness: integrated gradients sum to y(x) − y(baseline). Here Σ attributions = "
+        f"{attributions.integrated.sum():.4f} and y(x) − y(baseline) = {attributions.output_value:.4f} − "
+        f"({attributions.baseline_value:.4f}) = {change:.4f}: relative error {attributions.completeness_error:.2%} {check}. "
+        "Baseline: every token replaced by the all-zero <pad> embedding; Captum, Gauss–Legendre, "
+        f"{attributions.n_steps} steps. Red raises y, blue lowers it."
+    )
+
+    st.subheader("RNN vs GRU vs LSTM on this sentence")
+    _comparison(run, load_model)
+
+
+def _comparison(run: TextRun, load_model: Callable[[str], LoadedModel]) -> None:
+    available = set(bundled_names())
+    curves, skipped, tokens = [], [], None
+    for name in COMPARED_MODELS:
+        if name not in available:
+            skipped.append(f"{name} (not bundled yet)")
+            continue
+        try:
+            model = load_model(name)
+            encoding = model.encode(run.text)
+            flow = _flow(model, _key(model), tuple(encoding.ids), None, None)
+        except RnnvizError as error:
+            skipped.append(f"{name} ({error})")
+            continue
+        curves.append((f"{name}: ‖∂y/∂h_t‖, y = {flow.output}", flow.norms_hidden[flow.row(model.config.num_layers - 1, "forward")]))
+        tokens = encoding.tokens if tokens in (None, encoding.tokens) else []
+    if skipped:
+        st.info("Skipped: " + "; ".join(skipped) + ".")
+    if not curves:
+        return
+    labels = token_labels(tokens) if tokens else [f"·{i}" for i in range(max(len(c) for _, c in curves))]
+    padded = [(name, np.pad(values, (0, len(labels) - len(values)), constant_values=np.nan)) for name, values in curves]
+    st.plotly_chart(flow_comparison(padded, labels), key="grad_chart_comparison")
+    st.caption("Each model's predicted-class score, differentiated with respect to the last layer's h_t: how much of "
+               "the output's sensitivity reaches each earlier token.")
