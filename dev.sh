@@ -12,6 +12,29 @@ setup() {
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 }
 
+# The end-to-end tests (tests/e2e) drive Debian's chromium through Playwright; Playwright's own
+# browser download is not used. Without a way to install it, those tests skip and say why.
+setup_browser() {
+  if [ -x /usr/bin/chromium ]; then
+    return
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "dev.sh: /usr/bin/chromium is missing and there is no root or sudo to install it; e2e tests will skip" >&2
+      return
+    fi
+    sudo="sudo"
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "dev.sh: /usr/bin/chromium is missing and apt-get is not available; e2e tests will skip" >&2
+    return
+  fi
+  echo "dev.sh: installing chromium for the end-to-end tests (about a minute)" >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 case "${1:-}" in
   app)
     setup
@@ -19,6 +42,7 @@ case "${1:-}" in
     ;;
   test)
     setup
+    setup_browser
     exec .venv/bin/python -m pytest "${@:2}"
     ;;
   *)

@@ -1,0 +1,191 @@
+"""Latency of the app in a real browser, beside a minimal Streamlit page as the floor.
+
+Starts `streamlit run app.py` and `streamlit run bench/minimal_page.py` (each on its own port),
+drives headless Chromium (/usr/bin/chromium), and times, inside the page with performance.now(),
+Enter in the sentence box → every heatmap redrawn for the new text (each heatmap's x has one
+column per token). Scenarios run interleaved, one run each in turn, so background load hits them
+alike; every run types a text not seen before (no cache hit) whose token count differs from the
+previous one (so "redrawn" is unambiguous). Cold start: server process start → first heatmap
+drawn in a fresh page. Prints median and p90 per scenario and the ratio to the minimal page.
+
+    .venv/bin/python bench/bench_app.py [--runs 12] [--app-text "..."] [--app-long "..."]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from harness import (CHROMIUM, HEATMAP_COLUMNS_JS, SENTENCE_INPUT, StreamlitServer,  # noqa: E402
+                     expected_tokens, heatmap_columns, launch_chromium, wait_for_heatmaps, wait_until_idle)
+
+APP_TEXT = "the movie was not good but the actors were really quite charming"
+# The first 400 characters of Tiny Shakespeare (/work/shared/data/tinyshakespeare/input.txt), newlines
+# as spaces: a text input holds one line (the browser drops typed line breaks).
+APP_LONG = (
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+    "First Citizen:\nYou are all resolved rather to die than to famish?\n\nAll:\nResolved. resolved.\n\n"
+    "First Citizen:\nFirst, you know Caius Marcius is chief enemy to the people.\n\nAll:\n"
+    "We know't, we know't.\n\nFirst Citizen:\nLet us kill him, and we'll have corn at our own price.\n"
+    "Is't a verdict?\n\nAll:\nNo more talking on't; let it "
+).replace("\n", " ")
+RUN_TIMEOUT_MS = 60_000
+
+# Installed before Enter is pressed: t0 at the Enter keydown, t1 at the first animation frame after
+# every heatmap on the page has `columns` columns and there are at least `traces` of them (stale
+# charts of the previous text keep the condition false until the rerun has replaced them).
+ARM_JS = f"""([columns, traces, timeoutMs]) => {{
+    const heatmapColumns = {HEATMAP_COLUMNS_JS};
+    window.__benchResult = new Promise((resolve, reject) => {{
+        let t0 = null, finished = false;
+        const onKey = event => {{ if (event.key === 'Enter' && t0 === null) t0 = performance.now(); }};
+        const finish = () => {{
+            finished = true;
+            observer.disconnect(); clearInterval(poll); clearTimeout(limit);
+            document.removeEventListener('keydown', onKey, true);
+            requestAnimationFrame(() => resolve(performance.now() - t0));
+        }};
+        const check = () => {{
+            if (finished || t0 === null) return;
+            const found = heatmapColumns().flat();
+            if (found.length >= traces && found.every(c => c === columns)) finish();
+        }};
+        const observer = new MutationObserver(check);
+        const poll = setInterval(check, 10);
+        const limit = setTimeout(() => {{ finished = true; observer.disconnect(); clearInterval(poll);
+            reject(new Error('heatmaps not redrawn with ' + columns + ' columns within ' + timeoutMs + ' ms: '
+                             + JSON.stringify(heatmapColumns()))); }}, timeoutMs);
+        document.addEventListener('keydown', onKey, true);
+        observer.observe(document.body, {{subtree: true, childList: true, attributes: true}});
+    }});
+}}"""
+
+
+def text_variants(text: str, runs: int) -> list[str]:
+    """`runs` distinct texts from `text`: a different set of words with the first letter's case flipped
+    each time (cache keys differ), the last word dropped on every other run (token counts alternate)."""
+    words = [match.start() for match in re.finditer(r"[A-Za-z]+", text)]
+    variants = []
+    for i in range(runs):
+        chars = list(text)
+        mask = i // 2 + 1
+        for bit, start in enumerate(words):
+            if mask >> bit & 1:
+                chars[start] = chars[start].swapcase()
+        variant = "".join(chars)
+        variants.append(variant.rsplit(maxsplit=1)[0] if i % 2 else variant)
+    if len(set(variants)) < runs:
+        raise SystemExit(f"cannot make {runs} distinct texts from {text!r}: use fewer --runs or a longer text")
+    return variants
+
+
+@dataclass
+class Scenario:
+    name: str
+    server: StreamlitServer
+    text: str
+    model: str | None  # named in the URL; None for the minimal page (one token per character)
+    page: object = None
+    traces: int = 0  # heatmap traces the page draws for one text
+    timings_ms: list[float] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url + (f"/?model={self.model}" if self.model else "/")
+
+    def open(self, browser) -> float:
+        """Open a fresh page and wait until its first heatmaps are drawn; seconds since the server started."""
+        self.page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        self.page.set_default_timeout(RUN_TIMEOUT_MS)
+        self.page.goto(self.url, wait_until="domcontentloaded")
+        wait_for_heatmaps(self.page)
+        drawn = time.perf_counter() - self.server.started_at
+        wait_until_idle(self.page)
+        self.traces = sum(len(chart) for chart in heatmap_columns(self.page))
+        return drawn
+
+    def run_once(self, text: str) -> None:
+        columns = len(expected_tokens(text, self.model))
+        shown = {c for chart in heatmap_columns(self.page) for c in chart}
+        if shown == {columns}:
+            raise RuntimeError(f"{self.name}: the page already shows {columns} columns; pick texts whose token counts differ")
+        sentence = self.page.locator(SENTENCE_INPUT)
+        sentence.fill(text)
+        self.page.evaluate(ARM_JS, [columns, self.traces, RUN_TIMEOUT_MS])
+        sentence.press("Enter")
+        self.timings_ms.append(self.page.evaluate("() => window.__benchResult"))
+        wait_until_idle(self.page)  # the next run starts from a finished one
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=12, help="timed runs per scenario (default 12)")
+    parser.add_argument("--app-text", default=APP_TEXT, help="the short text typed into the app")
+    parser.add_argument("--app-long", default=APP_LONG, help="the long text typed into the app")
+    parser.add_argument("--model", default="sst2-lstm", help="bundled model the app shows for --app-text")
+    parser.add_argument("--long-model", default=None, help="bundled model for --app-long (default: --model)")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="OMP_NUM_THREADS for the app's server (default: unset, as users run it)")
+    args = parser.parse_args()
+    if not CHROMIUM.is_file():
+        raise SystemExit(f"{CHROMIUM} not found: apt-get install chromium (./dev.sh test does)")
+    from playwright.sync_api import sync_playwright
+
+    app_env = {"OMP_NUM_THREADS": str(args.torch_threads)} if args.torch_threads else None
+    servers = {"minimal page": StreamlitServer("bench/minimal_page.py"), "app": StreamlitServer("app.py", env=app_env)}
+    cold_s = {}
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            scenarios = [
+                Scenario("minimal page, text", servers["minimal page"], args.app_text, None),
+                Scenario("minimal page, long", servers["minimal page"], args.app_long, None),
+                Scenario("app, text", servers["app"], args.app_text, args.model),
+                Scenario("app, long", servers["app"], args.app_long, args.long_model or args.model),
+            ]
+            for kind, server in servers.items():  # one at a time, so cold starts do not compete
+                server.start().wait_healthy()
+                cold_s[kind] = next(s for s in scenarios if s.server is server).open(browser)
+            for scenario in scenarios:
+                if scenario.page is None:
+                    scenario.open(browser)
+            variants = {s.name: text_variants(s.text, args.runs) for s in scenarios}
+            for i in range(args.runs):
+                for scenario in scenarios:
+                    scenario.run_once(variants[scenario.name][i])
+                print(f"run {i + 1}/{args.runs}: " + ", ".join(f"{s.name} {s.timings_ms[-1]:.0f} ms" for s in scenarios),
+                      file=sys.stderr, flush=True)
+            browser.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    print(f"\nEnter → every heatmap redrawn, headless Chromium, {args.runs} runs each, interleaved")
+    print(f"{'scenario':<24} {'tokens':>7} {'median ms':>10} {'p90 ms':>8} {'ratio to minimal':>17}")
+    floors = {s.text: statistics.median(s.timings_ms) for s in scenarios if s.model is None}
+    for s in scenarios:
+        median = statistics.median(s.timings_ms)
+        tokens = len(expected_tokens(s.text, s.model))
+        print(f"{s.name:<24} {tokens:>7} {median:>10.0f} {percentile(s.timings_ms, 0.9):>8.0f} "
+              f"{median / floors[s.text]:>16.2f}×")
+    print("\ncold start: server process start → first heatmap drawn in a fresh page")
+    print(f"{'page':<24} {'seconds':>7} {'ratio to minimal':>17}")
+    for kind, seconds in cold_s.items():
+        print(f"{kind:<24} {seconds:>7.1f} {seconds / cold_s['minimal page']:>16.2f}×")
+
+
+if __name__ == "__main__":
+    main()
