@@ -22,6 +22,7 @@ from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun, inspect_text
 from rnnviz.models import PRETRAINED_DIR, bundled_names, read_config
 from rnnviz.ordering import ORDERINGS, shown_units, unit_order
 from rnnviz.presets import presets_for
+from rnnviz.ui import gradients_view, lab_view
 from rnnviz.uploads import MAX_WEIGHTS_BYTES, load_upload
 from rnnviz.view_state import ALIGNMENTS, VIEWS, ModelShape, ViewState, clamp, parse_query
 
@@ -31,6 +32,8 @@ VIEW_TITLES = {
     "compare": "Compare",
     "trajectory": "Trajectory",
     "lecture": "Lecture",
+    "gradients": "Gradients (BPTT)",
+    "lab": "Training lab",
     "export": "Export",
 }
 CLICKABLE_CELLS = 6000  # beyond this many cells per heatmap, only the hidden-state one takes clicks
@@ -470,6 +473,8 @@ def main() -> None:
         "compare": lambda: view_compare(name, run, state),
         "trajectory": lambda: view_trajectory(name, run, state),
         "lecture": lambda: view_lecture(run, state),
+        "gradients": lambda: gradients_view.render(model_for(name), run, state.layer, state.direction, loaded_model),
+        "lab": lab_view.render,
         "export": lambda: view_export(run, state),
     }
     try:

@@ -135,7 +135,7 @@ def quantity_heatmap(
             )
     figure.update_layout(
         title=title or LABELS.get(quantity, quantity),
-        xaxis=dict(title="token", type="category", tickangle=-45 if len(labels) > 8 else 0),
+        xaxis=dict(title="token", type="category", tickangle=-45 if len(labels) > 5 else 0),
         yaxis=dict(title="unit", type="category", autorange="reversed"),
         margin=dict(l=50, r=20, t=40, b=60),
         height=max(260, min(900, 12 * len(units) + 140)),
@@ -192,7 +192,7 @@ def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: l
     )
     figure.update_layout(
         title=f"top-{k} next characters after each position",
-        xaxis=dict(title="position", type="category", tickangle=-45 if len(labels) > 8 else 0),
+        xaxis=dict(title="position", type="category", tickangle=-45 if len(labels) > 5 else 0),
         yaxis=dict(type="category", autorange="reversed"),
         height=260,
         margin=dict(l=50, r=20, t=40, b=60),

@@ -194,3 +194,16 @@ def test_changing_layer_and_ordering_in_the_sidebar_updates_the_link():
     at.number_input(key="unit").set_value(7).run()
     assert_clean(at)
     assert at.query_params["order"] == "clustering" and at.query_params["unit"] == "7"
+
+
+def test_gradients_view_is_reachable_from_a_link_and_draws_the_flow():
+    at = page(view="gradients")
+    assert_clean(at)
+    assert at.get("plotly_chart"), "the gradient-flow charts"
+    assert any("completeness" in m.value.lower() for m in [*at.markdown, *at.caption, *at.info])
+
+
+def test_training_lab_view_is_reachable_from_a_link():
+    at = page(view="lab")
+    assert_clean(at)
+    assert at.button(key="lab_train")
