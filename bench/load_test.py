@@ -1,15 +1,18 @@
-"""Lecture-hall load test: the real Streamlit server and many concurrent headless-Chromium sessions.
+"""Lecture-hall load test: the real Streamlit server and many concurrent sessions.
 
-Phase 1: N browser contexts (one Chromium, one context per student) each type sentences, press
-Enter and wait until every heatmap shows the new tokens; now and then they switch views and come
-back. Reported: errors, Enter → heatmaps latency (median, p95), server CPU and memory.
+Phase 1: N sessions each type sentences, press Enter and wait until every heatmap shows the new
+tokens; now and then they switch views and come back. A session is either a headless-Chromium
+context (--client browser: one Chromium, one context per student; timed until the page has drawn
+the heatmaps) or a websocket client speaking Streamlit's own protobuf protocol (--client websocket:
+no rendering, so one small machine can play a whole lecture hall; timed until the server has sent
+every heatmap). Reported: errors, Enter → heatmaps latency (median, p95), server CPU and memory.
 Phase 2: rounds of fresh sessions that open the page, type once and close; server memory after
 each round shows whether memory grows with the number of past sessions.
 
 Bounded: every wait has a timeout, phase 1 stops starting actions after --duration seconds and is
 cut off at --duration + --grace seconds; the server is stopped at the end whatever happened.
 
-Run: python bench/load_test.py [--sessions 30] [--duration 60] [--rounds 2] [--round-size 30]
+Run: python bench/load_test.py [--client browser|websocket] [--sessions 30] [--duration 60] [--rounds 2]
      python bench/load_test.py --url http://127.0.0.1:8080 --sessions 4   # an already running server
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -27,6 +31,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,12 +47,12 @@ SENTENCE_INPUT = '[data-testid="stTextInput"] input[aria-label="sentence"]'
 VIEW_BUTTONS = '[data-testid="stButtonGroup"] button'
 FAILURES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-# What each view draws once it is done, so a switch is only counted when the view is really there.
+# Text each view draws once it is done, so a switch is only counted when the view is really there.
 VIEW_MARKERS = {
-    "Unit inspector": "text=The update at this step",
-    "Compare": '[data-testid="stTextInput"] input[aria-label="second sentence"]',
-    "Trajectory": "text=fit the projection on",
-    "Lecture": "text=Reading:",
+    "Unit inspector": "The update at this step",
+    "Compare": "second sentence",
+    "Trajectory": "fit the projection on",
+    "Lecture": "Reading:",
 }
 ACTION_TIMEOUT_MS = 90_000
 POLL_MS = 100
@@ -202,91 +207,186 @@ class Tally:
     sessions: int = 0
 
 
-async def check_no_failure(page, tally: Tally, where: str) -> None:
-    failures = page.locator(FAILURES)
-    if await failures.count():
-        text = (await failures.first.inner_text())[:160].replace("\n", " ")
-        tally.errors.append(f"{where}: error shown on the page: {text}")
+class BrowserSession:
+    """One student in headless Chromium: what is timed is Enter → every heatmap drawn in the page."""
+
+    def __init__(self, browser, url: str, expect: Expectation, tally: Tally):
+        self.browser, self.url, self.expect, self.tally = browser, url, expect, tally
+        self.context = self.page = None
+
+    async def open(self) -> None:
+        self.context = await self.browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = await self.context.new_page()
+        self.page.set_default_timeout(ACTION_TIMEOUT_MS)
+        self.page.on("pageerror", lambda error: self.tally.errors.append(f"javascript error: {str(error)[:160]}"))
+        await self.page.goto(f"{self.url}/?model={MODEL}", wait_until="domcontentloaded")
+        await self._heatmaps_show(DEFAULT_TEXT)
+        await self._no_failure("first page")
+
+    async def type(self, text: str) -> None:
+        box = self.page.locator(SENTENCE_INPUT)
+        await box.fill(text)
+        await box.press("Enter")
+        await self._heatmaps_show(text)
+        await self._no_failure("after Enter")
+
+    async def view(self, title: str, text: str) -> None:
+        await self.page.locator(VIEW_BUTTONS, has_text=title).first.click()
+        if title == "Heatmaps":
+            await self._heatmaps_show(text)
+        else:
+            await self.page.get_by_text(VIEW_MARKERS[title]).first.wait_for(timeout=ACTION_TIMEOUT_MS)
+            await self.page.wait_for_selector(IDLE, state="attached", timeout=ACTION_TIMEOUT_MS)
+        await self._no_failure(title)
+
+    async def close(self) -> None:
+        if self.context:
+            await self.context.close()
+
+    async def _heatmaps_show(self, text: str) -> None:
+        await self.page.wait_for_function(HEATMAPS_SHOW_JS, arg=[self.expect.labels(text), self.expect.heatmap_count],
+                                          polling=POLL_MS, timeout=ACTION_TIMEOUT_MS)
+
+    async def _no_failure(self, where: str) -> None:
+        failures = self.page.locator(FAILURES)
+        if await failures.count():
+            text = (await failures.first.inner_text())[:160].replace("\n", " ")
+            self.tally.errors.append(f"{where}: error shown on the page: {text}")
 
 
-async def wait_heatmaps(page, labels: list[str], count: int) -> None:
-    await page.wait_for_function(HEATMAPS_SHOW_JS, arg=[labels, count], polling=POLL_MS, timeout=ACTION_TIMEOUT_MS)
+class SocketSession:
+    """One student as a websocket client speaking Streamlit's own protocol (BackMsg / ForwardMsg
+    protobufs), as the browser does, but without rendering: what is timed is Enter → the server
+    has sent every heatmap of the new run (script finished). Costs the client almost no CPU."""
+
+    def __init__(self, url: str, expect: Expectation, tally: Tally):
+        self.url, self.expect, self.tally = url, expect, tally
+        self.socket = None
+        self.page_hash = ""
+        self.ids: dict[str, str] = {}  # "sentence", "submit", "view" → widget id, read from the page's elements
+
+    async def open(self) -> None:
+        from websockets.asyncio.client import connect
+
+        stream = self.url.replace("http", "ws", 1) + "/_stcore/stream"
+        self.socket = await connect(stream, subprotocols=["streamlit"], max_size=2**27, open_timeout=ACTION_TIMEOUT_MS / 1000)
+        await self._run([], DEFAULT_TEXT, "first page", query=f"model={MODEL}")
+
+    async def type(self, text: str) -> None:
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        states = [WidgetState(id=self.ids["sentence"], string_value=text), WidgetState(id=self.ids["submit"], trigger_value=True)]
+        await self._run(states, text, "after Enter")
+
+    async def view(self, title: str, text: str) -> None:
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        state = WidgetState(id=self.ids["view"])
+        state.string_array_value.data.append(title)
+        texts = await self._run([state], text if title == "Heatmaps" else None, title)
+        if title in VIEW_MARKERS and VIEW_MARKERS[title] not in texts:
+            raise AssertionError(f"{title}: the view was not drawn")
+
+    async def close(self) -> None:
+        if self.socket:
+            await self.socket.close()
+
+    async def _run(self, states, text: str | None, where: str, query: str = "") -> str:
+        """One script run: send the widget values, read every message until the script finishes, and
+        check the charts (every heatmap labelled with `text`'s tokens, when given) and errors.
+        Returns the run's markdown and widget labels, for checking which view was drawn."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        message = BackMsg()
+        message.rerun_script.query_string = query
+        message.rerun_script.page_script_hash = self.page_hash
+        message.rerun_script.widget_states.widgets.extend(states)
+        await self.socket.send(message.SerializeToString())
+        heatmap_labels, failures, texts = [], [], []
+        deadline = time.monotonic() + ACTION_TIMEOUT_MS / 1000
+        while True:
+            reply = ForwardMsg()
+            reply.ParseFromString(await asyncio.wait_for(self.socket.recv(), timeout=max(0.1, deadline - time.monotonic())))
+            kind = reply.WhichOneof("type")
+            if kind == "new_session":
+                self.page_hash = reply.new_session.page_script_hash
+            elif kind == "delta" and reply.delta.WhichOneof("type") == "new_element":
+                element = reply.delta.new_element
+                shown = element.WhichOneof("type")
+                if shown:
+                    texts.append(element.markdown.body if shown == "markdown" else getattr(getattr(element, shown), "label", ""))
+                if shown == "text_input" and element.text_input.label == "sentence":
+                    self.ids["sentence"] = element.text_input.id
+                elif shown == "button" and element.button.is_form_submitter:
+                    self.ids["submit"] = element.button.id
+                elif shown == "button_group":
+                    self.ids["view"] = element.button_group.id
+                elif shown == "plotly_chart":
+                    data = json.loads(element.plotly_chart.spec).get("data", [])
+                    heatmap_labels += [trace.get("x") for trace in data if trace.get("type") == "heatmap"]
+                elif shown == "exception" or (shown == "alert" and element.alert.format == 1):
+                    failures.append((element.exception.message if shown == "exception" else element.alert.body)[:160])
+            elif kind == "script_finished":
+                if reply.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    continue
+                break
+        for failure in failures:
+            self.tally.errors.append(f"{where}: error shown on the page: {failure}")
+        if text is not None:
+            expected = self.expect.labels(text)
+            if len(heatmap_labels) < self.expect.heatmap_count or any(x != expected for x in heatmap_labels):
+                raise AssertionError(f"{where}: heatmaps do not show the tokens of {text!r}")
+        return "\n".join(t for t in texts if isinstance(t, str))
 
 
-async def open_page(context, url: str, expect: Expectation, tally: Tally):
-    page = await context.new_page()
-    page.set_default_timeout(ACTION_TIMEOUT_MS)
-    page.on("pageerror", lambda error: tally.errors.append(f"javascript error: {str(error)[:160]}"))
-    start = time.perf_counter()
-    await page.goto(f"{url}/?model={MODEL}", wait_until="domcontentloaded")
-    await wait_heatmaps(page, expect.labels(DEFAULT_TEXT), expect.heatmap_count)
-    tally.first_page_s.append(time.perf_counter() - start)
-    await check_no_failure(page, tally, "first page")
-    return page
-
-
-async def type_sentence(page, text: str, expect: Expectation, tally: Tally) -> None:
-    """Type, press Enter, and time until every heatmap has one column per new token."""
-    box = page.locator(SENTENCE_INPUT)
-    await box.fill(text)
-    start = time.perf_counter()
-    await box.press("Enter")
-    await wait_heatmaps(page, expect.labels(text), expect.heatmap_count)
-    tally.enter_to_heatmaps_s.append(time.perf_counter() - start)
-    tally.sentences += 1
-    await check_no_failure(page, tally, "after Enter")
-
-
-async def visit_view(page, title: str, current_text: str, expect: Expectation, tally: Tally) -> None:
-    """Switch to another view, wait for it to be drawn, then back to the heatmaps."""
-    start = time.perf_counter()
-    await page.locator(VIEW_BUTTONS, has_text=title).first.click()
-    await page.wait_for_selector(VIEW_MARKERS[title], timeout=ACTION_TIMEOUT_MS)
-    await page.wait_for_selector(IDLE, state="attached", timeout=ACTION_TIMEOUT_MS)
-    await check_no_failure(page, tally, title)
-    await page.locator(VIEW_BUTTONS, has_text="Heatmaps").first.click()
-    await wait_heatmaps(page, expect.labels(current_text), expect.heatmap_count)
-    tally.view_switch_s.append(time.perf_counter() - start)
-    tally.switches += 1
-    await check_no_failure(page, tally, "back to Heatmaps")
-
-
-async def student(browser, url: str, seed: int, deadline: float, expect: Expectation, tally: Tally) -> None:
-    """One lecture-hall session: type sentences until the deadline, switching views about one time in three."""
+async def student(make_session, seed: int, deadline: float, tally: Tally) -> None:
+    """One lecture-hall session: type sentences until the deadline, visiting another view about one time in three."""
     rng = random.Random(seed)
     sentences = sentence_stream(seed)
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    session = make_session()
     try:
-        page = await open_page(context, url, expect, tally)
+        start = time.perf_counter()
+        await session.open()
+        tally.first_page_s.append(time.perf_counter() - start)
         tally.sessions += 1
         current = DEFAULT_TEXT
         while time.perf_counter() < deadline:
             text = next(sentences)
-            if expect.labels(text) == expect.labels(current):
+            if session.expect.labels(text) == session.expect.labels(current):
                 continue
-            await type_sentence(page, text, expect, tally)
+            start = time.perf_counter()
+            await session.type(text)
+            tally.enter_to_heatmaps_s.append(time.perf_counter() - start)
+            tally.sentences += 1
             current = text
             if rng.random() < 0.35 and time.perf_counter() < deadline:
-                await visit_view(page, rng.choice(list(VIEW_MARKERS)), current, expect, tally)
+                start = time.perf_counter()
+                await session.view(rng.choice(list(VIEW_MARKERS)), current)
+                await session.view("Heatmaps", current)
+                tally.view_switch_s.append(time.perf_counter() - start)
+                tally.switches += 1
             await asyncio.sleep(rng.uniform(0.5, 2.0))  # reading the result before typing again
     except Exception as error:  # noqa: BLE001 — every failure is counted and reported, the others go on
-        tally.errors.append(f"session {seed}: {type(error).__name__}: {str(error).splitlines()[0][:160]}")
+        tally.errors.append(f"session {seed}: {type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}")
     finally:
-        await context.close()
+        await session.close()
 
 
-async def short_visit(browser, url: str, seed: int, expect: Expectation, tally: Tally, gate: asyncio.Semaphore) -> None:
+async def short_visit(make_session, seed: int, tally: Tally, gate: asyncio.Semaphore) -> None:
     """Phase 2: open a fresh session, type one sentence, close it."""
     async with gate:
-        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        session = make_session()
         try:
-            page = await open_page(context, url, expect, tally)
-            await type_sentence(page, next(sentence_stream(seed)), expect, tally)
+            await session.open()
+            start = time.perf_counter()
+            await session.type(next(sentence_stream(seed)))
+            tally.enter_to_heatmaps_s.append(time.perf_counter() - start)
             tally.sessions += 1
         except Exception as error:  # noqa: BLE001
-            tally.errors.append(f"visit {seed}: {type(error).__name__}: {str(error).splitlines()[0][:160]}")
+            tally.errors.append(f"visit {seed}: {type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}")
         finally:
-            await context.close()
+            await session.close()
 
 
 def quantiles(values: list[float]) -> str:
@@ -304,8 +404,6 @@ def print_errors(tally: Tally) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    from playwright.async_api import async_playwright
-
     expect = Expectation(MODEL)
     server = None if args.url else Server()
     url = args.url or server.url
@@ -317,16 +415,25 @@ async def main(args: argparse.Namespace) -> None:
             memory.append((moment, rss_mib(pids)))
 
     print(f"machine at start: {load_note()}; the cores are shared with whatever else runs (e.g. model training)")
+    print(f"client: {args.client} ({'headless Chromium, one context per session: timed until the page has drawn every heatmap' if args.client == 'browser' else 'Streamlit websocket protocol, no rendering: timed until the server has sent every heatmap'})")
     try:
-        if server:
-            start = time.perf_counter()
-            server.wait_healthy()
-            print(f"server {url} healthy after {time.perf_counter() - start:.1f} s")
-            measure("healthy, before any session")
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        async with AsyncExitStack() as stack:
+            if args.client == "browser":
+                from playwright.async_api import async_playwright
+
+                playwright = await stack.enter_async_context(async_playwright())
+                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                stack.push_async_callback(browser.close)
+                make_session = lambda tally: BrowserSession(browser, url, expect, tally)  # noqa: E731
+            else:
+                make_session = lambda tally: SocketSession(url, expect, tally)  # noqa: E731
+            if server:
+                start = time.perf_counter()
+                server.wait_healthy()
+                print(f"server {url} healthy after {time.perf_counter() - start:.1f} s")
+                measure("healthy, before any session")
             warm = Tally()
-            await short_visit(browser, url, -1, expect, warm, asyncio.Semaphore(1))
+            await short_visit(lambda: make_session(warm), -1, warm, asyncio.Semaphore(1))
             if warm.errors:
                 print("warm-up session failed:")
                 print_errors(warm)
@@ -334,18 +441,23 @@ async def main(args: argparse.Namespace) -> None:
             cpu_before = cpu_seconds(pids)
 
             tally = Tally()
-            deadline = time.perf_counter() + args.duration
             phase_start = time.perf_counter()
-            students = [student(browser, url, seed, deadline, expect, tally) for seed in range(args.sessions)]
+            deadline = phase_start + args.duration
+
+            async def late_student(seed: int) -> None:
+                await asyncio.sleep(args.ramp * seed / max(args.sessions, 1))  # students arrive over --ramp seconds
+                await student(lambda: make_session(tally), seed, deadline, tally)
+
             try:
-                await asyncio.wait_for(asyncio.gather(*students), timeout=args.duration + args.grace)
+                await asyncio.wait_for(asyncio.gather(*[late_student(seed) for seed in range(args.sessions)]),
+                                       timeout=args.duration + args.grace)
             except asyncio.TimeoutError:
                 tally.errors.append(f"phase 1 cut off at {args.duration + args.grace:.0f} s")
             phase_s = time.perf_counter() - phase_start
             server_cpu = cpu_seconds(pids) - cpu_before
-            measure(f"after phase 1 ({args.sessions} concurrent sessions closed)")
-            print(f"\nphase 1: {args.sessions} concurrent sessions typing for {args.duration:.0f} s "
-                  f"(all finished after {phase_s:.0f} s)")
+            measure(f"after phase 1 ({args.sessions} sessions, now closed)")
+            print(f"\nphase 1: {args.sessions} concurrent sessions (arriving over {args.ramp:.0f} s) typing until "
+                  f"{args.duration:.0f} s; all finished after {phase_s:.0f} s")
             print(f"  sessions that loaded the page: {tally.sessions} of {args.sessions}")
             print(f"  sentences typed: {tally.sentences}   view switches (there and back): {tally.switches}")
             print(f"  first page → heatmaps:   {quantiles(tally.first_page_s)}")
@@ -364,21 +476,20 @@ async def main(args: argparse.Namespace) -> None:
                 visits = Tally()
                 gate = asyncio.Semaphore(args.parallel_visits)
                 round_start = time.perf_counter()
-                await asyncio.gather(*[short_visit(browser, url, 10_000 * (round_index + 1) + k, expect, visits, gate)
+                await asyncio.gather(*[short_visit(lambda: make_session(visits), 10_000 * (round_index + 1) + k, visits, gate)
                                        for k in range(args.round_size)])
                 past += args.round_size
                 measure(f"after phase 2 round {round_index + 1} ({past} sessions so far)")
                 print(f"  round {round_index + 1}: {visits.sessions} of {args.round_size} sessions completed in "
                       f"{time.perf_counter() - round_start:.0f} s; Enter → heatmaps {quantiles(visits.enter_to_heatmaps_s)}")
                 print_errors(visits)
-            await browser.close()
 
         if memory:
             print("\nserver memory (VmRSS of the streamlit process and its children)")
             for moment, mib in memory:
                 print(f"  {moment:<52} {mib:7.0f} MiB")
             warm_mib = memory[1][1] if len(memory) > 1 else memory[0][1]
-            print(f"  growth from warm-up to the end: {memory[-1][1] - warm_mib:+.0f} MiB over {past - 1} sessions")
+            print(f"  growth from warm-up to the end: {memory[-1][1] - warm_mib:+.0f} MiB over {past - 1} more sessions")
         print(f"\nmachine at the end: {load_note()}")
     finally:
         if server:
@@ -387,8 +498,11 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=30, help="concurrent browser sessions in phase 1")
-    parser.add_argument("--duration", type=float, default=60, help="seconds each phase-1 session keeps typing")
+    parser.add_argument("--client", choices=["browser", "websocket"], default="browser",
+                        help="headless Chromium contexts (renders, heavy on the client) or websocket clients (light)")
+    parser.add_argument("--sessions", type=int, default=30, help="concurrent sessions in phase 1")
+    parser.add_argument("--duration", type=float, default=60, help="seconds phase-1 sessions keep typing")
+    parser.add_argument("--ramp", type=float, default=10, help="phase-1 sessions arrive spread over this many seconds")
     parser.add_argument("--grace", type=float, default=120, help="phase 1 is cut off this long after --duration")
     parser.add_argument("--rounds", type=int, default=2, help="phase 2: rounds of fresh sessions")
     parser.add_argument("--round-size", type=int, default=30, help="phase 2: sessions per round")
