@@ -109,12 +109,13 @@ def quantity_heatmap(
         grid_x = np.tile(np.array(labels, dtype=object), len(units))
         grid_y = np.repeat(np.array(units, dtype=object), len(labels))
         figure.add_trace(
-            go.Scatter(
+            go.Scatter(  # on top, so it answers hovers too: same label as the heatmap's
                 x=grid_x.tolist(),
                 y=grid_y.tolist(),
+                customdata=z.reshape(-1),
                 mode="markers",
                 marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0),
-                hoverinfo="skip",
+                hovertemplate="token %{x}<br>unit %{y}<br>value %{customdata:.3f}<extra></extra>",
                 showlegend=False,
                 name="cells",
             )
@@ -220,10 +221,10 @@ def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, s
         title=f"unit {unit} over time",
         xaxis=dict(title="token", type="category"),
         yaxis=dict(title="value"),
-        height=340,
+        height=400,
         margin=dict(l=50, r=20, t=40, b=60),
         font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.15),
+        legend=dict(orientation="h", y=-0.3, yanchor="top"),
     )
     return figure
 

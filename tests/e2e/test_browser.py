@@ -38,3 +38,60 @@ def test_typed_sentence_redraws_every_heatmap_with_one_column_per_token(app_serv
     assert decoded_labels(page.evaluate(FIRST_HEATMAP_LABELS_JS)) == tokens
     assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).first.inner_text()
     assert page.locator(ERROR_ALERT).count() == 0, page.locator(ERROR_ALERT).first.inner_text()
+
+
+# Where the centre of heatmap cell (token `step`, row `row`) of the n-th chart lies on the screen,
+# from Plotly's own axis mapping (category index → pixel) and the chart's position.
+CELL_CENTRE_JS = """([chart, step, row]) => {
+    const plot = Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .filter(p => (p.data || []).some(t => t.type === 'heatmap' && t.name !== 'selected'))[chart];
+    const layout = plot._fullLayout, box = plot.getBoundingClientRect();
+    return {x: box.left + layout.xaxis._offset + layout.xaxis.l2p(step),
+            y: box.top + layout.yaxis._offset + layout.yaxis.l2p(row),
+            unit: plot.data[0].y[row], token: plot.data[0].x[step]};
+}"""
+
+SELECTED_CELLS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .map(p => (p.data || []).find(t => t.name === 'selected'))
+    .filter(Boolean).map(t => [String(t.x[0]), String(t.y[0])])"""
+
+
+def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_server, page, browser, screenshot):
+    page.goto(f"{app_server.url}/?model={MODEL}&text=the+movie+was+not+good", wait_until="domcontentloaded")
+    settled_heatmaps(page, columns=5)
+    hidden_chart = len(heatmap_columns(page)) - 1  # the hidden-state heatmap is the last one
+    page.evaluate("i => document.querySelectorAll('.js-plotly-plot')[i].scrollIntoView()", hidden_chart + 1)
+    cell = page.evaluate(CELL_CENTRE_JS, [hidden_chart, 3, 7])  # token "not", eighth row
+    page.mouse.click(cell["x"], cell["y"])
+    page.wait_for_function(
+        "([token, unit]) => (" + SELECTED_CELLS_JS + ")().every(c => c[0] === token && c[1] === unit)"
+        " && (" + SELECTED_CELLS_JS + ")().length > 0",
+        arg=[cell["token"], str(cell["unit"])])
+    wait_until_idle(page)
+    screenshot("clicked")
+    assert cell["token"] == "not ·3"
+    # every heatmap now marks the clicked cell, and the sidebar's unit follows
+    assert set(map(tuple, page.evaluate(SELECTED_CELLS_JS))) == {(cell["token"], str(cell["unit"]))}
+    page.wait_for_function("unit => new URL(location.href).searchParams.get('unit') === unit", arg=str(cell["unit"]))
+
+    page.get_by_text("Unit inspector", exact=True).click()
+    page.wait_for_function("() => location.href.includes('view=inspector')")
+    wait_until_idle(page)
+    heading = page.locator("h3").filter(has_text="Unit").first
+    assert f"Unit {cell['unit']}" in heading.inner_text() and "not ·3" in heading.inner_text()
+    link = page.url
+    screenshot("inspector")
+
+    # The link, opened in a fresh browser context, shows the same view.
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        other.goto(link, wait_until="domcontentloaded")
+        wait_for_heatmaps(other, columns=5)
+        wait_until_idle(other)
+        reopened = other.locator("h3").filter(has_text="Unit").first
+        assert reopened.inner_text() == heading.inner_text()
+        assert set(map(tuple, other.evaluate(SELECTED_CELLS_JS))) == {(cell["token"], str(cell["unit"]))}
+        assert other.locator(EXCEPTION).count() == 0
+        other.screenshot(path=str(screenshot("inspector").with_name("shared-link-reopened.png")))
+    finally:
+        other.context.close()
