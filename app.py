@@ -131,7 +131,8 @@ def describe(config: rnnviz.ModelConfig) -> str:
     if config.task == "classifier":
         shown = f"test accuracy {metrics['test_accuracy']:.3f}" if "test_accuracy" in metrics else "no metric"
     else:
-        shown = f"validation {metrics['val_loss']:.2f} nats/char" if "val_loss" in metrics else "no metric"
+        shown = (f"validation {metrics['val_loss_nats_per_char']:.3f} nats/char" if "val_loss_nats_per_char" in metrics
+                 else "no metric")
     return f"{config.description} — {shown}"
 
 
