@@ -241,18 +241,20 @@ def gradient_flow(loaded: LoadedModel, ids: Sequence[int], target: int | None = 
 def last_state_dependence(rnn: nn.RNNBase, inputs: torch.Tensor) -> np.ndarray:
     """[rows, time]: ‖∂h_final/∂h_t‖_F per layer and direction, for one sequence `inputs` [1, T, F].
 
-    The sequence is repeated once per unit k of h_final; backpropagating Σ_k h_final[k, k]
-    then leaves row k of the Jacobian ∂h_final/∂h_t in copy k (copies do not interact).
+    One backward pass per row, batched over the unit vectors e_k of h_final (vmapped
+    vector-Jacobian products, `is_grads_batched`): copy k of the gradient at h_t is row k of
+    the Jacobian ∂h_final/∂h_t. The graph stays batch 1, so long texts fit in memory.
     """
+    width = getattr(rnn, "proj_size", 0) or rnn.hidden_size
+    unit_vectors = torch.eye(width, dtype=inputs.dtype).unsqueeze(1)  # [units, 1, units]
     with torch.enable_grad():
-        width = getattr(rnn, "proj_size", 0) or rnn.hidden_size
-        unrolled = unroll(rnn, inputs.detach().expand(width, -1, -1))
-        result = []
+        unrolled = unroll(rnn, inputs.detach())
+        rows = []
         for row in unrolled.rows:
-            diagonal = unrolled.final_hidden(row).diagonal().sum()
-            grads = torch.autograd.grad(diagonal, unrolled.hidden[row], retain_graph=True)
-            result.append(torch.stack([g.norm() for g in grads]))
-    return torch.stack(result).numpy()
+            grads = torch.autograd.grad(unrolled.final_hidden(row), unrolled.hidden[row], grad_outputs=unit_vectors,
+                                        is_grads_batched=True, retain_graph=True)
+            rows.append(torch.stack([g.norm() for g in grads]))
+    return torch.stack(rows).numpy()
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,10 @@ def token_attributions(
         leaf = inputs.clone().requires_grad_(True)
         y = forward(leaf)
         (gradient,) = torch.autograd.grad(y.sum(), leaf)
-        integrated = IntegratedGradients(forward).attribute(inputs, baselines=baseline, n_steps=n_steps)
+        # Bound the memory of long texts: at most about 20,000 timesteps go through the model at once.
+        per_batch = max(1, min(n_steps, 20_000 // len(ids)))
+        integrated = IntegratedGradients(forward).attribute(inputs, baselines=baseline, n_steps=n_steps,
+                                                            internal_batch_size=per_batch)
     with torch.no_grad():
         baseline_value = float(forward(baseline)[0])
     return Attributions(

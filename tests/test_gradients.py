@@ -18,7 +18,8 @@ import rnnviz
 from rnnviz.capture import capture
 from rnnviz.errors import RnnvizError
 from rnnviz.gradients import (attribution_bars, attribution_html, dependence_lines, embed, flow_comparison,
-                              flow_heatmap, flow_lines, gradient_flow, reproduction_error, token_attributions,
+                              flow_heatmap, flow_lines, gradient_flow, reproduction_error,
+                              token_attributions,
                               unroll)
 from rnnviz.models import LoadedModel, ModelConfig, build_module, bundled_names
 from rnnviz.tokenizers import CharTokenizer, WordTokenizer
@@ -335,3 +336,4 @@ def test_attribution_figures_show_both_methods_and_escape_tokens():
     np.testing.assert_allclose(bars.data[1].y, attributions.integrated)
     shown = attribution_html(["<b>", "ok"], np.array([0.5, -1.0]))
     assert html.escape("<b>") in shown and "<b>" not in shown
+
