@@ -95,3 +95,30 @@ def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_serv
         other.screenshot(path=str(screenshot("inspector").with_name("shared-link-reopened.png")))
     finally:
         other.context.close()
+
+
+PROGRESS_TEXT_JS = """() => { const bar = document.querySelector('[data-testid="stProgress"]');
+    return bar ? bar.innerText : null; }"""
+
+
+def test_training_lab_run_shows_its_progress_moving_then_the_trained_model(app_server, page, screenshot):
+    """A vanilla RNN at N = 30 cannot finish in a blink: the progress is seen running, then done."""
+    page.goto(f"{app_server.url}/?view=lab", wait_until="domcontentloaded")
+    page.get_by_text("RNN (tanh)", exact=True).click()
+    wait_until_idle(page)
+    page.get_by_role("button", name="Train").click()
+    steps_seen: list[int] = []
+    for _ in range(600):  # polls the page for at most ~60 s (the run's own budget is shorter)
+        text = page.evaluate(PROGRESS_TEXT_JS) or ""
+        if "step " in text:
+            step = int(text.split("step ", 1)[1].split(",", 1)[0])
+            if not steps_seen or step != steps_seen[-1]:
+                steps_seen.append(step)
+        if "done" in text or "stopped" in text:
+            break
+        page.wait_for_timeout(100)
+    screenshot("lab-progress")
+    assert len(steps_seen) >= 3 and steps_seen == sorted(steps_seen), f"progress should move: {steps_seen}"
+    page.get_by_text("The trained model, inside").wait_for()
+    assert page.locator(EXCEPTION).count() == 0
+    screenshot("lab-trained")
