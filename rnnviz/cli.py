@@ -213,6 +213,51 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("corpus")
+def _register_corpus(sub: argparse._SubParsersAction) -> None:
+    from .corpus import MAX_CORPUS_CHARACTERS, REFERENCE_CORPORA
+
+    references = ", ".join(sum(REFERENCE_CORPORA.values(), ()))
+    p = sub.add_parser("corpus", help="compute and cache a model's corpus statistics; print gate saturation and top units",
+                       description=f"FILE: a UTF-8 text file (one sentence per line for classifiers, any text for the "
+                                   f"character LM; at most {MAX_CORPUS_CHARACTERS:,} characters) or a reference corpus "
+                                   f"name ({references}). Results are cached in ~/.cache/rnnviz/corpus.")
+    p.add_argument("file", metavar="FILE", help="text file, or a reference corpus name")
+    p.add_argument("--model", required=True, help="bundled model name (see `rnnviz models`) or a model folder")
+    p.add_argument("--layer", type=int, default=None, help="layer whose hidden state is indexed (default: the last)")
+    p.add_argument("--direction", choices=["forward", "backward"], default="forward")
+    p.add_argument("--top-k", type=int, default=5, help="units shown per feature (default 5)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress line")
+    p.set_defaults(func=_cmd_corpus)
+
+
+def _cmd_corpus(args: argparse.Namespace) -> int:
+    from .corpus import REFERENCE_CORPORA, corpus_index, read_corpus_file, reference_corpus, summarize
+    from .corpus_stats import FEATURE_LABELS
+    from .models import load
+
+    loaded = load(args.model)
+    names = sum(REFERENCE_CORPORA.values(), ())
+    corpus = reference_corpus(args.file) if args.file in names else read_corpus_file(args.file, loaded.config.task)
+    layer = loaded.config.num_layers - 1 if args.layer is None else args.layer
+
+    def progress(done: int, total: int) -> None:
+        if not args.no_progress:
+            print(f"\r{done:,} / {total:,} tokens", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    index = corpus_index(loaded, corpus, layer, args.direction, progress=progress)
+    summary = summarize(index, args.top_k)
+    source = "cache" if index.from_cache else f"computed in {index.seconds:.1f} s"
+    print(f"{loaded.name} on {corpus.name}: {index.num_tokens:,} tokens, {len(index.offsets) - 1:,} segments ({source})")
+    print("gate saturation (mean fraction of timesteps per unit): left < 0.1, right > 0.9")
+    for layer_index, direction, gate, left, right in summary.saturation:
+        print(f"  layer {layer_index} {direction:8s} {gate:12s} left {left:6.1%}  right {right:6.1%}")
+    print(f"top units of layer {layer} {args.direction} h per token feature (Pearson ρ):")
+    for feature, units in summary.top_units.items():
+        print(f"  {FEATURE_LABELS[feature]:28s} " + "  ".join(f"{unit} ({rho:+.2f})" for unit, rho in units))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnviz", description="See inside recurrent neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
