@@ -44,7 +44,6 @@ CHUNK_CHARACTERS = 256
 BATCH_SIZE = 32
 TOP_K = 20
 MAX_CORPUS_CHARACTERS = 250_000  # user corpora (upload or CLI file): ~2× the Shakespeare validation split
-DEFAULT_DATA_DIR = Path(os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
 REFERENCE_CORPORA = {
     "language_model": ("shakespeare-validation",),
     "classifier": ("sst2-dev", "sst2-test"),
@@ -57,6 +56,11 @@ PROVIDE_CORPUS_HELP = (
 )
 
 Progress = Callable[[int, int], None]  # (tokens done, tokens in all)
+
+
+def default_data_dir() -> Path:
+    """$RNNVIZ_DATA_DIR, else ../shared/data beside the repository (read at each call, so tests can point it elsewhere)."""
+    return Path(os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def read_corpus_file(path: str | Path, task: str) -> Corpus:
 
 def reference_corpus(name: str, data_dir: str | Path | None = None) -> Corpus:
     """A bundled model's held-out split: shakespeare-validation (last 10 % of characters), sst2-dev, sst2-test."""
-    data_dir = Path(data_dir or DEFAULT_DATA_DIR)
+    data_dir = Path(data_dir or default_data_dir())
     if name == "shakespeare-validation":
         path = data_dir / "tinyshakespeare" / "input.txt"
         if not path.is_file():
@@ -140,7 +144,7 @@ def reference_corpus(name: str, data_dir: str | Path | None = None) -> Corpus:
 
 def available_reference_corpora(task: str, data_dir: str | Path | None = None) -> list[str]:
     """The reference corpora of `task` whose files are present."""
-    data_dir = Path(data_dir or DEFAULT_DATA_DIR)
+    data_dir = Path(data_dir or default_data_dir())
     files = {"shakespeare-validation": data_dir / "tinyshakespeare" / "input.txt",
              "sst2-dev": data_dir / "sst2" / "dev.tsv", "sst2-test": data_dir / "sst2" / "test.tsv"}
     return [name for name in REFERENCE_CORPORA.get(task, ()) if files[name].is_file()]
