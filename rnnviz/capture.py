@@ -6,16 +6,18 @@ PyTorch returns only the last layer's output sequence and we need every layer's.
 each layer's input sequence and its output sequence h we rebuild the gates exactly and
 for all timesteps at once: h_{t-1} is known, so W·x_t + U·h_{t-1} + b is one matrix
 product; only the LSTM cell state needs an element-wise recursion
-c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t. Leaving the block restores the modules' own forward.
+c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t. Leaving the block restores the modules' own forward once no other thread captures them.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 import weakref
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Iterator
+from contextvars import ContextVar
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -28,34 +30,79 @@ RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
 _STOCK_FORWARDS = {cls: cls.forward for cls in RECURRENT_TYPES}
 
 
+# Recorders active in the current thread / context: id(module) → recording forward. A
+# module stays instrumented while any thread captures it; calls from a thread (or context)
+# without a capture block of its own run PyTorch's stock forward and record nothing, so
+# sessions of a server sharing one model never see each other's calls.
+_ACTIVE_RECORDERS: ContextVar[dict[int, Callable] | None] = ContextVar("rnnviz_active_recorders", default=None)
+_INSTALL_LOCK = threading.Lock()
+_INSTALLED: dict[int, int] = {}  # id(module) → number of capture blocks using it, in any thread
+
+
 @contextmanager
 def capture(model: nn.Module, *, detach: bool = True) -> Iterator[Trace]:
     """Record the states and gates of every recurrent submodule of `model` while the block runs.
 
+    Only calls made by this thread (this context) inside the block are recorded; several
+    threads may capture the same model at once, each into its own Trace.
     `detach=False` keeps the recorded tensors in the autograd graph (for gradient views).
     """
     trace = Trace()
     calls_so_far: dict[str, int] = defaultdict(int)
-    instrumented: list[nn.Module] = []
+    outer = _ACTIVE_RECORDERS.get() or {}
+    recorders: dict[int, Callable] = {}
+    modules: list[nn.Module] = []
+    for path, module in model.named_modules():
+        base = _recurrent_base(module)
+        if base is None:
+            continue
+        if type(module).forward is not _STOCK_FORWARDS[base]:
+            warnings.warn(
+                f"rnnviz.capture: {path or type(module).__name__} overrides forward(); not recorded",
+                stacklevel=3,
+            )
+            continue
+        if id(module) in outer:
+            raise RuntimeError(f"module {path!r} is already inside another rnnviz.capture block")
+        recorders[id(module)] = _recording_forward(module, base, path, trace, calls_so_far, detach)
+        modules.append(module)
+    token = _ACTIVE_RECORDERS.set({**outer, **recorders})
+    _instrument(modules)
     try:
-        for path, module in model.named_modules():
-            base = _recurrent_base(module)
-            if base is None:
-                continue
-            if type(module).forward is not _STOCK_FORWARDS[base]:
-                warnings.warn(
-                    f"rnnviz.capture: {path or type(module).__name__} overrides forward(); not recorded",
-                    stacklevel=3,
-                )
-                continue
-            if "forward" in module.__dict__:
-                raise RuntimeError(f"module {path!r} is already inside another rnnviz.capture block")
-            module.forward = _recording_forward(module, base, path, trace, calls_so_far, detach)
-            instrumented.append(module)
         yield trace
     finally:
-        for module in instrumented:
-            module.__dict__.pop("forward", None)
+        _ACTIVE_RECORDERS.reset(token)
+        _uninstrument(modules)
+
+
+def _instrument(modules: list[nn.Module]) -> None:
+    with _INSTALL_LOCK:
+        for module in modules:
+            if _INSTALLED.get(id(module), 0) == 0:
+                module.forward = _dispatching_forward(module, _STOCK_FORWARDS[_recurrent_base(module)])
+            _INSTALLED[id(module)] = _INSTALLED.get(id(module), 0) + 1
+
+
+def _uninstrument(modules: list[nn.Module]) -> None:
+    with _INSTALL_LOCK:
+        for module in modules:
+            _INSTALLED[id(module)] -= 1
+            if _INSTALLED[id(module)] == 0:
+                del _INSTALLED[id(module)]
+                module.__dict__.pop("forward", None)
+
+
+def _dispatching_forward(module: nn.Module, stock: Callable) -> Callable:
+    """The module's forward while instrumented: the recorder of this context, or the stock one."""
+
+    def forward(*args, **kwargs):
+        recorders = _ACTIVE_RECORDERS.get()
+        recorder = recorders.get(id(module)) if recorders else None
+        if recorder is None:
+            return stock(module, *args, **kwargs)
+        return recorder(*args, **kwargs)
+
+    return forward
 
 
 def _recurrent_base(module: nn.Module) -> type | None:

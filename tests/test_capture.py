@@ -391,3 +391,55 @@ def test_property_capture_matches_reference(
         module(inputs, hx)
     check_against_reference(module, trace, seqs, hx)
     assert all(not math.isinf(trace[n].nan_to_num(0).abs().max().item()) for n in trace.names())
+
+
+def test_threads_capturing_one_shared_model_each_get_only_their_own_calls():
+    """A server's sessions share one model: concurrent captures must not collide or mix."""
+    import threading
+
+    config = Config(cell="lstm", num_layers=2)
+    module = config.build()
+    inputs = [torch.stack(sequences(config, [3 + k], seed=k)) for k in range(6)]
+    with torch.no_grad():
+        expected = [module(x)[0] for x in inputs]
+    start = threading.Barrier(len(inputs) + 1)
+    results, errors = {}, []
+
+    def session(k):
+        try:
+            start.wait()
+            for _ in range(20):
+                with torch.no_grad(), rnnviz.capture(module) as trace:
+                    module(inputs[k])
+                assert len(trace.calls) == 1
+                results[k] = trace["layer1.forward.hidden"]
+        except Exception as error:  # noqa: BLE001 — reported below
+            errors.append(error)
+
+    def plain_user():  # uses the model outside any capture block meanwhile
+        start.wait()
+        for _ in range(20):
+            with torch.no_grad():
+                if not torch.equal(module(inputs[0])[0], expected[0]):
+                    errors.append(AssertionError("a call outside capture changed its result"))
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(len(inputs))]
+    threads.append(threading.Thread(target=plain_user))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    for k, x in enumerate(inputs):
+        assert_close(results[k], expected[k], f"session {k}")
+    assert "forward" not in module.__dict__
+
+
+def test_nested_capture_of_the_same_module_in_one_thread_is_refused():
+    config = Config(cell="gru")
+    module = config.build()
+    with rnnviz.capture(module):
+        with pytest.raises(RuntimeError, match="already inside"):
+            with rnnviz.capture(module):
+                pass
+    assert "forward" not in module.__dict__
