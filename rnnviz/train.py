@@ -107,14 +107,14 @@ RECIPES: dict[str, Recipe] = {
             description="Word-level GRU sentiment classifier (SST-2), same size as sst2-lstm.",
             task="classifier", cell="gru", data_files=SST2_FILES, labels=SST2_LABELS,
             embedding_dim=64, hidden_size=128, dropout=0.4, word_dropout=0.1, lr=2e-3, min_lr=1e-4,
-            batch_size=64, max_epochs=8, patience=6, evals_per_epoch=3, seed=0,
+            batch_size=64, max_epochs=6, patience=6, evals_per_epoch=3, seed=0,
         ),
         Recipe(
             name="sst2-rnn",
             description="Vanilla tanh RNN sentiment classifier (SST-2); the lesson's simple RNN.",
             task="classifier", cell="rnn", data_files=SST2_FILES, labels=SST2_LABELS,
             embedding_dim=64, hidden_size=128, dropout=0.4, word_dropout=0.1, lr=1e-3, min_lr=1e-4,
-            batch_size=64, max_epochs=8, patience=6, evals_per_epoch=3, seed=0,
+            batch_size=64, max_epochs=6, patience=6, evals_per_epoch=3, seed=0,
         ),
     ]
 }
