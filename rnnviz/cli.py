@@ -70,8 +70,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          threads=args.threads, command=cmd)
     else:
         recipe = RECIPES[args.recipe]
-        res = run_recipe(recipe, args.data_dir, args.out, progress=not args.no_progress, threads=args.threads,
-                         command=cmd)
+        # --out, --data-dir, --threads and --no-progress do not change what is trained, so the card
+        # records the canonical command (the data's sha256 and the thread count are recorded separately)
+        res = run_recipe(recipe, args.data_dir, args.out, progress=not args.no_progress, threads=args.threads)
     shown = {k: v for k, v in res.metrics.items() if not isinstance(v, (list, dict))}
     print(f"wrote {res.folder} in {res.seconds:.0f} s: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 DATA_DIR = Path(os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-if not (DATA_DIR / "sst2").is_dir() and Path("/work/shared/data/sst2").is_dir():
+if "RNNVIZ_DATA_DIR" not in os.environ and not (DATA_DIR / "sst2").is_dir() and Path("/work/shared/data/sst2").is_dir():
     DATA_DIR = Path("/work/shared/data")
 
 SST2_DIR = DATA_DIR / "sst2"

@@ -222,4 +222,4 @@ def test_dev_rows_reproduce_card_accuracy(name):
 
 
 # set once the bundled models are trained: what the best model honestly reaches
-BEST_CONTRAST = 0.9
+BEST_CONTRAST = 0.85  # sst2-bilstm reached 0.85 (34/40); the 0.9 aim was not reached
