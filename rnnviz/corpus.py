@@ -323,16 +323,41 @@ def corpus_index(loaded: LoadedModel, corpus: Corpus, layer: int = 0, direction:
     return index
 
 
+def encode_corpus(loaded: LoadedModel, corpus: Corpus) -> list:
+    """The segments' encodings (segments without tokens dropped)."""
+    encodings = [e for e in (loaded.encode(segment) for segment in corpus.segments) if len(e.ids)]
+    if not encodings:
+        raise RnnvizError(f"{corpus.name}: no tokens the model can read")
+    return encodings
+
+
+def corpus_batches(encodings: list, batch_size: int = BATCH_SIZE):
+    """(segment indices, ids [B, T] zero-padded, lengths [B]) per batch; similar lengths share a batch."""
+    lengths = np.array([len(e.ids) for e in encodings])
+    order = np.argsort(-lengths, kind="stable")
+    for first in range(0, len(order), batch_size):
+        batch = order[first : first + batch_size]
+        ids = torch.zeros((len(batch), int(lengths[batch].max())), dtype=torch.int64)
+        for row, s in enumerate(batch):
+            ids[row, : lengths[s]] = torch.tensor(encodings[s].ids)
+        yield batch, ids, torch.from_numpy(lengths[batch].astype(np.int64))
+
+
+def run_batch(loaded: LoadedModel, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The model's own forward on a padded batch: classifiers pack by `lengths`; the LM is causal, so
+    padding after a sequence cannot change its earlier steps (padded steps are ignored afterwards)."""
+    if loaded.config.task == "language_model":
+        return loaded.module(ids)
+    return loaded.module(ids, lengths)
+
+
 def compute_corpus_index(loaded: LoadedModel, corpus: Corpus, layer: int = 0, direction: str = "forward", *,
                          key: str = "", progress: Progress | None = None, batch_size: int = BATCH_SIZE,
                          top_k: int = TOP_K) -> CorpusIndex:
     """Run the corpus through `loaded` in batches inside `capture` and stream the statistics (no cache)."""
     began = time.perf_counter()
     characters = loaded.config.task == "language_model"
-    encodings = [loaded.encode(segment) for segment in corpus.segments]
-    encodings = [e for e in encodings if len(e.ids)]
-    if not encodings:
-        raise RnnvizError(f"{corpus.name}: no tokens the model can read")
+    encodings = encode_corpus(loaded, corpus)
     lengths = np.array([len(e.ids) for e in encodings])
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     total = int(offsets[-1])
@@ -341,20 +366,12 @@ def compute_corpus_index(loaded: LoadedModel, corpus: Corpus, layer: int = 0, di
     features = np.concatenate([token_features(e.tokens, characters) for e in encodings])
     hidden = np.zeros((total, units), dtype=np.float16)
     stats = StatsAccumulator(units=units, top_k=top_k)
-    # Similar lengths share a batch (less padding); positions keep corpus order.
-    order = np.argsort(-lengths, kind="stable")
     done = 0
-    module = loaded.module
-    for first in range(0, len(order), batch_size):
-        batch = order[first : first + batch_size]
+    for batch, ids, length_tensor in corpus_batches(encodings, batch_size):
         batch_lengths = lengths[batch]
-        steps = int(batch_lengths.max())
-        ids = torch.zeros((len(batch), steps), dtype=torch.int64)
-        for row, s in enumerate(batch):
-            ids[row, : lengths[s]] = torch.tensor(encodings[s].ids)
-        length_tensor = torch.from_numpy(batch_lengths.astype(np.int64))
-        with torch.no_grad(), capture(module) as trace:
-            module(ids, length_tensor) if not characters else module(ids)
+        steps = ids.shape[1]
+        with torch.no_grad(), capture(loaded.module) as trace:
+            run_batch(loaded, ids, length_tensor)
         record = trace.call(RECURRENT_PATH)
         valid = (torch.arange(steps).unsqueeze(0) < length_tensor.unsqueeze(1))
         full = bool(valid.all())
