@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import DATA_DIR, needs_sst2
+
 SPEECH = "box xxx ab\nxx bo axxxx\n" * 600  # validation split: 1,380 characters, 6 chunks
 
 
@@ -121,3 +123,25 @@ def test_a_click_on_the_units_map_opens_that_units_card(data):
     assert at.radio(key="corpus_section").value == "Unit card"
     assert at.number_input(key="corpus_unit").value == 2
     assert any("**Unit 2**" in m.value for m in at.markdown)
+
+
+def sst2_page():
+    from rnnviz.inspection import inspect_text
+    from rnnviz.models import load
+    from rnnviz.ui import corpus_view
+
+    loaded = load("sst2-lstm")
+    corpus_view.render(loaded, "sst2-lstm", inspect_text(loaded, "the movie was not good"), 0, "forward")
+
+
+@needs_sst2
+def test_the_bundled_classifier_reads_sst2_dev_and_shows_a_unit_card(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNVIZ_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("RNNVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_function(sst2_page, default_timeout=120)
+    at.session_state["corpus_section"] = "Unit card"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="corpus_source").options == ["sst2-dev", "sst2-test", "your text (upload or paste)"]
+    assert "sst2-lstm on sst2-dev: 17,047 tokens in 872 segments" in at.caption[0].value
+    assert any("Top 10 contexts" in m.value for m in at.markdown)
