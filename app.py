@@ -22,7 +22,7 @@ from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun, inspect_text
 from rnnviz.models import PRETRAINED_DIR, bundled_names, read_config
 from rnnviz.ordering import ORDERINGS, shown_units, unit_order
 from rnnviz.presets import presets_for
-from rnnviz.ui import gradients_view, lab_view
+from rnnviz.ui import corpus_view, gradients_view, lab_view
 from rnnviz.uploads import MAX_WEIGHTS_BYTES, load_upload
 from rnnviz.view_state import ALIGNMENTS, VIEWS, ModelShape, ViewState, clamp, parse_query
 
@@ -34,6 +34,7 @@ VIEW_TITLES = {
     "lecture": "Lecture",
     "gradients": "Gradients (BPTT)",
     "lab": "Training lab",
+    "corpus": "Corpus",
     "export": "Export",
 }
 CLICKABLE_CELLS = 6000  # beyond this many cells per heatmap, only the hidden-state one takes clicks
@@ -476,6 +477,7 @@ def main() -> None:
         "lecture": lambda: view_lecture(run, state),
         "gradients": lambda: gradients_view.render(model_for(name), run, state.layer, state.direction, loaded_model),
         "lab": lab_view.render,
+        "corpus": lambda: corpus_view.render(model_for(name), name, run, state.layer, state.direction),
         "export": lambda: view_export(run, state),
     }
     try:

@@ -11,7 +11,7 @@ from typing import Mapping
 
 from rnnviz.ordering import ORDERINGS
 
-VIEWS = ("heatmaps", "inspector", "compare", "trajectory", "lecture", "gradients", "lab", "export")
+VIEWS = ("heatmaps", "inspector", "compare", "trajectory", "lecture", "gradients", "lab", "corpus", "export")
 DIRECTIONS = ("forward", "backward")
 ALIGNMENTS = ("end", "start")
 MAX_QUERY_TEXT = 2000

@@ -207,3 +207,9 @@ def test_training_lab_view_is_reachable_from_a_link():
     at = page(view="lab")
     assert_clean(at)
     assert at.button(key="lab_train")
+
+
+def test_corpus_view_is_reachable_from_a_link():
+    at = page(view="corpus")
+    assert_clean(at)
+    assert at.radio(key="corpus_section") or at.selectbox(key="corpus_section")

@@ -122,3 +122,31 @@ def test_training_lab_run_shows_its_progress_moving_then_the_trained_model(app_s
     page.get_by_text("The trained model, inside").wait_for()
     assert page.locator(EXCEPTION).count() == 0
     screenshot("lab-trained")
+
+
+PLOT_TITLES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .map(p => (p._fullLayout && p._fullLayout.title && p._fullLayout.title.text) || '')"""
+
+
+@pytest.mark.parametrize("section, title", [("Gate saturation", "layer 0 forward"), ("Unit card", "histogram"),
+                                            ("Units map", "units map")])
+def test_each_corpus_view_draws_over_the_reference_corpus(app_server, page, screenshot, section, title):
+    pytest.importorskip("rnnviz.corpus")
+    page.goto(f"{app_server.url}/?model={MODEL}&view=corpus", wait_until="domcontentloaded")
+    page.get_by_text(section, exact=True).click()
+    page.wait_for_function("t => (" + PLOT_TITLES_JS + ")().some(s => s.toLowerCase().includes(t))", arg=title,
+                           timeout=120_000)
+    wait_until_idle(page)
+    assert page.locator(EXCEPTION).count() == 0
+    screenshot(section.replace(" ", "-").lower())
+
+
+def test_pattern_search_finds_units_of_a_span_and_their_matches_in_the_corpus(app_server, page, screenshot):
+    page.goto(f"{app_server.url}/?model={MODEL}&view=corpus&text=the+movie+was+not+good", wait_until="domcontentloaded")
+    page.get_by_text("Pattern search", exact=True).click()
+    page.wait_for_function(
+        "() => (" + PLOT_TITLES_JS + ")().some(s => s.includes('selected units'))"
+        " || document.body.innerText.includes('No unit is on')", timeout=120_000)
+    wait_until_idle(page)
+    assert page.locator(EXCEPTION).count() == 0
+    screenshot("pattern-search")
