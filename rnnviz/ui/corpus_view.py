@@ -185,8 +185,10 @@ def _pattern_search(index: CorpusIndex, run: TextRun, layer: int, direction: str
     if steps == 1:
         start = end = 0
     else:
+        # Start on the token that switches on the most units of its own: a query with an answer.
+        busiest = int(np.argmax([select_units(values, t, t, 0.3).size for t in range(steps)]))
         start, end = st.select_slider("span of the current sentence", options=list(range(steps)),
-                                      value=(max(0, steps // 2 - 1), min(steps - 1, steps // 2)),
+                                      value=(busiest, busiest),
                                       format_func=lambda t: labels[t], key="corpus_span")
     threshold = st.slider("threshold", 0.0, 1.0, 0.3, step=0.05, key="corpus_threshold")
     units = select_units(values, start, end, threshold)
