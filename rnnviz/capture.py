@@ -123,15 +123,9 @@ def cell_kind(module: nn.Module) -> str:
 
 def _recording_forward(module, base, path, trace, calls_so_far, detach):
     num_directions = 2 if module.bidirectional else 1
-    built: dict[tuple[int, ...], list[nn.Module]] = {}
 
     def forward(input, hx=None):
-        # Rebuilt only if the parameters were swapped (e.g. torch.func.functional_call).
-        key = tuple(id(getattr(module, name)) for name in module._flat_weights_names)
-        if key not in built:
-            built.clear()
-            built[key] = [_single_layer(module, base, k) for k in range(module.num_layers)]
-        layers = built[key]
+        layers = _single_layers(module, base)
         for layer in layers:
             layer.training = module.training
         call = calls_so_far[path]
@@ -165,6 +159,23 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach):
         return layer_output, _concat_finals(finals)
 
     return forward
+
+
+# One-layer modules per recurrent module, kept across capture blocks (building them costs
+# more than a batch-1 forward); weak keys, so a module that is gone takes its entry along.
+_SINGLE_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _single_layers(module, base):
+    """The module's layers as one-layer modules; rebuilt if its parameters were swapped
+    (e.g. by torch.func.functional_call)."""
+    key = tuple(id(getattr(module, name)) for name in module._flat_weights_names)
+    with _INSTALL_LOCK:
+        cached = _SINGLE_LAYERS.get(module)
+        if cached is None or cached[0] != key:
+            cached = (key, [_single_layer(module, base, k) for k in range(module.num_layers)])
+            _SINGLE_LAYERS[module] = cached
+    return cached[1]
 
 
 def _single_layer(module, base, layer):
