@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--app-text", default=APP_TEXT, help="the short text typed into the app")
     parser.add_argument("--app-long", default=APP_LONG, help="the long text typed into the app")
     parser.add_argument("--model", default="sst2-lstm", help="bundled model the app shows for --app-text")
-    parser.add_argument("--long-model", default=None, help="bundled model for --app-long (default: --model)")
+    parser.add_argument("--long-model", default="shakespeare-char-lstm", help="bundled model for --app-long")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="OMP_NUM_THREADS for the app's server (default: unset, as users run it)")
     args = parser.parse_args()
