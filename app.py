@@ -6,7 +6,7 @@ Every choice lives in the URL, so a link reopens the exact view.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import sys
 from pathlib import Path
@@ -17,13 +17,16 @@ import torch
 
 import rnnviz
 from rnnviz import export, figures, lesson
+from rnnviz.capture import cell_kind
+from rnnviz.custom import CustomModel, first_recurrent, load_entry_point
 from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun, inspect_text
-from rnnviz.models import PRETRAINED_DIR, bundled_names, read_config
+from rnnviz.models import bundled_names, read_config, resolve
 from rnnviz.ordering import ORDERINGS, shown_units, unit_order
 from rnnviz.presets import presets_for
 from rnnviz.ui import corpus_view, gradients_view, lab_view
 from rnnviz.uploads import MAX_WEIGHTS_BYTES, load_upload
+from rnnviz.trace import QUANTITIES_BY_CELL
 from rnnviz.view_state import ALIGNMENTS, VIEWS, ModelShape, ViewState, clamp, parse_query
 
 VIEW_TITLES = {
@@ -49,25 +52,43 @@ torch.set_num_threads(1)
 
 
 def cli_model_folders() -> list[str]:
-    """Model folders given as `rnnviz app --model FOLDER` (streamlit passes them after `--`)."""
+    """Model folders or entry points given as `rnnviz app --model …` (streamlit passes them after `--`)."""
     args = sys.argv[1:]
     return [value for flag, value in zip(args, args[1:]) if flag == "--model"]
 
 
-def shape_of(config: rnnviz.ModelConfig) -> ModelShape:
-    quantities = {"lstm": ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"),
-                  "gru": ("reset_gate", "update_gate", "new_gate", "hidden")}.get(config.cell, ("hidden",))
-    return ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
+@dataclass(frozen=True)
+class Offer:
+    """What the page needs to offer a model: a one-line description, its task and its bounds."""
+
+    description: str
+    task: str
+    shape: ModelShape
+
+
+def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
+    if isinstance(model, CustomModel):
+        recurrent = first_recurrent(model.module if model.recurrent_path is None
+                                    else model.module.get_submodule(model.recurrent_path))
+        quantities = QUANTITIES_BY_CELL[cell_kind(recurrent)]
+        shape = ModelShape(recurrent.num_layers, recurrent.bidirectional, recurrent.hidden_size, quantities)
+        return Offer(f"{model.description} — from a Python entry point", "custom", shape)
+    config = model if isinstance(model, rnnviz.ModelConfig) else model.config
+    quantities = QUANTITIES_BY_CELL["rnn_tanh" if config.cell == "rnn" else config.cell]
+    shape = ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
+    return Offer(describe(config), config.task, shape)
 
 
 @st.cache_resource
-def server_models() -> dict[str, tuple[str, rnnviz.ModelConfig]]:
-    """name → (where to load it from, its config): the bundled models and any `--model` folders."""
-    offered = {name: (name, read_config(PRETRAINED_DIR / name)[0]) for name in bundled_names()}
-    for folder in cli_model_folders():
-        config, _ = read_config(folder)
-        name = config.name if config.name not in offered else f"{config.name} ({Path(folder).name})"
-        offered[name] = (folder, config)
+def server_models() -> dict[str, tuple[str, Offer]]:
+    """name → (where to load it from, its offer): bundled models, `--model` folders and entry points."""
+    # Configs only (cheap) for folders; an entry point has to be built to know its shape.
+    offered = {name: (name, offer(read_config(resolve(name))[0])) for name in bundled_names()}
+    for source in cli_model_folders():
+        is_folder = Path(source).is_dir()
+        model = read_config(source)[0] if is_folder else loaded_model(source)
+        name = model.name
+        offered[name if name not in offered else f"{name} ({source})"] = (source, offer(model))
     return offered
 
 
@@ -76,15 +97,17 @@ def session_uploads() -> dict[str, rnnviz.LoadedModel]:
     return st.session_state.setdefault("uploads", {})
 
 
-def model_catalogue() -> dict[str, tuple[rnnviz.ModelConfig, ModelShape]]:
-    offered = {name: (config, shape_of(config)) for name, (_, config) in server_models().items()}
-    offered.update({name: (m.config, shape_of(m.config)) for name, m in session_uploads().items()})
+def model_catalogue() -> dict[str, Offer]:
+    offered = {name: entry for name, (_, entry) in server_models().items()}
+    offered.update({name: offer(model) for name, model in session_uploads().items()})
     return offered
 
 
 @st.cache_resource
-def loaded_model(source: str) -> rnnviz.LoadedModel:
+def loaded_model(source: str) -> rnnviz.LoadedModel | CustomModel:
     """Weights load once per server process and are shared, read-only, by every session."""
+    if ":" in source and not Path(source).is_dir():
+        return load_entry_point(source)
     return rnnviz.load(source)
 
 
@@ -94,7 +117,7 @@ def text_run(source: str, text: str) -> TextRun:
     return inspect_text(loaded_model(source), text, truncate=True)
 
 
-def model_for(name: str) -> rnnviz.LoadedModel:
+def model_for(name: str) -> rnnviz.LoadedModel | CustomModel:
     uploads = session_uploads()
     return uploads[name] if name in uploads else loaded_model(server_models()[name][0])
 
@@ -145,7 +168,7 @@ def restore_state_once(catalogue) -> None:
     if "restored" in st.session_state:
         return
     default_model = "sst2-lstm" if "sst2-lstm" in catalogue else next(iter(catalogue))
-    shapes = {name: shape for name, (_, shape) in catalogue.items()}
+    shapes = {name: entry.shape for name, entry in catalogue.items()}
     state, notices = parse_query(dict(st.query_params), shapes, default_model)
     for key, value in vars(state).items():
         st.session_state[key] = value
@@ -160,7 +183,7 @@ def current_state(catalogue, write_back: bool = False) -> ViewState:
     keeps the values of widgets a view does not draw (Streamlit forgets those otherwise),
     so switching views never loses a choice.
     """
-    shapes = {name: shape for name, (_, shape) in catalogue.items()}
+    shapes = {name: entry.shape for name, entry in catalogue.items()}
     values = {k: st.session_state[k] for k in vars(ViewState()) if k in st.session_state}
     if values.get("view") is None:  # the segmented control was clicked off
         values["view"] = "heatmaps"
@@ -196,9 +219,10 @@ def sidebar(catalogue) -> None:
         names = list(catalogue)
         st.selectbox("model", names, key="model", on_change=reset_unit_choices,
                      format_func=lambda n: n, help="Every bundled model; see the description below.")
-        config, shape = catalogue[st.session_state["model"]]
-        st.caption(describe(config))
-        st.selectbox("presets", [""] + presets_for(config.task), key="preset", on_change=apply_preset,
+        entry = catalogue[st.session_state["model"]]
+        shape = entry.shape
+        st.caption(entry.description)
+        st.selectbox("presets", [""] + presets_for(entry.task), key="preset", on_change=apply_preset,
                      format_func=lambda p: p.replace("\n", " ↵ ") or "— pick an example —")
         with st.expander("Your own model"):
             st.caption(f"Upload config.json and model.safetensors in the format of the bundled models "
@@ -262,9 +286,11 @@ def clickable_heatmap(figure, key: str, labels: list[str]) -> None:
     st.plotly_chart(figure, key=key, on_select=on_select, selection_mode="points")
 
 
-def prediction_panel(loaded: rnnviz.LoadedModel, run: TextRun, font_size: int = 12) -> None:
+def prediction_panel(loaded: rnnviz.LoadedModel | CustomModel, run: TextRun, font_size: int = 12) -> None:
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
-    if run.task == "classifier":
+    if run.per_step is None:
+        st.caption(f"{run.model} gives no per-step predictions (its entry point has no per_step); its states follow.")
+    elif run.task in ("classifier", "custom"):
         st.plotly_chart(figures.class_probability_figure(run.per_step, labels, list(run.outcomes), font_size),
                         key="prediction")
         label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
@@ -332,7 +358,7 @@ def view_compare(name: str, run: TextRun, state: ViewState) -> None:
         return
     first_labels = figures.token_labels(run.tokens, run.encoding.unknown)
     second_labels = figures.token_labels(other.tokens, other.encoding.unknown)
-    if run.task == "classifier":
+    if run.per_step is not None and other.per_step is not None and run.task != "language_model":
         class_index = int(run.per_step[-1].argmax())
         st.plotly_chart(figures.comparison_figure(
             [("first: " + run.text, run.per_step[:, class_index], first_labels),
@@ -439,6 +465,15 @@ def view_export(run: TextRun, state: ViewState) -> None:
                               key=f"export-csv-{quantity}")
 
 
+def bundled_format_only(name: str) -> bool:
+    """Gradients and corpus analyses read the bundled format's embedding and head."""
+    if isinstance(model_for(name), CustomModel):
+        st.info("This view needs a model in the bundled format (embedding → rnn → head, see README); "
+                "models from a Python entry point show heatmaps, inspector, compare, trajectory and lecture.")
+        return False
+    return True
+
+
 def main() -> None:
     catalogue = model_catalogue()
     if not catalogue:
@@ -479,9 +514,11 @@ def main() -> None:
         "compare": lambda: view_compare(name, run, state),
         "trajectory": lambda: view_trajectory(name, run, state),
         "lecture": lambda: view_lecture(run, state),
-        "gradients": lambda: gradients_view.render(model_for(name), run, state.layer, state.direction, loaded_model),
+        "gradients": lambda: bundled_format_only(name) and gradients_view.render(
+            model_for(name), run, state.layer, state.direction, loaded_model),
         "lab": lab_view.render,
-        "corpus": lambda: corpus_view.render(model_for(name), name, run, state.layer, state.direction),
+        "corpus": lambda: bundled_format_only(name) and corpus_view.render(
+            model_for(name), name, run, state.layer, state.direction),
         "export": lambda: view_export(run, state),
     }
     try:

@@ -1,12 +1,14 @@
 """rnnviz: see inside recurrent neural networks, timestep by timestep."""
 
 from rnnviz.capture import capture
+from rnnviz.custom import CustomModel
 from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.models import LoadedModel, ModelConfig, load
 from rnnviz.trace import QUANTITIES, RecordedCall, Trace
 
 __all__ = [
     "QUANTITIES",
+    "CustomModel",
     "LoadedModel",
     "ModelConfig",
     "ModelError",

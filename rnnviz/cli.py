@@ -168,8 +168,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 def _register_app(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("app", help="open the app in the browser (streamlit)",
                        description="Starts the Streamlit server on app.py; extra options go to streamlit.")
-    p.add_argument("--model", action="append", default=[], metavar="FOLDER",
-                   help="also offer this model folder (model.safetensors + config.json); repeatable")
+    p.add_argument("--model", action="append", default=[], metavar="FOLDER|MODULE:FUNCTION",
+                   help="also offer this model: a folder (model.safetensors + config.json) or a Python entry "
+                        "point returning an rnnviz.CustomModel or LoadedModel; repeatable")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=_cmd_app)
 
@@ -177,14 +178,18 @@ def _register_app(sub: argparse._SubParsersAction) -> None:
 def _cmd_app(args: argparse.Namespace) -> int:
     import subprocess
 
+    from .custom import load_entry_point
     from .models import load
 
-    for folder in args.model:  # fail here, with the loader's message, rather than inside the page
-        load(folder)
+    for source in args.model:  # fail here, with the loader's message, rather than inside the page
+        if ":" in source and not Path(source).is_dir():
+            load_entry_point(source)
+        else:
+            load(source)
     app = Path(__file__).resolve().parent.parent / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port), "--"]
-    for folder in args.model:
-        command += ["--model", str(Path(folder).resolve())]
+    for source in args.model:
+        command += ["--model", str(Path(source).resolve()) if Path(source).is_dir() else source]
     return subprocess.call(command)
 
 

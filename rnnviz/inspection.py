@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from rnnviz.capture import capture
+from rnnviz.custom import CustomModel
 from rnnviz.errors import RnnvizError
 from rnnviz.models import LoadedModel
 from rnnviz.predict import class_probabilities_per_step, next_token_distribution
@@ -25,13 +26,14 @@ class TextRun:
     """A text as the model saw it: tokens, every recorded state and gate, the per-step predictions."""
 
     model: str
-    task: str  # "classifier" or "language_model"
+    task: str  # "classifier", "language_model", or "custom" (a model from a Python entry point)
     text: str  # the text that was run (after truncation)
     encoding: Encoding
     trace: Trace
-    per_step: np.ndarray  # [time, classes] for classifiers, [time, vocabulary] for the LM
+    per_step: np.ndarray | None  # [time, classes] / [time, vocabulary]; None when a custom model gives none
     outcomes: tuple[str, ...]  # class labels, or the vocabulary (what per_step's columns mean)
     truncated: bool = False
+    recurrent_path: str = RECURRENT_PATH  # the recurrent submodule the views show
 
     @property
     def tokens(self) -> list[str]:
@@ -39,7 +41,7 @@ class TextRun:
 
     @property
     def recorded(self) -> RecordedCall:
-        return self.trace.call(RECURRENT_PATH)
+        return self.trace.call(self.recurrent_path)
 
     def states(self, layer: int, direction: str, quantity: str) -> np.ndarray:
         """[time, units] values of one quantity for this (single) text."""
@@ -64,10 +66,12 @@ def prepare_text(text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate:
 
 
 def inspect_text(
-    loaded: LoadedModel, text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate: bool = False
+    loaded: LoadedModel | CustomModel, text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate: bool = False
 ) -> TextRun:
     """Tokenize `text`, run the model inside `capture`, and compute the per-step predictions."""
     text, truncated = prepare_text(text, max_characters, truncate)
+    if isinstance(loaded, CustomModel):
+        return _inspect_custom(loaded, text, truncated)
     encoding = loaded.encode(text)
     if not encoding.ids:
         raise RnnvizError("the text has no tokens the model can read")
@@ -89,6 +93,34 @@ def inspect_text(
         per_step=per_step,
         outcomes=outcomes,
         truncated=truncated,
+    )
+
+
+def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
+    encoding = model.encode(text)
+    if not encoding.ids:
+        raise RnnvizError("the text has no tokens the model can read")
+    ids = torch.tensor([encoding.ids], dtype=torch.int64)
+    with torch.no_grad(), capture(model.module) as trace:
+        output = model.forward(ids)
+    if not trace.calls:
+        raise RnnvizError(f"{model.name}: the forward pass called none of its recurrent modules")
+    per_step = None
+    if model.per_step is not None:
+        per_step = np.asarray(model.per_step(output), dtype=np.float32)
+        if per_step.shape != (len(encoding.ids), len(model.outcomes)):
+            raise RnnvizError(f"{model.name}: per_step gave shape {per_step.shape}, "
+                              f"expected (tokens, outcomes) = ({len(encoding.ids)}, {len(model.outcomes)})")
+    return TextRun(
+        model=model.name,
+        task="custom",
+        text=text,
+        encoding=encoding,
+        trace=trace,
+        per_step=per_step,
+        outcomes=model.outcomes,
+        truncated=truncated,
+        recurrent_path=model.recurrent_path or trace.calls[0].path,
     )
 
 

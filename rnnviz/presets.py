@@ -26,4 +26,4 @@ SHAKESPEARE = [
 
 
 def presets_for(task: str) -> list[str]:
-    return SENTIMENT if task == "classifier" else SHAKESPEARE
+    return {"classifier": SENTIMENT, "language_model": SHAKESPEARE}.get(task, [])

@@ -1,0 +1,76 @@
+"""Any PyTorch model with recurrent submodules opens through a Python entry point."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from rnnviz.custom import CustomModel, load_entry_point
+from rnnviz.errors import RnnvizError
+from rnnviz.inspection import inspect_text
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SPEC = "custom_entry_point:build_model"
+
+
+def test_entry_point_model_is_captured_and_its_per_step_predictions_kept():
+    model = load_entry_point(SPEC)
+    assert isinstance(model, CustomModel)
+    run = inspect_text(model, "rnn viz!")
+    assert run.tokens == list("rnn viz!") and run.encoding.unknown[3] and run.encoding.unknown[-1]
+    assert run.recorded.path == "encoder" and run.recorded.bidirectional and run.recorded.num_layers == 2
+    assert run.states(1, "backward", "update_gate").shape == (8, 12)
+    with torch.no_grad():
+        logits = model.module(torch.tensor([run.encoding.ids]))
+    np.testing.assert_allclose(run.per_step, torch.softmax(logits[0], -1).numpy(), atol=1e-6)
+    # the trace's last-layer states are what the classifier read
+    states = np.concatenate([run.states(1, "forward", "hidden"), run.states(1, "backward", "hidden")], axis=1)
+    np.testing.assert_allclose(model.module.classify(torch.from_numpy(states)).detach().numpy(), logits[0].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("custom_entry_point", "package.module:function"),
+    ("no_such_module_xyz:build", "cannot import"),
+    ("custom_entry_point:missing", "has no 'missing'"),
+    ("custom_entry_point:not_a_model", "return an rnnviz.CustomModel"),
+])
+def test_bad_entry_points_get_a_message(spec, message):
+    with pytest.raises(RnnvizError, match=message):
+        load_entry_point(spec)
+
+
+@pytest.fixture
+def app_with_entry_point(monkeypatch):
+    """The app as `rnnviz app --model custom_entry_point:build_model` starts it (the model list is
+    cached per process, so the cache is cleared before and after)."""
+    import streamlit as st
+
+    monkeypatch.setattr(sys, "argv", ["app.py", "--model", SPEC])
+    st.cache_resource.clear()
+    yield AppTest.from_file(APP, default_timeout=60)
+    st.cache_resource.clear()
+
+
+def test_the_app_offers_the_entry_point_model_with_its_own_quantities(app_with_entry_point):
+    at = app_with_entry_point
+    at.query_params["model"] = "vowel-tagger"
+    at.query_params["text"] = "hello world"
+    at.query_params["layer"] = "1"
+    at.query_params["direction"] = "backward"
+    at.run()
+    assert not at.exception, at.exception
+    assert "vowel-tagger" in at.selectbox(key="model").options
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    titles = [c["layout"]["title"]["text"] for c in charts]
+    assert titles == ["prediction after each token", "reset gate r", "update gate z", "candidate n", "hidden state h"]
+    assert len(charts[1]["data"][0]["x"]) == len("hello world")
+    assert "layer 1, backward" in " ".join(c.value for c in at.caption)
+    at.session_state["view"] = "gradients"
+    at.run()
+    assert any("bundled format" in i.value for i in at.info)
