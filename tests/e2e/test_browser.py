@@ -124,6 +124,13 @@ def test_training_lab_run_shows_its_progress_moving_then_the_trained_model(app_s
     screenshot("lab-trained")
 
 
+def needs_reference_corpus():
+    from rnnviz.corpus import available_reference_corpora
+
+    if not available_reference_corpora("classifier"):
+        pytest.skip("no SST-2 reference corpus (../shared/data or $RNNVIZ_DATA_DIR) for the corpus views")
+
+
 PLOT_TITLES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
     .map(p => (p._fullLayout && p._fullLayout.title && p._fullLayout.title.text) || '')"""
 
@@ -131,7 +138,7 @@ PLOT_TITLES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'
 @pytest.mark.parametrize("section, title", [("Gate saturation", "layer 0 forward"), ("Unit card", "histogram"),
                                             ("Units map", "units map")])
 def test_each_corpus_view_draws_over_the_reference_corpus(app_server, page, screenshot, section, title):
-    pytest.importorskip("rnnviz.corpus")
+    needs_reference_corpus()
     page.goto(f"{app_server.url}/?model={MODEL}&view=corpus", wait_until="domcontentloaded")
     page.get_by_text(section, exact=True).click()
     page.wait_for_function("t => (" + PLOT_TITLES_JS + ")().some(s => s.toLowerCase().includes(t))", arg=title,
@@ -142,6 +149,7 @@ def test_each_corpus_view_draws_over_the_reference_corpus(app_server, page, scre
 
 
 def test_pattern_search_finds_units_of_a_span_and_their_matches_in_the_corpus(app_server, page, screenshot):
+    needs_reference_corpus()
     page.goto(f"{app_server.url}/?model={MODEL}&view=corpus&text=the+movie+was+not+good", wait_until="domcontentloaded")
     page.get_by_text("Pattern search", exact=True).click()
     page.wait_for_function(
