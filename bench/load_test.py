@@ -23,24 +23,17 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
+# One way to start the server and the browser, shared with the end-to-end tests and bench_app.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from harness import CHROMIUM, CHROMIUM_ARGS, StreamlitServer  # noqa: E402
+
 MODEL = "sst2-lstm"
 DEFAULT_TEXT = "the movie was not good"  # what a fresh page shows (rnnviz.view_state.ViewState)
 SENTENCE_INPUT = '[data-testid="stTextInput"] input[aria-label="sentence"]'
@@ -100,12 +93,6 @@ class Expectation:
         return self._token_labels(encoding.tokens, encoding.unknown)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def process_tree(pid: int) -> list[int]:
     """pid and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
@@ -153,45 +140,6 @@ def cpu_seconds(pids: list[int]) -> float:
 def load_note() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min) on {os.cpu_count()} CPU cores"
-
-
-class Server:
-    """`streamlit run app.py` from the repo root on a free port, its output in a temp file."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="load-test-streamlit-", suffix=".log", delete=False)
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                   "--server.port", str(self.port), "--server.fileWatcherType", "none",
-                   "--browser.gatherUsageStats", "false"]
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
-
-    def wait_healthy(self, timeout_s: float = 90) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"streamlit exited with {self.process.returncode}:\n{Path(self.log.name).read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"streamlit did not become healthy in {timeout_s:.0f} s")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
 
 
 @dataclass
@@ -412,7 +360,7 @@ def print_errors(tally: Tally) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     expect = Expectation(MODEL)
-    server = None if args.url else Server()
+    server = None if args.url else StreamlitServer().start()
     url = args.url or server.url
     pids = [server.process.pid] if server else []
     memory: list[tuple[str, float]] = []  # (moment, MiB), printed as a table at the end
@@ -429,7 +377,7 @@ async def main(args: argparse.Namespace) -> None:
                 from playwright.async_api import async_playwright
 
                 playwright = await stack.enter_async_context(async_playwright())
-                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
                 stack.push_async_callback(browser.close)
                 make_session = lambda tally: BrowserSession(browser, url, expect, tally)  # noqa: E731
             else:
