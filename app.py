@@ -6,9 +6,8 @@ Every choice lives in the URL, so a link reopens the exact view.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +24,8 @@ from rnnviz.models import bundled_names, read_config, resolve
 from rnnviz.ordering import ORDERINGS, shown_units, unit_order
 from rnnviz.presets import presets_for
 from rnnviz.ui import corpus_view, gradients_view, lab_view
-from rnnviz.uploads import MAX_WEIGHTS_BYTES, load_upload
 from rnnviz.trace import QUANTITIES_BY_CELL
+from rnnviz.uploads import MAX_WEIGHTS_BYTES, load_upload
 from rnnviz.view_state import ALIGNMENTS, VIEWS, ModelShape, ViewState, clamp, parse_query
 
 VIEW_TITLES = {
