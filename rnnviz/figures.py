@@ -114,7 +114,9 @@ def quantity_heatmap(
                 y=grid_y.tolist(),
                 customdata=z.reshape(-1),
                 mode="markers",
-                marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0),
+                # maxdisplayed=1: Plotly draws one (invisible) marker instead of one SVG node per cell, while
+                # hover and click still search every point: the layer then costs ~nothing to draw.
+                marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0, maxdisplayed=1),
                 hovertemplate="token %{x}<br>unit %{y}<br>value %{customdata:.3f}<extra></extra>",
                 showlegend=False,
                 name="cells",
