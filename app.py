@@ -267,7 +267,7 @@ def heatmap_figures(run: TextRun, state: ViewState, font_size: int = 12):
     return labels, order, built
 
 
-def clickable_heatmap(figure, key: str, labels: list[str]) -> None:
+def clickable_heatmap(figure, key: str, labels: list[str], theme: str | None = "streamlit") -> None:
     """A heatmap whose clicked cell (x = token label, y = unit id) becomes the selected step and unit."""
 
     def on_select() -> None:
@@ -282,7 +282,7 @@ def clickable_heatmap(figure, key: str, labels: list[str]) -> None:
         except (TypeError, ValueError):
             pass
 
-    st.plotly_chart(figure, key=key, on_select=on_select, selection_mode="points")
+    st.plotly_chart(figure, key=key, on_select=on_select, selection_mode="points", theme=theme)
 
 
 def prediction_panel(loaded: rnnviz.LoadedModel | CustomModel, run: TextRun, font_size: int = 12) -> None:
@@ -308,18 +308,19 @@ def prediction_panel(loaded: rnnviz.LoadedModel | CustomModel, run: TextRun, fon
 
 
 def view_heatmaps(run: TextRun, state: ViewState) -> None:
-    labels, order, built = heatmap_figures(run, state)
     record = run.recorded
-    hidden = record.hidden_size
-    st.caption(f"layer {state.layer}, {state.direction}; showing {len(order)} of {hidden} units ordered by "
-               f"{state.order}. Click a cell to inspect that unit at that token."
-               + ("" if len(labels) * len(order) <= CLICKABLE_CELLS else
+    labels = figures.token_labels(run.tokens, run.encoding.unknown)
+    order = chosen_units(run, state)
+    clickable = len(labels) * len(order) <= CLICKABLE_CELLS
+    st.caption(f"layer {state.layer}, {state.direction}; showing {len(order)} of {record.hidden_size} units ordered "
+               f"by {state.order}. Click a cell to inspect that unit at that token."
+               + ("" if clickable else
                   " Long text: to click cells, show fewer units or use the Unit inspector's heatmap."))
-    per_row = 2 if len(labels) <= 40 else 1  # long passages get the full width
-    for row in range(0, len(built), per_row):  # row by row, so reading order is the lecture's order
-        for column, (quantity, _, figure) in zip(st.columns(per_row), built[row : row + per_row]):
-            with column:
-                clickable_heatmap(figure, f"heatmap-{quantity}", labels)
+    # One chart with a panel per quantity, in the lecture's reading order; long passages one per row.
+    grid = figures.quantity_grid({q: run.states(state.layer, state.direction, q) for q in record.quantities},
+                                 labels, record.cell, order, selected=(state.step, state.unit), clickable=clickable,
+                                 columns=2 if len(labels) <= 40 else 1)
+    clickable_heatmap(grid, "heatmaps", labels, theme=None)  # the grid brings its own plain template
 
 
 def unit_series(run: TextRun, state: ViewState, unit: int) -> dict[str, np.ndarray]:

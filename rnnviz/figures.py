@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import sample_colorscale
+from plotly.colors import get_colorscale, sample_colorscale
 
 SIGMOID_GATES = {"input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"}
 TANH_QUANTITIES = {"cell_gate", "new_gate", "unprojected_hidden"}
@@ -72,6 +73,69 @@ def token_labels(tokens: list[str], unknown: list[bool] | None = None) -> list[s
     return labels
 
 
+def _heatmap_traces(
+    values: np.ndarray,
+    labels: list[str],
+    quantity: str,
+    cell: str,
+    unit_order: np.ndarray | None,
+    selected: tuple[int, int] | None,
+    clickable: bool,
+    axes: tuple[str, str] = ("x", "y"),
+) -> list[dict]:
+    """One quantity's heatmap traces as plain specs on the given axes: the heatmap, the click layer, the mark."""
+    values = np.asarray(values, dtype=np.float32)
+    order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
+    z = values[:, order].T  # [shown units, time]
+    scale = colour_scale(quantity, values, cell)
+    units = [str(u) for u in order]
+    on_axes = dict(xaxis=axes[0], yaxis=axes[1])
+    traces = [dict(
+        type="heatmap", z=z, x=list(labels), y=units, name=quantity, **on_axes,
+        colorscale=_colour_steps(scale.colorscale), zmin=scale.zmin, zmax=scale.zmax,
+        hovertemplate="token %{x}<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
+        colorbar=dict(thickness=12),
+    )]
+    if clickable:
+        traces.append(dict(  # on top, so it answers hovers too: same label as the heatmap's
+            type="scatter", name="cells", **on_axes,
+            x=np.tile(np.array(labels, dtype=object), len(units)),
+            y=np.repeat(np.array(units, dtype=object), len(labels)),
+            customdata=z.reshape(-1),
+            mode="markers",
+            # maxdisplayed=1: Plotly draws one (invisible) marker instead of one SVG node per cell, while
+            # hover and click still search every point: the layer then costs ~nothing to draw.
+            marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0, maxdisplayed=1),
+            hovertemplate="token %{x}<br>unit %{y}<br>value %{customdata:.3f}<extra></extra>",
+            showlegend=False,
+        ))
+    if selected is not None:
+        step, unit = selected
+        if 0 <= step < len(labels) and str(unit) in units:
+            traces.append(dict(
+                type="scatter", name="selected", **on_axes, x=[labels[step]], y=[str(unit)], mode="markers",
+                marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
+                hoverinfo="skip", showlegend=False,
+            ))
+    return traces
+
+
+@functools.lru_cache(maxsize=None)
+def _named_colour_steps(name: str) -> tuple[tuple[float, str], ...]:
+    return tuple(map(tuple, get_colorscale(name)))  # the lookup scans every named scale: ~4 ms
+
+
+def _colour_steps(name: str) -> list[list]:
+    """A named colour scale ("RdBu_r" included) as the explicit [position, colour] steps plotly.js reads."""
+    return [list(step) for step in _named_colour_steps(name)]
+
+
+def _unvalidated_figure(data: list[dict], layout: dict) -> go.Figure:
+    """A Figure from specs without plotly.py's per-property validation, which cost ~200 ms per page of
+    heatmaps here; tests check these specs against the validating constructor instead."""
+    return go.Figure(dict(data=data, layout=layout), _validate=False)
+
+
 def quantity_heatmap(
     values: np.ndarray,
     labels: list[str],
@@ -88,65 +152,83 @@ def quantity_heatmap(
     `clickable` lays a transparent marker on every cell: Streamlit returns no selection for
     heatmaps themselves, but does for these markers (x = token label, y = unit id).
     """
-    values = np.asarray(values, dtype=np.float32)
-    order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
-    z = values[:, order].T  # [shown units, time]
-    scale = colour_scale(quantity, values, cell)
-    units = [str(u) for u in order]
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=labels,
-            y=units,
-            colorscale=scale.colorscale,
-            zmin=scale.zmin,
-            zmax=scale.zmax,
-            hovertemplate="token %{x}<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
-            colorbar=dict(thickness=12),
-        )
-    )
-    if clickable:
-        grid_x = np.tile(np.array(labels, dtype=object), len(units))
-        grid_y = np.repeat(np.array(units, dtype=object), len(labels))
-        figure.add_trace(
-            go.Scatter(  # on top, so it answers hovers too: same label as the heatmap's
-                x=grid_x.tolist(),
-                y=grid_y.tolist(),
-                customdata=z.reshape(-1),
-                mode="markers",
-                # maxdisplayed=1: Plotly draws one (invisible) marker instead of one SVG node per cell, while
-                # hover and click still search every point: the layer then costs ~nothing to draw.
-                marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0, maxdisplayed=1),
-                hovertemplate="token %{x}<br>unit %{y}<br>value %{customdata:.3f}<extra></extra>",
-                showlegend=False,
-                name="cells",
-            )
-        )
-    if selected is not None:
-        step, unit = selected
-        if 0 <= step < len(labels) and str(unit) in units:
-            figure.add_trace(
-                go.Scatter(
-                    x=[labels[step]],
-                    y=[str(unit)],
-                    mode="markers",
-                    marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
-                    hoverinfo="skip",
-                    showlegend=False,
-                    name="selected",
-                )
-            )
-    figure.update_layout(
-        title=title or LABELS.get(quantity, quantity),
-        xaxis=dict(title="token", type="category", tickangle=-45 if len(labels) > 5 else 0),
-        yaxis=dict(title="unit", type="category", autorange="reversed"),
+    traces = _heatmap_traces(values, labels, quantity, cell, unit_order, selected, clickable)
+    units = len(traces[0]["y"])
+    return _unvalidated_figure(traces, dict(
+        title=dict(text=title or LABELS.get(quantity, quantity)),
+        xaxis=dict(title=dict(text="token"), type="category", tickangle=-45 if len(labels) > 5 else 0),
+        yaxis=dict(title=dict(text="unit"), type="category", autorange="reversed"),
         margin=dict(l=50, r=20, t=40, b=60),
-        height=max(260, min(900, 12 * len(units) + 140)),
+        height=max(260, min(900, 12 * units + 140)),
         font=dict(size=font_size),
         clickmode="event+select",
         dragmode=False,
+    ))
+
+
+GRID_PANEL_GAP_PX = 130  # room under a panel for its rotated token labels and the next panel's title
+GRID_COLUMN_GAP = 0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
+
+
+def quantity_grid(
+    values_by_quantity: dict[str, np.ndarray],
+    labels: list[str],
+    cell: str = "lstm",
+    unit_order: np.ndarray | None = None,
+    selected: tuple[int, int] | None = None,
+    clickable: bool = False,
+    columns: int = 2,
+    font_size: int = 12,
+) -> go.Figure:
+    """Every quantity's heatmap as one figure: a panel per quantity, in a grid, all in one unit order.
+
+    Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
+    mark) and its own colour bar beside it. One figure rather than one per quantity because the
+    browser pays a fixed cost per Plotly chart: six separate heatmaps took ~210 ms to draw in headless
+    Chromium here, the same six as one grid ~50 ms.
+    """
+    quantities = list(values_by_quantity)
+    columns = max(1, min(columns, len(quantities)))
+    rows = -(-len(quantities) // columns)
+    order_length = len(unit_order) if unit_order is not None else np.shape(values_by_quantity[quantities[0]])[1]
+    panel_px = max(150, min(760, 12 * order_length))
+    height = rows * panel_px + (rows - 1) * GRID_PANEL_GAP_PX + 40 + 70
+    row_gap = GRID_PANEL_GAP_PX / (height - 110)
+    panel_width = (1 - (columns - 1) * GRID_COLUMN_GAP) / columns
+    panel_height = (1 - (rows - 1) * row_gap) / rows
+    tick_angle = -45 if len(labels) > 5 else 0
+    data, layout = [], dict(
+        # Drawn by the app with theme=None (Streamlit's theming of this figure cost ~50 ms per redraw),
+        # so it carries its own plain look: white, Streamlit's text colour, none of plotly.py's 7 kB template.
+        template=dict(layout=dict(paper_bgcolor="white", plot_bgcolor="white",
+                                  font=dict(color="#31333F", family="Source Sans Pro, sans-serif"))),
+        height=height, margin=dict(l=50, r=40, t=40, b=70), font=dict(size=font_size),
+        clickmode="event+select", dragmode=False, showlegend=False, annotations=[],
     )
-    return figure
+    for i, quantity in enumerate(quantities):
+        row, column = divmod(i, columns)
+        left = column * (panel_width + GRID_COLUMN_GAP)
+        top = 1 - row * (panel_height + row_gap)
+        # rounded into [0, 1]: float error at the edges (e.g. -8e-17) is an invalid domain to Plotly
+        x_domain = [max(0.0, round(left, 6)), min(1.0, round(left + panel_width, 6))]
+        y_domain = [max(0.0, round(top - panel_height, 6)), min(1.0, round(top, 6))]
+        suffix = "" if i == 0 else str(i + 1)
+        x_name, y_name = f"x{suffix}", f"y{suffix}"
+        layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=y_name, type="category", tickangle=tick_angle)
+        # unit labels on the first column only: every panel has the same unit order, and each tick
+        # label is an SVG text node the browser lays out on every redraw (half of them: ~100 ms here)
+        layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category", autorange="reversed",
+                                        **({"title": dict(text="unit")} if column == 0 else {"showticklabels": False}))
+        layout["annotations"].append(dict(
+            text=LABELS.get(quantity, quantity), showarrow=False, xref="paper", yref="paper",
+            x=sum(x_domain) / 2, y=top, xanchor="center", yanchor="bottom", font=dict(size=font_size + 2),
+        ))
+        traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, unit_order, selected,
+                                 clickable, axes=(x_name, y_name))
+        traces[0]["colorbar"] = dict(thickness=12, x=x_domain[1] + 0.005, xanchor="left",
+                                     y=sum(y_domain) / 2, yanchor="middle", len=y_domain[1] - y_domain[0])
+        data += traces
+    return _unvalidated_figure(data, layout)
 
 
 def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 12) -> go.Figure:

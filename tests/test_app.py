@@ -28,8 +28,21 @@ def charts(at: AppTest) -> list[dict]:
 
 
 def heatmaps(at: AppTest) -> list[dict]:
-    """The figures whose first trace is a heatmap of states (not the top-k table)."""
-    return [c for c in charts(at) if c["data"][0]["type"] == "heatmap" and c["layout"]["yaxis"].get("title", {}).get("text") == "unit"]
+    """Every heatmap of states on the page, in page order, as {"title", "heatmap", "over"}: a panel of
+    the heatmap grid or a chart of its own (not the top-k table); "over" are the traces drawn on it."""
+    found = []
+    for chart in charts(at):
+        layout, traces = chart["layout"], chart["data"]
+        if layout["yaxis"].get("title", {}).get("text") != "unit":
+            continue
+        maps = [t for t in traces if t["type"] == "heatmap"]
+        titles = [a["text"] for a in layout.get("annotations", [])] or [layout["title"]["text"]]
+        assert len(titles) == len(maps), "one title per heatmap panel"
+        for title, heatmap in zip(titles, maps):
+            axes = (heatmap.get("xaxis", "x"), heatmap.get("yaxis", "y"))
+            over = [t for t in traces if t is not heatmap and (t.get("xaxis", "x"), t.get("yaxis", "y")) == axes]
+            found.append({"title": title, "heatmap": heatmap, "over": over})
+    return found
 
 
 def z_values(trace: dict) -> np.ndarray:
@@ -55,15 +68,15 @@ def test_default_page_shows_the_prediction_flip_and_one_heatmap_per_lstm_quantit
     assert [t["name"] for t in prediction["data"]] == ["negative", "positive"]
     assert len(prediction["data"][0]["x"]) == 5  # "the movie was not good"
     maps = heatmaps(at)
-    assert [m["layout"]["title"]["text"] for m in maps] == [
+    assert [m["title"] for m in maps] == [
         "input gate i", "forget gate f", "cell candidate g", "output gate o", "cell state c", "hidden state h"]
     run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
-    forget = maps[1]["data"][0]
+    forget = maps[1]["heatmap"]
     assert forget["x"] == ["the ·0", "movie ·1", "was ·2", "not ·3", "good ·4"]
     assert (forget["zmin"], forget["zmax"]) == (0, 1)
     expected = run.states(0, "forward", "forget_gate")[:, :64].T
     np.testing.assert_allclose(z_values(forget), expected, atol=1e-6)
-    hidden = maps[-1]["data"][0]
+    hidden = maps[-1]["heatmap"]
     assert (hidden["zmin"], hidden["zmax"]) == (-1, 1)
 
 
@@ -73,7 +86,7 @@ def test_typing_a_sentence_and_pressing_run_redraws_every_heatmap():
     at.button[0].click().run()
     assert_clean(at)
     for figure in heatmaps(at):
-        assert figure["data"][0]["x"] == ["not ·0", "bad ·1", "at ·2", "all ·3"]
+        assert figure["heatmap"]["x"] == ["not ·0", "bad ·1", "at ·2", "all ·3"]
     assert at.query_params["text"] == "not bad at all"
 
 
@@ -82,11 +95,11 @@ def test_a_shared_link_restores_model_view_unit_step_and_ordering():
     assert_clean(at)
     assert "Unit 5" in at.subheader[0].value and "not ·3" in at.subheader[0].value
     inspector_map = heatmaps(at)[-1]
-    selected = [t for t in inspector_map["data"] if t.get("name") == "selected"][0]
+    selected = [t for t in inspector_map["over"] if t.get("name") == "selected"][0]
     assert selected["x"] == ["not ·3"] and selected["y"] == ["5"]
     run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
     variances = run.states(0, "forward", "hidden").var(axis=0)
-    shown = [int(u) for u in inspector_map["data"][0]["y"]]
+    shown = [int(u) for u in inspector_map["heatmap"]["y"]]
     busiest = list(np.argsort(-variances, kind="stable")[:16])
     # the 16 busiest units, and the selected unit kept in view even when it is not among them
     assert shown == busiest + ([] if 5 in busiest else [5])
@@ -131,7 +144,7 @@ def test_emoji_and_control_characters_are_marked_unknown_not_fatal():
     at = page(text="great 🎬\x07 film ✨")
     assert_clean(at)
     assert any("vocabulary" in c.value for c in at.caption)
-    assert "⟨unk⟩" in "".join(heatmaps(at)[0]["data"][0]["x"])
+    assert "⟨unk⟩" in "".join(heatmaps(at)[0]["heatmap"]["x"])
 
 
 def test_compare_view_overlays_both_prediction_curves_and_a_difference_heatmap():

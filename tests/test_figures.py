@@ -1,9 +1,10 @@
 """Figure builders give heatmaps whose colours mean the same thing in every sentence."""
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
-from rnnviz.figures import colour_scale, quantity_heatmap, token_labels
+from rnnviz.figures import LABELS, colour_scale, quantity_grid, quantity_heatmap, token_labels
 
 
 @pytest.mark.parametrize("gate", ["input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"])
@@ -42,3 +43,49 @@ def test_heatmap_has_one_column_per_token_and_one_row_per_unit_in_the_chosen_ord
 def test_token_labels_stay_unique_for_repeated_tokens():
     labels = token_labels(["the", "cat", "the"])
     assert len(set(labels)) == 3
+
+
+def test_heatmap_grid_has_one_panel_per_quantity_with_its_own_values_colours_and_click_layer():
+    rng = np.random.default_rng(0)
+    quantities = ["input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"]
+    values = {q: rng.uniform(-2, 2, size=(4, 5)).astype(np.float32) for q in quantities}  # [time, units]
+    labels = token_labels(["not", "so", "good", "!"])
+    order = np.array([4, 0, 2])
+    figure = quantity_grid(values, labels, "lstm", order, selected=(2, 0), clickable=True, columns=2)
+    heatmaps = [t for t in figure.data if t.type == "heatmap"]
+    assert [a.text for a in figure.layout.annotations] == [LABELS[q] for q in quantities]
+    assert [h.name for h in heatmaps] == quantities
+    for quantity, heatmap in zip(quantities, heatmaps):
+        np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
+        assert list(heatmap.y) == ["4", "0", "2"] and list(heatmap.x) == labels
+        scale = colour_scale(quantity, values[quantity])
+        assert (heatmap.zmin, heatmap.zmax) == (scale.zmin, scale.zmax)
+        on_panel = [t for t in figure.data if t is not heatmap and (t.xaxis, t.yaxis) == (heatmap.xaxis, heatmap.yaxis)]
+        cells = [t for t in on_panel if t.name == "cells"][0]
+        assert len(cells.x) == 4 * 3 and set(cells.x) == set(labels) and set(cells.y) == {"4", "0", "2"}
+        selected = [t for t in on_panel if t.name == "selected"][0]
+        assert (list(selected.x), list(selected.y)) == (["good ·2"], ["0"])
+        # the colour bar stands just right of its own panel, as tall as it
+        x_axis = figure.layout["xaxis" + heatmap.xaxis[1:]]
+        y_axis = figure.layout["yaxis" + heatmap.yaxis[1:]]
+        assert heatmap.colorbar.x == pytest.approx(x_axis.domain[1] + 0.005)
+        assert heatmap.colorbar.len == pytest.approx(y_axis.domain[1] - y_axis.domain[0])
+    # three rows of two panels; the first column of panels labels its axis
+    assert {h.xaxis for h in heatmaps} == {"x", "x2", "x3", "x4", "x5", "x6"}
+    assert figure.layout.yaxis.title.text == "unit" and figure.layout.yaxis3.title.text == "unit"
+
+
+@pytest.mark.parametrize("build", [
+    lambda v, labels: quantity_heatmap(v["cell"], labels, "cell", selected=(1, 2), clickable=True),
+    lambda v, labels: quantity_grid(v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True, columns=1),
+], ids=["one heatmap", "grid"])
+def test_heatmap_specs_built_without_validation_are_valid_plotly(build):
+    """The heatmap builders skip plotly.py's slow validation, so check here what it would have said."""
+    rng = np.random.default_rng(1)
+    values = {q: rng.normal(size=(3, 4)) for q in ["forget_gate", "cell", "hidden"]}
+    figure = build(values, token_labels(["a", "b", "c"]))
+    validated = go.Figure(figure.to_dict())  # raises ValueError on any invalid property or value
+    assert len(validated.data) == len(figure.data)
+    for trace in validated.data:
+        if trace.type == "heatmap":
+            assert trace.colorscale[0][0] == 0.0 and trace.colorscale[-1][0] == 1.0

@@ -127,4 +127,5 @@ def test_clickable_heatmap_has_one_transparent_marker_per_cell():
     figure = figures.quantity_heatmap(np.zeros((3, 4)), figures.token_labels(["a", "b", "c"]), "hidden", clickable=True)
     markers = figure.data[1]
     assert len(markers.x) == 12 and markers.marker.opacity == 0
+    assert markers.marker.maxdisplayed == 1  # one SVG node drawn, not one per cell; hover searches all
     assert set(markers.x) == set(figure.data[0].x) and set(markers.y) == set(figure.data[0].y)

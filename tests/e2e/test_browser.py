@@ -33,35 +33,50 @@ def test_typed_sentence_redraws_every_heatmap_with_one_column_per_token(app_serv
     after = settled_heatmaps(page, columns=len(tokens))
     screenshot("typed")
 
-    assert len(after) == len(before), "as many heatmaps as before: one per quantity of the same model"
+    assert sum(map(len, after)) == sum(map(len, before)) == 6, "as before, one heatmap per LSTM quantity"
     assert all(columns == len(tokens) for chart in after for columns in chart)
     assert decoded_labels(page.evaluate(FIRST_HEATMAP_LABELS_JS)) == tokens
     assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).first.inner_text()
     assert page.locator(ERROR_ALERT).count() == 0, page.locator(ERROR_ALERT).first.inner_text()
 
 
-# Where the centre of heatmap cell (token `step`, row `row`) of the n-th chart lies on the screen,
-# from Plotly's own axis mapping (category index → pixel) and the chart's position.
-CELL_CENTRE_JS = """([chart, step, row]) => {
-    const plot = Array.from(document.querySelectorAll('.js-plotly-plot'))
-        .filter(p => (p.data || []).some(t => t.type === 'heatmap' && t.name !== 'selected'))[chart];
-    const layout = plot._fullLayout, box = plot.getBoundingClientRect();
-    return {x: box.left + layout.xaxis._offset + layout.xaxis.l2p(step),
-            y: box.top + layout.yaxis._offset + layout.yaxis.l2p(row),
-            unit: plot.data[0].y[row], token: plot.data[0].x[step]};
+# Where the centre of heatmap cell (token `step`, row `row`) of the heatmap trace named `name` (the
+# quantity, in the heatmap grid) lies on the screen, from Plotly's own axis mapping (category index →
+# pixel) of that panel's axes and the chart's position.
+CELL_CENTRE_JS = """([name, step, row]) => {
+    for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+        const trace = (plot.data || []).find(t => t.type === 'heatmap' && t.name === name);
+        if (!trace) continue;
+        const layout = plot._fullLayout, box = plot.getBoundingClientRect();
+        const xaxis = layout['xaxis' + (trace.xaxis || 'x').slice(1)], yaxis = layout['yaxis' + (trace.yaxis || 'y').slice(1)];
+        return {x: box.left + xaxis._offset + xaxis.l2p(step), y: box.top + yaxis._offset + yaxis.l2p(row),
+                unit: trace.y[row], token: trace.x[step]};
+    }
+    return null;
 }"""
 
+# Scroll the page's scrolling container (Streamlit scrolls a div, not the window) so that the screen
+# y coordinate `y` comes to the middle of the viewport.
+SCROLL_TO_MIDDLE_JS = """y => {
+    const plot = document.querySelector('.js-plotly-plot');
+    let box = plot.parentElement;
+    while (box && !(box.scrollHeight > box.clientHeight && /auto|scroll/.test(getComputedStyle(box).overflowY)))
+        box = box.parentElement;
+    (box || document.scrollingElement).scrollBy(0, y - innerHeight / 2);
+}"""
+
+# [token, unit] of every selected-cell mark on the page (one per heatmap panel).
 SELECTED_CELLS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
-    .map(p => (p.data || []).find(t => t.name === 'selected'))
-    .filter(Boolean).map(t => [String(t.x[0]), String(t.y[0])])"""
+    .flatMap(p => (p.data || []).filter(t => t.name === 'selected'))
+    .map(t => [String(t.x[0]), String(t.y[0])])"""
 
 
 def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_server, page, browser, screenshot):
     page.goto(f"{app_server.url}/?model={MODEL}&text=the+movie+was+not+good", wait_until="domcontentloaded")
     settled_heatmaps(page, columns=5)
-    hidden_chart = len(heatmap_columns(page)) - 1  # the hidden-state heatmap is the last one
-    page.evaluate("i => document.querySelectorAll('.js-plotly-plot')[i].scrollIntoView()", hidden_chart + 1)
-    cell = page.evaluate(CELL_CENTRE_JS, [hidden_chart, 3, 7])  # token "not", eighth row
+    cell = page.evaluate(CELL_CENTRE_JS, ["hidden", 3, 7])  # hidden-state panel, token "not", eighth row
+    page.evaluate(SCROLL_TO_MIDDLE_JS, cell["y"])  # bring the panel into the viewport
+    cell = page.evaluate(CELL_CENTRE_JS, ["hidden", 3, 7])
     page.mouse.click(cell["x"], cell["y"])
     page.wait_for_function(
         "([token, unit]) => (" + SELECTED_CELLS_JS + ")().every(c => c[0] === token && c[1] === unit)"
