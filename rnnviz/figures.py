@@ -214,10 +214,13 @@ def quantity_grid(
         y_domain = [max(0.0, round(top - panel_height, 6)), min(1.0, round(top, 6))]
         suffix = "" if i == 0 else str(i + 1)
         x_name, y_name = f"x{suffix}", f"y{suffix}"
-        layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=y_name, type="category", tickangle=tick_angle)
+        # no grid lines: the heatmap covers them, and each is one more SVG node to lay out per redraw
+        layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=y_name, type="category", tickangle=tick_angle,
+                                        showgrid=False)
         # unit labels on the first column only: every panel has the same unit order, and each tick
         # label is an SVG text node the browser lays out on every redraw (half of them: ~100 ms here)
         layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category", autorange="reversed",
+                                        showgrid=False,
                                         **({"title": dict(text="unit")} if column == 0 else {"showticklabels": False}))
         layout["annotations"].append(dict(
             text=LABELS.get(quantity, quantity), showarrow=False, xref="paper", yref="paper",
@@ -256,18 +259,24 @@ def class_probability_figure(probabilities: np.ndarray, labels: list[str], class
     return figure
 
 
+CELL_TEXT_MAX_COLUMNS = 80
+
+
 def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 12) -> go.Figure:
     """Language model: the top-k next tokens at every position, as a table coloured by probability."""
     top = np.argsort(-distribution, axis=1, kind="stable")[:, :k]  # [time, k]
     probabilities = np.take_along_axis(distribution, top, axis=1)
     shown = [[token_labels([vocabulary[i]])[0].rsplit(" ·", 1)[0] for i in row] for row in top]
+    # Characters written in the cells only while a cell is wide enough to read one: past that they are
+    # illegible, and each is a text node the browser lays out (400 positions × 5 took ~300 ms per draw).
+    written = len(labels) <= CELL_TEXT_MAX_COLUMNS
     figure = go.Figure(
         go.Heatmap(
             z=probabilities.T,
             x=labels,
             y=[f"#{r + 1}" for r in range(k)],
             text=np.array(shown, dtype=object).T,
-            texttemplate="%{text}",
+            texttemplate="%{text}" if written else None,
             colorscale="Blues",
             zmin=0.0,
             zmax=1.0,
@@ -276,7 +285,7 @@ def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: l
         )
     )
     figure.update_layout(
-        title=f"top-{k} next characters after each position",
+        title=f"top-{k} next characters after each position" + ("" if written else " (hover a cell to read it)"),
         xaxis=dict(title="position", type="category", tickangle=-45 if len(labels) > 5 else 0),
         yaxis=dict(type="category", autorange="reversed"),
         height=260,

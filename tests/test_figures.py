@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from rnnviz.figures import LABELS, colour_scale, quantity_grid, quantity_heatmap, token_labels
+from rnnviz.figures import LABELS, colour_scale, next_token_figure, quantity_grid, quantity_heatmap, token_labels
 
 
 @pytest.mark.parametrize("gate", ["input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"])
@@ -89,3 +89,15 @@ def test_heatmap_specs_built_without_validation_are_valid_plotly(build):
     for trace in validated.data:
         if trace.type == "heatmap":
             assert trace.colorscale[0][0] == 0.0 and trace.colorscale[-1][0] == 1.0
+
+
+def test_next_token_table_writes_characters_in_cells_only_while_they_are_readable():
+    vocabulary = ["a", "b", " ", "\n"]
+    for length, written in [(12, True), (400, False)]:
+        distribution = np.random.default_rng(length).dirichlet(np.ones(4), size=length)
+        figure = next_token_figure(distribution, token_labels(["a"] * length), vocabulary, k=3)
+        table = figure.data[0]
+        top = np.argsort(-distribution, axis=1, kind="stable")[:, :3]
+        assert np.asarray(table.text).shape == (3, length)
+        assert np.asarray(table.text)[0, 5] == ["a", "b", "␣", "↵"][top[5, 0]]  # still on hover
+        assert (table.texttemplate == "%{text}") is written
