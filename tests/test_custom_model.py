@@ -67,9 +67,11 @@ def test_the_app_offers_the_entry_point_model_with_its_own_quantities(app_with_e
     assert not at.exception, at.exception
     assert "vowel-tagger" in at.selectbox(key="model").options
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    titles = [c["layout"]["title"]["text"] for c in charts]
-    assert titles == ["prediction after each token", "reset gate r", "update gate z", "candidate n", "hidden state h"]
-    assert len(charts[1]["data"][0]["x"]) == len("hello world")
+    prediction, grid = charts
+    assert prediction["layout"]["title"]["text"] == "prediction after each token"
+    assert [a["text"] for a in grid["layout"]["annotations"]] == ["reset gate r", "update gate z", "candidate n", "hidden state h"]
+    heatmaps = [t for t in grid["data"] if t["type"] == "heatmap"]
+    assert len(heatmaps) == 4 and all(len(t["x"]) == len("hello world") for t in heatmaps)
     assert "layer 1, backward" in " ".join(c.value for c in at.caption)
     at.session_state["view"] = "gradients"
     at.run()
