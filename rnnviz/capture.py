@@ -275,12 +275,11 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
             if d == 1:  # run the backward direction as a forward one over reversed sequences
                 x, h = _reverse(x, length_tensor, full_length), _reverse(h, length_tensor, full_length)
             h_start = _initial_state(h0, d, batch, width, h).to(work_dtype)
-            previous_hidden = torch.cat([h_start.unsqueeze(1), h[:, :-1]], dim=1)
             if cell == "lstm":
                 c_start = _initial_state(c0, d, batch, module.hidden_size, h).to(work_dtype)
-                quantities = _lstm_quantities(x, previous_hidden, c_start, weights)
+                quantities = _lstm_quantities(x, h, h_start, c_start, weights)
             elif cell == "gru":
-                quantities = _gru_quantities(x, previous_hidden, weights)
+                quantities = _gru_quantities(x, _shifted(h, h_start), weights)
             else:
                 quantities = {}
             if d == 1:
@@ -295,24 +294,64 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
     return tuple(lengths)
 
 
+def _onednn_linear_works() -> bool:
+    """Whether oneDNN's dense linear (the kernel family PyTorch's own CPU LSTM runs on) is usable here.
+
+    The rebuild is one large matrix product per layer; on this project's CPUs oneDNN does it
+    1.7–1.9× faster than the default BLAS (`torch.addmm`), e.g. 67 ms vs 116 ms for
+    [25600 × 320]·[320 × 1024]. The op is PyTorch-internal (`torch.ops.mkldnn`), so it is used only
+    after a check against `F.linear` on this very build, and everything falls back to `F.linear`.
+    """
+    try:
+        if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+            return False
+        generator = torch.Generator().manual_seed(0)
+        x, weight, bias = (torch.randn(shape, generator=generator) for shape in ((7, 5), (6, 5), (6,)))
+        fast = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        return fast.shape == (7, 6) and torch.allclose(fast, F.linear(x, weight, bias), atol=1e-5)
+    except Exception:  # noqa: BLE001 — any failure means: use the portable path
+        return False
+
+
+_ONEDNN_LINEAR: bool | None = None  # decided on first use
+
+
+def _linear(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """rows · weightᵀ + bias for a [n, in] matrix, through oneDNN on CPU float32 without autograd."""
+    global _ONEDNN_LINEAR
+    fast_case = (rows.device.type == "cpu" and rows.dtype == weight.dtype == torch.float32
+                 and not (torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad)))
+    if fast_case:
+        if _ONEDNN_LINEAR is None:
+            _ONEDNN_LINEAR = _onednn_linear_works()
+        if _ONEDNN_LINEAR:
+            return torch.ops.mkldnn._linear_pointwise(rows.contiguous(), weight.contiguous(), bias, "none", [], "")
+    return F.linear(rows, weight, bias)
+
+
 def _affine(x, weight, bias):
     """weight·x_t + bias for every (batch, time) row in one matrix product."""
     batch, steps = x.shape[:2]
-    return F.linear(x.reshape(batch * steps, -1), weight, bias).view(batch, steps, -1)
+    return _linear(x.reshape(batch * steps, -1), weight, bias).view(batch, steps, -1)
 
 
-def _add_affine_(out, x, weight, bias):
-    """out += weight·x_t + bias, accumulated in place by the matrix product (no temporary)."""
-    flat = out.view(-1, out.shape[-1])
-    flat.addmm_(x.reshape(flat.shape[0], -1), weight.t())
-    if bias is not None:
-        flat.add_(bias)
+def _shifted(hidden, h_start):
+    """h_{t-1} for every t: [h_0, h_1, …, h_{T-1}] from the outputs [h_1, …, h_T] and the initial state."""
+    return torch.cat([h_start.unsqueeze(1), hidden[:, :-1]], dim=1)
 
 
-def _lstm_quantities(x, previous_hidden, c_start, weights):
+def _lstm_quantities(x, hidden, h_start, c_start, weights):
     """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh); c_t = f·c_{t-1} + i·g."""
-    pre = _affine(x, weights["weight_ih"], weights.get("bias_ih"))
-    _add_affine_(pre, previous_hidden, weights["weight_hh"], weights.get("bias_hh"))
+    # One product for both terms: [x_t, h_{t-1}] · [W_ih, W_hh]ᵀ + (b_ih + b_hh), its input
+    # written in one pass (no separate shifted copy of h).
+    inputs = x.shape[-1]
+    joined = x.new_empty(*x.shape[:2], inputs + hidden.shape[-1])
+    joined[..., :inputs] = x
+    joined[:, 0, inputs:] = h_start
+    joined[:, 1:, inputs:] = hidden[:, :-1]
+    weight = torch.cat([weights["weight_ih"], weights["weight_hh"]], dim=1)
+    biases = [b for b in (weights.get("bias_ih"), weights.get("bias_hh")) if b is not None]
+    pre = _affine(joined, weight, sum(biases) if biases else None)
     i, f, g, o = pre.chunk(4, dim=-1)
     input_gate = _inplace_if_no_grad(i, torch.sigmoid)
     forget_gate = _inplace_if_no_grad(f, torch.sigmoid)
