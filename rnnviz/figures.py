@@ -166,6 +166,8 @@ def quantity_heatmap(
     ))
 
 
+CELL_TEXT_MAX_COLUMNS = 80  # beyond this many tokens a cell is too narrow to write in, and labels thin out
+LONG_TEXT_TICKS = 40
 GRID_PANEL_GAP_PX = 130  # room under a panel for its rotated token labels and the next panel's title
 GRID_COLUMN_GAP = 0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
 
@@ -197,6 +199,8 @@ def quantity_grid(
     panel_width = (1 - (columns - 1) * GRID_COLUMN_GAP) / columns
     panel_height = (1 - (rows - 1) * row_gap) / rows
     tick_angle = -45 if len(labels) > 5 else 0
+    # A long passage labels every few tokens (hover names each): fewer label nodes to lay out per redraw.
+    long_text_ticks = {"nticks": LONG_TEXT_TICKS} if len(labels) > CELL_TEXT_MAX_COLUMNS else {}
     data, layout = [], dict(
         # Drawn by the app with theme=None (Streamlit's theming of this figure cost ~50 ms per redraw),
         # so it carries its own plain look: white, Streamlit's text colour, none of plotly.py's 7 kB template.
@@ -216,7 +220,7 @@ def quantity_grid(
         x_name, y_name = f"x{suffix}", f"y{suffix}"
         # no grid lines: the heatmap covers them, and each is one more SVG node to lay out per redraw
         layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=y_name, type="category", tickangle=tick_angle,
-                                        showgrid=False)
+                                        showgrid=False, **long_text_ticks)
         # unit labels on the first column only: every panel has the same unit order, and each tick
         # label is an SVG text node the browser lays out on every redraw (half of them: ~100 ms here)
         layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category", autorange="reversed",
@@ -259,9 +263,6 @@ def class_probability_figure(probabilities: np.ndarray, labels: list[str], class
     return figure
 
 
-CELL_TEXT_MAX_COLUMNS = 80
-
-
 def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 12) -> go.Figure:
     """Language model: the top-k next tokens at every position, as a table coloured by probability."""
     top = np.argsort(-distribution, axis=1, kind="stable")[:, :k]  # [time, k]
@@ -286,7 +287,8 @@ def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: l
     )
     figure.update_layout(
         title=f"top-{k} next characters after each position" + ("" if written else " (hover a cell to read it)"),
-        xaxis=dict(title="position", type="category", tickangle=-45 if len(labels) > 5 else 0),
+        xaxis=dict(title="position", type="category", tickangle=-45 if len(labels) > 5 else 0,
+                   **({} if written else {"nticks": LONG_TEXT_TICKS})),
         yaxis=dict(type="category", autorange="reversed"),
         height=260,
         margin=dict(l=50, r=20, t=40, b=60),
