@@ -101,3 +101,11 @@ def test_next_token_table_writes_characters_in_cells_only_while_they_are_readabl
         assert np.asarray(table.text).shape == (3, length)
         assert np.asarray(table.text)[0, 5] == ["a", "b", "␣", "↵"][top[5, 0]]  # still on hover
         assert (table.texttemplate == "%{text}") is written
+
+
+def test_long_passages_label_every_few_tokens_and_short_ones_every_token():
+    values = {"hidden": np.zeros((400, 3))}
+    long_grid = quantity_grid(values, token_labels(["a"] * 400), columns=1)
+    short_grid = quantity_grid({"hidden": np.zeros((12, 3))}, token_labels(["a"] * 12), columns=1)
+    assert long_grid.layout.xaxis.nticks == 40 and len(long_grid.data[0].x) == 400  # every token still hoverable
+    assert short_grid.layout.xaxis.nticks is None
