@@ -279,7 +279,7 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
                 c_start = _initial_state(c0, d, batch, module.hidden_size, h).to(work_dtype)
                 quantities = _lstm_quantities(x, h, h_start, c_start, weights)
             elif cell == "gru":
-                quantities = _gru_quantities(x, _shifted(h, h_start), weights)
+                quantities = _gru_quantities(x, h, h_start, weights)
             else:
                 quantities = {}
             if d == 1:
@@ -294,21 +294,31 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
     return tuple(lengths)
 
 
+_ACTIVATIONS = {"none": None, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
 def _onednn_linear_works() -> bool:
     """Whether oneDNN's dense linear (the kernel family PyTorch's own CPU LSTM runs on) is usable here.
 
-    The rebuild is one large matrix product per layer; on this project's CPUs oneDNN does it
+    The rebuild is a few large matrix products per layer; on this project's CPUs oneDNN does them
     1.7–1.9× faster than the default BLAS (`torch.addmm`), e.g. 67 ms vs 116 ms for
-    [25600 × 320]·[320 × 1024]. The op is PyTorch-internal (`torch.ops.mkldnn`), so it is used only
-    after a check against `F.linear` on this very build, and everything falls back to `F.linear`.
+    [25600 × 320]·[320 × 1024], and applies σ or tanh as it writes the result (a separate pass
+    over strided gate slices cost as much again). The op is PyTorch-internal (`torch.ops.mkldnn`),
+    so it is used only after a check against `F.linear` on this very build; otherwise
+    everything runs through `F.linear`.
     """
     try:
         if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
             return False
         generator = torch.Generator().manual_seed(0)
         x, weight, bias = (torch.randn(shape, generator=generator) for shape in ((7, 5), (6, 5), (6,)))
-        fast = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-        return fast.shape == (7, 6) and torch.allclose(fast, F.linear(x, weight, bias), atol=1e-5)
+        for name, activation in _ACTIVATIONS.items():
+            fast = torch.ops.mkldnn._linear_pointwise(x, weight, bias, name, [], "")
+            expected = F.linear(x, weight, bias)
+            expected = activation(expected) if activation else expected
+            if fast.shape != (7, 6) or not torch.allclose(fast, expected, atol=1e-5):
+                return False
+        return True
     except Exception:  # noqa: BLE001 — any failure means: use the portable path
         return False
 
@@ -316,8 +326,9 @@ def _onednn_linear_works() -> bool:
 _ONEDNN_LINEAR: bool | None = None  # decided on first use
 
 
-def _linear(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """rows · weightᵀ + bias for a [n, in] matrix, through oneDNN on CPU float32 without autograd."""
+def _linear(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+            activation: str = "none") -> torch.Tensor:
+    """activation(rows · weightᵀ + bias) for a [n, in] matrix; oneDNN on CPU float32 without autograd."""
     global _ONEDNN_LINEAR
     fast_case = (rows.device.type == "cpu" and rows.dtype == weight.dtype == torch.float32
                  and not (torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad)))
@@ -325,38 +336,48 @@ def _linear(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None)
         if _ONEDNN_LINEAR is None:
             _ONEDNN_LINEAR = _onednn_linear_works()
         if _ONEDNN_LINEAR:
-            return torch.ops.mkldnn._linear_pointwise(rows.contiguous(), weight.contiguous(), bias, "none", [], "")
-    return F.linear(rows, weight, bias)
+            return torch.ops.mkldnn._linear_pointwise(
+                rows.contiguous(), weight.contiguous(), None if bias is None else bias.contiguous(), activation, [], "")
+    result = F.linear(rows, weight, bias)
+    function = _ACTIVATIONS[activation]
+    return _inplace_if_no_grad(result, function) if function else result
 
 
-def _affine(x, weight, bias):
-    """weight·x_t + bias for every (batch, time) row in one matrix product."""
+def _affine(x, weight, bias, activation="none"):
+    """activation(weight·x_t + bias) for every (batch, time) row in one matrix product."""
     batch, steps = x.shape[:2]
-    return _linear(x.reshape(batch * steps, -1), weight, bias).view(batch, steps, -1)
+    return _linear(x.reshape(batch * steps, -1), weight, bias, activation).view(batch, steps, -1)
 
 
-def _shifted(hidden, h_start):
-    """h_{t-1} for every t: [h_0, h_1, …, h_{T-1}] from the outputs [h_1, …, h_T] and the initial state."""
-    return torch.cat([h_start.unsqueeze(1), hidden[:, :-1]], dim=1)
-
-
-def _lstm_quantities(x, hidden, h_start, c_start, weights):
-    """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh); c_t = f·c_{t-1} + i·g."""
-    # One product for both terms: [x_t, h_{t-1}] · [W_ih, W_hh]ᵀ + (b_ih + b_hh), its input
-    # written in one pass (no separate shifted copy of h).
+def _joined(x, hidden, h_start):
+    """[x_t, h_{t-1}] for every t, written in one pass (h_{t-1} from the outputs and the initial state)."""
     inputs = x.shape[-1]
     joined = x.new_empty(*x.shape[:2], inputs + hidden.shape[-1])
     joined[..., :inputs] = x
     joined[:, 0, inputs:] = h_start
     joined[:, 1:, inputs:] = hidden[:, :-1]
-    weight = torch.cat([weights["weight_ih"], weights["weight_hh"]], dim=1)
+    return joined
+
+
+def _joined_rows(weights, rows: slice | list[slice]):
+    """The given gate rows of [W_ih, W_hh] side by side, and of b_ih + b_hh (None without biases)."""
+    rows = [rows] if isinstance(rows, slice) else rows
+    weight = torch.cat([torch.cat([weights["weight_ih"][r], weights["weight_hh"][r]], dim=1) for r in rows])
     biases = [b for b in (weights.get("bias_ih"), weights.get("bias_hh")) if b is not None]
-    pre = _affine(joined, weight, sum(biases) if biases else None)
-    i, f, g, o = pre.chunk(4, dim=-1)
-    input_gate = _inplace_if_no_grad(i, torch.sigmoid)
-    forget_gate = _inplace_if_no_grad(f, torch.sigmoid)
-    cell_gate = _inplace_if_no_grad(g, torch.tanh)
-    output_gate = _inplace_if_no_grad(o, torch.sigmoid)
+    bias = torch.cat([sum(b[r] for b in biases) for r in rows]) if biases else None
+    return weight, bias
+
+
+def _lstm_quantities(x, hidden, h_start, c_start, weights):
+    """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh); c_t = f·c_{t-1} + i·g."""
+    size = weights["weight_hh"].shape[0] // 4
+    i, f, g, o = (slice(k * size, (k + 1) * size) for k in range(4))
+    joined = _joined(x, hidden, h_start)
+    # Two products over [x_t, h_{t-1}]: the σ gates (i, f, o) and the tanh candidate g, each activated
+    # as it is written.
+    sigmoid_gates = _affine(joined, *_joined_rows(weights, [i, f, o]), activation="sigmoid")
+    cell_gate = _affine(joined, *_joined_rows(weights, g), activation="tanh")
+    input_gate, forget_gate, output_gate = sigmoid_gates.split(size, dim=-1)
     cell = _cell_recursion(forget_gate, input_gate * cell_gate, c_start)
     quantities = {
         "input_gate": input_gate,
@@ -380,16 +401,15 @@ def _cell_recursion(forget_gate, update, c_start):
     return torch.stack(steps, dim=1)
 
 
-def _gru_quantities(x, previous_hidden, weights):
+def _gru_quantities(x, hidden, h_start, weights):
     """r, z = σ(W_i·x_t + b_i + W_h·h_{t-1} + b_h); n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t-1} + b_hn))."""
-    from_input = _affine(x, weights["weight_ih"], weights.get("bias_ih"))
-    from_hidden = _affine(previous_hidden, weights["weight_hh"], weights.get("bias_hh"))
-    hidden_size = from_hidden.shape[-1] // 3
-    input_rz, input_n = from_input.split([2 * hidden_size, hidden_size], dim=-1)
-    hidden_rz, hidden_n = from_hidden.split([2 * hidden_size, hidden_size], dim=-1)
-    reset_gate, update_gate = _inplace_if_no_grad(
-        _inplace_if_no_grad(input_rz, torch.add, hidden_rz), torch.sigmoid
-    ).chunk(2, dim=-1)
+    size = weights["weight_hh"].shape[0] // 3
+    reset_update, new = slice(0, 2 * size), slice(2 * size, 3 * size)
+    joined = _joined(x, hidden, h_start)
+    reset_gate, update_gate = _affine(joined, *_joined_rows(weights, reset_update), activation="sigmoid").split(size, dim=-1)
+    bias_ih, bias_hh = weights.get("bias_ih"), weights.get("bias_hh")
+    input_n = _affine(x, weights["weight_ih"][new], None if bias_ih is None else bias_ih[new])
+    hidden_n = _affine(joined[..., x.shape[-1]:], weights["weight_hh"][new], None if bias_hh is None else bias_hh[new])
     new_gate = _inplace_if_no_grad(torch.addcmul(input_n, reset_gate, hidden_n), torch.tanh)
     return {"reset_gate": reset_gate, "update_gate": update_gate, "new_gate": new_gate}
 
