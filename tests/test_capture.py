@@ -6,6 +6,7 @@ h_n, c_n) or the step-by-step equations in tests/reference.py.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 
@@ -143,6 +144,24 @@ def test_every_quantity_matches_reference_and_pytorch_outputs(cell, num_layers, 
             assert_close(trace[f"layer{layer}.forward.cell"][:, -1], c_n[row], f"c_n layer {layer}")
             if bidirectional:
                 assert_close(trace[f"layer{layer}.backward.cell"][:, 0], c_n[row + 1], f"c_n layer {layer} backward")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("onednn", [True, False], ids=["oneDNN products", "portable F.linear"])
+def test_gates_are_exact_through_either_matrix_product_path(cell, onednn, monkeypatch):
+    """On CPU float32 the rebuild uses oneDNN when this build passes its self-check; every other
+    build takes the F.linear path. Both must give the reference gates."""
+    capture_module = importlib.import_module("rnnviz.capture")  # the module, not rnnviz.capture the function
+    if onednn and not capture_module._onednn_linear_works():
+        pytest.skip("this torch build has no usable oneDNN linear")
+    monkeypatch.setattr(capture_module, "_ONEDNN_LINEAR", onednn)
+    config = Config(cell=cell, num_layers=2, bidirectional=True, batch_first=True)
+    module = config.build()
+    seqs = sequences(config, [7, 7])
+    hx = initial_states(config, 2)
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(torch.stack(seqs), hx)
+    check_against_reference(module, trace, seqs, hx)
 
 
 @pytest.mark.parametrize("cell", CELLS)
