@@ -291,7 +291,7 @@ def prediction_panel(loaded: rnnviz.LoadedModel | CustomModel, run: TextRun, fon
         st.caption(f"{run.model} gives no per-step predictions (its entry point has no per_step); its states follow.")
     elif run.task in ("classifier", "custom"):
         st.plotly_chart(figures.class_probability_figure(run.per_step, labels, list(run.outcomes), font_size),
-                        key="prediction")
+                        key="prediction", theme=None)  # its own plain template (figures.PLAIN_TEMPLATE)
         label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
         st.markdown(f"**Prediction:** {label} ({p:.1%})")
     else:

@@ -39,8 +39,9 @@ APP_LONG = (
 RUN_TIMEOUT_MS = 60_000
 
 # Installed before Enter is pressed: t0 at the Enter keydown, t1 at the first animation frame after
-# every heatmap on the page has `columns` columns and there are at least `traces` of them (stale
-# charts of the previous text keep the condition false until the rerun has replaced them).
+# every heatmap on the page has `columns` columns, there are at least `traces` of them (stale
+# charts of the previous text keep the condition false until the rerun has replaced them) and each
+# chart holding them has had its visible draw.
 ARM_JS = f"""([columns, traces, timeoutMs]) => {{
     const heatmapColumns = {HEATMAP_COLUMNS_JS};
     window.__benchResult = new Promise((resolve, reject) => {{
@@ -52,10 +53,16 @@ ARM_JS = f"""([columns, traces, timeoutMs]) => {{
             document.removeEventListener('keydown', onKey, true);
             requestAnimationFrame(() => resolve(performance.now() - t0));
         }};
+        // Streamlit draws a new chart twice: hidden at Plotly's automatic width, then visible at the
+        // width it measured (layout.width set). Done means the visible draw of every heatmap chart.
+        const visible = () => Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .filter(plot => (plot.data || []).some(trace => trace.type === 'heatmap'))
+            .every(plot => plot.layout && plot.layout.width !== undefined && plot._fullLayout
+                           && plot._fullLayout.width === plot.layout.width);
         const check = () => {{
             if (finished || t0 === null) return;
             const found = heatmapColumns().flat();
-            if (found.length >= traces && found.every(c => c === columns)) finish();
+            if (found.length >= traces && found.every(c => c === columns) && visible()) finish();
         }};
         const observer = new MutationObserver(check);
         const poll = setInterval(check, 10);

@@ -39,6 +39,16 @@ SYMBOLS = {
 }
 UNKNOWN_MARK = "⟨unk⟩"
 
+# The app draws its busiest charts with theme=None (Streamlit's theming cost ~50 ms per redraw of the
+# heatmap grid), so they carry their own plain look: white, Streamlit's text colour and font, light
+# grid lines, distinct class colours — and none of plotly.py's 7 kB default template.
+PLAIN_TEMPLATE = dict(layout=dict(
+    paper_bgcolor="white", plot_bgcolor="white",
+    font=dict(color="#31333F", family="Source Sans Pro, sans-serif"),
+    colorway=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"],
+    xaxis=dict(gridcolor="#E6EAF1", zeroline=False), yaxis=dict(gridcolor="#E6EAF1", zeroline=False),
+))
+
 
 @dataclass(frozen=True)
 class ColourScale:
@@ -185,7 +195,7 @@ def quantity_grid(
     """Every quantity's heatmap as one figure: a panel per quantity, in a grid, all in one unit order.
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
-    mark) and its own colour bar beside it. One figure rather than one per quantity because the
+    mark); panels with the same colour range share one colour bar. One figure rather than one per quantity because the
     browser pays a fixed cost per Plotly chart: six separate heatmaps took ~210 ms to draw in headless
     Chromium here, the same six as one grid ~50 ms.
     """
@@ -202,13 +212,11 @@ def quantity_grid(
     # A long passage labels every few tokens (hover names each): fewer label nodes to lay out per redraw.
     long_text_ticks = {"nticks": LONG_TEXT_TICKS} if len(labels) > CELL_TEXT_MAX_COLUMNS else {}
     data, layout = [], dict(
-        # Drawn by the app with theme=None (Streamlit's theming of this figure cost ~50 ms per redraw),
-        # so it carries its own plain look: white, Streamlit's text colour, none of plotly.py's 7 kB template.
-        template=dict(layout=dict(paper_bgcolor="white", plot_bgcolor="white",
-                                  font=dict(color="#31333F", family="Source Sans Pro, sans-serif"))),
+        template=PLAIN_TEMPLATE,
         height=height, margin=dict(l=50, r=40, t=40, b=70), font=dict(size=font_size),
         clickmode="event+select", dragmode=False, showlegend=False, annotations=[],
     )
+    colour_axes: dict[tuple, dict] = {}
     for i, quantity in enumerate(quantities):
         row, column = divmod(i, columns)
         left = column * (panel_width + GRID_COLUMN_GAP)
@@ -232,35 +240,44 @@ def quantity_grid(
         ))
         traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, unit_order, selected,
                                  clickable, axes=(x_name, y_name))
-        traces[0]["colorbar"] = dict(thickness=12, x=x_domain[1] + 0.005, xanchor="left",
-                                     y=sum(y_domain) / 2, yanchor="middle", len=y_domain[1] - y_domain[0])
+        heatmap = traces[0]
+        # Panels whose colours mean the same (the σ gates on [0, 1]; g and h on [−1, 1]) share one colour
+        # axis and bar: each bar costs about as much to draw as a panel. The bar stands beside the
+        # last panel that uses it; its title names the quantities it colours.
+        scale = (heatmap.pop("zmin"), heatmap.pop("zmax"))
+        axis = colour_axes.setdefault((str(heatmap["colorscale"]), scale), {
+            "name": "coloraxis" if not colour_axes else f"coloraxis{len(colour_axes) + 1}",
+            "colorscale": heatmap["colorscale"], "cmin": scale[0], "cmax": scale[1], "symbols": []})
+        del heatmap["colorscale"], heatmap["colorbar"]
+        heatmap["coloraxis"] = axis["name"]
+        axis["symbols"].append(SYMBOLS.get(quantity, quantity))
+        axis["colorbar"] = dict(thickness=12, x=x_domain[1] + 0.005, xanchor="left", y=sum(y_domain) / 2,
+                                yanchor="middle", len=y_domain[1] - y_domain[0])
         data += traces
+    for axis in colour_axes.values():
+        layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"],
+                                    colorbar=dict(axis["colorbar"], title=dict(text=", ".join(axis["symbols"]))))
     return _unvalidated_figure(data, layout)
 
 
 def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 12) -> go.Figure:
     """Classifier: P(class) after each token, one line per class; a flip shows as a crossing."""
-    figure = go.Figure()
-    for k, name in enumerate(classes):
-        figure.add_trace(
-            go.Scatter(
-                x=labels,
-                y=probabilities[:, k],
-                mode="lines+markers",
-                name=name,
-                hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>",
-            )
-        )
-    figure.update_layout(
-        title="prediction after each token",
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title="probability", range=[0, 1]),
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    traces = [
+        dict(type="scatter", x=list(labels), y=probabilities[:, k], mode="lines+markers", name=name,
+             hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>")
+        for k, name in enumerate(classes)
+    ]
+    return _unvalidated_figure(traces, dict(
+        template=PLAIN_TEMPLATE,
+        title=dict(text="prediction after each token"),
+        xaxis=dict(title=dict(text="token"), type="category"),
+        yaxis=dict(title=dict(text="probability"), range=[0, 1]),
         height=320,
         margin=dict(l=50, r=20, t=40, b=60),
         font=dict(size=font_size),
         legend=dict(orientation="h", y=1.12),
-    )
-    return figure
+    ))
 
 
 def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 12) -> go.Figure:

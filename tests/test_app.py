@@ -41,8 +41,17 @@ def heatmaps(at: AppTest) -> list[dict]:
         for title, heatmap in zip(titles, maps):
             axes = (heatmap.get("xaxis", "x"), heatmap.get("yaxis", "y"))
             over = [t for t in traces if t is not heatmap and (t.get("xaxis", "x"), t.get("yaxis", "y")) == axes]
-            found.append({"title": title, "heatmap": heatmap, "over": over})
+            found.append({"title": title, "heatmap": heatmap, "over": over, "layout": layout})
     return found
+
+
+def colour_range(panel: dict) -> tuple[float, float]:
+    """A heatmap panel's fixed colour range: its own zmin/zmax, or those of the colour axis it shares."""
+    heatmap = panel["heatmap"]
+    if "coloraxis" in heatmap:
+        axis = panel["layout"][heatmap["coloraxis"]]
+        return axis["cmin"], axis["cmax"]
+    return heatmap["zmin"], heatmap["zmax"]
 
 
 def z_values(trace: dict) -> np.ndarray:
@@ -73,11 +82,11 @@ def test_default_page_shows_the_prediction_flip_and_one_heatmap_per_lstm_quantit
     run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
     forget = maps[1]["heatmap"]
     assert forget["x"] == ["the ·0", "movie ·1", "was ·2", "not ·3", "good ·4"]
-    assert (forget["zmin"], forget["zmax"]) == (0, 1)
+    assert colour_range(maps[1]) == (0, 1)
     expected = run.states(0, "forward", "forget_gate")[:, :64].T
     np.testing.assert_allclose(z_values(forget), expected, atol=1e-6)
     hidden = maps[-1]["heatmap"]
-    assert (hidden["zmin"], hidden["zmax"]) == (-1, 1)
+    assert colour_range(maps[-1]) == (-1, 1)
 
 
 def test_typing_a_sentence_and_pressing_run_redraws_every_heatmap():

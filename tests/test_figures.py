@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from rnnviz.figures import LABELS, colour_scale, next_token_figure, quantity_grid, quantity_heatmap, token_labels
+from rnnviz.figures import LABELS, SYMBOLS, class_probability_figure, colour_scale, next_token_figure, quantity_grid, quantity_heatmap, token_labels
 
 
 @pytest.mark.parametrize("gate", ["input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"])
@@ -59,17 +59,27 @@ def test_heatmap_grid_has_one_panel_per_quantity_with_its_own_values_colours_and
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
         assert list(heatmap.y) == ["4", "0", "2"] and list(heatmap.x) == labels
         scale = colour_scale(quantity, values[quantity])
-        assert (heatmap.zmin, heatmap.zmax) == (scale.zmin, scale.zmax)
+        colour_axis = figure.layout[heatmap.coloraxis]
+        assert (colour_axis.cmin, colour_axis.cmax) == (scale.zmin, scale.zmax)
         on_panel = [t for t in figure.data if t is not heatmap and (t.xaxis, t.yaxis) == (heatmap.xaxis, heatmap.yaxis)]
         cells = [t for t in on_panel if t.name == "cells"][0]
         assert len(cells.x) == 4 * 3 and set(cells.x) == set(labels) and set(cells.y) == {"4", "0", "2"}
         selected = [t for t in on_panel if t.name == "selected"][0]
         assert (list(selected.x), list(selected.y)) == (["good ·2"], ["0"])
-        # the colour bar stands just right of its own panel, as tall as it
-        x_axis = figure.layout["xaxis" + heatmap.xaxis[1:]]
-        y_axis = figure.layout["yaxis" + heatmap.yaxis[1:]]
-        assert heatmap.colorbar.x == pytest.approx(x_axis.domain[1] + 0.005)
-        assert heatmap.colorbar.len == pytest.approx(y_axis.domain[1] - y_axis.domain[0])
+    # Panels with the same colour meaning share one colour axis and bar: σ gates, tanh (g and h), c.
+    # Each bar stands just right of the last panel it colours, as tall as that panel.
+    shared = {}
+    for quantity, heatmap in zip(quantities, heatmaps):
+        shared.setdefault(heatmap.coloraxis, []).append((quantity, heatmap))
+    assert [[q for q, _ in panels] for panels in shared.values()] == [
+        ["input_gate", "forget_gate", "output_gate"], ["cell_gate", "hidden"], ["cell"]]
+    for name, panels in shared.items():
+        bar = figure.layout[name].colorbar
+        last = panels[-1][1]
+        x_axis, y_axis = figure.layout["xaxis" + last.xaxis[1:]], figure.layout["yaxis" + last.yaxis[1:]]
+        assert bar.x == pytest.approx(x_axis.domain[1] + 0.005)
+        assert bar.len == pytest.approx(y_axis.domain[1] - y_axis.domain[0])
+        assert bar.title.text == ", ".join(SYMBOLS[q] for q, _ in panels)
     # three rows of two panels; the first column of panels labels its axis
     assert {h.xaxis for h in heatmaps} == {"x", "x2", "x3", "x4", "x5", "x6"}
     assert figure.layout.yaxis.title.text == "unit" and figure.layout.yaxis3.title.text == "unit"
@@ -78,9 +88,10 @@ def test_heatmap_grid_has_one_panel_per_quantity_with_its_own_values_colours_and
 @pytest.mark.parametrize("build", [
     lambda v, labels: quantity_heatmap(v["cell"], labels, "cell", selected=(1, 2), clickable=True),
     lambda v, labels: quantity_grid(v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True, columns=1),
-], ids=["one heatmap", "grid"])
-def test_heatmap_specs_built_without_validation_are_valid_plotly(build):
-    """The heatmap builders skip plotly.py's slow validation, so check here what it would have said."""
+    lambda v, labels: class_probability_figure(np.full((3, 2), 0.5), labels, ["negative", "positive"]),
+], ids=["one heatmap", "grid", "class probabilities"])
+def test_specs_built_without_validation_are_valid_plotly(build):
+    """The app's busiest figure builders skip plotly.py's slow validation, so check here what it would have said."""
     rng = np.random.default_rng(1)
     values = {q: rng.normal(size=(3, 4)) for q in ["forget_gate", "cell", "hidden"]}
     figure = build(values, token_labels(["a", "b", "c"]))
@@ -88,7 +99,8 @@ def test_heatmap_specs_built_without_validation_are_valid_plotly(build):
     assert len(validated.data) == len(figure.data)
     for trace in validated.data:
         if trace.type == "heatmap":
-            assert trace.colorscale[0][0] == 0.0 and trace.colorscale[-1][0] == 1.0
+            colours = trace.colorscale if trace.coloraxis is None else validated.layout[trace.coloraxis].colorscale
+            assert colours[0][0] == 0.0 and colours[-1][0] == 1.0
 
 
 def test_next_token_table_writes_characters_in_cells_only_while_they_are_readable():
