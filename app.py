@@ -296,7 +296,7 @@ def prediction_panel(loaded: rnnviz.LoadedModel | CustomModel, run: TextRun, fon
         st.markdown(f"**Prediction:** {label} ({p:.1%})")
     else:
         st.plotly_chart(figures.next_token_figure(run.per_step, labels, list(run.outcomes), 5, font_size),
-                        key="prediction")
+                        key="prediction", theme=None)  # its own plain template (figures.PLAIN_TEMPLATE)
         left, right, go_col = st.columns([2, 2, 1])
         length = left.slider("characters to sample", 20, 400, 120, step=20, key="sample_length")
         temperature = right.slider("temperature", 0.1, 2.0, 0.8, step=0.1, key="temperature")

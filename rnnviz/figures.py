@@ -288,30 +288,24 @@ def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: l
     # Characters written in the cells only while a cell is wide enough to read one: past that they are
     # illegible, and each is a text node the browser lays out (400 positions × 5 took ~300 ms per draw).
     written = len(labels) <= CELL_TEXT_MAX_COLUMNS
-    figure = go.Figure(
-        go.Heatmap(
-            z=probabilities.T,
-            x=labels,
-            y=[f"#{r + 1}" for r in range(k)],
-            text=np.array(shown, dtype=object).T,
-            texttemplate="%{text}" if written else None,
-            colorscale="Blues",
-            zmin=0.0,
-            zmax=1.0,
-            hovertemplate="after %{x}<br>%{y}: '%{text}' p = %{z:.3f}<extra></extra>",
-            colorbar=dict(thickness=12, title="p"),
-        )
+    table = dict(
+        type="heatmap", z=probabilities.T, x=list(labels), y=[f"#{r + 1}" for r in range(k)],
+        text=np.array(shown, dtype=object).T, colorscale=_colour_steps("Blues"), zmin=0.0, zmax=1.0,
+        hovertemplate="after %{x}<br>%{y}: '%{text}' p = %{z:.3f}<extra></extra>",
+        colorbar=dict(thickness=12, title=dict(text="p")),
     )
-    figure.update_layout(
-        title=f"top-{k} next characters after each position" + ("" if written else " (hover a cell to read it)"),
-        xaxis=dict(title="position", type="category", tickangle=-45 if len(labels) > 5 else 0,
+    if written:
+        table["texttemplate"] = "%{text}"
+    return _unvalidated_figure([table], dict(
+        template=PLAIN_TEMPLATE,
+        title=dict(text=f"top-{k} next characters after each position" + ("" if written else " (hover a cell to read it)")),
+        xaxis=dict(title=dict(text="position"), type="category", tickangle=-45 if len(labels) > 5 else 0,
                    **({} if written else {"nticks": LONG_TEXT_TICKS})),
         yaxis=dict(type="category", autorange="reversed"),
         height=260,
         margin=dict(l=50, r=20, t=40, b=60),
         font=dict(size=font_size),
-    )
-    return figure
+    ))
 
 
 def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, step: int | None = None, font_size: int = 12) -> go.Figure:

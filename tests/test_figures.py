@@ -89,7 +89,8 @@ def test_heatmap_grid_has_one_panel_per_quantity_with_its_own_values_colours_and
     lambda v, labels: quantity_heatmap(v["cell"], labels, "cell", selected=(1, 2), clickable=True),
     lambda v, labels: quantity_grid(v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True, columns=1),
     lambda v, labels: class_probability_figure(np.full((3, 2), 0.5), labels, ["negative", "positive"]),
-], ids=["one heatmap", "grid", "class probabilities"])
+    lambda v, labels: next_token_figure(np.full((3, 4), 0.25), labels, ["a", "b", " ", "\n"], k=2),
+], ids=["one heatmap", "grid", "class probabilities", "next-token table"])
 def test_specs_built_without_validation_are_valid_plotly(build):
     """The app's busiest figure builders skip plotly.py's slow validation, so check here what it would have said."""
     rng = np.random.default_rng(1)
@@ -113,6 +114,7 @@ def test_next_token_table_writes_characters_in_cells_only_while_they_are_readabl
         assert np.asarray(table.text).shape == (3, length)
         assert np.asarray(table.text)[0, 5] == ["a", "b", "␣", "↵"][top[5, 0]]  # still on hover
         assert (table.texttemplate == "%{text}") is written
+        assert table.colorscale[0][0] == 0.0 and (table.zmin, table.zmax) == (0.0, 1.0)
 
 
 def test_long_passages_label_every_few_tokens_and_short_ones_every_token():
