@@ -11,7 +11,7 @@ from rnnviz.capture import capture
 from rnnviz.custom import CustomModel
 from rnnviz.errors import RnnvizError
 from rnnviz.models import LoadedModel
-from rnnviz.predict import class_probabilities_per_step, next_token_distribution
+from rnnviz.predict import class_probabilities_per_step
 from rnnviz.tokenizers import Encoding
 from rnnviz.trace import RecordedCall, Trace
 
@@ -77,12 +77,12 @@ def inspect_text(
         raise RnnvizError("the text has no tokens the model can read")
     ids = torch.tensor([encoding.ids], dtype=torch.int64)
     with torch.no_grad(), capture(loaded.module) as trace:
-        loaded.module(ids)
+        output = loaded.module(ids)
     if loaded.config.task == "classifier":
         per_step = class_probabilities_per_step(loaded, encoding.ids)
         outcomes = tuple(loaded.config.labels)
-    else:
-        per_step = next_token_distribution(loaded, encoding.ids)
+    else:  # the language model's output already is its prediction at every position
+        per_step = torch.softmax(output[0], dim=-1).numpy().astype(np.float32)
         outcomes = tuple(loaded.tokenizer.itos)
     return TextRun(
         model=loaded.name,

@@ -63,6 +63,10 @@ def test_language_model_run_gives_a_next_token_distribution_at_every_position(ti
     np.testing.assert_allclose(run.per_step.sum(axis=1), 1.0, atol=1e-5)
     assert len(run.top_outcomes(0, 5)) == 5
     assert run.trace["rnn.layer1.forward.cell"].shape == (1, 6, 6)
+    # read from the captured forward, it equals a plain forward pass of the model outside capture
+    with torch.no_grad():
+        plain = torch.softmax(tiny_language_model.module(torch.tensor([run.encoding.ids]))[0], dim=-1)
+    np.testing.assert_allclose(run.per_step, plain.numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t"])
