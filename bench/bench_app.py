@@ -3,7 +3,8 @@
 Starts `streamlit run app.py` and `streamlit run bench/minimal_page.py` (each on its own port),
 drives headless Chromium (/usr/bin/chromium), and times, inside the page with performance.now(),
 Enter in the sentence box → every heatmap redrawn for the new text (each heatmap's x has one
-column per token). Scenarios run interleaved, one run each in turn, so background load hits them
+column per token) in Streamlit's visible draw (it draws a new chart twice: hidden at Plotly's
+automatic width, then at the width it measured). Scenarios run interleaved, one run each in turn, so background load hits them
 alike; every run types a text not seen before (no cache hit) whose token count differs from the
 previous one (so "redrawn" is unambiguous). Cold start: server process start → first heatmap
 drawn in a fresh page. Prints median and p90 per scenario and the ratio to the minimal page.
