@@ -180,14 +180,17 @@ def _cmd_app(args: argparse.Namespace) -> int:
 
     from .custom import load_entry_point
     from .models import load
+    from .uploads import MAX_WEIGHTS_BYTES
 
     for source in args.model:  # fail here, with the loader's message, rather than inside the page
         if ":" in source and not Path(source).is_dir():
             load_entry_point(source)
         else:
             load(source)
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port), "--"]
+    page = Path(__file__).resolve().parent / "webapp.py"  # inside the package: a wheel install has it too
+    command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(args.port),
+               # .streamlit/config.toml says the same, but only where the server starts in the checkout
+               "--server.maxUploadSize", str(MAX_WEIGHTS_BYTES // 2**20), "--browser.gatherUsageStats", "false", "--"]
     for source in args.model:
         command += ["--model", str(Path(source).resolve()) if Path(source).is_dir() else source]
     return subprocess.call(command)

@@ -33,7 +33,14 @@ WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 FORMAT_VERSION = 1
 
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+def _pretrained_dir() -> Path:
+    """The shipped models: `pretrained/` beside the package in a checkout; in an installed wheel the
+    same folders, packed as `rnnviz/pretrained` (pyproject.toml maps one onto the other)."""
+    checkout = Path(__file__).resolve().parent.parent / "pretrained"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "pretrained"
+
+
+PRETRAINED_DIR = _pretrained_dir()
 
 _RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 

@@ -1,0 +1,537 @@
+"""rnnviz in the browser: type a sentence, see every gate of an LSTM, GRU or RNN, token by token.
+
+Layout and widgets only: capture, predictions and figures live in the rest of the package.
+Every choice lives in the URL, so a link reopens the exact view. `streamlit run app.py` in a
+checkout (app.py calls `main`) and `rnnviz app` (which runs this file, so it works from an
+installed wheel too) both open it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+import rnnviz
+from rnnviz import export, figures, lesson
+from rnnviz.capture import cell_kind
+from rnnviz.custom import CustomModel, first_recurrent, load_entry_point
+from rnnviz.errors import ModelError, RnnvizError
+from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun, inspect_text
+from rnnviz.models import bundled_names, read_config, resolve
+from rnnviz.ordering import ORDERINGS, shown_units, unit_order
+from rnnviz.presets import presets_for
+from rnnviz.ui import corpus_view, gradients_view, lab_view
+from rnnviz.trace import QUANTITIES_BY_CELL
+from rnnviz.uploads import MAX_WEIGHTS_BYTES, load_upload
+from rnnviz.view_state import ALIGNMENTS, VIEWS, ModelShape, ViewState, clamp, parse_query
+
+VIEW_TITLES = {
+    "heatmaps": "Heatmaps",
+    "inspector": "Unit inspector",
+    "compare": "Compare",
+    "trajectory": "Trajectory",
+    "lecture": "Lecture",
+    "gradients": "Gradients (BPTT)",
+    "lab": "Training lab",
+    "corpus": "Corpus",
+    "export": "Export",
+}
+# Beyond this many cells per heatmap the click layer (one hover point per cell, with its token and
+# unit as strings, in every panel) makes the chart's data megabytes (400 characters × 64 units ×
+# 6 panels: 150k points), so long texts are clicked in the inspector's heatmap or with fewer units.
+CLICKABLE_CELLS = 6000
+
+# One intra-op thread: the work per request is small (batch 1), and sessions run in parallel
+# threads; OpenMP workers spinning against each other on a few cores cost far more.
+torch.set_num_threads(1)
+
+
+def cli_model_folders() -> list[str]:
+    """Model folders or entry points given as `rnnviz app --model …` (streamlit passes them after `--`)."""
+    args = sys.argv[1:]
+    return [value for flag, value in zip(args, args[1:]) if flag == "--model"]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the page needs to offer a model: a one-line description, its task and its bounds."""
+
+    description: str
+    task: str
+    shape: ModelShape
+
+
+def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
+    if isinstance(model, CustomModel):
+        recurrent = first_recurrent(model.module if model.recurrent_path is None
+                                    else model.module.get_submodule(model.recurrent_path))
+        quantities = QUANTITIES_BY_CELL[cell_kind(recurrent)]
+        shape = ModelShape(recurrent.num_layers, recurrent.bidirectional, recurrent.hidden_size, quantities)
+        return Offer(f"{model.description} — from a Python entry point", "custom", shape)
+    config = model if isinstance(model, rnnviz.ModelConfig) else model.config
+    quantities = QUANTITIES_BY_CELL["rnn_tanh" if config.cell == "rnn" else config.cell]
+    shape = ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
+    return Offer(describe(config), config.task, shape)
+
+
+@st.cache_resource
+def server_models() -> dict[str, tuple[str, Offer]]:
+    """name → (where to load it from, its offer): bundled models, `--model` folders and entry points."""
+    # Configs only (cheap) for folders; an entry point has to be built to know its shape.
+    offered = {name: (name, offer(read_config(resolve(name))[0])) for name in bundled_names()}
+    for source in cli_model_folders():
+        is_folder = Path(source).is_dir()
+        model = read_config(source)[0] if is_folder else loaded_model(source)
+        name = model.name
+        offered[name if name not in offered else f"{name} ({source})"] = (source, offer(model))
+    return offered
+
+
+def session_uploads() -> dict[str, rnnviz.LoadedModel]:
+    """Models this session uploaded: kept in its own session state, never visible to another."""
+    return st.session_state.setdefault("uploads", {})
+
+
+def model_catalogue() -> dict[str, Offer]:
+    offered = {name: entry for name, (_, entry) in server_models().items()}
+    offered.update({name: offer(model) for name, model in session_uploads().items()})
+    return offered
+
+
+@st.cache_resource
+def loaded_model(source: str) -> rnnviz.LoadedModel | CustomModel:
+    """Weights load once per server process and are shared, read-only, by every session."""
+    if ":" in source and not Path(source).is_dir():
+        return load_entry_point(source)
+    return rnnviz.load(source)
+
+
+@st.cache_resource(max_entries=256)
+def text_run(source: str, text: str) -> TextRun:
+    """A trace computed once per (model, text) and reused while only the view changes."""
+    return inspect_text(loaded_model(source), text, truncate=True)
+
+
+def model_for(name: str) -> rnnviz.LoadedModel | CustomModel:
+    uploads = session_uploads()
+    return uploads[name] if name in uploads else loaded_model(server_models()[name][0])
+
+
+def run_for(name: str, text: str) -> TextRun:
+    uploads = session_uploads()
+    if name not in uploads:
+        return text_run(server_models()[name][0], text)
+    runs = st.session_state.setdefault("upload_runs", {})
+    if (name, text) not in runs:
+        if len(runs) >= 32:
+            runs.clear()
+        runs[(name, text)] = inspect_text(uploads[name], text, truncate=True)
+    return runs[(name, text)]
+
+
+def load_uploaded_model() -> None:
+    """Button callback: validate and load the two uploaded files, then switch to the model."""
+    config_file, weights_file = st.session_state.get("upload_config"), st.session_state.get("upload_weights")
+    if config_file is None or weights_file is None:
+        st.session_state["upload_message"] = "Choose both files: config.json and model.safetensors."
+        return
+    try:
+        loaded = load_upload(config_file.getvalue(), weights_file.getvalue())
+    except ModelError as error:
+        st.session_state["upload_message"] = f"Could not load the model: {error}"
+        return
+    name = f"upload: {loaded.config.name}"
+    session_uploads()[name] = loaded
+    st.session_state.pop("upload_runs", None)
+    st.session_state["upload_message"] = ""
+    st.session_state["model"] = name
+    reset_unit_choices()
+
+
+def describe(config: rnnviz.ModelConfig) -> str:
+    metrics = config.metrics
+    if config.task == "classifier":
+        shown = f"test accuracy {metrics['test_accuracy']:.3f}" if "test_accuracy" in metrics else "no metric"
+    else:
+        shown = (f"validation {metrics['val_loss_nats_per_char']:.3f} nats/char" if "val_loss_nats_per_char" in metrics
+                 else "no metric")
+    return f"{config.description} — {shown}"
+
+
+def restore_state_once(catalogue) -> None:
+    """On a session's first run, the URL's choices become the widgets' values."""
+    if "restored" in st.session_state:
+        return
+    default_model = "sst2-lstm" if "sst2-lstm" in catalogue else next(iter(catalogue))
+    shapes = {name: entry.shape for name, entry in catalogue.items()}
+    state, notices = parse_query(dict(st.query_params), shapes, default_model)
+    for key, value in vars(state).items():
+        st.session_state[key] = value
+    st.session_state["notices"] = notices
+    st.session_state["restored"] = True
+
+
+def current_state(catalogue, write_back: bool = False) -> ViewState:
+    """The page's choices, brought within the model's bounds.
+
+    `write_back` (only before any widget is drawn) stores them in the session: that also
+    keeps the values of widgets a view does not draw (Streamlit forgets those otherwise),
+    so switching views never loses a choice.
+    """
+    shapes = {name: entry.shape for name, entry in catalogue.items()}
+    values = {k: st.session_state[k] for k in vars(ViewState()) if k in st.session_state}
+    if values.get("view") is None:  # the segmented control was clicked off
+        values["view"] = "heatmaps"
+    state, _ = clamp(ViewState(**values), shapes)
+    state = replace(state, units_shown=min(state.units_shown, shapes[state.model].hidden_size))
+    if write_back:
+        for key, value in vars(state).items():
+            st.session_state[key] = value
+    return state
+
+
+def apply_preset() -> None:
+    choice = st.session_state.get("preset")
+    if choice:
+        first, _, second = choice.partition("  ⟷  ")
+        st.session_state["text"] = first
+        if second:
+            st.session_state["text2"] = second
+
+
+def reset_unit_choices() -> None:
+    """A new model has other layers and units: start its view at the first ones."""
+    st.session_state["layer"] = 0
+    st.session_state["direction"] = "forward"
+    st.session_state["unit"] = 0
+    st.session_state["step"] = 0
+    st.session_state["quantity"] = "hidden"
+
+
+def sidebar(catalogue) -> None:
+    with st.sidebar:
+        st.header("Model")
+        names = list(catalogue)
+        st.selectbox("model", names, key="model", on_change=reset_unit_choices,
+                     format_func=lambda n: n, help="Every bundled model; see the description below.")
+        entry = catalogue[st.session_state["model"]]
+        shape = entry.shape
+        st.caption(entry.description)
+        st.selectbox("presets", [""] + presets_for(entry.task), key="preset", on_change=apply_preset,
+                     format_func=lambda p: p.replace("\n", " ↵ ") or "— pick an example —")
+        with st.expander("Your own model"):
+            st.caption(f"Upload config.json and model.safetensors in the format of the bundled models "
+                       f"(pretrained/*/, see README); weights up to {MAX_WEIGHTS_BYTES // 2**20} MB. "
+                       "Your model is visible only in this browser session, and nothing is unpickled.")
+            st.file_uploader("config.json", type=["json"], key="upload_config")
+            st.file_uploader("model.safetensors", type=["safetensors"], key="upload_weights")
+            st.button("Load my model", on_click=load_uploaded_model, key="upload_load")
+            if st.session_state.get("upload_message"):
+                st.error(st.session_state["upload_message"])
+        st.header("What to show")
+        st.selectbox("layer", list(range(shape.num_layers)), key="layer",
+                     format_func=lambda k: f"layer {k}")
+        st.radio("direction", ["forward", "backward"][: 2 if shape.bidirectional else 1], key="direction",
+                 horizontal=True)
+        st.selectbox("order units by", list(ORDERINGS), key="order",
+                     help="The same order is used in every heatmap. 'similarity' ranks by correlation with the selected unit.")
+        st.number_input("unit", min_value=0, max_value=shape.hidden_size - 1, key="unit",
+                        help="The unit shown in the inspector and the lecture; clicking a heatmap cell sets it.")
+        st.number_input("units shown", min_value=1, max_value=max(shape.hidden_size, 1), step=8, key="units_shown",
+                        help="The first units in the chosen order; order by variance to see the busiest ones.")
+
+
+def chosen_units(run: TextRun, state: ViewState) -> np.ndarray:
+    """Rows of every heatmap: the chosen order over the hidden state, cut to 'units shown'."""
+    order = unit_order(run.states(state.layer, state.direction, "hidden"), state.order, state.unit)
+    return shown_units(order, state.units_shown, state.unit)
+
+
+def heatmap_figures(run: TextRun, state: ViewState, font_size: int = 12):
+    """One heatmap per quantity of the chosen layer and direction, all in one unit order."""
+    record = run.recorded
+    labels = figures.token_labels(run.tokens, run.encoding.unknown)
+    order = chosen_units(run, state)
+    cells = len(labels) * len(order)
+    built = []
+    for quantity in record.quantities:
+        values = run.states(state.layer, state.direction, quantity)
+        clickable = cells <= CLICKABLE_CELLS
+        figure = figures.quantity_heatmap(values, labels, quantity, record.cell, order,
+                                          selected=(state.step, state.unit), clickable=clickable, font_size=font_size)
+        built.append((quantity, values, figure))
+    return labels, order, built
+
+
+def clickable_heatmap(figure, key: str, labels: list[str], theme: str | None = "streamlit") -> None:
+    """A heatmap whose clicked cell (x = token label, y = unit id) becomes the selected step and unit."""
+
+    def on_select() -> None:
+        points = st.session_state[key].get("selection", {}).get("points", [])
+        if not points:
+            return
+        point = points[0]
+        if point.get("x") in labels:
+            st.session_state["step"] = labels.index(point["x"])
+        try:
+            st.session_state["unit"] = int(point.get("y"))
+        except (TypeError, ValueError):
+            pass
+
+    st.plotly_chart(figure, key=key, on_select=on_select, selection_mode="points", theme=theme)
+
+
+def prediction_panel(loaded: rnnviz.LoadedModel | CustomModel, run: TextRun, font_size: int = 12) -> None:
+    labels = figures.token_labels(run.tokens, run.encoding.unknown)
+    if run.per_step is None:
+        st.caption(f"{run.model} gives no per-step predictions (its entry point has no per_step); its states follow.")
+    elif run.task in ("classifier", "custom"):
+        st.plotly_chart(figures.class_probability_figure(run.per_step, labels, list(run.outcomes), font_size),
+                        key="prediction", theme=None)  # its own plain template (figures.PLAIN_TEMPLATE)
+        label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
+        st.markdown(f"**Prediction:** {label} ({p:.1%})")
+    else:
+        st.plotly_chart(figures.next_token_figure(run.per_step, labels, list(run.outcomes), 5, font_size),
+                        key="prediction", theme=None)  # its own plain template (figures.PLAIN_TEMPLATE)
+        left, right, go_col = st.columns([2, 2, 1])
+        length = left.slider("characters to sample", 20, 400, 120, step=20, key="sample_length")
+        temperature = right.slider("temperature", 0.1, 2.0, 0.8, step=0.1, key="temperature")
+        if go_col.button("Sample", key="sample"):
+            from rnnviz.predict import sample_continuation
+
+            continuation = sample_continuation(loaded, run.text, length, temperature, seed=0)
+            st.code(run.text + continuation, language=None)
+
+
+def view_heatmaps(run: TextRun, state: ViewState) -> None:
+    record = run.recorded
+    labels = figures.token_labels(run.tokens, run.encoding.unknown)
+    order = chosen_units(run, state)
+    clickable = len(labels) * len(order) <= CLICKABLE_CELLS
+    st.caption(f"layer {state.layer}, {state.direction}; showing {len(order)} of {record.hidden_size} units ordered "
+               f"by {state.order}. Click a cell to inspect that unit at that token."
+               + ("" if clickable else
+                  " Long text: to click cells, show fewer units or use the Unit inspector's heatmap."))
+    # One chart with a panel per quantity, in the lecture's reading order; long passages one per row.
+    grid = figures.quantity_grid({q: run.states(state.layer, state.direction, q) for q in record.quantities},
+                                 labels, record.cell, order, selected=(state.step, state.unit), clickable=clickable,
+                                 columns=2 if len(labels) <= 40 else 1)
+    clickable_heatmap(grid, "heatmaps", labels, theme=None)  # the grid brings its own plain template
+
+
+def unit_series(run: TextRun, state: ViewState, unit: int) -> dict[str, np.ndarray]:
+    return {q: run.states(state.layer, state.direction, q)[:, unit] for q in run.recorded.quantities}
+
+
+def view_inspector(run: TextRun, state: ViewState) -> None:
+    labels = figures.token_labels(run.tokens, run.encoding.unknown)
+    record = run.recorded
+    step = min(state.step, len(labels) - 1)
+    st.subheader(f"Unit {state.unit} — layer {state.layer}, {state.direction}, at token {labels[step]}")
+    series = unit_series(run, state, state.unit)
+    st.plotly_chart(figures.unit_timeline(series, labels, state.unit, step), key="timeline")
+    colour_by = st.radio("colour the text by", list(series), index=list(series).index("hidden"), horizontal=True,
+                         format_func=lambda q: figures.LABELS.get(q, q), key="colour_by")
+    scale = figures.colour_scale(colour_by, series[colour_by], record.cell)
+    st.markdown(figures.coloured_tokens_html(run.tokens, series[colour_by], scale), unsafe_allow_html=True)
+    st.markdown("**The update at this step, with the recorded numbers**")
+    moment = lesson.unit_step(series, step, state.unit)
+    for line in lesson.written_update(record.cell, moment):
+        st.latex(line)
+    order = chosen_units(run, state)
+    hidden = run.states(state.layer, state.direction, "hidden")
+    clickable_heatmap(
+        figures.quantity_heatmap(hidden, labels, "hidden", record.cell, order, (step, state.unit), clickable=True),
+        "inspector-heatmap", labels)
+
+
+def view_compare(name: str, run: TextRun, state: ViewState) -> None:
+    st.text_input("second sentence", key="text2")
+    try:
+        other = run_for(name, st.session_state["text2"])
+    except RnnvizError as error:
+        st.info(f"Second sentence: {error}")
+        return
+    first_labels = figures.token_labels(run.tokens, run.encoding.unknown)
+    second_labels = figures.token_labels(other.tokens, other.encoding.unknown)
+    if run.per_step is not None and other.per_step is not None and run.task != "language_model":
+        class_index = int(run.per_step[-1].argmax())
+        st.plotly_chart(figures.comparison_figure(
+            [("first: " + run.text, run.per_step[:, class_index], first_labels),
+             ("second: " + other.text, other.per_step[:, class_index], second_labels)],
+            run.outcomes[class_index]), key="compare-curves")
+    quantities = list(run.recorded.quantities)
+    left, right = st.columns(2)
+    left.selectbox("quantity", quantities, key="quantity", format_func=lambda q: figures.LABELS.get(q, q))
+    right.radio("align positions at the", list(ALIGNMENTS), key="align", horizontal=True)
+    quantity = st.session_state["quantity"]
+    first = run.states(state.layer, state.direction, quantity)
+    second = other.states(state.layer, state.direction, quantity)
+    order = chosen_units(run, state)
+    st.plotly_chart(figures.difference_heatmap(first, second, first_labels, second_labels, quantity,
+                                               st.session_state["align"], order), key="compare-difference")
+
+
+def view_trajectory(name: str, run: TextRun, state: ViewState) -> None:
+    fit_on = st.radio("fit the projection on", ["this sentence", "this sentence and the second one"], horizontal=True,
+                      key="pca_fit")
+    hidden = run.states(state.layer, state.direction, "hidden")
+    paths = [("first", hidden, figures.token_labels(run.tokens))]
+    if fit_on != "this sentence":
+        try:
+            other = run_for(name, st.session_state["text2"])
+            paths.append(("second", other.states(state.layer, state.direction, "hidden"), figures.token_labels(other.tokens)))
+        except RnnvizError as error:
+            st.info(f"Second sentence: {error}")
+    projection = figures.fit_pca(np.concatenate([p for _, p, _ in paths]))
+    st.plotly_chart(figures.trajectory_figure([(n, projection.apply(p), l) for n, p, l in paths], projection),
+                    key="trajectory")
+
+
+# Readable from the back of a hall: large type and black on white in the main area.
+LECTURE_CSS = """
+<style>
+[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label { font-size: 1.5rem !important; }
+[data-testid="stMain"] h1, [data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.4rem !important; color: #000; }
+[data-testid="stMain"] { color: #000; background: #fff; }
+[data-testid="stMain"] .katex { font-size: 1.5em !important; }
+</style>
+"""
+
+
+def view_lecture(run: TextRun, state: ViewState) -> None:
+    st.markdown(LECTURE_CSS, unsafe_allow_html=True)
+    steps = len(run.tokens)
+    step = min(state.step, steps - 1)
+    controls = st.columns([1.2, 1.2, 1.2, 6])
+    if controls[0].button("◀ step", key="step_back", disabled=step == 0):
+        step -= 1
+    if controls[1].button("step ▶", key="step_forward", disabled=step >= steps - 1):
+        step += 1
+    playing = controls[2].toggle("play", key="playing")
+    st.session_state["step"] = step
+    controls[3].slider("timestep", 0, max(steps - 1, 1), key="step", disabled=steps == 1)
+    lecture_panel(run, state, playing)
+
+
+def lecture_panel(run: TextRun, state: ViewState, playing: bool) -> None:
+    @st.fragment(run_every=1.2 if playing else None)
+    def panel() -> None:
+        steps = len(run.tokens)
+        step = min(st.session_state["step"], steps - 1)
+        if playing and step < steps - 1:
+            step += 1
+            st.session_state["step"] = step
+            st.query_params["step"] = str(step)
+        record = run.recorded
+        revealed = " ".join(f"**[{t}]**" if i == step else t for i, t in enumerate(run.tokens[: step + 1]))
+        st.markdown(f"### Reading: {revealed} {'…' if step < steps - 1 else ''}")
+        series = unit_series(run, state, state.unit)
+        values = {q: (float(np.nanmean(run.states(state.layer, state.direction, q)[step])), float(series[q][step]))
+                  for q in record.quantities}
+        st.plotly_chart(lesson.cell_diagram(record.cell, values, f"step {step}: '{run.tokens[step]}' — unit {state.unit}"),
+                        key="cell-diagram")
+        st.markdown(f"**Unit {state.unit} at this step, with the recorded numbers**")
+        for line in lesson.written_update(record.cell, lesson.unit_step(series, step, state.unit)):
+            st.latex(line)
+        with st.expander("the equations of the cell", expanded=True):
+            for equation in lesson.EQUATIONS[record.cell]:
+                st.latex(equation)
+
+    panel()
+
+
+def view_export(run: TextRun, state: ViewState) -> None:
+    st.markdown("Every chart also has a camera button (top right of the chart) that saves a PNG in the browser, offline.")
+    labels, order, built = heatmap_figures(run, state)
+    stem = f"{run.model}-layer{state.layer}-{state.direction}"
+    st.download_button("trace (NPZ)", data=lambda: export.trace_npz(run), file_name=f"{run.model}-trace.npz",
+                       mime="application/octet-stream", on_click="ignore", key="export-npz")
+    st.download_button("trace (JSON)", data=lambda: export.trace_json_text(run), file_name=f"{run.model}-trace.json",
+                       mime="application/json", on_click="ignore", key="export-json")
+    for quantity, values, figure in built:
+        left, right = st.columns(2)
+        left.download_button(f"{figures.LABELS.get(quantity, quantity)} — figure (HTML)",
+                             data=lambda figure=figure: export.figure_html(figure),
+                             file_name=f"{stem}-{quantity}.html", mime="text/html", on_click="ignore",
+                             key=f"export-html-{quantity}")
+        right.download_button(f"{figures.LABELS.get(quantity, quantity)} — values (CSV)",
+                              data=lambda values=values: export.heatmap_csv(values, run.tokens, order),
+                              file_name=f"{stem}-{quantity}.csv", mime="text/csv", on_click="ignore",
+                              key=f"export-csv-{quantity}")
+
+
+def bundled_format_only(name: str) -> bool:
+    """Gradients and corpus analyses read the bundled format's embedding and head."""
+    if isinstance(model_for(name), CustomModel):
+        st.info("This view needs a model in the bundled format (embedding → rnn → head, see README); "
+                "models from a Python entry point show heatmaps, inspector, compare, trajectory and lecture.")
+        return False
+    return True
+
+
+def main() -> None:
+    st.set_page_config(page_title="rnnviz — inside recurrent networks", layout="wide")  # every run, first
+    catalogue = model_catalogue()
+    if not catalogue:
+        st.error("No bundled models found in pretrained/. Run `rnnviz train sst2-lstm` or restore the pretrained folder.")
+        return
+    restore_state_once(catalogue)
+    for notice in st.session_state.pop("notices", []):
+        st.warning(f"From the link: {notice}")
+    current_state(catalogue, write_back=True)
+    sidebar(catalogue)
+    st.title("rnnviz — inside a recurrent network, token by token")
+    with st.form("sentence-form", border=False):
+        left, right = st.columns([6, 1])
+        left.text_input("sentence", key="text", max_chars=None,
+                        help=f"Press Enter or Run. Texts beyond {MAX_TEXT_CHARACTERS} characters are cut.")
+        right.form_submit_button("Run", use_container_width=True)
+    st.segmented_control("view", list(VIEWS), key="view", format_func=VIEW_TITLES.get, label_visibility="collapsed")
+    state = current_state(catalogue)
+    name = state.model
+    if not state.text.strip():
+        st.info("Type a sentence above and press Enter — for example *the movie was not good*.")
+        st.query_params.from_dict(state.to_query())
+        return
+    try:
+        run = run_for(name, state.text)
+    except RnnvizError as error:
+        st.warning(str(error))
+        return
+    if run.truncated:
+        st.warning(f"The text is longer than {MAX_TEXT_CHARACTERS} characters; only the first {MAX_TEXT_CHARACTERS} are shown.")
+    unknown = [t for t, u in zip(run.tokens, run.encoding.unknown) if u]
+    if unknown:
+        st.caption(f"Not in the model's vocabulary (read as ⟨unk⟩): {', '.join(unknown[:20])}")
+    state = replace(state, step=min(state.step, len(run.tokens) - 1))
+    views = {
+        "heatmaps": lambda: (prediction_panel(model_for(name), run), view_heatmaps(run, state)),
+        "inspector": lambda: view_inspector(run, state),
+        "compare": lambda: view_compare(name, run, state),
+        "trajectory": lambda: view_trajectory(name, run, state),
+        "lecture": lambda: view_lecture(run, state),
+        "gradients": lambda: bundled_format_only(name) and gradients_view.render(
+            model_for(name), run, state.layer, state.direction, loaded_model),
+        "lab": lab_view.render,
+        "corpus": lambda: bundled_format_only(name) and corpus_view.render(
+            model_for(name), name, run, state.layer, state.direction),
+        "export": lambda: view_export(run, state),
+    }
+    try:
+        views[state.view]()
+    except RnnvizError as error:
+        st.warning(str(error))
+    except Exception as error:  # noqa: BLE001 — a broken view must not take the page down
+        st.error(f"This view failed: {type(error).__name__}: {error}. The other views still work.")
+    final = current_state(catalogue)
+    st.query_params.from_dict(replace(final, step=min(final.step, len(run.tokens) - 1)).to_query())
+
+
+if __name__ == "__main__":  # `streamlit run rnnviz/webapp.py`, as `rnnviz app` does
+    main()
