@@ -5,7 +5,8 @@
 Corpora: the Tiny Shakespeare validation split (last 10 %, ~111 k characters, 256-character chunks)
 through shakespeare-char-lstm (2 × 256 LSTM; a randomly initialised model of the same shape when
 it is not bundled yet: the work per token is the same) and SST-2 test through sst2-lstm.
-Prints, per corpus: plain forward tokens/s, forward inside `capture` tokens/s and its ratio to plain,
+Prints, per corpus: plain forward tokens/s, forward inside `capture` tokens/s and its ratio to plain
+(capturing what the corpus index records, and every quantity),
 the whole `compute_corpus_index` (encode, capture, streamed statistics) in seconds and tokens/s,
 a cached second visit in seconds, and the stored bytes. Needs ../shared/data (or RNNVIZ_DATA_DIR).
 """
@@ -23,7 +24,7 @@ import torch
 
 from rnnviz.capture import capture
 from rnnviz.corpus import (BATCH_SIZE, compute_corpus_index, corpus_batches, corpus_index, encode_corpus,
-                           reference_corpus, run_batch)
+                           recorded_names, reference_corpus, run_batch)
 from rnnviz.errors import RnnvizError
 from rnnviz.models import LoadedModel, ModelConfig, build_module, bundled_names, load
 from rnnviz.tokenizers import CharTokenizer
@@ -39,15 +40,20 @@ def shakespeare_model(corpus_text: str) -> tuple[LoadedModel, str]:
     return LoadedModel(config, tokenizer, build_module(config).eval()), "random 2×256 LSTM (shakespeare-char-lstm not bundled)"
 
 
-def timed_passes(loaded: LoadedModel, batches: list, recorded: bool) -> float:
+EVERYTHING = "every quantity"
+
+
+def timed_passes(loaded: LoadedModel, batches: list, recorded: list[str] | str | None) -> float:
+    """One pass over the batches: plain (None), inside `capture` of every quantity (EVERYTHING), or
+    inside `capture(only=recorded)`."""
     began = time.perf_counter()
     with torch.no_grad():
         for _, ids, lengths in batches:
-            if recorded:
-                with capture(loaded.module):
-                    run_batch(loaded, ids, lengths)
-            else:
+            if recorded is None:
                 run_batch(loaded, ids, lengths)
+            else:
+                with capture(loaded.module, only=None if recorded == EVERYTHING else recorded):
+                    run_batch(loaded, ids, lengths)
     return time.perf_counter() - began
 
 
@@ -56,11 +62,13 @@ def bench(label: str, loaded: LoadedModel, model_label: str, corpus, repeats: in
     encodings = encode_corpus(loaded, corpus)
     tokens = sum(len(e.ids) for e in encodings)
     batches = list(corpus_batches(encodings, BATCH_SIZE))
-    timed_passes(loaded, batches[:2], recorded=True)  # warm-up
-    plain, recorded = [], []
-    for _ in range(repeats):  # interleaved, so a busy moment hits both alike
-        plain.append(timed_passes(loaded, batches, recorded=False))
-        recorded.append(timed_passes(loaded, batches, recorded=True))
+    index_names = recorded_names(layer, "forward")
+    timed_passes(loaded, batches[:2], recorded=EVERYTHING)  # warm-up
+    plain, recorded, everything = [], [], []
+    for _ in range(repeats):  # interleaved, so a busy moment hits all alike
+        plain.append(timed_passes(loaded, batches, recorded=None))
+        recorded.append(timed_passes(loaded, batches, recorded=index_names))
+        everything.append(timed_passes(loaded, batches, recorded=EVERYTHING))
     full = []
     for _ in range(repeats):
         began = time.perf_counter()
@@ -72,10 +80,12 @@ def bench(label: str, loaded: LoadedModel, model_label: str, corpus, repeats: in
         cached = corpus_index(loaded, corpus, layer, cache_dir=cache)
         second_visit = time.perf_counter() - began
         assert cached.from_cache
-    p, r, f = statistics.median(plain), statistics.median(recorded), statistics.median(full)
+    p, r, e, f = (statistics.median(x) for x in (plain, recorded, everything, full))
     print(f"\n{label}: {tokens:,} tokens in {len(encodings):,} segments, {len(batches)} batches of ≤ {BATCH_SIZE}; model: {model_label}")
     print(f"  plain forward             {p:6.2f} s  {tokens / p:10,.0f} tokens/s")
-    print(f"  forward inside capture    {r:6.2f} s  {tokens / r:10,.0f} tokens/s   capture/plain throughput {p / r:.2f}×")
+    print(f"  forward inside capture    {r:6.2f} s  {tokens / r:10,.0f} tokens/s   capture/plain throughput {p / r:.2f}×"
+          f"   (what the index records: σ gates of every layer, h of layer {layer})")
+    print(f"    … of every quantity     {e:6.2f} s  {tokens / e:10,.0f} tokens/s   capture/plain throughput {p / e:.2f}×")
     print(f"  corpus index (all stats)  {f:6.2f} s  {tokens / f:10,.0f} tokens/s   (min {min(full):.2f} s, max {max(full):.2f} s)")
     print(f"  second visit (cache)      {second_visit:6.2f} s")
     print(f"  stored hidden state       {index.hidden.nbytes / 2**20:6.1f} MiB (float16, layer {layer}, {index.units} units)")

@@ -11,20 +11,21 @@ c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t. Leaving the block restores the modules' own
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 import warnings
 import weakref
 from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from rnnviz.trace import DIRECTIONS, RecordedCall, Trace, call_prefix, quantity_name
+from rnnviz.trace import DIRECTIONS, QUANTITIES_BY_CELL, RecordedCall, Trace, call_prefix, quantity_name
 
 RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
 _STOCK_FORWARDS = {cls: cls.forward for cls in RECURRENT_TYPES}
@@ -40,13 +41,17 @@ _INSTALLED: dict[int, int] = {}  # id(module) → number of capture blocks using
 
 
 @contextmanager
-def capture(model: nn.Module, *, detach: bool = True) -> Iterator[Trace]:
+def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] | None = None) -> Iterator[Trace]:
     """Record the states and gates of every recurrent submodule of `model` while the block runs.
 
     Only calls made by this thread (this context) inside the block are recorded; several
     threads may capture the same model at once, each into its own Trace.
     `detach=False` keeps the recorded tensors in the autograd graph (for gradient views).
+    `only`: glob pattern(s) over the recorded names (e.g. "rnn.layer1.forward.*"); quantities that
+    match none are neither rebuilt nor stored (their layers still run), which saves the rebuild
+    of every other layer and direction when one is all that is wanted.
     """
+    patterns = None if only is None else ((only,) if isinstance(only, str) else tuple(only))
     trace = Trace()
     calls_so_far: dict[str, int] = defaultdict(int)
     outer = _ACTIVE_RECORDERS.get() or {}
@@ -64,7 +69,7 @@ def capture(model: nn.Module, *, detach: bool = True) -> Iterator[Trace]:
             continue
         if id(module) in outer:
             raise RuntimeError(f"module {path!r} is already inside another rnnviz.capture block")
-        recorders[id(module)] = _recording_forward(module, base, path, trace, calls_so_far, detach)
+        recorders[id(module)] = _recording_forward(module, base, path, trace, calls_so_far, detach, patterns)
         modules.append(module)
     token = _ACTIVE_RECORDERS.set({**outer, **recorders})
     _instrument(modules)
@@ -121,7 +126,7 @@ def cell_kind(module: nn.Module) -> str:
     return f"rnn_{module.nonlinearity}"
 
 
-def _recording_forward(module, base, path, trace, calls_so_far, detach):
+def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns=None):
     num_directions = 2 if module.bidirectional else 1
 
     def forward(input, hx=None):
@@ -138,7 +143,8 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach):
                 # On CUDA, a layer's weights are not one contiguous cuDNN chunk: harmless here.
                 warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
                 layer_output, layer_final = layer(layer_input, layer_hx)
-            lengths = _record_layer(trace, module, path, call, k, layer_input, layer_output, layer_hx, detach)
+            lengths = _record_layer(trace, module, path, call, k, layer_input, layer_output, layer_hx, detach,
+                                    patterns)
             finals.append(layer_final)
             is_last = k == module.num_layers - 1
             if not is_last and module.training and module.dropout > 0:
@@ -249,8 +255,12 @@ def _initial_state(state, direction, batch, width, like):
     return state.unsqueeze(0) if state.dim() == 1 else state
 
 
-def _record_layer(trace, module, path, call, layer, layer_input, layer_output, layer_hx, detach):
-    """Rebuild and store every quantity of one layer, both directions; returns the lengths."""
+def _wanted(name: str, patterns: tuple[str, ...] | None) -> bool:
+    return patterns is None or any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def _record_layer(trace, module, path, call, layer, layer_input, layer_output, layer_hx, detach, patterns=None):
+    """Rebuild and store every (wanted) quantity of one layer, both directions; returns the lengths."""
     with torch.set_grad_enabled(not detach):
         inputs, lengths = _batch_first(layer_input, module)
         outputs, _ = _batch_first(layer_output, module)
@@ -263,7 +273,11 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
         width = getattr(module, "proj_size", 0) or module.hidden_size
         cell = cell_kind(module)
         h0, c0 = (None, None) if layer_hx is None else layer_hx if isinstance(layer_hx, tuple) else (layer_hx, None)
+        possible = QUANTITIES_BY_CELL[cell] + (("unprojected_hidden",) if getattr(module, "proj_size", 0) else ())
         for d, direction in enumerate(DIRECTIONS[: 2 if module.bidirectional else 1]):
+            names = {q: quantity_name(call_prefix(path, call), layer, direction, q) for q in possible}
+            if not any(_wanted(name, patterns) for name in names.values()):
+                continue  # nothing of this layer and direction is wanted: no rebuild
             suffix = "_reverse" if d == 1 else ""
             weights = {
                 kind: getattr(module, f"{kind}_l{layer}{suffix}").to(work_dtype)
@@ -275,22 +289,29 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
             if d == 1:  # run the backward direction as a forward one over reversed sequences
                 x, h = _reverse(x, length_tensor, full_length), _reverse(h, length_tensor, full_length)
             h_start = _initial_state(h0, d, batch, width, h).to(work_dtype)
-            if cell == "lstm":
+            wanted = {q for q, name in names.items() if _wanted(name, patterns)}
+            if wanted <= {"hidden"}:
+                quantities = {}  # h is PyTorch's own output: nothing to rebuild
+            elif cell == "lstm":
                 c_start = _initial_state(c0, d, batch, module.hidden_size, h).to(work_dtype)
-                quantities = _lstm_quantities(x, h, h_start, c_start, weights)
+                quantities = _lstm_quantities(x, h, h_start, c_start, weights, wanted)
             elif cell == "gru":
-                quantities = _gru_quantities(x, h, h_start, weights)
+                quantities = _gru_quantities(x, h, h_start, weights, wanted)
             else:
                 quantities = {}
+            quantities = {q: v for q, v in quantities.items() if q in wanted}
             if d == 1:
                 quantities = {q: _reverse(v, length_tensor, full_length) for q, v in quantities.items()}
-            quantities["hidden"] = hidden
+            if "hidden" in wanted:
+                quantities["hidden"] = hidden
+            mask = None if full_length else _padding_mask(length_tensor, steps)
             for quantity, value in quantities.items():
                 value = value.to(torch.float32)
-                if not full_length:
-                    value = value.masked_fill(_padding_mask(length_tensor, steps), float("nan"))
-                name = quantity_name(call_prefix(path, call), layer, direction, quantity)
-                trace.tensors[name] = value.detach() if detach else value
+                if mask is not None:
+                    # Rebuilt tensors are ours to overwrite; h is a view of the model's own output.
+                    fresh = quantity != "hidden" and not value.requires_grad
+                    value = value.masked_fill_(mask, float("nan")) if fresh else value.masked_fill(mask, float("nan"))
+                trace.tensors[names[quantity]] = value.detach() if detach else value
     return tuple(lengths)
 
 
@@ -368,24 +389,24 @@ def _joined_rows(weights, rows: slice | list[slice]):
     return weight, bias
 
 
-def _lstm_quantities(x, hidden, h_start, c_start, weights):
-    """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh); c_t = f·c_{t-1} + i·g."""
+def _lstm_quantities(x, hidden, h_start, c_start, weights, wanted=None):
+    """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh); c_t = f·c_{t-1} + i·g.
+
+    `wanted` (default: all): when neither g, c nor o·tanh(c) is among them, only the σ gates are built.
+    """
     size = weights["weight_hh"].shape[0] // 4
     i, f, g, o = (slice(k * size, (k + 1) * size) for k in range(4))
     joined = _joined(x, hidden, h_start)
     # Two products over [x_t, h_{t-1}]: the σ gates (i, f, o) and the tanh candidate g, each activated
     # as it is written.
     sigmoid_gates = _affine(joined, *_joined_rows(weights, [i, f, o]), activation="sigmoid")
-    cell_gate = _affine(joined, *_joined_rows(weights, g), activation="tanh")
     input_gate, forget_gate, output_gate = sigmoid_gates.split(size, dim=-1)
+    quantities = {"input_gate": input_gate, "forget_gate": forget_gate, "output_gate": output_gate}
+    if wanted is not None and not wanted & {"cell_gate", "cell", "unprojected_hidden"}:
+        return quantities
+    cell_gate = _affine(joined, *_joined_rows(weights, g), activation="tanh")
     cell = _cell_recursion(forget_gate, input_gate * cell_gate, c_start)
-    quantities = {
-        "input_gate": input_gate,
-        "forget_gate": forget_gate,
-        "cell_gate": cell_gate,
-        "output_gate": output_gate,
-        "cell": cell,
-    }
+    quantities.update(cell_gate=cell_gate, cell=cell)
     if "weight_hr" in weights:  # proj_size > 0: h_t = W_hr·(o_t ⊙ tanh(c_t))
         quantities["unprojected_hidden"] = output_gate * cell.tanh()
     return quantities
@@ -401,12 +422,17 @@ def _cell_recursion(forget_gate, update, c_start):
     return torch.stack(steps, dim=1)
 
 
-def _gru_quantities(x, hidden, h_start, weights):
-    """r, z = σ(W_i·x_t + b_i + W_h·h_{t-1} + b_h); n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t-1} + b_hn))."""
+def _gru_quantities(x, hidden, h_start, weights, wanted=None):
+    """r, z = σ(W_i·x_t + b_i + W_h·h_{t-1} + b_h); n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t-1} + b_hn)).
+
+    `wanted` (default: all): without the candidate n among them, its two products are skipped.
+    """
     size = weights["weight_hh"].shape[0] // 3
     reset_update, new = slice(0, 2 * size), slice(2 * size, 3 * size)
     joined = _joined(x, hidden, h_start)
     reset_gate, update_gate = _affine(joined, *_joined_rows(weights, reset_update), activation="sigmoid").split(size, dim=-1)
+    if wanted is not None and "new_gate" not in wanted:
+        return {"reset_gate": reset_gate, "update_gate": update_gate}
     bias_ih, bias_hh = weights.get("bias_ih"), weights.get("bias_hh")
     input_n = _affine(x, weights["weight_ih"][new], None if bias_ih is None else bias_ih[new])
     hidden_n = _affine(joined[..., x.shape[-1]:], weights["weight_hh"][new], None if bias_hh is None else bias_hh[new])

@@ -164,6 +164,28 @@ def test_gates_are_exact_through_either_matrix_product_path(cell, onednn, monkey
     check_against_reference(module, trace, seqs, hx)
 
 
+@pytest.mark.parametrize("only, expected", [
+    ("layer1.backward.*", {f"layer1.backward.{q}" for q in rnnviz.trace.QUANTITIES_BY_CELL["lstm"]}),
+    (["*.hidden", "layer0.forward.forget_gate"],
+     {f"layer{k}.{d}.hidden" for k in (0, 1) for d in ("forward", "backward")} | {"layer0.forward.forget_gate"}),
+    ("nothing.*", set()),
+])
+def test_only_records_the_names_matching_its_patterns_with_the_same_values(only, expected):
+    config = Config(cell="lstm", num_layers=2, bidirectional=True, batch_first=True)
+    module = config.build()
+    batch = torch.stack(sequences(config, [5, 5]))
+    with torch.no_grad():
+        with rnnviz.capture(module) as everything:
+            expected_output, _ = module(batch)
+        with rnnviz.capture(module, only=only) as some:
+            output, _ = module(batch)
+    assert set(some.names()) == expected
+    assert torch.equal(output, expected_output)  # the model itself runs as always
+    for name in expected:
+        assert torch.equal(some[name], everything[name])
+    assert len(some.calls) == 1  # the call is still listed
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_packed_variable_lengths_are_exact_and_nan_past_each_length(cell, bidirectional):
