@@ -188,15 +188,22 @@ class LoadedModel:
         return self.tokenizer.encode(text)
 
 
-def save(folder: str | Path, config: ModelConfig, tokenizer: Tokenizer, module: nn.Module) -> Path:
-    """Write ``model.safetensors`` + ``config.json`` into ``folder`` (created if needed)."""
+def save(folder: str | Path, config: ModelConfig, tokenizer: Tokenizer, module: nn.Module,
+         weights_dtype: str = "float32") -> Path:
+    """Write ``model.safetensors`` + ``config.json`` into ``folder`` (created if needed).
+
+    ``weights_dtype="float16"`` stores half-size weights; `load` always returns a float32 module.
+    """
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if tokenizer.vocab_size != config.vocab_size:
         raise ModelError(f"tokenizer has {tokenizer.vocab_size} entries but config.vocab_size is {config.vocab_size}")
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in module.state_dict().items()}
+    if weights_dtype not in ("float32", "float16"):
+        raise ModelError(f"weights can be stored as float32 or float16, not {weights_dtype!r}")
+    dtype = getattr(torch, weights_dtype)
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in module.state_dict().items()}
     save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "rnnviz", "version": str(FORMAT_VERSION)})
     payload = {"format_version": FORMAT_VERSION, "model": config.to_dict(), "tokenizer": tokenizer.to_dict()}
     (folder / CONFIG_FILE).write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

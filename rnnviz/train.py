@@ -68,6 +68,10 @@ class Recipe:
     # tokens are unknown; it also keeps the model from leaning on any single word.
     word_dropout: float = 0.0
     labels: tuple[str, ...] = ()
+    # How the weights are stored: "float16" halves the file (the models share a 25 MB budget); the
+    # reported metrics are then measured on the float16-rounded weights that ship.
+    weights_dtype: str = "float32"
+    selection: str = ""  # how the hyper-parameters were chosen, for the card
     # language model
     seq_len: int = 128
     max_steps: int = 3000
@@ -92,8 +96,12 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-lstm",
             description="Word-level LSTM sentiment classifier (SST-2), linear head on the final hidden state.",
             task="classifier", cell="lstm", data_files=SST2_FILES, labels=SST2_LABELS,
-            embedding_dim=64, hidden_size=128, dropout=0.4, word_dropout=0.1, lr=2e-3, min_lr=1e-4,
-            batch_size=64, max_epochs=8, patience=6, evals_per_epoch=3, seed=0,
+            embedding_dim=128, hidden_size=256, dropout=0.5, word_dropout=0.1, lr=3e-3, min_lr=1e-4,
+            batch_size=64, max_epochs=8, patience=6, evals_per_epoch=3, seed=0, weights_dtype="float16",
+            selection="8 settings (the previous recipe and 7 variants of embedding 64/128, hidden 128/256, dropout "
+                      "0.4/0.5, word dropout 0.1/0.2, lr 1e-3/2e-3/3e-3 and epochs), each trained once with seed 0 "
+                      "and compared on dev accuracy only (0.833–0.850); this is the best. Test was read once, after "
+                      "the choice.",
         ),
         Recipe(
             name="sst2-bilstm",
@@ -306,6 +314,10 @@ def train_classifier(
             break
     module.load_state_dict(best[1])
     module.eval()
+    if recipe.weights_dtype != "float32":  # evaluate exactly what will be stored
+        with torch.no_grad():
+            for tensor in module.state_dict().values():
+                tensor.copy_(tensor.to(getattr(torch, recipe.weights_dtype)))
     metrics: dict[str, Any] = {
         "dev_accuracy": round(evaluate_classifier(module, dev)["accuracy"], 4),
         "best_epoch": best[2],
@@ -468,7 +480,7 @@ def run_recipe(
     metrics = {"training_seconds": round(seconds, 1), **metrics}
     history = metrics.pop("history")
     cfg = replace(cfg, metrics=metrics)
-    save(out, cfg, tok, module)
+    save(out, cfg, tok, module, weights_dtype=recipe.weights_dtype)
     data_info = {str(Path(recipe.data_files[k])): sha256_of(p) for k, p in paths.items()}
     write_card(out, recipe, cfg, metrics, history, data_info, command or f"rnnviz train {recipe.name}")
     return TrainResult(folder=out, metrics=metrics, seconds=seconds)
@@ -547,7 +559,7 @@ def _fmt(v: Any) -> str:
 def write_card(folder: Path, recipe: Recipe, cfg: ModelConfig, metrics: dict[str, Any],
                history: list[dict[str, Any]], data_sha256: dict[str, str], command: str) -> Path:
     """Write the model card (README.md): data hashes, command, seed, time, metrics, history."""
-    hp = {k: v for k, v in recipe.__dict__.items() if k not in ("name", "description", "data_files", "labels")}
+    hp = {k: v for k, v in recipe.__dict__.items() if k not in ("name", "description", "data_files", "labels", "selection")}
     if recipe.task == "classifier":
         for k in ("seq_len", "max_steps", "eval_every", "val_fraction"):
             hp.pop(k, None)
@@ -582,6 +594,7 @@ def write_card(folder: Path, recipe: Recipe, cfg: ModelConfig, metrics: dict[str
               f"- training time: {metrics.get('training_seconds')} s on {_machine()}",
               f"- torch {torch.__version__}, Python {platform.python_version()}",
               "- hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()),
+              *([f"- how they were chosen: {recipe.selection}"] if recipe.selection else []),
               "", "## Metrics", "", "| metric | value |", "|---|---|"]
     for k, v in metrics.items():
         lines.append(f"| {k} | {_fmt(v)} |")

@@ -141,7 +141,7 @@ def test_language_model_pack_shows_the_chosen_layer_and_next_characters(tmp_path
         (["good", "  "], {}, "sentence 2: the text is empty"),
         (["good"], {"layer": 1}, "layer 1 does not exist"),
         (["good"], {"direction": "backward"}, "direction 'backward' does not exist"),
-        (["good"], {"unit": 128}, "unit 128 does not exist"),
+        (["good"], {"unit": 999}, "unit 999 does not exist"),
         (["good"], {"units_shown": 0}, "at least 1"),
     ],
 )

@@ -82,6 +82,21 @@ def test_save_then_load_round_trips_config_tokenizer_and_weights(tmp_path):
         torch.testing.assert_close(loaded.module.state_dict()[k], v)
 
 
+def test_float16_storage_halves_the_file_and_loads_as_the_rounded_float32_weights(tmp_path):
+    _, cfg, tok, module = tiny_classifier(tmp_path)
+    full = save(tmp_path / "full", cfg, tok, module)
+    half = save(tmp_path / "half", cfg, tok, module, weights_dtype="float16")
+    stored = load_file(str(half / WEIGHTS_FILE))
+    assert {t.dtype for t in stored.values()} == {torch.float16}
+    assert (half / WEIGHTS_FILE).stat().st_size < 0.6 * (full / WEIGHTS_FILE).stat().st_size
+    loaded = load(half)
+    for k, v in module.state_dict().items():
+        assert loaded.module.state_dict()[k].dtype == torch.float32
+        torch.testing.assert_close(loaded.module.state_dict()[k], v.to(torch.float16).to(torch.float32), rtol=0, atol=0)
+    with pytest.raises(ModelError, match="float32 or float16"):
+        save(tmp_path / "odd", cfg, tok, module, weights_dtype="int8")
+
+
 def test_config_json_is_plain_json_with_architecture_tokenizer_and_labels(tmp_path):
     folder, cfg, _, _ = tiny_classifier(tmp_path)
     payload = json.loads((folder / CONFIG_FILE).read_text())
