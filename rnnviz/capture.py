@@ -290,13 +290,14 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
                 x, h = _reverse(x, length_tensor, full_length), _reverse(h, length_tensor, full_length)
             h_start = _initial_state(h0, d, batch, width, h).to(work_dtype)
             wanted = {q for q, name in names.items() if _wanted(name, patterns)}
+            cache = _JOINED_WEIGHTS.setdefault(module, {}).setdefault((layer, d, work_dtype), {})
             if wanted <= {"hidden"}:
                 quantities = {}  # h is PyTorch's own output: nothing to rebuild
             elif cell == "lstm":
                 c_start = _initial_state(c0, d, batch, module.hidden_size, h).to(work_dtype)
-                quantities = _lstm_quantities(x, h, h_start, c_start, weights, wanted)
+                quantities = _lstm_quantities(x, h, h_start, c_start, weights, wanted, cache)
             elif cell == "gru":
-                quantities = _gru_quantities(x, h, h_start, weights, wanted)
+                quantities = _gru_quantities(x, h, h_start, weights, wanted, cache)
             else:
                 quantities = {}
             quantities = {q: v for q, v in quantities.items() if q in wanted}
@@ -380,16 +381,32 @@ def _joined(x, hidden, h_start):
     return joined
 
 
-def _joined_rows(weights, rows: slice | list[slice]):
+# Joined weights per module, layer and direction, reused while the parameters are unchanged: building
+# them copies a layer's weights, a sizeable part of a batch-1 capture.
+_JOINED_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _joined_rows(weights, rows: slice | list[slice], cache: dict | None = None):
     """The given gate rows of [W_ih, W_hh] side by side, and of b_ih + b_hh (None without biases)."""
     rows = [rows] if isinstance(rows, slice) else rows
+    sources = [weights[k] for k in _WEIGHT_KINDS if k in weights]
+    reusable = cache is not None and not (torch.is_grad_enabled() and any(t.requires_grad for t in sources))
+    if reusable:
+        key = tuple((r.start, r.stop) for r in rows)
+        stamp = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
+        hit = cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1], hit[2]
     weight = torch.cat([torch.cat([weights["weight_ih"][r], weights["weight_hh"][r]], dim=1) for r in rows])
     biases = [b for b in (weights.get("bias_ih"), weights.get("bias_hh")) if b is not None]
     bias = torch.cat([sum(b[r] for b in biases) for r in rows]) if biases else None
+    if reusable:
+        cache[key] = (stamp, weight, bias)
     return weight, bias
 
 
-def _lstm_quantities(x, hidden, h_start, c_start, weights, wanted=None):
+def _lstm_quantities(x, hidden, h_start, c_start, weights, wanted=None, cache=None):
     """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh); c_t = f·c_{t-1} + i·g.
 
     `wanted` (default: all): when neither g, c nor o·tanh(c) is among them, only the σ gates are built.
@@ -399,12 +416,12 @@ def _lstm_quantities(x, hidden, h_start, c_start, weights, wanted=None):
     joined = _joined(x, hidden, h_start)
     # Two products over [x_t, h_{t-1}]: the σ gates (i, f, o) and the tanh candidate g, each activated
     # as it is written.
-    sigmoid_gates = _affine(joined, *_joined_rows(weights, [i, f, o]), activation="sigmoid")
+    sigmoid_gates = _affine(joined, *_joined_rows(weights, [i, f, o], cache), activation="sigmoid")
     input_gate, forget_gate, output_gate = sigmoid_gates.split(size, dim=-1)
     quantities = {"input_gate": input_gate, "forget_gate": forget_gate, "output_gate": output_gate}
     if wanted is not None and not wanted & {"cell_gate", "cell", "unprojected_hidden"}:
         return quantities
-    cell_gate = _affine(joined, *_joined_rows(weights, g), activation="tanh")
+    cell_gate = _affine(joined, *_joined_rows(weights, g, cache), activation="tanh")
     cell = _cell_recursion(forget_gate, input_gate * cell_gate, c_start)
     quantities.update(cell_gate=cell_gate, cell=cell)
     if "weight_hr" in weights:  # proj_size > 0: h_t = W_hr·(o_t ⊙ tanh(c_t))
@@ -422,7 +439,7 @@ def _cell_recursion(forget_gate, update, c_start):
     return torch.stack(steps, dim=1)
 
 
-def _gru_quantities(x, hidden, h_start, weights, wanted=None):
+def _gru_quantities(x, hidden, h_start, weights, wanted=None, cache=None):
     """r, z = σ(W_i·x_t + b_i + W_h·h_{t-1} + b_h); n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t-1} + b_hn)).
 
     `wanted` (default: all): without the candidate n among them, its two products are skipped.
@@ -430,7 +447,8 @@ def _gru_quantities(x, hidden, h_start, weights, wanted=None):
     size = weights["weight_hh"].shape[0] // 3
     reset_update, new = slice(0, 2 * size), slice(2 * size, 3 * size)
     joined = _joined(x, hidden, h_start)
-    reset_gate, update_gate = _affine(joined, *_joined_rows(weights, reset_update), activation="sigmoid").split(size, dim=-1)
+    reset_gate, update_gate = _affine(joined, *_joined_rows(weights, reset_update, cache),
+                                      activation="sigmoid").split(size, dim=-1)
     if wanted is not None and "new_gate" not in wanted:
         return {"reset_gate": reset_gate, "update_gate": update_gate}
     bias_ih, bias_hh = weights.get("bias_ih"), weights.get("bias_hh")

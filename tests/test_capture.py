@@ -164,6 +164,22 @@ def test_gates_are_exact_through_either_matrix_product_path(cell, onednn, monkey
     check_against_reference(module, trace, seqs, hx)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gates_follow_weights_changed_in_place_between_captures(cell):
+    """The rebuild reuses its joined weight matrices between captures; an optimiser step that
+    changes the parameters in place must be seen by the next capture."""
+    config = Config(cell=cell, num_layers=2, bidirectional=True, batch_first=True)
+    module = config.build()
+    seqs = sequences(config, [6, 6])
+    for _ in range(2):
+        with torch.no_grad(), rnnviz.capture(module) as trace:
+            module(torch.stack(seqs))
+        check_against_reference(module, trace, seqs, None)
+        with torch.no_grad():
+            for parameter in module.parameters():
+                parameter.mul_(0.5).add_(0.01)
+
+
 @pytest.mark.parametrize("only, expected", [
     ("layer1.backward.*", {f"layer1.backward.{q}" for q in rnnviz.trace.QUANTITIES_BY_CELL["lstm"]}),
     (["*.hidden", "layer0.forward.forget_gate"],
