@@ -276,21 +276,22 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
         possible = QUANTITIES_BY_CELL[cell] + (("unprojected_hidden",) if getattr(module, "proj_size", 0) else ())
         for d, direction in enumerate(DIRECTIONS[: 2 if module.bidirectional else 1]):
             names = {q: quantity_name(call_prefix(path, call), layer, direction, q) for q in possible}
-            if not any(_wanted(name, patterns) for name in names.values()):
+            wanted = {q for q, name in names.items() if _wanted(name, patterns)}
+            if not wanted:
                 continue  # nothing of this layer and direction is wanted: no rebuild
             suffix = "_reverse" if d == 1 else ""
-            weights = {
-                kind: getattr(module, f"{kind}_l{layer}{suffix}").to(work_dtype)
-                for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
-                if hasattr(module, f"{kind}_l{layer}{suffix}")
-            }
+            parameters = {kind: getattr(module, f"{kind}_l{layer}{suffix}")
+                          for kind in _WEIGHT_KINDS + ("weight_hr",) if hasattr(module, f"{kind}_l{layer}{suffix}")}
+            weights = {kind: p.to(work_dtype) for kind, p in parameters.items()}
+            # Joined matrices are reused only when built from the parameters themselves: their storage
+            # and version tell when they change, which a per-call dtype-converted copy's do not.
+            own = all(weights[kind] is parameters[kind] for kind in parameters)
+            cache = _JOINED_WEIGHTS.setdefault(module, {}).setdefault((layer, d), {}) if own else None
             hidden = outputs[..., d * width : (d + 1) * width]
             x, h = inputs, hidden
             if d == 1:  # run the backward direction as a forward one over reversed sequences
                 x, h = _reverse(x, length_tensor, full_length), _reverse(h, length_tensor, full_length)
             h_start = _initial_state(h0, d, batch, width, h).to(work_dtype)
-            wanted = {q for q, name in names.items() if _wanted(name, patterns)}
-            cache = _JOINED_WEIGHTS.setdefault(module, {}).setdefault((layer, d, work_dtype), {})
             if wanted <= {"hidden"}:
                 quantities = {}  # h is PyTorch's own output: nothing to rebuild
             elif cell == "lstm":
