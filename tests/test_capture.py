@@ -92,6 +92,13 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> Non
     assert difference <= TOLERANCE, f"{what}: max difference {difference:.2e} > {TOLERANCE}"
 
 
+def captured(module: nn.Module, seqs, hx=None) -> rnnviz.Trace:
+    """The trace of one forward pass of equal-length `seqs`, stacked batch-first, inside capture."""
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(torch.stack(seqs), hx)
+    return trace
+
+
 def check_against_reference(module: nn.Module, trace: rnnviz.Trace, seqs, hx, prefix: str = "") -> None:
     """Every recorded quantity equals the step-by-step reference, sequence by sequence."""
     head = f"{prefix}." if prefix else ""
@@ -159,9 +166,7 @@ def test_gates_are_exact_through_either_matrix_product_path(cell, onednn, monkey
     module = config.build()
     seqs = sequences(config, [7, 7])
     hx = initial_states(config, 2)
-    with torch.no_grad(), rnnviz.capture(module) as trace:
-        module(torch.stack(seqs), hx)
-    check_against_reference(module, trace, seqs, hx)
+    check_against_reference(module, captured(module, seqs, hx), seqs, hx)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -172,9 +177,7 @@ def test_gates_follow_weights_changed_in_place_between_captures(cell):
     module = config.build()
     seqs = sequences(config, [6, 6])
     for _ in range(2):
-        with torch.no_grad(), rnnviz.capture(module) as trace:
-            module(torch.stack(seqs))
-        check_against_reference(module, trace, seqs, None)
+        check_against_reference(module, captured(module, seqs), seqs, None)
         with torch.no_grad():
             for parameter in module.parameters():
                 parameter.mul_(0.5).add_(0.01)
@@ -233,8 +236,7 @@ def test_lstm_with_projection_records_projected_and_unprojected_hidden(bidirecti
     module = config.build()
     seqs = sequences(config, [4, 4])
     hx = initial_states(config, 2)
-    with torch.no_grad(), rnnviz.capture(module) as trace:
-        module(torch.stack(seqs), hx)
+    trace = captured(module, seqs, hx)
     check_against_reference(module, trace, seqs, hx)
     assert trace["layer1.forward.hidden"].shape == (2, 4, 3)
     assert trace["layer1.forward.unprojected_hidden"].shape == (2, 4, 7)
