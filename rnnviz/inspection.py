@@ -72,12 +72,7 @@ def inspect_text(
     text, truncated = prepare_text(text, max_characters, truncate)
     if isinstance(loaded, CustomModel):
         return _inspect_custom(loaded, text, truncated)
-    encoding = loaded.encode(text)
-    if not encoding.ids:
-        raise RnnvizError("the text has no tokens the model can read")
-    ids = torch.tensor([encoding.ids], dtype=torch.int64)
-    with torch.no_grad(), capture(loaded.module) as trace:
-        output = loaded.module(ids)
+    encoding, trace, output = _captured_forward(loaded.encode, loaded.module, loaded.module, text)
     if loaded.config.task == "classifier":
         per_step = class_probabilities_per_step(loaded, encoding.ids)
         outcomes = tuple(loaded.config.labels)
@@ -96,13 +91,18 @@ def inspect_text(
     )
 
 
-def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
-    encoding = model.encode(text)
+def _captured_forward(encode, module, forward, text: str):
+    """(encoding, trace, output): `text` tokenized by `encode`, its ids run through `forward` inside `capture(module)`."""
+    encoding = encode(text)
     if not encoding.ids:
         raise RnnvizError("the text has no tokens the model can read")
-    ids = torch.tensor([encoding.ids], dtype=torch.int64)
-    with torch.no_grad(), capture(model.module) as trace:
-        output = model.forward(ids)
+    with torch.no_grad(), capture(module) as trace:
+        output = forward(torch.tensor([encoding.ids], dtype=torch.int64))
+    return encoding, trace, output
+
+
+def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
+    encoding, trace, output = _captured_forward(model.encode, model.module, model.forward, text)
     if not trace.calls:
         raise RnnvizError(f"{model.name}: the forward pass called none of its recurrent modules")
     per_step = None
