@@ -270,16 +270,20 @@ class TrainingJob:
         self._thread.start()
 
     def _publish(self, progress: Progress) -> None:
-        with self._lock:
-            self._progress = progress
+        # The final (finished) progress is published by _run together with the result: the page
+        # reruns once on "finished" and must then find the trained model, not a moment before it.
+        if not progress.finished:
+            with self._lock:
+                self._progress = progress
 
     def _run(self) -> None:
         try:
             result = train(self.config, self._publish, self._stop)
-            with self._lock:
-                self._result = result
+            final = result.progress
         except Exception as error:  # shown on the page as a message, not a traceback
-            self._publish(replace(self.snapshot(), state="failed", reason=f"{type(error).__name__}: {error}"))
+            result, final = None, replace(self.snapshot(), state="failed", reason=f"{type(error).__name__}: {error}")
+        with self._lock:
+            self._result, self._progress = result, final
 
     def snapshot(self) -> Progress:
         with self._lock:

@@ -3,6 +3,7 @@ against an independent autograd reference, the heatmap-ready inspection and the 
 
 from __future__ import annotations
 
+import importlib
 import io
 import itertools
 import json
@@ -162,6 +163,40 @@ def test_training_job_runs_in_the_background_and_publishes_its_progress():
     stopped = TrainingJob(tiny(max_steps=100_000, target_accuracy=1.0))
     stopped.stop()
     assert stopped.wait(timeout=60).state == "stopped"
+
+
+def test_a_job_reports_finished_only_once_its_trained_model_is_there(monkeypatch):
+    """The page reruns once when the progress says finished and then shows job.result: the two must
+    appear together (under load, a gap between them left the page without the trained model)."""
+    returned = threading.Event()
+    release = threading.Event()
+    lab_module = importlib.import_module("rnnviz.lab")
+    real_train = lab_module.train
+
+    def slow_to_return(config, on_progress=None, stop=None):
+        result = real_train(config, on_progress, stop)  # has published its finished progress by now
+        returned.set()
+        release.wait(timeout=30)
+        return result
+
+    monkeypatch.setattr(lab_module, "train", slow_to_return)
+    job = TrainingJob(tiny(cell="gru"))
+    assert returned.wait(timeout=60)
+    assert not job.snapshot().finished and job.result is None
+    release.set()
+    assert job.wait(timeout=30).finished and job.result is not None
+    assert job.result.progress == job.snapshot()
+
+
+def test_a_job_whose_training_fails_reports_the_error_and_no_model(monkeypatch):
+    def broken(config, on_progress=None, stop=None):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(importlib.import_module("rnnviz.lab"), "train", broken)
+    job = TrainingJob(tiny(cell="gru"))
+    progress = job.wait(timeout=30)
+    assert progress.state == "failed" and progress.reason == "RuntimeError: out of memory"
+    assert job.result is None
 
 
 def test_invalid_lab_settings_are_user_errors():
