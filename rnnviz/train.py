@@ -67,6 +67,10 @@ class Recipe:
     # vocabulary, so without this the <unk> embedding is never trained although ~6 % of dev
     # tokens are unknown; it also keeps the model from leaning on any single word.
     word_dropout: float = 0.0
+    # Greedy checkpoint soup (Wortsman et al. 2022, "Model soups"): keep the weights of the
+    # ``soup_candidates`` best dev evaluations; starting from the best, average in each next one
+    # only while the dev accuracy of the average does not drop.  0 ships the single best.
+    soup_candidates: int = 0
     labels: tuple[str, ...] = ()
     # How the weights are stored: "float16" halves the file (the models share a 25 MB budget); the
     # reported metrics are then measured on the float16-rounded weights that ship.
@@ -258,6 +262,7 @@ def train_classifier(
     steps_per_epoch = math.ceil(len(train) / recipe.batch_size)
     total_steps = steps_per_epoch * recipe.max_epochs
     best = (-1.0, None, 0.0)  # dev accuracy, state dict, epoch (fractional when evaluating mid-epoch)
+    candidates: list[tuple[float, float, dict[str, torch.Tensor]]] = []  # (dev accuracy, epoch, weights)
     history = []
     bad, step, stop = 0, 0, False
     eval_interval = max(1, steps_per_epoch // recipe.evals_per_epoch)
@@ -299,6 +304,10 @@ def train_classifier(
                 if progress:
                     tqdm.write(f"{recipe.name} epoch {entry['epoch']}: " + ", ".join(
                         f"{k}={v:.4f}" for k, v in entry.items() if k != "epoch"), file=sys.stderr)
+                if recipe.soup_candidates:
+                    candidates.append((d["accuracy"], entry["epoch"], {k: v.clone() for k, v in module.state_dict().items()}))
+                    candidates.sort(key=lambda c: -c[0])  # stable: among equal scores the earlier one first
+                    del candidates[recipe.soup_candidates:]
                 if d["accuracy"] > best[0]:
                     best = (d["accuracy"], {k: v.clone() for k, v in module.state_dict().items()}, entry["epoch"])
                     bad = 0
@@ -313,6 +322,7 @@ def train_classifier(
         if stop:
             break
     module.load_state_dict(best[1])
+    soup_epochs = greedy_soup(module, candidates, dev) if recipe.soup_candidates else [best[2]]
     module.eval()
     if recipe.weights_dtype != "float32":  # evaluate exactly what will be stored
         with torch.no_grad():
@@ -321,6 +331,7 @@ def train_classifier(
     metrics: dict[str, Any] = {
         "dev_accuracy": round(evaluate_classifier(module, dev)["accuracy"], 4),
         "best_epoch": best[2],
+        **({"best_single_dev_accuracy": round(best[0], 4), "soup_epochs": soup_epochs} if recipe.soup_candidates else {}),
         "epochs_run": history[-1]["epoch"] if history else 0,
         "train_rows": len(train),
     }
@@ -332,6 +343,28 @@ def train_classifier(
     metrics["parameters"] = num_parameters(module)
     metrics["history"] = history
     return replace(cfg), tok, module, metrics
+
+
+def greedy_soup(module: nn.Module, candidates: list[tuple[float, float, dict[str, torch.Tensor]]],
+                dev: list[tuple[list[int], int]]) -> list[float]:
+    """Load into ``module`` the greedy soup of ``candidates`` (sorted best first) and return the
+    epochs it averages.  Each candidate joins only if the average's dev accuracy does not drop,
+    so the soup scores at least the best single checkpoint on dev; test is never looked at."""
+    soup = [candidates[0]]
+    module.load_state_dict(candidates[0][2])
+    score = evaluate_classifier(module, dev)["accuracy"]
+    for cand in candidates[1:]:
+        trial = soup + [cand]
+        module.load_state_dict(_average([c[2] for c in trial]))
+        trial_score = evaluate_classifier(module, dev)["accuracy"]
+        if trial_score >= score:
+            soup, score = trial, trial_score
+    module.load_state_dict(_average([c[2] for c in soup]))
+    return [c[1] for c in soup]
+
+
+def _average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype) for k in states[0]}
 
 
 def _pairs_both_correct(module: nn.Module, tok: WordTokenizer) -> float:

@@ -62,6 +62,48 @@ def test_training_is_reproducible_with_the_same_seed(tmp_path):
     assert a.config.metrics["dev_accuracy"] == b.config.metrics["dev_accuracy"]
 
 
+def test_greedy_soup_averages_only_checkpoints_that_keep_dev_accuracy():
+    from rnnviz.train import evaluate_classifier, greedy_soup
+    torch.manual_seed(0)
+    module = _TinyClassifier()
+    good = {k: v.clone() for k, v in module.state_dict().items()}
+    # a checkpoint that inverts the decision: averaging it in would ruin dev accuracy
+    flipped = {k: -v for k, v in good.items()}
+    nearby = {k: v * 1.5 for k, v in good.items()}
+    dev = [([1], 1), ([2], 0), ([1], 1), ([2], 0)]
+    module.load_state_dict(good)
+    best = evaluate_classifier(module, dev)["accuracy"]
+    assert best == 1.0
+    epochs = greedy_soup(module, [(1.0, 3.0, good), (0.0, 1.0, flipped), (1.0, 4.0, nearby)], dev)
+    assert epochs == [3.0, 4.0]  # the flipped checkpoint was tried and left out
+    for k, v in module.state_dict().items():
+        assert torch.allclose(v, (good[k] + nearby[k]) / 2), k
+    assert evaluate_classifier(module, dev)["accuracy"] >= best
+
+
+class _TinyClassifier(torch.nn.Module):
+    """Token 1 means class 1, token 2 class 0: a bag-of-embeddings classifier to exercise the soup."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(3, 2)
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.tensor([[0.0, 0.0], [-1.0, 1.0], [1.0, -1.0]]))
+
+    def forward(self, ids, lengths):
+        return self.emb(ids).sum(1)
+
+
+def test_a_soup_recipe_reports_the_single_best_and_the_averaged_epochs(tmp_path):
+    data = _write_sst2(tmp_path / "data")
+    recipe = replace(RECIPES["sst2-gru"], embedding_dim=8, hidden_size=8, max_epochs=3, batch_size=16, lr=1e-2,
+                     soup_candidates=4)
+    run_recipe(recipe, data, tmp_path / "out", progress=False)
+    metrics = rnnviz.load(tmp_path / "out").config.metrics
+    assert 1 <= len(metrics["soup_epochs"]) <= 4
+    assert metrics["dev_accuracy"] >= metrics["best_single_dev_accuracy"] - 1e-9
+
+
 def test_language_model_recipe_trains_end_to_end(tmp_path):
     (tmp_path / "data" / "tinyshakespeare").mkdir(parents=True)
     (tmp_path / "data" / "tinyshakespeare" / "input.txt").write_text("to be or not to be, that is the question.\n" * 40)
