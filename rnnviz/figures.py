@@ -92,39 +92,49 @@ def _heatmap_traces(
     selected: tuple[int, int] | None,
     clickable: bool,
     axes: tuple[str, str] = ("x", "y"),
+    columns: list[str] | None = None,
+    rows: list[str] | None = None,
 ) -> list[dict]:
-    """One quantity's heatmap traces as plain specs on the given axes: the heatmap, the click layer, the mark."""
+    """One quantity's heatmap traces as plain specs on the given axes: the heatmap, the click layer, the mark.
+
+    `columns` and `rows` are the category names the panel draws at (default: the token labels and the
+    unit ids); a grid gives each panel its own (see `quantity_grid`). All of a panel's traces carry
+    `legendgroup` = the quantity, which tells panels apart when they share axes.
+    """
     values = np.asarray(values, dtype=np.float32)
     order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
     z = values[:, order].T  # [shown units, time]
     scale = colour_scale(quantity, values, cell)
     units = [str(u) for u in order]
-    on_axes = dict(xaxis=axes[0], yaxis=axes[1])
+    columns = list(labels) if columns is None else columns
+    rows = units if rows is None else rows
+    panel = dict(xaxis=axes[0], yaxis=axes[1], legendgroup=quantity)
+    hover = f"{html.escape(LABELS.get(quantity, quantity))}<br>token %{{x}}<br>unit %{{y}}<br>value %{{{{value}}:.3f}}<extra></extra>"
     traces = [dict(
-        type="heatmap", z=z, x=list(labels), y=units, name=quantity, **on_axes,
+        type="heatmap", z=z, x=columns, y=rows, name=quantity, **panel,
         colorscale=_colour_steps(scale.colorscale), zmin=scale.zmin, zmax=scale.zmax,
-        hovertemplate="token %{x}<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
+        hovertemplate=hover.replace("{value}", "z"),
         colorbar=dict(thickness=12),
     )]
     if clickable:
         traces.append(dict(  # on top, so it answers hovers too: same label as the heatmap's
-            type="scatter", name="cells", **on_axes,
-            x=np.tile(np.array(labels, dtype=object), len(units)),
-            y=np.repeat(np.array(units, dtype=object), len(labels)),
+            type="scatter", name="cells", **panel,
+            x=np.tile(np.array(columns, dtype=object), len(rows)),
+            y=np.repeat(np.array(rows, dtype=object), len(columns)),
             customdata=z.reshape(-1),
             mode="markers",
             # maxdisplayed=1: Plotly draws one (invisible) marker instead of one SVG node per cell, while
             # hover and click still search every point: the layer then costs ~nothing to draw.
             marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0, maxdisplayed=1),
-            hovertemplate="token %{x}<br>unit %{y}<br>value %{customdata:.3f}<extra></extra>",
+            hovertemplate=hover.replace("{value}", "customdata"),
             showlegend=False,
         ))
     if selected is not None:
         step, unit = selected
         if 0 <= step < len(labels) and str(unit) in units:
             traces.append(dict(
-                type="scatter", name="selected", **on_axes, x=[labels[step]], y=[str(unit)], mode="markers",
-                marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
+                type="scatter", name="selected", **panel, x=[columns[step]], y=[rows[units.index(str(unit))]],
+                mode="markers", marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
                 hoverinfo="skip", showlegend=False,
             ))
     return traces
@@ -178,11 +188,16 @@ def quantity_heatmap(
 
 CELL_TEXT_MAX_COLUMNS = 80  # beyond this many tokens a cell is too narrow to write in, and labels thin out
 LONG_TEXT_TICKS = 40
+# Panels stand side by side while all their columns together stay readable (~15 px or more each);
+# beyond that they stack, each on its own axes.
+SIDE_BY_SIDE_MAX_COLUMNS = 80
+GRID_GAP_COLUMNS = 2  # blank columns between side-by-side panels
+PANEL_NAME_MARK = "\u200b"  # zero-width space: k of them make panel k's category names its own
 GRID_PANEL_GAP_PX = 130  # room under a panel for its rotated token labels and the next panel's title
 GRID_COLUMN_GAP = 0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
 
 
-def quantity_grid(
+def _panel_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
     cell: str = "lstm",
@@ -192,7 +207,7 @@ def quantity_grid(
     columns: int = 2,
     font_size: int = 12,
 ) -> go.Figure:
-    """Every quantity's heatmap as one figure: a panel per quantity, in a grid, all in one unit order.
+    """Stacked arrangement of `quantity_grid`: a subplot per quantity, `columns` to a row.
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
     mark); panels with the same colour range share one colour bar. One figure rather than one per quantity because the
@@ -257,6 +272,116 @@ def quantity_grid(
     for axis in colour_axes.values():
         layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"],
                                     colorbar=dict(axis["colorbar"], title=dict(text=", ".join(axis["symbols"]))))
+    return _unvalidated_figure(data, layout)
+
+
+def grid_arrangement(tokens: int, quantities: int) -> str:
+    """"side by side" (one row of panels sharing the unit axis) or "stacked" (a subplot per panel)."""
+    return "side by side" if tokens * quantities <= SIDE_BY_SIDE_MAX_COLUMNS else "stacked"
+
+
+def grid_cell(x: object, y: object, labels: list[str]) -> tuple[int, int] | None:
+    """(token index, unit id) of a point clicked in `quantity_grid`, or None if it is not a cell."""
+    label, unit = str(x).rstrip(PANEL_NAME_MARK), str(y).replace(PANEL_NAME_MARK, "")
+    if label not in labels or not unit.isdigit():
+        return None
+    return labels.index(label), int(unit)
+
+
+def _blank_categories(count: int, start: int) -> list[str]:
+    """Category names that draw as one blank (an em space), made distinct from each other by trailing
+    zero-width spaces, and from any label or unit id (neither starts with an em space)."""
+    return ["\u2003" + PANEL_NAME_MARK * (start + i) for i in range(count)]
+
+
+def quantity_grid(
+    values_by_quantity: dict[str, np.ndarray],
+    labels: list[str],
+    cell: str = "lstm",
+    unit_order: np.ndarray | None = None,
+    selected: tuple[int, int] | None = None,
+    clickable: bool = False,
+    font_size: int = 12,
+    arrangement: str | None = None,
+) -> go.Figure:
+    """Every quantity's heatmap as one figure, a panel per quantity, all in one unit order.
+
+    Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
+    mark, told apart by `legendgroup`); panels with the same colour range share one colour bar;
+    `grid_cell` maps a clicked point back to (token, unit).
+
+    Short texts put the panels side by side on ONE pair of axes, sharing the unit axis (a unit's row
+    runs on through every quantity). The browser pays per axis, not per heatmap: measured in Streamlit
+    here, one Plotly draw of six 12-token panels took 76–95 ms on six subplots and 26–40 ms on one.
+    Longer texts stack the panels on subplots of their own (two to a row up to 40 tokens), because
+    on a shared category axis Plotly expands every heatmap to all of the axis's categories: six
+    400-column panels sharing one unit axis drew slower than six subplots.
+    """
+    arrangement = arrangement or grid_arrangement(len(labels), len(values_by_quantity))
+    if arrangement == "side by side":
+        return _side_by_side_grid(values_by_quantity, labels, cell, unit_order, selected, clickable, font_size)
+    return _panel_grid(values_by_quantity, labels, cell, unit_order, selected, clickable,
+                       columns=2 if len(labels) <= 40 else 1, font_size=font_size)
+
+
+def _side_by_side_grid(
+    values_by_quantity: dict[str, np.ndarray],
+    labels: list[str],
+    cell: str,
+    unit_order: np.ndarray | None,
+    selected: tuple[int, int] | None,
+    clickable: bool,
+    font_size: int,
+) -> go.Figure:
+    """The panels in one row on one pair of category axes: panel k draws at the token labels followed
+    by k zero-width spaces (they read the same), with blank columns between panels."""
+    quantities = list(values_by_quantity)
+    order = (np.arange(np.shape(values_by_quantity[quantities[0]])[1]) if unit_order is None
+             else np.asarray(unit_order))
+    units = [str(u) for u in order]
+    x_names: list[str] = []
+    panels = []  # (quantity, its column names, index of its first column)
+    for k, quantity in enumerate(quantities):
+        if k:
+            x_names += _blank_categories(GRID_GAP_COLUMNS, len(x_names))
+        panels.append((quantity, [label + PANEL_NAME_MARK * k for label in labels], len(x_names)))
+        x_names += panels[-1][1]
+    plot_px = max(150, min(760, 12 * len(units)))
+    margin = dict(l=50, r=90, t=40, b=90)
+    layout = dict(
+        template=PLAIN_TEMPLATE,
+        height=plot_px + margin["t"] + margin["b"], margin=margin, font=dict(size=font_size),
+        clickmode="event+select", dragmode=False, showlegend=False, annotations=[],
+        # Fixed ranges, one category per cell: no autorange pass, no padding for the click layer's markers;
+        # every column named (blank between panels); no grid lines (the heatmaps cover them).
+        xaxis=dict(type="category", categoryorder="array", categoryarray=x_names, showgrid=False,
+                   range=[-0.5, len(x_names) - 0.5], autorange=False, dtick=1, automargin=True,
+                   tickangle=-90 if len(labels) > 2 else 0),
+        yaxis=dict(type="category", categoryorder="array", categoryarray=units, showgrid=False,
+                   range=[len(units) - 0.5, -0.5], autorange=False,  # unit rows top down
+                   title=dict(text="unit"), automargin=True),
+    )
+    colour_axes: dict[tuple, dict] = {}
+    data = []
+    for quantity, columns, first_column in panels:
+        traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, order, selected, clickable,
+                                 columns=columns)
+        layout["annotations"].append(dict(  # the title above the panel; x in category serial numbers
+            text=LABELS.get(quantity, quantity), showarrow=False, xref="x", x=first_column + (len(columns) - 1) / 2,
+            yref="paper", y=1, yanchor="bottom", xanchor="center", font=dict(size=font_size + 2)))
+        heatmap = traces[0]
+        scale = (heatmap.pop("zmin"), heatmap.pop("zmax"))
+        axis = colour_axes.setdefault((str(heatmap["colorscale"]), scale), {
+            "name": "coloraxis" if not colour_axes else f"coloraxis{len(colour_axes) + 1}",
+            "colorscale": heatmap["colorscale"], "cmin": scale[0], "cmax": scale[1], "symbols": []})
+        del heatmap["colorscale"], heatmap["colorbar"]
+        heatmap["coloraxis"] = axis["name"]
+        axis["symbols"].append(SYMBOLS.get(quantity, quantity))
+        data += traces
+    for j, axis in enumerate(colour_axes.values()):  # the bars share the right edge, one above another
+        layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"], colorbar=dict(
+            thickness=12, x=1.01, xanchor="left", y=1 - (j + 0.5) / len(colour_axes), yanchor="middle",
+            len=0.9 / len(colour_axes), title=dict(text=", ".join(axis["symbols"]))))
     return _unvalidated_figure(data, layout)
 
 

@@ -275,13 +275,9 @@ def clickable_heatmap(figure, key: str, labels: list[str], theme: str | None = "
         points = st.session_state[key].get("selection", {}).get("points", [])
         if not points:
             return
-        point = points[0]
-        if point.get("x") in labels:
-            st.session_state["step"] = labels.index(point["x"])
-        try:
-            st.session_state["unit"] = int(point.get("y"))
-        except (TypeError, ValueError):
-            pass
+        cell = figures.grid_cell(points[0].get("x"), points[0].get("y"), labels)
+        if cell is not None:
+            st.session_state["step"], st.session_state["unit"] = cell
 
     st.plotly_chart(figure, key=key, on_select=on_select, selection_mode="points", theme=theme)
 
@@ -317,10 +313,10 @@ def view_heatmaps(run: TextRun, state: ViewState) -> None:
                f"by {state.order}. Click a cell to inspect that unit at that token."
                + ("" if clickable else
                   " Long text: to click cells, show fewer units or use the Unit inspector's heatmap."))
-    # One chart with a panel per quantity, in the lecture's reading order; long passages one per row.
+    # One chart with a panel per quantity, in the lecture's reading order: side by side for short
+    # sentences, stacked on a shared token axis for longer texts.
     grid = figures.quantity_grid({q: run.states(state.layer, state.direction, q) for q in record.quantities},
-                                 labels, record.cell, order, selected=(state.step, state.unit), clickable=clickable,
-                                 columns=2 if len(labels) <= 40 else 1)
+                                 labels, record.cell, order, selected=(state.step, state.unit), clickable=clickable)
     clickable_heatmap(grid, "heatmaps", labels, theme=None)  # the grid brings its own plain template
 
 

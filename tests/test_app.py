@@ -39,10 +39,18 @@ def heatmaps(at: AppTest) -> list[dict]:
         titles = [a["text"] for a in layout.get("annotations", [])] or [layout["title"]["text"]]
         assert len(titles) == len(maps), "one title per heatmap panel"
         for title, heatmap in zip(titles, maps):
-            axes = (heatmap.get("xaxis", "x"), heatmap.get("yaxis", "y"))
-            over = [t for t in traces if t is not heatmap and (t.get("xaxis", "x"), t.get("yaxis", "y")) == axes]
-            found.append({"title": title, "heatmap": heatmap, "over": over, "layout": layout})
+            # the grid's panels share one pair of axes and tell themselves apart by legendgroup
+            group = heatmap.get("legendgroup")
+            over = [_readable(t) for t in traces if t is not heatmap and t.get("legendgroup") == group]
+            found.append({"title": title, "heatmap": _readable(heatmap), "over": over, "layout": layout})
     return found
+
+
+def _readable(trace: dict) -> dict:
+    """A trace with its category names as the page shows them: the grid ends panel k's token labels
+    (side by side) or unit ids (stacked) in k zero-width spaces to keep panels apart on one axis."""
+    clean = lambda names: [str(n).replace("\u200b", "") for n in names] if isinstance(names, list) else names  # noqa: E731
+    return dict(trace, **{k: clean(trace[k]) for k in ("x", "y") if k in trace})
 
 
 def colour_range(panel: dict) -> tuple[float, float]:

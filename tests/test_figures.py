@@ -4,7 +4,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from rnnviz.figures import LABELS, SYMBOLS, class_probability_figure, colour_scale, next_token_figure, quantity_grid, quantity_heatmap, token_labels
+from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, SYMBOLS, class_probability_figure, colour_scale,
+                            grid_arrangement, grid_cell, next_token_figure, quantity_grid, quantity_heatmap, token_labels)
 
 
 @pytest.mark.parametrize("gate", ["input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"])
@@ -45,49 +46,98 @@ def test_token_labels_stay_unique_for_repeated_tokens():
     assert len(set(labels)) == 3
 
 
-def test_heatmap_grid_has_one_panel_per_quantity_with_its_own_values_colours_and_click_layer():
+QUANTITIES = ["input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"]
+
+
+def _panels(figure) -> dict[str, dict]:
+    """Each panel's traces by name, grouped by their legendgroup (the quantity)."""
+    panels: dict[str, dict] = {}
+    for trace in figure.data:
+        panels.setdefault(trace.legendgroup, {})[trace.name if trace.type == "scatter" else "heatmap"] = trace
+    return panels
+
+
+def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
     rng = np.random.default_rng(0)
-    quantities = ["input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"]
-    values = {q: rng.uniform(-2, 2, size=(4, 5)).astype(np.float32) for q in quantities}  # [time, units]
+    tokens = 4
+    values = {q: rng.uniform(-2, 2, size=(tokens, 5)).astype(np.float32) for q in QUANTITIES}  # [time, units]
     labels = token_labels(["not", "so", "good", "!"])
     order = np.array([4, 0, 2])
-    figure = quantity_grid(values, labels, "lstm", order, selected=(2, 0), clickable=True, columns=2)
-    heatmaps = [t for t in figure.data if t.type == "heatmap"]
-    assert [a.text for a in figure.layout.annotations] == [LABELS[q] for q in quantities]
-    assert [h.name for h in heatmaps] == quantities
-    for quantity, heatmap in zip(quantities, heatmaps):
+    figure = quantity_grid(values, labels, "lstm", order, selected=(2, 0), clickable=True)
+    assert {(t.xaxis, t.yaxis) for t in figure.data} == {("x", "y")}  # one subplot: the browser pays per axis
+    assert [a.text for a in figure.layout.annotations] == [LABELS[q] for q in QUANTITIES]
+    panels = _panels(figure)
+    assert list(panels) == QUANTITIES
+    x_names = list(figure.layout.xaxis.categoryarray)
+    assert len(x_names) == 6 * tokens + 5 * GRID_GAP_COLUMNS and list(figure.layout.yaxis.categoryarray) == ["4", "0", "2"]
+    for quantity in QUANTITIES:
+        heatmap, cells, selected = panels[quantity]["heatmap"], panels[quantity]["cells"], panels[quantity]["selected"]
+        np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
+        # panel k's columns are the labels followed by k zero-width spaces: they read the same, no two
+        # panels share a column, and a clicked point maps back to (token, unit)
+        assert [x.rstrip("\u200b") for x in heatmap.x] == labels and set(heatmap.x) <= set(x_names)
+        assert list(heatmap.y) == ["4", "0", "2"]
+        assert len(cells.x) == tokens * 3 and set(cells.x) == set(heatmap.x) and set(cells.y) == set(heatmap.y)
+        assert grid_cell(selected.x[0], selected.y[0], labels) == (2, 0)
+        for i in (0, 4, len(cells.x) - 1):  # the click layer covers the panel row by row
+            assert grid_cell(cells.x[i], cells.y[i], labels) == (i % tokens, int(order[i // tokens]))
+        scale = colour_scale(quantity, values[quantity])
+        assert (figure.layout[heatmap.coloraxis].cmin, figure.layout[heatmap.coloraxis].cmax) == (scale.zmin, scale.zmax)
+    columns_of = [set(panels[q]["heatmap"].x) for q in QUANTITIES]
+    assert all(not (a & b) for i, a in enumerate(columns_of) for b in columns_of[i + 1:]), "panels never overlap"
+    assert grid_cell("\u2003", "4", labels) is None  # a blank column between panels is no cell
+    # Panels with the same colour meaning share one colour axis and bar: σ gates, tanh (g and h), c.
+    assert _shared_colour_axes(figure, panels) == [["input_gate", "forget_gate", "output_gate"], ["cell_gate", "hidden"], ["cell"]]
+
+
+def test_longer_texts_stack_every_quantity_on_its_own_axes():
+    rng = np.random.default_rng(0)
+    values = {q: rng.uniform(-2, 2, size=(30, 5)).astype(np.float32) for q in QUANTITIES}
+    labels = token_labels(["not", "so", "good", "!"] * 7 + ["a", "b"])
+    order = np.array([4, 0, 2])
+    figure = quantity_grid(values, labels, "lstm", order, selected=(2, 0), clickable=True)
+    panels = _panels(figure)
+    assert [a.text for a in figure.layout.annotations] == [LABELS[q] for q in QUANTITIES]
+    for quantity in QUANTITIES:
+        heatmap, cells, selected = panels[quantity]["heatmap"], panels[quantity]["cells"], panels[quantity]["selected"]
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
         assert list(heatmap.y) == ["4", "0", "2"] and list(heatmap.x) == labels
-        scale = colour_scale(quantity, values[quantity])
-        colour_axis = figure.layout[heatmap.coloraxis]
-        assert (colour_axis.cmin, colour_axis.cmax) == (scale.zmin, scale.zmax)
-        on_panel = [t for t in figure.data if t is not heatmap and (t.xaxis, t.yaxis) == (heatmap.xaxis, heatmap.yaxis)]
-        cells = [t for t in on_panel if t.name == "cells"][0]
-        assert len(cells.x) == 4 * 3 and set(cells.x) == set(labels) and set(cells.y) == {"4", "0", "2"}
-        selected = [t for t in on_panel if t.name == "selected"][0]
-        assert (list(selected.x), list(selected.y)) == (["good ·2"], ["0"])
-    # Panels with the same colour meaning share one colour axis and bar: σ gates, tanh (g and h), c.
-    # Each bar stands just right of the last panel it colours, as tall as that panel.
-    shared = {}
-    for quantity, heatmap in zip(quantities, heatmaps):
-        shared.setdefault(heatmap.coloraxis, []).append((quantity, heatmap))
-    assert [[q for q, _ in panels] for panels in shared.values()] == [
-        ["input_gate", "forget_gate", "output_gate"], ["cell_gate", "hidden"], ["cell"]]
-    for name, panels in shared.items():
-        bar = figure.layout[name].colorbar
-        last = panels[-1][1]
+        assert {(t.xaxis, t.yaxis) for t in (cells, selected)} == {(heatmap.xaxis, heatmap.yaxis)}
+        assert grid_cell(selected.x[0], selected.y[0], labels) == (2, 0)
+        assert set(cells.x) == set(labels) and set(cells.y) == {"4", "0", "2"}
+    # three rows of two panels (up to 40 tokens); the first column of panels labels its unit axis
+    assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x", "x2", "x3", "x4", "x5", "x6"}
+    assert figure.layout.yaxis.title.text == "unit" and figure.layout.yaxis3.title.text == "unit"
+    # each colour bar stands just right of the last panel it colours, as tall as that panel
+    shared = _shared_colour_axes(figure, panels)
+    assert shared == [["input_gate", "forget_gate", "output_gate"], ["cell_gate", "hidden"], ["cell"]]
+    for quantities in shared:
+        last = panels[quantities[-1]]["heatmap"]
+        bar = figure.layout[last.coloraxis].colorbar
         x_axis, y_axis = figure.layout["xaxis" + last.xaxis[1:]], figure.layout["yaxis" + last.yaxis[1:]]
         assert bar.x == pytest.approx(x_axis.domain[1] + 0.005)
         assert bar.len == pytest.approx(y_axis.domain[1] - y_axis.domain[0])
-        assert bar.title.text == ", ".join(SYMBOLS[q] for q, _ in panels)
-    # three rows of two panels; the first column of panels labels its axis
-    assert {h.xaxis for h in heatmaps} == {"x", "x2", "x3", "x4", "x5", "x6"}
-    assert figure.layout.yaxis.title.text == "unit" and figure.layout.yaxis3.title.text == "unit"
+
+
+def _shared_colour_axes(figure, panels) -> list[list[str]]:
+    """Quantities grouped by the colour axis they share, each bar titled with their symbols."""
+    shared: dict[str, list[str]] = {}
+    for quantity, traces in panels.items():
+        shared.setdefault(traces["heatmap"].coloraxis, []).append(quantity)
+    for name, quantities in shared.items():
+        assert figure.layout[name].colorbar.title.text == ", ".join(SYMBOLS[q] for q in quantities)
+    return list(shared.values())
+
+
+def test_grid_puts_short_texts_side_by_side_and_longer_ones_stacked():
+    assert grid_arrangement(12, 6) == "side by side"  # the 12-word sentence: 72 columns across
+    assert grid_arrangement(14, 6) == "stacked"
+    assert grid_arrangement(40, 1) == "side by side"  # a vanilla RNN has one panel
 
 
 @pytest.mark.parametrize("build", [
     lambda v, labels: quantity_heatmap(v["cell"], labels, "cell", selected=(1, 2), clickable=True),
-    lambda v, labels: quantity_grid(v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True, columns=1),
+    lambda v, labels: quantity_grid(v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True),
     lambda v, labels: class_probability_figure(np.full((3, 2), 0.5), labels, ["negative", "positive"]),
     lambda v, labels: next_token_figure(np.full((3, 4), 0.25), labels, ["a", "b", " ", "\n"], k=2),
 ], ids=["one heatmap", "grid", "class probabilities", "next-token table"])
@@ -119,7 +169,7 @@ def test_next_token_table_writes_characters_in_cells_only_while_they_are_readabl
 
 def test_long_passages_label_every_few_tokens_and_short_ones_every_token():
     values = {"hidden": np.zeros((400, 3))}
-    long_grid = quantity_grid(values, token_labels(["a"] * 400), columns=1)
-    short_grid = quantity_grid({"hidden": np.zeros((12, 3))}, token_labels(["a"] * 12), columns=1)
+    long_grid = quantity_grid(values, token_labels(["a"] * 400))
+    short_grid = quantity_grid({"hidden": np.zeros((12, 3))}, token_labels(["a"] * 12), arrangement="stacked")
     assert long_grid.layout.xaxis.nticks == 40 and len(long_grid.data[0].x) == 400  # every token still hoverable
     assert short_grid.layout.xaxis.nticks is None

@@ -44,13 +44,16 @@ def test_typed_sentence_redraws_every_heatmap_with_one_column_per_token(app_serv
 # quantity, in the heatmap grid) lies on the screen, from Plotly's own axis mapping (category index →
 # pixel) of that panel's axes and the chart's position.
 CELL_CENTRE_JS = """([name, step, row]) => {
+    const unmark = name => String(name).replace(/\u200b/g, '');  // rnnviz.figures.PANEL_NAME_MARK
     for (const plot of document.querySelectorAll('.js-plotly-plot')) {
         const trace = (plot.data || []).find(t => t.type === 'heatmap' && t.name === name);
         if (!trace) continue;
         const layout = plot._fullLayout, box = plot.getBoundingClientRect();
         const xaxis = layout['xaxis' + (trace.xaxis || 'x').slice(1)], yaxis = layout['yaxis' + (trace.yaxis || 'y').slice(1)];
-        return {x: box.left + xaxis._offset + xaxis.l2p(step), y: box.top + yaxis._offset + yaxis.l2p(row),
-                unit: trace.y[row], token: trace.x[step]};
+        // the category's position: the grid's panels share one pair of axes, each at names of its own
+        return {x: box.left + xaxis._offset + xaxis.l2p(xaxis.d2l(trace.x[step])),
+                y: box.top + yaxis._offset + yaxis.l2p(yaxis.d2l(trace.y[row])),
+                unit: unmark(trace.y[row]), token: unmark(trace.x[step])};
     }
     return null;
 }"""
@@ -65,10 +68,10 @@ SCROLL_TO_MIDDLE_JS = """y => {
     (box || document.scrollingElement).scrollBy(0, y - innerHeight / 2);
 }"""
 
-# [token, unit] of every selected-cell mark on the page (one per heatmap panel).
+# [token, unit] of every selected-cell mark on the page (one per heatmap panel), without the grid's panel marks.
 SELECTED_CELLS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
     .flatMap(p => (p.data || []).filter(t => t.name === 'selected'))
-    .map(t => [String(t.x[0]), String(t.y[0])])"""
+    .map(t => [String(t.x[0]), String(t.y[0])].map(name => name.replace(/\u200b/g, '')))"""
 
 
 def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_server, page, browser, screenshot):
