@@ -119,6 +119,18 @@ def test_longer_texts_stack_every_quantity_on_its_own_axes():
         assert bar.len == pytest.approx(y_axis.domain[1] - y_axis.domain[0])
 
 
+def test_past_forty_tokens_the_panels_stack_one_to_a_row_on_one_token_axis():
+    values = {q: np.zeros((50, 3)) for q in QUANTITIES}
+    figure = quantity_grid(values, token_labels(["a"] * 50))
+    panels = _panels(figure)
+    assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x"}
+    assert [panels[q]["heatmap"].yaxis for q in QUANTITIES] == ["y", "y2", "y3", "y4", "y5", "y6"]
+    assert figure.layout.xaxis.anchor == "y6"  # labelled under the last panel
+    assert not [k for k in figure.to_plotly_json()["layout"] if k.startswith("xaxis") and k != "xaxis"]
+    tops = [figure.layout["yaxis" + panels[q]["heatmap"].yaxis[1:]].domain[1] for q in QUANTITIES]
+    assert tops == sorted(tops, reverse=True)  # in the lecture's reading order, top down
+
+
 def _shared_colour_axes(figure, panels) -> list[list[str]]:
     """Quantities grouped by the colour axis they share, each bar titled with their symbols."""
     shared: dict[str, list[str]] = {}
