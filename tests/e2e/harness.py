@@ -34,9 +34,10 @@ HEATMAP_COLUMNS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-p
     (plot.data || []).filter(trace => trace.type === 'heatmap').map(trace => {
         const x = trace.x;
         if (Array.isArray(x) || ArrayBuffer.isView(x)) return x.length;
-        if (x && x.shape) return x.shape[0];
+        const shape = spec => typeof spec.shape === 'string' ? spec.shape.split(',').map(Number) : spec.shape;  // "64, 12"
+        if (x && x.shape) return shape(x)[0];
         const z = trace.z;
-        return z && z.shape ? z.shape[1] : (z && z[0] ? z[0].length : -1);
+        return z && z.shape ? shape(z)[1] : (z && z[0] ? z[0].length : -1);
     })).filter(columns => columns.length > 0)"""
 
 # x labels of the first heatmap trace on the page (null when there is none).
