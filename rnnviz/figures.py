@@ -197,16 +197,8 @@ GRID_PANEL_GAP_PX = 130  # room under a panel for its rotated token labels and t
 GRID_COLUMN_GAP = 0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
 
 
-def _panel_grid(
-    values_by_quantity: dict[str, np.ndarray],
-    labels: list[str],
-    cell: str = "lstm",
-    unit_order: np.ndarray | None = None,
-    selected: tuple[int, int] | None = None,
-    clickable: bool = False,
-    columns: int = 2,
-    font_size: int = 12,
-) -> go.Figure:
+def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str, unit_order: np.ndarray | None,
+                selected: tuple[int, int] | None, clickable: bool, columns: int, font_size: int) -> go.Figure:
     """Stacked arrangement of `quantity_grid`: a subplot per quantity, `columns` to a row.
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
@@ -263,16 +255,8 @@ def _panel_grid(
         traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, unit_order, selected,
                                  clickable, axes=(x_name, y_name))
         heatmap = traces[0]
-        # Panels whose colours mean the same (the σ gates on [0, 1]; g and h on [−1, 1]) share one colour
-        # axis and bar: each bar costs about as much to draw as a panel. The bar stands beside the
-        # last panel that uses it; its title names the quantities it colours.
-        scale = (heatmap.pop("zmin"), heatmap.pop("zmax"))
-        axis = colour_axes.setdefault((str(heatmap["colorscale"]), scale), {
-            "name": "coloraxis" if not colour_axes else f"coloraxis{len(colour_axes) + 1}",
-            "colorscale": heatmap["colorscale"], "cmin": scale[0], "cmax": scale[1], "symbols": []})
-        del heatmap["colorscale"], heatmap["colorbar"]
-        heatmap["coloraxis"] = axis["name"]
-        axis["symbols"].append(SYMBOLS.get(quantity, quantity))
+        # The bar stands beside the last panel that uses its colour axis.
+        axis = _share_colour_axis(colour_axes, heatmap, quantity)
         axis["colorbar"] = dict(thickness=12, x=x_domain[1] + 0.005, xanchor="left", y=sum(y_domain) / 2,
                                 yanchor="middle", len=y_domain[1] - y_domain[0])
         data += traces
@@ -280,6 +264,23 @@ def _panel_grid(
         layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"],
                                     colorbar=dict(axis["colorbar"], title=dict(text=", ".join(axis["symbols"]))))
     return _unvalidated_figure(data, layout)
+
+
+def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, quantity: str) -> dict:
+    """Move `heatmap`'s colours onto the grid's colour axis for its scale and range (made on first use).
+
+    Panels whose colours mean the same (the σ gates on [0, 1]; g and h on [−1, 1]) share one colour
+    axis and bar: each bar costs about as much to draw as a panel. `symbols` lists the quantities a
+    bar colours, for its title.
+    """
+    scale = (heatmap.pop("zmin"), heatmap.pop("zmax"))
+    axis = colour_axes.setdefault((str(heatmap["colorscale"]), scale), {
+        "name": "coloraxis" if not colour_axes else f"coloraxis{len(colour_axes) + 1}",
+        "colorscale": heatmap["colorscale"], "cmin": scale[0], "cmax": scale[1], "symbols": []})
+    del heatmap["colorscale"], heatmap["colorbar"]
+    heatmap["coloraxis"] = axis["name"]
+    axis["symbols"].append(SYMBOLS.get(quantity, quantity))
+    return axis
 
 
 def grid_arrangement(tokens: int, quantities: int) -> str:
@@ -328,18 +329,12 @@ def quantity_grid(
     if arrangement == "side by side":
         return _side_by_side_grid(values_by_quantity, labels, cell, unit_order, selected, clickable, font_size)
     return _panel_grid(values_by_quantity, labels, cell, unit_order, selected, clickable,
-                       columns=2 if len(labels) <= 40 else 1, font_size=font_size)
+                       2 if len(labels) <= 40 else 1, font_size)
 
 
-def _side_by_side_grid(
-    values_by_quantity: dict[str, np.ndarray],
-    labels: list[str],
-    cell: str,
-    unit_order: np.ndarray | None,
-    selected: tuple[int, int] | None,
-    clickable: bool,
-    font_size: int,
-) -> go.Figure:
+def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str,
+                       unit_order: np.ndarray | None, selected: tuple[int, int] | None, clickable: bool,
+                       font_size: int) -> go.Figure:
     """The panels in one row on one pair of category axes: panel k draws at the token labels followed
     by k zero-width spaces (they read the same), with blank columns between panels."""
     quantities = list(values_by_quantity)
@@ -376,14 +371,7 @@ def _side_by_side_grid(
         layout["annotations"].append(dict(  # the title above the panel; x in category serial numbers
             text=LABELS.get(quantity, quantity), showarrow=False, xref="x", x=first_column + (len(columns) - 1) / 2,
             yref="paper", y=1, yanchor="bottom", xanchor="center", font=dict(size=font_size + 2)))
-        heatmap = traces[0]
-        scale = (heatmap.pop("zmin"), heatmap.pop("zmax"))
-        axis = colour_axes.setdefault((str(heatmap["colorscale"]), scale), {
-            "name": "coloraxis" if not colour_axes else f"coloraxis{len(colour_axes) + 1}",
-            "colorscale": heatmap["colorscale"], "cmin": scale[0], "cmax": scale[1], "symbols": []})
-        del heatmap["colorscale"], heatmap["colorbar"]
-        heatmap["coloraxis"] = axis["name"]
-        axis["symbols"].append(SYMBOLS.get(quantity, quantity))
+        _share_colour_axis(colour_axes, traces[0], quantity)
         data += traces
     for j, axis in enumerate(colour_axes.values()):  # the bars share the right edge, one above another
         layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"], colorbar=dict(
