@@ -33,6 +33,7 @@ from pathlib import Path
 # One way to start the server and the browser, shared with the end-to-end tests and bench_app.py.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from harness import CHROMIUM, CHROMIUM_ARGS, StreamlitServer  # noqa: E402
+from rnnviz.figures import PANEL_NAME_MARK  # noqa: E402
 
 MODEL = "sst2-lstm"
 DEFAULT_TEXT = "the movie was not good"  # what a fresh page shows (rnnviz.view_state.ViewState)
@@ -272,7 +273,9 @@ class SocketSession:
                     self.ids["view"] = element.button_group.id
                 elif shown == "plotly_chart":
                     data = json.loads(element.plotly_chart.spec).get("data", [])
-                    heatmap_labels += [trace.get("x") for trace in data if trace.get("type") == "heatmap"]
+                    # side by side, the grid ends panel k's labels in k zero-width spaces (figures.PANEL_NAME_MARK)
+                    heatmap_labels += [[str(x).rstrip(PANEL_NAME_MARK) for x in trace.get("x") or []]
+                                       for trace in data if trace.get("type") == "heatmap"]
                 elif shown == "exception" or (shown == "alert" and element.alert.format == 1):
                     failures.append((element.exception.message if shown == "exception" else element.alert.body)[:160])
             elif kind == "script_finished":
