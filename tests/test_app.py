@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import rnnviz
+from rnnviz.figures import PANEL_NAME_MARK
 from rnnviz.inspection import inspect_text
 from rnnviz.models import bundled_names
 
@@ -48,8 +49,8 @@ def heatmaps(at: AppTest) -> list[dict]:
 
 def _readable(trace: dict) -> dict:
     """A trace with its category names as the page shows them: the grid ends panel k's token labels
-    (side by side) or unit ids (stacked) in k zero-width spaces to keep panels apart on one axis."""
-    clean = lambda names: [str(n).replace("\u200b", "") for n in names] if isinstance(names, list) else names  # noqa: E731
+    (side by side) in k zero-width spaces to keep panels apart on one axis."""
+    clean = lambda names: [str(n).rstrip(PANEL_NAME_MARK) for n in names] if isinstance(names, list) else names  # noqa: E731
     return dict(trace, **{k: clean(trace[k]) for k in ("x", "y") if k in trace})
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, SYMBOLS, class_probability_figure, colour_scale,
+from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, PANEL_NAME_MARK, SYMBOLS, class_probability_figure, colour_scale,
                             grid_arrangement, grid_cell, next_token_figure, quantity_grid, quantity_heatmap, token_labels)
 
 
@@ -75,7 +75,7 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
         # panel k's columns are the labels followed by k zero-width spaces: they read the same, no two
         # panels share a column, and a clicked point maps back to (token, unit)
-        assert [x.rstrip("\u200b") for x in heatmap.x] == labels and set(heatmap.x) <= set(x_names)
+        assert [x.rstrip(PANEL_NAME_MARK) for x in heatmap.x] == labels and set(heatmap.x) <= set(x_names)
         assert list(heatmap.y) == ["4", "0", "2"]
         assert len(cells.x) == tokens * 3 and set(cells.x) == set(heatmap.x) and set(cells.y) == set(heatmap.y)
         assert grid_cell(selected.x[0], selected.y[0], labels) == (2, 0)

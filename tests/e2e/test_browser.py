@@ -44,7 +44,7 @@ def test_typed_sentence_redraws_every_heatmap_with_one_column_per_token(app_serv
 # quantity, in the heatmap grid) lies on the screen, from Plotly's own axis mapping (category index →
 # pixel) of that panel's axes and the chart's position.
 CELL_CENTRE_JS = """([name, step, row]) => {
-    const unmark = name => String(name).replace(/\u200b/g, '');  // rnnviz.figures.PANEL_NAME_MARK
+    const unmark = name => String(name).replace(/\u200b+$/, '');  // rnnviz.figures.PANEL_NAME_MARK
     for (const plot of document.querySelectorAll('.js-plotly-plot')) {
         const trace = (plot.data || []).find(t => t.type === 'heatmap' && t.name === name);
         if (!trace) continue;
@@ -71,7 +71,7 @@ SCROLL_TO_MIDDLE_JS = """y => {
 # [token, unit] of every selected-cell mark on the page (one per heatmap panel), without the grid's panel marks.
 SELECTED_CELLS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
     .flatMap(p => (p.data || []).filter(t => t.name === 'selected'))
-    .map(t => [String(t.x[0]), String(t.y[0])].map(name => name.replace(/\u200b/g, '')))"""
+    .map(t => [String(t.x[0]), String(t.y[0])].map(name => name.replace(/\u200b+$/, '')))"""
 
 
 def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_server, page, browser, screenshot):
