@@ -313,8 +313,8 @@ def view_heatmaps(run: TextRun, state: ViewState) -> None:
                f"by {state.order}. Click a cell to inspect that unit at that token."
                + ("" if clickable else
                   " Long text: to click cells, show fewer units or use the Unit inspector's heatmap."))
-    # One chart with a panel per quantity, in the lecture's reading order: side by side for short
-    # sentences, stacked on a shared token axis for longer texts.
+    # One chart with a panel per quantity, in the lecture's reading order: side by side on one pair of
+    # axes for short sentences; stacked on subplots for longer texts (sharing one token axis past 40).
     grid = figures.quantity_grid({q: run.states(state.layer, state.direction, q) for q in record.quantities},
                                  labels, record.cell, order, selected=(state.step, state.unit), clickable=clickable)
     clickable_heatmap(grid, "heatmaps", labels, theme=None)  # the grid brings its own plain template
