@@ -253,17 +253,16 @@ def chosen_units(run: TextRun, state: ViewState) -> np.ndarray:
 
 
 def heatmap_figures(run: TextRun, state: ViewState, font_size: int = 12):
-    """One heatmap per quantity of the chosen layer and direction, all in one unit order."""
+    """One heatmap per quantity of the chosen layer and direction, all in one unit order, for export:
+    without the click layer, which only Streamlit reads (a standalone HTML file hovers the heatmap)."""
     record = run.recorded
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     order = chosen_units(run, state)
-    cells = len(labels) * len(order)
     built = []
     for quantity in record.quantities:
         values = run.states(state.layer, state.direction, quantity)
-        clickable = cells <= CLICKABLE_CELLS
         figure = figures.quantity_heatmap(values, labels, quantity, record.cell, order,
-                                          selected=(state.step, state.unit), clickable=clickable, font_size=font_size)
+                                          selected=(state.step, state.unit), clickable=False, font_size=font_size)
         built.append((quantity, values, figure))
     return labels, order, built
 

@@ -206,6 +206,18 @@ def test_export_view_offers_trace_and_per_quantity_downloads():
     assert len(at.get("download_button")) == 2 + 2 * 6
 
 
+def test_exported_heatmaps_are_the_values_without_the_click_layer():
+    from rnnviz.view_state import ViewState
+    from rnnviz.webapp import heatmap_figures
+
+    run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
+    labels, order, built = heatmap_figures(run, ViewState(unit=7, step=3))
+    assert [quantity for quantity, _, _ in built] == list(run.recorded.quantities)
+    for quantity, values, figure in built:
+        assert [t.name for t in figure.data] == [quantity, "selected"]  # a standalone file has nothing to click
+        np.testing.assert_allclose(np.asarray(figure.data[0].z), values[:, order].T, rtol=1e-6)
+
+
 @pytest.mark.parametrize("name, quantities", [("sst2-gru", 4), ("sst2-rnn", 1), ("sst2-bilstm", 6)])
 def test_every_bundled_model_opens_with_its_own_quantities(name, quantities):
     if name not in bundled_names():
