@@ -360,7 +360,7 @@ def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[s
         # Fixed ranges, one category per cell: no autorange pass, no padding for the click layer's markers;
         # every column named (blank between panels); no grid lines (the heatmaps cover them).
         xaxis=dict(type="category", categoryorder="array", categoryarray=x_names, showgrid=False,
-                   range=[-0.5, len(x_names) - 0.5], autorange=False, dtick=1, automargin=True,
+                   range=[-0.5, len(x_names) - 0.5], autorange=False, dtick=1, automargin=True, ticks="",
                    tickangle=-90 if len(labels) > 2 else 0),
         yaxis=dict(type="category", categoryorder="array", categoryarray=units, showgrid=False,
                    range=[len(units) - 0.5, -0.5], autorange=False,  # unit rows top down
