@@ -304,12 +304,13 @@ def train_classifier(
                 if progress:
                     tqdm.write(f"{recipe.name} epoch {entry['epoch']}: " + ", ".join(
                         f"{k}={v:.4f}" for k, v in entry.items() if k != "epoch"), file=sys.stderr)
+                weights = _snapshot(module) if recipe.soup_candidates or d["accuracy"] > best[0] else None
                 if recipe.soup_candidates:
-                    candidates.append((d["accuracy"], entry["epoch"], {k: v.clone() for k, v in module.state_dict().items()}))
+                    candidates.append((d["accuracy"], entry["epoch"], weights))
                     candidates.sort(key=lambda c: -c[0])  # stable: among equal scores the earlier one first
                     del candidates[recipe.soup_candidates:]
                 if d["accuracy"] > best[0]:
-                    best = (d["accuracy"], {k: v.clone() for k, v in module.state_dict().items()}, entry["epoch"])
+                    best = (d["accuracy"], weights, entry["epoch"])
                     bad = 0
                 else:
                     bad += 1
@@ -322,7 +323,8 @@ def train_classifier(
         if stop:
             break
     module.load_state_dict(best[1])
-    soup_epochs = greedy_soup(module, candidates, dev) if recipe.soup_candidates else [best[2]]
+    soup = {"best_single_dev_accuracy": round(best[0], 4),
+            "soup_epochs": greedy_soup(module, candidates, dev)} if recipe.soup_candidates else {}
     module.eval()
     if recipe.weights_dtype != "float32":  # evaluate exactly what will be stored
         with torch.no_grad():
@@ -331,7 +333,7 @@ def train_classifier(
     metrics: dict[str, Any] = {
         "dev_accuracy": round(evaluate_classifier(module, dev)["accuracy"], 4),
         "best_epoch": best[2],
-        **({"best_single_dev_accuracy": round(best[0], 4), "soup_epochs": soup_epochs} if recipe.soup_candidates else {}),
+        **soup,
         "epochs_run": history[-1]["epoch"] if history else 0,
         "train_rows": len(train),
     }
@@ -343,6 +345,11 @@ def train_classifier(
     metrics["parameters"] = num_parameters(module)
     metrics["history"] = history
     return replace(cfg), tok, module, metrics
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the module's weights as they are now (training goes on changing them)."""
+    return {k: v.clone() for k, v in module.state_dict().items()}
 
 
 def greedy_soup(module: nn.Module, candidates: list[tuple[float, float, dict[str, torch.Tensor]]],
@@ -458,7 +465,7 @@ def train_language_model(recipe: Recipe, text: str, *, progress: bool = True):
             if progress:
                 tqdm.write(f"step {step}: train_loss={shown:.4f} val_loss={v:.4f}", file=sys.stderr)
             if v < best[0]:
-                best = (v, {k: t.clone() for k, t in module.state_dict().items()}, step)
+                best = (v, _snapshot(module), step)
                 bad = 0
             else:
                 bad += 1
