@@ -109,11 +109,12 @@ def _heatmap_traces(
     columns = list(labels) if columns is None else columns
     rows = units if rows is None else rows
     panel = dict(xaxis=axes[0], yaxis=axes[1], legendgroup=quantity)
-    hover = f"{html.escape(LABELS.get(quantity, quantity))}<br>token %{{x}}<br>unit %{{y}}<br>value %{{{{value}}:.3f}}<extra></extra>"
+    name = html.escape(LABELS.get(quantity, quantity))
+    hover = lambda value: f"{name}<br>token %{{x}}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"  # noqa: E731
     traces = [dict(
         type="heatmap", z=z, x=columns, y=rows, name=quantity, **panel,
         colorscale=_colour_steps(scale.colorscale), zmin=scale.zmin, zmax=scale.zmax,
-        hovertemplate=hover.replace("{value}", "z"),
+        hovertemplate=hover("z"),
         colorbar=dict(thickness=12),
     )]
     if clickable:
@@ -126,7 +127,7 @@ def _heatmap_traces(
             # maxdisplayed=1: Plotly draws one (invisible) marker instead of one SVG node per cell, while
             # hover and click still search every point: the layer then costs ~nothing to draw.
             marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0, maxdisplayed=1),
-            hovertemplate=hover.replace("{value}", "customdata"),
+            hovertemplate=hover("customdata"),
             showlegend=False,
         ))
     if selected is not None:
@@ -218,6 +219,7 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     # through every quantity). Each axis costs a draw: for a 400-character passage, six token axes
     # took ~100 ms more per Plotly draw than one. The gap between panels then only holds a title.
     shared_x = columns == 1
+    bottom_y = f"y{len(quantities)}" if len(quantities) > 1 else "y"  # the last panel's unit axis
     gap_px = 40 if shared_x else GRID_PANEL_GAP_PX
     height = rows * panel_px + (rows - 1) * gap_px + 40 + 70
     row_gap = gap_px / (height - 110)
@@ -241,7 +243,6 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
         y_domain = [max(0.0, round(top - panel_height, 6)), min(1.0, round(top, 6))]
         suffix = "" if i == 0 else str(i + 1)
         x_name, y_name = ("x" if shared_x else f"x{suffix}"), f"y{suffix}"
-        bottom_y = f"y{len(quantities)}" if len(quantities) > 1 else "y"
         # no grid lines: the heatmap covers them, and each is one more SVG node to lay out per redraw
         if not shared_x or i == 0:
             layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=bottom_y if shared_x else y_name, type="category",
@@ -407,7 +408,9 @@ def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: l
     """Language model: the top-k next tokens at every position, as a table coloured by probability."""
     top = np.argsort(-distribution, axis=1, kind="stable")[:, :k]  # [time, k]
     probabilities = np.take_along_axis(distribution, top, axis=1)
-    shown = [[token_labels([vocabulary[i]])[0].rsplit(" ·", 1)[0] for i in row] for row in top]
+    shown_ids = np.unique(top).tolist()  # each predicted entry labelled once, not once per cell
+    readable = dict(zip(shown_ids, (label.rsplit(" ·", 1)[0] for label in token_labels([vocabulary[i] for i in shown_ids]))))
+    shown = [[readable[i] for i in row] for row in top.tolist()]
     # Characters written in the cells only while a cell is wide enough to read one: past that they are
     # illegible, and each is a text node the browser lays out (400 positions × 5 took ~300 ms per draw).
     written = len(labels) <= CELL_TEXT_MAX_COLUMNS
