@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import html
 from dataclasses import dataclass
@@ -39,15 +40,16 @@ SYMBOLS = {
 }
 UNKNOWN_MARK = "⟨unk⟩"
 
-# The app draws its busiest charts with theme=None (Streamlit's theming cost ~50 ms per redraw of the
-# heatmap grid), so they carry their own plain look: white, Streamlit's text colour and font, light
-# grid lines, distinct class colours — and none of plotly.py's 7 kB default template.
-PLAIN_TEMPLATE = dict(layout=dict(
+# The app draws its busiest charts (the heatmap grid, the prediction chart) with theme=None: Streamlit's
+# theming cost ~50 ms per redraw of the grid. They carry their own plain look instead: white, Streamlit's
+# text colour and font, light grid lines, distinct class colours.
+PLAIN_LOOK = dict(
     paper_bgcolor="white", plot_bgcolor="white",
     font=dict(color="#31333F", family="Source Sans Pro, sans-serif"),
     colorway=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"],
-    xaxis=dict(gridcolor="#E6EAF1", zeroline=False), yaxis=dict(gridcolor="#E6EAF1", zeroline=False),
-))
+)
+PLAIN_AXIS = dict(gridcolor="#E6EAF1", zeroline=False)
+PLOT_DECIMALS = 3  # what every hover shows (%{z:.3f}); the exports keep full precision
 
 
 @dataclass(frozen=True)
@@ -151,10 +153,50 @@ def _colour_steps(name: str) -> list[list]:
     return [list(step) for step in _named_colour_steps(name)]
 
 
+class PlainFigure(go.Figure):
+    """A Figure that plotly.js redraws cheaply: written without a template and with numbers as plain
+    lists, with a fixed `layout.datarevision`.
+
+    Streamlit mounts a new chart for every new spec and hands it to plotly.js twice: `Plotly.newPlot`,
+    then, after its theme pass, `Plotly.react` with a deep copy. plotly.js redraws everything on that
+    react when the layout has a template (any, even `{}`) or when arrays are typed (plotly.py writes
+    numpy arrays as base64 typed arrays, and plotly.js caches each decoded array on the spec, which
+    the copy then writes out as an object with a key per number: 1.1 MB became 4.7 MB for a
+    400-character passage). Without both, and with `datarevision` unchanged, the copy is read as the
+    same data. Measured in headless Chromium on the 12-token grid: that react took 35–41 ms, now
+    10–11 ms. Numbers are rounded to the 3 decimals every hover shows.
+    """
+
+    def to_dict(self) -> dict:
+        layout = {key: copy.deepcopy(value) for key, value in self._layout.items() if key != "template"}
+        return {"data": [_plain(trace) for trace in self._data], "layout": layout}
+
+
+def _plain(value):
+    """A deep copy in which numpy arrays are lists (floats rounded to PLOT_DECIMALS)."""
+    if isinstance(value, np.ndarray):
+        return (np.round(value.astype(np.float64), PLOT_DECIMALS) if value.dtype.kind == "f" else value).tolist()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return copy.deepcopy(value)
+
+
 def _unvalidated_figure(data: list[dict], layout: dict) -> go.Figure:
     """A Figure from specs without plotly.py's per-property validation, which cost ~200 ms per page of
     heatmaps here; tests check these specs against the validating constructor instead."""
     return go.Figure(dict(data=data, layout=layout), _validate=False)
+
+
+def _plain_figure(data: list[dict], layout: dict) -> PlainFigure:
+    """`_unvalidated_figure` for a chart the app draws with theme=None: the plain look in the layout
+    itself (see PlainFigure), on every axis."""
+    layout = {**PLAIN_LOOK, **layout, "font": {**PLAIN_LOOK["font"], **layout.get("font", {})}, "datarevision": 1}
+    for name, axis in layout.items():
+        if name.startswith(("xaxis", "yaxis")):
+            layout[name] = {**PLAIN_AXIS, **axis}
+    return PlainFigure(dict(data=data, layout=layout), _validate=False)
 
 
 def quantity_heatmap(
@@ -229,9 +271,11 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     # A long passage labels every few tokens (hover names each): fewer label nodes to lay out per redraw.
     long_text_ticks = {"nticks": LONG_TEXT_TICKS} if len(labels) > CELL_TEXT_MAX_COLUMNS else {}
     data, layout = [], dict(
-        template=PLAIN_TEMPLATE,
         height=height, margin=dict(l=50, r=40, t=40, b=70), font=dict(size=font_size),
-        clickmode="event+select", dragmode=False, showlegend=False, annotations=[],
+        showlegend=False, annotations=[],
+        # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
+        # change and skips one more render of the chart
+        clickmode="event+select", dragmode="pan", hovermode="closest",
     )
     colour_axes: dict[tuple, dict] = {}
     for i, quantity in enumerate(quantities):
@@ -267,7 +311,7 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     for axis in colour_axes.values():
         layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"],
                                     colorbar=dict(axis["colorbar"], title=dict(text=", ".join(axis["symbols"]))))
-    return _unvalidated_figure(data, layout)
+    return _plain_figure(data, layout)
 
 
 def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, quantity: str) -> dict:
@@ -355,9 +399,11 @@ def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[s
     plot_px = max(150, min(760, 12 * len(units)))
     margin = dict(l=50, r=90, t=40, b=90)
     layout = dict(
-        template=PLAIN_TEMPLATE,
         height=plot_px + margin["t"] + margin["b"], margin=margin, font=dict(size=font_size),
-        clickmode="event+select", dragmode=False, showlegend=False, annotations=[],
+        showlegend=False, annotations=[],
+        # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
+        # change and skips one more render of the chart
+        clickmode="event+select", dragmode="pan", hovermode="closest",
         # Fixed ranges, one category per cell: no autorange pass, no padding for the click layer's markers;
         # every column named (blank between panels); no grid lines (the heatmaps cover them).
         xaxis=dict(type="category", categoryorder="array", categoryarray=x_names, showgrid=False,
@@ -381,7 +427,7 @@ def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[s
         layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"], colorbar=dict(
             thickness=12, x=1.01, xanchor="left", y=1 - (j + 0.5) / len(colour_axes), yanchor="middle",
             len=0.9 / len(colour_axes), title=dict(text=", ".join(axis["symbols"]))))
-    return _unvalidated_figure(data, layout)
+    return _plain_figure(data, layout)
 
 
 def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 12) -> go.Figure:
@@ -392,8 +438,7 @@ def class_probability_figure(probabilities: np.ndarray, labels: list[str], class
              hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>")
         for k, name in enumerate(classes)
     ]
-    return _unvalidated_figure(traces, dict(
-        template=PLAIN_TEMPLATE,
+    return _plain_figure(traces, dict(
         title=dict(text="prediction after each token"),
         xaxis=dict(title=dict(text="token"), type="category"),
         yaxis=dict(title=dict(text="probability"), range=[0, 1]),
@@ -422,8 +467,7 @@ def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: l
     )
     if written:
         table["texttemplate"] = "%{text}"
-    return _unvalidated_figure([table], dict(
-        template=PLAIN_TEMPLATE,
+    return _plain_figure([table], dict(
         title=dict(text=f"top-{k} next characters after each position" + ("" if written else " (hover a cell to read it)")),
         xaxis=dict(title=dict(text="position"), type="category", tickangle=-45 if len(labels) > 5 else 0,
                    **({} if written else {"nticks": LONG_TEXT_TICKS})),

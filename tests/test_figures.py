@@ -1,10 +1,13 @@
 """Figure builders give heatmaps whose colours mean the same thing in every sentence."""
 
+import json
+
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io
 import pytest
 
-from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, PANEL_NAME_MARK, SYMBOLS, class_probability_figure, colour_scale,
+from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, PANEL_NAME_MARK, PLOT_DECIMALS, SYMBOLS, class_probability_figure, colour_scale,
                             grid_arrangement, grid_cell, next_token_figure, quantity_grid, quantity_heatmap, token_labels)
 
 
@@ -164,6 +167,41 @@ def test_specs_built_without_validation_are_valid_plotly(build):
         if trace.type == "heatmap":
             colours = trace.colorscale if trace.coloraxis is None else validated.layout[trace.coloraxis].colorscale
             assert colours[0][0] == 0.0 and colours[-1][0] == 1.0
+
+
+def _typed_arrays(value) -> int:
+    if isinstance(value, dict):
+        return ("bdata" in value) + sum(_typed_arrays(v) for v in value.values())
+    return sum(_typed_arrays(v) for v in value) if isinstance(value, list) else 0
+
+
+@pytest.mark.parametrize("build", [
+    lambda v, labels: quantity_grid(v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True),
+    lambda v, labels: quantity_grid(v, labels, "lstm", None, selected=(0, 1), arrangement="stacked"),
+    lambda v, labels: class_probability_figure(np.abs(v["cell"][:, :2]), labels, ["negative", "positive"]),
+    lambda v, labels: next_token_figure(np.abs(v["cell"]), labels, ["a", "b", " ", "\n"], k=2),
+], ids=["grid side by side", "grid stacked", "class probabilities", "next-token table"])
+def test_charts_drawn_without_streamlit_theme_reach_plotly_js_as_the_same_data_on_every_redraw(build):
+    """Streamlit hands these to plotly.js twice per new chart (newPlot, then react with a copy): no template,
+    no typed arrays and a fixed datarevision let plotly.js read the copy as unchanged (see PlainFigure)."""
+    rng = np.random.default_rng(2)
+    values = {q: rng.normal(size=(3, 4)) for q in ["forget_gate", "cell", "hidden"]}
+    spec = json.loads(plotly.io.to_json(build(values, token_labels(["a", "b", "c"])), validate=False))  # as Streamlit does
+    assert "template" not in spec["layout"]
+    assert _typed_arrays(spec) == 0
+    assert spec["layout"]["datarevision"] == 1
+    assert spec["layout"]["paper_bgcolor"] == "white" and spec["layout"]["font"]["color"] == "#31333F"
+    for trace in spec["data"]:
+        key = {"heatmap": "z", "scatter": "y" if trace.get("mode") == "lines+markers" else None}[trace["type"]]
+        if key:
+            numbers = np.asarray(trace[key], dtype=np.float64)
+            np.testing.assert_array_equal(numbers, np.round(numbers, PLOT_DECIMALS))
+
+
+def test_grid_values_are_the_recorded_ones_as_the_hover_shows_them():
+    values = {"hidden": np.array([[0.12345678, -0.98765], [0.5, 0.0004999]], dtype=np.float32)}
+    spec = json.loads(plotly.io.to_json(quantity_grid(values, token_labels(["a", "b"]), "lstm"), validate=False))
+    assert spec["data"][0]["z"] == [[0.123, 0.5], [-0.988, 0.0]]  # [unit][token]
 
 
 def test_next_token_table_writes_characters_in_cells_only_while_they_are_readable():

@@ -16,7 +16,7 @@ import torch
 
 import rnnviz
 from rnnviz.errors import RnnvizError
-from rnnviz.figures import token_labels
+from rnnviz.figures import PLOT_DECIMALS, token_labels
 from rnnviz.inspection import inspect_text
 from rnnviz.lecture_pack import build_lecture_pack, read_sentences
 from rnnviz.models import ModelConfig, build_module, save
@@ -90,7 +90,8 @@ def test_prediction_figure_holds_the_probability_of_each_class_after_every_token
     lines = embedded_figures(pack)["s1-prediction"]["data"]
     assert [line["name"] for line in lines] == ["negative", "positive"]
     for k, line in enumerate(lines):
-        np.testing.assert_allclose(as_array(line["y"]), run.per_step[:, k], rtol=1e-6)
+        # as the hover shows it (%{y:.3f}): rounded to PLOT_DECIMALS
+        np.testing.assert_array_equal(as_array(line["y"]), np.round(run.per_step[:, k].astype(np.float64), PLOT_DECIMALS))
     assert run.top_outcomes(4, 1)[0][0] == "negative", "the sentence the pack is about: 'not good' flips to negative"
 
 
