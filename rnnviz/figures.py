@@ -138,7 +138,7 @@ def _heatmap_traces(
             traces.append(dict(
                 type="scatter", name="selected", **panel, x=[columns[step]], y=[rows[units.index(str(unit))]],
                 mode="markers", marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
-                hoverinfo="skip", showlegend=False,
+                hoverinfo="skip", showlegend=False, cliponaxis=False,  # whole at a panel's edge too
             ))
     return traces
 
@@ -235,6 +235,8 @@ LONG_TEXT_TICKS = 40
 # beyond that they stack, each on its own axes.
 SIDE_BY_SIDE_MAX_COLUMNS = 80
 GRID_GAP_COLUMNS = 2  # blank columns between side-by-side panels
+TWO_COLUMN_MAX_TOKENS = 40  # stacked panels stand two to a row up to this many tokens, one to a row past it
+NEXT_TOKEN_ROW_PX = 22  # height of a row of the top-k table inside a grid
 # k trailing zero-width spaces make panel k's category names its own; they read the same. (Trailing
 # plain spaces are drawn: rotated labels stepped down panel by panel.) With orjson, plotly.io writes
 # each as one character of UTF-8; the json module writes "\u200b", six, which made the spec 45 % larger.
@@ -244,69 +246,94 @@ GRID_COLUMN_GAP = 0.13  # of the width: room for a panel's colour bar and the ne
 
 
 def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str, unit_order: np.ndarray | None,
-                selected: tuple[int, int] | None, clickable: bool, columns: int, font_size: int) -> go.Figure:
+                selected: tuple[int, int] | None, clickable: bool, columns: int, font_size: int,
+                next_tokens: NextTokens | None = None) -> go.Figure:
     """Stacked arrangement of `quantity_grid`: a subplot per quantity, `columns` to a row.
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
     mark); panels with the same colour range share one colour bar. One figure rather than one per quantity because the
     browser pays a fixed cost per Plotly chart: six separate heatmaps took ~210 ms to draw in headless
-    Chromium here, the same six as one grid ~50 ms.
+    Chromium here, the same six as one grid ~50 ms. `next_tokens` (one column only) adds the top-k
+    table as the first row, on the same token axis.
     """
     quantities = list(values_by_quantity)
     columns = max(1, min(columns, len(quantities)))
-    rows = -(-len(quantities) // columns)
     order_length = len(unit_order) if unit_order is not None else np.shape(values_by_quantity[quantities[0]])[1]
     panel_px = max(150, min(760, 12 * order_length))
     # One column: every panel on ONE token axis, labelled under the last panel (a position reads down
     # through every quantity). Each axis costs a draw: for a 400-character passage, six token axes
     # took ~100 ms more per Plotly draw than one. The gap between panels then only holds a title.
     shared_x = columns == 1
+    if next_tokens is not None and not shared_x:
+        raise ValueError("the next-token table joins a grid only on a shared token axis (one column)")
     bottom_y = f"y{len(quantities)}" if len(quantities) > 1 else "y"  # the last panel's unit axis
     gap_px = 40 if shared_x else GRID_PANEL_GAP_PX
-    height = rows * panel_px + (rows - 1) * gap_px + 40 + 70
-    row_gap = gap_px / (height - 110)
+    # Rows top down, in pixels: the table (if any), then the panels `columns` to a row.
+    row_px = ([NEXT_TOKEN_ROW_PX * next_tokens.k] if next_tokens else []) + [panel_px] * -(-len(quantities) // columns)
+    plot_px = sum(row_px) + (len(row_px) - 1) * gap_px
+    row_tops = [1 - (sum(row_px[:r]) + r * gap_px) / plot_px for r in range(len(row_px))]
     panel_width = (1 - (columns - 1) * GRID_COLUMN_GAP) / columns
-    panel_height = (1 - (rows - 1) * row_gap) / rows
     tick_angle = -45 if len(labels) > 5 else 0
     # A long passage labels every few tokens (hover names each): fewer label nodes to lay out per redraw.
     long_text_ticks = {"nticks": LONG_TEXT_TICKS} if len(labels) > CELL_TEXT_MAX_COLUMNS else {}
     data, layout = [], dict(
-        height=height, margin=dict(l=50, r=40, t=40, b=70), font=dict(size=font_size),
+        height=plot_px + 40 + 70, margin=dict(l=50, r=40, t=40, b=70), font=dict(size=font_size),
         showlegend=False, annotations=[],
         # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
         # change and skips one more render of the chart
         clickmode="event+select", dragmode="pan", hovermode="closest",
     )
+
+    def domains(row: int, column: int) -> tuple[list[float], list[float]]:
+        left, top = column * (panel_width + GRID_COLUMN_GAP), row_tops[row]
+        bottom = top - row_px[row] / plot_px
+        # rounded into [0, 1]: float error at the edges (e.g. -8e-17) is an invalid domain to Plotly
+        return ([max(0.0, round(left, 6)), min(1.0, round(left + panel_width, 6))],
+                [max(0.0, round(bottom, 6)), min(1.0, round(top, 6))])
+
+    def title(text: str, x_domain: list[float], top: float) -> None:
+        layout["annotations"].append(dict(
+            text=text, showarrow=False, xref="paper", yref="paper", x=sum(x_domain) / 2, y=top,
+            xanchor="center", yanchor="bottom", font=dict(size=font_size + 2)))
+
+    def colour_bar(axis: dict, x_domain: list[float], y_domain: list[float]) -> None:
+        # The bar stands beside the last panel that uses its colour axis.
+        axis["colorbar"] = dict(thickness=12, x=x_domain[1] + 0.005, xanchor="left", y=sum(y_domain) / 2,
+                                yanchor="middle", len=y_domain[1] - y_domain[0])
+
     colour_axes: dict[tuple, dict] = {}
+    first_row = 0
+    if next_tokens is not None:
+        x_domain, y_domain = domains(0, 0)
+        y_name = f"y{len(quantities) + 1}"
+        layout[f"yaxis{len(quantities) + 1}"] = dict(domain=y_domain, anchor="x", type="category",
+                                                     range=[next_tokens.k - 0.5, -0.5], autorange=False, showgrid=False)
+        title(_next_token_title(next_tokens, labels), x_domain, row_tops[0])
+        table = _next_token_table(next_tokens, labels, axes=("x", y_name))
+        colour_bar(_share_colour_axis(colour_axes, table, "p"), x_domain, y_domain)
+        data.append(table)
+        first_row = 1
     for i, quantity in enumerate(quantities):
         row, column = divmod(i, columns)
-        left = column * (panel_width + GRID_COLUMN_GAP)
-        top = 1 - row * (panel_height + row_gap)
-        # rounded into [0, 1]: float error at the edges (e.g. -8e-17) is an invalid domain to Plotly
-        x_domain = [max(0.0, round(left, 6)), min(1.0, round(left + panel_width, 6))]
-        y_domain = [max(0.0, round(top - panel_height, 6)), min(1.0, round(top, 6))]
+        x_domain, y_domain = domains(first_row + row, column)
         suffix = "" if i == 0 else str(i + 1)
         x_name, y_name = ("x" if shared_x else f"x{suffix}"), f"y{suffix}"
         # no grid lines: the heatmap covers them, and each is one more SVG node to lay out per redraw
+        # Fixed ranges, one category per cell: no autorange pass, and no padding for the selected-cell
+        # mark (it left a blank band above each panel).
         if not shared_x or i == 0:
             layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=bottom_y if shared_x else y_name, type="category",
+                                            range=[-0.5, len(labels) - 0.5], autorange=False,
                                             tickangle=tick_angle, showgrid=False, **long_text_ticks)
         # unit labels on the first column only: every panel has the same unit order, and each tick
         # label is an SVG text node the browser lays out on every redraw (half of them: ~100 ms here)
-        layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category", autorange="reversed",
-                                        showgrid=False,
+        layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category",
+                                        range=[order_length - 0.5, -0.5], autorange=False, showgrid=False,
                                         **({"title": dict(text="unit")} if column == 0 else {"showticklabels": False}))
-        layout["annotations"].append(dict(
-            text=LABELS.get(quantity, quantity), showarrow=False, xref="paper", yref="paper",
-            x=sum(x_domain) / 2, y=top, xanchor="center", yanchor="bottom", font=dict(size=font_size + 2),
-        ))
+        title(LABELS.get(quantity, quantity), x_domain, y_domain[1])
         traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, unit_order, selected,
                                  clickable, axes=(x_name, y_name))
-        heatmap = traces[0]
-        # The bar stands beside the last panel that uses its colour axis.
-        axis = _share_colour_axis(colour_axes, heatmap, quantity)
-        axis["colorbar"] = dict(thickness=12, x=x_domain[1] + 0.005, xanchor="left", y=sum(y_domain) / 2,
-                                yanchor="middle", len=y_domain[1] - y_domain[0])
+        colour_bar(_share_colour_axis(colour_axes, traces[0], quantity), x_domain, y_domain)
         data += traces
     for axis in colour_axes.values():
         layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"],
@@ -329,6 +356,11 @@ def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, quantity: 
     heatmap["coloraxis"] = axis["name"]
     axis["symbols"].append(SYMBOLS.get(quantity, quantity))
     return axis
+
+
+def shares_token_axis(tokens: int, quantities: int) -> bool:
+    """Whether `quantity_grid` stacks every panel on one token axis (then a top-k table can join it)."""
+    return grid_arrangement(tokens, quantities) == "stacked" and tokens > TWO_COLUMN_MAX_TOKENS
 
 
 def grid_arrangement(tokens: int, quantities: int) -> str:
@@ -359,6 +391,7 @@ def quantity_grid(
     clickable: bool = False,
     font_size: int = 12,
     arrangement: str | None = None,
+    next_tokens: NextTokens | None = None,
 ) -> go.Figure:
     """Every quantity's heatmap as one figure, a panel per quantity, all in one unit order.
 
@@ -371,13 +404,19 @@ def quantity_grid(
     here, one Plotly draw of six 12-token panels took 76–95 ms on six subplots and 26–40 ms on one.
     Longer texts stack the panels on subplots of their own (two to a row up to 40 tokens), because
     on a shared category axis Plotly expands every heatmap to all of the axis's categories: six
-    400-column panels sharing one unit axis drew slower than six subplots.
+    400-column panels sharing one unit axis drew slower than six subplots. Past TWO_COLUMN_MAX_TOKENS
+    every panel stands on one token axis, and a language model's top-k table (`next_tokens`) can join
+    it as the first row (see `shares_token_axis`): a position then reads straight down from the
+    prediction through every quantity, and the page draws one chart instead of two.
     """
     arrangement = arrangement or grid_arrangement(len(labels), len(values_by_quantity))
+    shared = arrangement == "stacked" and len(labels) > TWO_COLUMN_MAX_TOKENS
+    if next_tokens is not None and not shared:
+        raise ValueError("the next-token table joins the grid only where every panel shares the token axis")
     if arrangement == "side by side":
         return _side_by_side_grid(values_by_quantity, labels, cell, unit_order, selected, clickable, font_size)
     return _panel_grid(values_by_quantity, labels, cell, unit_order, selected, clickable,
-                       2 if len(labels) <= 40 else 1, font_size)
+                       1 if shared else 2, font_size, next_tokens)
 
 
 def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str,
@@ -449,26 +488,53 @@ def class_probability_figure(probabilities: np.ndarray, labels: list[str], class
     ))
 
 
-def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 12) -> go.Figure:
-    """Language model: the top-k next tokens at every position, as a table coloured by probability."""
+@dataclass(frozen=True)
+class NextTokens:
+    """A language model's next-token distribution after each position, [time, vocabulary], and its top k."""
+
+    distribution: np.ndarray
+    vocabulary: list[str]
+    k: int = 5
+
+
+NEXT_TOKENS_GROUP = "next tokens"  # the table's legendgroup inside a heatmap grid
+
+
+def _next_token_table(next_tokens: NextTokens, labels: list[str], axes: tuple[str, str] = ("x", "y")) -> dict:
+    """The top-k table as a heatmap trace: a column per position, row r the r-th likeliest next token,
+    coloured by its probability, the token named on hover (and written in the cell while readable)."""
+    distribution, k = next_tokens.distribution, next_tokens.k
     top = np.argsort(-distribution, axis=1, kind="stable")[:, :k]  # [time, k]
     probabilities = np.take_along_axis(distribution, top, axis=1)
     shown_ids = np.unique(top).tolist()  # each predicted entry labelled once, not once per cell
+    vocabulary = next_tokens.vocabulary
     readable = dict(zip(shown_ids, (label.rsplit(" ·", 1)[0] for label in token_labels([vocabulary[i] for i in shown_ids]))))
     shown = [[readable[i] for i in row] for row in top.tolist()]
-    # Characters written in the cells only while a cell is wide enough to read one: past that they are
-    # illegible, and each is a text node the browser lays out (400 positions × 5 took ~300 ms per draw).
-    written = len(labels) <= CELL_TEXT_MAX_COLUMNS
     table = dict(
         type="heatmap", z=probabilities.T, x=list(labels), y=[f"#{r + 1}" for r in range(k)],
+        xaxis=axes[0], yaxis=axes[1], name=NEXT_TOKENS_GROUP, legendgroup=NEXT_TOKENS_GROUP,
         text=np.array(shown, dtype=object).T, colorscale=_colour_steps("Blues"), zmin=0.0, zmax=1.0,
         hovertemplate="after %{x}<br>%{y}: '%{text}' p = %{z:.3f}<extra></extra>",
         colorbar=dict(thickness=12, title=dict(text="p")),
     )
-    if written:
+    # Characters written in the cells only while a cell is wide enough to read one: past that they are
+    # illegible, and each is a text node the browser lays out (400 positions × 5 took ~300 ms per draw).
+    if len(labels) <= CELL_TEXT_MAX_COLUMNS:
         table["texttemplate"] = "%{text}"
-    return _plain_figure([table], dict(
-        title=dict(text=f"top-{k} next characters after each position" + ("" if written else " (hover a cell to read it)")),
+    return table
+
+
+def _next_token_title(next_tokens: NextTokens, labels: list[str]) -> str:
+    written = len(labels) <= CELL_TEXT_MAX_COLUMNS
+    return f"top-{next_tokens.k} next characters after each position" + ("" if written else " (hover a cell to read it)")
+
+
+def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 12) -> go.Figure:
+    """Language model: the top-k next tokens at every position, as a table coloured by probability."""
+    next_tokens = NextTokens(distribution, vocabulary, k)
+    written = len(labels) <= CELL_TEXT_MAX_COLUMNS
+    return _plain_figure([_next_token_table(next_tokens, labels)], dict(
+        title=dict(text=_next_token_title(next_tokens, labels)),
         xaxis=dict(title=dict(text="position"), type="category", tickangle=-45 if len(labels) > 5 else 0,
                    **({} if written else {"nticks": LONG_TEXT_TICKS})),
         yaxis=dict(type="category", autorange="reversed"),

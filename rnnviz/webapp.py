@@ -296,18 +296,28 @@ def clickable_heatmap(figure, key: str, labels: list[str], theme: str | None = "
     st.plotly_chart(figure, key=key, on_select=on_select, selection_mode="points", theme=theme)
 
 
+def next_tokens_in_grid(run: TextRun) -> bool:
+    """A language model's top-k table joins the heatmap grid where every panel shares the token axis."""
+    return (run.task == "language_model" and run.per_step is not None
+            and figures.shares_token_axis(len(run.tokens), len(run.recorded.quantities)))
+
+
 def prediction_panel(loaded: rnnviz.LoadedModel | CustomModel, run: TextRun, font_size: int = 12) -> None:
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     if run.per_step is None:
         st.caption(f"{run.model} gives no per-step predictions (its entry point has no per_step); its states follow.")
     elif run.task in ("classifier", "custom"):
         st.plotly_chart(figures.class_probability_figure(run.per_step, labels, list(run.outcomes), font_size),
-                        key="prediction", theme=None)  # its own plain template (figures.PLAIN_TEMPLATE)
+                        key="prediction", theme=None)  # its own plain look (figures.PlainFigure)
         label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
         st.markdown(f"**Prediction:** {label} ({p:.1%})")
     else:
-        st.plotly_chart(figures.next_token_figure(run.per_step, labels, list(run.outcomes), 5, font_size),
-                        key="prediction", theme=None)  # its own plain template (figures.PLAIN_TEMPLATE)
+        if next_tokens_in_grid(run):
+            st.caption("The top-5 next characters after each position are the first row of the heatmaps below, "
+                       "on their token axis.")
+        else:
+            st.plotly_chart(figures.next_token_figure(run.per_step, labels, list(run.outcomes), 5, font_size),
+                            key="prediction", theme=None)  # its own plain look (figures.PlainFigure)
         left, right, go_col = st.columns([2, 2, 1])
         length = left.slider("characters to sample", 20, 400, 120, step=20, key="sample_length")
         temperature = right.slider("temperature", 0.1, 2.0, 0.8, step=0.1, key="temperature")
@@ -329,8 +339,10 @@ def view_heatmaps(run: TextRun, state: ViewState) -> None:
                   " Long text: to click cells, show fewer units or use the Unit inspector's heatmap."))
     # One chart with a panel per quantity, in the lecture's reading order: side by side on one pair of
     # axes for short sentences; stacked on subplots for longer texts (sharing one token axis past 40).
+    next_tokens = figures.NextTokens(run.per_step, list(run.outcomes)) if next_tokens_in_grid(run) else None
     grid = figures.quantity_grid({q: run.states(state.layer, state.direction, q) for q in record.quantities},
-                                 labels, record.cell, order, selected=(state.step, state.unit), clickable=clickable)
+                                 labels, record.cell, order, selected=(state.step, state.unit), clickable=clickable,
+                                 next_tokens=next_tokens)
     clickable_heatmap(grid, "heatmaps", labels, theme=None)  # the grid brings its own plain template
 
 

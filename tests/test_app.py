@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import rnnviz
-from rnnviz.figures import PANEL_NAME_MARK, PLOT_DECIMALS
+from rnnviz.figures import NEXT_TOKENS_GROUP, PANEL_NAME_MARK, PLOT_DECIMALS, token_labels
 from rnnviz.inspection import inspect_text
 from rnnviz.models import bundled_names
 
@@ -42,6 +42,8 @@ def heatmaps(at: AppTest) -> list[dict]:
         for title, heatmap in zip(titles, maps):
             # the grid's panels share one pair of axes and tell themselves apart by legendgroup
             group = heatmap.get("legendgroup")
+            if group == NEXT_TOKENS_GROUP:  # a language model's top-k table on the grid's token axis
+                continue
             over = [_readable(t) for t in traces if t is not heatmap and t.get("legendgroup") == group]
             found.append({"title": title, "heatmap": _readable(heatmap), "over": over, "layout": layout})
     return found
@@ -107,6 +109,32 @@ def test_typing_a_sentence_and_pressing_run_redraws_every_heatmap():
     for figure in heatmaps(at):
         assert figure["heatmap"]["x"] == ["not ·0", "bad ·1", "at ·2", "all ·3"]
     assert at.query_params["text"] == "not bad at all"
+
+
+def test_a_language_model_shows_its_top_5_next_characters_beside_short_texts_and_atop_the_grid_past_40():
+    model = rnnviz.load("shakespeare-char-lstm")
+    short, long = "To be, or not", "First Citizen: Before we proceed any further, hear me speak."
+    at = page(model="shakespeare-char-lstm", text=short)
+    assert_clean(at)
+    table, grid = charts(at)
+    assert table["data"][0]["x"] == token_labels(list(short)) and table["data"][0]["texttemplate"] == "%{text}"
+    assert len(heatmaps(at)) == 6
+
+    at = page(model="shakespeare-char-lstm", text=long)
+    assert_clean(at)
+    (grid,) = charts(at)  # one chart: the table is the grid's first row
+    table = grid["data"][0]
+    assert table["legendgroup"] == NEXT_TOKENS_GROUP and table["xaxis"] == "x"
+    assert {t["xaxis"] for t in grid["data"]} == {"x"}  # every panel on the table's token axis
+    run = inspect_text(model, long)
+    likeliest = np.sort(run.per_step.astype(np.float64), axis=1)[:, ::-1][:, :5].T
+    np.testing.assert_array_equal(np.asarray(table["z"]), np.round(likeliest, PLOT_DECIMALS))
+    assert any("first row of the heatmaps" in c.value for c in at.caption)
+    assert [m["heatmap"]["x"] for m in heatmaps(at)] == [token_labels(list(long))] * 6
+
+    at.button(key="sample").click().run()
+    assert_clean(at)
+    assert at.code[0].value.startswith(long) and len(at.code[0].value) == len(long) + 120
 
 
 def test_a_shared_link_restores_model_view_unit_step_and_ordering():

@@ -7,8 +7,9 @@ import plotly.graph_objects as go
 import plotly.io
 import pytest
 
-from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, PANEL_NAME_MARK, PLOT_DECIMALS, SYMBOLS, class_probability_figure, colour_scale,
-                            grid_arrangement, grid_cell, next_token_figure, quantity_grid, quantity_heatmap, token_labels)
+from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, NEXT_TOKENS_GROUP, PANEL_NAME_MARK, NextTokens, PLOT_DECIMALS, SYMBOLS, class_probability_figure, colour_scale,
+                            grid_arrangement, grid_cell, next_token_figure, quantity_grid, quantity_heatmap,
+                            shares_token_axis, token_labels)
 
 
 @pytest.mark.parametrize("gate", ["input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"])
@@ -132,6 +133,36 @@ def test_past_forty_tokens_the_panels_stack_one_to_a_row_on_one_token_axis():
     assert not [k for k in figure.to_plotly_json()["layout"] if k.startswith("xaxis") and k != "xaxis"]
     tops = [figure.layout["yaxis" + panels[q]["heatmap"].yaxis[1:]].domain[1] for q in QUANTITIES]
     assert tops == sorted(tops, reverse=True)  # in the lecture's reading order, top down
+
+
+def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_on_its_token_axis():
+    rng = np.random.default_rng(3)
+    tokens, vocabulary = 50, ["a", "b", " ", "\n", "c", "d", "e"]
+    distribution = rng.dirichlet(np.ones(len(vocabulary)), size=tokens)  # [time, vocabulary]
+    values = {q: rng.normal(size=(tokens, 3)) for q in QUANTITIES}
+    figure = quantity_grid(values, token_labels(list("ab c\nd" * 9)[:tokens]), next_tokens=NextTokens(distribution, vocabulary, k=5))
+    panels = _panels(figure)
+    table = panels[NEXT_TOKENS_GROUP]["heatmap"]
+    assert table is figure.data[0] and table.xaxis == "x" == panels["hidden"]["heatmap"].xaxis
+    table_axis = figure.layout["yaxis" + table.yaxis[1:]]
+    assert list(table.y) == ["#1", "#2", "#3", "#4", "#5"] and table_axis.range == (4.5, -0.5)  # likeliest on top
+    assert table_axis.domain[0] > max(figure.layout["yaxis" + panels[q]["heatmap"].yaxis[1:]].domain[1] for q in QUANTITIES)
+    # column t: the five likeliest next tokens after position t and their probabilities, likeliest first
+    expected_p = -np.sort(-distribution, axis=1)[:, :5].T
+    np.testing.assert_array_equal(np.asarray(table.z), expected_p)
+    t = 7
+    top = np.argsort(-distribution[t])[:5]
+    assert [row[t] for row in table.text] == [token_labels([vocabulary[i]])[0].rsplit(" ·", 1)[0] for i in top]
+    assert figure.layout[table.coloraxis].colorbar.title.text == "p"
+    assert figure.layout[table.coloraxis].cmin == 0 and figure.layout[table.coloraxis].cmax == 1
+
+
+def test_the_top_k_table_joins_only_a_grid_whose_panels_share_the_token_axis():
+    assert shares_token_axis(41, 6) and not shares_token_axis(40, 6) and not shares_token_axis(12, 6)
+    assert not shares_token_axis(41, 1)  # a vanilla RNN's one panel stands side by side up to 80 tokens
+    values = {q: np.zeros((12, 3)) for q in QUANTITIES}
+    with pytest.raises(ValueError, match="token axis"):
+        quantity_grid(values, token_labels(["a"] * 12), next_tokens=NextTokens(np.full((12, 4), 0.25), list("abcd")))
 
 
 def _shared_colour_axes(figure, panels) -> list[list[str]]:
