@@ -1,10 +1,12 @@
 """Latency of the app in a real browser, beside a minimal Streamlit page as the floor.
 
 Starts `streamlit run app.py` and `streamlit run bench/minimal_page.py` (each on its own port),
+and, as a second floor for the long passage, bench/minimal_same_cells.py (as many cells as the app draws),
 drives headless Chromium (/usr/bin/chromium), and times, inside the page with performance.now(),
 Enter in the sentence box → every heatmap redrawn for the new text (each heatmap's x has one
-column per token) in Streamlit's visible draw (it draws a new chart twice: hidden at Plotly's
-automatic width, then at the width it measured). Scenarios run interleaved, one run each in turn, so background load hits them
+column per token) at the width Streamlit measured, then one more animation frame (Streamlit hands
+a new chart to plotly.js twice: Plotly.newPlot, then Plotly.react with a copy). Scenarios run
+interleaved, one run each in turn, so background load hits them
 alike; every run types a text not seen before (no cache hit) whose token count differs from the
 previous one (so "redrawn" is unambiguous). Cold start: server process start → first heatmap
 drawn in a fresh page. Prints median and p90 per scenario and the ratio to the minimal page.
@@ -153,7 +155,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     app_env = {"OMP_NUM_THREADS": str(args.torch_threads)} if args.torch_threads else None
-    servers = {"minimal page": StreamlitServer("bench/minimal_page.py"), "app": StreamlitServer("app.py", env=app_env)}
+    servers = {"minimal page": StreamlitServer("bench/minimal_page.py"), "app": StreamlitServer("app.py", env=app_env),
+               "same-cells page": StreamlitServer("bench/minimal_same_cells.py")}
     cold_s = {}
     try:
         with sync_playwright() as playwright:
@@ -163,6 +166,8 @@ def main() -> None:
                 Scenario("minimal page, long", servers["minimal page"], args.app_long, None),
                 Scenario("app, text", servers["app"], args.app_text, args.model),
                 Scenario("app, long", servers["app"], args.app_long, args.long_model or args.model),
+                # a second floor for the passage: a bare page drawing as many cells as the app does
+                Scenario("same-cells page, long", servers["same-cells page"], args.app_long, None),
             ]
             for kind, server in servers.items():  # one at a time, so cold starts do not compete
                 server.start().wait_healthy()
@@ -183,12 +188,15 @@ def main() -> None:
 
     print(f"\nEnter → every heatmap redrawn, headless Chromium, {args.runs} runs each, interleaved")
     print(f"{'scenario':<24} {'tokens':>7} {'median ms':>10} {'p90 ms':>8} {'ratio to minimal':>17}")
-    floors = {s.text: statistics.median(s.timings_ms) for s in scenarios if s.model is None}
+    floors = {s.text: statistics.median(s.timings_ms) for s in scenarios if s.server is servers["minimal page"]}
     for s in scenarios:
         median = statistics.median(s.timings_ms)
         tokens = len(expected_tokens(s.text, s.model))
         print(f"{s.name:<24} {tokens:>7} {median:>10.0f} {percentile(s.timings_ms, 0.9):>8.0f} "
               f"{median / floors[s.text]:>16.2f}×")
+    same_cells = statistics.median(scenarios[-1].timings_ms)
+    print(f"\napp, long beside the same-cells page (6 × 64 × {len(expected_tokens(args.app_long))} cells, plain Plotly): "
+          f"{statistics.median(scenarios[3].timings_ms) / same_cells:.2f}×")
     print("\ncold start: server process start → first heatmap drawn in a fresh page")
     print(f"{'page':<24} {'seconds':>7} {'ratio to minimal':>17}")
     for kind, seconds in cold_s.items():
