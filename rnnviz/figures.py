@@ -264,9 +264,7 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     # One column: every panel on ONE token axis, labelled under the last panel (a position reads down
     # through every quantity). Each axis costs a draw: for a 400-character passage, six token axes
     # took ~100 ms more per Plotly draw than one. The gap between panels then only holds a title.
-    shared_x = columns == 1
-    if next_tokens is not None and not shared_x:
-        raise ValueError("the next-token table joins a grid only on a shared token axis (one column)")
+    shared_x = columns == 1  # `quantity_grid` passes `next_tokens` only then
     bottom_y = f"y{len(quantities)}" if len(quantities) > 1 else "y"  # the last panel's unit axis
     gap_px = 40 if shared_x else GRID_PANEL_GAP_PX
     # Rows top down, in pixels: the table (if any), then the panels `columns` to a row.
@@ -359,9 +357,9 @@ def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, quantity: 
     return axis
 
 
-def shares_token_axis(tokens: int, quantities: int) -> bool:
+def shares_token_axis(tokens: int, quantities: int, arrangement: str | None = None) -> bool:
     """Whether `quantity_grid` stacks every panel on one token axis (then a top-k table can join it)."""
-    return grid_arrangement(tokens, quantities) == "stacked" and tokens > TWO_COLUMN_MAX_TOKENS
+    return (arrangement or grid_arrangement(tokens, quantities)) == "stacked" and tokens > TWO_COLUMN_MAX_TOKENS
 
 
 def grid_arrangement(tokens: int, quantities: int) -> str:
@@ -411,7 +409,7 @@ def quantity_grid(
     prediction through every quantity, and the page draws one chart instead of two.
     """
     arrangement = arrangement or grid_arrangement(len(labels), len(values_by_quantity))
-    shared = arrangement == "stacked" and len(labels) > TWO_COLUMN_MAX_TOKENS
+    shared = shares_token_axis(len(labels), len(values_by_quantity), arrangement)
     if next_tokens is not None and not shared:
         raise ValueError("the next-token table joins the grid only where every panel shares the token axis")
     if arrangement == "side by side":

@@ -343,7 +343,7 @@ def view_heatmaps(run: TextRun, state: ViewState) -> None:
     grid = figures.quantity_grid({q: run.states(state.layer, state.direction, q) for q in record.quantities},
                                  labels, record.cell, order, selected=(state.step, state.unit), clickable=clickable,
                                  next_tokens=next_tokens)
-    clickable_heatmap(grid, "heatmaps", labels, theme=None)  # the grid brings its own plain template
+    clickable_heatmap(grid, "heatmaps", labels, theme=None)  # its own plain look (figures.PlainFigure)
 
 
 def unit_series(run: TextRun, state: ViewState, unit: int) -> dict[str, np.ndarray]:
