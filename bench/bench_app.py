@@ -194,9 +194,9 @@ def main() -> None:
         tokens = len(expected_tokens(s.text, s.model))
         print(f"{s.name:<24} {tokens:>7} {median:>10.0f} {percentile(s.timings_ms, 0.9):>8.0f} "
               f"{median / floors[s.text]:>16.2f}×")
-    same_cells = statistics.median(scenarios[-1].timings_ms)
+    medians = {s.name: statistics.median(s.timings_ms) for s in scenarios}
     print(f"\napp, long beside the same-cells page (6 × 64 × {len(expected_tokens(args.app_long))} cells, plain Plotly): "
-          f"{statistics.median(scenarios[3].timings_ms) / same_cells:.2f}×")
+          f"{medians['app, long'] / medians['same-cells page, long']:.2f}×")
     print("\ncold start: server process start → first heatmap drawn in a fresh page")
     print(f"{'page':<24} {'seconds':>7} {'ratio to minimal':>17}")
     for kind, seconds in cold_s.items():
