@@ -94,53 +94,81 @@ def _heatmap_traces(
     selected: tuple[int, int] | None,
     clickable: bool,
     axes: tuple[str, str] = ("x", "y"),
-    columns: list[str] | None = None,
-    rows: list[str] | None = None,
+    columns: list | None = None,
+    marker_px: int | None = None,
 ) -> list[dict]:
     """One quantity's heatmap traces as plain specs on the given axes: the heatmap, the click layer, the mark.
 
-    `columns` and `rows` are the category names the panel draws at (default: the token labels and the
-    unit ids); a grid gives each panel its own (see `quantity_grid`). All of a panel's traces carry
-    `legendgroup` = the quantity, which tells panels apart when they share axes.
+    `columns` are the x positions the panel draws at (default: the token labels as categories; the
+    side-by-side grid gives each panel numbers of its own). Every point of the click layer carries
+    (token index, unit id, value) as `customdata`, which `clicked_cell` reads back; the hover names the
+    panel's own quantity and value. All of a panel's traces carry `legendgroup` = the quantity.
     """
     values = np.asarray(values, dtype=np.float32)
     order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
     z = values[:, order].T  # [shown units, time]
     scale = colour_scale(quantity, values, cell)
-    units = [str(u) for u in order]
-    columns = list(labels) if columns is None else columns
-    rows = units if rows is None else rows
+    rows = [str(u) for u in order]
+    numeric_columns = columns is not None
+    columns = list(labels) if columns is None else list(columns)
     panel = dict(xaxis=axes[0], yaxis=axes[1], legendgroup=quantity)
-    name = html.escape(LABELS.get(quantity, quantity))
-    hover = lambda value: f"{name}<br>token %{{x}}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"  # noqa: E731
-    traces = [dict(
+    token = "%{text}" if numeric_columns else "%{x}"
+
+    def hover(value: str) -> str:
+        return f"{_hover_name(quantity)}<br>token {token}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"
+
+    heatmap = dict(
         type="heatmap", z=z, x=columns, y=rows, name=quantity, **panel,
         colorscale=_colour_steps(scale.colorscale), zmin=scale.zmin, zmax=scale.zmax,
-        hovertemplate=hover("z"),
-        colorbar=dict(thickness=12),
-    )]
+        hovertemplate=hover("z"), colorbar=dict(thickness=12),
+    )
+    if numeric_columns:
+        heatmap["text"] = [list(labels)] * len(rows)
+    traces = [heatmap]
     if clickable:
-        traces.append(dict(  # on top, so it answers hovers too: same label as the heatmap's
+        steps = np.tile(np.arange(len(columns)), len(rows))
+        units = np.repeat(order, len(columns))
+        traces.append(dict(  # on top, so it answers hovers too, with the heatmap's own label
             type="scatter", name="cells", **panel,
             x=np.tile(np.array(columns, dtype=object), len(rows)),
             y=np.repeat(np.array(rows, dtype=object), len(columns)),
-            customdata=z.reshape(-1),
+            customdata=np.stack([steps, units, z.reshape(-1)], axis=1),
             mode="markers",
-            # maxdisplayed=1: Plotly draws one (invisible) marker instead of one SVG node per cell, while
-            # hover and click still search every point: the layer then costs ~nothing to draw.
-            marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0, maxdisplayed=1),
-            hovertemplate=hover("customdata"),
+            # maxdisplayed=1: one (invisible) marker drawn instead of one SVG node per cell, while hover and
+            # click still search every point. A marker about as large as a cell wins the hover over the
+            # heatmap anywhere in the cell, so a click anywhere in it selects it.
+            marker=dict(symbol="square", size=marker_px or max(6, min(18, 600 // max(len(labels), 1))),
+                        opacity=0, maxdisplayed=1),
+            hovertemplate=hover("customdata[2]"),
             showlegend=False,
         ))
+        if numeric_columns:
+            traces[-1]["text"] = list(labels) * len(rows)
     if selected is not None:
         step, unit = selected
-        if 0 <= step < len(labels) and str(unit) in units:
+        if 0 <= step < len(labels) and str(unit) in rows:
             traces.append(dict(
-                type="scatter", name="selected", **panel, x=[columns[step]], y=[rows[units.index(str(unit))]],
+                type="scatter", name="selected", **panel, x=[columns[step]], y=[rows[rows.index(str(unit))]],
+                customdata=[[step, int(unit)]],
                 mode="markers", marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
                 hoverinfo="skip", showlegend=False, cliponaxis=False,  # whole at a panel's edge too
             ))
     return traces
+
+
+def _hover_name(quantity: str) -> str:
+    return html.escape(LABELS.get(quantity, quantity))
+
+
+def clicked_cell(point: dict) -> tuple[int, int] | None:
+    """(token index, unit id) carried by a clicked point of a heatmap's click layer, or None."""
+    data = point.get("customdata")
+    if not isinstance(data, (list, tuple)) or len(data) < 2:
+        return None
+    try:
+        return int(data[0]), int(data[1])
+    except (TypeError, ValueError):
+        return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -238,10 +266,6 @@ SIDE_BY_SIDE_MAX_COLUMNS = 80
 GRID_GAP_COLUMNS = 2  # blank columns between side-by-side panels
 TWO_COLUMN_MAX_TOKENS = 40  # stacked panels stand two to a row up to this many tokens, one to a row past it
 NEXT_TOKEN_ROW_PX = 22  # height of a row of the top-k table inside a grid
-# k trailing zero-width spaces make panel k's category names its own; they read the same. (Trailing
-# plain spaces are drawn: rotated labels stepped down panel by panel.) With orjson, plotly.io writes
-# each as one character of UTF-8; the json module writes "\u200b", six, which made the spec 45 % larger.
-PANEL_NAME_MARK = "\u200b"
 GRID_PANEL_GAP_PX = 130  # room under a panel for its rotated token labels and the next panel's title
 GRID_COLUMN_GAP = 0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
 
@@ -367,20 +391,6 @@ def grid_arrangement(tokens: int, quantities: int) -> str:
     return "side by side" if tokens * quantities <= SIDE_BY_SIDE_MAX_COLUMNS else "stacked"
 
 
-def grid_cell(x: object, y: object, labels: list[str]) -> tuple[int, int] | None:
-    """(token index, unit id) of a point clicked in `quantity_grid`, or None if it is not a cell."""
-    label, unit = str(x).rstrip(PANEL_NAME_MARK), str(y).rstrip(PANEL_NAME_MARK)
-    if label not in labels or not unit.isdigit():
-        return None
-    return labels.index(label), int(unit)
-
-
-def _blank_categories(count: int, start: int) -> list[str]:
-    """Category names that draw as one blank (an em space), made distinct from each other by trailing
-    zero-width spaces, and from any label or unit id (neither starts with an em space)."""
-    return ["\u2003" + PANEL_NAME_MARK * (start + i) for i in range(count)]
-
-
 def quantity_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
@@ -396,7 +406,7 @@ def quantity_grid(
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
     mark, told apart by `legendgroup`); panels with the same colour range share one colour bar;
-    `grid_cell` maps a clicked point back to (token, unit).
+    `clicked_cell` maps a clicked point back to (token, unit).
 
     Short texts put the panels side by side on ONE pair of axes, sharing the unit axis (a unit's row
     runs on through every quantity). The browser pays per axis, not per heatmap: measured in Streamlit
@@ -421,43 +431,45 @@ def quantity_grid(
 def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str,
                        unit_order: np.ndarray | None, selected: tuple[int, int] | None, clickable: bool,
                        font_size: int) -> go.Figure:
-    """The panels in one row on one pair of category axes: panel k draws at the token labels followed
-    by k zero-width spaces (they read the same), with blank columns between panels."""
+    """The panels in one row on one pair of axes: panel k draws at x = its first column + token index
+    (numbers, so no panel's heatmap reaches into another's), with blank columns between panels; the
+    ticks name each column's token."""
     quantities = list(values_by_quantity)
     order = (np.arange(np.shape(values_by_quantity[quantities[0]])[1]) if unit_order is None
              else np.asarray(unit_order))
     units = [str(u) for u in order]
-    x_names: list[str] = []
-    panels = []  # (quantity, its column names, index of its first column)
-    for k, quantity in enumerate(quantities):
-        if k:
-            x_names += _blank_categories(GRID_GAP_COLUMNS, len(x_names))
-        panels.append((quantity, [label + PANEL_NAME_MARK * k for label in labels], len(x_names)))
-        x_names += panels[-1][1]
-    plot_px = max(150, min(760, 12 * len(units)))
-    margin = dict(l=50, r=90, t=40, b=90)
+    panel_columns = [[k * (len(labels) + GRID_GAP_COLUMNS) + t for t in range(len(labels))]
+                     for k in range(len(quantities))]
+    total_columns = len(quantities) * len(labels) + (len(quantities) - 1) * GRID_GAP_COLUMNS
+    tick_text = [token_text(label) for label in labels]
+    # Tall enough for the stacked colour bars to keep their tick labels apart, and for rows to be hit.
+    plot_px = max(SIDE_BY_SIDE_MIN_PX, min(760, 14 * len(units)))
+    # Token labels lie flat while a panel's columns are wide enough, else slanted: never cut off.
+    longest = max((len(text) for text in tick_text), default=1)
+    tick_angle = 0 if longest * len(quantities) * len(labels) <= 90 else -60
+    margin = dict(l=50, r=90, t=40, b=30)
     layout = dict(
-        height=plot_px + margin["t"] + margin["b"], margin=margin, font=dict(size=font_size),
-        showlegend=False, annotations=[],
+        height=plot_px + margin["t"] + margin["b"] + _tick_label_px(longest, tick_angle, font_size),
+        margin=margin, font=dict(size=font_size), showlegend=False, annotations=[],
         # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
         # change and skips one more render of the chart
         clickmode="event+select", dragmode="pan", hovermode="closest",
-        # Fixed ranges, one category per cell: no autorange pass, no padding for the click layer's markers;
-        # every column named (blank between panels); no grid lines (the heatmaps cover them).
-        xaxis=dict(type="category", categoryorder="array", categoryarray=x_names, showgrid=False,
-                   range=[-0.5, len(x_names) - 0.5], autorange=False, dtick=1, automargin=True, ticks="",
-                   tickangle=-90 if len(labels) > 2 else 0),
+        # Fixed ranges, one column per token: no autorange pass, no padding for the click layer's markers.
+        xaxis=dict(showgrid=False, zeroline=False, range=[-0.5, total_columns - 0.5], autorange=False,
+                   tickmode="array", tickvals=[c for columns in panel_columns for c in columns],
+                   ticktext=tick_text * len(quantities), automargin=True, ticks="", tickangle=tick_angle),
         yaxis=dict(type="category", categoryorder="array", categoryarray=units, showgrid=False,
                    range=[len(units) - 0.5, -0.5], autorange=False,  # unit rows top down
                    title=dict(text="unit"), automargin=True),
     )
+    marker_px = int(max(6, min(40, plot_px / max(len(units), 1))))
     colour_axes: dict[tuple, dict] = {}
     data = []
-    for quantity, columns, first_column in panels:
+    for quantity, columns in zip(quantities, panel_columns):
         traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, order, selected, clickable,
-                                 columns=columns)
-        layout["annotations"].append(dict(  # the title above the panel; x in category serial numbers
-            text=LABELS.get(quantity, quantity), showarrow=False, xref="x", x=first_column + (len(columns) - 1) / 2,
+                                 columns=columns, marker_px=marker_px)
+        layout["annotations"].append(dict(  # the title above the panel
+            text=LABELS.get(quantity, quantity), showarrow=False, xref="x", x=(columns[0] + columns[-1]) / 2,
             yref="paper", y=1, yanchor="bottom", xanchor="center", font=dict(size=font_size + 2)))
         _share_colour_axis(colour_axes, traces[0], quantity)
         data += traces
@@ -466,6 +478,21 @@ def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[s
             thickness=12, x=1.01, xanchor="left", y=1 - (j + 0.5) / len(colour_axes), yanchor="middle",
             len=0.9 / len(colour_axes), title=dict(text=", ".join(axis["symbols"]))))
     return _plain_figure(data, layout)
+
+
+SIDE_BY_SIDE_MIN_PX = 330  # three colour bars of ~100 px each keep their tick labels apart
+
+
+def token_text(label: str) -> str:
+    """A token's label without its position: what an axis writes under a column."""
+    return label.rsplit(" ·", 1)[0]
+
+
+def _tick_label_px(characters: int, angle: float, font_size: int) -> int:
+    """Room under the plot for tick labels of `characters` characters at `angle` degrees."""
+    if angle == 0:
+        return int(font_size * 2)
+    return int(font_size * 0.62 * characters * abs(np.sin(np.radians(angle))) + font_size * 2)
 
 
 def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 12) -> go.Figure:

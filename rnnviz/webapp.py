@@ -283,13 +283,11 @@ def heatmap_figures(run: TextRun, state: ViewState, font_size: int = 12):
 
 
 def clickable_heatmap(figure, key: str, labels: list[str], theme: str | None = "streamlit") -> None:
-    """A heatmap whose clicked cell (x = token label, y = unit id) becomes the selected step and unit."""
+    """A heatmap whose clicked cell (its point carries token index and unit) becomes the selected step and unit."""
 
     def on_select() -> None:
         points = st.session_state[key].get("selection", {}).get("points", [])
-        if not points:
-            return
-        cell = figures.grid_cell(points[0].get("x"), points[0].get("y"), labels)
+        cell = next((c for c in map(figures.clicked_cell, points) if c is not None), None)
         if cell is not None:
             st.session_state["step"], st.session_state["unit"] = cell
 

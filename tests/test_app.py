@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import rnnviz
-from rnnviz.figures import NEXT_TOKENS_GROUP, PANEL_NAME_MARK, PLOT_DECIMALS, token_labels
+from rnnviz.figures import NEXT_TOKENS_GROUP, PLOT_DECIMALS, token_labels
 from rnnviz.inspection import inspect_text
 from rnnviz.models import bundled_names
 
@@ -50,10 +50,12 @@ def heatmaps(at: AppTest) -> list[dict]:
 
 
 def _readable(trace: dict) -> dict:
-    """A trace with its category names as the page shows them: the grid ends panel k's token labels
-    (side by side) in k zero-width spaces to keep panels apart on one axis."""
-    clean = lambda names: [str(n).rstrip(PANEL_NAME_MARK) for n in names] if isinstance(names, list) else names  # noqa: E731
-    return dict(trace, **{k: clean(trace[k]) for k in ("x", "y") if k in trace})
+    """A trace with its columns named by token label: the side-by-side grid draws panel k at numbers of
+    its own and carries each column's label as the trace's text."""
+    text = trace.get("text")
+    if not isinstance(text, list) or not text or not all(isinstance(x, (int, float)) for x in trace.get("x") or []):
+        return trace
+    return dict(trace, x=text[0] if trace["type"] == "heatmap" else text[: len(trace["x"])])
 
 
 def colour_range(panel: dict) -> tuple[float, float]:

@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 import plotly.io
 import pytest
 
-from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, NEXT_TOKENS_GROUP, PANEL_NAME_MARK, NextTokens, PLOT_DECIMALS, SYMBOLS, class_probability_figure, colour_scale,
-                            grid_arrangement, grid_cell, next_token_figure, quantity_grid, quantity_heatmap,
+from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, NEXT_TOKENS_GROUP, NextTokens, PLOT_DECIMALS, SYMBOLS, class_probability_figure, colour_scale,
+                            clicked_cell, grid_arrangement, next_token_figure, quantity_grid, quantity_heatmap,
                             shares_token_axis, token_labels)
 
 
@@ -61,6 +61,11 @@ def _panels(figure) -> dict[str, dict]:
     return panels
 
 
+def _point(trace, i: int) -> dict:
+    """A point of `trace` as Streamlit's selection hands it back (customdata included)."""
+    return {"x": trace.x[i], "y": trace.y[i], "customdata": list(trace.customdata[i])}
+
+
 def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
     rng = np.random.default_rng(0)
     tokens = 4
@@ -72,24 +77,32 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
     assert [a.text for a in figure.layout.annotations] == [LABELS[q] for q in QUANTITIES]
     panels = _panels(figure)
     assert list(panels) == QUANTITIES
-    x_names = list(figure.layout.xaxis.categoryarray)
-    assert len(x_names) == 6 * tokens + 5 * GRID_GAP_COLUMNS and list(figure.layout.yaxis.categoryarray) == ["4", "0", "2"]
-    for quantity in QUANTITIES:
+    assert list(figure.layout.xaxis.ticktext) == ["not", "so", "good", "!"] * 6
+    assert figure.layout.xaxis.range == (-0.5, 6 * tokens + 5 * GRID_GAP_COLUMNS - 0.5)
+    assert list(figure.layout.yaxis.categoryarray) == ["4", "0", "2"]
+    for k, quantity in enumerate(QUANTITIES):
         heatmap, cells, selected = panels[quantity]["heatmap"], panels[quantity]["cells"], panels[quantity]["selected"]
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
-        # panel k's columns are the labels followed by k zero-width spaces: they read the same, no two
-        # panels share a column, and a clicked point maps back to (token, unit)
-        assert [x.rstrip(PANEL_NAME_MARK) for x in heatmap.x] == labels and set(heatmap.x) <= set(x_names)
+        # panel k's columns are numbers of its own, after k panels and their gaps; ticks name their tokens
+        first = k * (tokens + GRID_GAP_COLUMNS)
+        assert list(heatmap.x) == list(range(first, first + tokens))
+        assert [figure.layout.xaxis.ticktext[list(figure.layout.xaxis.tickvals).index(x)] for x in heatmap.x] == [
+            "not", "so", "good", "!"]
         assert list(heatmap.y) == ["4", "0", "2"]
+        # every hover names this panel's quantity and shows this panel's value
+        assert heatmap.hovertemplate.startswith(LABELS[quantity]) and "%{z:.3f}" in heatmap.hovertemplate
+        assert cells.hovertemplate.startswith(LABELS[quantity]) and "%{customdata[2]:.3f}" in cells.hovertemplate
         assert len(cells.x) == tokens * 3 and set(cells.x) == set(heatmap.x) and set(cells.y) == set(heatmap.y)
-        assert grid_cell(selected.x[0], selected.y[0], labels) == (2, 0)
-        for i in (0, 4, len(cells.x) - 1):  # the click layer covers the panel row by row
-            assert grid_cell(cells.x[i], cells.y[i], labels) == (i % tokens, int(order[i // tokens]))
+        assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
+        for i in (0, 4, len(cells.x) - 1):  # the click layer covers the panel row by row, carrying its indices
+            step, unit = i % tokens, int(order[i // tokens])
+            assert clicked_cell(_point(cells, i)) == (step, unit)
+            assert cells.customdata[i][2] == pytest.approx(values[quantity][step, unit])
         scale = colour_scale(quantity, values[quantity])
         assert (figure.layout[heatmap.coloraxis].cmin, figure.layout[heatmap.coloraxis].cmax) == (scale.zmin, scale.zmax)
     columns_of = [set(panels[q]["heatmap"].x) for q in QUANTITIES]
     assert all(not (a & b) for i, a in enumerate(columns_of) for b in columns_of[i + 1:]), "panels never overlap"
-    assert grid_cell("\u2003", "4", labels) is None  # a blank column between panels is no cell
+    assert clicked_cell({"x": 4, "y": "4"}) is None  # a point without indices (heatmap, blank column) is no cell
     # Panels with the same colour meaning share one colour axis and bar: σ gates, tanh (g and h), c.
     assert _shared_colour_axes(figure, panels) == [["input_gate", "forget_gate", "output_gate"], ["cell_gate", "hidden"], ["cell"]]
 
@@ -107,8 +120,9 @@ def test_longer_texts_stack_every_quantity_on_its_own_axes():
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
         assert list(heatmap.y) == ["4", "0", "2"] and list(heatmap.x) == labels
         assert {(t.xaxis, t.yaxis) for t in (cells, selected)} == {(heatmap.xaxis, heatmap.yaxis)}
-        assert grid_cell(selected.x[0], selected.y[0], labels) == (2, 0)
+        assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
         assert set(cells.x) == set(labels) and set(cells.y) == {"4", "0", "2"}
+        assert clicked_cell(_point(cells, 5)) == (5, 4) and cells.hovertemplate.startswith(LABELS[quantity])
     # three rows of two panels (up to 40 tokens); the first column of panels labels its unit axis
     assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x", "x2", "x3", "x4", "x5", "x6"}
     assert figure.layout.yaxis.title.text == "unit" and figure.layout.yaxis3.title.text == "unit"
