@@ -740,3 +740,21 @@ def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection
         legend=dict(orientation="h", y=1.1),
     )
     return figure
+
+
+def step_prediction_figure(outcomes: list[tuple[str, float]], title: str, font_size: int = 20,
+                           height: int = 230) -> go.Figure:
+    """The prediction after one token as horizontal bars, likeliest on top: (label, probability) pairs."""
+    names = [token_text(token_labels([name])[0]) for name, _ in outcomes]
+    probabilities = [p for _, p in outcomes]
+    bars = dict(type="bar", orientation="h", x=probabilities, y=names, text=[f"{p:.0%}" for p in probabilities],
+                textposition="outside", cliponaxis=False, marker=dict(color="#1f77b4"),
+                hovertemplate="%{y}: %{x:.3f}<extra></extra>")
+    return _plain_figure([bars], dict(
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=font_size)),
+        xaxis=dict(range=[0, 1.18], visible=False, fixedrange=True),
+        yaxis=dict(type="category", categoryorder="array", categoryarray=names[::-1], fixedrange=True,
+                   automargin=True),
+        height=height, margin=dict(l=10, r=10, t=font_size * 2 + 10, b=10), font=dict(size=font_size),
+        showlegend=False,
+    ))

@@ -30,43 +30,88 @@ EQUATIONS = {
 
 @dataclass(frozen=True)
 class UnitStep:
-    """One unit's quantities at step t, and its state before the step (zero at t = 0)."""
+    """One unit's quantities at token t, and its state before the step: at t − 1 for the forward
+    direction, at t + 1 for the backward one (which reads the text right to left); zero at the start."""
 
     step: int
     unit: int
     values: dict[str, float]  # quantity → value at t
     previous_hidden: float
     previous_cell: float | None = None
+    previous_step: int = -1  # the token whose state the step starts from (−1 or T: the initial state)
 
 
-def unit_step(series: dict[str, np.ndarray], step: int, unit: int, initial_hidden: float = 0.0, initial_cell: float = 0.0) -> UnitStep:
-    """Pick step t from a unit's per-step series (quantity → [time])."""
+def unit_step(series: dict[str, np.ndarray], step: int, unit: int, direction: str = "forward",
+              initial_hidden: float = 0.0, initial_cell: float = 0.0) -> UnitStep:
+    """Pick token t from a unit's per-token series (quantity → [time]) with the state it started from."""
+    length = len(series["hidden"])
+    previous = step - 1 if direction == "forward" else step + 1
+    inside = 0 <= previous < length
     values = {q: float(v[step]) for q, v in series.items()}
-    previous_hidden = float(series["hidden"][step - 1]) if step > 0 else initial_hidden
+    previous_hidden = float(series["hidden"][previous]) if inside else initial_hidden
     previous_cell = None
     if "cell" in series:
-        previous_cell = float(series["cell"][step - 1]) if step > 0 else initial_cell
-    return UnitStep(step, unit, values, previous_hidden, previous_cell)
+        previous_cell = float(series["cell"][previous]) if inside else initial_cell
+    return UnitStep(step, unit, values, previous_hidden, previous_cell, previous)
+
+
+def _number(value: float) -> str:
+    """A value as the page writes it: three decimals, never in scientific notation."""
+    return f"{value:.3f}"
 
 
 def written_update(cell: str, s: UnitStep) -> list[str]:
-    """The update at step t for one unit, in LaTeX, with the recorded numbers filled in."""
-    v = s.values
-    t = s.step
+    """The update at token t for one unit, in LaTeX, with the recorded numbers filled in.
+
+    Every line adds up: its written arithmetic evaluates to its shown result within the rounding of
+    the numbers shown (three decimals).
+    """
+    v, t, p = s.values, s.step, s.previous_step
+    n = _number
     if cell == "lstm":
         return [
-            rf"c_{{{t}}} = f \cdot c_{{{t - 1}}} + i \cdot g = {v['forget_gate']:.3f} \cdot ({s.previous_cell:.3f}) + "
-            rf"{v['input_gate']:.3f} \cdot ({v['cell_gate']:.3f}) = {v['cell']:.3f}",
-            rf"h_{{{t}}} = o \cdot \tanh(c_{{{t}}}) = {v['output_gate']:.3f} \cdot \tanh({v['cell']:.3f}) = {v['hidden']:.3f}",
+            rf"c_{{{t}}} = f \cdot c_{{{p}}} + i \cdot g = {n(v['forget_gate'])} \cdot ({n(s.previous_cell)}) + "
+            rf"{n(v['input_gate'])} \cdot ({n(v['cell_gate'])}) = {n(v['cell'])}",
+            rf"h_{{{t}}} = o \cdot \tanh(c_{{{t}}}) = {n(v['output_gate'])} \cdot \tanh({n(v['cell'])}) = {n(v['hidden'])}",
         ]
     if cell == "gru":
         return [
-            rf"h_{{{t}}} = (1 - z) \cdot n + z \cdot h_{{{t - 1}}} = (1 - {v['update_gate']:.3f}) \cdot ({v['new_gate']:.3f}) + "
-            rf"{v['update_gate']:.3f} \cdot ({s.previous_hidden:.3f}) = {v['hidden']:.3f}",
-            rf"r = {v['reset_gate']:.3f} \text{{ (how much of }} h_{{{t - 1}}} \text{{ enters the candidate }} n)",
+            rf"h_{{{t}}} = (1 - z) \cdot n + z \cdot h_{{{p}}} = (1 - {n(v['update_gate'])}) \cdot ({n(v['new_gate'])}) + "
+            rf"{n(v['update_gate'])} \cdot ({n(s.previous_hidden)}) = {n(v['hidden'])}",
         ]
-    activation = r"\tanh" if cell == "rnn_tanh" else r"\mathrm{relu}"
-    return [rf"h_{{{t}}} = {activation}(W x_{{{t}}} + H h_{{{t - 1}}} + b),\quad h_{{{t - 1}}} = {s.previous_hidden:.3f} \to h_{{{t}}} = {v['hidden']:.3f}"]
+    if cell == "rnn_tanh":
+        # the pre-activation a is recovered from h = tanh(a); W x_t and H h_prev are not recorded apart
+        pre_activation = float(np.arctanh(np.clip(v["hidden"], -1 + 1e-7, 1 - 1e-7)))
+        return [rf"h_{{{t}}} = \tanh(W x_{{{t}}} + H h_{{{p}}} + b) = \tanh({n(pre_activation)}) = {n(v['hidden'])}"
+                rf",\quad h_{{{p}}} = {n(s.previous_hidden)}"]
+    return [rf"h_{{{t}}} = \mathrm{{relu}}(W x_{{{t}}} + H h_{{{p}}} + b) = {n(v['hidden'])},\quad h_{{{p}}} = "
+            rf"{n(s.previous_hidden)}"]
+
+
+def gate_sentences(cell: str, s: UnitStep) -> list[str]:
+    """One line in plain words per gate at this step (Markdown)."""
+    v, p = s.values, s.previous_step
+    percent = lambda value: f"{value:.0%}"  # noqa: E731
+    if cell == "lstm":
+        return [
+            f"**f = {v['forget_gate']:.2f}**: keeps {percent(v['forget_gate'])} of the old cell state c{_sub(p)}",
+            f"**i = {v['input_gate']:.2f}**: writes {percent(v['input_gate'])} of the candidate "
+            f"g = {v['cell_gate']:.2f} into c",
+            f"**o = {v['output_gate']:.2f}**: lets {percent(v['output_gate'])} of tanh(c) out as h",
+        ]
+    if cell == "gru":
+        return [
+            f"**z = {v['update_gate']:.2f}**: keeps {percent(v['update_gate'])} of the old state h{_sub(p)} and takes "
+            f"{percent(1 - v['update_gate'])} from the candidate n = {v['new_gate']:.2f}",
+            f"**r = {v['reset_gate']:.2f}**: lets {percent(v['reset_gate'])} of h{_sub(p)} into the candidate n",
+        ]
+    return [f"h is a squashed mix of the input and the old state h{_sub(p)} = {s.previous_hidden:.2f}; "
+            "no gate decides what to keep"]
+
+
+def _sub(index: int) -> str:
+    """A subscript index as plain text (Markdown has no subscripts): c₃, h₁₂."""
+    return str(index).translate(str.maketrans("-0123456789", "₋₀₁₂₃₄₅₆₇₈₉"))
 
 
 # Boxes of the diagram: quantity → (x, y) centre, on a 12 × 7 canvas; inputs enter from below.
@@ -88,12 +133,14 @@ _SYMBOL = {"forget_gate": "f", "input_gate": "i", "cell_gate": "g", "output_gate
 _HALF_WIDTH, _HALF_HEIGHT = 1.1, 0.85
 
 
-def cell_diagram(cell: str, gate_values: dict[str, tuple[float, float]], step_label: str, font_size: int = 20) -> go.Figure:
+def cell_diagram(cell: str, gate_values: dict[str, tuple[float, float]], step_label: str, font_size: int = 20,
+                 direction: str = "forward", height: int = 520) -> go.Figure:
     """The cell as boxes and arrows; each box shows the mean over units and the selected unit's value.
 
     Sigmoid gates are shaded by how open they are (mean over units): dark = open, pale = shut.
     """
     figure = go.Figure()
+    previous = "t−1" if direction == "forward" else "t+1"  # the backward direction reads right to left
     positions = _LAYOUT[cell]
     for source, target in _FLOWS[cell]:
         (x0, y0), (x1, y1) = positions[source], positions[target]
@@ -114,18 +161,18 @@ def cell_diagram(cell: str, gate_values: dict[str, tuple[float, float]], step_la
         figure.add_annotation(x=x, y=y, showarrow=False, align="center", font=dict(size=font_size, color=ink),
                               text=f"<b>{_SYMBOL[quantity]}</b><br>mean {mean:+.2f}<br>unit {unit_value:+.2f}")
     figure.add_annotation(x=6.0, y=0.15, showarrow=False, font=dict(size=font_size - 2, color="#444"),
-                          text="every gate reads the input x<sub>t</sub> and the previous state h<sub>t−1</sub>")
+                          text=f"every gate reads the input x<sub>t</sub> and the previous state h<sub>{previous}</sub>")
     if cell == "lstm":
         x, y = positions["cell"]
         figure.add_annotation(x=x - _HALF_WIDTH, y=y, ax=0.3, ay=y, xref="x", yref="y", axref="x", ayref="y",
                               showarrow=True, arrowhead=3, arrowwidth=3, arrowcolor="#444", text="")
         figure.add_annotation(x=0.3, y=y + 0.35, showarrow=False, xanchor="left", font=dict(size=font_size - 2),
-                              text="c<sub>t−1</sub>")
+                              text=f"c<sub>{previous}</sub>")
     figure.add_annotation(x=0.2, y=6.8, showarrow=False, xanchor="left", font=dict(size=font_size - 2), text=step_label)
     figure.update_layout(
         xaxis=dict(range=[0, 12], visible=False, fixedrange=True),
         yaxis=dict(range=[0, 7], visible=False, fixedrange=True),
-        height=520,
+        height=height,
         margin=dict(l=10, r=10, t=10, b=10),
         plot_bgcolor="white",
         showlegend=False,

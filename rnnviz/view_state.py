@@ -31,11 +31,13 @@ class ViewState:
     units_shown: int = 64
     quantity: str = "hidden"
     align: str = "end"
+    present: int = 0  # 1: the lecture's presenter screen
 
     def to_query(self) -> dict[str, str]:
         """Only what differs from the defaults, so links stay short."""
         default = ViewState()
-        return {k: str(v) for k, v in asdict(self).items() if v != getattr(default, k)}
+        return {k: str(int(v) if isinstance(v, bool) else v) for k, v in asdict(self).items()
+                if v != getattr(default, k)}
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,16 @@ def parse_query(params: Mapping[str, str], models: Mapping[str, ModelShape], def
                 raw = raw[:MAX_QUERY_TEXT]
             values[key] = raw
     state = replace(ViewState(model=default_model), **values)
-    return clamp(state, models, notices)
+    return clamp(state, models, notices, default_model)
 
 
-def clamp(state: ViewState, models: Mapping[str, ModelShape], notices: list[str] | None = None) -> tuple[ViewState, list[str]]:
+def clamp(state: ViewState, models: Mapping[str, ModelShape], notices: list[str] | None = None,
+          default_model: str | None = None) -> tuple[ViewState, list[str]]:
     """Bring every field within what the chosen model and the page offer."""
     notices = [] if notices is None else notices
     default = ViewState()
     if state.model not in models:
-        fallback = next(iter(models))
+        fallback = default_model if default_model in models else next(iter(models))
         notices.append(f"unknown model '{state.model[:60]}', showing {fallback}")
         state = replace(state, model=fallback)
     shape = models[state.model]
@@ -91,6 +94,7 @@ def clamp(state: ViewState, models: Mapping[str, ModelShape], notices: list[str]
         "unit": 0 <= state.unit < shape.hidden_size,
         "units_shown": 1 <= state.units_shown <= 4096,
         "step": 0 <= state.step <= 100_000,
+        "present": state.present in (0, 1),
     }
     for key, ok in checks.items():
         if not ok:

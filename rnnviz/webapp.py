@@ -9,7 +9,9 @@ installed wheel too) both open it.
 from __future__ import annotations
 
 import gc
+import html
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from rnnviz.custom import CustomModel, first_recurrent, load_entry_point
 from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun, inspect_text
 from rnnviz.models import bundled_names, read_config, resolve
-from rnnviz.ordering import ORDERINGS, shown_units, unit_order
+from rnnviz.ordering import ORDERINGS, busiest_unit, shown_units, unit_order
 from rnnviz.presets import presets_for
 from rnnviz.ui import corpus_view, gradients_view, lab_view
 from rnnviz.trace import QUANTITIES_BY_CELL
@@ -187,6 +189,9 @@ def restore_state_once(catalogue) -> None:
     state, notices = parse_query(dict(st.query_params), shapes, default_model)
     for key, value in vars(state).items():
         st.session_state[key] = value
+    st.session_state["present"] = bool(state.present)
+    # Without a unit in the link, the page picks one that does something on the text (see auto_unit).
+    st.session_state["unit_auto"] = "unit" not in st.query_params
     st.session_state["notices"] = notices
     st.session_state["restored"] = True
 
@@ -202,11 +207,12 @@ def current_state(catalogue, write_back: bool = False) -> ViewState:
     values = {k: st.session_state[k] for k in vars(ViewState()) if k in st.session_state}
     if values.get("view") is None:  # the segmented control was clicked off
         values["view"] = "heatmaps"
+    values["present"] = int(bool(values.get("present", 0)))
     state, _ = clamp(ViewState(**values), shapes)
     state = replace(state, units_shown=min(state.units_shown, shapes[state.model].hidden_size))
     if write_back:
         for key, value in vars(state).items():
-            st.session_state[key] = value
+            st.session_state[key] = bool(value) if key == "present" else value
     return state
 
 
@@ -220,12 +226,43 @@ def apply_preset() -> None:
 
 
 def reset_unit_choices() -> None:
-    """A new model has other layers and units: start its view at the first ones."""
+    """A new model has other layers and units: start its view at the first ones (the unit chosen
+    again for the text), and give it a text of its own kind (a sentence, or a passage of Shakespeare)."""
     st.session_state["layer"] = 0
     st.session_state["direction"] = "forward"
     st.session_state["unit"] = 0
+    st.session_state["unit_auto"] = True
     st.session_state["step"] = 0
     st.session_state["quantity"] = "hidden"
+    st.session_state["preset"] = ""
+    catalogue = model_catalogue()
+    task = catalogue[st.session_state["model"]].task if st.session_state.get("model") in catalogue else None
+    if task != st.session_state.get("text_task"):
+        examples = presets_for(task) if task else []
+        if examples:
+            first, _, second = examples[0].partition("  ⟷  ")
+            st.session_state["text"] = first
+            st.session_state["text2"] = second or first
+    st.session_state["text_task"] = task
+
+
+def unit_chosen_by_hand() -> None:
+    st.session_state["unit_auto"] = False
+
+
+def auto_unit(run: TextRun, state: ViewState) -> int:
+    """The unit the page shows until one is chosen: the one whose cell state (LSTM) or hidden state
+    varies most over this text in the chosen layer and direction."""
+    quantity = "cell" if "cell" in run.recorded.quantities else "hidden"
+    return busiest_unit(run.states(state.layer, state.direction, quantity))
+
+
+def unit_choice_note(run: TextRun, state: ViewState) -> str:
+    if st.session_state.get("unit_auto", False):
+        quantity = "cell state c" if "cell" in run.recorded.quantities else "hidden state h"
+        return (f"Unit {state.unit} is shown because its {quantity} varies most over this text "
+                "(largest variance); pick another in the sidebar or click a heatmap cell.")
+    return f"Unit {state.unit}, as chosen."
 
 
 def sidebar(catalogue) -> None:
@@ -255,8 +292,9 @@ def sidebar(catalogue) -> None:
                  horizontal=True)
         st.selectbox("order units by", list(ORDERINGS), key="order",
                      help="The same order is used in every heatmap. 'similarity' ranks by correlation with the selected unit.")
-        st.number_input("unit", min_value=0, max_value=shape.hidden_size - 1, key="unit",
-                        help="The unit shown in the inspector and the lecture; clicking a heatmap cell sets it.")
+        st.number_input("unit", min_value=0, max_value=shape.hidden_size - 1, key="unit", on_change=unit_chosen_by_hand,
+                        help="The unit shown in the inspector and the lecture; clicking a heatmap cell sets it. "
+                             "Until you choose one, the unit that varies most over the text.")
         st.number_input("units shown", min_value=1, max_value=max(shape.hidden_size, 1), step=8, key="units_shown",
                         help="The first units in the chosen order; order by variance to see the busiest ones.")
 
@@ -290,6 +328,7 @@ def clickable_heatmap(figure, key: str, labels: list[str], theme: str | None = "
         cell = next((c for c in map(figures.clicked_cell, points) if c is not None), None)
         if cell is not None:
             st.session_state["step"], st.session_state["unit"] = cell
+            st.session_state["unit_auto"] = False
 
     st.plotly_chart(figure, key=key, on_select=on_select, selection_mode="points", theme=theme)
 
@@ -326,13 +365,24 @@ def prediction_panel(loaded: rnnviz.LoadedModel | CustomModel, run: TextRun, fon
             st.code(run.text + continuation, language=None)
 
 
+def shown_units_note(run: TextRun, state: ViewState, order: np.ndarray) -> str:
+    """Which units the heatmaps show, and why the selected one may stand in the last row."""
+    total = run.recorded.hidden_size
+    note = f"showing {len(order)} of {total} units ordered by {state.order}"
+    if len(order) and int(order[-1]) == state.unit and len(order) == state.units_shown < total:
+        first = unit_order(run.states(state.layer, state.direction, "hidden"), state.order, state.unit)
+        if state.unit not in first[: len(order)]:
+            return note + f" (the first {len(order) - 1}, then the selected unit {state.unit} in the last row)."
+    return note + "."
+
+
 def view_heatmaps(run: TextRun, state: ViewState) -> None:
     record = run.recorded
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     order = chosen_units(run, state)
     clickable = len(labels) * len(order) <= CLICKABLE_CELLS
-    st.caption(f"layer {state.layer}, {state.direction}; showing {len(order)} of {record.hidden_size} units ordered "
-               f"by {state.order}. Click a cell to inspect that unit at that token."
+    st.caption(f"layer {state.layer}, {state.direction}; {shown_units_note(run, state, order)} "
+               "Click a cell to inspect that unit at that token."
                + ("" if clickable else
                   " Long text: to click cells, show fewer units or use the Unit inspector's heatmap."))
     # One chart with a panel per quantity, in the lecture's reading order: side by side on one pair of
@@ -413,57 +463,146 @@ def view_trajectory(name: str, run: TextRun, state: ViewState) -> None:
                     key="trajectory")
 
 
-# Readable from the back of a hall: large type and black on white in the main area.
+# Readable from the back of a hall: large type, black on white, in the main area.
 LECTURE_CSS = """
 <style>
-[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label { font-size: 1.5rem !important; }
-[data-testid="stMain"] h1, [data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.4rem !important; color: #000; }
+[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label { font-size: 1.35rem !important; }
+[data-testid="stMain"] .katex { font-size: 1.3em !important; }
 [data-testid="stMain"] { color: #000; background: #fff; }
-[data-testid="stMain"] .katex { font-size: 1.5em !important; }
+.rnnviz-reading { font-size: 1.9rem; line-height: 1.5; margin: 0.2rem 0 0.4rem 0; }
+.rnnviz-reading .current { background: #ffe08a; border-bottom: 4px solid #000; font-weight: 700; padding: 0 0.1em; }
+.rnnviz-reading .unread { color: #c4c4c4; }
 </style>
 """
+# The presenter screen: one 1280×720 screen, no page header, title or sentence box.
+PRESENTER_CSS = """
+<style>
+[data-testid="stHeader"], [data-testid="stMainBlockContainer"] h1 { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 0.6rem !important; padding-bottom: 0.5rem !important; }
+[data-testid="stForm"], [data-testid="stElementContainer"]:has(.rnnviz-page-title) { display: none !important; }
+</style>
+"""
+PLAY_SECONDS = 1.2
 
 
-def view_lecture(run: TextRun, state: ViewState) -> None:
-    st.markdown(LECTURE_CSS, unsafe_allow_html=True)
-    steps = len(run.tokens)
-    step = min(state.step, steps - 1)
-    controls = st.columns([1.2, 1.2, 1.2, 6])
-    if controls[0].button("◀ step", key="step_back", disabled=step == 0):
-        step -= 1
-    if controls[1].button("step ▶", key="step_forward", disabled=step >= steps - 1):
-        step += 1
-    playing = controls[2].toggle("play", key="playing")
+def reading_order(steps: int, direction: str) -> list[int]:
+    """Token positions in the order the layer reads them: left to right, or right to left (backward)."""
+    return list(range(steps)) if direction == "forward" else list(range(steps - 1, -1, -1))
+
+
+def reading_line_html(tokens: list[str], step: int, direction: str, characters: bool) -> str:
+    """The text revealed up to the current token in the direction the layer reads, the token marked."""
+    order = reading_order(len(tokens), direction)
+    read = set(order[: order.index(step) + 1])
+    parts = []
+    for position, token in enumerate(tokens):
+        shown = html.escape(token.replace(" ", "\u2423") if characters and token == " " else token)
+        shown = shown.replace("\n", "↵")
+        kind = "current" if position == step else ("read" if position in read else "unread")
+        parts.append(f'<span class="{kind}">{shown if kind != "unread" else "·" * max(1, min(len(token), 3))}</span>')
+    arrow = "reading →" if direction == "forward" else "← reading (backward direction)"
+    separator = "" if characters else " "
+    return f'<div class="rnnviz-reading"><small>{arrow}</small><br>{separator.join(parts)}</div>'
+
+
+def _step_to(step: int) -> None:
     st.session_state["step"] = step
-    controls[3].slider("timestep", 0, max(steps - 1, 1), key="step", disabled=steps == 1)
-    lecture_panel(run, state, playing)
+    st.session_state["lecture_step"] = step
 
 
-def lecture_panel(run: TextRun, state: ViewState, playing: bool) -> None:
-    @st.fragment(run_every=1.2 if playing else None)
-    def panel() -> None:
-        steps = len(run.tokens)
-        step = min(st.session_state["step"], steps - 1)
-        if playing and step < steps - 1:
-            step += 1
-            st.session_state["step"] = step
-            st.query_params["step"] = str(step)
-        record = run.recorded
-        revealed = " ".join(f"**[{t}]**" if i == step else t for i, t in enumerate(run.tokens[: step + 1]))
-        st.markdown(f"### Reading: {revealed} {'…' if step < steps - 1 else ''}")
-        series = unit_series(run, state, state.unit)
-        values = {q: (float(np.nanmean(run.states(state.layer, state.direction, q)[step])), float(series[q][step]))
-                  for q in record.quantities}
-        st.plotly_chart(lesson.cell_diagram(record.cell, values, f"step {step}: '{run.tokens[step]}' — unit {state.unit}"),
-                        key="cell-diagram")
-        st.markdown(f"**Unit {state.unit} at this step, with the recorded numbers**")
-        for line in lesson.written_update(record.cell, lesson.unit_step(series, step, state.unit)):
+def _move(order: list[int], by: int) -> None:
+    """◀ / ▶: one token back or on in reading order."""
+    here = order.index(min(st.session_state.get("step", 0), len(order) - 1)) if order else 0
+    _step_to(order[max(0, min(len(order) - 1, here + by))])
+
+
+def _toggle_play(order: list[int]) -> None:
+    playing = not st.session_state.get("playing", False)
+    if playing and st.session_state.get("step") == order[-1]:
+        _step_to(order[0])  # play from the start once the end was reached
+    st.session_state["playing"] = playing
+    st.session_state["play_tick"] = time.monotonic()
+    st.session_state["lecture_rerun_page"] = True  # the timer is set by the whole page
+
+
+def view_lecture(loaded, run: TextRun, state: ViewState) -> None:
+    st.markdown(LECTURE_CSS, unsafe_allow_html=True)
+    present = st.toggle("presenter screen", key="present",
+                        help="One screen for a projector: no title or sentence box; arrow keys step.")
+    if present:
+        st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
+    playing = bool(st.session_state.get("playing", False))
+
+    @st.fragment(run_every=PLAY_SECONDS if playing else None)
+    def stage() -> None:
+        if st.session_state.pop("lecture_rerun_page", False):
+            st.rerun(scope="app")
+        order = reading_order(len(run.tokens), state.direction)
+        step = min(st.session_state.get("step", 0), len(order) - 1)
+        if playing:
+            now = time.monotonic()
+            if now - st.session_state.get("play_tick", 0.0) >= PLAY_SECONDS * 0.8:
+                st.session_state["play_tick"] = now
+                if step == order[-1]:  # the end: stop, and let the page drop the timer
+                    st.session_state["playing"] = False
+                    st.rerun(scope="app")
+                step = order[order.index(step) + 1]
+        _step_to(step)
+        st.query_params["step"] = str(step)
+        lecture_stage(loaded, run, state, step, order, playing)
+
+    stage()
+
+
+def lecture_stage(loaded, run: TextRun, state: ViewState, step: int, order: list[int], playing: bool) -> None:
+    """Reading line, controls, the cell with the unit's values, the update in numbers, the prediction."""
+    record = run.recorded
+    characters = run.task == "language_model"
+    st.markdown(reading_line_html(run.tokens, step, state.direction, characters), unsafe_allow_html=True)
+    back, forward, play, slider = st.columns([1, 1, 1.3, 6], vertical_alignment="center")
+    here = order.index(step)
+    back.button("◀", key="step_back", on_click=_move, args=(order, -1), disabled=here == 0, shortcut="Left",
+                use_container_width=True, help="one token back (← key)")
+    forward.button("▶", key="step_forward", on_click=_move, args=(order, 1), disabled=here == len(order) - 1,
+                   shortcut="Right", use_container_width=True, help="one token on (→ key)")
+    play.button("⏸ pause" if playing else "⏵ play", key="play", on_click=_toggle_play, args=(order,),
+                use_container_width=True, type="primary" if playing else "secondary")
+    if len(order) > 1:
+        slider.slider("token", 0, len(order) - 1, key="lecture_step", label_visibility="collapsed",
+                      on_change=lambda: st.session_state.update(step=st.session_state["lecture_step"]),
+                      format="token %d")
+    series = unit_series(run, state, state.unit)
+    moment = lesson.unit_step(series, step, state.unit, state.direction)
+    diagram_column, numbers_column = st.columns([1.05, 1])
+    values = {q: (float(np.nanmean(run.states(state.layer, state.direction, q)[step])), float(series[q][step]))
+              for q in record.quantities}
+    label = f"token {step} '{run.tokens[step]}' — unit {state.unit}, layer {state.layer} {state.direction}"
+    diagram_column.plotly_chart(lesson.cell_diagram(record.cell, values, label, font_size=20,
+                                                    direction=state.direction, height=400),
+                                key="cell-diagram", theme=None)
+    with numbers_column:
+        for line in lesson.written_update(record.cell, moment):
             st.latex(line)
-        with st.expander("the equations of the cell", expanded=True):
-            for equation in lesson.EQUATIONS[record.cell]:
-                st.latex(equation)
+        st.markdown("  \n".join(lesson.gate_sentences(record.cell, moment)))
+        step_prediction(run, step)
+    st.caption(unit_choice_note(run, state))
+    with st.expander("the equations of the cell"):
+        for equation in lesson.EQUATIONS[record.cell]:
+            st.latex(equation)
 
-    panel()
+
+def step_prediction(run: TextRun, step: int) -> None:
+    """The model's prediction after the current token: class probabilities or the likeliest next characters."""
+    if run.per_step is None:
+        return
+    if run.task == "language_model":
+        title = f"next character after '{run.tokens[step]}'"
+        outcomes = run.top_outcomes(step, 4)
+    else:
+        title = f"prediction after '{run.tokens[step]}'"
+        outcomes = run.top_outcomes(step, len(run.outcomes))[:4]
+    st.plotly_chart(figures.step_prediction_figure(outcomes, title, font_size=20, height=60 + 38 * len(outcomes)),
+                    key="step-prediction", theme=None)
 
 
 def view_export(run: TextRun, state: ViewState) -> None:
@@ -496,7 +635,9 @@ def bundled_format_only(name: str) -> bool:
 
 
 def main() -> None:
-    st.set_page_config(page_title="rnnviz — inside recurrent networks", layout="wide")  # every run, first
+    presenting = st.query_params.get("present") == "1" and st.query_params.get("view") == "lecture"
+    st.set_page_config(page_title="rnnviz — inside recurrent networks", layout="wide",  # every run, first
+                       initial_sidebar_state="collapsed" if presenting else "auto")
     freeze_startup_heap()
     catalogue = model_catalogue()
     if not catalogue:
@@ -505,12 +646,24 @@ def main() -> None:
     restore_state_once(catalogue)
     for notice in st.session_state.pop("notices", []):
         st.warning(f"From the link: {notice}")
-    current_state(catalogue, write_back=True)
+    state = current_state(catalogue, write_back=True)
+    run, problem = None, None
+    if state.text.strip():
+        try:
+            run = run_for(state.model, state.text)
+        except RnnvizError as error:
+            problem = str(error)
+    if run is not None and st.session_state.get("unit_auto", False):
+        st.session_state["unit"] = auto_unit(run, state)  # before the sidebar draws the unit box
+    st.session_state.setdefault("text_task", catalogue[state.model].task)
     sidebar(catalogue)
-    st.title("rnnviz — inside a recurrent network, token by token")
+    st.markdown('<span class="rnnviz-page-title"></span>', unsafe_allow_html=True)
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)
+    st.title("rnnviz — inside a recurrent network")
     with st.form("sentence-form", border=False):
         left, right = st.columns([6, 1])
-        left.text_input("sentence", key="text", max_chars=None,
+        left.text_input("sentence", key="text", max_chars=None, label_visibility="collapsed",
+                        placeholder="type a sentence and press Enter",
                         help=f"Press Enter or Run. Texts beyond {MAX_TEXT_CHARACTERS} characters are cut.")
         right.form_submit_button("Run", use_container_width=True)
     st.segmented_control("view", list(VIEWS), key="view", format_func=VIEW_TITLES.get, label_visibility="collapsed")
@@ -520,10 +673,8 @@ def main() -> None:
         st.info("Type a sentence above and press Enter — for example *the movie was not good*.")
         st.query_params.from_dict(state.to_query())
         return
-    try:
-        run = run_for(name, state.text)
-    except RnnvizError as error:
-        st.warning(str(error))
+    if run is None:
+        st.warning(problem or "The text could not be read.")
         return
     if run.truncated:
         st.warning(f"The text is longer than {MAX_TEXT_CHARACTERS} characters; only the first {MAX_TEXT_CHARACTERS} are shown.")
@@ -536,7 +687,7 @@ def main() -> None:
         "inspector": lambda: view_inspector(run, state),
         "compare": lambda: view_compare(name, run, state),
         "trajectory": lambda: view_trajectory(name, run, state),
-        "lecture": lambda: view_lecture(run, state),
+        "lecture": lambda: view_lecture(model_for(name), run, state),
         "gradients": lambda: bundled_format_only(name) and gradients_view.render(
             model_for(name), run, state.layer, state.direction, loaded_model),
         "lab": lab_view.render,
@@ -552,6 +703,18 @@ def main() -> None:
         st.error(f"This view failed: {type(error).__name__}: {error}. The other views still work.")
     final = current_state(catalogue)
     st.query_params.from_dict(replace(final, step=min(final.step, len(run.tokens) - 1)).to_query())
+
+
+# A title on one line at a projector's 1280 px, and room at the end of the sentence box (Streamlit's
+# "Press Enter to submit form" hint covered its last characters; the Run button says the same).
+PAGE_CSS = """
+<style>
+[data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding-top: 0.2rem; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+[data-testid="InputInstructions"] { display: none; }
+[data-testid="stElementContainer"]:has(.rnnviz-page-title) { display: none; }
+</style>
+"""
 
 
 if __name__ == "__main__":  # `streamlit run rnnviz/webapp.py`, as `rnnviz app` does
