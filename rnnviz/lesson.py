@@ -70,14 +70,15 @@ def written_update(cell: str, s: UnitStep) -> list[str]:
     n = _number
     if cell == "lstm":
         return [
-            rf"c_{{{t}}} = f \cdot c_{{{p}}} + i \cdot g = {n(v['forget_gate'])} \cdot ({n(s.previous_cell)}) + "
-            rf"{n(v['input_gate'])} \cdot ({n(v['cell_gate'])}) = {n(v['cell'])}",
+            rf"\begin{{aligned}}c_{{{t}}} &= f \cdot c_{{{p}}} + i \cdot g \\ &= {n(v['forget_gate'])} \cdot "
+            rf"({n(s.previous_cell)}) + {n(v['input_gate'])} \cdot ({n(v['cell_gate'])}) = {n(v['cell'])}\end{{aligned}}",
             rf"h_{{{t}}} = o \cdot \tanh(c_{{{t}}}) = {n(v['output_gate'])} \cdot \tanh({n(v['cell'])}) = {n(v['hidden'])}",
         ]
     if cell == "gru":
         return [
-            rf"h_{{{t}}} = (1 - z) \cdot n + z \cdot h_{{{p}}} = (1 - {n(v['update_gate'])}) \cdot ({n(v['new_gate'])}) + "
-            rf"{n(v['update_gate'])} \cdot ({n(s.previous_hidden)}) = {n(v['hidden'])}",
+            rf"\begin{{aligned}}h_{{{t}}} &= (1 - z) \cdot n + z \cdot h_{{{p}}} \\ &= (1 - {n(v['update_gate'])}) "
+            rf"\cdot ({n(v['new_gate'])}) + {n(v['update_gate'])} \cdot ({n(s.previous_hidden)}) = {n(v['hidden'])}"
+            r"\end{aligned}",
         ]
     if cell == "rnn_tanh":
         # the pre-activation a is recovered from h = tanh(a); W x_t and H h_prev are not recorded apart
@@ -130,7 +131,7 @@ _FLOWS = {
 }
 _SYMBOL = {"forget_gate": "f", "input_gate": "i", "cell_gate": "g", "output_gate": "o", "cell": "c", "hidden": "h",
            "reset_gate": "r", "update_gate": "z", "new_gate": "n"}
-_HALF_WIDTH, _HALF_HEIGHT = 1.1, 0.85
+_HALF_WIDTH, _HALF_HEIGHT = 1.2, 0.85
 
 
 def cell_diagram(cell: str, gate_values: dict[str, tuple[float, float]], step_label: str, font_size: int = 20,

@@ -33,14 +33,14 @@ from rnnviz.trace import QUANTITIES_BY_CELL
 from rnnviz.uploads import MAX_WEIGHTS_BYTES, load_upload
 from rnnviz.view_state import ALIGNMENTS, VIEWS, ModelShape, ViewState, clamp, parse_query
 
-VIEW_TITLES = {
+VIEW_TITLES = {  # short enough for one row of tabs beside the sidebar at a projector's 1280 px
     "heatmaps": "Heatmaps",
     "inspector": "Unit inspector",
     "compare": "Compare",
     "trajectory": "Trajectory",
     "lecture": "Lecture",
-    "gradients": "Gradients (BPTT)",
-    "lab": "Training lab",
+    "gradients": "Gradients",
+    "lab": "Lab",
     "corpus": "Corpus",
     "export": "Export",
 }
@@ -463,23 +463,24 @@ def view_trajectory(name: str, run: TextRun, state: ViewState) -> None:
                     key="trajectory")
 
 
-# Readable from the back of a hall: large type, black on white, in the main area.
+# Readable from the back of a hall: large type, black on white, in the lecture's own container.
 LECTURE_CSS = """
 <style>
-[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label { font-size: 1.35rem !important; }
-[data-testid="stMain"] .katex { font-size: 1.3em !important; }
-[data-testid="stMain"] { color: #000; background: #fff; }
-.rnnviz-reading { font-size: 1.9rem; line-height: 1.5; margin: 0.2rem 0 0.4rem 0; }
+.st-key-lecture p, .st-key-lecture li, .st-key-lecture label { font-size: 1.3rem !important; color: #000; }
+.st-key-lecture .katex { font-size: 1.15em !important; }
+.rnnviz-reading { font-size: 1.9rem; line-height: 1.45; margin: 0; }
+.rnnviz-reading small { font-size: 1.1rem; color: #555; margin-right: 0.6rem; }
 .rnnviz-reading .current { background: #ffe08a; border-bottom: 4px solid #000; font-weight: 700; padding: 0 0.1em; }
 .rnnviz-reading .unread { color: #c4c4c4; }
 </style>
 """
-# The presenter screen: one 1280×720 screen, no page header, title or sentence box.
+# The presenter screen: one 1280×720 screen without the page header, title, sentence box or view tabs
+# (the toggle beside the controls leaves it).
 PRESENTER_CSS = """
 <style>
-[data-testid="stHeader"], [data-testid="stMainBlockContainer"] h1 { display: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 0.6rem !important; padding-bottom: 0.5rem !important; }
-[data-testid="stForm"], [data-testid="stElementContainer"]:has(.rnnviz-page-title) { display: none !important; }
+[data-testid="stHeader"] { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 0.8rem !important; padding-bottom: 0.5rem !important; }
+[data-testid="stMainBlockContainer"] h1, [data-testid="stForm"], [data-testid="stButtonGroup"] { display: none !important; }
 </style>
 """
 PLAY_SECONDS = 1.2
@@ -500,9 +501,9 @@ def reading_line_html(tokens: list[str], step: int, direction: str, characters: 
         shown = shown.replace("\n", "↵")
         kind = "current" if position == step else ("read" if position in read else "unread")
         parts.append(f'<span class="{kind}">{shown if kind != "unread" else "·" * max(1, min(len(token), 3))}</span>')
-    arrow = "reading →" if direction == "forward" else "← reading (backward direction)"
+    arrow = "reading →" if direction == "forward" else "← reading backward"
     separator = "" if characters else " "
-    return f'<div class="rnnviz-reading"><small>{arrow}</small><br>{separator.join(parts)}</div>'
+    return f'<div class="rnnviz-reading"><small>{arrow}</small>{separator.join(parts)}</div>'
 
 
 def _step_to(step: int) -> None:
@@ -527,9 +528,7 @@ def _toggle_play(order: list[int]) -> None:
 
 def view_lecture(loaded, run: TextRun, state: ViewState) -> None:
     st.markdown(LECTURE_CSS, unsafe_allow_html=True)
-    present = st.toggle("presenter screen", key="present",
-                        help="One screen for a projector: no title or sentence box; arrow keys step.")
-    if present:
+    if st.session_state.get("present"):
         st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
     playing = bool(st.session_state.get("playing", False))
 
@@ -549,7 +548,8 @@ def view_lecture(loaded, run: TextRun, state: ViewState) -> None:
                 step = order[order.index(step) + 1]
         _step_to(step)
         st.query_params["step"] = str(step)
-        lecture_stage(loaded, run, state, step, order, playing)
+        with st.container(key="lecture"):
+            lecture_stage(loaded, run, state, step, order, playing)
 
     stage()
 
@@ -559,18 +559,22 @@ def lecture_stage(loaded, run: TextRun, state: ViewState, step: int, order: list
     record = run.recorded
     characters = run.task == "language_model"
     st.markdown(reading_line_html(run.tokens, step, state.direction, characters), unsafe_allow_html=True)
-    back, forward, play, slider = st.columns([1, 1, 1.3, 6], vertical_alignment="center")
+    back, forward, play, slider, present = st.columns([0.8, 0.8, 1.2, 5, 1.9], vertical_alignment="center")
     here = order.index(step)
-    back.button("◀", key="step_back", on_click=_move, args=(order, -1), disabled=here == 0, shortcut="Left",
-                use_container_width=True, help="one token back (← key)")
-    forward.button("▶", key="step_forward", on_click=_move, args=(order, 1), disabled=here == len(order) - 1,
-                   shortcut="Right", use_container_width=True, help="one token on (→ key)")
-    play.button("⏸ pause" if playing else "⏵ play", key="play", on_click=_toggle_play, args=(order,),
-                use_container_width=True, type="primary" if playing else "secondary")
+    back.button("", icon=":material/chevron_left:", key="step_back", on_click=_move, args=(order, -1),
+                disabled=here == 0, shortcut="Left", use_container_width=True, help="one token back (← key)")
+    forward.button("", icon=":material/chevron_right:", key="step_forward", on_click=_move, args=(order, 1),
+                   disabled=here == len(order) - 1, shortcut="Right", use_container_width=True,
+                   help="one token on (→ key)")
+    play.button("pause" if playing else "play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                key="play", on_click=_toggle_play, args=(order,), use_container_width=True,
+                type="primary" if playing else "secondary")
     if len(order) > 1:
         slider.slider("token", 0, len(order) - 1, key="lecture_step", label_visibility="collapsed",
                       on_change=lambda: st.session_state.update(step=st.session_state["lecture_step"]),
                       format="token %d")
+    present.toggle("presenter", key="present", on_change=lambda: st.session_state.update(lecture_rerun_page=True),
+                   help="One screen for a projector: no title, sentence box or tabs; ← → step.")
     series = unit_series(run, state, state.unit)
     moment = lesson.unit_step(series, step, state.unit, state.direction)
     diagram_column, numbers_column = st.columns([1.05, 1])
@@ -578,7 +582,7 @@ def lecture_stage(loaded, run: TextRun, state: ViewState, step: int, order: list
               for q in record.quantities}
     label = f"token {step} '{run.tokens[step]}' — unit {state.unit}, layer {state.layer} {state.direction}"
     diagram_column.plotly_chart(lesson.cell_diagram(record.cell, values, label, font_size=20,
-                                                    direction=state.direction, height=400),
+                                                    direction=state.direction, height=360),
                                 key="cell-diagram", theme=None)
     with numbers_column:
         for line in lesson.written_update(record.cell, moment):

@@ -62,3 +62,59 @@ def test_clicking_a_cell_in_any_panel_selects_that_token_and_unit(app_server, pa
                                " return (p.get('unit') || '0') === u && (p.get('step') || '0') === s; }",
                                arg=[str(step), str(row)])
         chart = page.evaluate(GRID_CHART_JS, "hidden")
+
+
+CURRENT_TOKEN_JS = """() => { const c = document.querySelector('.rnnviz-reading .current');
+    return c ? c.textContent : null; }"""
+STEP_IN_URL_JS = "() => Number(new URL(location.href).searchParams.get('step') || 0)"
+
+
+def lecture_step(page) -> int:
+    return page.evaluate(STEP_IN_URL_JS)
+
+
+def test_play_walks_the_lecture_through_the_sentence_and_stops_at_the_end_and_pause_keeps_the_step(app_server, page):
+    text = "i did not like this movie at all"
+    tokens = text.split()
+    page.goto(f"{app_server.url}/?view=lecture&text={text.replace(' ', '+')}", wait_until="domcontentloaded")
+    page.wait_for_selector(".rnnviz-reading .current")
+    wait_until_idle(page)
+    page.get_by_role("button", name="play").click()
+    seen = []
+    for _ in range(150):  # at most ~15 s for 8 tokens at 1.2 s each
+        token = page.evaluate(CURRENT_TOKEN_JS)
+        if token and (not seen or seen[-1] != token):
+            seen.append(token)
+        if len(seen) >= 4:
+            break
+        page.wait_for_timeout(100)
+    assert seen[:4] == tokens[:4], f"play should move token by token: {seen}"
+    page.get_by_role("button", name="pause").click()
+    wait_until_idle(page)
+    paused_at = page.evaluate(CURRENT_TOKEN_JS)
+    page.wait_for_timeout(3000)  # more than two play intervals
+    assert page.evaluate(CURRENT_TOKEN_JS) == paused_at, "pause keeps the step"
+    assert tokens[lecture_step(page)] == paused_at
+    page.get_by_role("button", name="play").click()
+    page.wait_for_function("last => { const c = document.querySelector('.rnnviz-reading .current');"
+                           " return c && c.textContent === last; }", arg=tokens[-1], timeout=20_000)
+    page.get_by_role("button", name="play").wait_for(timeout=10_000)  # it stopped by itself at the end
+    page.wait_for_timeout(2500)
+    assert page.evaluate(CURRENT_TOKEN_JS) == tokens[-1] and lecture_step(page) == len(tokens) - 1
+    assert page.locator(EXCEPTION).count() == 0
+
+
+def test_arrow_keys_step_the_lecture_and_the_backward_direction_reads_right_to_left(app_server, page):
+    page.goto(f"{app_server.url}/?view=lecture&model=sst2-bilstm&direction=backward&layer=1&step=4",
+              wait_until="domcontentloaded")
+    page.wait_for_selector(".rnnviz-reading .current")
+    wait_until_idle(page)
+    assert page.evaluate(CURRENT_TOKEN_JS) == "good"
+    page.keyboard.press("ArrowRight")  # on, in reading order: right to left
+    page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'not'")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'was'")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'not'")
+    unread = page.evaluate("() => Array.from(document.querySelectorAll('.rnnviz-reading .unread')).length")
+    assert unread == 3  # "the movie was" not yet read by the backward direction
