@@ -52,6 +52,42 @@ PLAIN_AXIS = dict(gridcolor="#E6EAF1", zeroline=False)
 PLOT_DECIMALS = 3  # what every hover shows (%{z:.3f}); the exports keep full precision
 
 
+def title_and_legend(title: str, height: int, font_size: int = 14, legend: bool = True) -> dict:
+    """Layout entries that put a chart's title on the first line at the top left and its legend on the
+    line below, both above the plot, so that neither covers the other or the data."""
+    title_px = int(font_size * 1.5) + 8
+    legend_px = int(font_size * 1.7) + 4 if legend else 0
+    entries = dict(
+        title=dict(text=title, x=0.01, xanchor="left", yref="container", y=1 - 6 / height, yanchor="top",
+                   font=dict(size=font_size + 2)),
+        margin_top=title_px + legend_px + 12,
+    )
+    if legend:
+        entries["legend"] = dict(orientation="h", x=0, xanchor="left", yref="container",
+                                 y=1 - (title_px + 8) / height, yanchor="top")
+    return entries
+
+
+def with_title_and_legend(layout: dict, title: str, legend: bool = True) -> dict:
+    """`layout` with `title_and_legend` applied (its height and font size read from it)."""
+    font_size = layout.get("font", {}).get("size", 12)
+    entries = title_and_legend(title, layout["height"], font_size, legend)
+    margin = {**layout.get("margin", {}), "t": entries.pop("margin_top")}
+    return {**layout, **entries, "margin": margin}
+
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def readable_number(value: float, digits: int = 3) -> str:
+    """A number as a person reads it: plain decimals (0.928) in everyday ranges, else 1.2 × 10⁻⁸."""
+    value = float(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e5:
+        return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:,.{max(digits - 1, 0)}f}"
+    mantissa, exponent = f"{value:.{max(digits - 2, 0)}e}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
+
+
 @dataclass(frozen=True)
 class ColourScale:
     """A colour range fixed by what a quantity means, so colours compare across sentences."""
@@ -237,7 +273,7 @@ def quantity_heatmap(
     selected: tuple[int, int] | None = None,
     clickable: bool = False,
     title: str | None = None,
-    font_size: int = 12,
+    font_size: int = 14,
 ) -> go.Figure:
     """Heatmap of one quantity: x = tokens (time), y = units in `unit_order`; `values` is [time, units].
 
@@ -264,6 +300,7 @@ LONG_TEXT_TICKS = 40
 # beyond that they stack, each on its own axes.
 SIDE_BY_SIDE_MAX_COLUMNS = 80
 GRID_GAP_COLUMNS = 2  # blank columns between side-by-side panels
+EVERY_PANEL_LABELS_MAX_TOKENS = 200  # past this, a stacked grid writes its tokens under the last panel only
 TWO_COLUMN_MAX_TOKENS = 40  # stacked panels stand two to a row up to this many tokens, one to a row past it
 NEXT_TOKEN_ROW_PX = 22  # height of a row of the top-k table inside a grid
 GRID_PANEL_GAP_PX = 130  # room under a panel for its rotated token labels and the next panel's title
@@ -284,13 +321,14 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     quantities = list(values_by_quantity)
     columns = max(1, min(columns, len(quantities)))
     order_length = len(unit_order) if unit_order is not None else np.shape(values_by_quantity[quantities[0]])[1]
-    panel_px = max(150, min(760, 12 * order_length))
-    # One column: every panel on ONE token axis, labelled under the last panel (a position reads down
-    # through every quantity). Each axis costs a draw: for a 400-character passage, six token axes
-    # took ~100 ms more per Plotly draw than one. The gap between panels then only holds a title.
+    panel_px = max(150, min(420, 6 * order_length))
+    # One column: every panel on one token axis (a position reads down through every quantity). Up to
+    # EVERY_PANEL_LABELS_MAX_TOKENS each panel (and the top-k table) writes the tokens under itself on
+    # an axis matching the first; past it only the last panel does, as each axis costs a draw (bench/).
     shared_x = columns == 1  # `quantity_grid` passes `next_tokens` only then
+    one_token_axis = shared_x and len(labels) > EVERY_PANEL_LABELS_MAX_TOKENS
     bottom_y = f"y{len(quantities)}" if len(quantities) > 1 else "y"  # the last panel's unit axis
-    gap_px = 40 if shared_x else GRID_PANEL_GAP_PX
+    gap_px = 40 if one_token_axis else GRID_PANEL_GAP_PX
     # Rows top down, in pixels: the table (if any), then the panels `columns` to a row.
     row_px = ([NEXT_TOKEN_ROW_PX * next_tokens.k] if next_tokens else []) + [panel_px] * -(-len(quantities) // columns)
     plot_px = sum(row_px) + (len(row_px) - 1) * gap_px
@@ -328,11 +366,16 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     first_row = 0
     if next_tokens is not None:
         x_domain, y_domain = domains(0, 0)
+        table_x = "x" if one_token_axis else f"x{len(quantities) + 1}"
         y_name = f"y{len(quantities) + 1}"
-        layout[f"yaxis{len(quantities) + 1}"] = dict(domain=y_domain, anchor="x", type="category",
+        layout[f"yaxis{len(quantities) + 1}"] = dict(domain=y_domain, anchor=table_x, type="category",
                                                      range=[next_tokens.k - 0.5, -0.5], autorange=False, showgrid=False)
+        if not one_token_axis:  # the characters each column follows, written under the table
+            layout[f"xaxis{len(quantities) + 1}"] = dict(
+                domain=x_domain, anchor=y_name, type="category", matches="x", range=[-0.5, len(labels) - 0.5],
+                autorange=False, tickangle=tick_angle, showgrid=False, **long_text_ticks)
         title(_next_token_title(next_tokens, labels), x_domain, row_tops[0])
-        table = _next_token_table(next_tokens, labels, axes=("x", y_name))
+        table = _next_token_table(next_tokens, labels, axes=(table_x, y_name))
         colour_bar(_share_colour_axis(colour_axes, table, "p"), x_domain, y_domain)
         data.append(table)
         first_row = 1
@@ -340,14 +383,15 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
         row, column = divmod(i, columns)
         x_domain, y_domain = domains(first_row + row, column)
         suffix = "" if i == 0 else str(i + 1)
-        x_name, y_name = ("x" if shared_x else f"x{suffix}"), f"y{suffix}"
+        x_name, y_name = ("x" if one_token_axis else f"x{suffix}"), f"y{suffix}"
         # no grid lines: the heatmap covers them, and each is one more SVG node to lay out per redraw
         # Fixed ranges, one category per cell: no autorange pass, and no padding for the selected-cell
         # mark (it left a blank band above each panel).
-        if not shared_x or i == 0:
-            layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=bottom_y if shared_x else y_name, type="category",
-                                            range=[-0.5, len(labels) - 0.5], autorange=False,
-                                            tickangle=tick_angle, showgrid=False, **long_text_ticks)
+        if not one_token_axis or i == 0:
+            layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=bottom_y if one_token_axis else y_name,
+                                            type="category", range=[-0.5, len(labels) - 0.5], autorange=False,
+                                            tickangle=tick_angle, showgrid=False, **long_text_ticks,
+                                            **({"matches": "x"} if shared_x and i > 0 else {}))
         # unit labels on the first column only: every panel has the same unit order, and each tick
         # label is an SVG text node the browser lays out on every redraw (half of them: ~100 ms here)
         layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category",
@@ -398,7 +442,7 @@ def quantity_grid(
     unit_order: np.ndarray | None = None,
     selected: tuple[int, int] | None = None,
     clickable: bool = False,
-    font_size: int = 12,
+    font_size: int = 14,
     arrangement: str | None = None,
     next_tokens: NextTokens | None = None,
 ) -> go.Figure:
@@ -443,7 +487,7 @@ def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[s
     total_columns = len(quantities) * len(labels) + (len(quantities) - 1) * GRID_GAP_COLUMNS
     tick_text = [token_text(label) for label in labels]
     # Tall enough for the stacked colour bars to keep their tick labels apart, and for rows to be hit.
-    plot_px = max(SIDE_BY_SIDE_MIN_PX, min(760, 14 * len(units)))
+    plot_px = max(SIDE_BY_SIDE_MIN_PX, min(600, 9 * len(units)))
     # Token labels lie flat while a panel's columns are wide enough, else slanted: never cut off.
     longest = max((len(text) for text in tick_text), default=1)
     tick_angle = 0 if longest * len(quantities) * len(labels) <= 90 else -60
@@ -495,7 +539,7 @@ def _tick_label_px(characters: int, angle: float, font_size: int) -> int:
     return int(font_size * 0.62 * characters * abs(np.sin(np.radians(angle))) + font_size * 2)
 
 
-def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 12) -> go.Figure:
+def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 14) -> go.Figure:
     """Classifier: P(class) after each token, one line per class; a flip shows as a crossing."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     traces = [
@@ -503,15 +547,14 @@ def class_probability_figure(probabilities: np.ndarray, labels: list[str], class
              hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>")
         for k, name in enumerate(classes)
     ]
-    return _plain_figure(traces, dict(
-        title=dict(text="prediction after each token"),
-        xaxis=dict(title=dict(text="token"), type="category"),
+    return _plain_figure(traces, with_title_and_legend(dict(
+        xaxis=dict(title=dict(text="token"), type="category", tickmode="array", tickvals=list(labels),
+                   ticktext=[token_text(label) for label in labels]),
         yaxis=dict(title=dict(text="probability"), range=[0, 1]),
-        height=320,
-        margin=dict(l=50, r=20, t=40, b=60),
+        height=280,
+        margin=dict(l=50, r=20, b=60),
         font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.12),
-    ))
+    ), "prediction after each token"))
 
 
 @dataclass(frozen=True)
@@ -555,7 +598,7 @@ def _next_token_title(next_tokens: NextTokens, labels: list[str]) -> str:
     return f"top-{next_tokens.k} next characters after each position" + ("" if written else " (hover a cell to read it)")
 
 
-def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 12) -> go.Figure:
+def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 14) -> go.Figure:
     """Language model: the top-k next tokens at every position, as a table coloured by probability."""
     next_tokens = NextTokens(distribution, vocabulary, k)
     written = len(labels) <= CELL_TEXT_MAX_COLUMNS
@@ -570,7 +613,7 @@ def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: l
     ))
 
 
-def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, step: int | None = None, font_size: int = 12) -> go.Figure:
+def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, step: int | None = None, font_size: int = 14) -> go.Figure:
     """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
     figure = go.Figure()
     for quantity, values in series.items():
@@ -585,15 +628,13 @@ def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, s
         )
     if step is not None and 0 <= step < len(labels):
         figure.add_vline(x=step, line_width=2, line_dash="dash", line_color="grey")
-    figure.update_layout(
-        title=f"unit {unit} over time",
+    figure.update_layout(with_title_and_legend(dict(
         xaxis=dict(title="token", type="category"),
         yaxis=dict(title="value"),
         height=400,
-        margin=dict(l=50, r=20, t=40, b=60),
+        margin=dict(l=50, r=20, b=60),
         font=dict(size=font_size),
-        legend=dict(orientation="h", y=-0.3, yanchor="top"),
-    )
+    ), f"unit {unit} over time"))
     return figure
 
 
@@ -623,7 +664,7 @@ def _is_dark(colour: str) -> bool:
 
 def difference_heatmap(
     first: np.ndarray, second: np.ndarray, first_labels: list[str], second_labels: list[str], quantity: str, align: str = "end",
-    unit_order: np.ndarray | None = None, font_size: int = 12,
+    unit_order: np.ndarray | None = None, font_size: int = 14,
 ) -> go.Figure:
     """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs."""
     steps = min(len(first), len(second))
@@ -660,7 +701,7 @@ def difference_heatmap(
     return figure
 
 
-def comparison_figure(curves: list[tuple[str, np.ndarray, list[str]]], class_name: str, font_size: int = 12) -> go.Figure:
+def comparison_figure(curves: list[tuple[str, np.ndarray, list[str]]], class_name: str, font_size: int = 14) -> go.Figure:
     """P(class) after each token for several sentences on one chart (x = position)."""
     figure = go.Figure()
     for name, probabilities, labels in curves:
@@ -668,22 +709,20 @@ def comparison_figure(curves: list[tuple[str, np.ndarray, list[str]]], class_nam
             go.Scatter(
                 x=list(range(len(labels))),
                 y=probabilities,
-                text=labels,
+                text=[token_text(label) for label in labels],
                 mode="lines+markers+text",
                 textposition="top center",
                 name=name,
-                hovertemplate="%{text}<br>P = %{y:.3f}<extra></extra>",
+                hovertemplate="%{text} (position %{x})<br>P = %{y:.3f}<extra></extra>",
             )
         )
-    figure.update_layout(
-        title=f"P({class_name}) after each token",
-        xaxis=dict(title="position"),
+    figure.update_layout(with_title_and_legend(dict(
+        xaxis=dict(title="position", tickmode="linear", tick0=0, dtick=1),  # whole positions only
         yaxis=dict(title="probability", range=[0, 1.08]),
         height=340,
-        margin=dict(l=50, r=20, t=40, b=50),
+        margin=dict(l=50, r=20, b=50),
         font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.15),
-    )
+    ), f"P({class_name}) after each token"))
     return figure
 
 
@@ -713,7 +752,7 @@ def fit_pca(states: np.ndarray) -> Projection:
     return Projection(mean=mean, components=components, explained=explained)
 
 
-def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection: Projection, font_size: int = 12) -> go.Figure:
+def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection: Projection, font_size: int = 14) -> go.Figure:
     """Hidden states h_t projected to 2-D, drawn as paths labelled by their tokens."""
     figure = go.Figure()
     for name, points, labels in paths:
@@ -730,15 +769,13 @@ def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection
             )
         )
     first, second = projection.explained
-    figure.update_layout(
-        title="hidden-state trajectory (PCA)",
+    figure.update_layout(with_title_and_legend(dict(
         xaxis=dict(title=f"PC 1 ({first:.0%} of variance)"),
         yaxis=dict(title=f"PC 2 ({second:.0%} of variance)"),
         height=460,
-        margin=dict(l=50, r=20, t=40, b=50),
+        margin=dict(l=50, r=20, b=50),
         font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.1),
-    )
+    ), "hidden-state trajectory (PCA)"))
     return figure
 
 

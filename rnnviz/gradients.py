@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnviz.errors import RnnvizError
-from rnnviz.figures import ColourScale, coloured_tokens_html
+from rnnviz.figures import ColourScale, coloured_tokens_html, with_title_and_legend
 from rnnviz.models import LoadedModel
 
 # The step-by-step re-execution must reproduce the fused module's output to this (float32).
@@ -317,7 +317,7 @@ def _row_label(row: str, quantity: str) -> str:
     return f"{layer} {direction} ‖∂y/∂{quantity}_t‖"
 
 
-def flow_heatmap(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go.Figure:
+def flow_heatmap(flow: GradientFlow, labels: list[str], font_size: int = 14) -> go.Figure:
     """Heatmap of log10 ‖∂y/∂h_t‖ (and ‖∂y/∂c_t‖) over tokens × layers."""
     rows = [(_row_label(r, "h"), flow.norms_hidden[k]) for k, r in enumerate(flow.rows)]
     if flow.norms_cell is not None:
@@ -330,7 +330,7 @@ def flow_heatmap(flow: GradientFlow, labels: list[str], font_size: int = 12) -> 
             y=[name for name, _ in rows],
             customdata=norms,
             colorscale="Magma",
-            hovertemplate="token %{x}<br>%{y} = %{customdata:.3e}<extra></extra>",
+            hovertemplate="token %{x}<br>%{y} = %{customdata:.4~r}<extra></extra>",
             colorbar=dict(thickness=12, title="log10"),
         )
     )
@@ -349,19 +349,17 @@ def _log_lines(curves: list[tuple[str, np.ndarray, dict]], labels: list[str], ti
     figure = go.Figure()
     for name, values, line in curves:
         figure.add_trace(go.Scatter(x=labels, y=np.maximum(np.asarray(values, dtype=np.float64), LOG_FLOOR), mode="lines+markers", name=name, line=line))
-    figure.update_layout(
-        title=title,
+    figure.update_layout(with_title_and_legend(dict(
         xaxis=dict(title="token", type="category"),
         yaxis=dict(title=y_title, type="log"),
-        height=340,
-        margin=dict(l=50, r=20, t=40, b=60),
+        height=360,
+        margin=dict(l=60, r=20, b=60),
         font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.15),
-    )
+    ), title))
     return figure
 
 
-def flow_lines(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go.Figure:
+def flow_lines(flow: GradientFlow, labels: list[str], font_size: int = 14) -> go.Figure:
     """‖∂y/∂h_t‖ (solid) and ‖∂y/∂c_t‖ (dashed) per layer over tokens, log-scale y."""
     curves = [(_row_label(r, "h"), flow.norms_hidden[k], dict()) for k, r in enumerate(flow.rows)]
     if flow.norms_cell is not None:
@@ -369,19 +367,20 @@ def flow_lines(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go
     return _log_lines(curves, labels, "gradient norm per timestep", "‖∂y/∂state_t‖ (log)", font_size)
 
 
-def dependence_lines(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go.Figure:
+def dependence_lines(flow: GradientFlow, labels: list[str], font_size: int = 14) -> go.Figure:
     """‖∂h_final/∂h_t‖_F per layer and direction over tokens, log-scale y."""
     curves = [(f"{r.replace('.', ' ')} ‖∂h_final/∂h_t‖_F", flow.last_state_dependence[k], dict()) for k, r in enumerate(flow.rows)]
     return _log_lines(curves, labels, "how much the final state still depends on step t", "Frobenius norm (log)", font_size)
 
 
-def flow_comparison(curves: list[tuple[str, np.ndarray]], labels: list[str], font_size: int = 12) -> go.Figure:
+def flow_comparison(curves: list[tuple[str, np.ndarray]], labels: list[str], font_size: int = 14) -> go.Figure:
     """Several models' ‖∂y/∂h_t‖ (last layer) on one log-scale chart; x = token."""
     return _log_lines([(name, values, dict()) for name, values in curves], labels,
-                      "gradient flow across cells (last layer, forward)", "‖∂y/∂h_t‖ (log)", font_size)
+                      "gradient flow across cells: each model's predicted-class score (last layer, forward)",
+                      "‖∂y/∂h_t‖ (log)", font_size)
 
 
-def attribution_bars(attributions: Attributions, labels: list[str], font_size: int = 12) -> go.Figure:
+def attribution_bars(attributions: Attributions, labels: list[str], font_size: int = 14) -> go.Figure:
     """Gradient × input and integrated gradients per token, as grouped bars."""
     figure = go.Figure(
         [
@@ -389,16 +388,14 @@ def attribution_bars(attributions: Attributions, labels: list[str], font_size: i
             go.Bar(x=labels, y=attributions.integrated, name=f"integrated gradients ({attributions.n_steps} steps)"),
         ]
     )
-    figure.update_layout(
-        title=f"token attributions of y = {attributions.output}",
+    figure.update_layout(with_title_and_legend(dict(
         barmode="group",
         xaxis=dict(title="token", type="category"),
         yaxis=dict(title="attribution"),
-        height=340,
-        margin=dict(l=50, r=20, t=40, b=60),
+        height=360,
+        margin=dict(l=60, r=20, b=60),
         font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.15),
-    )
+    ), f"token attributions of y = {attributions.output}"))
     return figure
 
 

@@ -348,6 +348,9 @@ def prediction_panel(loaded: rnnviz.LoadedModel | CustomModel, run: TextRun, fon
                         key="prediction", theme=None)  # its own plain look (figures.PlainFigure)
         label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
         st.markdown(f"**Prediction:** {label} ({p:.1%})")
+        if run.recorded.bidirectional:
+            st.caption("A bidirectional model's prediction after token t is the whole model run on the first t + 1 "
+                       "tokens: its backward direction reads that prefix from its last token back to the first.")
     else:
         if next_tokens_in_grid(run):
             st.caption("The top-5 next characters after each position are the first row of the heatmaps below, "
@@ -435,6 +438,12 @@ def view_compare(name: str, run: TextRun, state: ViewState) -> None:
             [("first: " + run.text, run.per_step[:, class_index], first_labels),
              ("second: " + other.text, other.per_step[:, class_index], second_labels)],
             run.outcomes[class_index]), key="compare-curves")
+    elif run.task == "language_model" and len(run.tokens) > 1 and len(other.tokens) > 1:
+        curves = [(name, actual_next_probability(r), labels[:-1]) for name, r, labels in
+                  (("first", run, first_labels), ("second", other, second_labels))]
+        st.plotly_chart(figures.comparison_figure(curves, "the character that actually follows"), key="compare-curves")
+        st.caption("After each character, the probability the model gave to the character that actually comes next: "
+                   "high where the text is what the model expects.")
     quantities = list(run.recorded.quantities)
     left, right = st.columns(2)
     left.selectbox("quantity", quantities, key="quantity", format_func=lambda q: figures.LABELS.get(q, q))
@@ -447,9 +456,17 @@ def view_compare(name: str, run: TextRun, state: ViewState) -> None:
                                                st.session_state["align"], order), key="compare-difference")
 
 
+def actual_next_probability(run: TextRun) -> np.ndarray:
+    """P(token t+1 | tokens ≤ t) for every position but the last: how well a language model foresaw the text."""
+    following = np.asarray(run.encoding.ids[1:])
+    return run.per_step[np.arange(len(following)), following]
+
+
 def view_trajectory(name: str, run: TextRun, state: ViewState) -> None:
     fit_on = st.radio("fit the projection on", ["this sentence", "this sentence and the second one"], horizontal=True,
                       key="pca_fit")
+    if fit_on != "this sentence":
+        st.text_input("second sentence", key="text2")
     hidden = run.states(state.layer, state.direction, "hidden")
     paths = [("first", hidden, figures.token_labels(run.tokens))]
     if fit_on != "this sentence":
@@ -612,7 +629,11 @@ def step_prediction(run: TextRun, step: int) -> None:
 def view_export(run: TextRun, state: ViewState) -> None:
     st.markdown("Every chart also has a camera button (top right of the chart) that saves a PNG in the browser, offline.")
     labels, order, built = heatmap_figures(run, state)
+    every_unit = unit_order(run.states(state.layer, state.direction, "hidden"), state.order, state.unit)
     stem = f"{run.model}-layer{state.layer}-{state.direction}"
+    st.caption(f"Figures show the {len(order)} units the heatmaps show; the CSV files hold all "
+               f"{len(every_unit)} units of layer {state.layer} {state.direction}, ordered by {state.order}; "
+               "the trace files hold every layer and direction.")
     st.download_button("trace (NPZ)", data=lambda: export.trace_npz(run), file_name=f"{run.model}-trace.npz",
                        mime="application/octet-stream", on_click="ignore", key="export-npz")
     st.download_button("trace (JSON)", data=lambda: export.trace_json_text(run), file_name=f"{run.model}-trace.json",
@@ -623,8 +644,8 @@ def view_export(run: TextRun, state: ViewState) -> None:
                              data=lambda figure=figure: export.figure_html(figure),
                              file_name=f"{stem}-{quantity}.html", mime="text/html", on_click="ignore",
                              key=f"export-html-{quantity}")
-        right.download_button(f"{figures.LABELS.get(quantity, quantity)} — values (CSV)",
-                              data=lambda values=values: export.heatmap_csv(values, run.tokens, order),
+        right.download_button(f"{figures.LABELS.get(quantity, quantity)} — values of all {len(every_unit)} units (CSV)",
+                              data=lambda values=values: export.heatmap_csv(values, run.tokens, every_unit),
                               file_name=f"{stem}-{quantity}.csv", mime="text/csv", on_click="ignore",
                               key=f"export-csv-{quantity}")
 

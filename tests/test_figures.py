@@ -137,16 +137,29 @@ def test_longer_texts_stack_every_quantity_on_its_own_axes():
         assert bar.len == pytest.approx(y_axis.domain[1] - y_axis.domain[0])
 
 
-def test_past_forty_tokens_the_panels_stack_one_to_a_row_on_one_token_axis():
+def test_past_forty_tokens_the_panels_stack_one_to_a_row_each_writing_the_tokens_under_itself():
     values = {q: np.zeros((50, 3)) for q in QUANTITIES}
-    figure = quantity_grid(values, token_labels(["a"] * 50))
+    labels = token_labels(["a"] * 50)
+    figure = quantity_grid(values, labels)
     panels = _panels(figure)
-    assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x"}
+    axes = [panels[q]["heatmap"].xaxis for q in QUANTITIES]
+    assert axes == ["x", "x2", "x3", "x4", "x5", "x6"]
     assert [panels[q]["heatmap"].yaxis for q in QUANTITIES] == ["y", "y2", "y3", "y4", "y5", "y6"]
-    assert figure.layout.xaxis.anchor == "y6"  # labelled under the last panel
-    assert not [k for k in figure.to_plotly_json()["layout"] if k.startswith("xaxis") and k != "xaxis"]
+    for k, axis in enumerate(axes):  # one token axis, drawn under every panel
+        layout_axis = figure.layout["xaxis" + axis[1:]]
+        assert layout_axis.anchor == "y" + axis[1:] and layout_axis.domain == (0.0, 1.0)
+        assert layout_axis.matches == (None if k == 0 else "x")
     tops = [figure.layout["yaxis" + panels[q]["heatmap"].yaxis[1:]].domain[1] for q in QUANTITIES]
     assert tops == sorted(tops, reverse=True)  # in the lecture's reading order, top down
+
+
+def test_past_two_hundred_tokens_one_token_axis_is_labelled_under_the_last_panel():
+    values = {q: np.zeros((250, 3)) for q in QUANTITIES}
+    figure = quantity_grid(values, token_labels(["a"] * 250))
+    panels = _panels(figure)
+    assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x"}
+    assert figure.layout.xaxis.anchor == "y6"
+    assert not [k for k in figure.to_plotly_json()["layout"] if k.startswith("xaxis") and k != "xaxis"]
 
 
 def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_on_its_token_axis():
@@ -157,7 +170,9 @@ def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_
     figure = quantity_grid(values, token_labels(list("ab c\nd" * 9)[:tokens]), next_tokens=NextTokens(distribution, vocabulary, k=5))
     panels = _panels(figure)
     table = panels[NEXT_TOKENS_GROUP]["heatmap"]
-    assert table is figure.data[0] and table.xaxis == "x" == panels["hidden"]["heatmap"].xaxis
+    assert table is figure.data[0]
+    table_x = figure.layout["xaxis" + table.xaxis[1:]]
+    assert table_x.matches == "x" and table_x.anchor == table.yaxis  # the characters it follows, under it
     table_axis = figure.layout["yaxis" + table.yaxis[1:]]
     assert list(table.y) == ["#1", "#2", "#3", "#4", "#5"] and table_axis.range == (4.5, -0.5)  # likeliest on top
     assert table_axis.domain[0] > max(figure.layout["yaxis" + panels[q]["heatmap"].yaxis[1:]].domain[1] for q in QUANTITIES)

@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from rnnviz.errors import RnnvizError
-from rnnviz.figures import token_labels
+from rnnviz.figures import readable_number, token_labels
 from rnnviz.gradients import (Attributions, GradientFlow, attribution_bars, attribution_html, dependence_lines,
                               flow_comparison, flow_heatmap, flow_lines, gradient_flow, token_attributions)
 from rnnviz.inspection import TextRun
@@ -80,12 +80,13 @@ def render(loaded: LoadedModel, run: TextRun, layer: int, direction: str, load_m
     norms = flow.norms_hidden[row]
     st.markdown(
         f"y = {flow.output} = **{flow.output_value:.4f}**. Backpropagation through time carries ∂y/∂h_t back "
-        f"from the output; in {flow.rows[row].replace('.', ' ')} its norm is {norms[-1]:.2e} at the last token "
-        f"and {norms[0]:.2e} at the first."
+        f"from the output; in {flow.rows[row].replace('.', ' ')} its norm is {readable_number(norms[-1])} at the "
+        f"last token and {readable_number(norms[0])} at the first."
     )
     st.caption(
         "∂y/∂h_t is the total derivative through everything downstream of h_t, computed by re-running the "
-        f"layers step by step with the model's own weights (matches the fused module to {flow.reproduction_error:.1e})."
+        f"layers step by step with the model's own weights (matches the fused module to within "
+        f"{readable_number(flow.reproduction_error, 2)})."
     )
     st.plotly_chart(flow_heatmap(flow, labels), key="grad_chart_heatmap")
     st.plotly_chart(flow_lines(flow, labels), key="grad_chart_lines")
@@ -108,6 +109,13 @@ def render(loaded: LoadedModel, run: TextRun, layer: int, direction: str, load_m
         "Baseline: every token replaced by the all-zero <pad> embedding; Captum, Gauss–Legendre, "
         f"{attributions.n_steps} steps. Red raises y, blue lowers it."
     )
+    st.caption(
+        "Why the two methods can disagree in sign on a word: gradient × input is the slope at this exact sentence "
+        "times the word's embedding — a local, first-order guess. Integrated gradients averages that slope along "
+        "the whole path from the all-padding baseline to the sentence, so it also counts how the word acts "
+        "together with the others (e.g. 'good' after 'not'). Only integrated gradients adds up to the change "
+        "in y (the completeness line above); trust it where they differ."
+    )
 
     st.subheader("RNN vs GRU vs LSTM on this sentence")
     _comparison(run, load_model)
@@ -127,7 +135,7 @@ def _comparison(run: TextRun, load_model: Callable[[str], LoadedModel]) -> None:
         except RnnvizError as error:
             skipped.append(f"{name} ({error})")
             continue
-        curves.append((f"{name}: ‖∂y/∂h_t‖, y = {flow.output}", flow.norms_hidden[flow.row(model.config.num_layers - 1, "forward")]))
+        curves.append((name, flow.norms_hidden[flow.row(model.config.num_layers - 1, "forward")]))
         tokens = encoding.tokens if tokens in (None, encoding.tokens) else []
     if skipped:
         st.info("Skipped: " + "; ".join(skipped) + ".")
