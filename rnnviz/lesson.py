@@ -161,15 +161,15 @@ def cell_diagram(cell: str, gate_values: dict[str, tuple[float, float]], step_la
                          line=dict(width=3, color="#111"), fillcolor=fill, layer="below")
         figure.add_annotation(x=x, y=y, showarrow=False, align="center", font=dict(size=font_size, color=ink),
                               text=f"<b>{_SYMBOL[quantity]}</b><br>mean {mean:+.2f}<br>unit {unit_value:+.2f}")
-    figure.add_annotation(x=6.0, y=0.15, showarrow=False, font=dict(size=font_size - 2, color="#444"),
-                          text=f"every gate reads the input x<sub>t</sub> and the previous state h<sub>{previous}</sub>")
+    figure.add_annotation(x=6.0, y=0.15, showarrow=False, font=dict(size=font_size, color="#444"),
+                          text=f"the gates read x<sub>t</sub> and h<sub>{previous}</sub>")
     if cell == "lstm":
         x, y = positions["cell"]
         figure.add_annotation(x=x - _HALF_WIDTH, y=y, ax=0.3, ay=y, xref="x", yref="y", axref="x", ayref="y",
                               showarrow=True, arrowhead=3, arrowwidth=3, arrowcolor="#444", text="")
-        figure.add_annotation(x=0.3, y=y + 0.35, showarrow=False, xanchor="left", font=dict(size=font_size - 2),
+        figure.add_annotation(x=0.3, y=y + 0.35, showarrow=False, xanchor="left", font=dict(size=font_size),
                               text=f"c<sub>{previous}</sub>")
-    figure.add_annotation(x=0.2, y=6.8, showarrow=False, xanchor="left", font=dict(size=font_size - 2), text=step_label)
+    figure.add_annotation(x=0.2, y=6.8, showarrow=False, xanchor="left", font=dict(size=font_size), text=step_label)
     figure.update_layout(
         xaxis=dict(range=[0, 12], visible=False, fixedrange=True),
         yaxis=dict(range=[0, 7], visible=False, fixedrange=True),

@@ -187,6 +187,9 @@ def restore_state_once(catalogue) -> None:
     default_model = "sst2-lstm" if "sst2-lstm" in catalogue else next(iter(catalogue))
     shapes = {name: entry.shape for name, entry in catalogue.items()}
     state, notices = parse_query(dict(st.query_params), shapes, default_model)
+    examples = presets_for(catalogue[state.model].task)
+    if "text" not in st.query_params and examples and catalogue[state.model].task != "classifier":
+        state = replace(state, text=examples[0].partition("  ⟷  ")[0])  # a text of the model's own kind
     for key, value in vars(state).items():
         st.session_state[key] = value
     st.session_state["present"] = bool(state.present)
@@ -598,7 +601,9 @@ def lecture_stage(loaded, run: TextRun, state: ViewState, step: int, order: list
     values = {q: (float(np.nanmean(run.states(state.layer, state.direction, q)[step])), float(series[q][step]))
               for q in record.quantities}
     label = f"token {step} '{run.tokens[step]}' — unit {state.unit}, layer {state.layer} {state.direction}"
-    diagram_column.plotly_chart(lesson.cell_diagram(record.cell, values, label, font_size=20,
+    # 20 px on the presenter screen (sidebar closed, a wide column); smaller beside the sidebar
+    diagram_font = 20 if st.session_state.get("present") else 15
+    diagram_column.plotly_chart(lesson.cell_diagram(record.cell, values, label, font_size=diagram_font,
                                                     direction=state.direction, height=360),
                                 key="cell-diagram", theme=None)
     with numbers_column:

@@ -295,3 +295,36 @@ def test_corpus_view_is_reachable_from_a_link():
         assert at.radio(key="corpus_section").value == "Pattern search"
     else:  # no data here: the view says how to give it a corpus
         assert at.text_area(key="corpus_paste") is not None
+
+
+def test_a_link_naming_an_unknown_model_opens_the_default_model_and_says_so():
+    at = page(model="no-such-model")
+    assert_clean(at)
+    assert at.session_state["model"] == "sst2-lstm"
+    assert any("unknown model 'no-such-model', showing sst2-lstm" in w.value for w in at.warning)
+
+
+def test_without_a_unit_in_the_link_the_page_shows_the_unit_whose_cell_state_varies_most_and_says_why():
+    at = page(view="lecture")
+    assert_clean(at)
+    run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
+    busiest = int(np.argmax(run.states(0, "forward", "cell").var(axis=0)))
+    assert at.session_state["unit"] == busiest
+    assert any(f"Unit {busiest} is shown because its cell state c varies most" in c.value for c in at.caption)
+    at.number_input(key="unit").set_value(3).run()  # chosen by hand: kept
+    assert at.session_state["unit"] == 3 and any("Unit 3, as chosen" in c.value for c in at.caption)
+
+
+def test_the_csv_export_holds_every_unit_and_says_so():
+    at = page(view="export", units_shown="16", unit="0")
+    assert_clean(at)
+    assert any("the CSV files hold all 256 units" in c.value for c in at.caption)
+    labels = [b.label for b in at.get("download_button")]
+    assert "hidden state h — values of all 256 units (CSV)" in labels
+
+
+def test_switching_to_the_character_model_gives_it_a_passage_of_its_own_kind():
+    at = page()
+    at.selectbox(key="model").set_value("shakespeare-char-lstm").run()
+    assert_clean(at)
+    assert at.session_state["text"].startswith("First Citizen")

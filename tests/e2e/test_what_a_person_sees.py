@@ -11,10 +11,15 @@ import rnnviz
 from rnnviz.figures import LABELS
 from rnnviz.inspection import inspect_text
 
+from arithmetic import check_written_update, previous_index
+
+from .conftest import CONTENT_HEIGHT_JS, SCREENSHOT_DIR
 from .harness import EXCEPTION, wait_for_heatmaps, wait_until_idle
-from .probes import SELECTED_CELLS_JS, cell_centre, hover_lines
+from .probes import SELECTED_CELLS_JS, TITLE_AND_LEGEND_BOXES_JS, boxes_intersect, cell_centre, hover_lines
 
 pytestmark = pytest.mark.e2e
+SCREENSHOTS = SCREENSHOT_DIR
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 MODEL = "sst2-lstm"
 SHORT = "the movie was not good"  # side by side: one row of panels
@@ -118,3 +123,81 @@ def test_arrow_keys_step_the_lecture_and_the_backward_direction_reads_right_to_l
     page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'not'")
     unread = page.evaluate("() => Array.from(document.querySelectorAll('.rnnviz-reading .unread')).length")
     assert unread == 3  # "the movie was" not yet read by the backward direction
+
+
+PROJECTOR = {"width": 1280, "height": 720}
+LAPTOP = {"width": 1600, "height": 1000}
+# Page boxes of the presenter screen's parts, and the smallest font size of any text in its two charts.
+PRESENTER_PARTS_JS = """() => {
+    const box = sel => { const e = document.querySelector(sel); if (!e) return null;
+                         const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    const smallest = sel => Math.min(...Array.from(document.querySelectorAll(sel + ' svg text'))
+        .filter(t => t.textContent.trim()).map(t => parseFloat(getComputedStyle(t).fontSize)));
+    return {reading: box('.rnnviz-reading'), back: box('.st-key-step_back button'),
+            forward: box('.st-key-step_forward button'), play: box('.st-key-play button'),
+            diagram: box('.st-key-cell-diagram .js-plotly-plot'), update: box('.st-key-lecture .katex-display'),
+            prediction: box('.st-key-step-prediction .js-plotly-plot'),
+            diagram_font: smallest('.st-key-cell-diagram'), prediction_font: smallest('.st-key-step-prediction')};
+}"""
+
+
+def test_the_presenter_screen_holds_controls_diagram_update_and_prediction_on_one_projector_screen(
+        browser, app_server):
+    page = browser.new_context(viewport=PROJECTOR).new_page()
+    try:
+        page.goto(f"{app_server.url}/?view=lecture&present=1&text=i+did+not+like+this+movie+at+all&step=3",
+                  wait_until="domcontentloaded")
+        page.wait_for_selector(".st-key-step-prediction .js-plotly-plot")
+        wait_until_idle(page)
+        page.wait_for_timeout(500)
+        parts = page.evaluate(PRESENTER_PARTS_JS)
+        page.screenshot(path=str(SCREENSHOTS / "presenter-1280x720.png"))
+        for name in ("reading", "back", "forward", "play", "diagram", "update", "prediction"):
+            left, top, right, bottom = parts[name]
+            assert 0 <= left and right <= PROJECTOR["width"] and 0 <= top and bottom <= PROJECTOR["height"], (name, parts)
+        assert parts["diagram_font"] >= 20 and parts["prediction_font"] >= 20, parts
+        assert page.locator("h1").first.is_hidden()  # no page title on the presenter screen
+        assert page.locator(EXCEPTION).count() == 0
+    finally:
+        page.context.close()
+
+
+def test_the_written_update_on_the_page_adds_up_for_the_backward_direction(page, app_server):
+    """sst2-bilstm, layer 1, backward, unit 17, token 3: the page's own KaTeX source, read back and evaluated."""
+    page.goto(f"{app_server.url}/?view=lecture&model=sst2-bilstm&layer=1&direction=backward&unit=17&step=3",
+              wait_until="domcontentloaded")
+    page.wait_for_selector(".st-key-lecture .katex-display")
+    wait_until_idle(page)
+    sources = page.evaluate("() => Array.from(document.querySelectorAll('.st-key-lecture annotation'))"
+                            ".map(a => a.textContent)")
+    update = [s for s in sources if "c_{3}" in s and "f \\cdot" in s]
+    assert update, sources
+    assert previous_index(update[0]) == 4  # the backward direction starts from c at t + 1
+    check_written_update("lstm", [update[0], next(s for s in sources if s.startswith("h_{3}"))])
+    run = inspect_text(rnnviz.load("sst2-bilstm"), "the movie was not good")
+    c_next = run.states(1, "backward", "cell")[4, 17]
+    assert f"({c_next:.3f})" in update[0]
+
+
+VIEWS = ["heatmaps", "inspector", "compare", "trajectory", "lecture", "gradients", "lab", "corpus", "export"]
+
+
+@pytest.mark.parametrize("size", [PROJECTOR, LAPTOP], ids=["projector", "laptop"])
+def test_no_chart_title_covers_its_legend_in_any_view_and_every_view_is_screenshotted(browser, app_server, size):
+    page = browser.new_context(viewport=size).new_page()
+    try:
+        for view in VIEWS:
+            page.goto(f"{app_server.url}/?view={view}", wait_until="domcontentloaded")
+            page.wait_for_selector('[data-testid="stMainBlockContainer"]')
+            wait_until_idle(page)
+            page.wait_for_timeout(1500 if view in ("gradients", "corpus") else 600)
+            wait_until_idle(page)
+            for chart in page.evaluate(TITLE_AND_LEGEND_BOXES_JS):
+                assert not boxes_intersect(chart["title"], chart["legend"]), (view, chart)
+            height = min(page.evaluate(CONTENT_HEIGHT_JS), 9000)
+            page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
+            page.screenshot(path=str(SCREENSHOTS / f"view-{view}-{size['width']}x{size['height']}.png"), full_page=True)
+            page.set_viewport_size(size)
+            assert page.locator(EXCEPTION).count() == 0, view
+    finally:
+        page.context.close()
