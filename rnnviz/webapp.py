@@ -398,6 +398,9 @@ def view_heatmaps(run: TextRun, state: ViewState) -> None:
                                  labels, record.cell, order, selected=(state.step, state.unit), clickable=clickable,
                                  next_tokens=next_tokens)
     clickable_heatmap(grid, "heatmaps", labels, theme=None)  # its own plain look (figures.PlainFigure)
+    token = figures.token_text(labels[state.step])
+    st.button(f"Inspect unit {state.unit} at '{token}' (token {state.step})", key="open_inspector",
+              icon=":material/search:", on_click=lambda: st.session_state.update(view="inspector"))
 
 
 def unit_series(run: TextRun, state: ViewState, unit: int) -> dict[str, np.ndarray]:

@@ -59,7 +59,8 @@ def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_serv
     screenshot("clicked")
     page.wait_for_function("unit => new URL(location.href).searchParams.get('unit') === unit", arg=str(cell["unit"]))
 
-    page.get_by_text("Unit inspector", exact=True).click()
+    # one step from the clicked cell to the inspector
+    page.get_by_role("button", name=f"Inspect unit {cell['unit']} at 'not' (token 3)").click()
     page.wait_for_function("() => location.href.includes('view=inspector')")
     wait_until_idle(page)
     heading = page.locator("h3").filter(has_text="Unit").first
