@@ -18,18 +18,16 @@ import weakref
 from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from rnnviz.edits import Edit, edits_by_module, run_edited_layer
 from rnnviz.errors import RnnvizError
 from rnnviz.trace import DIRECTIONS, QUANTITIES_BY_CELL, RecordedCall, Trace, call_prefix, quantity_name
-
-if TYPE_CHECKING:
-    from rnnviz.edits import Edit
 
 RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
 _STOCK_FORWARDS = {cls: cls.forward for cls in RECURRENT_TYPES}
@@ -92,8 +90,6 @@ def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] 
 
 def _planned_edits(model: nn.Module, edits: Sequence[Edit]) -> dict:
     """The edits checked against the model's recordable recurrent modules, grouped by path, call and layer."""
-    from rnnviz.edits import edits_by_module  # the edit engine builds on this module's helpers
-
     modules = {path: module for path, module in model.named_modules()
                if (base := _recurrent_base(module)) is not None and type(module).forward is _STOCK_FORWARDS[base]}
     return edits_by_module(list(edits), modules)
@@ -295,8 +291,6 @@ def _wanted(name: str, patterns: tuple[str, ...] | None) -> bool:
 
 def _run_edited_layer(trace, module, prefix, layer, layer_input, layer_hx, layer_edits, detach, patterns):
     """Run one layer step by step with its edits and store every (wanted) quantity as the model used it."""
-    from rnnviz.edits import run_edited_layer
-
     edited = run_edited_layer(module, layer, layer_input, layer_hx, layer_edits)
     steps = max(edited.lengths)
     length_tensor = torch.tensor(edited.lengths)

@@ -38,7 +38,7 @@ Indices = int | Sequence[int] | None
 class Edit:
     """Set (`value=`) or multiply (`scale=`) quantity `name` of `units` at token positions `steps`.
 
-    units: unit indices (None: every unit). steps: token positions (None: every position), an int,
+    units: unit indices, a set (None: every unit). steps: token positions (None: every position), an int,
     a slice or a list; negative positions count from each sequence's own end. For the backward
     direction, too, steps are token positions (the backward pass reaches them in reverse order).
     batch: which sequences of a batch (None: all). Several edits of one quantity apply in list order.
@@ -95,7 +95,7 @@ def _index_tuple(indices, what: str, name: str, negative: bool = False) -> tuple
     items = [indices] if single else list(indices) if isinstance(indices, (list, tuple, range)) else None
     if items is None or any(isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) for i in items):
         raise RnnvizError(f"Edit({name!r}): {what} must be integers, got {indices!r}")
-    items = [int(i) for i in items]
+    items = list(dict.fromkeys(int(i) for i in items))  # a set of indices: a unit listed twice is edited once
     if not negative and any(i < 0 for i in items):
         raise RnnvizError(f"Edit({name!r}): {what} must be non-negative, got {indices!r}")
     return tuple(items)
@@ -276,7 +276,7 @@ class EditedLayer:
 def run_edited_layer(module: nn.Module, layer: int, layer_input, layer_hx,
                      edits: dict[str, list[tuple[str, Edit]]]) -> EditedLayer:
     """Layer `layer` of `module`, step by step with its own weights, the edits applied as each quantity is made."""
-    from rnnviz.capture import _batch_first, _initial_state, _reverse  # capture imports this module lazily
+    from rnnviz.capture import _batch_first, _initial_state, _reverse  # capture imports this module first
 
     cell = _cell(module)
     inputs, lengths = _batch_first(layer_input, module)
@@ -388,7 +388,8 @@ def _gru(x, h, _c, weights, plan: _Plan, valid, cell):
         r = plan.apply("reset_gate", t, reset_update[:, :size])
         z = plan.apply("update_gate", t, reset_update[:, size:])
         n = plan.apply("new_gate", t, torch.tanh(torch.addcmul(from_input[t, :, 2 * size:], r, from_hidden[:, 2 * size:])))
-        h_new = plan.apply("hidden", t, torch.addcmul(n, z, h - n))
+        # Written as (1 − z)·n + z·h (not n + z·(h − n)) so that z = 1 keeps h exactly.
+        h_new = plan.apply("hidden", t, torch.addcmul((1 - z) * n, z, h))
         h = _keep(h_new, h, valid, t)
         for name, value in zip(QUANTITIES_BY_CELL["gru"], (r, z, n, h_new)):
             records[name].append(value)
