@@ -6,7 +6,7 @@
   that unit alone is ablated (set to a value, 0 by default) at a chosen token; all units run as
   one batch, each row editing its own unit.
 - `rank_units_by_change`: the cheaper ranking by how much each unit's value moved at that token,
-  |q_t − q_{t−1}| (no rerun).
+  |q_t − q_{t−1}| (no rerun); `held_at_previous` gives the edits that undo that move.
 """
 
 from __future__ import annotations
@@ -153,6 +153,20 @@ def rank_units_by_ablation(loaded: LoadedModel, run: TextRun, name: str, step: i
     span = f"tokens {step}..{steps - 1}" if until_end else f"token {step}"
     measure = f"Δ p({run.outcomes[chosen]!r}) after the last token when the unit is set to {value:g} at {span}"
     return UnitRanking(name, step, measure, scores, np.argsort(-np.abs(scores), kind="stable"))
+
+
+def held_at_previous(run: TextRun, name: str, units: Sequence[int], step: int) -> list[Edit]:
+    """Edits that hold `units` of `name` at token `step` at their value from the token before it (in the
+    direction's reading order; the zero initial state before the first): that token no longer moves them."""
+    values = _recorded(run, name)[0]
+    steps = values.shape[0]
+    if not -steps <= step < steps:
+        raise RnnvizError(f"step {step} outside the text (positions 0..{steps - 1})")
+    step %= steps
+    previous_step = step + 1 if ".backward." in name else step - 1
+    inside = 0 <= previous_step < steps
+    return [Edit(name, units=int(u), steps=step, value=float(values[previous_step, u]) if inside else 0.0)
+            for u in units]
 
 
 def _recorded(run: TextRun, name: str) -> torch.Tensor:

@@ -437,3 +437,149 @@ def test_property_random_edits_match_the_reference_loop(
     inputs = pack_sequence(seqs, enforce_sorted=False) if packed else torch.stack(seqs, dim=0 if batch_first else 1)
     trace, output, final = edited(module, inputs, hx, edits)
     check_edited_against_reference(module, config, seqs, hx, edits, trace, output, final)
+
+
+# ---------------------------------------------------------------------------------------------
+# A bundled model: what an edit does to the prediction, and which units matter at "not".
+
+NEGATED, PLAIN = "the movie was not good", "the movie was good"
+
+
+@pytest.fixture(scope="module")
+def sst2_lstm():
+    return rnnviz.load("sst2-lstm")
+
+
+@pytest.fixture(scope="module")
+def negated_run(sst2_lstm):
+    from rnnviz.inspection import inspect_text
+
+    return inspect_text(sst2_lstm, NEGATED)
+
+
+def test_holding_the_units_that_react_most_to_not_moves_the_prediction_more_than_random_units(sst2_lstm, negated_run):
+    from rnnviz.interventions import edit_effect, held_at_previous, rank_units_by_change
+
+    run = negated_run
+    step = run.tokens.index("not")
+    assert run.outcomes[int(run.per_step[-1].argmax())] == "negative"
+    reacting = rank_units_by_change(run, "rnn.layer0.forward.cell", step)
+
+    def held(units):  # c and h of these units as they were before "not"
+        return [edit for quantity in ("cell", "hidden")
+                for edit in held_at_previous(run, f"rnn.layer0.forward.{quantity}", units, step)]
+
+    top = [u for u, _ in reacting.top(64)]
+    effect = edit_effect(sst2_lstm, run, held(top))
+    moved_toward_positive = effect.final_change[run.outcomes.index("positive")]
+    generator = np.random.default_rng(0)
+    random_moves = [edit_effect(sst2_lstm, run, held(generator.permutation(256)[:64])).final_change[1]
+                    for _ in range(5)]
+    assert moved_toward_positive > 0.15
+    assert moved_toward_positive > max(random_moves)
+    # The held units really kept their values through "not", in c and h.
+    for quantity in ("cell", "hidden"):
+        name = f"rnn.layer0.forward.{quantity}"
+        np.testing.assert_allclose(effect.edited[name][0, step, top].numpy(),
+                                   run.trace[name][0, step - 1, top].numpy(), atol=1e-6)
+
+
+def test_ablating_the_units_ranked_by_ablation_flips_the_negated_sentence(sst2_lstm, negated_run):
+    from rnnviz.interventions import edit_effect, rank_units_by_ablation
+
+    run = negated_run
+    step = run.tokens.index("not")
+    name = "rnn.layer0.forward.cell"
+    ranking = rank_units_by_ablation(sst2_lstm, run, name, step, until_end=True)
+    assert ranking.scores.shape == (256,) and "negative" in ranking.measure
+    # The batched ranking agrees with one rerun per unit.
+    for unit in (int(ranking.order[0]), int(ranking.order[100]), 7):
+        alone = edit_effect(sst2_lstm, run, [Edit(name, units=unit, steps=slice(step, None), value=0.0)])
+        assert ranking.scores[unit] == pytest.approx(alone.final_change[0], abs=1e-5)
+    top = [u for u, _ in ranking.top(40)]
+    least = [int(u) for u in ranking.order[-40:]]
+    flipped = edit_effect(sst2_lstm, run, [Edit(name, units=top, steps=slice(step, None), value=0.0)])
+    control = edit_effect(sst2_lstm, run, [Edit(name, units=least, steps=slice(step, None), value=0.0)])
+    assert (flipped.label_before, flipped.label_after) == ("negative", "positive")
+    assert abs(control.final_change[0]) < abs(flipped.final_change[0]) / 5
+    # The prediction is untouched before the edit reaches "not", and differs from there on.
+    np.testing.assert_allclose(flipped.after[:step], flipped.before[:step], atol=1e-5)
+    assert np.abs(flipped.after[step:] - flipped.before[step:]).max() > 0.1
+
+
+def test_edit_effect_reports_predictions_and_differences_of_every_quantity(sst2_lstm, negated_run):
+    from rnnviz.interventions import edit_effect
+
+    run = negated_run
+    unchanged = edit_effect(sst2_lstm, run, [Edit("rnn.layer0.forward.forget_gate", scale=1.0)])
+    np.testing.assert_allclose(unchanged.after, run.per_step, atol=1e-5)
+    assert set(unchanged.differences) == set(run.trace.names())
+    assert max(np.abs(d).max() for d in unchanged.differences.values()) < 1e-5
+    effect = edit_effect(sst2_lstm, run, [Edit("rnn.layer0.forward.forget_gate", units=[5], steps=-2, value=0.0)])
+    assert effect.edits[0].steps == (3,)  # written as token positions of the text
+    difference = effect.differences["rnn.layer0.forward.forget_gate"]
+    assert difference.shape == (5, 256)
+    assert difference[3, 5] == pytest.approx(-float(run.trace["rnn.layer0.forward.forget_gate"][0, 3, 5]), abs=1e-6)
+    assert np.abs(effect.differences["rnn.layer0.forward.cell"][:3]).max() < 1e-5  # rounding: loop vs kernel
+    assert np.abs(effect.differences["rnn.layer0.forward.cell"][3:, 5]).max() > 0
+
+
+def test_edit_effect_of_a_bidirectional_classifier_edits_every_prefix_at_the_same_tokens():
+    from rnnviz.inspection import inspect_text
+    from rnnviz.interventions import edit_effect
+
+    loaded = rnnviz.load("sst2-bilstm")
+    run = inspect_text(loaded, NEGATED)
+    edits = [Edit("rnn.layer1.backward.hidden", units=list(range(0, 128, 2)), steps=[1, 3], value=0.0)]
+    effect = edit_effect(loaded, run, edits)
+    ids = torch.tensor([run.encoding.ids])
+    for t in range(len(run.tokens)):  # the prediction after token t: the edited model on the prefix alone
+        kept = [Edit(e.name, e.units, tuple(p for p in e.steps if p <= t), e.value) for e in edits]
+        kept = [e for e in kept if e.steps]
+        with torch.no_grad(), rnnviz.capture(loaded.module, edits=kept):
+            expected = torch.softmax(loaded.module(ids[:, : t + 1]), dim=-1)[0].numpy()
+        np.testing.assert_allclose(effect.after[t], expected, atol=1e-5)
+    assert np.abs(effect.after - effect.before).max() > 1e-3
+
+
+def test_edit_effect_of_the_language_model_is_its_edited_next_character_distribution():
+    from rnnviz.inspection import inspect_text
+    from rnnviz.interventions import edit_effect
+
+    loaded = rnnviz.load("shakespeare-char-lstm")
+    run = inspect_text(loaded, "To be, or not")
+    effect = edit_effect(loaded, run, [Edit("rnn.layer1.forward.cell", steps=slice(5, None), scale=0.0)])
+    np.testing.assert_allclose(effect.before, run.per_step)
+    assert effect.after.shape == run.per_step.shape
+    np.testing.assert_allclose(effect.after.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(effect.after[:5], effect.before[:5], atol=1e-5)
+    assert np.abs(effect.after[5:] - effect.before[5:]).max() > 0.01
+
+
+def test_rank_units_by_change_is_the_step_difference_in_reading_order(negated_run):
+    from rnnviz.interventions import rank_units_by_change
+
+    run = negated_run
+    cell = run.trace["rnn.layer0.forward.cell"][0].numpy()
+    ranking = rank_units_by_change(run, "rnn.layer0.forward.cell", 3)
+    np.testing.assert_allclose(ranking.scores, cell[3] - cell[2], atol=1e-6)
+    assert np.all(np.diff(np.abs(ranking.scores[ranking.order])) <= 0)
+    first = rank_units_by_change(run, "rnn.layer0.forward.cell", 0)
+    np.testing.assert_allclose(first.scores, cell[0], atol=1e-6)  # from the zero initial state
+    with pytest.raises(RnnvizError, match="no quantity named"):
+        rank_units_by_change(run, "rnn.layer0.forward.forgetgate", 0)
+    with pytest.raises(RnnvizError, match="outside the text"):
+        rank_units_by_change(run, "rnn.layer0.forward.cell", 5)
+
+
+def test_rank_units_by_change_runs_backward_from_the_next_token():
+    from rnnviz.inspection import inspect_text
+    from rnnviz.interventions import held_at_previous, rank_units_by_change
+
+    run = inspect_text(rnnviz.load("sst2-bilstm"), NEGATED)
+    hidden = run.trace["rnn.layer0.backward.hidden"][0].numpy()
+    np.testing.assert_allclose(rank_units_by_change(run, "rnn.layer0.backward.hidden", 2).scores,
+                               hidden[2] - hidden[3], atol=1e-6)
+    np.testing.assert_allclose(rank_units_by_change(run, "rnn.layer0.backward.hidden", 4).scores, hidden[4], atol=1e-6)
+    held = held_at_previous(run, "rnn.layer0.backward.hidden", [9], 2)
+    assert held == [Edit("rnn.layer0.backward.hidden", units=9, steps=2, value=float(hidden[3, 9]))]
