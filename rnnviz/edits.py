@@ -219,38 +219,48 @@ class _Plan:
     def __init__(self, edits: list[tuple[str, Edit]], lengths: list[int], widths: dict[str, int],
                  reverse, like: torch.Tensor):
         batch, steps = len(lengths), max(lengths)
-        self.maps: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, list[bool]]] = {}
-        raw: dict[str, list] = {}
+        rows_by_length: dict[int, list[int]] = {}
+        for b, length in enumerate(lengths):
+            rows_by_length.setdefault(length, []).append(b)
+        raw: dict[str, dict[str, torch.Tensor]] = {}
         for quantity, edit in edits:
             _check_steps(edit, steps)
             if edit.batch is not None and any(b >= batch for b in edit.batch):
                 raise RnnvizError(f"edit of {edit.name}: batch {list(edit.batch)} outside 0..{batch - 1}")
             width = widths[quantity]
             if quantity not in raw:
-                raw[quantity] = [like.new_ones(batch, steps, width), like.new_zeros(batch, steps, width), None]
-            scale, shift, is_set = raw[quantity]
-            where = torch.zeros(batch, steps, 1, dtype=torch.bool, device=like.device)
-            for b in (range(batch) if edit.batch is None else edit.batch):
-                where[b, edit.positions(lengths[b])] = True
-            units = torch.zeros(1, 1, width, dtype=torch.bool, device=like.device)
-            units[..., list(range(width)) if edit.units is None else list(edit.units)] = True
-            where = where & units
-            if edit.value is not None:
-                scale.masked_fill_(where, 0.0)
-                shift.masked_fill_(where, edit.value)
-                raw[quantity][2] = where if is_set is None else is_set | where
+                raw[quantity] = {"scale": like.new_ones(batch, steps, width), "shift": like.new_zeros(batch, steps, width),
+                                 "touched": torch.zeros(batch, steps, 1, dtype=torch.bool, device=like.device)}
+            maps = raw[quantity]
+            units = slice(None) if edit.units is None else torch.tensor(edit.units, device=like.device)
+            if edit.steps is None and edit.batch is None:  # everywhere: padding positions are never read
+                index = (slice(None), slice(None), units)
+                touched = (slice(None), slice(None))
             else:
-                scale.copy_(torch.where(where, scale * edit.scale, scale))
-                shift.copy_(torch.where(where, shift * edit.scale, shift))
-        for quantity, (scale, shift, is_set) in raw.items():
-            touched = (scale != 1) | (shift != 0)
-            if is_set is not None:
-                touched = touched | is_set
-            scale, shift, touched = reverse(scale), reverse(shift), reverse(touched)
-            is_set = None if is_set is None else reverse(is_set).transpose(0, 1).contiguous()
-            active = touched.any(dim=2).any(dim=0).tolist()
-            self.maps[quantity] = (scale.transpose(0, 1).contiguous(), shift.transpose(0, 1).contiguous(),
-                                   is_set, active)
+                chosen_rows = set(range(batch) if edit.batch is None else edit.batch)
+                pairs = [(b, t) for length, members in rows_by_length.items() for t in edit.positions(length)
+                         for b in members if b in chosen_rows]
+                if not pairs:
+                    continue
+                rows, positions = torch.tensor(pairs, device=like.device).T
+                index = (rows[:, None], positions[:, None], units if edit.units is None else units[None, :])
+                touched = (rows, positions)
+            maps["touched"][touched] = True
+            if edit.value is not None:
+                maps["scale"][index] = 0.0
+                maps["shift"][index] = edit.value
+                if "set" not in maps:
+                    maps["set"] = torch.zeros(batch, steps, width, dtype=torch.bool, device=like.device)
+                maps["set"][index] = True
+            else:
+                maps["scale"][index] *= edit.scale
+                maps["shift"][index] *= edit.scale
+        self.maps: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, list[bool]]] = {}
+        for quantity, maps in raw.items():
+            scale, shift, is_set = (None if maps.get(k) is None else reverse(maps[k]).transpose(0, 1).contiguous()
+                                    for k in ("scale", "shift", "set"))
+            active = reverse(maps["touched"]).any(dim=0).squeeze(-1).tolist()
+            self.maps[quantity] = (scale, shift, is_set, active)
 
     def apply(self, quantity: str, t: int, value: torch.Tensor) -> torch.Tensor:
         """The quantity at (direction-order) step t after the edits; untouched when none acts there."""

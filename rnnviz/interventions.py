@@ -27,7 +27,7 @@ from rnnviz.trace import Trace
 
 # Rows × tokens × units of one batch of ablation reruns: bounds the memory of long texts (an LM's
 # 2,000 characters), whose reruns then go in several batches.
-_ABLATION_BATCH_CELLS = 2**22
+_ABLATION_BATCH_CELLS = 2**25
 
 
 @dataclass(frozen=True)
@@ -126,15 +126,21 @@ class UnitRanking:
 
 
 def rank_units_by_ablation(loaded: LoadedModel, run: TextRun, name: str, step: int, value: float = 0.0,
-                           until_end: bool = False) -> UnitRanking:
-    """Each unit's effect on the final prediction when it alone is set to `value` at token `step`
-    (through the last token with `until_end`): Δ p(the unedited prediction) after the last token."""
+                           until_end: bool = False, at: int | None = None) -> UnitRanking:
+    """Each unit's effect on the prediction when it alone is set to `value` at token `step` (through the
+    last token read with `until_end`): Δ p(the unedited prediction) after the last token — or, for a
+    language model, after token `at` (default: the last), the text being read only that far."""
     module = loaded.module
     ids = list(run.encoding.ids)
+    step = _position(step, len(ids))
+    if at is not None:
+        if loaded.config.task != "language_model":
+            raise RnnvizError("at= applies to language models; a classifier predicts after the whole text")
+        at = _position(at, len(ids))
+        if at < step:
+            raise RnnvizError(f"the prediction after token {at} comes before the edited token {step}")
+        ids = ids[: at + 1]
     steps = len(ids)
-    if not -steps <= step < steps:
-        raise RnnvizError(f"step {step} outside the text (positions 0..{steps - 1})")
-    step %= steps
     units = _recorded(run, name).shape[-1]
     x = torch.tensor([ids], dtype=torch.int64)
     edited_steps = slice(step, None) if until_end else step
@@ -151,7 +157,28 @@ def rank_units_by_ablation(loaded: LoadedModel, run: TextRun, name: str, step: i
                 probabilities = _final_probabilities(loaded, module(x.expand(len(chunk), -1)))
             scores[first:first + len(chunk)] = (probabilities[:, chosen] - baseline[chosen]).numpy()
     span = f"tokens {step}..{steps - 1}" if until_end else f"token {step}"
-    measure = f"Δ p({run.outcomes[chosen]!r}) after the last token when the unit is set to {value:g} at {span}"
+    measure = (f"Δ p({run.outcomes[chosen]!r}) after token {steps - 1} when the unit is set to {value:g} "
+               f"at {span}")
+    return UnitRanking(name, step, measure, scores, np.argsort(-np.abs(scores), kind="stable"))
+
+
+def _position(step: int, steps: int) -> int:
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not -steps <= step < steps:
+        raise RnnvizError(f"step {step!r} outside the text (positions 0..{steps - 1})")
+    return int(step) % steps
+
+
+def rank_units_by_change(run: TextRun, name: str, step: int) -> UnitRanking:
+    """Each unit's change at token `step`: q_step − q_previous (the previous token in the direction's
+    reading order; the zero initial state before the first one), ranked by its size."""
+    values = _recorded(run, name)[0].double()
+    steps = values.shape[0]
+    step = _position(step, steps)
+    backward = ".backward." in name
+    previous_step = step + 1 if backward else step - 1
+    previous = values[previous_step] if 0 <= previous_step < steps else torch.zeros_like(values[step])
+    scores = (values[step] - previous).numpy()
+    measure = f"change of {name.rsplit('.', 1)[-1]} at token {step} from the {'next' if backward else 'previous'} one"
     return UnitRanking(name, step, measure, scores, np.argsort(-np.abs(scores), kind="stable"))
 
 
@@ -159,10 +186,8 @@ def held_at_previous(run: TextRun, name: str, units: Sequence[int], step: int) -
     """Edits that hold `units` of `name` at token `step` at their value from the token before it (in the
     direction's reading order; the zero initial state before the first): that token no longer moves them."""
     values = _recorded(run, name)[0]
+    step = _position(step, values.shape[0])
     steps = values.shape[0]
-    if not -steps <= step < steps:
-        raise RnnvizError(f"step {step} outside the text (positions 0..{steps - 1})")
-    step %= steps
     previous_step = step + 1 if ".backward." in name else step - 1
     inside = 0 <= previous_step < steps
     return [Edit(name, units=int(u), steps=step, value=float(values[previous_step, u]) if inside else 0.0)
@@ -180,19 +205,3 @@ def _final_probabilities(loaded: LoadedModel, output: torch.Tensor) -> torch.Ten
     """[batch, outcomes]: the prediction after the whole text (a classifier's, or the LM's next token)."""
     logits = output if loaded.config.task == "classifier" else output[:, -1]
     return torch.softmax(logits.double(), dim=-1)
-
-
-def rank_units_by_change(run: TextRun, name: str, step: int) -> UnitRanking:
-    """Each unit's change at token `step`: q_step − q_previous (the previous token in the direction's
-    reading order; the zero initial state before the first one), ranked by its size."""
-    values = _recorded(run, name)[0].double()
-    steps = values.shape[0]
-    if not -steps <= step < steps:
-        raise RnnvizError(f"step {step} outside the text (positions 0..{steps - 1})")
-    step %= steps
-    backward = ".backward." in name
-    previous_step = step + 1 if backward else step - 1
-    previous = values[previous_step] if 0 <= previous_step < steps else torch.zeros_like(values[step])
-    scores = (values[step] - previous).numpy()
-    measure = f"change of {name.rsplit('.', 1)[-1]} at token {step} from the {'next' if backward else 'previous'} one"
-    return UnitRanking(name, step, measure, scores, np.argsort(-np.abs(scores), kind="stable"))

@@ -583,3 +583,24 @@ def test_rank_units_by_change_runs_backward_from_the_next_token():
     np.testing.assert_allclose(rank_units_by_change(run, "rnn.layer0.backward.hidden", 4).scores, hidden[4], atol=1e-6)
     held = held_at_previous(run, "rnn.layer0.backward.hidden", [9], 2)
     assert held == [Edit("rnn.layer0.backward.hidden", units=9, steps=2, value=float(hidden[3, 9]))]
+
+
+def test_ablation_ranking_of_the_language_model_reads_the_prediction_after_a_chosen_token():
+    from rnnviz.inspection import inspect_text
+    from rnnviz.interventions import edit_effect, rank_units_by_ablation
+
+    loaded = rnnviz.load("shakespeare-char-lstm")
+    run = inspect_text(loaded, "To be, or not to be")
+    name, step, at = "rnn.layer0.forward.hidden", 9, 11
+    ranking = rank_units_by_ablation(loaded, run, name, step, at=at)
+    chosen = int(run.per_step[at].argmax())
+    assert f"p({run.outcomes[chosen]!r}) after token {at}" in ranking.measure
+    for unit in (int(ranking.order[0]), 3):
+        alone = edit_effect(loaded, run, [Edit(name, units=unit, steps=step, value=0.0)])
+        assert ranking.scores[unit] == pytest.approx(alone.after[at, chosen] - alone.before[at, chosen], abs=1e-5)
+    assert abs(ranking.scores[ranking.order[0]]) > 1e-3
+    with pytest.raises(RnnvizError, match="comes before the edited token"):
+        rank_units_by_ablation(loaded, run, name, step, at=step - 1)
+    sst2 = rnnviz.load("sst2-gru")
+    with pytest.raises(RnnvizError, match="at= applies to language models"):
+        rank_units_by_ablation(sst2, inspect_text(sst2, "good"), "rnn.layer0.forward.hidden", 0, at=0)
