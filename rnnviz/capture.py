@@ -7,6 +7,8 @@ each layer's input sequence and its output sequence h we rebuild the gates exact
 for all timesteps at once: h_{t-1} is known, so W·x_t + U·h_{t-1} + b is one matrix
 product; only the LSTM cell state needs an element-wise recursion
 c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t. Leaving the block restores the modules' own forward once no other thread captures them.
+
+With `edits=`, a layer that has an edit runs step by step instead (rnnviz.edits); the others as above.
 """
 
 from __future__ import annotations
