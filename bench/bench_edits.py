@@ -63,17 +63,23 @@ def bench(device: torch.device, repeats: int, batch: int = 1, steps: int = 50) -
         for name, fn in runs.items():
             times[name].append(_once(fn, device))
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{device.type:4s} batch={batch} time={steps}  plain {median['plain'] * 1e3:7.2f} ms   "
-          f"capture {median['capture'] * 1e3:7.2f} ms   edited {median['edited'] * 1e3:7.2f} ms   "
-          f"edited/capture {median['edited'] / median['capture']:5.2f}   (median of {repeats})")
-    print(f"{'':4s} both layers edited {median['both'] * 1e3:7.2f} ms   "
-          f"both/capture {median['both'] / median['capture']:5.2f}")
+    print(
+        f"{device.type:4s} batch={batch} time={steps}  plain {median['plain'] * 1e3:7.2f} ms   "
+        f"capture {median['capture'] * 1e3:7.2f} ms   edited {median['edited'] * 1e3:7.2f} ms   "
+        f"edited/capture {median['edited'] / median['capture']:5.2f}   (median of {repeats})"
+    )
+    print(
+        f"{'':4s} both layers edited {median['both'] * 1e3:7.2f} ms   "
+        f"both/capture {median['both'] / median['capture']:5.2f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

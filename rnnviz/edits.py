@@ -38,10 +38,11 @@ Indices = int | Sequence[int] | None
 class Edit:
     """Set (`value=`) or multiply (`scale=`) quantity `name` of `units` at token positions `steps`.
 
-    units: unit indices, a set (None: every unit). steps: token positions (None: every position), an int,
-    a slice or a list; negative positions count from each sequence's own end. For the backward
-    direction, too, steps are token positions (the backward pass reaches them in reverse order).
-    batch: which sequences of a batch (None: all). Several edits of one quantity apply in list order.
+    units: unit indices, a set (None: every unit). steps: token positions (None: every position),
+    an int, a slice or a list; negative positions count from each sequence's own end. For the
+    backward direction, too, steps are token positions (the backward pass reaches them in reverse
+    order). batch: which sequences of a batch (None: all). Several edits of one quantity apply in
+    list order.
     """
 
     name: str
@@ -53,26 +54,35 @@ class Edit:
 
     def __post_init__(self) -> None:
         if (self.value is None) == (self.scale is None):
-            raise RnnvizError(f"Edit({self.name!r}): give exactly one of value= (set) or scale= (multiply)")
+            raise RnnvizError(
+                f"Edit({self.name!r}): give exactly one of value= (set) or scale= (multiply)"
+            )
         for field_name in ("value", "scale"):
             number = getattr(self, field_name)
             if number is not None:
                 if isinstance(number, bool) or not isinstance(number, (int, float)):
-                    raise RnnvizError(f"Edit({self.name!r}): {field_name} must be a number, got {number!r}")
+                    raise RnnvizError(
+                        f"Edit({self.name!r}): {field_name} must be a number, got {number!r}"
+                    )
                 object.__setattr__(self, field_name, float(number))
         object.__setattr__(self, "units", _index_tuple(self.units, "units", self.name))
         object.__setattr__(self, "batch", _index_tuple(self.batch, "batch", self.name))
         if isinstance(self.steps, np.integer):
             object.__setattr__(self, "steps", int(self.steps))
         if not isinstance(self.steps, (type(None), int, slice)) or isinstance(self.steps, bool):
-            object.__setattr__(self, "steps", _index_tuple(self.steps, "steps", self.name, negative=True))
+            object.__setattr__(
+                self, "steps", _index_tuple(self.steps, "steps", self.name, negative=True)
+            )
         elif isinstance(self.steps, slice) and any(
-            not isinstance(v, (int, type(None))) for v in (self.steps.start, self.steps.stop, self.steps.step)
+            not isinstance(v, (int, type(None)))
+            for v in (self.steps.start, self.steps.stop, self.steps.step)
         ):
-            raise RnnvizError(f"Edit({self.name!r}): a steps slice takes integers, got {self.steps!r}")
+            raise RnnvizError(
+                f"Edit({self.name!r}): a steps slice takes integers, got {self.steps!r}"
+            )
 
     def positions(self, length: int) -> list[int]:
-        """The token positions (0 … length − 1) this edit touches in a sequence of `length` tokens."""
+        """The token positions (0 … length − 1) it touches in a sequence of `length` tokens."""
         if self.steps is None:
             return list(range(length))
         if isinstance(self.steps, slice):
@@ -81,9 +91,11 @@ class Edit:
         return [p % length for p in chosen if -length <= p < length]
 
     def at_positions(self, length: int) -> Edit:
-        """The same edit with its steps written as explicit non-negative positions of a `length`-token text."""
+        """The same edit, its steps written as non-negative positions of a `length`-token text."""
         _check_steps(self, length)
-        return Edit(self.name, self.units, tuple(self.positions(length)), self.value, self.scale, self.batch)
+        return Edit(
+            self.name, self.units, tuple(self.positions(length)), self.value, self.scale, self.batch
+        )
 
 
 def _index_tuple(indices, what: str, name: str, negative: bool = False) -> tuple[int, ...] | None:
@@ -92,10 +104,20 @@ def _index_tuple(indices, what: str, name: str, negative: bool = False) -> tuple
     if isinstance(indices, (torch.Tensor, np.ndarray)):
         indices = indices.tolist()
     single = isinstance(indices, (int, np.integer)) and not isinstance(indices, bool)
-    items = [indices] if single else list(indices) if isinstance(indices, (list, tuple, range)) else None
-    if items is None or any(isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) for i in items):
+    items = (
+        [indices]
+        if single
+        else list(indices)
+        if isinstance(indices, (list, tuple, range))
+        else None
+    )
+    if items is None or any(
+        isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) for i in items
+    ):
         raise RnnvizError(f"Edit({name!r}): {what} must be integers, got {indices!r}")
-    items = list(dict.fromkeys(int(i) for i in items))  # a set of indices: a unit listed twice is edited once
+    items = list(
+        dict.fromkeys(int(i) for i in items)
+    )  # a set of indices: a unit listed twice is edited once
     if not negative and any(i < 0 for i in items):
         raise RnnvizError(f"Edit({name!r}): {what} must be non-negative, got {indices!r}")
     return tuple(items)
@@ -108,7 +130,9 @@ def _check_steps(edit: Edit, length: int) -> None:
     chosen = (edit.steps,) if isinstance(edit.steps, int) else edit.steps
     outside = [p for p in chosen if not -length <= p < length]
     if outside:
-        raise RnnvizError(f"edit of {edit.name}: steps {outside} outside the sequence (positions 0..{length - 1})")
+        raise RnnvizError(
+            f"edit of {edit.name}: steps {outside} outside the sequence (positions 0..{length - 1})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +148,9 @@ class _Target:
     quantity: str
 
 
-_NAME = re.compile(r"^(?:(?P<prefix>.*)\.)?layer(?P<layer>\d+)\.(?P<direction>\w+)\.(?P<quantity>\w+)$")
+_NAME = re.compile(
+    r"^(?:(?P<prefix>.*)\.)?layer(?P<layer>\d+)\.(?P<direction>\w+)\.(?P<quantity>\w+)$"
+)
 _CALL = re.compile(r"^(?P<path>.*?)(?:\[(?P<call>\d+)\])?$")
 
 # Edits of one module: call → layer → direction → [(quantity, edit)] in the order given.
@@ -134,11 +160,13 @@ ModuleEdits = dict[int, dict[int, dict[str, list[tuple[str, Edit]]]]]
 def quantities_of(module: nn.Module) -> tuple[str, ...]:
     """The quantity names a recurrent module records (what an edit may name)."""
     cell = _cell(module)
-    return QUANTITIES_BY_CELL[cell] + (("unprojected_hidden",) if getattr(module, "proj_size", 0) else ())
+    return QUANTITIES_BY_CELL[cell] + (
+        ("unprojected_hidden",) if getattr(module, "proj_size", 0) else ()
+    )
 
 
 def editable_names(modules: dict[str, nn.Module]) -> list[str]:
-    """Every name an edit can take for these recurrent modules (first call; later calls add `[n]`)."""
+    """Every name an edit can take in these modules (first call; later calls add `[n]`)."""
     names = []
     for path, module in modules.items():
         directions = DIRECTIONS[: 2 if module.bidirectional else 1]
@@ -156,7 +184,7 @@ def unit_count(module: nn.Module, quantity: str) -> int:
 
 
 def edits_by_module(edits: Sequence[Edit], modules: dict[str, nn.Module]) -> dict[str, ModuleEdits]:
-    """Check every edit against the recurrent modules (path → module) and group them by where they act."""
+    """Check every edit against the recurrent modules (path → module); group them by target."""
     grouped: dict[str, ModuleEdits] = {}
     for edit in edits:
         if not isinstance(edit, Edit):
@@ -167,9 +195,13 @@ def edits_by_module(edits: Sequence[Edit], modules: dict[str, nn.Module]) -> dic
         if edit.units is not None:
             outside = [u for u in edit.units if u >= count]
             if outside:
-                raise RnnvizError(f"edit of {edit.name}: units {outside} outside 0..{count - 1} ({count} units)")
+                raise RnnvizError(
+                    f"edit of {edit.name}: units {outside} outside 0..{count - 1} ({count} units)"
+                )
         by_layer = grouped.setdefault(target.path, {}).setdefault(target.call, {})
-        by_layer.setdefault(target.layer, {}).setdefault(target.direction, []).append((target.quantity, edit))
+        by_layer.setdefault(target.layer, {}).setdefault(target.direction, []).append(
+            (target.quantity, edit)
+        )
     return grouped
 
 
@@ -182,7 +214,11 @@ def _target(name: str, modules: dict[str, nn.Module]) -> _Target:
         if module is not None:
             layer, direction, quantity = int(match["layer"]), match["direction"], match["quantity"]
             directions = DIRECTIONS[: 2 if module.bidirectional else 1]
-            if layer < module.num_layers and direction in directions and quantity in quantities_of(module):
+            if (
+                layer < module.num_layers
+                and direction in directions
+                and quantity in quantities_of(module)
+            ):
                 return _Target(path, call, layer, direction, quantity)
     raise RnnvizError(_unknown_name_message(name, modules))
 
@@ -194,8 +230,10 @@ def _unknown_name_message(name: object, modules: dict[str, nn.Module]) -> str:
     close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     shown = ", ".join(valid[:48]) + (f", … ({len(valid) - 48} more)" if len(valid) > 48 else "")
-    return (f"cannot edit {name!r}: no such quantity. {hint}Valid names: {shown} "
-            f"(a module's second call is addressed as path[1])")
+    return (
+        f"cannot edit {name!r}: no such quantity. {hint}Valid names: {shown} "
+        f"(a module's second call is addressed as path[1])"
+    )
 
 
 def _cell(module: nn.Module) -> str:
@@ -216,8 +254,14 @@ class _Plan:
     Built batch-first over token positions, then put into the order the direction reads them.
     """
 
-    def __init__(self, edits: list[tuple[str, Edit]], lengths: list[int], widths: dict[str, int],
-                 reverse, like: torch.Tensor):
+    def __init__(
+        self,
+        edits: list[tuple[str, Edit]],
+        lengths: list[int],
+        widths: dict[str, int],
+        reverse,
+        like: torch.Tensor,
+    ):
         batch, steps = len(lengths), max(lengths)
         rows_by_length: dict[int, list[int]] = {}
         for b, length in enumerate(lengths):
@@ -226,44 +270,68 @@ class _Plan:
         for quantity, edit in edits:
             _check_steps(edit, steps)
             if edit.batch is not None and any(b >= batch for b in edit.batch):
-                raise RnnvizError(f"edit of {edit.name}: batch {list(edit.batch)} outside 0..{batch - 1}")
+                raise RnnvizError(
+                    f"edit of {edit.name}: batch {list(edit.batch)} outside 0..{batch - 1}"
+                )
             width = widths[quantity]
             if quantity not in raw:
-                raw[quantity] = {"scale": like.new_ones(batch, steps, width), "shift": like.new_zeros(batch, steps, width),
-                                 "touched": torch.zeros(batch, steps, 1, dtype=torch.bool, device=like.device)}
+                raw[quantity] = {
+                    "scale": like.new_ones(batch, steps, width),
+                    "shift": like.new_zeros(batch, steps, width),
+                    "touched": torch.zeros(batch, steps, 1, dtype=torch.bool, device=like.device),
+                }
             maps = raw[quantity]
-            units = slice(None) if edit.units is None else torch.tensor(edit.units, device=like.device)
-            if edit.steps is None and edit.batch is None:  # everywhere: padding positions are never read
+            units = (
+                slice(None) if edit.units is None else torch.tensor(edit.units, device=like.device)
+            )
+            if (
+                edit.steps is None and edit.batch is None
+            ):  # everywhere: padding positions are never read
                 index = (slice(None), slice(None), units)
                 touched = (slice(None), slice(None))
             else:
                 chosen_rows = set(range(batch) if edit.batch is None else edit.batch)
-                pairs = [(b, t) for length, members in rows_by_length.items() for t in edit.positions(length)
-                         for b in members if b in chosen_rows]
+                pairs = [
+                    (b, t)
+                    for length, members in rows_by_length.items()
+                    for t in edit.positions(length)
+                    for b in members
+                    if b in chosen_rows
+                ]
                 if not pairs:
                     continue
                 rows, positions = torch.tensor(pairs, device=like.device).T
-                index = (rows[:, None], positions[:, None], units if edit.units is None else units[None, :])
+                index = (
+                    rows[:, None],
+                    positions[:, None],
+                    units if edit.units is None else units[None, :],
+                )
                 touched = (rows, positions)
             maps["touched"][touched] = True
             if edit.value is not None:
                 maps["scale"][index] = 0.0
                 maps["shift"][index] = edit.value
                 if "set" not in maps:
-                    maps["set"] = torch.zeros(batch, steps, width, dtype=torch.bool, device=like.device)
+                    maps["set"] = torch.zeros(
+                        batch, steps, width, dtype=torch.bool, device=like.device
+                    )
                 maps["set"][index] = True
             else:
                 maps["scale"][index] *= edit.scale
                 maps["shift"][index] *= edit.scale
-        self.maps: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, list[bool]]] = {}
+        self.maps: dict[
+            str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, list[bool]]
+        ] = {}
         for quantity, maps in raw.items():
-            scale, shift, is_set = (None if maps.get(k) is None else reverse(maps[k]).transpose(0, 1).contiguous()
-                                    for k in ("scale", "shift", "set"))
+            scale, shift, is_set = (
+                None if maps.get(k) is None else reverse(maps[k]).transpose(0, 1).contiguous()
+                for k in ("scale", "shift", "set")
+            )
             active = reverse(maps["touched"]).any(dim=0).squeeze(-1).tolist()
             self.maps[quantity] = (scale, shift, is_set, active)
 
     def apply(self, quantity: str, t: int, value: torch.Tensor) -> torch.Tensor:
-        """The quantity at (direction-order) step t after the edits; untouched when none acts there."""
+        """The quantity at (reading-order) step t after the edits; as it was where none acts."""
         entry = self.maps.get(quantity)
         if entry is None or not entry[3][t]:
             return value
@@ -278,15 +346,24 @@ class EditedLayer:
     """One layer run with its edits: what the next layer / the caller gets, and every quantity."""
 
     output: torch.Tensor | PackedSequence  # the layer's output, in the format PyTorch returns it
-    final: torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h_n, or (h_n, c_n), for this layer's directions
-    quantities: dict[str, dict[str, torch.Tensor]]  # direction → quantity → [batch, time, units], as used
+    final: (
+        torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+    )  # h_n, or (h_n, c_n), for this layer's directions
+    quantities: dict[
+        str, dict[str, torch.Tensor]
+    ]  # direction → quantity → [batch, time, units], as used
     lengths: list[int]
 
 
-def run_edited_layer(module: nn.Module, layer: int, layer_input, layer_hx,
-                     edits: dict[str, list[tuple[str, Edit]]]) -> EditedLayer:
-    """Layer `layer` of `module`, step by step with its own weights, the edits applied as each quantity is made."""
-    from rnnviz.capture import _batch_first, _initial_state, _reverse  # capture imports this module first
+def run_edited_layer(
+    module: nn.Module, layer: int, layer_input, layer_hx, edits: dict[str, list[tuple[str, Edit]]]
+) -> EditedLayer:
+    """Layer `layer` of `module` step by step with its own weights, each quantity edited as made."""
+    from rnnviz.capture import (
+        _batch_first,
+        _initial_state,
+        _reverse,
+    )  # capture imports this module first
 
     cell = _cell(module)
     inputs, lengths = _batch_first(layer_input, module)
@@ -296,10 +373,20 @@ def run_edited_layer(module: nn.Module, layer: int, layer_input, layer_hx,
     length_tensor = torch.tensor(lengths, device=x.device)
     full_length = all(n == steps for n in lengths)
     width = getattr(module, "proj_size", 0) or module.hidden_size
-    h0, c0 = (None, None) if layer_hx is None else layer_hx if isinstance(layer_hx, tuple) else (layer_hx, None)
+    h0, c0 = (
+        (None, None)
+        if layer_hx is None
+        else layer_hx
+        if isinstance(layer_hx, tuple)
+        else (layer_hx, None)
+    )
     widths = {q: unit_count(module, q) for q in quantities_of(module)}
-    # valid[t]: which sequences still read a token at (direction-order) step t; the rest keep their state.
-    valid = None if full_length else (torch.arange(steps, device=x.device).unsqueeze(1) < length_tensor).unsqueeze(-1)
+    # valid[t]: which sequences still read a token at (reading-order) step t; the rest keep theirs.
+    valid = (
+        None
+        if full_length
+        else (torch.arange(steps, device=x.device).unsqueeze(1) < length_tensor).unsqueeze(-1)
+    )
 
     def reverse(tensor):
         return _reverse(tensor, length_tensor, full_length)
@@ -308,13 +395,21 @@ def run_edited_layer(module: nn.Module, layer: int, layer_input, layer_hx,
     directions = DIRECTIONS[: 2 if module.bidirectional else 1]
     for d, direction in enumerate(directions):
         suffix = "_reverse" if d == 1 else ""
-        weights = {kind: getattr(module, f"{kind}_l{layer}{suffix}").to(work_dtype)
-                   for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
-                   if getattr(module, f"{kind}_l{layer}{suffix}", None) is not None}
-        plan = _Plan(edits.get(direction, []), lengths, widths, reverse if d == 1 else (lambda t: t), x)
+        weights = {
+            kind: getattr(module, f"{kind}_l{layer}{suffix}").to(work_dtype)
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+            if getattr(module, f"{kind}_l{layer}{suffix}", None) is not None
+        }
+        plan = _Plan(
+            edits.get(direction, []), lengths, widths, reverse if d == 1 else (lambda t: t), x
+        )
         source = reverse(x) if d == 1 else x
         h_start = _initial_state(h0, d, batch, width, x).to(work_dtype)
-        c_start = _initial_state(c0, d, batch, module.hidden_size, x).to(work_dtype) if cell == "lstm" else None
+        c_start = (
+            _initial_state(c0, d, batch, module.hidden_size, x).to(work_dtype)
+            if cell == "lstm"
+            else None
+        )
         recurrence = _lstm if cell == "lstm" else _gru if cell == "gru" else _simple
         recorded, final = recurrence(source, h_start, c_start, weights, plan, valid, cell)
         if d == 1:
@@ -324,8 +419,9 @@ def run_edited_layer(module: nn.Module, layer: int, layer_input, layer_hx,
         hidden_parts.append(recorded["hidden"])
     output = torch.cat(hidden_parts, dim=-1)
     if not full_length:  # PyTorch pads with zeros past each length
-        output = output.masked_fill(torch.arange(steps, device=x.device).view(1, -1, 1) >= length_tensor.view(-1, 1, 1),
-                                    0.0)
+        output = output.masked_fill(
+            torch.arange(steps, device=x.device).view(1, -1, 1) >= length_tensor.view(-1, 1, 1), 0.0
+        )
     output = _like_input(output.to(inputs.dtype), layer_input, module)
     h_n = torch.stack([f[0] for f in finals]).to(inputs.dtype)
     c_n = torch.stack([f[1] for f in finals]).to(inputs.dtype) if cell == "lstm" else None
@@ -336,7 +432,7 @@ def run_edited_layer(module: nn.Module, layer: int, layer_input, layer_hx,
 
 
 def _like_input(padded: torch.Tensor, layer_input, module: nn.Module):
-    """A batch-first [B, T, F] output in the layout of the layer's input (packed, time-first, unbatched)."""
+    """A batch-first [B, T, F] output in the layout of the layer's input (packed, time-first, …)."""
     if isinstance(layer_input, PackedSequence):
         order = layer_input.sorted_indices
         ordered = padded if order is None else padded[order]  # sorted by decreasing length
@@ -362,15 +458,23 @@ def _lstm(x, h, c, weights, plan: _Plan, valid, cell):
     from_input = F.linear(x, weights["weight_ih"], bias).transpose(0, 1)  # [T, B, 4H]
     recurrent = weights["weight_hh"].t()
     projection = weights["weight_hr"].t() if "weight_hr" in weights else None
-    names = ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "unprojected_hidden", "hidden")
+    names = (
+        "input_gate",
+        "forget_gate",
+        "cell_gate",
+        "output_gate",
+        "cell",
+        "unprojected_hidden",
+        "hidden",
+    )
     records = {q: [] for q in names}
     for t in range(x.shape[1]):
         gates = torch.addmm(from_input[t], h, recurrent)
         sigmoid = torch.sigmoid(gates)
         i = plan.apply("input_gate", t, sigmoid[:, :size])
-        f = plan.apply("forget_gate", t, sigmoid[:, size:2 * size])
-        g = plan.apply("cell_gate", t, torch.tanh(gates[:, 2 * size:3 * size]))
-        o = plan.apply("output_gate", t, sigmoid[:, 3 * size:])
+        f = plan.apply("forget_gate", t, sigmoid[:, size : 2 * size])
+        g = plan.apply("cell_gate", t, torch.tanh(gates[:, 2 * size : 3 * size]))
+        o = plan.apply("output_gate", t, sigmoid[:, 3 * size :])
         c_new = plan.apply("cell", t, torch.addcmul(i * g, f, c))
         unprojected = o * torch.tanh(c_new)
         if projection is not None:
@@ -387,17 +491,24 @@ def _lstm(x, h, c, weights, plan: _Plan, valid, cell):
 
 
 def _gru(x, h, _c, weights, plan: _Plan, valid, cell):
-    """r, z = σ(W_i·x_t + b_i + W_h·h_{t−1} + b_h); n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t−1} + b_hn));
+    """r, z = σ(W_i·x_t + b_i + W_h·h_{t−1} + b_h);
+    n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t−1} + b_hn));
     h_t = (1 − z) ⊙ n + z ⊙ h_{t−1} (PyTorch's convention) — each edited as soon as it is made."""
     size = weights["weight_hh"].shape[0] // 3
-    from_input = F.linear(x, weights["weight_ih"], weights.get("bias_ih")).transpose(0, 1)  # [T, B, 3H]
+    from_input = F.linear(x, weights["weight_ih"], weights.get("bias_ih")).transpose(
+        0, 1
+    )  # [T, B, 3H]
     records = {q: [] for q in QUANTITIES_BY_CELL["gru"]}
     for t in range(x.shape[1]):
         from_hidden = F.linear(h, weights["weight_hh"], weights.get("bias_hh"))
-        reset_update = torch.sigmoid(from_input[t, :, :2 * size] + from_hidden[:, :2 * size])
+        reset_update = torch.sigmoid(from_input[t, :, : 2 * size] + from_hidden[:, : 2 * size])
         r = plan.apply("reset_gate", t, reset_update[:, :size])
         z = plan.apply("update_gate", t, reset_update[:, size:])
-        n = plan.apply("new_gate", t, torch.tanh(torch.addcmul(from_input[t, :, 2 * size:], r, from_hidden[:, 2 * size:])))
+        n = plan.apply(
+            "new_gate",
+            t,
+            torch.tanh(torch.addcmul(from_input[t, :, 2 * size :], r, from_hidden[:, 2 * size :])),
+        )
         # Written as (1 − z)·n + z·h (not n + z·(h − n)) so that z = 1 keeps h exactly.
         h_new = plan.apply("hidden", t, torch.addcmul((1 - z) * n, z, h))
         h = _keep(h_new, h, valid, t)

@@ -32,15 +32,19 @@ class Exactness:
     """The largest absolute difference between recorded quantities and the module's own outputs."""
 
     max_abs_error: float
-    by_check: dict[str, float]  # "output", "h_n", "c_n", "h from gates" → the largest |difference| there
+    by_check: dict[
+        str, float
+    ]  # "output", "h_n", "c_n", "h from gates" → the largest |difference| there
 
     @property
     def exact(self) -> bool:
         return self.max_abs_error <= EXACT_WITHIN
 
 
-def capture_exactness(trace: Trace, module: nn.Module, inputs, hx=None, path: str = "", call: int = 0) -> Exactness:
-    """Compare call `call` of the recurrent `module` (at `path` in the captured model) with a stock rerun on `inputs`."""
+def capture_exactness(
+    trace: Trace, module: nn.Module, inputs, hx=None, path: str = "", call: int = 0
+) -> Exactness:
+    """Call `call` of recurrent `module` (at `path` in the model) against a stock rerun on `inputs`."""
     base = _recurrent_base(module)
     if base is None:
         raise RnnvizError(f"{type(module).__name__} is not an nn.RNN, nn.LSTM or nn.GRU")
@@ -69,7 +73,9 @@ def capture_exactness(trace: Trace, module: nn.Module, inputs, hx=None, path: st
 
     def compare(key, mine, theirs):
         if mine is not None:
-            difference = float((mine.double() - theirs.double()).abs().max()) if mine.numel() else 0.0
+            difference = (
+                float((mine.double() - theirs.double()).abs().max()) if mine.numel() else 0.0
+            )
             errors[key] = max(errors.get(key, 0.0), difference)
 
     hidden = [recorded(last, d, "hidden") for d in directions]
@@ -88,18 +94,36 @@ def capture_exactness(trace: Trace, module: nn.Module, inputs, hx=None, path: st
                     compare(key, states[b, n - 1 if d == 0 else 0], final_state[row, b])
     for layer in range(module.num_layers):
         for d, direction in enumerate(directions):
-            states = {q: recorded(layer, direction, q) for q in ("hidden", "cell", "output_gate", "unprojected_hidden",
-                                                                 "update_gate", "new_gate")}
+            states = {
+                q: recorded(layer, direction, q)
+                for q in (
+                    "hidden",
+                    "cell",
+                    "output_gate",
+                    "unprojected_hidden",
+                    "update_gate",
+                    "new_gate",
+                )
+            }
             start = None if hx is None else (hx[0] if isinstance(hx, tuple) else hx)
             if start is not None and start.dim() == 2:
                 start = start.unsqueeze(1)
             for b, n in enumerate(lengths):
-                rebuilt = _hidden_from_gates(module, layer, d, states, b, n,
-                                             None if start is None else start[layer * len(directions) + d, b])
+                rebuilt = _hidden_from_gates(
+                    module,
+                    layer,
+                    d,
+                    states,
+                    b,
+                    n,
+                    None if start is None else start[layer * len(directions) + d, b],
+                )
                 if rebuilt is not None:
                     compare("h from gates", rebuilt, states["hidden"][b, :n])
     if not errors:
-        raise RnnvizError(f"the trace holds no h or c of {prefix or 'the module'!r} to compare with its outputs")
+        raise RnnvizError(
+            f"the trace holds no h or c of {prefix or 'the module'!r} to compare with its outputs"
+        )
     return Exactness(max(errors.values()), errors)
 
 
@@ -119,7 +143,11 @@ def _hidden_from_gates(module, layer, d, states, b, n, h_start):
             suffix = "_reverse" if d else ""
             return unprojected @ getattr(module, f"weight_hr_l{layer}{suffix}").detach().double().T
         return unprojected
-    if isinstance(module, nn.GRU) and states["update_gate"] is not None and states["new_gate"] is not None:
+    if (
+        isinstance(module, nn.GRU)
+        and states["update_gate"] is not None
+        and states["new_gate"] is not None
+    ):
         h = hidden[b, :n].double()
         start = torch.zeros_like(h[0]) if h_start is None else h_start.double()
         previous = torch.cat([start[None], h[:-1]]) if d == 0 else torch.cat([h[1:], start[None]])
@@ -131,7 +159,9 @@ def _hidden_from_gates(module, layer, d, states, b, n, h_start):
 def run_exactness(loaded: LoadedModel, run: TextRun) -> Exactness:
     """`capture_exactness` of a bundled model's text run: its `rnn` on the embedded tokens."""
     if not isinstance(loaded, LoadedModel):
-        raise RnnvizError("exactness is measured for models in the bundled format (embedding → rnn → head)")
+        raise RnnvizError(
+            "exactness is measured for models in the bundled format (embedding → rnn → head)"
+        )
     module = loaded.module.get_submodule(run.recurrent_path)
     with torch.no_grad():
         inputs = loaded.module.embedding(torch.tensor([run.encoding.ids], dtype=torch.int64))

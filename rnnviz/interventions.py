@@ -58,10 +58,11 @@ class EditEffect:
 
 
 def edit_effect(loaded: LoadedModel, run: TextRun, edits: Sequence[Edit]) -> EditEffect:
-    """Rerun `run`'s text with `edits` inside the recurrence; `run` (from `inspect_text`) is the unedited side.
+    """Rerun `run`'s text with `edits` in the recurrence; `run` (inspect_text) is the unedited side.
 
     Negative or sliced steps are fixed as token positions of the whole text first, so that a
-    bidirectional classifier's prefixes (its prediction after token t) see the edit at the same tokens.
+    bidirectional classifier's prefixes (its prediction after token t) see the edit at the same
+    tokens.
     """
     if not isinstance(loaded, LoadedModel):
         raise RnnvizError("edits need a model in the bundled format (embedding → rnn → head)")
@@ -88,7 +89,9 @@ def edit_effect(loaded: LoadedModel, run: TextRun, edits: Sequence[Edit]) -> Edi
     )
 
 
-def _edited_run(loaded: LoadedModel, ids: Sequence[int], edits: tuple[Edit, ...]) -> tuple[Trace, np.ndarray]:
+def _edited_run(
+    loaded: LoadedModel, ids: Sequence[int], edits: tuple[Edit, ...]
+) -> tuple[Trace, np.ndarray]:
     """(trace, per-token prediction) of the edited model on one text."""
     module = loaded.module
     x = torch.tensor([list(ids)], dtype=torch.int64)
@@ -98,7 +101,7 @@ def _edited_run(loaded: LoadedModel, ids: Sequence[int], edits: tuple[Edit, ...]
                 output = module(x)
             return trace, torch.softmax(output[0], dim=-1).numpy().astype(np.float32)
         # class_probabilities_per_step makes one call of the recurrent module: the text itself
-        # (unidirectional), or the batch of its prefixes (bidirectional), which the edits then also reach.
+        # (unidirectional), or the batch of its prefixes (bidirectional), which edits also reach.
         if not loaded.config.bidirectional:
             with capture(module, edits=edits) as trace:
                 per_step = class_probabilities_per_step(loaded, ids)
@@ -125,20 +128,32 @@ class UnitRanking:
         return [(int(u), float(self.scores[u])) for u in self.order[:k]]
 
 
-def rank_units_by_ablation(loaded: LoadedModel, run: TextRun, name: str, step: int, value: float = 0.0,
-                           until_end: bool = False, at: int | None = None) -> UnitRanking:
-    """Each unit's effect on the prediction when it alone is set to `value` at token `step` (through the
-    last token read with `until_end`): Δ p(the unedited prediction) after the last token — or, for a
-    language model, after token `at` (default: the last), the text being read only that far."""
+def rank_units_by_ablation(
+    loaded: LoadedModel,
+    run: TextRun,
+    name: str,
+    step: int,
+    value: float = 0.0,
+    until_end: bool = False,
+    at: int | None = None,
+) -> UnitRanking:
+    """Each unit's effect on the prediction when it alone is set to `value` at token `step`
+    (through the last token read with `until_end`): Δ p(the unedited prediction) after the last
+    token — or, for a language model, after token `at` (default: the last), the text being read
+    only that far."""
     module = loaded.module
     ids = list(run.encoding.ids)
     step = _position(step, len(ids))
     if at is not None:
         if loaded.config.task != "language_model":
-            raise RnnvizError("at= applies to language models; a classifier predicts after the whole text")
+            raise RnnvizError(
+                "at= applies to language models; a classifier predicts after the whole text"
+            )
         at = _position(at, len(ids))
         if at < step:
-            raise RnnvizError(f"the prediction after token {at} comes before the edited token {step}")
+            raise RnnvizError(
+                f"the prediction after token {at} comes before the edited token {step}"
+            )
         ids = ids[: at + 1]
     steps = len(ids)
     units = _recorded(run, name).shape[-1]
@@ -152,46 +167,65 @@ def rank_units_by_ablation(loaded: LoadedModel, run: TextRun, name: str, step: i
         scores = np.empty(units, dtype=np.float64)
         for first in range(0, units, rows):
             chunk = range(first, min(first + rows, units))
-            edits = [Edit(name, units=u, steps=edited_steps, value=value, batch=row) for row, u in enumerate(chunk)]
+            edits = [
+                Edit(name, units=u, steps=edited_steps, value=value, batch=row)
+                for row, u in enumerate(chunk)
+            ]
             with capture(module, edits=edits, only=()):
                 probabilities = _final_probabilities(loaded, module(x.expand(len(chunk), -1)))
-            scores[first:first + len(chunk)] = (probabilities[:, chosen] - baseline[chosen]).numpy()
+            scores[first : first + len(chunk)] = (
+                probabilities[:, chosen] - baseline[chosen]
+            ).numpy()
     span = f"tokens {step}..{steps - 1}" if until_end else f"token {step}"
-    measure = (f"Δ p({run.outcomes[chosen]!r}) after token {steps - 1} when the unit is set to {value:g} "
-               f"at {span}")
+    measure = (
+        f"Δ p({run.outcomes[chosen]!r}) after token {steps - 1} when the unit is set to {value:g} "
+        f"at {span}"
+    )
     return UnitRanking(name, step, measure, scores, np.argsort(-np.abs(scores), kind="stable"))
 
 
 def _position(step: int, steps: int) -> int:
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not -steps <= step < steps:
+    if (
+        isinstance(step, bool)
+        or not isinstance(step, (int, np.integer))
+        or not -steps <= step < steps
+    ):
         raise RnnvizError(f"step {step!r} outside the text (positions 0..{steps - 1})")
     return int(step) % steps
 
 
 def rank_units_by_change(run: TextRun, name: str, step: int) -> UnitRanking:
-    """Each unit's change at token `step`: q_step − q_previous (the previous token in the direction's
-    reading order; the zero initial state before the first one), ranked by its size."""
+    """Each unit's change at token `step`: q_step − q_previous (the previous token in the
+    direction's reading order; the zero initial state before the first one), ranked by size."""
     values = _recorded(run, name)[0].double()
     steps = values.shape[0]
     step = _position(step, steps)
     backward = ".backward." in name
     previous_step = step + 1 if backward else step - 1
-    previous = values[previous_step] if 0 <= previous_step < steps else torch.zeros_like(values[step])
+    previous = (
+        values[previous_step] if 0 <= previous_step < steps else torch.zeros_like(values[step])
+    )
     scores = (values[step] - previous).numpy()
-    measure = f"change of {name.rsplit('.', 1)[-1]} at token {step} from the {'next' if backward else 'previous'} one"
+    neighbour = "next" if backward else "previous"
+    measure = f"change of {name.rsplit('.', 1)[-1]} at token {step} from the {neighbour} one"
     return UnitRanking(name, step, measure, scores, np.argsort(-np.abs(scores), kind="stable"))
 
 
 def held_at_previous(run: TextRun, name: str, units: Sequence[int], step: int) -> list[Edit]:
-    """Edits that hold `units` of `name` at token `step` at their value from the token before it (in the
-    direction's reading order; the zero initial state before the first): that token no longer moves them."""
+    """Edits that hold `units` of `name` at token `step` at their value from the token before it
+    (in the direction's reading order; the zero initial state before the first): that token no
+    longer moves them."""
     values = _recorded(run, name)[0]
     step = _position(step, values.shape[0])
     steps = values.shape[0]
     previous_step = step + 1 if ".backward." in name else step - 1
     inside = 0 <= previous_step < steps
-    return [Edit(name, units=int(u), steps=step, value=float(values[previous_step, u]) if inside else 0.0)
-            for u in units]
+    return [
+        Edit(
+            name, units=int(u), steps=step, value=float(values[previous_step, u]) if inside else 0.0
+        )
+        for u in units
+    ]
 
 
 def _recorded(run: TextRun, name: str) -> torch.Tensor:
@@ -202,6 +236,6 @@ def _recorded(run: TextRun, name: str) -> torch.Tensor:
 
 
 def _final_probabilities(loaded: LoadedModel, output: torch.Tensor) -> torch.Tensor:
-    """[batch, outcomes]: the prediction after the whole text (a classifier's, or the LM's next token)."""
+    """[batch, outcomes]: the prediction after the whole text (a class, or the LM's next token)."""
     logits = output if loaded.config.task == "classifier" else output[:, -1]
     return torch.softmax(logits.double(), dim=-1)

@@ -11,18 +11,20 @@ from rnnviz.models import LoadedModel, build_module
 
 
 def untrained_copy(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
-    """`loaded`'s architecture and tokenizer with PyTorch's default initialisation, drawn from `seed`.
+    """`loaded`'s architecture and tokenizer, PyTorch's default initialisation drawn from `seed`.
 
     The same seed gives the same weights; the global random state is left as it was.
     """
     if not isinstance(loaded, LoadedModel):
-        raise RnnvizError("an untrained copy needs a model in the bundled format (a config to rebuild it from)")
+        raise RnnvizError(
+            "an untrained copy needs a model in the bundled format (a config to rebuild it from)"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise RnnvizError(f"the seed must be a non-negative integer, got {seed!r}")
     config = dataclasses.replace(
         loaded.config,
         name=f"{loaded.config.name} (untrained, seed {seed})",
-        description=f"{loaded.config.name}'s architecture with freshly initialised weights (seed {seed})",
+        description=f"{loaded.config.name}'s architecture, freshly initialised (seed {seed})",
         metrics={},
     )
     with torch.random.fork_rng(devices=[]):

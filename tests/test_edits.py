@@ -56,9 +56,12 @@ def edited(module, inputs, hx, edits):
 
 
 def check_edited_against_reference(module, config, seqs, hx, edits, trace, output, final):
-    """Every recorded quantity, the output sequence and h_n / c_n equal the reference with the same edits."""
-    padded = pad_packed_sequence(output, batch_first=True)[0] if not isinstance(output, torch.Tensor) else (
-        output if config.batch_first else output.transpose(0, 1))
+    """Every recorded quantity, the output and h_n / c_n equal the reference with the same edits."""
+    padded = (
+        pad_packed_sequence(output, batch_first=True)[0]
+        if not isinstance(output, torch.Tensor)
+        else (output if config.batch_first else output.transpose(0, 1))
+    )
     h_n, c_n = final if isinstance(final, tuple) else (final, None)
     last = config.num_layers - 1
     for b, seq in enumerate(seqs):
@@ -71,36 +74,54 @@ def check_edited_against_reference(module, config, seqs, hx, edits, trace, outpu
             assert_close(trace[name][b, :n], expected, f"{name} of sequence {b}")
             assert torch.isnan(trace[name][b, n:]).all()
         directions = ("forward", "backward")[: config.directions]
-        expected_output = torch.cat([reference[f"layer{last}.{d}.hidden"] for d in directions], dim=-1)
+        expected_output = torch.cat(
+            [reference[f"layer{last}.{d}.hidden"] for d in directions], dim=-1
+        )
         assert_close(padded[b, :n], expected_output, f"output of sequence {b}")
         for layer in range(config.num_layers):
             for d, direction in enumerate(directions):
                 at = n - 1 if d == 0 else 0
                 row = layer * config.directions + d
-                assert_close(h_n[row, b], reference[f"layer{layer}.{direction}.hidden"][at], f"h_n {layer} {direction}")
+                assert_close(
+                    h_n[row, b],
+                    reference[f"layer{layer}.{direction}.hidden"][at],
+                    f"h_n {layer} {direction}",
+                )
                 if c_n is not None:
-                    assert_close(c_n[row, b], reference[f"layer{layer}.{direction}.cell"][at], f"c_n {layer} {direction}")
+                    assert_close(
+                        c_n[row, b],
+                        reference[f"layer{layer}.{direction}.cell"][at],
+                        f"c_n {layer} {direction}",
+                    )
 
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_scaling_every_quantity_by_one_reproduces_the_module_outputs(cell, bidirectional, batch_first):
+def test_scaling_every_quantity_by_one_reproduces_the_module_outputs(
+    cell, bidirectional, batch_first
+):
     config = Config(cell=cell, num_layers=2, bidirectional=bidirectional, batch_first=batch_first)
     module = config.build()
     seqs = sequences(config, [6, 6, 6])
     batch = torch.stack(seqs, dim=0 if batch_first else 1)
     hx = initial_states(config, 3)
-    names = [f"layer{k}.{d}.{q}" for k in range(2) for d in ("forward", "backward")[: config.directions]
-             for q in QUANTITIES_BY_CELL[cell]]
+    names = [
+        f"layer{k}.{d}.{q}"
+        for k in range(2)
+        for d in ("forward", "backward")[: config.directions]
+        for q in QUANTITIES_BY_CELL[cell]
+    ]
     with torch.no_grad():
         expected_output, expected_final = module(batch, hx)
         with rnnviz.capture(module) as plain:
             module(batch, hx)
     trace, output, final = edited(module, batch, hx, [Edit(name, scale=1.0) for name in names])
     assert_close(output, expected_output, "output")
-    for mine, theirs in zip(final if isinstance(final, tuple) else (final,),
-                            expected_final if isinstance(expected_final, tuple) else (expected_final,)):
+    for mine, theirs in zip(
+        final if isinstance(final, tuple) else (final,),
+        expected_final if isinstance(expected_final, tuple) else (expected_final,),
+    ):
         assert_close(mine, theirs, "final state")
     assert set(trace.names()) == set(plain.names())
     for name in plain.names():
@@ -129,8 +150,12 @@ def test_forget_gate_one_and_input_gate_zero_keep_the_cell_state_at_c0():
     module = config.build()
     batch = torch.stack(sequences(config, [7, 7]))
     h0, c0 = initial_states(config, 2)
-    edits = [Edit(f"layer{k}.{d}.{gate}", value=value) for k in range(2) for d in ("forward", "backward")
-             for gate, value in (("forget_gate", 1.0), ("input_gate", 0.0))]
+    edits = [
+        Edit(f"layer{k}.{d}.{gate}", value=value)
+        for k in range(2)
+        for d in ("forward", "backward")
+        for gate, value in (("forget_gate", 1.0), ("input_gate", 0.0))
+    ]
     trace, output, (h_n, c_n) = edited(module, batch, (h0, c0), edits)
     for k in range(2):
         for d, direction in enumerate(("forward", "backward")):
@@ -139,7 +164,11 @@ def test_forget_gate_one_and_input_gate_zero_keep_the_cell_state_at_c0():
             expected_h = trace[f"layer{k}.{direction}.output_gate"] * torch.tanh(start)
             assert_close(trace[f"layer{k}.{direction}.hidden"], expected_h, "h = o ⊙ tanh(c0)")
             assert torch.equal(c_n[2 * k + d], c0[2 * k + d])
-    assert_close(output, torch.cat([trace["layer1.forward.hidden"], trace["layer1.backward.hidden"]], -1), "output")
+    assert_close(
+        output,
+        torch.cat([trace["layer1.forward.hidden"], trace["layer1.backward.hidden"]], -1),
+        "output",
+    )
 
 
 def test_gru_update_gate_one_keeps_h_at_h0():
@@ -163,7 +192,10 @@ def test_one_unit_lstm_edit_matches_a_hand_computation():
         module.bias_ih_l0.copy_(torch.tensor([0.1, 0.5, 0.0, -0.2]))
         module.bias_hh_l0.zero_()
     xs = [1.0, -2.0, 0.5]
-    edits = [Edit("layer0.forward.forget_gate", steps=1, value=0.25), Edit("layer0.forward.cell", steps=2, scale=0.5)]
+    edits = [
+        Edit("layer0.forward.forget_gate", steps=1, value=0.25),
+        Edit("layer0.forward.cell", steps=2, scale=0.5),
+    ]
     trace, output, (h_n, c_n) = edited(module, torch.tensor([[[x] for x in xs]]), None, edits)
 
     def sigma(v):
@@ -185,7 +217,9 @@ def test_one_unit_lstm_edit_matches_a_hand_computation():
     assert trace["layer0.forward.forget_gate"][0, 1, 0].item() == 0.25
     np.testing.assert_allclose(trace["layer0.forward.cell"][0, :, 0].numpy(), expected_c, atol=1e-6)
     np.testing.assert_allclose(output[0, :, 0].numpy(), expected_h, atol=1e-6)
-    assert h_n.item() == pytest.approx(expected_h[-1], abs=1e-6) and c_n.item() == pytest.approx(expected_c[-1], abs=1e-6)
+    assert h_n.item() == pytest.approx(expected_h[-1], abs=1e-6) and c_n.item() == pytest.approx(
+        expected_c[-1], abs=1e-6
+    )
 
 
 def test_one_unit_gru_edit_matches_a_hand_computation():
@@ -196,7 +230,10 @@ def test_one_unit_gru_edit_matches_a_hand_computation():
         module.bias_ih_l0.copy_(torch.tensor([0.0, 0.2, 0.1]))
         module.bias_hh_l0.copy_(torch.tensor([0.1, 0.0, 0.3]))
     xs = [0.7, -1.2, 2.0]
-    edits = [Edit("layer0.forward.reset_gate", steps=[1, 2], value=0.0), Edit("layer0.forward.hidden", steps=0, value=0.9)]
+    edits = [
+        Edit("layer0.forward.reset_gate", steps=[1, 2], value=0.0),
+        Edit("layer0.forward.hidden", steps=0, value=0.9),
+    ]
     trace, output, h_n = edited(module, torch.tensor([[[x] for x in xs]]), None, edits)
 
     def sigma(v):
@@ -229,12 +266,20 @@ def test_later_layers_and_heads_feel_an_edit_and_earlier_steps_do_not():
     with torch.no_grad():
         with rnnviz.capture(model) as plain:
             before = model(x)
-        with rnnviz.capture(model, edits=[Edit("rnn.layer0.forward.hidden", units=[2, 4], steps=3, value=0.0)]) as trace:
+        with rnnviz.capture(
+            model, edits=[Edit("rnn.layer0.forward.hidden", units=[2, 4], steps=3, value=0.0)]
+        ) as trace:
             after = model(x)
         expected = model.head(trace["rnn.layer1.forward.hidden"][:, -1])
     assert torch.equal(trace["rnn.layer0.forward.hidden"][0, 3, [2, 4]], torch.zeros(2))
-    assert_close(trace["rnn.layer1.forward.hidden"][:, :3], plain["rnn.layer1.forward.hidden"][:, :3], "before step 3")
-    assert (trace["rnn.layer1.forward.hidden"][:, 3:] - plain["rnn.layer1.forward.hidden"][:, 3:]).abs().max() > 1e-3
+    assert_close(
+        trace["rnn.layer1.forward.hidden"][:, :3],
+        plain["rnn.layer1.forward.hidden"][:, :3],
+        "before step 3",
+    )
+    assert (
+        trace["rnn.layer1.forward.hidden"][:, 3:] - plain["rnn.layer1.forward.hidden"][:, 3:]
+    ).abs().max() > 1e-3
     assert_close(after, expected, "the head reads the edited last layer")
     assert (after - before).abs().max() > 1e-4
 
@@ -258,12 +303,16 @@ def test_packed_sequences_take_negative_steps_from_each_sequence_end(cell):
     seqs = sequences(config, lengths)
     hx = initial_states(config, len(seqs))
     quantity = QUANTITIES_BY_CELL[cell][0]
-    edits = [Edit(f"layer0.forward.{quantity}", units=[1, 3], steps=-1, value=0.3),
-             Edit(f"layer1.backward.{quantity}", steps=slice(0, 2), scale=-0.5)]
+    edits = [
+        Edit(f"layer0.forward.{quantity}", units=[1, 3], steps=-1, value=0.3),
+        Edit(f"layer1.backward.{quantity}", steps=slice(0, 2), scale=-0.5),
+    ]
     trace, output, final = edited(module, pack_sequence(seqs, enforce_sorted=False), hx, edits)
     assert isinstance(output, torch.nn.utils.rnn.PackedSequence)
     for b, n in enumerate(lengths):
-        assert torch.equal(trace[f"layer0.forward.{quantity}"][b, n - 1, [1, 3]], torch.full((2,), 0.3))
+        assert torch.equal(
+            trace[f"layer0.forward.{quantity}"][b, n - 1, [1, 3]], torch.full((2,), 0.3)
+        )
     check_edited_against_reference(module, config, seqs, hx, edits, trace, output, final)
 
 
@@ -273,8 +322,10 @@ def test_lstm_with_projection_edits_projected_and_unprojected_hidden(bidirection
     module = config.build()
     seqs = sequences(config, [5, 5])
     hx = initial_states(config, 2)
-    edits = [Edit("layer0.forward.unprojected_hidden", units=[6], steps=1, value=0.0),
-             Edit("layer1.forward.hidden", units=[2], scale=2.0)]
+    edits = [
+        Edit("layer0.forward.unprojected_hidden", units=[6], steps=1, value=0.0),
+        Edit("layer1.forward.hidden", units=[2], scale=2.0),
+    ]
     trace, output, final = edited(module, torch.stack(seqs), hx, edits)
     check_edited_against_reference(module, config, seqs, hx, edits, trace, output, final)
     with pytest.raises(RnnvizError, match=r"units \[3\] outside 0..2"):
@@ -288,8 +339,16 @@ def test_unbatched_input_and_float64_modules_run_edited():
     edits = [Edit("layer1.backward.forget_gate", units=[0, 1], steps=[0, 2], value=0.9)]
     trace, output, (h_n, c_n) = edited(module, seq.double(), None, edits)
     assert output.shape == (5, 14) and output.dtype == torch.float64 and h_n.shape == (4, 7)
-    check_edited_against_reference(module, config, [seq], None, edits, trace, output.unsqueeze(0),
-                                   (h_n.unsqueeze(1), c_n.unsqueeze(1)))
+    check_edited_against_reference(
+        module,
+        config,
+        [seq],
+        None,
+        edits,
+        trace,
+        output.unsqueeze(0),
+        (h_n.unsqueeze(1), c_n.unsqueeze(1)),
+    )
 
 
 def test_edits_reach_only_the_call_they_name():
@@ -298,7 +357,9 @@ def test_edits_reach_only_the_call_they_name():
     x = torch.stack(sequences(config, [4]))
     with torch.no_grad():
         expected, _ = module(x)
-        with rnnviz.capture(module, edits=[Edit("[1].layer0.forward.hidden", steps=0, value=0.0)]) as trace:
+        with rnnviz.capture(
+            module, edits=[Edit("[1].layer0.forward.hidden", steps=0, value=0.0)]
+        ) as trace:
             first, _ = module(x)
             second, _ = module(x)
     assert_close(first, expected, "the first call is not edited")
@@ -327,7 +388,9 @@ def test_edited_runs_are_differentiable():
     module = config.build()
     x = torch.stack(sequences(config, [5]))
     reference_grads = torch.autograd.grad(module(x)[0].sum(), module.weight_hh_l0)[0]
-    with rnnviz.capture(module, edits=[Edit("layer0.forward.new_gate", scale=1.0)], detach=False) as trace:
+    with rnnviz.capture(
+        module, edits=[Edit("layer0.forward.new_gate", scale=1.0)], detach=False
+    ) as trace:
         output, _ = module(x)
     grads = torch.autograd.grad(output.sum(), module.weight_hh_l0)[0]
     assert_close(grads, reference_grads, "∂ output / ∂ W_hh")
@@ -349,29 +412,47 @@ def test_bad_edits_get_clear_errors_listing_valid_names():
     config = Config(cell="gru", num_layers=2)
     module = config.build()
     x = torch.stack(sequences(config, [4]))
-    with pytest.raises(RnnvizError, match=r"did you mean layer0.forward.update_gate.*Valid names: layer0.forward.reset_gate"):
+    with pytest.raises(
+        RnnvizError,
+        match=r"did you mean layer0.forward.update_gate.*Valid names: layer0.forward.reset_gate",
+    ):
         with rnnviz.capture(module, edits=[Edit("layer0.forward.updategate", value=1.0)]):
             pass
     with pytest.raises(RnnvizError, match="forget_gate.*Valid names"):
-        with rnnviz.capture(module, edits=[Edit("layer0.forward.forget_gate", value=1.0)]):  # a GRU has none
+        with rnnviz.capture(
+            module, edits=[Edit("layer0.forward.forget_gate", value=1.0)]
+        ):  # a GRU has none
             pass
     with pytest.raises(RnnvizError, match="layer2.forward.hidden"):
         with rnnviz.capture(module, edits=[Edit("layer2.forward.hidden", value=1.0)]):
             pass
     with pytest.raises(RnnvizError, match="layer0.backward.hidden"):
-        with rnnviz.capture(module, edits=[Edit("layer0.backward.hidden", value=1.0)]):  # unidirectional
+        with rnnviz.capture(
+            module, edits=[Edit("layer0.backward.hidden", value=1.0)]
+        ):  # unidirectional
             pass
     with pytest.raises(RnnvizError, match=r"units \[7, 9\] outside 0..6 \(7 units\)"):
-        with rnnviz.capture(module, edits=[Edit("layer0.forward.hidden", units=[1, 7, 9], value=1.0)]):
+        with rnnviz.capture(
+            module, edits=[Edit("layer0.forward.hidden", units=[1, 7, 9], value=1.0)]
+        ):
             pass
     with pytest.raises(RnnvizError, match=r"steps \[4\] outside the sequence \(positions 0..3\)"):
-        with torch.no_grad(), rnnviz.capture(module, edits=[Edit("layer0.forward.hidden", steps=[0, 4], value=1.0)]):
+        with (
+            torch.no_grad(),
+            rnnviz.capture(module, edits=[Edit("layer0.forward.hidden", steps=[0, 4], value=1.0)]),
+        ):
             module(x)
     with pytest.raises(RnnvizError, match=r"batch \[1\] outside 0..0"):
-        with torch.no_grad(), rnnviz.capture(module, edits=[Edit("layer0.forward.hidden", batch=1, value=1.0)]):
+        with (
+            torch.no_grad(),
+            rnnviz.capture(module, edits=[Edit("layer0.forward.hidden", batch=1, value=1.0)]),
+        ):
             module(x)
     with pytest.raises(RnnvizError, match=r"never applied: module 'the model' was called 1 time"):
-        with torch.no_grad(), rnnviz.capture(module, edits=[Edit("[1].layer0.forward.hidden", value=1.0)]):
+        with (
+            torch.no_grad(),
+            rnnviz.capture(module, edits=[Edit("[1].layer0.forward.hidden", value=1.0)]),
+        ):
             module(x)
     with pytest.raises(RnnvizError, match="exactly one of value"):
         Edit("layer0.forward.hidden")
@@ -387,27 +468,43 @@ def test_names_inside_a_larger_model_carry_the_module_path():
     with pytest.raises(RnnvizError, match=r"Valid names: 0.layer0.forward.input_gate"):
         with rnnviz.capture(model, edits=[Edit("layer0.forward.cell", value=0.0)]):
             pass
-    with torch.no_grad(), rnnviz.capture(model, edits=[Edit("0.layer0.forward.cell", value=0.0)]) as trace:
+    with (
+        torch.no_grad(),
+        rnnviz.capture(model, edits=[Edit("0.layer0.forward.cell", value=0.0)]) as trace,
+    ):
         model(torch.randn(1, 3, 3))
     assert torch.equal(trace["0.layer0.forward.cell"], torch.zeros(1, 3, 4))
 
 
 # Strategies for the property test: any quantity of any layer and direction, some units, some steps.
 def edit_strategy(config: Config, max_length: int):
-    names = [f"layer{k}.{d}.{q}" for k in range(config.num_layers) for d in ("forward", "backward")[: config.directions]
-             for q in QUANTITIES_BY_CELL[config.cell]]
+    names = [
+        f"layer{k}.{d}.{q}"
+        for k in range(config.num_layers)
+        for d in ("forward", "backward")[: config.directions]
+        for q in QUANTITIES_BY_CELL[config.cell]
+    ]
     steps = st.one_of(
         st.none(),
         st.integers(-max_length, max_length - 1),
-        st.builds(slice, st.integers(-max_length, max_length), st.none() | st.integers(0, max_length)),
+        st.builds(
+            slice, st.integers(-max_length, max_length), st.none() | st.integers(0, max_length)
+        ),
         st.lists(st.integers(0, max_length - 1), min_size=1, max_size=3).map(tuple),
     )
-    units = st.none() | st.lists(st.integers(0, config.hidden_size - 1), min_size=1, max_size=3).map(tuple)
+    units = st.none() | st.lists(
+        st.integers(0, config.hidden_size - 1), min_size=1, max_size=3
+    ).map(tuple)
     numbers = st.floats(-2.0, 2.0, allow_nan=False).map(lambda v: round(v, 3))
     return st.builds(
-        lambda name, units, steps, number, set_value: Edit(name, units, steps, number if set_value else None,
-                                                          None if set_value else number),
-        st.sampled_from(names), units, steps, numbers, st.booleans(),
+        lambda name, units, steps, number, set_value: Edit(
+            name, units, steps, number if set_value else None, None if set_value else number
+        ),
+        st.sampled_from(names),
+        units,
+        steps,
+        numbers,
+        st.booleans(),
     )
 
 
@@ -425,7 +522,16 @@ def edit_strategy(config: Config, max_length: int):
     data=st.data(),
 )
 def test_property_random_edits_match_the_reference_loop(
-    cell, hidden_size, num_layers, bidirectional, batch_first, lengths, packed, with_initial_state, seed, data
+    cell,
+    hidden_size,
+    num_layers,
+    bidirectional,
+    batch_first,
+    lengths,
+    packed,
+    with_initial_state,
+    seed,
+    data,
 ):
     config = Config(cell, 3, hidden_size, num_layers, bidirectional, batch_first)
     module = config.build(seed)
@@ -434,7 +540,11 @@ def test_property_random_edits_match_the_reference_loop(
     edits = data.draw(st.lists(edit_strategy(config, max(lengths)), min_size=1, max_size=3))
     seqs = sequences(config, lengths, seed=seed + 1)
     hx = initial_states(config, len(seqs), seed=seed + 2) if with_initial_state else None
-    inputs = pack_sequence(seqs, enforce_sorted=False) if packed else torch.stack(seqs, dim=0 if batch_first else 1)
+    inputs = (
+        pack_sequence(seqs, enforce_sorted=False)
+        if packed
+        else torch.stack(seqs, dim=0 if batch_first else 1)
+    )
     trace, output, final = edited(module, inputs, hx, edits)
     check_edited_against_reference(module, config, seqs, hx, edits, trace, output, final)
 
@@ -457,7 +567,9 @@ def negated_run(sst2_lstm):
     return inspect_text(sst2_lstm, NEGATED)
 
 
-def test_holding_the_units_that_react_most_to_not_moves_the_prediction_more_than_random_units(sst2_lstm, negated_run):
+def test_holding_the_units_that_react_most_to_not_moves_the_prediction_more_than_random_units(
+    sst2_lstm, negated_run
+):
     from rnnviz.interventions import edit_effect, held_at_previous, rank_units_by_change
 
     run = negated_run
@@ -466,22 +578,30 @@ def test_holding_the_units_that_react_most_to_not_moves_the_prediction_more_than
     reacting = rank_units_by_change(run, "rnn.layer0.forward.cell", step)
 
     def held(units):  # c and h of these units as they were before "not"
-        return [edit for quantity in ("cell", "hidden")
-                for edit in held_at_previous(run, f"rnn.layer0.forward.{quantity}", units, step)]
+        return [
+            edit
+            for quantity in ("cell", "hidden")
+            for edit in held_at_previous(run, f"rnn.layer0.forward.{quantity}", units, step)
+        ]
 
     top = [u for u, _ in reacting.top(64)]
     effect = edit_effect(sst2_lstm, run, held(top))
     moved_toward_positive = effect.final_change[run.outcomes.index("positive")]
     generator = np.random.default_rng(0)
-    random_moves = [edit_effect(sst2_lstm, run, held(generator.permutation(256)[:64])).final_change[1]
-                    for _ in range(5)]
+    random_moves = [
+        edit_effect(sst2_lstm, run, held(generator.permutation(256)[:64])).final_change[1]
+        for _ in range(5)
+    ]
     assert moved_toward_positive > 0.15
     assert moved_toward_positive > max(random_moves)
     # The held units really kept their values through "not", in c and h.
     for quantity in ("cell", "hidden"):
         name = f"rnn.layer0.forward.{quantity}"
-        np.testing.assert_allclose(effect.edited[name][0, step, top].numpy(),
-                                   run.trace[name][0, step - 1, top].numpy(), atol=1e-6)
+        np.testing.assert_allclose(
+            effect.edited[name][0, step, top].numpy(),
+            run.trace[name][0, step - 1, top].numpy(),
+            atol=1e-6,
+        )
 
 
 def test_ablating_the_units_ranked_by_ablation_flips_the_negated_sentence(sst2_lstm, negated_run):
@@ -494,12 +614,18 @@ def test_ablating_the_units_ranked_by_ablation_flips_the_negated_sentence(sst2_l
     assert ranking.scores.shape == (256,) and "negative" in ranking.measure
     # The batched ranking agrees with one rerun per unit.
     for unit in (int(ranking.order[0]), int(ranking.order[100]), 7):
-        alone = edit_effect(sst2_lstm, run, [Edit(name, units=unit, steps=slice(step, None), value=0.0)])
+        alone = edit_effect(
+            sst2_lstm, run, [Edit(name, units=unit, steps=slice(step, None), value=0.0)]
+        )
         assert ranking.scores[unit] == pytest.approx(alone.final_change[0], abs=1e-5)
     top = [u for u, _ in ranking.top(40)]
     least = [int(u) for u in ranking.order[-40:]]
-    flipped = edit_effect(sst2_lstm, run, [Edit(name, units=top, steps=slice(step, None), value=0.0)])
-    control = edit_effect(sst2_lstm, run, [Edit(name, units=least, steps=slice(step, None), value=0.0)])
+    flipped = edit_effect(
+        sst2_lstm, run, [Edit(name, units=top, steps=slice(step, None), value=0.0)]
+    )
+    control = edit_effect(
+        sst2_lstm, run, [Edit(name, units=least, steps=slice(step, None), value=0.0)]
+    )
     assert (flipped.label_before, flipped.label_after) == ("negative", "positive")
     assert abs(control.final_change[0]) < abs(flipped.final_change[0]) / 5
     # The prediction is untouched before the edit reaches "not", and differs from there on.
@@ -515,12 +641,18 @@ def test_edit_effect_reports_predictions_and_differences_of_every_quantity(sst2_
     np.testing.assert_allclose(unchanged.after, run.per_step, atol=1e-5)
     assert set(unchanged.differences) == set(run.trace.names())
     assert max(np.abs(d).max() for d in unchanged.differences.values()) < 1e-5
-    effect = edit_effect(sst2_lstm, run, [Edit("rnn.layer0.forward.forget_gate", units=[5], steps=-2, value=0.0)])
+    effect = edit_effect(
+        sst2_lstm, run, [Edit("rnn.layer0.forward.forget_gate", units=[5], steps=-2, value=0.0)]
+    )
     assert effect.edits[0].steps == (3,)  # written as token positions of the text
     difference = effect.differences["rnn.layer0.forward.forget_gate"]
     assert difference.shape == (5, 256)
-    assert difference[3, 5] == pytest.approx(-float(run.trace["rnn.layer0.forward.forget_gate"][0, 3, 5]), abs=1e-6)
-    assert np.abs(effect.differences["rnn.layer0.forward.cell"][:3]).max() < 1e-5  # rounding: loop vs kernel
+    assert difference[3, 5] == pytest.approx(
+        -float(run.trace["rnn.layer0.forward.forget_gate"][0, 3, 5]), abs=1e-6
+    )
+    assert (
+        np.abs(effect.differences["rnn.layer0.forward.cell"][:3]).max() < 1e-5
+    )  # rounding: loop vs kernel
     assert np.abs(effect.differences["rnn.layer0.forward.cell"][3:, 5]).max() > 0
 
 
@@ -530,10 +662,14 @@ def test_edit_effect_of_a_bidirectional_classifier_edits_every_prefix_at_the_sam
 
     loaded = rnnviz.load("sst2-bilstm")
     run = inspect_text(loaded, NEGATED)
-    edits = [Edit("rnn.layer1.backward.hidden", units=list(range(0, 128, 2)), steps=[1, 3], value=0.0)]
+    edits = [
+        Edit("rnn.layer1.backward.hidden", units=list(range(0, 128, 2)), steps=[1, 3], value=0.0)
+    ]
     effect = edit_effect(loaded, run, edits)
     ids = torch.tensor([run.encoding.ids])
-    for t in range(len(run.tokens)):  # the prediction after token t: the edited model on the prefix alone
+    for t in range(
+        len(run.tokens)
+    ):  # the prediction after token t: the edited model on the prefix alone
         kept = [Edit(e.name, e.units, tuple(p for p in e.steps if p <= t), e.value) for e in edits]
         kept = [e for e in kept if e.steps]
         with torch.no_grad(), rnnviz.capture(loaded.module, edits=kept):
@@ -548,7 +684,9 @@ def test_edit_effect_of_the_language_model_is_its_edited_next_character_distribu
 
     loaded = rnnviz.load("shakespeare-char-lstm")
     run = inspect_text(loaded, "To be, or not")
-    effect = edit_effect(loaded, run, [Edit("rnn.layer1.forward.cell", steps=slice(5, None), scale=0.0)])
+    effect = edit_effect(
+        loaded, run, [Edit("rnn.layer1.forward.cell", steps=slice(5, None), scale=0.0)]
+    )
     np.testing.assert_allclose(effect.before, run.per_step)
     assert effect.after.shape == run.per_step.shape
     np.testing.assert_allclose(effect.after.sum(axis=1), 1.0, atol=1e-5)
@@ -578,9 +716,14 @@ def test_rank_units_by_change_runs_backward_from_the_next_token():
 
     run = inspect_text(rnnviz.load("sst2-bilstm"), NEGATED)
     hidden = run.trace["rnn.layer0.backward.hidden"][0].numpy()
-    np.testing.assert_allclose(rank_units_by_change(run, "rnn.layer0.backward.hidden", 2).scores,
-                               hidden[2] - hidden[3], atol=1e-6)
-    np.testing.assert_allclose(rank_units_by_change(run, "rnn.layer0.backward.hidden", 4).scores, hidden[4], atol=1e-6)
+    np.testing.assert_allclose(
+        rank_units_by_change(run, "rnn.layer0.backward.hidden", 2).scores,
+        hidden[2] - hidden[3],
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        rank_units_by_change(run, "rnn.layer0.backward.hidden", 4).scores, hidden[4], atol=1e-6
+    )
     held = held_at_previous(run, "rnn.layer0.backward.hidden", [9], 2)
     assert held == [Edit("rnn.layer0.backward.hidden", units=9, steps=2, value=float(hidden[3, 9]))]
 
@@ -597,10 +740,14 @@ def test_ablation_ranking_of_the_language_model_reads_the_prediction_after_a_cho
     assert f"p({run.outcomes[chosen]!r}) after token {at}" in ranking.measure
     for unit in (int(ranking.order[0]), 3):
         alone = edit_effect(loaded, run, [Edit(name, units=unit, steps=step, value=0.0)])
-        assert ranking.scores[unit] == pytest.approx(alone.after[at, chosen] - alone.before[at, chosen], abs=1e-5)
+        assert ranking.scores[unit] == pytest.approx(
+            alone.after[at, chosen] - alone.before[at, chosen], abs=1e-5
+        )
     assert abs(ranking.scores[ranking.order[0]]) > 1e-3
     with pytest.raises(RnnvizError, match="comes before the edited token"):
         rank_units_by_ablation(loaded, run, name, step, at=step - 1)
     sst2 = rnnviz.load("sst2-gru")
     with pytest.raises(RnnvizError, match="at= applies to language models"):
-        rank_units_by_ablation(sst2, inspect_text(sst2, "good"), "rnn.layer0.forward.hidden", 0, at=0)
+        rank_units_by_ablation(
+            sst2, inspect_text(sst2, "good"), "rnn.layer0.forward.hidden", 0, at=0
+        )

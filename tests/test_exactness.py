@@ -1,4 +1,4 @@
-"""Exactness: a capture's recorded h and c against the module's own output, h_n and c_n; untrained copies."""
+"""Exactness: a capture's h and c against the module's own output, h_n and c_n; untrained copies."""
 
 from __future__ import annotations
 
@@ -29,8 +29,11 @@ def test_a_capture_matches_the_module_outputs_within_the_bound(cell, packed):
     with torch.no_grad(), rnnviz.capture(module) as trace:
         module(inputs, hx)
     exactness = capture_exactness(trace, module, inputs, hx)
-    expected_checks = {"output", "h_n"} | ({"c_n", "h from gates"} if cell == "lstm" else set()) | (
-        {"h from gates"} if cell == "gru" else set())
+    expected_checks = (
+        {"output", "h_n"}
+        | ({"c_n", "h from gates"} if cell == "lstm" else set())
+        | ({"h from gates"} if cell == "gru" else set())
+    )
     assert set(exactness.by_check) == expected_checks
     assert exactness.max_abs_error == max(exactness.by_check.values())
     assert exactness.max_abs_error <= EXACT_WITHIN and exactness.exact
@@ -47,7 +50,9 @@ def test_exactness_sees_a_recorded_value_that_is_off():
     off = capture_exactness(trace, module, x)
     assert off.by_check["c_n"] == pytest.approx(1e-3, rel=1e-2) and not off.exact
     trace.tensors["layer0.forward.cell"][0, -1, 2] -= 1e-3
-    trace.tensors["layer0.forward.output_gate"][0, 1] *= 0.9  # a wrong gate shows in h = W_hr (o ⊙ tanh c)
+    trace.tensors["layer0.forward.output_gate"][0, 1] *= (
+        0.9  # a wrong gate shows in h = W_hr (o ⊙ tanh c)
+    )
     assert capture_exactness(trace, module, x).by_check["h from gates"] > 1e-3
 
 
@@ -55,10 +60,17 @@ def test_an_edited_capture_is_not_the_unedited_module():
     config = Config(cell="gru")
     module = config.build()
     x = torch.stack(sequences(config, [5]))
-    with torch.no_grad(), rnnviz.capture(module, edits=[rnnviz.Edit("layer0.forward.update_gate", value=0.5)]) as trace:
+    with (
+        torch.no_grad(),
+        rnnviz.capture(
+            module, edits=[rnnviz.Edit("layer0.forward.update_gate", value=0.5)]
+        ) as trace,
+    ):
         module(x)
     exactness = capture_exactness(trace, module, x)
-    assert exactness.by_check["h from gates"] <= EXACT_WITHIN  # the edited trace obeys its own equations
+    assert (
+        exactness.by_check["h from gates"] <= EXACT_WITHIN
+    )  # the edited trace obeys its own equations
     assert exactness.by_check["output"] > 1e-3  # and differs from what the unedited module returns
 
 
@@ -76,24 +88,37 @@ def test_trace_json_states_its_exactness(capsys):
     loaded = rnnviz.load("sst2-lstm")
     expected = run_exactness(loaded, inspect_text(loaded, "the movie was not good")).max_abs_error
     assert payload["exactness"] == {"max_abs_error": pytest.approx(expected, abs=1e-12)}
-    assert 0 < payload["exactness"]["max_abs_error"] <= EXACT_WITHIN  # c is rebuilt: not trivially zero
+    assert (
+        0 < payload["exactness"]["max_abs_error"] <= EXACT_WITHIN
+    )  # c is rebuilt: not trivially zero
 
 
 def test_untrained_copy_is_seeded_deterministic_and_not_the_trained_model():
     trained = rnnviz.load("sst2-gru")
     state = torch.random.get_rng_state()
-    first, again, other = untrained_copy(trained, 3), untrained_copy(trained, 3), untrained_copy(trained, 4)
+    first, again, other = (
+        untrained_copy(trained, 3),
+        untrained_copy(trained, 3),
+        untrained_copy(trained, 4),
+    )
     assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is left alone
     weights = {k: v for k, v in first.module.state_dict().items()}
     assert weights.keys() == trained.module.state_dict().keys()
     for key, value in weights.items():
         assert value.shape == trained.module.state_dict()[key].shape
         assert torch.equal(value, again.module.state_dict()[key])
-    assert not torch.equal(weights["rnn.weight_hh_l0"], other.module.state_dict()["rnn.weight_hh_l0"])
-    assert not torch.equal(weights["rnn.weight_hh_l0"], trained.module.state_dict()["rnn.weight_hh_l0"])
+    assert not torch.equal(
+        weights["rnn.weight_hh_l0"], other.module.state_dict()["rnn.weight_hh_l0"]
+    )
+    assert not torch.equal(
+        weights["rnn.weight_hh_l0"], trained.module.state_dict()["rnn.weight_hh_l0"]
+    )
     assert first.tokenizer is trained.tokenizer and not first.module.training
     assert "untrained, seed 3" in first.name and first.config.metrics == {}
     run = inspect_text(first, "the movie was not good")
-    assert run.trace["rnn.layer0.forward.hidden"].shape == (1, 5, 128) and run_exactness(first, run).exact
+    assert (
+        run.trace["rnn.layer0.forward.hidden"].shape == (1, 5, 128)
+        and run_exactness(first, run).exact
+    )
     with pytest.raises(RnnvizError, match="non-negative integer"):
         untrained_copy(trained, -1)

@@ -1,7 +1,8 @@
 """Retention R_u[s→t] = ∏ f_{k,u} over the tokens between s and t, in the direction's reading order.
 
-Checked against a brute-force product, and against what it means: with nothing written after token s
-(input gate 0 for an LSTM, candidate 0 for a GRU), the state at t is exactly R[s→t] times the state at s.
+Checked against a brute-force product, and against what it means: with nothing written after
+token s (input gate 0 for an LSTM, candidate 0 for a GRU), the state at t is exactly R[s→t] times
+the state at s.
 """
 
 from __future__ import annotations
@@ -36,20 +37,34 @@ def brute_force(gates: np.ndarray, direction: str) -> np.ndarray:
 def test_retention_matrices_equal_the_brute_force_product(direction):
     gates = np.random.default_rng(0).uniform(0.0, 1.0, size=(7, 3))
     expected = brute_force(gates, direction)
-    np.testing.assert_allclose(retention_matrices(gates, direction), expected, rtol=1e-12, equal_nan=True)
-    np.testing.assert_allclose(mean_retention(gates, direction), expected.mean(axis=0), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        retention_matrices(gates, direction), expected, rtol=1e-12, equal_nan=True
+    )
+    np.testing.assert_allclose(
+        mean_retention(gates, direction), expected.mean(axis=0), rtol=1e-12, equal_nan=True
+    )
 
 
-@pytest.mark.parametrize("cell, gate, silenced", [("lstm", "forget_gate", "input_gate"), ("gru", "update_gate", "new_gate")])
+@pytest.mark.parametrize(
+    "cell, gate, silenced",
+    [("lstm", "forget_gate", "input_gate"), ("gru", "update_gate", "new_gate")],
+)
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-def test_with_nothing_written_after_s_the_state_at_t_is_retention_times_the_state_at_s(cell, gate, silenced, direction):
+def test_with_nothing_written_after_s_the_state_at_t_is_retention_times_the_state_at_s(
+    cell, gate, silenced, direction
+):
     config = Config(cell=cell, bidirectional=True)
     module = config.build()
     (seq,) = sequences(config, [8])
     s = 3
     later = slice(s + 1, None) if direction == "forward" else slice(0, s)
     state = "cell" if cell == "lstm" else "hidden"
-    with torch.no_grad(), rnnviz.capture(module, edits=[Edit(f"layer0.{direction}.{silenced}", steps=later, value=0.0)]) as trace:
+    with (
+        torch.no_grad(),
+        rnnviz.capture(
+            module, edits=[Edit(f"layer0.{direction}.{silenced}", steps=later, value=0.0)]
+        ) as trace,
+    ):
         module(seq.unsqueeze(0))
     gates = trace[f"layer0.{direction}.{gate}"][0].double().numpy()
     states = trace[f"layer0.{direction}.{state}"][0].double().numpy()
@@ -64,9 +79,12 @@ def test_text_retention_of_bundled_models():
     result = text_retention(lstm, 0, "forward", unit=17)
     forget = lstm.states(0, "forward", "forget_gate")
     assert result.gate == "rnn.layer0.forward.forget_gate" and result.tokens == tuple(lstm.tokens)
-    np.testing.assert_allclose(result.unit_matrix, brute_force(forget[:, [17]], "forward")[0], rtol=1e-6, equal_nan=True)
-    np.testing.assert_allclose(result.mean_matrix, brute_force(forget, "forward").mean(axis=0), rtol=1e-6,
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        result.unit_matrix, brute_force(forget[:, [17]], "forward")[0], rtol=1e-6, equal_nan=True
+    )
+    np.testing.assert_allclose(
+        result.mean_matrix, brute_force(forget, "forward").mean(axis=0), rtol=1e-6, equal_nan=True
+    )
     assert np.all(np.diag(result.mean_matrix) == 1.0)
     bilstm = inspect_text(rnnviz.load("sst2-bilstm"), "the movie was not good")
     backward = text_retention(bilstm, 1, "backward")
