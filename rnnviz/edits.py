@@ -103,21 +103,18 @@ def _index_tuple(indices, what: str, name: str, negative: bool = False) -> tuple
         return None
     if isinstance(indices, (torch.Tensor, np.ndarray)):
         indices = indices.tolist()
-    single = isinstance(indices, (int, np.integer)) and not isinstance(indices, bool)
-    items = (
-        [indices]
-        if single
-        else list(indices)
-        if isinstance(indices, (list, tuple, range))
-        else None
-    )
+    if isinstance(indices, (int, np.integer)) and not isinstance(indices, bool):
+        items = [indices]
+    elif isinstance(indices, (list, tuple, range)):
+        items = list(indices)
+    else:
+        items = None
     if items is None or any(
         isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) for i in items
     ):
         raise RnnvizError(f"Edit({name!r}): {what} must be integers, got {indices!r}")
-    items = list(
-        dict.fromkeys(int(i) for i in items)
-    )  # a set of indices: a unit listed twice is edited once
+    # A set of indices: a unit listed twice is edited once.
+    items = list(dict.fromkeys(int(i) for i in items))
     if not negative and any(i < 0 for i in items):
         raise RnnvizError(f"Edit({name!r}): {what} must be non-negative, got {indices!r}")
     return tuple(items)
@@ -284,9 +281,7 @@ class _Plan:
             units = (
                 slice(None) if edit.units is None else torch.tensor(edit.units, device=like.device)
             )
-            if (
-                edit.steps is None and edit.batch is None
-            ):  # everywhere: padding positions are never read
+            if edit.steps is None and edit.batch is None:  # everywhere (padding is never read)
                 index = (slice(None), slice(None), units)
                 touched = (slice(None), slice(None))
             else:
@@ -346,12 +341,8 @@ class EditedLayer:
     """One layer run with its edits: what the next layer / the caller gets, and every quantity."""
 
     output: torch.Tensor | PackedSequence  # the layer's output, in the format PyTorch returns it
-    final: (
-        torch.Tensor | tuple[torch.Tensor, torch.Tensor]
-    )  # h_n, or (h_n, c_n), for this layer's directions
-    quantities: dict[
-        str, dict[str, torch.Tensor]
-    ]  # direction → quantity → [batch, time, units], as used
+    final: torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h_n, or (h_n, c_n): its directions
+    quantities: dict[str, dict[str, torch.Tensor]]  # direction → quantity → [batch, time, units]
     lengths: list[int]
 
 
@@ -359,11 +350,8 @@ def run_edited_layer(
     module: nn.Module, layer: int, layer_input, layer_hx, edits: dict[str, list[tuple[str, Edit]]]
 ) -> EditedLayer:
     """Layer `layer` of `module` step by step with its own weights, each quantity edited as made."""
-    from rnnviz.capture import (
-        _batch_first,
-        _initial_state,
-        _reverse,
-    )  # capture imports this module first
+    # capture imports this module at its top, so its helpers are imported here.
+    from rnnviz.capture import _batch_first, _initial_state, _reverse
 
     cell = _cell(module)
     inputs, lengths = _batch_first(layer_input, module)
@@ -373,13 +361,10 @@ def run_edited_layer(
     length_tensor = torch.tensor(lengths, device=x.device)
     full_length = all(n == steps for n in lengths)
     width = getattr(module, "proj_size", 0) or module.hidden_size
-    h0, c0 = (
-        (None, None)
-        if layer_hx is None
-        else layer_hx
-        if isinstance(layer_hx, tuple)
-        else (layer_hx, None)
-    )
+    if layer_hx is None:
+        h0 = c0 = None
+    else:
+        h0, c0 = layer_hx if isinstance(layer_hx, tuple) else (layer_hx, None)
     widths = {q: unit_count(module, q) for q in quantities_of(module)}
     # valid[t]: which sequences still read a token at (reading-order) step t; the rest keep theirs.
     valid = (
@@ -458,15 +443,8 @@ def _lstm(x, h, c, weights, plan: _Plan, valid, cell):
     from_input = F.linear(x, weights["weight_ih"], bias).transpose(0, 1)  # [T, B, 4H]
     recurrent = weights["weight_hh"].t()
     projection = weights["weight_hr"].t() if "weight_hr" in weights else None
-    names = (
-        "input_gate",
-        "forget_gate",
-        "cell_gate",
-        "output_gate",
-        "cell",
-        "unprojected_hidden",
-        "hidden",
-    )
+    names = ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell",
+             "unprojected_hidden", "hidden")
     records = {q: [] for q in names}
     for t in range(x.shape[1]):
         gates = torch.addmm(from_input[t], h, recurrent)
@@ -495,9 +473,8 @@ def _gru(x, h, _c, weights, plan: _Plan, valid, cell):
     n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t−1} + b_hn));
     h_t = (1 − z) ⊙ n + z ⊙ h_{t−1} (PyTorch's convention) — each edited as soon as it is made."""
     size = weights["weight_hh"].shape[0] // 3
-    from_input = F.linear(x, weights["weight_ih"], weights.get("bias_ih")).transpose(
-        0, 1
-    )  # [T, B, 3H]
+    # [T, B, 3H]
+    from_input = F.linear(x, weights["weight_ih"], weights.get("bias_ih")).transpose(0, 1)
     records = {q: [] for q in QUANTITIES_BY_CELL["gru"]}
     for t in range(x.shape[1]):
         from_hidden = F.linear(h, weights["weight_hh"], weights.get("bias_hh"))

@@ -32,9 +32,8 @@ class Exactness:
     """The largest absolute difference between recorded quantities and the module's own outputs."""
 
     max_abs_error: float
-    by_check: dict[
-        str, float
-    ]  # "output", "h_n", "c_n", "h from gates" → the largest |difference| there
+    # "output", "h_n", "c_n", "h from gates" → the largest |difference| there
+    by_check: dict[str, float]
 
     @property
     def exact(self) -> bool:
@@ -44,7 +43,7 @@ class Exactness:
 def capture_exactness(
     trace: Trace, module: nn.Module, inputs, hx=None, path: str = "", call: int = 0
 ) -> Exactness:
-    """Call `call` of recurrent `module` (at `path` in the model) against a stock rerun on `inputs`."""
+    """Call `call` of recurrent `module` (at `path` in the model) vs a stock rerun on `inputs`."""
     base = _recurrent_base(module)
     if base is None:
         raise RnnvizError(f"{type(module).__name__} is not an nn.RNN, nn.LSTM or nn.GRU")

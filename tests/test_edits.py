@@ -419,17 +419,15 @@ def test_bad_edits_get_clear_errors_listing_valid_names():
         with rnnviz.capture(module, edits=[Edit("layer0.forward.updategate", value=1.0)]):
             pass
     with pytest.raises(RnnvizError, match="forget_gate.*Valid names"):
-        with rnnviz.capture(
-            module, edits=[Edit("layer0.forward.forget_gate", value=1.0)]
-        ):  # a GRU has none
+        # A GRU has no forget gate.
+        with rnnviz.capture(module, edits=[Edit("layer0.forward.forget_gate", value=1.0)]):
             pass
     with pytest.raises(RnnvizError, match="layer2.forward.hidden"):
         with rnnviz.capture(module, edits=[Edit("layer2.forward.hidden", value=1.0)]):
             pass
     with pytest.raises(RnnvizError, match="layer0.backward.hidden"):
-        with rnnviz.capture(
-            module, edits=[Edit("layer0.backward.hidden", value=1.0)]
-        ):  # unidirectional
+        # The module is unidirectional.
+        with rnnviz.capture(module, edits=[Edit("layer0.backward.hidden", value=1.0)]):
             pass
     with pytest.raises(RnnvizError, match=r"units \[7, 9\] outside 0..6 \(7 units\)"):
         with rnnviz.capture(
@@ -650,9 +648,8 @@ def test_edit_effect_reports_predictions_and_differences_of_every_quantity(sst2_
     assert difference[3, 5] == pytest.approx(
         -float(run.trace["rnn.layer0.forward.forget_gate"][0, 3, 5]), abs=1e-6
     )
-    assert (
-        np.abs(effect.differences["rnn.layer0.forward.cell"][:3]).max() < 1e-5
-    )  # rounding: loop vs kernel
+    # Before the edit only rounding differs (step-by-step loop vs PyTorch's kernel).
+    assert np.abs(effect.differences["rnn.layer0.forward.cell"][:3]).max() < 1e-5
     assert np.abs(effect.differences["rnn.layer0.forward.cell"][3:, 5]).max() > 0
 
 
@@ -667,9 +664,8 @@ def test_edit_effect_of_a_bidirectional_classifier_edits_every_prefix_at_the_sam
     ]
     effect = edit_effect(loaded, run, edits)
     ids = torch.tensor([run.encoding.ids])
-    for t in range(
-        len(run.tokens)
-    ):  # the prediction after token t: the edited model on the prefix alone
+    # The prediction after token t: the edited model on the prefix alone.
+    for t in range(len(run.tokens)):
         kept = [Edit(e.name, e.units, tuple(p for p in e.steps if p <= t), e.value) for e in edits]
         kept = [e for e in kept if e.steps]
         with torch.no_grad(), rnnviz.capture(loaded.module, edits=kept):

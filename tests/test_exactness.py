@@ -50,9 +50,8 @@ def test_exactness_sees_a_recorded_value_that_is_off():
     off = capture_exactness(trace, module, x)
     assert off.by_check["c_n"] == pytest.approx(1e-3, rel=1e-2) and not off.exact
     trace.tensors["layer0.forward.cell"][0, -1, 2] -= 1e-3
-    trace.tensors["layer0.forward.output_gate"][0, 1] *= (
-        0.9  # a wrong gate shows in h = W_hr (o ⊙ tanh c)
-    )
+    # A wrong gate shows in h = W_hr (o ⊙ tanh c).
+    trace.tensors["layer0.forward.output_gate"][0, 1] *= 0.9
     assert capture_exactness(trace, module, x).by_check["h from gates"] > 1e-3
 
 
@@ -60,18 +59,13 @@ def test_an_edited_capture_is_not_the_unedited_module():
     config = Config(cell="gru")
     module = config.build()
     x = torch.stack(sequences(config, [5]))
-    with (
-        torch.no_grad(),
-        rnnviz.capture(
-            module, edits=[rnnviz.Edit("layer0.forward.update_gate", value=0.5)]
-        ) as trace,
-    ):
+    edits = [rnnviz.Edit("layer0.forward.update_gate", value=0.5)]
+    with torch.no_grad(), rnnviz.capture(module, edits=edits) as trace:
         module(x)
     exactness = capture_exactness(trace, module, x)
-    assert (
-        exactness.by_check["h from gates"] <= EXACT_WITHIN
-    )  # the edited trace obeys its own equations
-    assert exactness.by_check["output"] > 1e-3  # and differs from what the unedited module returns
+    # The edited trace obeys its own equations, and differs from what the unedited module returns.
+    assert exactness.by_check["h from gates"] <= EXACT_WITHIN
+    assert exactness.by_check["output"] > 1e-3
 
 
 @pytest.mark.parametrize("name", bundled_names())
@@ -88,9 +82,8 @@ def test_trace_json_states_its_exactness(capsys):
     loaded = rnnviz.load("sst2-lstm")
     expected = run_exactness(loaded, inspect_text(loaded, "the movie was not good")).max_abs_error
     assert payload["exactness"] == {"max_abs_error": pytest.approx(expected, abs=1e-12)}
-    assert (
-        0 < payload["exactness"]["max_abs_error"] <= EXACT_WITHIN
-    )  # c is rebuilt: not trivially zero
+    # c is rebuilt from the gates, so the difference is small but not trivially zero.
+    assert 0 < payload["exactness"]["max_abs_error"] <= EXACT_WITHIN
 
 
 def test_untrained_copy_is_seeded_deterministic_and_not_the_trained_model():
