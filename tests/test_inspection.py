@@ -91,7 +91,7 @@ def test_cli_json_follows_the_documented_schema(sentiment):
     result = _cli("trace", "--model", "sst2-lstm", "--json", "did n't love it")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {"model", "task", "tokens", "unknown", "prediction", "per_step", "states"}
+    assert set(payload) == {"model", "task", "tokens", "unknown", "prediction", "per_step", "states", "exactness"}
     assert payload["tokens"] == ["did", "n't", "love", "it"]
     assert set(payload["prediction"]["probabilities"]) == set(sentiment.config.labels)
     assert len(payload["per_step"]) == 4
