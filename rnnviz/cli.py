@@ -190,7 +190,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
             load_entry_point(source)
         else:
             load(source)
-    page = Path(__file__).resolve().parent / "webapp.py"  # inside the package: a wheel install has it too
+    page = Path(__file__).resolve().parent / "app" / "page.py"  # inside the package: a wheel install has it too
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(args.port),
                # .streamlit/config.toml says the same, but only where the server starts in the checkout
                "--server.maxUploadSize", str(MAX_WEIGHTS_BYTES // 2**20), "--browser.gatherUsageStats", "false", "--"]

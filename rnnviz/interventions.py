@@ -80,9 +80,9 @@ def edit_effect(loaded: LoadedModel, run: TextRun, edits: Sequence[Edit]) -> Edi
     return EditEffect(
         model=loaded.name,
         tokens=tuple(run.tokens),
-        outcomes=run.outcomes,
+        outcomes=run.prediction_labels,
         edits=edits,
-        before=run.per_step,
+        before=run.predictions,
         after=after,
         differences=differences,
         edited=edited,
@@ -178,7 +178,7 @@ def rank_units_by_ablation(
             ).numpy()
     span = f"tokens {step}..{steps - 1}" if until_end else f"token {step}"
     measure = (
-        f"Δ p({run.outcomes[chosen]!r}) after token {steps - 1} when the unit is set to {value:g} "
+        f"Δ p({run.prediction_labels[chosen]!r}) after token {steps - 1} when the unit is set to {value:g} "
         f"at {span}"
     )
     return UnitRanking(name, step, measure, scores, np.argsort(-np.abs(scores), kind="stable"))

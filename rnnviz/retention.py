@@ -75,7 +75,7 @@ def text_retention(
     run: TextRun, layer: int, direction: str = "forward", unit: int | None = None
 ) -> Retention:
     """Retention of a text's layer and direction: of `unit` (when given) and the mean over units."""
-    record = run.recorded
+    record = run.recurrent_call
     gate = RETENTION_GATES.get(record.cell)
     if gate is None:
         raise RnnvizError(

@@ -1,4 +1,4 @@
-"""Reading a written update (lesson.written_update's LaTeX) back into numbers, and checking it adds up."""
+"""Reading a written update (lecture.written_update's LaTeX) back into numbers, and checking it adds up."""
 
 from __future__ import annotations
 

@@ -132,7 +132,7 @@ def test_a_language_model_shows_its_top_5_next_characters_beside_short_texts_and
     # every panel on one token axis (the first panel's), which each of them writes under itself
     assert all(a == "x" or layout["xaxis" + a[1:]]["matches"] == "x" for a in axes)
     run = inspect_text(model, long)
-    likeliest = np.sort(run.per_step.astype(np.float64), axis=1)[:, ::-1][:, :5].T
+    likeliest = np.sort(run.predictions.astype(np.float64), axis=1)[:, ::-1][:, :5].T
     np.testing.assert_array_equal(np.asarray(table["z"]), np.round(likeliest, PLOT_DECIMALS))
     assert any("first row of the heatmaps" in c.value for c in at.caption)
     assert [m["heatmap"]["x"] for m in heatmaps(at)] == [token_labels(list(long))] * 6
@@ -241,12 +241,12 @@ def test_export_view_offers_trace_and_per_quantity_downloads():
 
 
 def test_exported_heatmaps_are_the_values_without_the_click_layer():
-    from rnnviz.view_state import ViewState
-    from rnnviz.webapp import heatmap_figures
+    from rnnviz.app.state import ViewState
+    from rnnviz.app.views.export import heatmap_figures
 
     run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
     labels, order, built = heatmap_figures(run, ViewState(unit=7, step=3))
-    assert [quantity for quantity, _, _ in built] == list(run.recorded.quantities)
+    assert [quantity for quantity, _, _ in built] == list(run.recurrent_call.quantities)
     for quantity, values, figure in built:
         assert [t.name for t in figure.data] == [quantity, "selected"]  # a standalone file has nothing to click
         np.testing.assert_allclose(np.asarray(figure.data[0].z), values[:, order].T, rtol=1e-6)

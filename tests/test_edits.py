@@ -572,7 +572,7 @@ def test_holding_the_units_that_react_most_to_not_moves_the_prediction_more_than
 
     run = negated_run
     step = run.tokens.index("not")
-    assert run.outcomes[int(run.per_step[-1].argmax())] == "negative"
+    assert run.prediction_labels[int(run.predictions[-1].argmax())] == "negative"
     reacting = rank_units_by_change(run, "rnn.layer0.forward.cell", step)
 
     def held(units):  # c and h of these units as they were before "not"
@@ -584,7 +584,7 @@ def test_holding_the_units_that_react_most_to_not_moves_the_prediction_more_than
 
     top = [u for u, _ in reacting.top(64)]
     effect = edit_effect(sst2_lstm, run, held(top))
-    moved_toward_positive = effect.final_change[run.outcomes.index("positive")]
+    moved_toward_positive = effect.final_change[run.prediction_labels.index("positive")]
     generator = np.random.default_rng(0)
     random_moves = [
         edit_effect(sst2_lstm, run, held(generator.permutation(256)[:64])).final_change[1]
@@ -636,7 +636,7 @@ def test_edit_effect_reports_predictions_and_differences_of_every_quantity(sst2_
 
     run = negated_run
     unchanged = edit_effect(sst2_lstm, run, [Edit("rnn.layer0.forward.forget_gate", scale=1.0)])
-    np.testing.assert_allclose(unchanged.after, run.per_step, atol=1e-5)
+    np.testing.assert_allclose(unchanged.after, run.predictions, atol=1e-5)
     assert set(unchanged.differences) == set(run.trace.names())
     assert max(np.abs(d).max() for d in unchanged.differences.values()) < 1e-5
     effect = edit_effect(
@@ -683,8 +683,8 @@ def test_edit_effect_of_the_language_model_is_its_edited_next_character_distribu
     effect = edit_effect(
         loaded, run, [Edit("rnn.layer1.forward.cell", steps=slice(5, None), scale=0.0)]
     )
-    np.testing.assert_allclose(effect.before, run.per_step)
-    assert effect.after.shape == run.per_step.shape
+    np.testing.assert_allclose(effect.before, run.predictions)
+    assert effect.after.shape == run.predictions.shape
     np.testing.assert_allclose(effect.after.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(effect.after[:5], effect.before[:5], atol=1e-5)
     assert np.abs(effect.after[5:] - effect.before[5:]).max() > 0.01
@@ -732,8 +732,8 @@ def test_ablation_ranking_of_the_language_model_reads_the_prediction_after_a_cho
     run = inspect_text(loaded, "To be, or not to be")
     name, step, at = "rnn.layer0.forward.hidden", 9, 11
     ranking = rank_units_by_ablation(loaded, run, name, step, at=at)
-    chosen = int(run.per_step[at].argmax())
-    assert f"p({run.outcomes[chosen]!r}) after token {at}" in ranking.measure
+    chosen = int(run.predictions[at].argmax())
+    assert f"p({run.prediction_labels[chosen]!r}) after token {at}" in ranking.measure
     for unit in (int(ranking.order[0]), 3):
         alone = edit_effect(loaded, run, [Edit(name, units=unit, steps=step, value=0.0)])
         assert ranking.scores[unit] == pytest.approx(

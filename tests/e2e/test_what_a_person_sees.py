@@ -40,7 +40,7 @@ def test_hovering_a_cell_of_every_panel_names_its_quantity_and_shows_its_value(a
     run = inspect_text(rnnviz.load(MODEL), text)
     chart = open_heatmaps(page, app_server.url, text)
     step, row = 3, 12
-    for quantity in run.recorded.quantities:
+    for quantity in run.recurrent_call.quantities:
         centre = cell_centre(page, chart, quantity, step, row)
         lines = hover_lines(page, centre["x"], centre["y"])
         assert lines[0] == LABELS[quantity], lines

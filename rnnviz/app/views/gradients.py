@@ -13,10 +13,12 @@ import streamlit as st
 
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import readable_number, token_labels
-from rnnviz.gradients import (Attributions, GradientFlow, attribution_bars, attribution_html, dependence_lines,
-                              flow_comparison, flow_heatmap, flow_lines, gradient_flow, token_attributions)
+from rnnviz.figures.gradients import (attribution_bars, attribution_html, dependence_lines, flow_comparison,
+                                      flow_heatmap, flow_lines)
+from rnnviz.gradients import Attributions, GradientFlow, gradient_flow, token_attributions
 from rnnviz.inspection import TextRun
 from rnnviz.models import LoadedModel, bundled_names
+from rnnviz.quantities import layer_key
 
 COMPARED_MODELS = ("sst2-rnn", "sst2-gru", "sst2-lstm")
 
@@ -40,8 +42,8 @@ def _attributions(_loaded: LoadedModel, key: tuple, ids: tuple[int, ...], target
 def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
     """The differentiated output, chosen with grad_ widgets: (target, position)."""
     if run.task == "classifier":
-        labels = list(run.outcomes)
-        predicted = int(run.per_step[-1].argmax())
+        labels = list(run.prediction_labels)
+        predicted = int(run.predictions[-1].argmax())
         target = st.selectbox("output y: the score (logit) of class", range(len(labels)), index=predicted,
                               format_func=lambda k: labels[k] + (" (predicted)" if k == predicted else ""), key="grad_class")
         return int(target), None
@@ -50,7 +52,7 @@ def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
                                                        steps - 1, key="grad_position")
     top = [loaded.tokenizer.stoi.get(token, 1) for token, _ in run.top_outcomes(position, k=5)]
     target = st.selectbox("next token", top, key="grad_token",
-                          format_func=lambda i: f"{loaded.tokenizer.itos[i]!r} (p = {run.per_step[position][i]:.3f})")
+                          format_func=lambda i: f"{loaded.tokenizer.itos[i]!r} (p = {run.predictions[position][i]:.3f})")
     return int(target), int(position)
 
 
@@ -76,7 +78,7 @@ def render(loaded: LoadedModel, run: TextRun, layer: int, direction: str, load_m
         return
 
     st.subheader("Gradient flow through time")
-    row = flow.row(layer, direction) if f"layer{layer}.{direction}" in flow.rows else 0
+    row = flow.row(layer, direction) if layer_key(layer, direction) in flow.rows else 0
     norms = flow.norms_hidden[row]
     st.markdown(
         f"y = {flow.output} = **{flow.output_value:.4f}**. Backpropagation through time carries ∂y/∂h_t back "

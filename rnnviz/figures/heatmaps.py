@@ -1,125 +1,19 @@
-"""Pure figure builders: recorded arrays in, plotly Figures (or escaped HTML) out. No Streamlit here."""
+"""Heatmaps of recorded quantities: one quantity, the grid of every quantity of a layer, a
+language model's top-k table, the difference of two sentences, and the text coloured by a unit."""
 
 from __future__ import annotations
 
-import copy
-import functools
 import html
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale, sample_colorscale
+from plotly.colors import sample_colorscale
 
-SIGMOID_GATES = {"input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"}
-TANH_QUANTITIES = {"cell_gate", "new_gate", "unprojected_hidden"}
-
-LABELS = {
-    "input_gate": "input gate i",
-    "forget_gate": "forget gate f",
-    "cell_gate": "cell candidate g",
-    "output_gate": "output gate o",
-    "cell": "cell state c",
-    "hidden": "hidden state h",
-    "unprojected_hidden": "o ⊙ tanh(c) before projection",
-    "reset_gate": "reset gate r",
-    "update_gate": "update gate z",
-    "new_gate": "candidate n",
-}
-SYMBOLS = {
-    "input_gate": "i",
-    "forget_gate": "f",
-    "cell_gate": "g",
-    "output_gate": "o",
-    "cell": "c",
-    "hidden": "h",
-    "reset_gate": "r",
-    "update_gate": "z",
-    "new_gate": "n",
-    "unprojected_hidden": "o·tanh(c)",
-}
-UNKNOWN_MARK = "⟨unk⟩"
-
-# The app draws its busiest charts (the heatmap grid, the prediction chart) with theme=None: Streamlit's
-# theming cost ~50 ms per redraw of the grid. They carry their own plain look instead: white, Streamlit's
-# text colour and font, light grid lines, distinct class colours.
-PLAIN_LOOK = dict(
-    paper_bgcolor="white", plot_bgcolor="white",
-    font=dict(color="#31333F", family="Source Sans Pro, sans-serif"),
-    colorway=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"],
-)
-PLAIN_AXIS = dict(gridcolor="#E6EAF1", zeroline=False)
-PLOT_DECIMALS = 3  # what every hover shows (%{z:.3f}); the exports keep full precision
-
-
-def title_and_legend(title: str, height: int, font_size: int = 14, legend: bool = True) -> dict:
-    """Layout entries that put a chart's title on the first line at the top left and its legend on the
-    line below, both above the plot, so that neither covers the other or the data."""
-    title_px = int(font_size * 1.5) + 8
-    legend_px = int(font_size * 1.7) + 4 if legend else 0
-    entries = dict(
-        title=dict(text=title, x=0.01, xanchor="left", yref="container", y=1 - 6 / height, yanchor="top",
-                   font=dict(size=font_size + 2)),
-        margin_top=title_px + legend_px + 12,
-    )
-    if legend:
-        entries["legend"] = dict(orientation="h", x=0, xanchor="left", yref="container",
-                                 y=1 - (title_px + 8) / height, yanchor="top")
-    return entries
-
-
-def with_title_and_legend(layout: dict, title: str, legend: bool = True) -> dict:
-    """`layout` with `title_and_legend` applied (its height and font size read from it)."""
-    font_size = layout.get("font", {}).get("size", 12)
-    entries = title_and_legend(title, layout["height"], font_size, legend)
-    margin = {**layout.get("margin", {}), "t": entries.pop("margin_top")}
-    return {**layout, **entries, "margin": margin}
-
-
-_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def readable_number(value: float, digits: int = 3) -> str:
-    """A number as a person reads it: plain decimals (0.928) in everyday ranges, else 1.2 × 10⁻⁸."""
-    value = float(value)
-    if value == 0 or 1e-3 <= abs(value) < 1e5:
-        return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:,.{max(digits - 1, 0)}f}"
-    mantissa, exponent = f"{value:.{max(digits - 2, 0)}e}".split("e")
-    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
-
-
-@dataclass(frozen=True)
-class ColourScale:
-    """A colour range fixed by what a quantity means, so colours compare across sentences."""
-
-    colorscale: str
-    zmin: float
-    zmax: float
-
-
-def colour_scale(quantity: str, values: np.ndarray, cell: str = "lstm") -> ColourScale:
-    """[0, 1] sequential for sigmoid gates, [−1, 1] diverging for tanh, symmetric for c."""
-    if quantity in SIGMOID_GATES:
-        return ColourScale("Viridis", 0.0, 1.0)
-    if quantity in TANH_QUANTITIES or (quantity == "hidden" and cell != "rnn_relu"):
-        return ColourScale("RdBu_r", -1.0, 1.0)
-    finite = np.abs(np.asarray(values)[np.isfinite(values)])
-    bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    if quantity == "hidden":  # ReLU: non-negative, unbounded
-        return ColourScale("Viridis", 0.0, bound)
-    return ColourScale("RdBu_r", -bound, bound)
-
-
-def token_labels(tokens: list[str], unknown: list[bool] | None = None) -> list[str]:
-    """Readable, unique axis labels: spaces and newlines visible, unknown marked, position appended."""
-    unknown = unknown or [False] * len(tokens)
-    labels = []
-    for i, (token, is_unknown) in enumerate(zip(tokens, unknown)):
-        visible = token.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
-        visible = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in visible) or "∅"
-        labels.append(f"{visible}{UNKNOWN_MARK if is_unknown else ''} ·{i}")
-    return labels
-
+from rnnviz.display import token_labels, token_text
+from rnnviz.figures.look import (ColourScale, _colour_steps, _plain_figure, _unvalidated_figure, colour_scale,
+                                 with_title_and_legend)
+from rnnviz.quantities import LABELS, SYMBOLS
 
 def _heatmap_traces(
     values: np.ndarray,
@@ -205,63 +99,6 @@ def clicked_cell(point: dict) -> tuple[int, int] | None:
         return int(data[0]), int(data[1])
     except (TypeError, ValueError):
         return None
-
-
-@functools.lru_cache(maxsize=None)
-def _named_colour_steps(name: str) -> tuple[tuple[float, str], ...]:
-    return tuple(map(tuple, get_colorscale(name)))  # the lookup scans every named scale: ~4 ms
-
-
-def _colour_steps(name: str) -> list[list]:
-    """A named colour scale ("RdBu_r" included) as the explicit [position, colour] steps plotly.js reads."""
-    return [list(step) for step in _named_colour_steps(name)]
-
-
-class PlainFigure(go.Figure):
-    """A Figure that plotly.js redraws cheaply: written without a template and with numbers as plain
-    lists, with a fixed `layout.datarevision`.
-
-    Streamlit mounts a new chart for every new spec and hands it to plotly.js twice: `Plotly.newPlot`,
-    then, after its theme pass, `Plotly.react` with a deep copy. plotly.js redraws everything on that
-    react when the layout has a template (any, even `{}`) or when arrays are typed (plotly.py writes
-    numpy arrays as base64 typed arrays, and plotly.js caches each decoded array on the spec, which
-    the copy then writes out as an object with a key per number: 1.1 MB became 4.7 MB for a
-    400-character passage). Without both, and with `datarevision` unchanged, the copy is read as the
-    same data. Measured in headless Chromium (plotly.js 4.1, outside Streamlit): that react took
-    35–48 ms for the 12-token grid and 78–88 ms for the 400-character one, now 10–13 and 15–17 ms.
-    Numbers are rounded to the 3 decimals every hover shows.
-    """
-
-    def to_dict(self) -> dict:
-        layout = {key: copy.deepcopy(value) for key, value in self._layout.items() if key != "template"}
-        return {"data": [_plain(trace) for trace in self._data], "layout": layout}
-
-
-def _plain(value):
-    """A deep copy in which numpy arrays are lists (floats rounded to PLOT_DECIMALS)."""
-    if isinstance(value, np.ndarray):
-        return (np.round(value.astype(np.float64), PLOT_DECIMALS) if value.dtype.kind == "f" else value).tolist()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return copy.deepcopy(value)
-
-
-def _unvalidated_figure(data: list[dict], layout: dict) -> go.Figure:
-    """A Figure from specs without plotly.py's per-property validation, which cost ~200 ms per page of
-    heatmaps here; tests check these specs against the validating constructor instead."""
-    return go.Figure(dict(data=data, layout=layout), _validate=False)
-
-
-def _plain_figure(data: list[dict], layout: dict) -> PlainFigure:
-    """`_unvalidated_figure` for a chart the app draws with theme=None: the plain look in the layout
-    itself (see PlainFigure), on every axis."""
-    layout = {**PLAIN_LOOK, **layout, "font": {**PLAIN_LOOK["font"], **layout.get("font", {})}, "datarevision": 1}
-    for name, axis in layout.items():
-        if name.startswith(("xaxis", "yaxis")):
-            layout[name] = {**PLAIN_AXIS, **axis}
-    return PlainFigure(dict(data=data, layout=layout), _validate=False)
 
 
 def quantity_heatmap(
@@ -527,9 +364,6 @@ def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[s
 SIDE_BY_SIDE_MIN_PX = 330  # three colour bars of ~100 px each keep their tick labels apart
 
 
-def token_text(label: str) -> str:
-    """A token's label without its position: what an axis writes under a column."""
-    return label.rsplit(" ·", 1)[0]
 
 
 def _tick_label_px(characters: int, angle: float, font_size: int) -> int:
@@ -537,24 +371,6 @@ def _tick_label_px(characters: int, angle: float, font_size: int) -> int:
     if angle == 0:
         return int(font_size * 2)
     return int(font_size * 0.62 * characters * abs(np.sin(np.radians(angle))) + font_size * 2)
-
-
-def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 14) -> go.Figure:
-    """Classifier: P(class) after each token, one line per class; a flip shows as a crossing."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    traces = [
-        dict(type="scatter", x=list(labels), y=probabilities[:, k], mode="lines+markers", name=name,
-             hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>")
-        for k, name in enumerate(classes)
-    ]
-    return _plain_figure(traces, with_title_and_legend(dict(
-        xaxis=dict(title=dict(text="token"), type="category", tickmode="array", tickvals=list(labels),
-                   ticktext=[token_text(label) for label in labels]),
-        yaxis=dict(title=dict(text="probability"), range=[0, 1]),
-        height=280,
-        margin=dict(l=50, r=20, b=60),
-        font=dict(size=font_size),
-    ), "prediction after each token"))
 
 
 @dataclass(frozen=True)
@@ -611,31 +427,6 @@ def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: l
         margin=dict(l=50, r=20, t=40, b=60),
         font=dict(size=font_size),
     ))
-
-
-def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, step: int | None = None, font_size: int = 14) -> go.Figure:
-    """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
-    figure = go.Figure()
-    for quantity, values in series.items():
-        figure.add_trace(
-            go.Scatter(
-                x=labels,
-                y=values,
-                mode="lines+markers",
-                name=LABELS.get(quantity, quantity),
-                line=dict(dash="solid" if quantity in ("cell", "hidden") else "dot"),
-            )
-        )
-    if step is not None and 0 <= step < len(labels):
-        figure.add_vline(x=step, line_width=2, line_dash="dash", line_color="grey")
-    figure.update_layout(with_title_and_legend(dict(
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title="value"),
-        height=400,
-        margin=dict(l=50, r=20, b=60),
-        font=dict(size=font_size),
-    ), f"unit {unit} over time"))
-    return figure
 
 
 def coloured_tokens_html(tokens: list[str], values: np.ndarray, scale: ColourScale, font_size: int = 18) -> str:
@@ -699,99 +490,3 @@ def difference_heatmap(
         font=dict(size=font_size),
     )
     return figure
-
-
-def comparison_figure(curves: list[tuple[str, np.ndarray, list[str]]], class_name: str, font_size: int = 14) -> go.Figure:
-    """P(class) after each token for several sentences on one chart (x = position)."""
-    figure = go.Figure()
-    for name, probabilities, labels in curves:
-        figure.add_trace(
-            go.Scatter(
-                x=list(range(len(labels))),
-                y=probabilities,
-                text=[token_text(label) for label in labels],
-                mode="lines+markers+text",
-                textposition="top center",
-                name=name,
-                hovertemplate="%{text} (position %{x})<br>P = %{y:.3f}<extra></extra>",
-            )
-        )
-    figure.update_layout(with_title_and_legend(dict(
-        xaxis=dict(title="position", tickmode="linear", tick0=0, dtick=1),  # whole positions only
-        yaxis=dict(title="probability", range=[0, 1.08]),
-        height=340,
-        margin=dict(l=50, r=20, b=50),
-        font=dict(size=font_size),
-    ), f"P({class_name}) after each token"))
-    return figure
-
-
-@dataclass(frozen=True)
-class Projection:
-    """A 2-D PCA projection: x ↦ (x − mean) · components.T."""
-
-    mean: np.ndarray
-    components: np.ndarray  # [2, units]
-    explained: tuple[float, float]  # fraction of variance of each axis
-
-    def apply(self, states: np.ndarray) -> np.ndarray:
-        return (np.asarray(states, dtype=np.float64) - self.mean) @ self.components.T
-
-
-def fit_pca(states: np.ndarray) -> Projection:
-    """Principal components of [samples, units] states (SVD of the centred matrix)."""
-    states = np.nan_to_num(np.asarray(states, dtype=np.float64))
-    mean = states.mean(axis=0)
-    centred = states - mean
-    _, singular, vectors = np.linalg.svd(centred, full_matrices=False)
-    components = np.zeros((2, states.shape[1]))
-    components[: min(2, len(vectors))] = vectors[:2]
-    variance = singular**2
-    total = variance.sum() or 1.0
-    explained = tuple(float(v / total) for v in np.pad(variance, (0, 2))[:2])
-    return Projection(mean=mean, components=components, explained=explained)
-
-
-def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection: Projection, font_size: int = 14) -> go.Figure:
-    """Hidden states h_t projected to 2-D, drawn as paths labelled by their tokens."""
-    figure = go.Figure()
-    for name, points, labels in paths:
-        figure.add_trace(
-            go.Scatter(
-                x=points[:, 0],
-                y=points[:, 1],
-                text=[label.rsplit(" ·", 1)[0] for label in labels],
-                mode="lines+markers+text",
-                textposition="top center",
-                marker=dict(size=9),
-                name=name,
-                hovertemplate="%{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
-            )
-        )
-    first, second = projection.explained
-    figure.update_layout(with_title_and_legend(dict(
-        xaxis=dict(title=f"PC 1 ({first:.0%} of variance)"),
-        yaxis=dict(title=f"PC 2 ({second:.0%} of variance)"),
-        height=460,
-        margin=dict(l=50, r=20, b=50),
-        font=dict(size=font_size),
-    ), "hidden-state trajectory (PCA)"))
-    return figure
-
-
-def step_prediction_figure(outcomes: list[tuple[str, float]], title: str, font_size: int = 20,
-                           height: int = 230) -> go.Figure:
-    """The prediction after one token as horizontal bars, likeliest on top: (label, probability) pairs."""
-    names = [token_text(token_labels([name])[0]) for name, _ in outcomes]
-    probabilities = [p for _, p in outcomes]
-    bars = dict(type="bar", orientation="h", x=probabilities, y=names, text=[f"{p:.0%}" for p in probabilities],
-                textposition="outside", cliponaxis=False, marker=dict(color="#1f77b4"),
-                hovertemplate="%{y}: %{x:.3f}<extra></extra>")
-    return _plain_figure([bars], dict(
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=font_size)),
-        xaxis=dict(range=[0, 1.18], visible=False, fixedrange=True),
-        yaxis=dict(type="category", categoryorder="array", categoryarray=names[::-1], fixedrange=True,
-                   automargin=True),
-        height=height, margin=dict(l=10, r=10, t=font_size * 2 + 10, b=10), font=dict(size=font_size),
-        showlegend=False,
-    ))
