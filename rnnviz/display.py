@@ -16,17 +16,23 @@ def readable_number(value: float, digits: int = 3) -> str:
     return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
 
 
+POSITION_MARK = " ·"  # between a token and its position in a label: "not ·3"
+
+
+def token_display(token: str, unknown: bool = False) -> str:
+    """A token as a person reads it: spaces, newlines and control characters visible, unknown marked."""
+    visible = token.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
+    visible = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in visible) or "∅"
+    return f"{visible}{UNKNOWN_MARK if unknown else ''}"
+
+
 def token_labels(tokens: list[str], unknown: list[bool] | None = None) -> list[str]:
-    """Readable, unique axis labels: spaces and newlines visible, unknown marked, position appended."""
+    """Unique axis labels: each token's display with its position appended ("not ·3")."""
     unknown = unknown or [False] * len(tokens)
-    labels = []
-    for i, (token, is_unknown) in enumerate(zip(tokens, unknown)):
-        visible = token.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
-        visible = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in visible) or "∅"
-        labels.append(f"{visible}{UNKNOWN_MARK if is_unknown else ''} ·{i}")
-    return labels
+    return [f"{token_display(token, is_unknown)}{POSITION_MARK}{i}"
+            for i, (token, is_unknown) in enumerate(zip(tokens, unknown))]
 
 
 def token_text(label: str) -> str:
-    """A token's label without its position: what an axis writes under a column."""
-    return label.rsplit(" ·", 1)[0]
+    """A label of `token_labels` without its position: what an axis writes under a column."""
+    return label.rsplit(POSITION_MARK, 1)[0]

@@ -20,6 +20,7 @@ import plotly.offline
 
 import rnnviz
 from rnnviz import figures
+from rnnviz.display import token_display
 from rnnviz.figures.lecture import cell_diagram
 from rnnviz.errors import RnnvizError
 from rnnviz.inspection import TextRun, inspect_text
@@ -130,7 +131,7 @@ def _revealed_text(run: TextRun, step: int) -> str:
     lines = [joiner.join(shown[i : i + TOKENS_PER_LINE]) for i in range(0, len(shown), TOKENS_PER_LINE)]
     outcome, probability = run.top_outcomes(step, 1)[0]
     after = "prediction" if run.task == "classifier" else "next character"
-    shown_outcome = html.escape(figures.token_labels([outcome])[0].rsplit(" ·", 1)[0])
+    shown_outcome = html.escape(token_display(outcome))
     more = " …" if step < len(run.tokens) - 1 else ""
     return f"{'<br>'.join(lines)}{more}<br><span style='font-size:16px'>{after}: {shown_outcome} ({probability:.0%})</span>"
 

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import plotly.io
 import pytest
 
+from rnnviz.display import token_display
 from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, NEXT_TOKENS_GROUP, NextTokens, PLOT_DECIMALS, SYMBOLS, class_probability_figure, colour_scale,
                             clicked_cell, grid_arrangement, next_token_figure, quantity_grid, quantity_heatmap,
                             shares_token_axis, token_labels)
@@ -181,7 +182,7 @@ def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_
     np.testing.assert_array_equal(np.asarray(table.z), expected_p)
     t = 7
     top = np.argsort(-distribution[t])[:5]
-    assert [row[t] for row in table.text] == [token_labels([vocabulary[i]])[0].rsplit(" ·", 1)[0] for i in top]
+    assert [row[t] for row in table.text] == [token_display(vocabulary[i]) for i in top]
     assert figure.layout[table.coloraxis].colorbar.title.text == "p"
     assert figure.layout[table.coloraxis].cmin == 0 and figure.layout[table.coloraxis].cmax == 1
 

@@ -8,7 +8,7 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
-from rnnviz.display import token_labels, token_text
+from rnnviz.display import token_display, token_text
 from rnnviz.figures.look import _plain_figure, with_title_and_legend
 from rnnviz.projection import Projection
 from rnnviz.quantities import LABELS
@@ -89,7 +89,7 @@ def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection
             go.Scatter(
                 x=points[:, 0],
                 y=points[:, 1],
-                text=[label.rsplit(" ·", 1)[0] for label in labels],
+                text=[token_text(label) for label in labels],
                 mode="lines+markers+text",
                 textposition="top center",
                 marker=dict(size=9),
@@ -111,7 +111,7 @@ def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection
 def step_prediction_figure(outcomes: list[tuple[str, float]], title: str, font_size: int = 20,
                            height: int = 230) -> go.Figure:
     """The prediction after one token as horizontal bars, likeliest on top: (label, probability) pairs."""
-    names = [token_text(token_labels([name])[0]) for name, _ in outcomes]
+    names = [token_display(name) for name, _ in outcomes]
     probabilities = [p for _, p in outcomes]
     bars = dict(type="bar", orientation="h", x=probabilities, y=names, text=[f"{p:.0%}" for p in probabilities],
                 textposition="outside", cliponaxis=False, marker=dict(color="#1f77b4"),

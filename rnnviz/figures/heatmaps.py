@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from rnnviz.display import token_labels, token_text
+from rnnviz.display import POSITION_MARK, token_display, token_labels, token_text
 from rnnviz.figures.look import (ColourScale, _colour_steps, _plain_figure, _unvalidated_figure, colour_scale,
                                  with_title_and_legend)
 from rnnviz.quantities import LABELS, SYMBOLS
@@ -393,7 +393,7 @@ def _next_token_table(next_tokens: NextTokens, labels: list[str], axes: tuple[st
     probabilities = np.take_along_axis(distribution, top, axis=1)
     shown_ids = np.unique(top).tolist()  # each predicted entry labelled once, not once per cell
     vocabulary = next_tokens.vocabulary
-    readable = dict(zip(shown_ids, (label.rsplit(" ·", 1)[0] for label in token_labels([vocabulary[i] for i in shown_ids]))))
+    readable = {i: token_display(vocabulary[i]) for i in shown_ids}
     shown = [[readable[i] for i in row] for row in top.tolist()]
     table = dict(
         type="heatmap", z=probabilities.T, x=list(labels), y=[f"#{r + 1}" for r in range(k)],
@@ -468,7 +468,8 @@ def difference_heatmap(
     order = np.arange(difference.shape[1]) if unit_order is None else np.asarray(unit_order)
     bound = float(np.nanmax(np.abs(difference))) if difference.size else 1.0
     bound = bound if bound > 0 else 1.0
-    labels = [f"{b.rsplit(' ·', 1)[0]} vs {a.rsplit(' ·', 1)[0]} ·{i}" for i, (a, b) in enumerate(zip(first_labels, second_labels))]
+    labels = [f"{token_text(b)} vs {token_text(a)}{POSITION_MARK}{i}"
+              for i, (a, b) in enumerate(zip(first_labels, second_labels))]
     figure = go.Figure(
         go.Heatmap(
             z=difference[:, order].T,

@@ -115,6 +115,8 @@ def test_arrow_keys_step_the_lecture_and_the_backward_direction_reads_right_to_l
     page.wait_for_selector(".rnnviz-reading .current")
     wait_until_idle(page)
     assert page.evaluate(CURRENT_TOKEN_JS) == "good"
+    page.locator(".rnnviz-reading").click()  # the page has the keyboard, as after a person's first click
+    page.wait_for_timeout(300)
     page.keyboard.press("ArrowRight")  # on, in reading order: right to left
     page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'not'")
     page.keyboard.press("ArrowRight")
