@@ -373,10 +373,9 @@ _ACTIVATIONS = {"none": None, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
 def _onednn_linear_works() -> bool:
     """Whether oneDNN's dense linear (the kernel family PyTorch's own CPU LSTM runs on) is usable here.
 
-    The rebuild is a few large matrix products per layer; on this project's CPUs oneDNN does them
-    1.7–1.9× faster than the default BLAS (`torch.addmm`), e.g. 67 ms vs 116 ms for
-    [25600 × 320]·[320 × 1024], and applies σ or tanh as it writes the result (a separate pass
-    over strided gate slices cost as much again). The op is PyTorch-internal (`torch.ops.mkldnn`),
+    The rebuild is a few large matrix products per layer; oneDNN does them faster than the default
+    BLAS (`torch.addmm`) on this project's CPUs and applies σ or tanh as it writes the result
+    (bench/bench_capture.py). The op is PyTorch-internal (`torch.ops.mkldnn`),
     so it is used only after a check against `F.linear` on this very build; otherwise
     everything runs through `F.linear`.
     """

@@ -150,10 +150,9 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     """Stacked arrangement of `quantity_grid`: a subplot per quantity, `columns` to a row.
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
-    mark); panels with the same colour range share one colour bar. One figure rather than one per quantity because the
-    browser pays a fixed cost per Plotly chart: six separate heatmaps took ~210 ms to draw in headless
-    Chromium here, the same six as one grid ~50 ms. `next_tokens` (one column only) adds the top-k
-    table as the first row, on the same token axis.
+    mark); panels with the same colour range share one colour bar. One figure rather than one per
+    quantity: the browser pays a fixed cost per Plotly chart (bench/bench_app.py). `next_tokens` (one
+    column only) adds the top-k table as the first row, on the same token axis.
     """
     quantities = list(values_by_quantity)
     columns = max(1, min(columns, len(quantities)))
@@ -230,7 +229,7 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
                                             tickangle=tick_angle, showgrid=False, **long_text_ticks,
                                             **({"matches": "x"} if shared_x and i > 0 else {}))
         # unit labels on the first column only: every panel has the same unit order, and each tick
-        # label is an SVG text node the browser lays out on every redraw (half of them: ~100 ms here)
+        # label is an SVG text node the browser lays out on every redraw
         layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category",
                                         range=[order_length - 0.5, -0.5], autorange=False, showgrid=False,
                                         **({"title": dict(text="unit")} if column == 0 else {"showticklabels": False}))
@@ -290,11 +289,8 @@ def quantity_grid(
     `clicked_cell` maps a clicked point back to (token, unit).
 
     Short texts put the panels side by side on ONE pair of axes, sharing the unit axis (a unit's row
-    runs on through every quantity). The browser pays per axis, not per heatmap: measured in Streamlit
-    here, one Plotly draw of six 12-token panels took 76–95 ms on six subplots and 26–40 ms on one.
-    Longer texts stack the panels on subplots of their own (two to a row up to 40 tokens), because
-    on a shared category axis Plotly expands every heatmap to all of the axis's categories: six
-    400-column panels sharing one unit axis drew slower than six subplots. Past TWO_COLUMN_MAX_TOKENS
+    runs on through every quantity; the browser pays per axis, not per heatmap). Longer texts stack
+    the panels on subplots of their own (two to a row up to 40 tokens). Past TWO_COLUMN_MAX_TOKENS
     every panel stands on one token axis, and a language model's top-k table (`next_tokens`) can join
     it as the first row (see `shares_token_axis`): a position then reads straight down from the
     prediction through every quantity, and the page draws one chart instead of two.
@@ -403,7 +399,7 @@ def _next_token_table(next_tokens: NextTokens, labels: list[str], axes: tuple[st
         colorbar=dict(thickness=12, title=dict(text="p")),
     )
     # Characters written in the cells only while a cell is wide enough to read one: past that they are
-    # illegible, and each is a text node the browser lays out (400 positions × 5 took ~300 ms per draw).
+    # illegible, and each is a text node the browser lays out on every draw.
     if len(labels) <= CELL_TEXT_MAX_COLUMNS:
         table["texttemplate"] = "%{text}"
     return table

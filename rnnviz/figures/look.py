@@ -13,8 +13,8 @@ from plotly.colors import get_colorscale
 
 from rnnviz.quantities import SIGMOID_GATES, TANH_QUANTITIES
 
-# The app draws its busiest charts (the heatmap grid, the prediction chart) with theme=None: Streamlit's
-# theming cost ~50 ms per redraw of the grid. They carry their own plain look instead: white, Streamlit's
+# The app draws its busiest charts (the heatmap grid, the prediction chart) with theme=None, Streamlit's
+# theming being a cost on every redraw. They carry their own plain look instead: white, Streamlit's
 # text colour and font, light grid lines, distinct class colours.
 PLAIN_LOOK = dict(
     paper_bgcolor="white", plot_bgcolor="white",
@@ -73,7 +73,7 @@ def colour_scale(quantity: str, values: np.ndarray, cell: str = "lstm") -> Colou
 
 @functools.lru_cache(maxsize=None)
 def _named_colour_steps(name: str) -> tuple[tuple[float, str], ...]:
-    return tuple(map(tuple, get_colorscale(name)))  # the lookup scans every named scale: ~4 ms
+    return tuple(map(tuple, get_colorscale(name)))  # the lookup scans every named scale
 
 
 def _colour_steps(name: str) -> list[list]:
@@ -85,15 +85,11 @@ class PlainFigure(go.Figure):
     """A Figure that plotly.js redraws cheaply: written without a template and with numbers as plain
     lists, with a fixed `layout.datarevision`.
 
-    Streamlit mounts a new chart for every new spec and hands it to plotly.js twice: `Plotly.newPlot`,
-    then, after its theme pass, `Plotly.react` with a deep copy. plotly.js redraws everything on that
-    react when the layout has a template (any, even `{}`) or when arrays are typed (plotly.py writes
-    numpy arrays as base64 typed arrays, and plotly.js caches each decoded array on the spec, which
-    the copy then writes out as an object with a key per number: 1.1 MB became 4.7 MB for a
-    400-character passage). Without both, and with `datarevision` unchanged, the copy is read as the
-    same data. Measured in headless Chromium (plotly.js 4.1, outside Streamlit): that react took
-    35–48 ms for the 12-token grid and 78–88 ms for the 400-character one, now 10–13 and 15–17 ms.
-    Numbers are rounded to the 3 decimals every hover shows.
+    Streamlit hands every new spec to plotly.js twice: `Plotly.newPlot`, then `Plotly.react` with a
+    deep copy. plotly.js redraws everything on that react when the layout has a template (even `{}`)
+    or when arrays are typed (as plotly.py writes numpy arrays); without both, and with `datarevision`
+    unchanged, the copy is read as the same data (bench/bench_app.py measures the page). Numbers are
+    rounded to the 3 decimals every hover shows.
     """
 
     def to_dict(self) -> dict:
@@ -113,8 +109,8 @@ def _plain(value):
 
 
 def _unvalidated_figure(data: list[dict], layout: dict) -> go.Figure:
-    """A Figure from specs without plotly.py's per-property validation, which cost ~200 ms per page of
-    heatmaps here; tests check these specs against the validating constructor instead."""
+    """A Figure from specs without plotly.py's per-property validation (a cost on every page of
+    heatmaps); tests check these specs against the validating constructor instead."""
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
