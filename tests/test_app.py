@@ -328,3 +328,32 @@ def test_switching_to_the_character_model_gives_it_a_passage_of_its_own_kind():
     at.selectbox(key="model").set_value("shakespeare-char-lstm").run()
     assert_clean(at)
     assert at.session_state["text"].startswith("First Citizen")
+
+
+def test_every_run_states_how_closely_the_page_matches_pytorch():
+    at = page()
+    assert_clean(at)
+    badge = [m.value for m in at.markdown if "matches PyTorch to" in m.value]
+    assert badge and ":green-badge[" in badge[0]
+
+
+def test_the_memory_view_draws_retention_as_the_product_of_forget_gates():
+    at = page(view="memory", unit="17")
+    assert_clean(at)
+    unit_chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    z = np.array([[np.nan if v is None else v for v in row] for row in unit_chart["data"][0]["z"]], dtype=float)
+    forget = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good").states(0, "forward", "forget_gate")[:, 17]
+    assert z[1, 4] == pytest.approx(float(np.prod(forget[2:5])), abs=1e-3)  # written at 'movie', read at 'good'
+    assert z[0, 0] == pytest.approx(1.0) and np.isnan(z[4, 0])  # memory does not reach back
+
+
+def test_untrained_weights_are_seeded_kept_in_the_link_and_differ_from_the_trained_ones():
+    trained = heatmaps(page(unit="0"))[0]["heatmap"]
+    at = page(weights="untrained", seed="3", unit="0")
+    assert_clean(at)
+    untrained = heatmaps(at)[0]["heatmap"]
+    again = heatmaps(page(weights="untrained", seed="3", unit="0"))[0]["heatmap"]
+    assert not np.allclose(z_values(trained), z_values(untrained))
+    np.testing.assert_array_equal(z_values(untrained), z_values(again))
+    assert any("Freshly initialised weights (seed 3)" in i.value for i in at.info)
+    assert at.query_params["weights"] == ["untrained"] or at.query_params["weights"] == "untrained"

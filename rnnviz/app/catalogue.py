@@ -13,10 +13,12 @@ import rnnviz
 from rnnviz.capture import cell_kind
 from rnnviz.custom import CustomModel, first_recurrent, load_entry_point
 from rnnviz.errors import ModelError
+from rnnviz.exactness import Exactness, run_exactness
 from rnnviz.inspection import TextRun, inspect_text
 from rnnviz.models import bundled_names, read_config, resolve
 from rnnviz.quantities import QUANTITIES_BY_CELL, cell_kind_of
 from rnnviz.app.state import ModelShape, start_model
+from rnnviz.untrained import untrained_copy
 from rnnviz.uploads import load_upload
 
 UPLOADS = "uploads"  # session key: this session's uploaded models, by name
@@ -95,30 +97,63 @@ def shared_model(source: str) -> rnnviz.LoadedModel | CustomModel:
     return rnnviz.load(source)
 
 
+@st.cache_resource(max_entries=8)
+def untrained_model(source: str, seed: int) -> rnnviz.LoadedModel:
+    """The same architecture with freshly initialised weights (seeded), shared like the trained one."""
+    return untrained_copy(shared_model(source), seed)
+
+
+def _server_model(source: str, untrained_seed: int | None) -> rnnviz.LoadedModel | CustomModel:
+    return shared_model(source) if untrained_seed is None else untrained_model(source, untrained_seed)
+
+
 @st.cache_resource(max_entries=256)
-def _shared_run(source: str, text: str) -> TextRun:
+def _shared_run(source: str, text: str, untrained_seed: int | None = None) -> TextRun:
     """A trace computed once per (model, text) and reused while only the view changes."""
-    return inspect_text(shared_model(source), text, truncate=True)
+    return inspect_text(_server_model(source, untrained_seed), text, truncate=True)
 
 
-def model(name: str) -> rnnviz.LoadedModel | CustomModel:
-    """The model named `name` in this session's catalogue."""
+@st.cache_resource(max_entries=256)
+def _shared_exactness(source: str, text: str, untrained_seed: int | None = None) -> Exactness | None:
+    loaded = _server_model(source, untrained_seed)
+    if not isinstance(loaded, rnnviz.LoadedModel):
+        return None
+    return run_exactness(loaded, _shared_run(source, text, untrained_seed))
+
+
+def can_untrain(name: str) -> bool:
+    """Whether the model named `name` can be shown freshly initialised (a bundled-format model on the server)."""
+    return name not in session_uploads() and isinstance(model(name), rnnviz.LoadedModel)
+
+
+def model(name: str, untrained_seed: int | None = None) -> rnnviz.LoadedModel | CustomModel:
+    """The model named `name` in this session's catalogue (freshly initialised with a seed)."""
     uploads = session_uploads()
-    return uploads[name] if name in uploads else shared_model(server_offers()[name][0])
+    if name in uploads:
+        return uploads[name]
+    return _server_model(server_offers()[name][0], untrained_seed)
 
 
-def text_run(name: str, text: str) -> TextRun:
+def text_run(name: str, text: str, untrained_seed: int | None = None) -> TextRun:
     """`text` as the model named `name` reads it (cached: per server for shared models, per session
     for uploads)."""
     uploads = session_uploads()
     if name not in uploads:
-        return _shared_run(server_offers()[name][0], text)
+        return _shared_run(server_offers()[name][0], text, untrained_seed)
     runs = st.session_state.setdefault(UPLOAD_RUNS, {})
     if (name, text) not in runs:
         if len(runs) >= UPLOAD_RUNS_KEPT:
             runs.clear()
         runs[(name, text)] = inspect_text(uploads[name], text, truncate=True)
     return runs[(name, text)]
+
+
+def exactness(name: str, text: str, untrained_seed: int | None = None) -> Exactness | None:
+    """How closely the run's recorded quantities match the module's own outputs (None: not measured)."""
+    uploads = session_uploads()
+    if name in uploads:
+        return run_exactness(uploads[name], text_run(name, text))
+    return _shared_exactness(server_offers()[name][0], text, untrained_seed)
 
 
 def load_uploaded_model() -> None:

@@ -18,7 +18,10 @@ from rnnviz.app.catalogue import Offer, load_uploaded_model
 from rnnviz.app.state import (NOTICES, PRESET, VIEWS, ViewState, apply_preset, auto_unit, current_state,
                               restore_from_url_once, start_model, unit_chosen_by_hand, unit_is_automatic,
                               with_text_length, write_url)
-from rnnviz.app.views import compare, corpus, export, gradients, heatmaps, inspector, lecture, trajectory
+from rnnviz.app.views import (compare, corpus, export, gradients, heatmaps, inspector, lecture, memory, trajectory,
+                              whatif)
+from rnnviz.display import readable_number
+from rnnviz.exactness import EXACT_WITHIN
 from rnnviz.custom import CustomModel
 from rnnviz.errors import RnnvizError
 from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun
@@ -34,6 +37,8 @@ VIEW_TITLES = {  # short enough for one row of tabs beside the sidebar at a proj
     "compare": "Compare",
     "trajectory": "Trajectory",
     "lecture": "Lecture",
+    "whatif": "What if",
+    "memory": "Memory",
     "gradients": "Gradients",
     "lab": "Lab",
     "corpus": "Corpus",
@@ -102,6 +107,15 @@ def sidebar(offered: dict[str, Offer], state: ViewState) -> None:
                              "Until you choose one, the unit that varies most over the text.")
         st.number_input("units shown", min_value=1, max_value=max(shape.hidden_size, 1), step=8, key="units_shown",
                         help="The first units in the chosen order; order by variance to see the busiest ones.")
+        st.header("Weights")
+        if models.can_untrain(state.model):
+            st.radio("weights", ["trained", "untrained"], key="weights", horizontal=True,
+                     help="untrained: the same architecture freshly initialised (PyTorch's own initialisation, "
+                          "seeded), on the same text with the same colour scales, to see what training built.")
+            if state.weights == "untrained":
+                st.number_input("initialisation seed", min_value=0, max_value=2**31 - 1, key="seed")
+        else:
+            st.caption("Trained weights only: an uploaded model or an entry point is shown as given.")
 
 
 def bundled_format_only(model) -> bool:
@@ -113,12 +127,32 @@ def bundled_format_only(model) -> bool:
     return True
 
 
+def untrained_seed(state: ViewState) -> int | None:
+    """The seed of the freshly initialised weights the page shows, or None for the trained ones."""
+    return state.seed if state.weights == "untrained" and models.can_untrain(state.model) else None
+
+
+def exactness_badge(state: ViewState) -> None:
+    """Every run says how closely the numbers on the page match the model's own outputs."""
+    measured = models.exactness(state.model, state.text, untrained_seed(state))
+    if measured is None:
+        return
+    error = readable_number(measured.max_abs_error, 2)
+    if measured.exact:
+        st.markdown(f":green-badge[:material/check: matches PyTorch to {error}] "
+                    ":gray[largest difference between the quantities shown and the module's own outputs]")
+    else:
+        st.markdown(f":red-badge[differs from PyTorch by {error}] :gray[more than the {EXACT_WITHIN:g} "
+                    "a float32 capture is held to]")
+
+
 def show_view(state: ViewState, run: TextRun) -> None:
     """Draw the chosen view; a failing view says so and leaves the page working."""
-    model = models.model(state.model)
+    seed = untrained_seed(state)
+    model = models.model(state.model, seed)
 
     def other_text(text: str) -> TextRun:
-        return models.text_run(state.model, text)
+        return models.text_run(state.model, text, seed)
 
     views = {
         "heatmaps": lambda: heatmaps.render(model, run, state),
@@ -126,6 +160,8 @@ def show_view(state: ViewState, run: TextRun) -> None:
         "compare": lambda: compare.render(run, state, other_text),
         "trajectory": lambda: trajectory.render(run, state, other_text),
         "lecture": lambda: lecture.render(run, state),
+        "whatif": lambda: bundled_format_only(model) and whatif.render(model, run, state),
+        "memory": lambda: bundled_format_only(model) and memory.render(model, run, state),
         "gradients": lambda: bundled_format_only(model) and gradients.render(
             model, run, state.layer, state.direction, models.shared_model),
         "lab": lab_view.render,
@@ -158,7 +194,7 @@ def main() -> None:
     run, problem = None, None
     if state.text.strip():
         try:
-            run = models.text_run(state.model, state.text)
+            run = models.text_run(state.model, state.text, untrained_seed(state))
         except RnnvizError as error:
             problem = str(error)
     if run is not None:
@@ -188,6 +224,10 @@ def main() -> None:
         unknown = [t for t, u in zip(run.tokens, run.encoding.unknown) if u]
         if unknown:
             st.caption(f"Not in the model's vocabulary (read as ⟨unk⟩): {', '.join(unknown[:20])}")
+        exactness_badge(state)
+        if untrained_seed(state) is not None:
+            st.info(f"Freshly initialised weights (seed {state.seed}): what this architecture does before any "
+                    "training. Switch back to trained weights in the sidebar.")
         write_url(state)  # before the view: the lecture's player writes its own step after this
         show_view(state, run)
         return

@@ -25,7 +25,12 @@ TEXT_TASK = "text_task"  # the task the current text was chosen for
 PLAYING = "playing"  # the lecture plays
 PRESET = "preset"
 
-VIEWS = ("heatmaps", "inspector", "compare", "trajectory", "lecture", "gradients", "lab", "corpus", "export")
+VIEWS = ("heatmaps", "inspector", "compare", "trajectory", "lecture", "whatif", "memory", "gradients", "lab", "corpus",
+         "export")
+WEIGHTS = ("trained", "untrained")
+EDIT_UNITS = ("selected", "list", "top")  # the selected unit, the units listed, the top k by effect
+EDIT_STEPS = ("from", "at")  # from the selected token on, or at it only
+EDIT_KINDS = ("set", "scale")
 ALIGNMENTS = ("end", "start")
 MAX_QUERY_TEXT = 2000
 
@@ -45,6 +50,16 @@ class ViewState:
     quantity: str = "hidden"
     align: str = "end"
     present: int = 0  # 1: the lecture's presenter screen
+    weights: str = "trained"  # or "untrained": the same architecture freshly initialised with `seed`
+    seed: int = 0
+    # What if: the edit made inside the recurrence (quantity, which units, which tokens, set or scale)
+    edit_quantity: str = "hidden"
+    edit_units: str = "top"
+    edit_unit_list: str = ""
+    edit_top: int = 40
+    edit_steps: str = "from"
+    edit_kind: str = "set"
+    edit_value: str = "0"
 
     def to_query(self) -> dict[str, str]:
         """Only what differs from the defaults, so links stay short."""
@@ -108,6 +123,13 @@ def clamp(state: ViewState, models: Mapping[str, ModelShape], notices: list[str]
         "units_shown": 1 <= state.units_shown <= 4096,
         "step": 0 <= state.step <= 100_000,
         "present": state.present in (0, 1),
+        "weights": state.weights in WEIGHTS,
+        "seed": 0 <= state.seed < 2**31,
+        "edit_quantity": state.edit_quantity in shape.quantities,
+        "edit_units": state.edit_units in EDIT_UNITS,
+        "edit_top": 1 <= state.edit_top <= 4096,
+        "edit_steps": state.edit_steps in EDIT_STEPS,
+        "edit_kind": state.edit_kind in EDIT_KINDS,
     }
     for key, ok in checks.items():
         if not ok:

@@ -451,7 +451,7 @@ def _is_dark(colour: str) -> bool:
 
 def difference_heatmap(
     first: np.ndarray, second: np.ndarray, first_labels: list[str], second_labels: list[str], quantity: str, align: str = "end",
-    unit_order: np.ndarray | None = None, font_size: int = 14,
+    unit_order: np.ndarray | None = None, font_size: int = 14, title: str | None = None,
 ) -> go.Figure:
     """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs."""
     steps = min(len(first), len(second))
@@ -479,7 +479,7 @@ def difference_heatmap(
         )
     )
     figure.update_layout(
-        title=f"difference of {LABELS.get(quantity, quantity)} (second − first, aligned at the {align})",
+        title=title or f"difference of {LABELS.get(quantity, quantity)} (second − first, aligned at the {align})",
         xaxis=dict(title="aligned tokens", type="category"),
         yaxis=dict(title="unit", type="category", autorange="reversed"),
         height=max(260, min(900, 12 * len(order) + 140)),

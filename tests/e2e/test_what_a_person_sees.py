@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 import pytest
 
 import rnnviz
@@ -203,3 +205,27 @@ def test_no_chart_title_covers_its_legend_in_any_view_and_every_view_is_screensh
             assert page.locator(EXCEPTION).count() == 0, view
     finally:
         page.context.close()
+
+
+WHATIF_CURVES_JS = """() => { const plot = document.querySelector('.st-key-whatif-curves .js-plotly-plot');
+    return plot ? plot._fullData.map(t => ({name: t.name, y: Array.from(t.y)})) : null; }"""
+
+
+def test_editing_units_inside_the_recurrence_changes_the_prediction_curve_on_a_negation_pair(page, app_server):
+    page.goto(f"{app_server.url}/?view=whatif&unit=0", wait_until="domcontentloaded")
+    page.get_by_role("button", name="Lesson example", exact=False).click()
+    page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '3'")
+    page.wait_for_selector(".st-key-whatif-curves .js-plotly-plot")
+    wait_until_idle(page)
+    curves = {c["name"]: np.array(c["y"]) for c in page.evaluate(WHATIF_CURVES_JS)}
+    trained, edited = curves["as trained"], curves["edited"]
+    # before 'not' (tokens 0-2) the edit has not happened yet; from 'not' on the curve moves
+    np.testing.assert_allclose(edited[:3], trained[:3], atol=1e-3)
+    assert abs(edited[-1] - trained[-1]) > 0.2, (trained, edited)
+    # the page says so, with the labels it computed
+    model = rnnviz.load(MODEL)
+    run = inspect_text(model, "the movie was not good")
+    assert trained[-1] == pytest.approx(float(run.predictions[-1].max()), abs=1e-3)
+    text = page.locator('[data-testid="stMarkdown"]').filter(has_text="After the last token").inner_text()
+    assert "the prediction changes" in text, text
+    assert page.locator(EXCEPTION).count() == 0
