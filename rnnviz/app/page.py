@@ -156,7 +156,7 @@ def show_view(state: ViewState, run: TextRun) -> None:
 
     views = {
         "heatmaps": lambda: heatmaps.render(model, run, state),
-        "inspector": lambda: inspector.render(run, state),
+        "inspector": lambda: inspector.render(model, run, state),
         "compare": lambda: compare.render(run, state, other_text),
         "trajectory": lambda: trajectory.render(run, state, other_text),
         "lecture": lambda: lecture.render(run, state),

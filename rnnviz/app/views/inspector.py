@@ -6,13 +6,45 @@ from __future__ import annotations
 import streamlit as st
 
 from rnnviz import figures, lecture
-from rnnviz.app.state import ViewState
+from rnnviz.app.state import ViewState, choose_unit
 from rnnviz.app.widgets import chosen_units, clickable_heatmap, unit_series
 from rnnviz.inspection import TextRun
+from rnnviz.interventions import UnitRanking, rank_units_by_ablation, rank_units_by_change
+from rnnviz.models import LoadedModel
 from rnnviz.quantities import LABELS
 
 
-def render(run: TextRun, state: ViewState) -> None:
+TOP_UNITS = 8
+
+
+def units_that_matter(model, run: TextRun, state: ViewState) -> None:
+    """The units whose ablation at this token moves the prediction most, each a click away, and the
+    cheaper ranking by how much each moved here."""
+    if not isinstance(model, LoadedModel):
+        return
+    quantity = "cell" if "cell" in run.recurrent_call.quantities else "hidden"
+    name = run.recurrent_call.name(state.layer, state.direction, quantity)
+    with st.expander(f"Units that matter at token {state.step}", expanded=False):
+        moved = rank_units_by_change(run, name, state.step)
+        st.caption(f"Largest {moved.measure}: " + ", ".join(f"unit {u} ({v:+.2f})" for u, v in moved.top(TOP_UNITS)))
+        # one batched rerun per unit: instant for a sentence, seconds for a long passage, so asked for
+        if st.toggle("rank by effect on the prediction (ablating each unit here)", key="rank_by_effect",
+                     value=len(run.tokens) <= 60):
+            ranking = _ablation_ranking(model, (model.name, id(model.module), run.text), run, name, state.step)
+            st.caption(f"By effect: {ranking.measure}. Click one to inspect it.")
+            columns = st.columns(TOP_UNITS)
+            for column, (unit, score) in zip(columns, ranking.top(TOP_UNITS)):
+                column.button(f"unit {unit}", key=f"matter_{unit}", help=f"Δp = {score:+.3f}", on_click=choose_unit,
+                              args=(unit,), use_container_width=True)
+
+
+@st.cache_data(max_entries=64, show_spinner="ranking units by their effect…")
+def _ablation_ranking(_model, key: tuple, _run: TextRun, name: str, step: int) -> UnitRanking:
+    at = len(_run.tokens) - 1 if _run.task == "language_model" else None
+    return rank_units_by_ablation(_model, _run, name, step, at=at)
+
+
+def render(model, run: TextRun, state: ViewState) -> None:
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     recorded = run.recurrent_call
     step = state.step
@@ -28,6 +60,7 @@ def render(run: TextRun, state: ViewState) -> None:
     for line in lecture.written_update(recorded.cell, moment):
         st.latex(line)
     st.markdown("  \n".join(lecture.gate_sentences(recorded.cell, moment)))
+    units_that_matter(model, run, state)
     order = chosen_units(run, state)
     hidden = run.states(state.layer, state.direction, "hidden")
     clickable_heatmap(
