@@ -43,6 +43,9 @@ MAX_LABELS = 1_000
 MAX_NAME_CHARACTERS = 200
 MAX_DESCRIPTION_CHARACTERS = 10_000
 MAX_TENSOR_RANK = 8
+# JSON values a config may hold: its vocabulary, its labels, every other field, with room to spare.
+# Parsing costs up to ~60 bytes per value, whatever the text: bounding their number bounds the parse.
+MAX_CONFIG_VALUES = MAX_VOCABULARY + MAX_LABELS + 50_000
 
 # Bits per element of every dtype the safetensors format defines.
 SAFETENSORS_DTYPE_BITS = {
@@ -138,6 +141,10 @@ def check_config_bytes(data: bytes) -> tuple[ModelConfig, Tokenizer]:
     """The config and tokenizer of an uploaded config.json, every field's type and range checked."""
     if len(data) > MAX_CONFIG_BYTES:
         raise ModelError(f"{CONFIG_FILE} is {len(data) / 1e6:.1f} MB; the limit is {MAX_CONFIG_BYTES // 1024 // 1024} MB")
+    values = data.count(b",") + data.count(b"[") + data.count(b"{") + 1  # at least as many as the JSON holds
+    if values > MAX_CONFIG_VALUES:
+        raise ModelError(f"{CONFIG_FILE} holds too many values (up to {values:,}) to be a model's config, "
+                         f"whose vocabulary has at most {MAX_VOCABULARY:,} entries")
     try:
         payload = _parse_json(data, CONFIG_FILE)
     except UnicodeDecodeError:

@@ -392,3 +392,25 @@ def test_the_page_shows_a_crafted_upload_as_a_message(good_files, monkeypatch):
         webapp.load_uploaded_model()
         assert state["upload_message"].startswith("Could not load the model: "), case
         assert "uploads" not in state, case
+
+
+def test_a_config_at_every_limit_loads(tmp_path):
+    punctuation = [",", "[", "{", ",,", "a,b", "(", "--"]  # brackets and commas inside texts count as values too
+    vocabulary = ["<pad>", "<unk>", *punctuation, *(f"w{i}" for i in range(uploads.MAX_VOCABULARY - 2 - len(punctuation)))]
+    config = ModelConfig(name="n" * uploads.MAX_NAME_CHARACTERS, description="," * uploads.MAX_DESCRIPTION_CHARACTERS,
+                         task="classifier", cell="rnn", vocab_size=len(vocabulary), embedding_dim=1, hidden_size=1,
+                         num_layers=uploads.MAX_LAYERS, bidirectional=True,
+                         labels=[f"label {i}," for i in range(uploads.MAX_LABELS)])
+    folder = save(tmp_path / "at-limits", config, WordTokenizer(vocabulary), build_module(config))
+    loaded = load_upload((folder / "config.json").read_bytes(), (folder / "model.safetensors").read_bytes())
+    assert loaded.config == config
+
+
+def test_a_config_of_too_many_values_is_refused_before_it_is_parsed(good_files, monkeypatch):
+    def no_parsing(*_, **__):
+        raise AssertionError("parsed")
+
+    hostile = edited_payload(good_files[0], set_tokenizer("vocab", [[]] * 300_000))
+    monkeypatch.setattr(uploads.json, "loads", no_parsing)
+    with pytest.raises(ModelError, match="config.json holds too many values"):
+        load_upload(hostile, good_files[1])
