@@ -193,14 +193,17 @@ def architecture_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 def check_weight_shapes(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> None:
     """Refuse weights whose names or shapes differ from the architecture the config describes."""
+    def listed(names: list[str]) -> str:
+        return f"{names}" if len(names) <= 5 else f"{names[:5]} and {len(names) - 5} more"
+
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"missing tensors {missing}")
+            parts.append(f"missing tensors {listed(missing)}")
         if extra:
-            parts.append(f"unexpected tensors {extra}")
+            parts.append(f"unexpected tensors {listed(extra)}")
         raise ModelError(f"weights do not match the architecture in {CONFIG_FILE}: " + "; ".join(parts))
     for name, shape in expected.items():
         if tuple(found[name]) != shape:

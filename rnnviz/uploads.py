@@ -58,11 +58,16 @@ WEIGHT_DTYPES = ("F32", "F16", "BF16", "F64")  # what a model's weights can be s
 _MODEL_FIELDS = tuple(ModelConfig.__dataclass_fields__)
 _REQUIRED_MODEL_FIELDS = ("name", "description", "task", "cell", "vocab_size", "embedding_dim", "hidden_size")
 _TOKENIZER_FIELDS = ("type", "vocab", "style", "lowercase")
-_quoting = reprlib.Repr()  # a value as a message quotes it: short, however large it is
+_quoting = reprlib.Repr()
 _quoting.maxstring, _quoting.maxother, _quoting.maxlong, _quoting.maxlist, _quoting.maxdict = 40, 40, 20, 4, 4
-_shown = _quoting.repr
 
 log = logging.getLogger(__name__)
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: short, however large or deeply nested it is."""
+    text = _quoting.repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,8 @@ def check_config_bytes(data: bytes) -> tuple[ModelConfig, Tokenizer]:
                          "(see pretrained/*/config.json)")
     problems = _config_problems(payload)
     if problems:
-        raise ModelError(f"{CONFIG_FILE}: " + "; ".join(problems))
+        more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
+        raise ModelError(f"{CONFIG_FILE}: " + "; ".join(problems[:3]) + more)
     try:
         return config_from_payload(payload)
     except ModelError as error:
@@ -171,12 +177,19 @@ def _is_number(value: Any) -> bool:
 
 
 def _config_problems(payload: dict[str, Any]) -> list[str]:
-    problems = [f"unknown entry {_shown(key)}" for key in payload if key not in ("format_version", "model", "tokenizer")]
+    problems = []
+    unknown = [key for key in payload if key not in ("format_version", "model", "tokenizer")]
+    if unknown:
+        problems.append(f"unknown entries {_shown(unknown)}")
     if payload.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
         problems.append(f"format_version must be {FORMAT_VERSION}, got {_shown(payload['format_version'])}")
     model, tokenizer = payload["model"], payload["tokenizer"]
-    problems += [f"model has an unknown entry {_shown(key)}" for key in model if key not in _MODEL_FIELDS]
-    problems += [f"model.{key} is missing" for key in _REQUIRED_MODEL_FIELDS if key not in model]
+    unknown = [key for key in model if key not in _MODEL_FIELDS]
+    if unknown:
+        problems.append(f"model has unknown entries {_shown(unknown)}")
+    missing = [key for key in _REQUIRED_MODEL_FIELDS if key not in model]
+    if missing:
+        problems.append(f"model lacks {', '.join(missing)}")
 
     def check(key: str, valid: bool, wanted: str) -> None:
         if key in model and not valid:
@@ -207,7 +220,9 @@ def _config_problems(payload: dict[str, Any]) -> list[str]:
     check("metrics", isinstance(metrics, dict) and all(_is_number(v) for v in metrics.values()),
           "an object of names to finite numbers")
 
-    problems += [f"tokenizer has an unknown entry {_shown(key)}" for key in tokenizer if key not in _TOKENIZER_FIELDS]
+    unknown = [key for key in tokenizer if key not in _TOKENIZER_FIELDS]
+    if unknown:
+        problems.append(f"tokenizer has unknown entries {_shown(unknown)}")
     if tokenizer.get("type") not in ("char", "word"):
         problems.append(f"tokenizer.type must be 'char' or 'word', got {_shown(tokenizer.get('type'))}")
     if "style" in tokenizer and tokenizer["style"] != "sst-ptb":
@@ -237,10 +252,11 @@ def check_weights_bytes(data: bytes) -> dict[str, HeaderEntry]:
         raise ModelError(f"{WEIGHTS_FILE} is {len(data) / 1e6:.0f} MB; the limit is {MAX_WEIGHTS_BYTES // 1024 // 1024} MB")
     if len(data) < 8:
         raise ModelError(f"{WEIGHTS_FILE} is truncated (shorter than its 8-byte header)")
-    if data[:2] == b"PK" or data[:1] == b"\x80":
+    (header_length,) = struct.unpack("<Q", data[:8])
+    framed = header_length <= len(data) - 8 and data[8:9] == b"{"  # a header of length 384 also starts with 0x80
+    if not framed and (data[:2] == b"PK" or data[:1] == b"\x80"):
         raise ModelError("this is a pickled PyTorch file (torch.save), which rnnviz never loads; "
                          "save with safetensors.torch.save_file")
-    (header_length,) = struct.unpack("<Q", data[:8])
     if header_length > len(data) - 8:
         raise ModelError(f"{WEIGHTS_FILE} is truncated or corrupt (its header is longer than the file)")
     if header_length > MAX_HEADER_BYTES:
@@ -266,7 +282,7 @@ def _header_entry(name: str, entry: Any) -> HeaderEntry:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
         raise ModelError(f"{where} must be an object of exactly dtype, shape and data_offsets, got {_shown(entry)}")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if dtype not in SAFETENSORS_DTYPE_BITS:
+    if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPE_BITS:
         raise ModelError(f"{where} has dtype {_shown(dtype)}, which safetensors does not define")
     if not isinstance(shape, list) or len(shape) > MAX_TENSOR_RANK \
             or not all(_is_integer(size) and 0 <= size < 2**63 for size in shape):

@@ -292,10 +292,10 @@ def set_tokenizer(key: str, value: Any):
 CONFIG_CASES = {
     "model is not an object": (lambda p: p.__setitem__("model", 5), "'model' and 'tokenizer' objects"),
     "tokenizer is missing": (lambda p: p.pop("tokenizer"), "'model' and 'tokenizer' objects"),
-    "an unknown top-level entry": (lambda p: p.__setitem__("weights", "x"), "unknown entry 'weights'"),
+    "an unknown top-level entry": (lambda p: p.__setitem__("weights", "x"), r"unknown entries \['weights'\]"),
     "format_version 2": (lambda p: p.__setitem__("format_version", 2), "format_version must be 1, got 2"),
-    "a missing field": (lambda p: p["model"].pop("hidden_size"), "model.hidden_size is missing"),
-    "an unknown field": (set_model("attention", True), "model has an unknown entry 'attention'"),
+    "a missing field": (lambda p: p["model"].pop("hidden_size"), "model lacks hidden_size"),
+    "an unknown field": (set_model("attention", True), r"model has unknown entries \['attention'\]"),
     "an empty name": (set_model("name", "  "), "model.name must be a non-empty text"),
     "a name that is a number": (set_model("name", 7), "model.name must be a non-empty text"),
     "a description that is a list": (set_model("description", ["a"]), "model.description must be a text"),
@@ -320,7 +320,7 @@ CONFIG_CASES = {
         lambda p: p["model"].update(task="language_model", bidirectional=True), "cannot be bidirectional"),
     "an unknown tokenizer type": (set_tokenizer("type", "bpe"), "tokenizer.type must be 'char' or 'word', got 'bpe'"),
     "a char tokenizer for a classifier": (set_tokenizer("type", "char"), "a classifier needs a 'word' tokenizer"),
-    "an unknown tokenizer entry": (set_tokenizer("merges", []), "tokenizer has an unknown entry 'merges'"),
+    "an unknown tokenizer entry": (set_tokenizer("merges", []), r"tokenizer has unknown entries \['merges'\]"),
     "another tokenizer style": (set_tokenizer("style", "bert"), "tokenizer.style can only be 'sst-ptb'"),
     "a vocabulary that is an object": (set_tokenizer("vocab", {"a": 1}), "tokenizer.vocab must be a list of texts"),
     "a vocabulary with numbers": (lambda p: p["tokenizer"]["vocab"].append(3), "tokenizer.vocab must be a list of texts"),
@@ -414,3 +414,32 @@ def test_a_config_of_too_many_values_is_refused_before_it_is_parsed(good_files, 
     monkeypatch.setattr(uploads.json, "loads", no_parsing)
     with pytest.raises(ModelError, match="config.json holds too many values"):
         load_upload(hostile, good_files[1])
+
+
+def test_a_header_whose_length_starts_with_the_pickle_byte_still_loads(good_files):
+    header, body = header_and_body(good_files[1])
+    header["__metadata__"]["padding"] = ""
+    length = len(json.dumps(header).encode())
+    header["__metadata__"]["padding"] = "x" * ((128 - length) % 256)  # to a length of 128 + 256 k
+    weights = safetensors_file(header, body)
+    assert weights[0] == 0x80  # the first byte of the little-endian length, as in a pickle
+    assert load_upload(good_files[0], weights).config.name == "mine"
+
+
+@pytest.mark.parametrize("dtype", [["F32"], {"F32": 1}])
+def test_a_dtype_that_is_a_list_or_an_object_is_refused_with_a_message(good_files, dtype):
+    with pytest.raises(ModelError, match="which safetensors does not define"):
+        load_upload(good_files[0], edited_header(good_files[1], set_entry("head.bias", "dtype", dtype)))
+
+
+def test_a_config_with_many_problems_names_three_and_counts_the_rest(good_files):
+    hostile = json.dumps({"model": {"hidden_size": "5", "extra": 1}, "tokenizer": {"type": 3, "vocab": 4}}).encode()
+    with pytest.raises(ModelError, match=r"^config.json: model has unknown entries \['extra'\]; model lacks name, "
+                                         r"description, task, cell, vocab_size, embedding_dim; model.hidden_size must "
+                                         r"be an integer from 1 up, got '5' \(and 2 more problems\)$"):
+        load_upload(hostile, good_files[1])
+
+
+def test_a_long_list_of_missing_tensors_is_shortened(good_files):
+    with pytest.raises(ModelError, match=r"missing tensors \[.*\] and 3 more$"):
+        load_upload(edited_config(good_files[0], num_layers=3), good_files[1])
