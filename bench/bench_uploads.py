@@ -69,6 +69,8 @@ def uploads() -> dict[str, tuple[bytes, bytes]]:
         "header: data_offsets a number": (
             config, safetensors_file(b'{"head.bias": {"dtype": "F32", "shape": [2], "data_offsets": 8}}', bytes(8))),
         "header: 256 kB of empty objects": (config, safetensors_file(header_limit_list)),
+        "header: one key written 30,000 times": (
+            config, safetensors_file(b"{" + b",".join([b'"a": 0'] * 30_000) + b"}")),
         "header: a tensor's byte range too short": (config, safetensors_file(json.dumps(header).encode(),
                                                                       weights[8 + header_length :])),
         "weights: one NaN": (config, bytes(nan_weights)),

@@ -125,11 +125,12 @@ def _parse_json(data: bytes, what: str) -> Any:
     """JSON with one meaning per key: a key written twice is refused, not silently overwritten."""
 
     def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        if len(set(keys)) != len(keys):
-            repeated = sorted({key for key in keys if keys.count(key) > 1})
-            raise ModelError(f"{what} names {_shown(repeated[0])} twice")
-        return dict(pairs)
+        unique = dict(pairs)
+        if len(unique) != len(pairs):
+            seen: set[str] = set()
+            repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+            raise ModelError(f"{what} names {_shown(repeated)} twice")
+        return unique
 
     text = data.decode("utf-8")
     try:
@@ -181,7 +182,8 @@ def _config_problems(payload: dict[str, Any]) -> list[str]:
     unknown = [key for key in payload if key not in ("format_version", "model", "tokenizer")]
     if unknown:
         problems.append(f"unknown entries {_shown(unknown)}")
-    if payload.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
+    if "format_version" in payload and not (_is_integer(payload["format_version"])
+                                            and payload["format_version"] == FORMAT_VERSION):
         problems.append(f"format_version must be {FORMAT_VERSION}, got {_shown(payload['format_version'])}")
     model, tokenizer = payload["model"], payload["tokenizer"]
     unknown = [key for key in model if key not in _MODEL_FIELDS]

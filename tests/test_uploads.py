@@ -264,6 +264,7 @@ RAW_HEADERS = {
     "a header that is a number": (b"5", "must be a JSON object of tensors"),
     "a header nested 100,000 deep": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     "an integer of 5,000 digits": (b'{"a": ' + b"9" * 5_000 + b"}", "not valid JSON"),
+    "one key written 30,000 times": (b"{" + b",".join([b'"a": 0'] * 30_000) + b"}", "names 'a' twice"),
     "a header over the limit": (json.dumps({"__metadata__": {"x": "y" * 300_000}}).encode(), "header .* the limit is"),
 }
 
@@ -294,6 +295,7 @@ CONFIG_CASES = {
     "tokenizer is missing": (lambda p: p.pop("tokenizer"), "'model' and 'tokenizer' objects"),
     "an unknown top-level entry": (lambda p: p.__setitem__("weights", "x"), r"unknown entries \['weights'\]"),
     "format_version 2": (lambda p: p.__setitem__("format_version", 2), "format_version must be 1, got 2"),
+    "format_version true": (lambda p: p.__setitem__("format_version", True), "format_version must be 1, got True"),
     "a missing field": (lambda p: p["model"].pop("hidden_size"), "model lacks hidden_size"),
     "an unknown field": (set_model("attention", True), r"model has unknown entries \['attention'\]"),
     "an empty name": (set_model("name", "  "), "model.name must be a non-empty text"),
