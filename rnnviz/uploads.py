@@ -136,7 +136,8 @@ def _parse_json(data: bytes, what: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as error:
-        raise ModelError(f"{what} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
+        raise ModelError(f"{what} is not valid JSON: {error.msg} at line {error.lineno}, "
+                         f"column {error.colno}") from None
     except ValueError as error:  # e.g. an integer longer than Python converts (4,300 digits)
         raise ModelError(f"{what} is not valid JSON: {error}") from None
     except RecursionError:
@@ -146,7 +147,8 @@ def _parse_json(data: bytes, what: str) -> Any:
 def check_config_bytes(data: bytes) -> tuple[ModelConfig, Tokenizer]:
     """The config and tokenizer of an uploaded config.json, every field's type and range checked."""
     if len(data) > MAX_CONFIG_BYTES:
-        raise ModelError(f"{CONFIG_FILE} is {len(data) / 1e6:.1f} MB; the limit is {MAX_CONFIG_BYTES // 1024 // 1024} MB")
+        raise ModelError(f"{CONFIG_FILE} is {len(data) / 1e6:.1f} MB; "
+                         f"the limit is {MAX_CONFIG_BYTES // 1024 // 1024} MB")
     values = data.count(b",") + data.count(b"[") + data.count(b"{") + 1  # at least as many as the JSON holds
     if values > MAX_CONFIG_VALUES:
         raise ModelError(f"{CONFIG_FILE} holds too many values (up to {values:,}) to be a model's config, "
@@ -251,7 +253,8 @@ def check_weights_bytes(data: bytes) -> dict[str, HeaderEntry]:
     ranges tile the rest of the file exactly, each as long as its shape and dtype need.
     """
     if len(data) > MAX_WEIGHTS_BYTES:
-        raise ModelError(f"{WEIGHTS_FILE} is {len(data) / 1e6:.0f} MB; the limit is {MAX_WEIGHTS_BYTES // 1024 // 1024} MB")
+        raise ModelError(f"{WEIGHTS_FILE} is {len(data) / 1e6:.0f} MB; "
+                         f"the limit is {MAX_WEIGHTS_BYTES // 1024 // 1024} MB")
     if len(data) < 8:
         raise ModelError(f"{WEIGHTS_FILE} is truncated (shorter than its 8-byte header)")
     (header_length,) = struct.unpack("<Q", data[:8])

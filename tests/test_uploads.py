@@ -76,7 +76,8 @@ CASES = {
                              "vocab_size must be an integer from 2 to 200,000"),
     "shape mismatch with the config": (lambda c, w: (edited_config(c, hidden_size=6), w), "shape"),
     "missing tensor": (lambda c, w: (c, edited_weights(w, lambda t: t.pop("head.bias"))), "missing tensors"),
-    "extra tensor": (lambda c, w: (c, edited_weights(w, lambda t: t.update(extra=torch.zeros(1)))), "unexpected tensors"),
+    "extra tensor": (lambda c, w: (c, edited_weights(w, lambda t: t.update(extra=torch.zeros(1)))),
+                     "unexpected tensors"),
     "NaN weights": (lambda c, w: (c, edited_weights(w, lambda t: t["head.weight"].fill_(float("nan")))), "NaN"),
 }
 
@@ -325,7 +326,8 @@ CONFIG_CASES = {
     "an unknown tokenizer entry": (set_tokenizer("merges", []), r"tokenizer has unknown entries \['merges'\]"),
     "another tokenizer style": (set_tokenizer("style", "bert"), "tokenizer.style can only be 'sst-ptb'"),
     "a vocabulary that is an object": (set_tokenizer("vocab", {"a": 1}), "tokenizer.vocab must be a list of texts"),
-    "a vocabulary with numbers": (lambda p: p["tokenizer"]["vocab"].append(3), "tokenizer.vocab must be a list of texts"),
+    "a vocabulary with numbers": (lambda p: p["tokenizer"]["vocab"].append(3),
+                                  "tokenizer.vocab must be a list of texts"),
     "a vocabulary without <pad> first": (lambda p: p["tokenizer"]["vocab"].reverse(), "must start with '<pad>'"),
     "a vocabulary entry twice": (lambda p: p["tokenizer"]["vocab"].__setitem__(2, p["tokenizer"]["vocab"][3]),
                                  "lists an entry twice"),
@@ -373,8 +375,8 @@ def test_a_bundled_model_uploads_with_the_same_weights(name):
     uploaded = load_upload((folder / "config.json").read_bytes(), (folder / "model.safetensors").read_bytes())
     bundled = rnnviz.load(name)
     assert uploaded.config == bundled.config and uploaded.tokenizer.itos == bundled.tokenizer.itos
-    for (key, mine), (other_key, theirs) in zip(uploaded.module.state_dict().items(), bundled.module.state_dict().items()):
-        assert key == other_key and torch.equal(mine, theirs)
+    mine, theirs = uploaded.module.state_dict(), bundled.module.state_dict()
+    assert list(mine) == list(theirs) and all(torch.equal(mine[key], theirs[key]) for key in mine)
 
 
 def test_the_page_shows_a_crafted_upload_as_a_message(good_files, monkeypatch):
@@ -398,7 +400,8 @@ def test_the_page_shows_a_crafted_upload_as_a_message(good_files, monkeypatch):
 
 def test_a_config_at_every_limit_loads(tmp_path):
     punctuation = [",", "[", "{", ",,", "a,b", "(", "--"]  # brackets and commas inside texts count as values too
-    vocabulary = ["<pad>", "<unk>", *punctuation, *(f"w{i}" for i in range(uploads.MAX_VOCABULARY - 2 - len(punctuation)))]
+    words = (f"w{i}" for i in range(uploads.MAX_VOCABULARY - 2 - len(punctuation)))
+    vocabulary = ["<pad>", "<unk>", *punctuation, *words]
     config = ModelConfig(name="n" * uploads.MAX_NAME_CHARACTERS, description="," * uploads.MAX_DESCRIPTION_CHARACTERS,
                          task="classifier", cell="rnn", vocab_size=len(vocabulary), embedding_dim=1, hidden_size=1,
                          num_layers=uploads.MAX_LAYERS, bidirectional=True,
