@@ -170,6 +170,57 @@ def build_module(cfg: ModelConfig) -> nn.Module:
     return TextClassifier(cfg) if cfg.task == "classifier" else CharLanguageModel(cfg)
 
 
+def architecture_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every weight's name and shape in ``build_module(cfg)``, in its order, computed without building it.
+
+    Arithmetic rather than a module on the meta device: the first meta-device build imports some 800
+    modules (nn.init.normal_ has no native meta kernel). tests/test_uploads.py checks it against the module.
+    """
+    gate_rows = {"lstm": 4, "gru": 3, "rnn": 1}[cfg.cell] * cfg.hidden_size
+    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (cfg.vocab_size, cfg.embedding_dim)}
+    for layer in range(cfg.num_layers):
+        inputs = cfg.embedding_dim if layer == 0 else cfg.hidden_size * cfg.num_directions
+        for suffix in ("", "_reverse")[: cfg.num_directions]:
+            shapes[f"rnn.weight_ih_l{layer}{suffix}"] = (gate_rows, inputs)
+            shapes[f"rnn.weight_hh_l{layer}{suffix}"] = (gate_rows, cfg.hidden_size)
+            shapes[f"rnn.bias_ih_l{layer}{suffix}"] = (gate_rows,)
+            shapes[f"rnn.bias_hh_l{layer}{suffix}"] = (gate_rows,)
+    outputs = len(cfg.labels) if cfg.task == "classifier" else cfg.vocab_size
+    shapes["head.weight"] = (outputs, cfg.hidden_size * cfg.num_directions)
+    shapes["head.bias"] = (outputs,)
+    return shapes
+
+
+def check_weight_shapes(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> None:
+    """Refuse weights whose names or shapes differ from the architecture the config describes."""
+    def listed(names: list[str]) -> str:
+        return f"{names}" if len(names) <= 5 else f"{names[:5]} and {len(names) - 5} more"
+
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing tensors {listed(missing)}")
+        if extra:
+            parts.append(f"unexpected tensors {listed(extra)}")
+        raise ModelError(f"weights do not match the architecture in {CONFIG_FILE}: " + "; ".join(parts))
+    for name, shape in expected.items():
+        if tuple(found[name]) != shape:
+            raise ModelError(f"tensor {name!r} has shape {tuple(found[name])}, config implies {shape}")
+
+
+def module_from_tensors(cfg: ModelConfig, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    """The module ``cfg`` describes, holding ``tensors``: names, shapes and values are checked before it is built."""
+    check_weight_shapes(architecture_shapes(cfg), {name: tuple(t.shape) for name, t in tensors.items()})
+    for name, t in tensors.items():
+        if not torch.isfinite(t).all():
+            raise ModelError(f"tensor {name!r} contains NaN or infinite values")
+    module = build_module(cfg)
+    module.load_state_dict({name: t.to(torch.float32) for name, t in tensors.items()})
+    return module.eval()
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A ready-to-use model: config, tokenizer and module (in eval mode)."""
@@ -230,6 +281,25 @@ def resolve(name_or_path: str | Path) -> Path:
     raise ModelError(f"no bundled model or folder named {s!r} (bundled models: {names})")
 
 
+def config_from_payload(payload: Any) -> tuple[ModelConfig, Tokenizer]:
+    """The config and tokenizer of a parsed config.json."""
+    if not isinstance(payload, dict) or "model" not in payload or "tokenizer" not in payload:
+        raise ModelError("expected an object with 'model' and 'tokenizer' entries")
+    if not isinstance(payload["model"], dict):
+        raise ModelError("invalid model config: 'model' must be an object")
+    config = ModelConfig.from_dict(payload["model"])
+    try:
+        tokenizer = tokenizer_from_dict(payload["tokenizer"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ModelError(f"invalid tokenizer: {e}") from None
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ModelError(f"tokenizer has {tokenizer.vocab_size} entries but vocab_size is {config.vocab_size}")
+    want_kind = "char" if config.task == "language_model" else "word"
+    if tokenizer.kind != want_kind:
+        raise ModelError(f"a {config.task} needs a {want_kind!r} tokenizer, got {tokenizer.kind!r}")
+    return config, tokenizer
+
+
 def read_config(folder: str | Path) -> tuple[ModelConfig, Tokenizer]:
     """Parse and validate ``config.json`` of a model folder."""
     path = Path(folder) / CONFIG_FILE
@@ -239,19 +309,10 @@ def read_config(folder: str | Path) -> tuple[ModelConfig, Tokenizer]:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(payload, dict) or "model" not in payload or "tokenizer" not in payload:
-        raise ModelError(f"{path}: expected an object with 'model' and 'tokenizer' entries")
-    config = ModelConfig.from_dict(payload["model"])
     try:
-        tokenizer = tokenizer_from_dict(payload["tokenizer"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ModelError(f"{path}: invalid tokenizer: {e}") from None
-    if tokenizer.vocab_size != config.vocab_size:
-        raise ModelError(f"{path}: tokenizer has {tokenizer.vocab_size} entries but vocab_size is {config.vocab_size}")
-    want_kind = "char" if config.task == "language_model" else "word"
-    if tokenizer.kind != want_kind:
-        raise ModelError(f"{path}: a {config.task} needs a {want_kind!r} tokenizer, got {tokenizer.kind!r}")
-    return config, tokenizer
+        return config_from_payload(payload)
+    except ModelError as e:
+        raise ModelError(f"{path}: {e}") from None
 
 
 def load(name_or_path: str | Path) -> LoadedModel:
@@ -272,25 +333,10 @@ def load(name_or_path: str | Path) -> LoadedModel:
         tensors = load_file(str(wpath))
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelError(f"{wpath}: not a readable safetensors file ({e})") from None
-    module = build_module(config)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing tensors {missing}")
-        if extra:
-            parts.append(f"unexpected tensors {extra}")
-        raise ModelError(f"{wpath}: weights do not match the architecture in {CONFIG_FILE}: " + "; ".join(parts))
-    for k, ref in expected.items():
-        t = tensors[k]
-        if tuple(t.shape) != tuple(ref.shape):
-            raise ModelError(f"{wpath}: tensor {k!r} has shape {tuple(t.shape)}, config implies {tuple(ref.shape)}")
-        if not torch.isfinite(t).all():
-            raise ModelError(f"{wpath}: tensor {k!r} contains NaN or infinite values")
-    module.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
-    module.eval()
+    try:
+        module = module_from_tensors(config, tensors)
+    except ModelError as e:
+        raise ModelError(f"{wpath}: {e}") from None
     return LoadedModel(config=config, tokenizer=tokenizer, module=module, folder=folder)
 
 
