@@ -268,10 +268,10 @@ def test_download_is_a_zip_of_safetensors_and_json_that_loads_back_to_the_same_m
 def test_training_figures_show_loss_accuracy_chance_and_the_latest_gradient_boldest():
     result = train(tiny(max_steps=60, target_accuracy=1.0))
     figure = training_figure(result.progress.checkpoints, result.config.task_spec)
-    assert [t.name for t in figure.data] == ["held-out loss", "held-out accuracy"]
+    assert [t.name for t in figure.data] == ["held-out loss", "held-out accuracy", "chance (25%)"]
     assert list(figure.data[1].y) == [c.accuracy for c in result.progress.checkpoints]
     assert figure.layout.yaxis.type == "log"
-    assert any(shape.y0 == 0.25 for shape in figure.layout.shapes)  # chance for 4 symbols
+    assert list(figure.data[2].y) == [0.25, 0.25] and figure.data[2].yaxis == "y2"  # chance for 4 symbols
     gradients = gradient_norm_figure(result.progress.gradient_norms, shown=3)
     assert len(gradients.data) == 3 and gradients.data[-1].name == f"step {result.progress.step}"
     assert gradients.data[-1].opacity == 1.0 and gradients.layout.yaxis.type == "log"
@@ -395,6 +395,8 @@ def test_lab_figures_print_plain_decimals_and_keep_title_and_legend_apart():
         log_axis = layout.yaxis
         assert log_axis.type == "log" and all("e" not in text for text in log_axis.ticktext)
         assert [float(text) for text in log_axis.ticktext] == pytest.approx(list(log_axis.tickvals))
+        shown = [y for trace in figure.data if trace.yaxis in (None, "y") for y in trace.y]
+        assert sum(min(shown) <= tick <= max(shown) for tick in log_axis.tickvals) >= 2, "two ticks on the curves"
         for trace in figure.data:
             if trace.text is not None:
                 assert all("e" not in text for text in trace.text)
