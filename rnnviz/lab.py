@@ -16,6 +16,7 @@ examples, which shows how much of the error signal reaches step t.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import os
@@ -29,7 +30,6 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
-from plotly.subplots import make_subplots
 from torch import nn
 
 from rnnviz.capture import capture
@@ -263,6 +263,9 @@ def train(config: LabConfig, on_progress: Callable[[Progress], None] | None = No
     return LabResult(config, model, progress)
 
 
+_JOB_NUMBERS = itertools.count(1)
+
+
 class TrainingJob:
     """`train` in a background thread; the page polls `snapshot()` and may `stop()` it.
 
@@ -271,6 +274,7 @@ class TrainingJob:
 
     def __init__(self, config: LabConfig, start: bool = True, on_end: Callable[["TrainingJob"], None] | None = None):
         self.config = config
+        self.number = next(_JOB_NUMBERS)  # unique in this process (unlike id(), never reused)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ended = threading.Event()
@@ -566,10 +570,17 @@ def plain_decimal(value: float, significant: int = 3) -> str:
     return np.format_float_positional(float(value), precision=significant, unique=False, fractional=False, trim="-")
 
 
-def _lab_layout(figure: go.Figure, title: str, font_size: int) -> None:
-    figure.update_layout(title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", yref="container", pad=dict(t=8)),
-                         height=360, margin=dict(l=60, r=60, t=40, b=110), font=dict(size=font_size),
-                         legend=dict(orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top"))
+def _lab_layout(title: str, font_size: int, **axes: Any) -> dict[str, Any]:
+    return dict(title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", yref="container", pad=dict(t=8)),
+                height=360, margin=dict(l=60, r=60, t=40, b=110), font=dict(size=font_size),
+                legend=dict(orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top"), **axes)
+
+
+def _unvalidated(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
+    """A Figure from plain specs, skipping plotly.py's per-property validation: the page rebuilds
+    these charts at every poll of every training session, and validating them took ~140 ms of the
+    server's GIL each time; tests check the specs against the validating constructor instead."""
+    return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
 def _plain_log_axis(values: list[float]) -> dict[str, Any]:
@@ -595,25 +606,25 @@ def training_figure(checkpoints: tuple[Checkpoint, ...], task: Task, font_size: 
     """Held-out loss (left axis, log) and accuracy (right axis, [0, 1]) over training steps; chance dotted."""
     steps = [c.step for c in checkpoints]
     losses = [max(c.loss, LOG_FLOOR) for c in checkpoints]
-    figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_trace(go.Scatter(x=steps, y=losses, name="held-out loss", mode="lines",
-                                text=[plain_decimal(v) for v in losses], hovertemplate="step %{x}: loss %{text}<extra></extra>"),
-                     secondary_y=False)
-    figure.add_trace(go.Scatter(x=steps, y=[c.accuracy for c in checkpoints], name="held-out accuracy", mode="lines",
-                                hovertemplate="step %{x}: accuracy %{y:.1%}<extra></extra>"), secondary_y=True)
+    data = [
+        dict(type="scatter", x=steps, y=losses, name="held-out loss", mode="lines",
+             text=[plain_decimal(v) for v in losses], hovertemplate="step %{x}: loss %{text}<extra></extra>"),
+        dict(type="scatter", x=steps, y=[c.accuracy for c in checkpoints], name="held-out accuracy", mode="lines",
+             yaxis="y2", hovertemplate="step %{x}: accuracy %{y:.1%}<extra></extra>"),
+    ]
     if task.kind == "classification":
         chance = 1 / task.outputs
-        figure.add_trace(go.Scatter(x=[steps[0], steps[-1]], y=[chance, chance], name=f"chance ({chance:.0%})",
-                                    mode="lines", line=dict(dash="dot", color="grey"), hoverinfo="skip"),
-                         secondary_y=True)
-    _lab_layout(figure, "held-out loss and accuracy", font_size)
-    figure.update_xaxes(title_text="step")
-    figure.update_yaxes(title_text="loss (log)", secondary_y=False, **_plain_log_axis(losses))
-    # Its own ticks: an overlaying axis would otherwise put its labels where the loss axis has its ticks.
+        data.append(dict(type="scatter", x=[steps[0], steps[-1]], y=[chance, chance], name=f"chance ({chance:.0%})",
+                         mode="lines", yaxis="y2", line=dict(dash="dot", color="grey"), hoverinfo="skip"))
     quarters = [0, 0.25, 0.5, 0.75, 1]
-    figure.update_yaxes(title_text="accuracy", range=[0, 1.02], tickmode="array", tickvals=quarters,
-                        ticktext=[f"{q:.0%}" for q in quarters], showgrid=False, secondary_y=True)
-    return figure
+    layout = _lab_layout(
+        "held-out loss and accuracy", font_size,
+        xaxis=dict(title=dict(text="step"), domain=[0, 0.94], anchor="y"),
+        yaxis=dict(title=dict(text="loss (log)"), anchor="x", **_plain_log_axis(losses)),
+        # Its own ticks: an overlaying axis would otherwise put its labels where the loss axis has its ticks.
+        yaxis2=dict(title=dict(text="accuracy"), overlaying="y", side="right", anchor="x", range=[0, 1.02],
+                    tickmode="array", tickvals=quarters, ticktext=[f"{q:.0%}" for q in quarters], showgrid=False))
+    return _unvalidated(data, layout)
 
 
 def gradient_norm_figure(snapshots: tuple[tuple[int, np.ndarray], ...], tokens: list[str] | None = None,
@@ -623,17 +634,19 @@ def gradient_norm_figure(snapshots: tuple[tuple[int, np.ndarray], ...], tokens: 
     if len(picked) > shown:
         index = np.unique(np.linspace(0, len(picked) - 1, shown).round().astype(int))
         picked = [picked[i] for i in index]
-    figure = go.Figure()
+    data: list[dict[str, Any]] = []
     every_value: list[float] = []
     for k, (step, norms) in enumerate(picked):
         latest = k == len(picked) - 1
-        values = np.maximum(np.asarray(norms, dtype=np.float64), LOG_FLOOR)
-        every_value += values.tolist()
+        values = np.maximum(np.asarray(norms, dtype=np.float64), LOG_FLOOR).tolist()
+        every_value += values
         x = list(range(len(norms))) if tokens is None else [f"{tok} ·{i}" for i, tok in enumerate(tokens)]
-        figure.add_trace(go.Scatter(x=x, y=values, mode="lines", name=f"step {step}", opacity=1.0 if latest else 0.35,
-                                    line=dict(width=3 if latest else 1.5), text=[plain_decimal(v) for v in values],
-                                    hovertemplate=f"step {step}, t = %{{x}}: %{{text}}<extra></extra>"))
-    _lab_layout(figure, GRADIENT_TITLE, font_size)
-    figure.update_layout(xaxis=dict(title="timestep t (the answer is read after the last one)"),
-                         yaxis=dict(title="gradient norm (log)", **(_plain_log_axis(every_value) if every_value else {})))
-    return figure
+        data.append(dict(type="scatter", x=x, y=values, mode="lines", name=f"step {step}",
+                         opacity=1.0 if latest else 0.35, line=dict(width=3 if latest else 1.5),
+                         text=[plain_decimal(v) for v in values],
+                         hovertemplate=f"step {step}, t = %{{x}}: %{{text}}<extra></extra>"))
+    layout = _lab_layout(GRADIENT_TITLE, font_size,
+                         xaxis=dict(title=dict(text="timestep t (the answer is read after the last one)")),
+                         yaxis=dict(title=dict(text="gradient norm (log)"),
+                                    **(_plain_log_axis(every_value) if every_value else {"type": "log"})))
+    return _unvalidated(data, layout)

@@ -12,6 +12,7 @@ import threading
 import zipfile
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 import torch.nn.functional as F
@@ -390,6 +391,7 @@ def test_lab_figures_print_plain_decimals_and_keep_title_and_legend_apart():
     result = train(tiny(max_steps=30, target_accuracy=1.0))
     for figure in (training_figure(result.progress.checkpoints, result.config.task_spec),
                    gradient_norm_figure(result.progress.gradient_norms)):
+        go.Figure(figure.to_dict())  # built without validation for speed: the validating constructor accepts it
         layout = figure.layout
         assert layout.title.yanchor == "top" and layout.legend.yanchor == "top" and layout.legend.y < 0
         log_axis = layout.yaxis

@@ -24,6 +24,7 @@ from rnnviz.lab_tasks import TASKS
 CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
 POLL_SECONDS = 0.5
 JOB_KEY = "lab_job"
+FIGURES_KEY = "lab_figures"  # (job, checkpoints, state) → the live charts drawn for them
 
 
 @st.cache_resource
@@ -151,12 +152,23 @@ def _progress_panel(job: TrainingJob, polling: bool, scheduler: LabScheduler) ->
     elif progress.state == "done":
         st.success(outcome_message(progress))
     if progress.checkpoints:
-        task = progress.config.task_spec
         left, right = st.columns(2)
-        left.plotly_chart(training_figure(progress.checkpoints, task), key="lab_chart_training")
-        right.plotly_chart(gradient_norm_figure(progress.gradient_norms), key="lab_chart_gradients")
+        training, gradients = _figures(job, progress)
+        left.plotly_chart(training, key="lab_chart_training")
+        right.plotly_chart(gradients, key="lab_chart_gradients")
     if polling and progress.finished:
         st.rerun()  # once, to stop polling and show the trained model
+
+
+def _figures(job: TrainingJob, progress: Progress):
+    """The two live charts, rebuilt only when a new checkpoint arrived: most polls find none."""
+    key = (job.number, len(progress.checkpoints), progress.state)
+    cached = st.session_state.get(FIGURES_KEY)
+    if cached is None or cached[0] != key:
+        cached = key, (training_figure(progress.checkpoints, progress.config.task_spec),
+                       gradient_norm_figure(progress.gradient_norms))
+        st.session_state[FIGURES_KEY] = cached
+    return cached[1]
 
 
 def _trained_model(job: TrainingJob) -> None:
