@@ -4,7 +4,7 @@ Phase 1: N sessions. Most type sentences, press Enter and wait until every heatm
 tokens, and now and then visit another view (every view: inspector, compare, trajectory, lecture,
 gradients, training lab, corpus, export) and come back. --lab-sessions of them are students in the
 training lab instead: they open the lab, press Train (RNN, GRU and LSTM in turn, the lab's default
-settings), watch the progress (the page's own polling, twice a second) and train again when a run
+settings), watch the progress (polling as the page itself asks to) and train again when a run
 ends; at the deadline they close their page mid-run, so the server must stop those jobs itself.
 A session is either a headless-Chromium context (--client browser; lab students need --client
 websocket) or a websocket client speaking Streamlit's own protobuf protocol (--client websocket:
@@ -62,7 +62,6 @@ VIEW_MARKERS = {
 }
 LAB_VIEW = "Training lab"
 LAB_CELLS = ("RNN (tanh)", "GRU", "LSTM")  # the lab's cell radio, as the page labels its options
-LAB_POLL_S = 0.5  # as the page's own fragment polls (rnnviz.ui.lab_view.POLL_SECONDS)
 SLOTS_IN_USE = re.compile(r"(\d+) of (\d+) training slots are in use(?: and (\d+) waiting)?")
 ACTION_TIMEOUT_MS = 90_000
 POLL_MS = 100
@@ -237,6 +236,7 @@ class SocketSession:
         self.page_hash = ""
         self.ids: dict[str, str] = {}  # "sentence", "submit", "view", "button:<label>", "radio:<label>" → widget id
         self.fragment_id = ""  # the fragment the page asked to rerun every so often (the lab's progress)
+        self.poll_s = 1.0  # … and how often: the interval the page itself asks for
         self.progress = ""  # the latest progress bar text the server sent
 
     async def open(self) -> None:
@@ -305,7 +305,7 @@ class SocketSession:
             if kind == "new_session":
                 self.page_hash = reply.new_session.page_script_hash
             elif kind == "auto_rerun":
-                self.fragment_id = reply.auto_rerun.fragment_id
+                self.fragment_id, self.poll_s = reply.auto_rerun.fragment_id, reply.auto_rerun.interval
             elif kind == "delta" and reply.delta.WhichOneof("type") == "new_element":
                 element = reply.delta.new_element
                 shown = element.WhichOneof("type")
@@ -363,7 +363,7 @@ async def follow_lab_job(session: SocketSession, tally: Tally, deadline: float) 
             return text
         if ": failed —" in text:
             raise AssertionError(f"lab job failed: {text[:120]}")
-        await asyncio.sleep(LAB_POLL_S)
+        await asyncio.sleep(session.poll_s)
     return text
 
 

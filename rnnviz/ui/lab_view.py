@@ -2,8 +2,8 @@
 
 `render()` draws the whole view. Jobs go through one server-wide rnnviz.lab.LabScheduler (at most
 RNNVIZ_LAB_JOBS train at once; the others wait their turn and see their place in line); the
-session's job is kept in st.session_state["lab_job"]. A fragment polls its progress twice a second
-and redraws only itself, so the rest of the page keeps responding. When the run ends, the page
+session's job is kept in st.session_state["lab_job"]. A fragment polls its progress (every
+second while it trains, every two while it waits) and redraws only itself, so the rest of the page keeps responding. When the run ends, the page
 reruns once and shows the trained model's heatmaps and the download. A job whose session has ended
 (tab closed, session expired) is stopped by the scheduler, which asks Streamlit's runtime whether
 the session is still connected; a session merely showing another view keeps its job.
@@ -22,7 +22,11 @@ from rnnviz.lab import (LabConfig, LabScheduler, Progress, TrainingJob, export_z
 from rnnviz.lab_tasks import TASKS
 
 CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
-POLL_SECONDS = 0.5
+# How often a session's page asks for its job's progress. Every poll is a script run on the server
+# (a fragment rerun: Streamlit's run overhead, the charts sent again), paid by everyone's pages: ten
+# students polling twice a second slowed the other sessions' Enter → heatmaps sixfold in
+# bench/load_test.py. A place in line changes only when a run ends, so waiting pages poll slowly.
+POLL_SECONDS = {"queued": 2.0, "running": 1.0}
 JOB_KEY = "lab_job"
 FIGURES_KEY = "lab_figures"  # (job, checkpoints, state) → the live charts drawn for them
 
@@ -109,7 +113,8 @@ def render() -> None:
                 f"On this server {counts.running} of {counts.slots} training slots are in use"
                 f"{f' and {counts.waiting} waiting' if counts.waiting else ''}.")
         return
-    st.fragment(_progress_panel, run_every=POLL_SECONDS if active else None)(job, active, scheduler)
+    state = job.snapshot().state
+    st.fragment(_progress_panel, run_every=POLL_SECONDS.get(state) if active else None)(job, active, scheduler, state)
     if not active and job.result is not None:
         _trained_model(job)
 
@@ -137,7 +142,7 @@ def outcome_message(progress: Progress) -> str:
     return f"Done: {progress.reason} {where}; held-out accuracy {accuracy}."
 
 
-def _progress_panel(job: TrainingJob, polling: bool, scheduler: LabScheduler) -> None:
+def _progress_panel(job: TrainingJob, polling: bool, scheduler: LabScheduler, polled_state: str) -> None:
     progress = job.snapshot()
     place = scheduler.place(job) if progress.state == "queued" else None
     st.progress(progress.fraction, text=progress_line(progress, place))
@@ -158,6 +163,8 @@ def _progress_panel(job: TrainingJob, polling: bool, scheduler: LabScheduler) ->
         right.plotly_chart(gradients, key="lab_chart_gradients")
     if polling and progress.finished:
         st.rerun()  # once, to stop polling and show the trained model
+    elif polling and progress.state == "running" and polled_state == "queued":
+        st.rerun()  # it left the queue: poll at the training rate from now on
 
 
 def _figures(job: TrainingJob, progress: Progress):
