@@ -504,8 +504,10 @@ def print_errors(tally: Tally) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     expect = Expectation(MODEL)
-    lab_env = {"RNNVIZ_LAB_JOBS": str(args.lab_jobs)} if args.lab_jobs else {}
-    server = None if args.url else StreamlitServer(env=lab_env).start()
+    env = {"RNNVIZ_LAB_JOBS": str(args.lab_jobs)} if args.lab_jobs else {}
+    if args.session_ttl is not None:  # Streamlit keeps a closed session this long, for a reconnect
+        env["STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL"] = str(args.session_ttl)
+    server = None if args.url else StreamlitServer(env=env).start()
     url = args.url or server.url
     pids = [server.process.pid] if server else []
     memory: list[tuple[str, float]] = []  # (moment, MiB), printed as a table at the end
@@ -599,6 +601,8 @@ async def main(args: argparse.Namespace) -> None:
                       f"(open, type once, close; every tenth also trains an LSTM in the lab), {args.parallel_visits} at a time")
             past = args.sessions + 1
             for round_index in range(args.rounds):
+                if args.session_ttl is not None:  # the previous round's closed sessions are evicted by now
+                    await asyncio.sleep(args.session_ttl + 5)
                 visits = Tally()
                 gate = asyncio.Semaphore(args.parallel_visits)
                 round_start = time.perf_counter()
@@ -637,5 +641,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=2, help="phase 2: rounds of fresh sessions")
     parser.add_argument("--round-size", type=int, default=30, help="phase 2: sessions per round")
     parser.add_argument("--parallel-visits", type=int, default=10, help="phase 2: sessions open at once")
+    parser.add_argument("--session-ttl", type=int, help="server.disconnectedSessionTTL for the server started here "
+                        "(Streamlit: 120 s); given, phase 2 waits that long before each round, so memory after a "
+                        "round holds what sessions leave behind, not closed sessions kept for a reconnect")
     parser.add_argument("--url", help="test this running server instead of starting one (no memory figures)")
     asyncio.run(main(parser.parse_args()))
