@@ -264,6 +264,16 @@ def train(config: LabConfig, on_progress: Callable[[Progress], None] | None = No
 
 
 _JOB_NUMBERS = itertools.count(1)
+TRAINING_NICENESS = 10
+
+
+def lower_this_threads_priority() -> None:
+    """Where the OS allows it (Linux: a thread's own nice value), let the CPU serve the pages first:
+    when cores are short, a training thread then waits, not the sessions reading heatmaps."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICENESS)
+    except (AttributeError, OSError):
+        pass
 
 
 class TrainingJob:
@@ -306,6 +316,7 @@ class TrainingJob:
                 self._progress = progress
 
     def _run(self) -> None:
+        lower_this_threads_priority()
         try:
             result = train(self.config, self._publish, self._stop)
             final = result.progress
