@@ -1,5 +1,5 @@
-"""rnnviz in the browser: `streamlit run app.py` (what `./dev.sh app` does). The page is rnnviz/webapp.py."""
+"""rnnviz in the browser: `streamlit run app.py` (what `./dev.sh app` does). The page is rnnviz/app/page.py."""
 
-from rnnviz.webapp import main
+from rnnviz.app.page import main
 
 main()

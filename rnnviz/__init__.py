@@ -2,6 +2,7 @@
 
 from rnnviz.capture import capture
 from rnnviz.custom import CustomModel
+from rnnviz.edits import Edit
 from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.models import LoadedModel, ModelConfig, load
 from rnnviz.trace import QUANTITIES, RecordedCall, Trace
@@ -9,6 +10,7 @@ from rnnviz.trace import QUANTITIES, RecordedCall, Trace
 __all__ = [
     "QUANTITIES",
     "CustomModel",
+    "Edit",
     "LoadedModel",
     "ModelConfig",
     "ModelError",

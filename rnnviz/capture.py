@@ -7,6 +7,8 @@ each layer's input sequence and its output sequence h we rebuild the gates exact
 for all timesteps at once: h_{t-1} is known, so W·x_t + U·h_{t-1} + b is one matrix
 product; only the LSTM cell state needs an element-wise recursion
 c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t. Leaving the block restores the modules' own forward once no other thread captures them.
+
+With `edits=`, a layer that has an edit runs step by step instead (rnnviz.edits); the others as above.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import weakref
 from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from rnnviz.edits import Edit, edits_by_module, run_edited_layer
+from rnnviz.errors import RnnvizError
 from rnnviz.trace import DIRECTIONS, QUANTITIES_BY_CELL, RecordedCall, Trace, call_prefix, quantity_name
 
 RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
@@ -41,7 +45,8 @@ _INSTALLED: dict[int, int] = {}  # id(module) → number of capture blocks using
 
 
 @contextmanager
-def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] | None = None) -> Iterator[Trace]:
+def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] | None = None,
+            edits: Sequence[Edit] = ()) -> Iterator[Trace]:
     """Record the states and gates of every recurrent submodule of `model` while the block runs.
 
     Only calls made by this thread (this context) inside the block are recorded; several
@@ -50,6 +55,8 @@ def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] 
     `only`: glob pattern(s) over the recorded names (e.g. "rnn.layer1.forward.*"); quantities that
     match none are neither rebuilt nor stored (their layers still run), which saves the rebuild
     of every other layer and direction when one is all that is wanted.
+    `edits`: `rnnviz.Edit`s applied inside the recurrence (see rnnviz.edits); the model runs as
+    edited, and the trace holds the quantities it used.
     """
     patterns = None if only is None else ((only,) if isinstance(only, str) else tuple(only))
     trace = Trace()
@@ -57,6 +64,7 @@ def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] 
     outer = _ACTIVE_RECORDERS.get() or {}
     recorders: dict[int, Callable] = {}
     modules: list[nn.Module] = []
+    planned = _planned_edits(model, edits) if edits else {}
     for path, module in model.named_modules():
         base = _recurrent_base(module)
         if base is None:
@@ -69,7 +77,8 @@ def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] 
             continue
         if id(module) in outer:
             raise RuntimeError(f"module {path!r} is already inside another rnnviz.capture block")
-        recorders[id(module)] = _recording_forward(module, base, path, trace, calls_so_far, detach, patterns)
+        recorders[id(module)] = _recording_forward(module, base, path, trace, calls_so_far, detach, patterns,
+                                                   planned.get(path))
         modules.append(module)
     token = _ACTIVE_RECORDERS.set({**outer, **recorders})
     _instrument(modules)
@@ -78,6 +87,24 @@ def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] 
     finally:
         _ACTIVE_RECORDERS.reset(token)
         _uninstrument(modules)
+    _check_every_edit_applied(planned, calls_so_far)
+
+
+def _planned_edits(model: nn.Module, edits: Sequence[Edit]) -> dict:
+    """The edits checked against the model's recordable recurrent modules, grouped by path, call and layer."""
+    modules = {path: module for path, module in model.named_modules()
+               if (base := _recurrent_base(module)) is not None and type(module).forward is _STOCK_FORWARDS[base]}
+    return edits_by_module(list(edits), modules)
+
+
+def _check_every_edit_applied(planned: dict, calls_so_far: dict[str, int]) -> None:
+    for path, by_call in planned.items():
+        missed = sorted(call for call in by_call if call >= calls_so_far[path])
+        if missed:
+            names = [edit.name for call in missed for layer in by_call[call].values()
+                     for pairs in layer.values() for _, edit in pairs]
+            raise RnnvizError(f"edits {names} were never applied: module {path or 'the model'!r} was called "
+                              f"{calls_so_far[path]} time(s) inside the capture block")
 
 
 def _instrument(modules: list[nn.Module]) -> None:
@@ -126,7 +153,7 @@ def cell_kind(module: nn.Module) -> str:
     return f"rnn_{module.nonlinearity}"
 
 
-def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns=None):
+def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns=None, edits=None):
     num_directions = 2 if module.bidirectional else 1
 
     def forward(input, hx=None):
@@ -139,12 +166,17 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns
         finals = []
         for k, layer in enumerate(layers):
             layer_hx = _slice_layers(hx, k, num_directions)
-            with warnings.catch_warnings():
-                # On CUDA, a layer's weights are not one contiguous cuDNN chunk: harmless here.
-                warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
-                layer_output, layer_final = layer(layer_input, layer_hx)
-            lengths = _record_layer(trace, module, path, call, k, layer_input, layer_output, layer_hx, detach,
-                                    patterns)
+            layer_edits = (edits or {}).get(call, {}).get(k)
+            if layer_edits:
+                layer_output, layer_final, lengths = _run_edited_layer(
+                    trace, module, call_prefix(path, call), k, layer_input, layer_hx, layer_edits, detach, patterns)
+            else:
+                with warnings.catch_warnings():
+                    # On CUDA, a layer's weights are not one contiguous cuDNN chunk: harmless here.
+                    warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
+                    layer_output, layer_final = layer(layer_input, layer_hx)
+                lengths = _record_layer(trace, module, path, call, k, layer_input, layer_output, layer_hx, detach,
+                                        patterns)
             finals.append(layer_final)
             is_last = k == module.num_layers - 1
             if not is_last and module.training and module.dropout > 0:
@@ -257,6 +289,24 @@ def _initial_state(state, direction, batch, width, like):
 
 def _wanted(name: str, patterns: tuple[str, ...] | None) -> bool:
     return patterns is None or any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def _run_edited_layer(trace, module, prefix, layer, layer_input, layer_hx, layer_edits, detach, patterns):
+    """Run one layer step by step with its edits and store every (wanted) quantity as the model used it."""
+    edited = run_edited_layer(module, layer, layer_input, layer_hx, layer_edits)
+    steps = max(edited.lengths)
+    length_tensor = torch.tensor(edited.lengths)
+    mask = None if all(n == steps for n in edited.lengths) else _padding_mask(length_tensor, steps)
+    for direction, quantities in edited.quantities.items():
+        for quantity, value in quantities.items():
+            name = quantity_name(prefix, layer, direction, quantity)
+            if not _wanted(name, patterns):
+                continue
+            value = value.to(torch.float32)
+            if mask is not None:
+                value = value.masked_fill(mask.to(value.device), float("nan"))
+            trace.tensors[name] = value.detach() if detach else value
+    return edited.output, edited.final, tuple(edited.lengths)
 
 
 def _record_layer(trace, module, path, call, layer, layer_input, layer_output, layer_hx, detach, patterns=None):

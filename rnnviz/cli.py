@@ -150,6 +150,7 @@ def _register_trace(sub: argparse._SubParsersAction) -> None:
 def _cmd_trace(args: argparse.Namespace) -> int:
     import json
 
+    from .exactness import run_exactness
     from .inspection import inspect_text
     from .models import load
     from .trace_report import trace_json, trace_summary
@@ -157,7 +158,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     loaded = load(args.model)
     run = inspect_text(loaded, args.text)
     if args.json:
-        json.dump(trace_json(run, args.top_k), sys.stdout, allow_nan=False)
+        payload = trace_json(run, args.top_k)
+        payload["exactness"] = {"max_abs_error": run_exactness(loaded, run).max_abs_error}
+        json.dump(payload, sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(trace_summary(loaded, run, args.top_k))
@@ -187,7 +190,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
             load_entry_point(source)
         else:
             load(source)
-    page = Path(__file__).resolve().parent / "webapp.py"  # inside the package: a wheel install has it too
+    page = Path(__file__).resolve().parent / "app" / "page.py"  # inside the package: a wheel install has it too
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(args.port),
                # .streamlit/config.toml says the same, but only where the server starts in the checkout
                "--server.maxUploadSize", str(MAX_WEIGHTS_BYTES // 2**20), "--browser.gatherUsageStats", "false", "--"]

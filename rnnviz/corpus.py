@@ -35,7 +35,7 @@ import torch
 from rnnviz.capture import capture
 from rnnviz.corpus_stats import FEATURES, HISTOGRAM_EDGES, StatsAccumulator, token_features
 from rnnviz.errors import RnnvizError
-from rnnviz.figures import SIGMOID_GATES
+from rnnviz.quantities import SIGMOID_GATES, quantity_name
 from rnnviz.inspection import RECURRENT_PATH
 from rnnviz.models import LoadedModel
 
@@ -348,7 +348,7 @@ def recorded_names(layer: int, direction: str) -> list[str]:
     (gate saturation) and h of the chosen one. Capturing only these skips rebuilding the tanh
     candidate and the cell state, about a quarter of the work."""
     return [f"{RECURRENT_PATH}.layer*.*.{gate}" for gate in sorted(SIGMOID_GATES)] + [
-        f"{RECURRENT_PATH}.layer{layer}.{direction}.hidden"]
+        quantity_name(RECURRENT_PATH, layer, direction, "hidden")]
 
 
 def run_batch(loaded: LoadedModel, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -25,14 +25,13 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rnnviz.errors import RnnvizError
-from rnnviz.figures import ColourScale, coloured_tokens_html
 from rnnviz.models import LoadedModel
+from rnnviz.quantities import DIRECTIONS, layer_key
 
 # The step-by-step re-execution must reproduce the fused module's output to this (float32).
 REPRODUCTION_TOLERANCE = 1e-5
@@ -105,7 +104,7 @@ def unroll(rnn: nn.RNNBase, inputs: torch.Tensor) -> Unrolled:
                     pre = from_input[:, t] + from_hidden
                     h = torch.tanh(pre) if kind == "tanh" else torch.relu(pre)
                 hs[t] = h
-            row = f"layer{layer}.{'backward' if d else 'forward'}"
+            row = layer_key(layer, DIRECTIONS[d])
             hidden[row] = hs
             if kind == "lstm":
                 cell[row] = cs
@@ -198,7 +197,7 @@ class GradientFlow:
         return None if self.grad_cell is None else np.linalg.norm(self.grad_cell, axis=-1)
 
     def row(self, layer: int, direction: str) -> int:
-        return self.rows.index(f"layer{layer}.{direction}")
+        return self.rows.index(layer_key(layer, direction))
 
 
 def embed(loaded: LoadedModel, ids: Sequence[int]) -> torch.Tensor:
@@ -311,99 +310,3 @@ def token_attributions(
 
 
 # ---- figures (pure: arrays in, plotly Figures / escaped HTML out) ----
-
-def _row_label(row: str, quantity: str) -> str:
-    layer, direction = row.split(".")
-    return f"{layer} {direction} ‖∂y/∂{quantity}_t‖"
-
-
-def flow_heatmap(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go.Figure:
-    """Heatmap of log10 ‖∂y/∂h_t‖ (and ‖∂y/∂c_t‖) over tokens × layers."""
-    rows = [(_row_label(r, "h"), flow.norms_hidden[k]) for k, r in enumerate(flow.rows)]
-    if flow.norms_cell is not None:
-        rows += [(_row_label(r, "c"), flow.norms_cell[k]) for k, r in enumerate(flow.rows)]
-    norms = np.array([values for _, values in rows])
-    figure = go.Figure(
-        go.Heatmap(
-            z=np.log10(np.maximum(norms, LOG_FLOOR)),
-            x=labels,
-            y=[name for name, _ in rows],
-            customdata=norms,
-            colorscale="Magma",
-            hovertemplate="token %{x}<br>%{y} = %{customdata:.3e}<extra></extra>",
-            colorbar=dict(thickness=12, title="log10"),
-        )
-    )
-    figure.update_layout(
-        title=f"gradient flow: ‖∂y/∂state_t‖, y = {flow.output}",
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title="layer", type="category", autorange="reversed"),
-        height=max(220, 40 * len(rows) + 140),
-        margin=dict(l=50, r=20, t=40, b=60),
-        font=dict(size=font_size),
-    )
-    return figure
-
-
-def _log_lines(curves: list[tuple[str, np.ndarray, dict]], labels: list[str], title: str, y_title: str, font_size: int) -> go.Figure:
-    figure = go.Figure()
-    for name, values, line in curves:
-        figure.add_trace(go.Scatter(x=labels, y=np.maximum(np.asarray(values, dtype=np.float64), LOG_FLOOR), mode="lines+markers", name=name, line=line))
-    figure.update_layout(
-        title=title,
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title=y_title, type="log"),
-        height=340,
-        margin=dict(l=50, r=20, t=40, b=60),
-        font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.15),
-    )
-    return figure
-
-
-def flow_lines(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go.Figure:
-    """‖∂y/∂h_t‖ (solid) and ‖∂y/∂c_t‖ (dashed) per layer over tokens, log-scale y."""
-    curves = [(_row_label(r, "h"), flow.norms_hidden[k], dict()) for k, r in enumerate(flow.rows)]
-    if flow.norms_cell is not None:
-        curves += [(_row_label(r, "c"), flow.norms_cell[k], dict(dash="dash")) for k, r in enumerate(flow.rows)]
-    return _log_lines(curves, labels, "gradient norm per timestep", "‖∂y/∂state_t‖ (log)", font_size)
-
-
-def dependence_lines(flow: GradientFlow, labels: list[str], font_size: int = 12) -> go.Figure:
-    """‖∂h_final/∂h_t‖_F per layer and direction over tokens, log-scale y."""
-    curves = [(f"{r.replace('.', ' ')} ‖∂h_final/∂h_t‖_F", flow.last_state_dependence[k], dict()) for k, r in enumerate(flow.rows)]
-    return _log_lines(curves, labels, "how much the final state still depends on step t", "Frobenius norm (log)", font_size)
-
-
-def flow_comparison(curves: list[tuple[str, np.ndarray]], labels: list[str], font_size: int = 12) -> go.Figure:
-    """Several models' ‖∂y/∂h_t‖ (last layer) on one log-scale chart; x = token."""
-    return _log_lines([(name, values, dict()) for name, values in curves], labels,
-                      "gradient flow across cells (last layer, forward)", "‖∂y/∂h_t‖ (log)", font_size)
-
-
-def attribution_bars(attributions: Attributions, labels: list[str], font_size: int = 12) -> go.Figure:
-    """Gradient × input and integrated gradients per token, as grouped bars."""
-    figure = go.Figure(
-        [
-            go.Bar(x=labels, y=attributions.gradient_x_input, name="gradient × input"),
-            go.Bar(x=labels, y=attributions.integrated, name=f"integrated gradients ({attributions.n_steps} steps)"),
-        ]
-    )
-    figure.update_layout(
-        title=f"token attributions of y = {attributions.output}",
-        barmode="group",
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title="attribution"),
-        height=340,
-        margin=dict(l=50, r=20, t=40, b=60),
-        font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.15),
-    )
-    return figure
-
-
-def attribution_html(tokens: list[str], values: np.ndarray, font_size: int = 18) -> str:
-    """The text coloured by attribution: red for positive, blue for negative, symmetric around 0."""
-    values = np.asarray(values, dtype=np.float64)
-    bound = float(np.abs(values).max()) if values.size and np.abs(values).max() > 0 else 1.0
-    return coloured_tokens_html(tokens, values, ColourScale("RdBu_r", -bound, bound), font_size)

@@ -30,8 +30,8 @@ class TextRun:
     text: str  # the text that was run (after truncation)
     encoding: Encoding
     trace: Trace
-    per_step: np.ndarray | None  # [time, classes] / [time, vocabulary]; None when a custom model gives none
-    outcomes: tuple[str, ...]  # class labels, or the vocabulary (what per_step's columns mean)
+    predictions: np.ndarray | None  # after each token: [time, classes] / [time, vocabulary]; None if a custom model gives none
+    prediction_labels: tuple[str, ...]  # class labels, or the vocabulary (what the predictions' columns mean)
     truncated: bool = False
     recurrent_path: str = RECURRENT_PATH  # the recurrent submodule the views show
 
@@ -40,18 +40,19 @@ class TextRun:
         return self.encoding.tokens
 
     @property
-    def recorded(self) -> RecordedCall:
+    def recurrent_call(self) -> RecordedCall:
+        """The recorded call of the recurrent module the views show."""
         return self.trace.call(self.recurrent_path)
 
     def states(self, layer: int, direction: str, quantity: str) -> np.ndarray:
         """[time, units] values of one quantity for this (single) text."""
-        return self.trace[self.recorded.name(layer, direction, quantity)][0].numpy()
+        return self.trace[self.recurrent_call.name(layer, direction, quantity)][0].numpy()
 
     def top_outcomes(self, step: int, k: int = 5) -> list[tuple[str, float]]:
         """The k most probable classes / next tokens after token `step`."""
-        row = self.per_step[step]
+        row = self.predictions[step]
         best = np.argsort(-row, kind="stable")[:k]
-        return [(self.outcomes[i], float(row[i])) for i in best]
+        return [(self.prediction_labels[i], float(row[i])) for i in best]
 
 
 def prepare_text(text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate: bool = False) -> tuple[str, bool]:
@@ -85,8 +86,8 @@ def inspect_text(
         text=text,
         encoding=encoding,
         trace=trace,
-        per_step=per_step,
-        outcomes=outcomes,
+        predictions=per_step,
+        prediction_labels=outcomes,
         truncated=truncated,
     )
 
@@ -117,8 +118,8 @@ def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
         text=text,
         encoding=encoding,
         trace=trace,
-        per_step=per_step,
-        outcomes=model.outcomes,
+        predictions=per_step,
+        prediction_labels=model.outcomes,
         truncated=truncated,
         recurrent_path=model.recurrent_path or trace.calls[0].path,
     )
@@ -126,12 +127,12 @@ def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
 
 def unit_contributions(loaded: LoadedModel, run: TextRun) -> np.ndarray:
     """Each final-state unit's contribution w·h_T to the predicted class's logit (classifiers)."""
-    record = run.recorded
+    record = run.recurrent_call
     last_layer = record.num_layers - 1
     final = [run.states(last_layer, "forward", "hidden")[-1]]
     if record.bidirectional:
         final.append(run.states(last_layer, "backward", "hidden")[0])
     state = np.concatenate(final)
-    predicted = int(run.per_step[-1].argmax())
+    predicted = int(run.predictions[-1].argmax())
     weight = loaded.module.head.weight.detach().numpy()[predicted]
     return weight * state

@@ -19,7 +19,8 @@ import plotly.io
 import plotly.offline
 
 import rnnviz
-from rnnviz import figures, lesson
+from rnnviz import figures
+from rnnviz.figures.lecture import cell_diagram
 from rnnviz.errors import RnnvizError
 from rnnviz.inspection import TextRun, inspect_text
 from rnnviz.models import LoadedModel
@@ -71,12 +72,12 @@ def read_sentences(path: str | Path) -> list[str]:
 def sentence_panel(loaded: LoadedModel, text: str, layer: int, direction: str, units_shown: int, unit: int) -> SentencePanel:
     """Run one sentence and build its prediction figure, heatmaps and step-through."""
     run = inspect_text(loaded, text)
-    record = run.recorded
+    record = run.recurrent_call
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     if run.task == "classifier":
-        prediction = figures.class_probability_figure(run.per_step, labels, list(run.outcomes))
+        prediction = figures.class_probability_figure(run.predictions, labels, list(run.prediction_labels))
     else:
-        prediction = figures.next_token_figure(run.per_step, labels, list(run.outcomes))
+        prediction = figures.next_token_figure(run.predictions, labels, list(run.prediction_labels))
     order = shown_units(unit_order(run.states(layer, direction, "hidden"), "index", unit), units_shown, unit)
     heatmaps = tuple(
         (quantity, figures.quantity_heatmap(run.states(layer, direction, quantity), labels, quantity, record.cell, order))
@@ -91,11 +92,11 @@ def step_through_figure(run: TextRun, layer: int, direction: str, unit: int) -> 
     Each frame reveals the text up to that token and shows every gate's mean over units and
     `unit`'s value at that step (the app's Lecture view, without a server).
     """
-    record = run.recorded
+    record = run.recurrent_call
     states = {q: run.states(layer, direction, q) for q in record.quantities}
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     diagrams = [
-        lesson.cell_diagram(record.cell, {q: (float(np.nanmean(v[t])), float(v[t, unit])) for q, v in states.items()},
+        cell_diagram(record.cell, {q: (float(np.nanmean(v[t])), float(v[t, unit])) for q, v in states.items()},
                             f"step {t} of {len(labels) - 1} — unit {unit}", font_size=16)
         for t in range(len(labels))
     ]

@@ -59,8 +59,15 @@ def _spectral_order(correlation: np.ndarray) -> np.ndarray:
 
 
 def shown_units(order: np.ndarray, count: int, selected: int) -> np.ndarray:
-    """The first `count` units of `order`, plus the selected unit (last) so it never disappears."""
+    """`count` units: the first of `order`, the selected unit in the last row when it is not among
+    them, so that it never disappears and the count stays what was asked."""
     shown = np.asarray(order)[:count]
-    if selected in shown or selected not in order:
+    if selected in shown or selected not in order or count < 1:
         return shown
-    return np.append(shown, selected)
+    return np.append(shown[: count - 1], selected)
+
+
+def busiest_unit(values: np.ndarray) -> int:
+    """The unit whose value varies most over the text ([time, units]): one that does something on it."""
+    values = np.nan_to_num(np.asarray(values, dtype=np.float64))
+    return int(np.argmax(values.var(axis=0))) if values.size else 0

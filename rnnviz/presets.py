@@ -27,3 +27,9 @@ SHAKESPEARE = [
 
 def presets_for(task: str) -> list[str]:
     return {"classifier": SENTIMENT, "language_model": SHAKESPEARE}.get(task, [])
+
+
+def first_text(task: str, second: bool = False) -> str:
+    """The first example of a task (or its pair's second half, else the same text again)."""
+    first, _, other = presets_for(task)[0].partition(PAIR)
+    return (other or first) if second else first

@@ -16,28 +16,10 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import torch
 
-QUANTITIES = (
-    "hidden",
-    "cell",
-    "input_gate",
-    "forget_gate",
-    "cell_gate",
-    "output_gate",
-    "unprojected_hidden",
-    "reset_gate",
-    "update_gate",
-    "new_gate",
-)
+from rnnviz.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
 
-# What each cell records, in the order a lecture introduces them.
-QUANTITIES_BY_CELL = {
-    "lstm": ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"),
-    "gru": ("reset_gate", "update_gate", "new_gate", "hidden"),
-    "rnn_tanh": ("hidden",),
-    "rnn_relu": ("hidden",),
-}
+__all__ = ["DIRECTIONS", "QUANTITIES", "QUANTITIES_BY_CELL", "RecordedCall", "Trace", "call_prefix", "quantity_name"]
 
-DIRECTIONS = ("forward", "backward")
 _META_KEY = "__rnnviz_meta__"
 _FORMAT_VERSION = 1
 
@@ -76,11 +58,6 @@ class RecordedCall:
 def call_prefix(path: str, call: int) -> str:
     """The second and later calls of a module are addressed as ``path[1]``, ``path[2]``, ..."""
     return path if call == 0 else f"{path}[{call}]"
-
-
-def quantity_name(prefix: str, layer: int, direction: str, quantity: str) -> str:
-    head = f"{prefix}." if prefix else ""
-    return f"{head}layer{layer}.{direction}.{quantity}"
 
 
 @dataclass(frozen=True)

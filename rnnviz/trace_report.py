@@ -12,7 +12,7 @@ from rnnviz.models import LoadedModel
 
 def _prediction(run: TextRun, step: int, k: int) -> dict[str, Any]:
     if run.task == "classifier":
-        probabilities = {label: float(p) for label, p in zip(run.outcomes, run.per_step[step])}
+        probabilities = {label: float(p) for label, p in zip(run.prediction_labels, run.predictions[step])}
         return {"label": max(probabilities, key=probabilities.get), "probabilities": probabilities}
     return {"next_token_top_k": [{"token": t, "probability": p} for t, p in run.top_outcomes(step, k)]}
 
@@ -37,7 +37,7 @@ def _marked(run: TextRun) -> str:
 
 def trace_summary(loaded: LoadedModel, run: TextRun, top_k: int = 5) -> str:
     """A readable summary: tokens (unknown ones marked), prediction, the units that matter most."""
-    record = run.recorded
+    record = run.recurrent_call
     lines = [
         f"model   {run.model} ({record.cell}, {record.num_layers} layer(s), "
         f"{'bidirectional' if record.bidirectional else 'forward only'}, {record.hidden_size} units)",
@@ -47,7 +47,7 @@ def trace_summary(loaded: LoadedModel, run: TextRun, top_k: int = 5) -> str:
         prediction = _prediction(run, len(run.tokens) - 1, top_k)
         shown = ", ".join(f"{label} {p:.3f}" for label, p in prediction["probabilities"].items())
         lines.append(f"predict {prediction['label']}  ({shown})")
-        curve = " → ".join(f"{t}:{run.per_step[i].max():.2f}{run.outcomes[run.per_step[i].argmax()][:3]}"
+        curve = " → ".join(f"{t}:{run.predictions[i].max():.2f}{run.prediction_labels[run.predictions[i].argmax()][:3]}"
                            for i, t in enumerate(run.tokens))
         lines.append(f"per step {curve}")
         contributions = unit_contributions(loaded, run)

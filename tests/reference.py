@@ -7,14 +7,26 @@ direction, every quantity as a [time, units] tensor.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
 
-def reference_states(module: nn.Module, sequence: torch.Tensor, h0=None, c0=None) -> dict[str, torch.Tensor]:
+Edit = Callable[[str, int, int, torch.Tensor], torch.Tensor]
+
+
+def no_edit(name: str, t: int, steps: int, value: torch.Tensor) -> torch.Tensor:
+    return value
+
+
+def reference_states(module: nn.Module, sequence: torch.Tensor, h0=None, c0=None, edit: Edit = no_edit
+                     ) -> dict[str, torch.Tensor]:
     """Quantities named `layer{k}.{forward|backward}.{quantity}` for one unbatched [time, input] sequence.
 
     h0 / c0: [num_layers * num_directions, units] initial states, zeros when None.
+    edit(name, t, steps, value) → value: an intervention, called on every quantity as soon as it is
+    computed (t the token position, steps the sequence length); what it returns is used from then on.
     """
     directions = 2 if module.bidirectional else 1
     proj = getattr(module, "proj_size", 0)
@@ -44,36 +56,37 @@ def reference_states(module: nn.Module, sequence: torch.Tensor, h0=None, c0=None
             order = range(steps - 1, -1, -1) if d else range(steps)
             records: dict[str, list] = {}
 
-            def keep(**values):
-                for key, value in values.items():
-                    records.setdefault(key, [None] * steps)[t] = value
+            def keep(key, value):
+                value = edit(f"layer{layer}.{direction}.{key}", t, steps, value)
+                records.setdefault(key, [None] * steps)[t] = value
+                return value
 
             for t in order:
                 x = layer_input[t]
                 if isinstance(module, nn.LSTM):
                     gates = w_ih @ x + b_ih + w_hh @ h + b_hh
                     i, f, g, o = gates.chunk(4)
-                    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-                    c = f * c + i * g
+                    i = keep("input_gate", torch.sigmoid(i))
+                    f = keep("forget_gate", torch.sigmoid(f))
+                    g = keep("cell_gate", torch.tanh(g))
+                    o = keep("output_gate", torch.sigmoid(o))
+                    c = keep("cell", f * c + i * g)
                     unprojected = o * torch.tanh(c)
-                    h = w_hr @ unprojected if w_hr is not None else unprojected
-                    keep(input_gate=i, forget_gate=f, cell_gate=g, output_gate=o, cell=c, hidden=h)
                     if w_hr is not None:
-                        keep(unprojected_hidden=unprojected)
+                        unprojected = keep("unprojected_hidden", unprojected)
+                    h = keep("hidden", w_hr @ unprojected if w_hr is not None else unprojected)
                 elif isinstance(module, nn.GRU):
                     w_ir, w_iz, w_in = w_ih.chunk(3)
                     w_hr_, w_hz, w_hn = w_hh.chunk(3)
                     b_ir, b_iz, b_in = b_ih.chunk(3)
                     b_hr, b_hz, b_hn = b_hh.chunk(3)
-                    r = torch.sigmoid(w_ir @ x + b_ir + w_hr_ @ h + b_hr)
-                    z = torch.sigmoid(w_iz @ x + b_iz + w_hz @ h + b_hz)
-                    n = torch.tanh(w_in @ x + b_in + r * (w_hn @ h + b_hn))
-                    h = (1 - z) * n + z * h
-                    keep(reset_gate=r, update_gate=z, new_gate=n, hidden=h)
+                    r = keep("reset_gate", torch.sigmoid(w_ir @ x + b_ir + w_hr_ @ h + b_hr))
+                    z = keep("update_gate", torch.sigmoid(w_iz @ x + b_iz + w_hz @ h + b_hz))
+                    n = keep("new_gate", torch.tanh(w_in @ x + b_in + r * (w_hn @ h + b_hn)))
+                    h = keep("hidden", (1 - z) * n + z * h)
                 else:
                     activation = torch.tanh if module.nonlinearity == "tanh" else torch.relu
-                    h = activation(w_ih @ x + b_ih + w_hh @ h + b_hh)
-                    keep(hidden=h)
+                    h = keep("hidden", activation(w_ih @ x + b_ih + w_hh @ h + b_hh))
             for key, values in records.items():
                 result[f"layer{layer}.{direction}.{key}"] = torch.stack(values)
             outputs.append(result[f"layer{layer}.{direction}.hidden"])

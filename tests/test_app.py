@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import rnnviz
-from rnnviz.figures import NEXT_TOKENS_GROUP, PANEL_NAME_MARK, PLOT_DECIMALS, token_labels
+from rnnviz.figures import NEXT_TOKENS_GROUP, PLOT_DECIMALS, token_labels
 from rnnviz.inspection import inspect_text
 from rnnviz.models import bundled_names
 
@@ -50,10 +50,12 @@ def heatmaps(at: AppTest) -> list[dict]:
 
 
 def _readable(trace: dict) -> dict:
-    """A trace with its category names as the page shows them: the grid ends panel k's token labels
-    (side by side) in k zero-width spaces to keep panels apart on one axis."""
-    clean = lambda names: [str(n).rstrip(PANEL_NAME_MARK) for n in names] if isinstance(names, list) else names  # noqa: E731
-    return dict(trace, **{k: clean(trace[k]) for k in ("x", "y") if k in trace})
+    """A trace with its columns named by token label: the side-by-side grid draws panel k at numbers of
+    its own and carries each column's label as the trace's text."""
+    text = trace.get("text")
+    if not isinstance(text, list) or not text or not all(isinstance(x, (int, float)) for x in trace.get("x") or []):
+        return trace
+    return dict(trace, x=text[0] if trace["type"] == "heatmap" else text[: len(trace["x"])])
 
 
 def colour_range(panel: dict) -> tuple[float, float]:
@@ -82,7 +84,7 @@ def assert_clean(at: AppTest) -> None:
 
 
 def test_default_page_shows_the_prediction_flip_and_one_heatmap_per_lstm_quantity():
-    at = page()
+    at = page(unit="0")
     assert_clean(at)
     prediction = charts(at)[0]
     assert [t["name"] for t in prediction["data"]] == ["negative", "positive"]
@@ -124,10 +126,13 @@ def test_a_language_model_shows_its_top_5_next_characters_beside_short_texts_and
     assert_clean(at)
     (grid,) = charts(at)  # one chart: the table is the grid's first row
     table = grid["data"][0]
-    assert table["legendgroup"] == NEXT_TOKENS_GROUP and table["xaxis"] == "x"
-    assert {t["xaxis"] for t in grid["data"]} == {"x"}  # every panel on the table's token axis
+    assert table["legendgroup"] == NEXT_TOKENS_GROUP
+    layout = grid["layout"]
+    axes = {t["xaxis"] for t in grid["data"]}
+    # every panel on one token axis (the first panel's), which each of them writes under itself
+    assert all(a == "x" or layout["xaxis" + a[1:]]["matches"] == "x" for a in axes)
     run = inspect_text(model, long)
-    likeliest = np.sort(run.per_step.astype(np.float64), axis=1)[:, ::-1][:, :5].T
+    likeliest = np.sort(run.predictions.astype(np.float64), axis=1)[:, ::-1][:, :5].T
     np.testing.assert_array_equal(np.asarray(table["z"]), np.round(likeliest, PLOT_DECIMALS))
     assert any("first row of the heatmaps" in c.value for c in at.caption)
     assert [m["heatmap"]["x"] for m in heatmaps(at)] == [token_labels(list(long))] * 6
@@ -195,7 +200,7 @@ def test_emoji_and_control_characters_are_marked_unknown_not_fatal():
 
 
 def test_compare_view_overlays_both_prediction_curves_and_a_difference_heatmap():
-    at = page(view="compare", text="the movie was not good", text2="the movie was good")
+    at = page(view="compare", text="the movie was not good", text2="the movie was good", unit="0")
     assert_clean(at)
     figures = charts(at)
     curves = figures[0]
@@ -218,7 +223,7 @@ def test_trajectory_view_draws_one_point_per_token():
 def test_lecture_view_shows_the_cell_diagram_and_equations_at_the_chosen_step():
     at = page(view="lecture", step=2, unit=3)
     assert_clean(at)
-    assert "[was]" in at.markdown[1].value or any("[was]" in m.value for m in at.markdown)
+    assert any('<span class="current">was</span>' in m.value for m in at.markdown)
     diagram = charts(at)[0]
     texts = " ".join(a.get("text", "") for a in diagram["layout"]["annotations"])
     run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
@@ -236,12 +241,12 @@ def test_export_view_offers_trace_and_per_quantity_downloads():
 
 
 def test_exported_heatmaps_are_the_values_without_the_click_layer():
-    from rnnviz.view_state import ViewState
-    from rnnviz.webapp import heatmap_figures
+    from rnnviz.app.state import ViewState
+    from rnnviz.app.views.export import heatmap_figures
 
     run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
     labels, order, built = heatmap_figures(run, ViewState(unit=7, step=3))
-    assert [quantity for quantity, _, _ in built] == list(run.recorded.quantities)
+    assert [quantity for quantity, _, _ in built] == list(run.recurrent_call.quantities)
     for quantity, values, figure in built:
         assert [t.name for t in figure.data] == [quantity, "selected"]  # a standalone file has nothing to click
         np.testing.assert_allclose(np.asarray(figure.data[0].z), values[:, order].T, rtol=1e-6)
@@ -290,3 +295,36 @@ def test_corpus_view_is_reachable_from_a_link():
         assert at.radio(key="corpus_section").value == "Pattern search"
     else:  # no data here: the view says how to give it a corpus
         assert at.text_area(key="corpus_paste") is not None
+
+
+def test_a_link_naming_an_unknown_model_opens_the_default_model_and_says_so():
+    at = page(model="no-such-model")
+    assert_clean(at)
+    assert at.session_state["model"] == "sst2-lstm"
+    assert any("unknown model 'no-such-model', showing sst2-lstm" in w.value for w in at.warning)
+
+
+def test_without_a_unit_in_the_link_the_page_shows_the_unit_whose_cell_state_varies_most_and_says_why():
+    at = page(view="lecture")
+    assert_clean(at)
+    run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
+    busiest = int(np.argmax(run.states(0, "forward", "cell").var(axis=0)))
+    assert at.session_state["unit"] == busiest
+    assert any(f"Unit {busiest} is shown because its cell state c varies most" in c.value for c in at.caption)
+    at.number_input(key="unit").set_value(3).run()  # chosen by hand: kept
+    assert at.session_state["unit"] == 3 and any("Unit 3, as chosen" in c.value for c in at.caption)
+
+
+def test_the_csv_export_holds_every_unit_and_says_so():
+    at = page(view="export", units_shown="16", unit="0")
+    assert_clean(at)
+    assert any("the CSV files hold all 256 units" in c.value for c in at.caption)
+    labels = [b.label for b in at.get("download_button")]
+    assert "hidden state h — values of all 256 units (CSV)" in labels
+
+
+def test_switching_to_the_character_model_gives_it_a_passage_of_its_own_kind():
+    at = page()
+    at.selectbox(key="model").set_value("shakespeare-char-lstm").run()
+    assert_clean(at)
+    assert at.session_state["text"].startswith("First Citizen")

@@ -18,7 +18,7 @@ def page():
     from test_corpus import planted_model
 
     from rnnviz.inspection import inspect_text
-    from rnnviz.ui import corpus_view
+    from rnnviz.app.views import corpus as corpus_view
 
     loaded = planted_model()
     corpus_view.render(loaded, "planted", inspect_text(loaded, "abxxxab"), 0, "forward")
@@ -128,7 +128,7 @@ def test_a_click_on_the_units_map_opens_that_units_card(data):
 def sst2_page():
     from rnnviz.inspection import inspect_text
     from rnnviz.models import load
-    from rnnviz.ui import corpus_view
+    from rnnviz.app.views import corpus as corpus_view
 
     loaded = load("sst2-lstm")
     corpus_view.render(loaded, "sst2-lstm", inspect_text(loaded, "the movie was not good"), 0, "forward")

@@ -24,11 +24,11 @@ def test_entry_point_model_is_captured_and_its_per_step_predictions_kept():
     assert isinstance(model, CustomModel)
     run = inspect_text(model, "rnn viz!")
     assert run.tokens == list("rnn viz!") and run.encoding.unknown[3] and run.encoding.unknown[-1]
-    assert run.recorded.path == "encoder" and run.recorded.bidirectional and run.recorded.num_layers == 2
+    assert run.recurrent_call.path == "encoder" and run.recurrent_call.bidirectional and run.recurrent_call.num_layers == 2
     assert run.states(1, "backward", "update_gate").shape == (8, 12)
     with torch.no_grad():
         logits = model.module(torch.tensor([run.encoding.ids]))
-    np.testing.assert_allclose(run.per_step, torch.softmax(logits[0], -1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(run.predictions, torch.softmax(logits[0], -1).numpy(), atol=1e-6)
     # the trace's last-layer states are what the classifier read
     states = np.concatenate([run.states(1, "forward", "hidden"), run.states(1, "backward", "hidden")], axis=1)
     np.testing.assert_allclose(model.module.classify(torch.from_numpy(states)).detach().numpy(), logits[0].numpy(), atol=1e-5)

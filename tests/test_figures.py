@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 import plotly.io
 import pytest
 
-from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, NEXT_TOKENS_GROUP, PANEL_NAME_MARK, NextTokens, PLOT_DECIMALS, SYMBOLS, class_probability_figure, colour_scale,
-                            grid_arrangement, grid_cell, next_token_figure, quantity_grid, quantity_heatmap,
+from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, NEXT_TOKENS_GROUP, NextTokens, PLOT_DECIMALS, SYMBOLS, class_probability_figure, colour_scale,
+                            clicked_cell, grid_arrangement, next_token_figure, quantity_grid, quantity_heatmap,
                             shares_token_axis, token_labels)
 
 
@@ -61,6 +61,11 @@ def _panels(figure) -> dict[str, dict]:
     return panels
 
 
+def _point(trace, i: int) -> dict:
+    """A point of `trace` as Streamlit's selection hands it back (customdata included)."""
+    return {"x": trace.x[i], "y": trace.y[i], "customdata": list(trace.customdata[i])}
+
+
 def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
     rng = np.random.default_rng(0)
     tokens = 4
@@ -72,24 +77,32 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
     assert [a.text for a in figure.layout.annotations] == [LABELS[q] for q in QUANTITIES]
     panels = _panels(figure)
     assert list(panels) == QUANTITIES
-    x_names = list(figure.layout.xaxis.categoryarray)
-    assert len(x_names) == 6 * tokens + 5 * GRID_GAP_COLUMNS and list(figure.layout.yaxis.categoryarray) == ["4", "0", "2"]
-    for quantity in QUANTITIES:
+    assert list(figure.layout.xaxis.ticktext) == ["not", "so", "good", "!"] * 6
+    assert figure.layout.xaxis.range == (-0.5, 6 * tokens + 5 * GRID_GAP_COLUMNS - 0.5)
+    assert list(figure.layout.yaxis.categoryarray) == ["4", "0", "2"]
+    for k, quantity in enumerate(QUANTITIES):
         heatmap, cells, selected = panels[quantity]["heatmap"], panels[quantity]["cells"], panels[quantity]["selected"]
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
-        # panel k's columns are the labels followed by k zero-width spaces: they read the same, no two
-        # panels share a column, and a clicked point maps back to (token, unit)
-        assert [x.rstrip(PANEL_NAME_MARK) for x in heatmap.x] == labels and set(heatmap.x) <= set(x_names)
+        # panel k's columns are numbers of its own, after k panels and their gaps; ticks name their tokens
+        first = k * (tokens + GRID_GAP_COLUMNS)
+        assert list(heatmap.x) == list(range(first, first + tokens))
+        assert [figure.layout.xaxis.ticktext[list(figure.layout.xaxis.tickvals).index(x)] for x in heatmap.x] == [
+            "not", "so", "good", "!"]
         assert list(heatmap.y) == ["4", "0", "2"]
+        # every hover names this panel's quantity and shows this panel's value
+        assert heatmap.hovertemplate.startswith(LABELS[quantity]) and "%{z:.3f}" in heatmap.hovertemplate
+        assert cells.hovertemplate.startswith(LABELS[quantity]) and "%{customdata[2]:.3f}" in cells.hovertemplate
         assert len(cells.x) == tokens * 3 and set(cells.x) == set(heatmap.x) and set(cells.y) == set(heatmap.y)
-        assert grid_cell(selected.x[0], selected.y[0], labels) == (2, 0)
-        for i in (0, 4, len(cells.x) - 1):  # the click layer covers the panel row by row
-            assert grid_cell(cells.x[i], cells.y[i], labels) == (i % tokens, int(order[i // tokens]))
+        assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
+        for i in (0, 4, len(cells.x) - 1):  # the click layer covers the panel row by row, carrying its indices
+            step, unit = i % tokens, int(order[i // tokens])
+            assert clicked_cell(_point(cells, i)) == (step, unit)
+            assert cells.customdata[i][2] == pytest.approx(values[quantity][step, unit])
         scale = colour_scale(quantity, values[quantity])
         assert (figure.layout[heatmap.coloraxis].cmin, figure.layout[heatmap.coloraxis].cmax) == (scale.zmin, scale.zmax)
     columns_of = [set(panels[q]["heatmap"].x) for q in QUANTITIES]
     assert all(not (a & b) for i, a in enumerate(columns_of) for b in columns_of[i + 1:]), "panels never overlap"
-    assert grid_cell("\u2003", "4", labels) is None  # a blank column between panels is no cell
+    assert clicked_cell({"x": 4, "y": "4"}) is None  # a point without indices (heatmap, blank column) is no cell
     # Panels with the same colour meaning share one colour axis and bar: σ gates, tanh (g and h), c.
     assert _shared_colour_axes(figure, panels) == [["input_gate", "forget_gate", "output_gate"], ["cell_gate", "hidden"], ["cell"]]
 
@@ -107,8 +120,9 @@ def test_longer_texts_stack_every_quantity_on_its_own_axes():
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
         assert list(heatmap.y) == ["4", "0", "2"] and list(heatmap.x) == labels
         assert {(t.xaxis, t.yaxis) for t in (cells, selected)} == {(heatmap.xaxis, heatmap.yaxis)}
-        assert grid_cell(selected.x[0], selected.y[0], labels) == (2, 0)
+        assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
         assert set(cells.x) == set(labels) and set(cells.y) == {"4", "0", "2"}
+        assert clicked_cell(_point(cells, 5)) == (5, 4) and cells.hovertemplate.startswith(LABELS[quantity])
     # three rows of two panels (up to 40 tokens); the first column of panels labels its unit axis
     assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x", "x2", "x3", "x4", "x5", "x6"}
     assert figure.layout.yaxis.title.text == "unit" and figure.layout.yaxis3.title.text == "unit"
@@ -123,16 +137,29 @@ def test_longer_texts_stack_every_quantity_on_its_own_axes():
         assert bar.len == pytest.approx(y_axis.domain[1] - y_axis.domain[0])
 
 
-def test_past_forty_tokens_the_panels_stack_one_to_a_row_on_one_token_axis():
+def test_past_forty_tokens_the_panels_stack_one_to_a_row_each_writing_the_tokens_under_itself():
     values = {q: np.zeros((50, 3)) for q in QUANTITIES}
-    figure = quantity_grid(values, token_labels(["a"] * 50))
+    labels = token_labels(["a"] * 50)
+    figure = quantity_grid(values, labels)
     panels = _panels(figure)
-    assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x"}
+    axes = [panels[q]["heatmap"].xaxis for q in QUANTITIES]
+    assert axes == ["x", "x2", "x3", "x4", "x5", "x6"]
     assert [panels[q]["heatmap"].yaxis for q in QUANTITIES] == ["y", "y2", "y3", "y4", "y5", "y6"]
-    assert figure.layout.xaxis.anchor == "y6"  # labelled under the last panel
-    assert not [k for k in figure.to_plotly_json()["layout"] if k.startswith("xaxis") and k != "xaxis"]
+    for k, axis in enumerate(axes):  # one token axis, drawn under every panel
+        layout_axis = figure.layout["xaxis" + axis[1:]]
+        assert layout_axis.anchor == "y" + axis[1:] and layout_axis.domain == (0.0, 1.0)
+        assert layout_axis.matches == (None if k == 0 else "x")
     tops = [figure.layout["yaxis" + panels[q]["heatmap"].yaxis[1:]].domain[1] for q in QUANTITIES]
     assert tops == sorted(tops, reverse=True)  # in the lecture's reading order, top down
+
+
+def test_past_two_hundred_tokens_one_token_axis_is_labelled_under_the_last_panel():
+    values = {q: np.zeros((250, 3)) for q in QUANTITIES}
+    figure = quantity_grid(values, token_labels(["a"] * 250))
+    panels = _panels(figure)
+    assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x"}
+    assert figure.layout.xaxis.anchor == "y6"
+    assert not [k for k in figure.to_plotly_json()["layout"] if k.startswith("xaxis") and k != "xaxis"]
 
 
 def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_on_its_token_axis():
@@ -143,7 +170,9 @@ def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_
     figure = quantity_grid(values, token_labels(list("ab c\nd" * 9)[:tokens]), next_tokens=NextTokens(distribution, vocabulary, k=5))
     panels = _panels(figure)
     table = panels[NEXT_TOKENS_GROUP]["heatmap"]
-    assert table is figure.data[0] and table.xaxis == "x" == panels["hidden"]["heatmap"].xaxis
+    assert table is figure.data[0]
+    table_x = figure.layout["xaxis" + table.xaxis[1:]]
+    assert table_x.matches == "x" and table_x.anchor == table.yaxis  # the characters it follows, under it
     table_axis = figure.layout["yaxis" + table.yaxis[1:]]
     assert list(table.y) == ["#1", "#2", "#3", "#4", "#5"] and table_axis.range == (4.5, -0.5)  # likeliest on top
     assert table_axis.domain[0] > max(figure.layout["yaxis" + panels[q]["heatmap"].yaxis[1:]].domain[1] for q in QUANTITIES)

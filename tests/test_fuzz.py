@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rnnviz
-from rnnviz import figures, lesson
+from rnnviz import figures, lecture
 from rnnviz.errors import RnnvizError
 from rnnviz.export import heatmap_csv, trace_json_text
 from rnnviz.inspection import MAX_TEXT_CHARACTERS, inspect_text
 from rnnviz.ordering import ORDERINGS, unit_order
-from rnnviz.view_state import ModelShape, ViewState, parse_query
+from rnnviz.app.state import ModelShape, ViewState, parse_query
 
 NASTY = [
     "",
@@ -38,7 +38,7 @@ def models():
 
 
 def check_figures(run) -> None:
-    record = run.recorded
+    record = run.recurrent_call
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     assert len(labels) == len(set(labels)) == len(run.tokens)
     for quantity in record.quantities:
@@ -51,7 +51,7 @@ def check_figures(run) -> None:
         assert np.isfinite(np.asarray(figure.data[0].z, dtype=float)).all()
         assert heatmap_csv(values, run.tokens, order).count("\n") == values.shape[1] + 1
     series = {q: run.states(0, "forward", q)[:, 0] for q in record.quantities}
-    lines = lesson.written_update(record.cell, lesson.unit_step(series, len(run.tokens) - 1, 0))
+    lines = lecture.written_update(record.cell, lecture.unit_step(series, len(run.tokens) - 1, 0))
     assert all("nan" not in line for line in lines)
     html_text = figures.coloured_tokens_html(run.tokens, series["hidden"], figures.colour_scale("hidden", series["hidden"]))
     assert "<script" not in html_text and "<img" not in html_text

@@ -15,7 +15,7 @@ import rnnviz
 from rnnviz.gradients import LOG_FLOOR, gradient_flow, token_attributions
 from rnnviz.models import ModelConfig, build_module, bundled_names, save
 from rnnviz.tokenizers import CharTokenizer
-from rnnviz.ui.gradients_view import COMPARED_MODELS
+from rnnviz.app.views.gradients import COMPARED_MODELS
 
 SENTENCE = "the movie was not good"
 needs_sst2_lstm = pytest.mark.skipif("sst2-lstm" not in bundled_names(), reason="sst2-lstm not bundled")
@@ -24,7 +24,7 @@ needs_sst2_lstm = pytest.mark.skipif("sst2-lstm" not in bundled_names(), reason=
 def gradient_page(source: str, text: str) -> None:
     import rnnviz
     from rnnviz.inspection import inspect_text
-    from rnnviz.ui.gradients_view import render
+    from rnnviz.app.views.gradients import render
 
     loaded = rnnviz.load(source)
     render(loaded, inspect_text(loaded, text), 0, "forward", rnnviz.load)

@@ -17,8 +17,9 @@ from torch import nn
 import rnnviz
 from rnnviz.capture import capture
 from rnnviz.errors import RnnvizError
-from rnnviz.gradients import (attribution_bars, attribution_html, dependence_lines, embed, flow_comparison,
-                              flow_heatmap, flow_lines, gradient_flow, reproduction_error,
+from rnnviz.figures.gradients import (attribution_bars, attribution_html, dependence_lines, flow_comparison,
+                                      flow_heatmap, flow_lines)
+from rnnviz.gradients import (embed, gradient_flow, reproduction_error,
                               token_attributions,
                               unroll)
 from rnnviz.models import LoadedModel, ModelConfig, build_module, bundled_names

@@ -40,16 +40,16 @@ def tiny_language_model(tmp_path_factory):
 def test_classifier_run_has_one_column_per_token_and_the_models_own_final_prediction(sentiment):
     run = inspect_text(sentiment, "the movie was not good")
     assert run.tokens == ["the", "movie", "was", "not", "good"]
-    assert run.per_step.shape == (5, 2)
+    assert run.predictions.shape == (5, 2)
     with torch.no_grad():
         direct = torch.softmax(sentiment.module(torch.tensor([run.encoding.ids])), -1)[0].numpy()
-    np.testing.assert_allclose(run.per_step[-1], direct, atol=1e-6)
+    np.testing.assert_allclose(run.predictions[-1], direct, atol=1e-6)
     hidden = run.states(0, "forward", "hidden")
     assert hidden.shape == (5, sentiment.config.hidden_size)
     # The head reads the last recorded hidden state: softmax(V·h_T + c) is the prediction.
     head = sentiment.module.head
     from_trace = torch.softmax(head(torch.from_numpy(hidden[-1])), -1).detach().numpy()
-    np.testing.assert_allclose(from_trace, run.per_step[-1], atol=1e-5)
+    np.testing.assert_allclose(from_trace, run.predictions[-1], atol=1e-5)
 
 
 def test_unknown_words_are_reported_not_dropped(sentiment):
@@ -59,14 +59,14 @@ def test_unknown_words_are_reported_not_dropped(sentiment):
 
 def test_language_model_run_gives_a_next_token_distribution_at_every_position(tiny_language_model):
     run = inspect_text(tiny_language_model, "abc ha")
-    assert run.per_step.shape == (6, tiny_language_model.config.vocab_size)
-    np.testing.assert_allclose(run.per_step.sum(axis=1), 1.0, atol=1e-5)
+    assert run.predictions.shape == (6, tiny_language_model.config.vocab_size)
+    np.testing.assert_allclose(run.predictions.sum(axis=1), 1.0, atol=1e-5)
     assert len(run.top_outcomes(0, 5)) == 5
     assert run.trace["rnn.layer1.forward.cell"].shape == (1, 6, 6)
     # read from the captured forward, it equals a plain forward pass of the model outside capture
     with torch.no_grad():
         plain = torch.softmax(tiny_language_model.module(torch.tensor([run.encoding.ids]))[0], dim=-1)
-    np.testing.assert_allclose(run.per_step, plain.numpy(), atol=1e-6)
+    np.testing.assert_allclose(run.predictions, plain.numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t"])
@@ -91,7 +91,7 @@ def test_cli_json_follows_the_documented_schema(sentiment):
     result = _cli("trace", "--model", "sst2-lstm", "--json", "did n't love it")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {"model", "task", "tokens", "unknown", "prediction", "per_step", "states"}
+    assert set(payload) == {"model", "task", "tokens", "unknown", "prediction", "per_step", "states", "exactness"}
     assert payload["tokens"] == ["did", "n't", "love", "it"]
     assert set(payload["prediction"]["probabilities"]) == set(sentiment.config.labels)
     assert len(payload["per_step"]) == 4

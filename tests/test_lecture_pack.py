@@ -75,8 +75,8 @@ def test_every_heatmap_in_the_page_holds_the_recorded_values_of_its_quantity(pac
     for index, sentence in enumerate(SENTENCES, 1):
         run = inspect_text(sentiment, sentence)
         labels = token_labels(run.tokens, run.encoding.unknown)
-        assert run.recorded.quantities == ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden")
-        for quantity in run.recorded.quantities:
+        assert run.recurrent_call.quantities == ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden")
+        for quantity in run.recurrent_call.quantities:
             heatmap = shown[f"s{index}-{quantity}"]["data"][0]
             assert heatmap["type"] == "heatmap"
             assert heatmap["x"] == labels
@@ -91,7 +91,7 @@ def test_prediction_figure_holds_the_probability_of_each_class_after_every_token
     assert [line["name"] for line in lines] == ["negative", "positive"]
     for k, line in enumerate(lines):
         # as the hover shows it (%{y:.3f}): rounded to PLOT_DECIMALS
-        np.testing.assert_array_equal(as_array(line["y"]), np.round(run.per_step[:, k].astype(np.float64), PLOT_DECIMALS))
+        np.testing.assert_array_equal(as_array(line["y"]), np.round(run.predictions[:, k].astype(np.float64), PLOT_DECIMALS))
     assert run.top_outcomes(4, 1)[0][0] == "negative", "the sentence the pack is about: 'not good' flips to negative"
 
 

@@ -33,7 +33,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_ships_the_page_and_every_bundled_model(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "rnnviz/webapp.py" in names and "rnnviz/ui/lab_view.py" in names
+    assert "rnnviz/app/page.py" in names and "rnnviz/app/views/lab.py" in names and "rnnviz/figures/heatmaps.py" in names
     assert bundled_names(), "the checkout has bundled models"
     for name in bundled_names():
         for file in (CONFIG_FILE, WEIGHTS_FILE, "README.md"):

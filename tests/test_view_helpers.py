@@ -8,10 +8,11 @@ import io
 import numpy as np
 import pytest
 
-from rnnviz import figures, lesson
+from rnnviz import figures, lecture
 from rnnviz.export import heatmap_csv
 from rnnviz.ordering import shown_units, unit_order
-from rnnviz.view_state import ModelShape, ViewState, parse_query
+from rnnviz.projection import fit_pca
+from rnnviz.app.state import ModelShape, ViewState, parse_query
 
 LSTM_SHAPE = ModelShape(2, True, 8, ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"))
 MODELS = {"m": LSTM_SHAPE, "g": ModelShape(1, False, 4, ("reset_gate", "update_gate", "new_gate", "hidden"))}
@@ -41,7 +42,7 @@ def test_clustering_order_puts_correlated_units_next_to_each_other():
 
 
 def test_the_selected_unit_stays_in_view():
-    assert list(shown_units(np.array([3, 1, 2, 0]), 2, selected=0)) == [3, 1, 0]
+    assert list(shown_units(np.array([3, 1, 2, 0]), 2, selected=0)) == [3, 0]  # as many rows as asked
     assert list(shown_units(np.array([3, 1, 2, 0]), 2, selected=1)) == [3, 1]
 
 
@@ -72,7 +73,7 @@ def test_written_lstm_update_adds_up_with_the_recorded_numbers():
     series = {"forget_gate": np.array([0.5, 0.9]), "input_gate": np.array([0.2, 0.4]), "cell_gate": np.array([0.5, -0.5]),
               "output_gate": np.array([0.7, 0.6]), "cell": np.array([0.1, 0.9 * 0.1 + 0.4 * -0.5]),
               "hidden": np.array([0.7 * np.tanh(0.1), 0.6 * np.tanh(-0.11)])}
-    lines = lesson.written_update("lstm", lesson.unit_step(series, 1, unit=3))
+    lines = lecture.written_update("lstm", lecture.unit_step(series, 1, unit=3))
     assert r"0.900 \cdot (0.100) + 0.400 \cdot (-0.500) = -0.110" in lines[0]
     assert f"= {0.6 * np.tanh(-0.11):.3f}" in lines[1]
 
@@ -80,7 +81,7 @@ def test_written_lstm_update_adds_up_with_the_recorded_numbers():
 def test_written_gru_update_uses_the_previous_hidden_state():
     series = {"reset_gate": np.array([0.3, 0.6]), "update_gate": np.array([0.5, 0.25]), "new_gate": np.array([0.2, -0.4]),
               "hidden": np.array([0.1, 0.75 * -0.4 + 0.25 * 0.1])}
-    line = lesson.written_update("gru", lesson.unit_step(series, 1, unit=0))[0]
+    line = lecture.written_update("gru", lecture.unit_step(series, 1, unit=0))[0]
     assert r"(1 - 0.250) \cdot (-0.400) + 0.250 \cdot (0.100) = -0.275" in line
 
 
@@ -89,7 +90,7 @@ def test_pca_projection_recovers_a_planted_plane():
     plane = rng.normal(size=(30, 2)) * [3.0, 1.0]
     basis = np.linalg.qr(rng.normal(size=(6, 2)))[0].T  # 2 orthonormal directions in 6-D
     states = plane @ basis + 0.5
-    projection = figures.fit_pca(states)
+    projection = fit_pca(states)
     assert projection.explained[0] + projection.explained[1] == pytest.approx(1.0, abs=1e-9)
     projected = projection.apply(states)
     # distances are preserved: the projection is onto the plane that holds the points

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from .probes import SELECTED_CELLS_JS, cell_centre
 from .harness import (ERROR_ALERT, EXCEPTION, FIRST_HEATMAP_LABELS_JS, SENTENCE_INPUT, decoded_labels,
                      expected_tokens, heatmap_columns, wait_for_heatmaps, wait_until_idle)
 
@@ -10,6 +11,10 @@ pytestmark = pytest.mark.e2e
 
 MODEL = "sst2-lstm"  # named in the URL, so the expected tokens come from the model the page shows
 SENTENCE = "a gripping, funny and quite unforgettable film"
+
+
+GRID_CHART_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .findIndex(p => (p.data || []).some(t => t.type === 'heatmap' && t.name === 'hidden'))"""
 
 
 def settled_heatmaps(page, columns: int | None = None) -> list[list[int]]:
@@ -40,59 +45,22 @@ def test_typed_sentence_redraws_every_heatmap_with_one_column_per_token(app_serv
     assert page.locator(ERROR_ALERT).count() == 0, page.locator(ERROR_ALERT).first.inner_text()
 
 
-# Where the centre of heatmap cell (token `step`, row `row`) of the heatmap trace named `name` (the
-# quantity, in the heatmap grid) lies on the screen, from Plotly's own axis mapping (category index →
-# pixel) of that panel's axes and the chart's position.
-CELL_CENTRE_JS = """([name, step, row]) => {
-    const unmark = name => String(name).replace(/\u200b+$/, '');  // rnnviz.figures.PANEL_NAME_MARK
-    for (const plot of document.querySelectorAll('.js-plotly-plot')) {
-        const trace = (plot.data || []).find(t => t.type === 'heatmap' && t.name === name);
-        if (!trace) continue;
-        const layout = plot._fullLayout, box = plot.getBoundingClientRect();
-        const xaxis = layout['xaxis' + (trace.xaxis || 'x').slice(1)], yaxis = layout['yaxis' + (trace.yaxis || 'y').slice(1)];
-        // the category's position: the grid's panels share one pair of axes, each at names of its own
-        return {x: box.left + xaxis._offset + xaxis.l2p(xaxis.d2l(trace.x[step])),
-                y: box.top + yaxis._offset + yaxis.l2p(yaxis.d2l(trace.y[row])),
-                unit: unmark(trace.y[row]), token: unmark(trace.x[step])};
-    }
-    return null;
-}"""
-
-# Scroll the page's scrolling container (Streamlit scrolls a div, not the window) so that the screen
-# y coordinate `y` comes to the middle of the viewport.
-SCROLL_TO_MIDDLE_JS = """y => {
-    const plot = document.querySelector('.js-plotly-plot');
-    let box = plot.parentElement;
-    while (box && !(box.scrollHeight > box.clientHeight && /auto|scroll/.test(getComputedStyle(box).overflowY)))
-        box = box.parentElement;
-    (box || document.scrollingElement).scrollBy(0, y - innerHeight / 2);
-}"""
-
-# [token, unit] of every selected-cell mark on the page (one per heatmap panel), without the grid's panel marks.
-SELECTED_CELLS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
-    .flatMap(p => (p.data || []).filter(t => t.name === 'selected'))
-    .map(t => [String(t.x[0]), String(t.y[0])].map(name => name.replace(/\u200b+$/, '')))"""
-
-
 def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_server, page, browser, screenshot):
     page.goto(f"{app_server.url}/?model={MODEL}&text=the+movie+was+not+good", wait_until="domcontentloaded")
     settled_heatmaps(page, columns=5)
-    cell = page.evaluate(CELL_CENTRE_JS, ["hidden", 3, 7])  # hidden-state panel, token "not", eighth row
-    page.evaluate(SCROLL_TO_MIDDLE_JS, cell["y"])  # bring the panel into the viewport
-    cell = page.evaluate(CELL_CENTRE_JS, ["hidden", 3, 7])
+    chart = page.evaluate(GRID_CHART_JS)
+    cell = cell_centre(page, chart, "hidden", 3, 7)  # hidden-state panel, token "not", eighth row
     page.mouse.click(cell["x"], cell["y"])
+    selected = [3, cell["unit"]]
     page.wait_for_function(
-        "([token, unit]) => (" + SELECTED_CELLS_JS + ")().every(c => c[0] === token && c[1] === unit)"
-        " && (" + SELECTED_CELLS_JS + ")().length > 0",
-        arg=[cell["token"], str(cell["unit"])])
+        "([chart, cell]) => { const s = (" + SELECTED_CELLS_JS + ")(chart);"
+        " return s.length > 0 && s.every(c => c[0] === cell[0] && c[1] === cell[1]); }", arg=[chart, selected])
     wait_until_idle(page)
     screenshot("clicked")
-    assert cell["token"] == "not ·3"
-    # every heatmap now marks the clicked cell, and the sidebar's unit follows
-    assert set(map(tuple, page.evaluate(SELECTED_CELLS_JS))) == {(cell["token"], str(cell["unit"]))}
     page.wait_for_function("unit => new URL(location.href).searchParams.get('unit') === unit", arg=str(cell["unit"]))
 
-    page.get_by_text("Unit inspector", exact=True).click()
+    # one step from the clicked cell to the inspector
+    page.get_by_role("button", name=f"Inspect unit {cell['unit']} at 'not' (token 3)").click()
     page.wait_for_function("() => location.href.includes('view=inspector')")
     wait_until_idle(page)
     heading = page.locator("h3").filter(has_text="Unit").first
@@ -108,7 +76,8 @@ def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_serv
         wait_until_idle(other)
         reopened = other.locator("h3").filter(has_text="Unit").first
         assert reopened.inner_text() == heading.inner_text()
-        assert set(map(tuple, other.evaluate(SELECTED_CELLS_JS))) == {(cell["token"], str(cell["unit"]))}
+        inspector_chart = other.evaluate(GRID_CHART_JS)
+        assert other.evaluate(SELECTED_CELLS_JS, inspector_chart) == [selected]
         assert other.locator(EXCEPTION).count() == 0
         other.screenshot(path=str(screenshot("inspector").with_name("shared-link-reopened.png")))
     finally:

@@ -12,11 +12,13 @@ import numpy as np
 import streamlit as st
 
 from rnnviz.errors import RnnvizError
-from rnnviz.figures import token_labels
-from rnnviz.gradients import (Attributions, GradientFlow, attribution_bars, attribution_html, dependence_lines,
-                              flow_comparison, flow_heatmap, flow_lines, gradient_flow, token_attributions)
+from rnnviz.figures import readable_number, token_labels
+from rnnviz.figures.gradients import (attribution_bars, attribution_html, dependence_lines, flow_comparison,
+                                      flow_heatmap, flow_lines)
+from rnnviz.gradients import Attributions, GradientFlow, gradient_flow, token_attributions
 from rnnviz.inspection import TextRun
 from rnnviz.models import LoadedModel, bundled_names
+from rnnviz.quantities import layer_key
 
 COMPARED_MODELS = ("sst2-rnn", "sst2-gru", "sst2-lstm")
 
@@ -40,8 +42,8 @@ def _attributions(_loaded: LoadedModel, key: tuple, ids: tuple[int, ...], target
 def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
     """The differentiated output, chosen with grad_ widgets: (target, position)."""
     if run.task == "classifier":
-        labels = list(run.outcomes)
-        predicted = int(run.per_step[-1].argmax())
+        labels = list(run.prediction_labels)
+        predicted = int(run.predictions[-1].argmax())
         target = st.selectbox("output y: the score (logit) of class", range(len(labels)), index=predicted,
                               format_func=lambda k: labels[k] + (" (predicted)" if k == predicted else ""), key="grad_class")
         return int(target), None
@@ -50,7 +52,7 @@ def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
                                                        steps - 1, key="grad_position")
     top = [loaded.tokenizer.stoi.get(token, 1) for token, _ in run.top_outcomes(position, k=5)]
     target = st.selectbox("next token", top, key="grad_token",
-                          format_func=lambda i: f"{loaded.tokenizer.itos[i]!r} (p = {run.per_step[position][i]:.3f})")
+                          format_func=lambda i: f"{loaded.tokenizer.itos[i]!r} (p = {run.predictions[position][i]:.3f})")
     return int(target), int(position)
 
 
@@ -76,16 +78,17 @@ def render(loaded: LoadedModel, run: TextRun, layer: int, direction: str, load_m
         return
 
     st.subheader("Gradient flow through time")
-    row = flow.row(layer, direction) if f"layer{layer}.{direction}" in flow.rows else 0
+    row = flow.row(layer, direction) if layer_key(layer, direction) in flow.rows else 0
     norms = flow.norms_hidden[row]
     st.markdown(
         f"y = {flow.output} = **{flow.output_value:.4f}**. Backpropagation through time carries ∂y/∂h_t back "
-        f"from the output; in {flow.rows[row].replace('.', ' ')} its norm is {norms[-1]:.2e} at the last token "
-        f"and {norms[0]:.2e} at the first."
+        f"from the output; in {flow.rows[row].replace('.', ' ')} its norm is {readable_number(norms[-1])} at the "
+        f"last token and {readable_number(norms[0])} at the first."
     )
     st.caption(
         "∂y/∂h_t is the total derivative through everything downstream of h_t, computed by re-running the "
-        f"layers step by step with the model's own weights (matches the fused module to {flow.reproduction_error:.1e})."
+        f"layers step by step with the model's own weights (matches the fused module to within "
+        f"{readable_number(flow.reproduction_error, 2)})."
     )
     st.plotly_chart(flow_heatmap(flow, labels), key="grad_chart_heatmap")
     st.plotly_chart(flow_lines(flow, labels), key="grad_chart_lines")
@@ -108,6 +111,13 @@ def render(loaded: LoadedModel, run: TextRun, layer: int, direction: str, load_m
         "Baseline: every token replaced by the all-zero <pad> embedding; Captum, Gauss–Legendre, "
         f"{attributions.n_steps} steps. Red raises y, blue lowers it."
     )
+    st.caption(
+        "Why the two methods can disagree in sign on a word: gradient × input is the slope at this exact sentence "
+        "times the word's embedding — a local, first-order guess. Integrated gradients averages that slope along "
+        "the whole path from the all-padding baseline to the sentence, so it also counts how the word acts "
+        "together with the others (e.g. 'good' after 'not'). Only integrated gradients adds up to the change "
+        "in y (the completeness line above); trust it where they differ."
+    )
 
     st.subheader("RNN vs GRU vs LSTM on this sentence")
     _comparison(run, load_model)
@@ -127,7 +137,7 @@ def _comparison(run: TextRun, load_model: Callable[[str], LoadedModel]) -> None:
         except RnnvizError as error:
             skipped.append(f"{name} ({error})")
             continue
-        curves.append((f"{name}: ‖∂y/∂h_t‖, y = {flow.output}", flow.norms_hidden[flow.row(model.config.num_layers - 1, "forward")]))
+        curves.append((name, flow.norms_hidden[flow.row(model.config.num_layers - 1, "forward")]))
         tokens = encoding.tokens if tokens in (None, encoding.tokens) else []
     if skipped:
         st.info("Skipped: " + "; ".join(skipped) + ".")

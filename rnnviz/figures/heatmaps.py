@@ -1,89 +1,19 @@
-"""Pure figure builders: recorded arrays in, plotly Figures (or escaped HTML) out. No Streamlit here."""
+"""Heatmaps of recorded quantities: one quantity, the grid of every quantity of a layer, a
+language model's top-k table, the difference of two sentences, and the text coloured by a unit."""
 
 from __future__ import annotations
 
-import copy
-import functools
 import html
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale, sample_colorscale
+from plotly.colors import sample_colorscale
 
-SIGMOID_GATES = {"input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"}
-TANH_QUANTITIES = {"cell_gate", "new_gate", "unprojected_hidden"}
-
-LABELS = {
-    "input_gate": "input gate i",
-    "forget_gate": "forget gate f",
-    "cell_gate": "cell candidate g",
-    "output_gate": "output gate o",
-    "cell": "cell state c",
-    "hidden": "hidden state h",
-    "unprojected_hidden": "o ⊙ tanh(c) before projection",
-    "reset_gate": "reset gate r",
-    "update_gate": "update gate z",
-    "new_gate": "candidate n",
-}
-SYMBOLS = {
-    "input_gate": "i",
-    "forget_gate": "f",
-    "cell_gate": "g",
-    "output_gate": "o",
-    "cell": "c",
-    "hidden": "h",
-    "reset_gate": "r",
-    "update_gate": "z",
-    "new_gate": "n",
-    "unprojected_hidden": "o·tanh(c)",
-}
-UNKNOWN_MARK = "⟨unk⟩"
-
-# The app draws its busiest charts (the heatmap grid, the prediction chart) with theme=None: Streamlit's
-# theming cost ~50 ms per redraw of the grid. They carry their own plain look instead: white, Streamlit's
-# text colour and font, light grid lines, distinct class colours.
-PLAIN_LOOK = dict(
-    paper_bgcolor="white", plot_bgcolor="white",
-    font=dict(color="#31333F", family="Source Sans Pro, sans-serif"),
-    colorway=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"],
-)
-PLAIN_AXIS = dict(gridcolor="#E6EAF1", zeroline=False)
-PLOT_DECIMALS = 3  # what every hover shows (%{z:.3f}); the exports keep full precision
-
-
-@dataclass(frozen=True)
-class ColourScale:
-    """A colour range fixed by what a quantity means, so colours compare across sentences."""
-
-    colorscale: str
-    zmin: float
-    zmax: float
-
-
-def colour_scale(quantity: str, values: np.ndarray, cell: str = "lstm") -> ColourScale:
-    """[0, 1] sequential for sigmoid gates, [−1, 1] diverging for tanh, symmetric for c."""
-    if quantity in SIGMOID_GATES:
-        return ColourScale("Viridis", 0.0, 1.0)
-    if quantity in TANH_QUANTITIES or (quantity == "hidden" and cell != "rnn_relu"):
-        return ColourScale("RdBu_r", -1.0, 1.0)
-    finite = np.abs(np.asarray(values)[np.isfinite(values)])
-    bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    if quantity == "hidden":  # ReLU: non-negative, unbounded
-        return ColourScale("Viridis", 0.0, bound)
-    return ColourScale("RdBu_r", -bound, bound)
-
-
-def token_labels(tokens: list[str], unknown: list[bool] | None = None) -> list[str]:
-    """Readable, unique axis labels: spaces and newlines visible, unknown marked, position appended."""
-    unknown = unknown or [False] * len(tokens)
-    labels = []
-    for i, (token, is_unknown) in enumerate(zip(tokens, unknown)):
-        visible = token.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥").replace("\r", "␍")
-        visible = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in visible) or "∅"
-        labels.append(f"{visible}{UNKNOWN_MARK if is_unknown else ''} ·{i}")
-    return labels
-
+from rnnviz.display import token_labels, token_text
+from rnnviz.figures.look import (ColourScale, _colour_steps, _plain_figure, _unvalidated_figure, colour_scale,
+                                 with_title_and_legend)
+from rnnviz.quantities import LABELS, SYMBOLS
 
 def _heatmap_traces(
     values: np.ndarray,
@@ -94,110 +24,81 @@ def _heatmap_traces(
     selected: tuple[int, int] | None,
     clickable: bool,
     axes: tuple[str, str] = ("x", "y"),
-    columns: list[str] | None = None,
-    rows: list[str] | None = None,
+    columns: list | None = None,
+    marker_px: int | None = None,
 ) -> list[dict]:
     """One quantity's heatmap traces as plain specs on the given axes: the heatmap, the click layer, the mark.
 
-    `columns` and `rows` are the category names the panel draws at (default: the token labels and the
-    unit ids); a grid gives each panel its own (see `quantity_grid`). All of a panel's traces carry
-    `legendgroup` = the quantity, which tells panels apart when they share axes.
+    `columns` are the x positions the panel draws at (default: the token labels as categories; the
+    side-by-side grid gives each panel numbers of its own). Every point of the click layer carries
+    (token index, unit id, value) as `customdata`, which `clicked_cell` reads back; the hover names the
+    panel's own quantity and value. All of a panel's traces carry `legendgroup` = the quantity.
     """
     values = np.asarray(values, dtype=np.float32)
     order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
     z = values[:, order].T  # [shown units, time]
     scale = colour_scale(quantity, values, cell)
-    units = [str(u) for u in order]
-    columns = list(labels) if columns is None else columns
-    rows = units if rows is None else rows
+    rows = [str(u) for u in order]
+    numeric_columns = columns is not None
+    columns = list(labels) if columns is None else list(columns)
     panel = dict(xaxis=axes[0], yaxis=axes[1], legendgroup=quantity)
-    name = html.escape(LABELS.get(quantity, quantity))
-    hover = lambda value: f"{name}<br>token %{{x}}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"  # noqa: E731
-    traces = [dict(
+    token = "%{text}" if numeric_columns else "%{x}"
+
+    def hover(value: str) -> str:
+        return f"{_hover_name(quantity)}<br>token {token}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"
+
+    heatmap = dict(
         type="heatmap", z=z, x=columns, y=rows, name=quantity, **panel,
         colorscale=_colour_steps(scale.colorscale), zmin=scale.zmin, zmax=scale.zmax,
-        hovertemplate=hover("z"),
-        colorbar=dict(thickness=12),
-    )]
+        hovertemplate=hover("z"), colorbar=dict(thickness=12),
+    )
+    if numeric_columns:
+        heatmap["text"] = [list(labels)] * len(rows)
+    traces = [heatmap]
     if clickable:
-        traces.append(dict(  # on top, so it answers hovers too: same label as the heatmap's
+        steps = np.tile(np.arange(len(columns)), len(rows))
+        units = np.repeat(order, len(columns))
+        traces.append(dict(  # on top, so it answers hovers too, with the heatmap's own label
             type="scatter", name="cells", **panel,
             x=np.tile(np.array(columns, dtype=object), len(rows)),
             y=np.repeat(np.array(rows, dtype=object), len(columns)),
-            customdata=z.reshape(-1),
+            customdata=np.stack([steps, units, z.reshape(-1)], axis=1),
             mode="markers",
-            # maxdisplayed=1: Plotly draws one (invisible) marker instead of one SVG node per cell, while
-            # hover and click still search every point: the layer then costs ~nothing to draw.
-            marker=dict(size=max(6, min(18, 600 // max(len(labels), 1))), opacity=0, maxdisplayed=1),
-            hovertemplate=hover("customdata"),
+            # maxdisplayed=1: one (invisible) marker drawn instead of one SVG node per cell, while hover and
+            # click still search every point. A marker about as large as a cell wins the hover over the
+            # heatmap anywhere in the cell, so a click anywhere in it selects it.
+            marker=dict(symbol="square", size=marker_px or max(6, min(18, 600 // max(len(labels), 1))),
+                        opacity=0, maxdisplayed=1),
+            hovertemplate=hover("customdata[2]"),
             showlegend=False,
         ))
+        if numeric_columns:
+            traces[-1]["text"] = list(labels) * len(rows)
     if selected is not None:
         step, unit = selected
-        if 0 <= step < len(labels) and str(unit) in units:
+        if 0 <= step < len(labels) and str(unit) in rows:
             traces.append(dict(
-                type="scatter", name="selected", **panel, x=[columns[step]], y=[rows[units.index(str(unit))]],
+                type="scatter", name="selected", **panel, x=[columns[step]], y=[rows[rows.index(str(unit))]],
+                customdata=[[step, int(unit)]],
                 mode="markers", marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
                 hoverinfo="skip", showlegend=False, cliponaxis=False,  # whole at a panel's edge too
             ))
     return traces
 
 
-@functools.lru_cache(maxsize=None)
-def _named_colour_steps(name: str) -> tuple[tuple[float, str], ...]:
-    return tuple(map(tuple, get_colorscale(name)))  # the lookup scans every named scale: ~4 ms
+def _hover_name(quantity: str) -> str:
+    return html.escape(LABELS.get(quantity, quantity))
 
 
-def _colour_steps(name: str) -> list[list]:
-    """A named colour scale ("RdBu_r" included) as the explicit [position, colour] steps plotly.js reads."""
-    return [list(step) for step in _named_colour_steps(name)]
-
-
-class PlainFigure(go.Figure):
-    """A Figure that plotly.js redraws cheaply: written without a template and with numbers as plain
-    lists, with a fixed `layout.datarevision`.
-
-    Streamlit mounts a new chart for every new spec and hands it to plotly.js twice: `Plotly.newPlot`,
-    then, after its theme pass, `Plotly.react` with a deep copy. plotly.js redraws everything on that
-    react when the layout has a template (any, even `{}`) or when arrays are typed (plotly.py writes
-    numpy arrays as base64 typed arrays, and plotly.js caches each decoded array on the spec, which
-    the copy then writes out as an object with a key per number: 1.1 MB became 4.7 MB for a
-    400-character passage). Without both, and with `datarevision` unchanged, the copy is read as the
-    same data. Measured in headless Chromium (plotly.js 4.1, outside Streamlit): that react took
-    35–48 ms for the 12-token grid and 78–88 ms for the 400-character one, now 10–13 and 15–17 ms.
-    Numbers are rounded to the 3 decimals every hover shows.
-    """
-
-    def to_dict(self) -> dict:
-        layout = {key: copy.deepcopy(value) for key, value in self._layout.items() if key != "template"}
-        return {"data": [_plain(trace) for trace in self._data], "layout": layout}
-
-
-def _plain(value):
-    """A deep copy in which numpy arrays are lists (floats rounded to PLOT_DECIMALS)."""
-    if isinstance(value, np.ndarray):
-        return (np.round(value.astype(np.float64), PLOT_DECIMALS) if value.dtype.kind == "f" else value).tolist()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return copy.deepcopy(value)
-
-
-def _unvalidated_figure(data: list[dict], layout: dict) -> go.Figure:
-    """A Figure from specs without plotly.py's per-property validation, which cost ~200 ms per page of
-    heatmaps here; tests check these specs against the validating constructor instead."""
-    return go.Figure(dict(data=data, layout=layout), _validate=False)
-
-
-def _plain_figure(data: list[dict], layout: dict) -> PlainFigure:
-    """`_unvalidated_figure` for a chart the app draws with theme=None: the plain look in the layout
-    itself (see PlainFigure), on every axis."""
-    layout = {**PLAIN_LOOK, **layout, "font": {**PLAIN_LOOK["font"], **layout.get("font", {})}, "datarevision": 1}
-    for name, axis in layout.items():
-        if name.startswith(("xaxis", "yaxis")):
-            layout[name] = {**PLAIN_AXIS, **axis}
-    return PlainFigure(dict(data=data, layout=layout), _validate=False)
+def clicked_cell(point: dict) -> tuple[int, int] | None:
+    """(token index, unit id) carried by a clicked point of a heatmap's click layer, or None."""
+    data = point.get("customdata")
+    if not isinstance(data, (list, tuple)) or len(data) < 2:
+        return None
+    try:
+        return int(data[0]), int(data[1])
+    except (TypeError, ValueError):
+        return None
 
 
 def quantity_heatmap(
@@ -209,7 +110,7 @@ def quantity_heatmap(
     selected: tuple[int, int] | None = None,
     clickable: bool = False,
     title: str | None = None,
-    font_size: int = 12,
+    font_size: int = 14,
 ) -> go.Figure:
     """Heatmap of one quantity: x = tokens (time), y = units in `unit_order`; `values` is [time, units].
 
@@ -236,12 +137,9 @@ LONG_TEXT_TICKS = 40
 # beyond that they stack, each on its own axes.
 SIDE_BY_SIDE_MAX_COLUMNS = 80
 GRID_GAP_COLUMNS = 2  # blank columns between side-by-side panels
+EVERY_PANEL_LABELS_MAX_TOKENS = 200  # past this, a stacked grid writes its tokens under the last panel only
 TWO_COLUMN_MAX_TOKENS = 40  # stacked panels stand two to a row up to this many tokens, one to a row past it
 NEXT_TOKEN_ROW_PX = 22  # height of a row of the top-k table inside a grid
-# k trailing zero-width spaces make panel k's category names its own; they read the same. (Trailing
-# plain spaces are drawn: rotated labels stepped down panel by panel.) With orjson, plotly.io writes
-# each as one character of UTF-8; the json module writes "\u200b", six, which made the spec 45 % larger.
-PANEL_NAME_MARK = "\u200b"
 GRID_PANEL_GAP_PX = 130  # room under a panel for its rotated token labels and the next panel's title
 GRID_COLUMN_GAP = 0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
 
@@ -260,13 +158,14 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     quantities = list(values_by_quantity)
     columns = max(1, min(columns, len(quantities)))
     order_length = len(unit_order) if unit_order is not None else np.shape(values_by_quantity[quantities[0]])[1]
-    panel_px = max(150, min(760, 12 * order_length))
-    # One column: every panel on ONE token axis, labelled under the last panel (a position reads down
-    # through every quantity). Each axis costs a draw: for a 400-character passage, six token axes
-    # took ~100 ms more per Plotly draw than one. The gap between panels then only holds a title.
+    panel_px = max(150, min(420, 6 * order_length))
+    # One column: every panel on one token axis (a position reads down through every quantity). Up to
+    # EVERY_PANEL_LABELS_MAX_TOKENS each panel (and the top-k table) writes the tokens under itself on
+    # an axis matching the first; past it only the last panel does, as each axis costs a draw (bench/).
     shared_x = columns == 1  # `quantity_grid` passes `next_tokens` only then
+    one_token_axis = shared_x and len(labels) > EVERY_PANEL_LABELS_MAX_TOKENS
     bottom_y = f"y{len(quantities)}" if len(quantities) > 1 else "y"  # the last panel's unit axis
-    gap_px = 40 if shared_x else GRID_PANEL_GAP_PX
+    gap_px = 40 if one_token_axis else GRID_PANEL_GAP_PX
     # Rows top down, in pixels: the table (if any), then the panels `columns` to a row.
     row_px = ([NEXT_TOKEN_ROW_PX * next_tokens.k] if next_tokens else []) + [panel_px] * -(-len(quantities) // columns)
     plot_px = sum(row_px) + (len(row_px) - 1) * gap_px
@@ -304,11 +203,16 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     first_row = 0
     if next_tokens is not None:
         x_domain, y_domain = domains(0, 0)
+        table_x = "x" if one_token_axis else f"x{len(quantities) + 1}"
         y_name = f"y{len(quantities) + 1}"
-        layout[f"yaxis{len(quantities) + 1}"] = dict(domain=y_domain, anchor="x", type="category",
+        layout[f"yaxis{len(quantities) + 1}"] = dict(domain=y_domain, anchor=table_x, type="category",
                                                      range=[next_tokens.k - 0.5, -0.5], autorange=False, showgrid=False)
+        if not one_token_axis:  # the characters each column follows, written under the table
+            layout[f"xaxis{len(quantities) + 1}"] = dict(
+                domain=x_domain, anchor=y_name, type="category", matches="x", range=[-0.5, len(labels) - 0.5],
+                autorange=False, tickangle=tick_angle, showgrid=False, **long_text_ticks)
         title(_next_token_title(next_tokens, labels), x_domain, row_tops[0])
-        table = _next_token_table(next_tokens, labels, axes=("x", y_name))
+        table = _next_token_table(next_tokens, labels, axes=(table_x, y_name))
         colour_bar(_share_colour_axis(colour_axes, table, "p"), x_domain, y_domain)
         data.append(table)
         first_row = 1
@@ -316,14 +220,15 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
         row, column = divmod(i, columns)
         x_domain, y_domain = domains(first_row + row, column)
         suffix = "" if i == 0 else str(i + 1)
-        x_name, y_name = ("x" if shared_x else f"x{suffix}"), f"y{suffix}"
+        x_name, y_name = ("x" if one_token_axis else f"x{suffix}"), f"y{suffix}"
         # no grid lines: the heatmap covers them, and each is one more SVG node to lay out per redraw
         # Fixed ranges, one category per cell: no autorange pass, and no padding for the selected-cell
         # mark (it left a blank band above each panel).
-        if not shared_x or i == 0:
-            layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=bottom_y if shared_x else y_name, type="category",
-                                            range=[-0.5, len(labels) - 0.5], autorange=False,
-                                            tickangle=tick_angle, showgrid=False, **long_text_ticks)
+        if not one_token_axis or i == 0:
+            layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=bottom_y if one_token_axis else y_name,
+                                            type="category", range=[-0.5, len(labels) - 0.5], autorange=False,
+                                            tickangle=tick_angle, showgrid=False, **long_text_ticks,
+                                            **({"matches": "x"} if shared_x and i > 0 else {}))
         # unit labels on the first column only: every panel has the same unit order, and each tick
         # label is an SVG text node the browser lays out on every redraw (half of them: ~100 ms here)
         layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category",
@@ -367,20 +272,6 @@ def grid_arrangement(tokens: int, quantities: int) -> str:
     return "side by side" if tokens * quantities <= SIDE_BY_SIDE_MAX_COLUMNS else "stacked"
 
 
-def grid_cell(x: object, y: object, labels: list[str]) -> tuple[int, int] | None:
-    """(token index, unit id) of a point clicked in `quantity_grid`, or None if it is not a cell."""
-    label, unit = str(x).rstrip(PANEL_NAME_MARK), str(y).rstrip(PANEL_NAME_MARK)
-    if label not in labels or not unit.isdigit():
-        return None
-    return labels.index(label), int(unit)
-
-
-def _blank_categories(count: int, start: int) -> list[str]:
-    """Category names that draw as one blank (an em space), made distinct from each other by trailing
-    zero-width spaces, and from any label or unit id (neither starts with an em space)."""
-    return ["\u2003" + PANEL_NAME_MARK * (start + i) for i in range(count)]
-
-
 def quantity_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
@@ -388,7 +279,7 @@ def quantity_grid(
     unit_order: np.ndarray | None = None,
     selected: tuple[int, int] | None = None,
     clickable: bool = False,
-    font_size: int = 12,
+    font_size: int = 14,
     arrangement: str | None = None,
     next_tokens: NextTokens | None = None,
 ) -> go.Figure:
@@ -396,7 +287,7 @@ def quantity_grid(
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
     mark, told apart by `legendgroup`); panels with the same colour range share one colour bar;
-    `grid_cell` maps a clicked point back to (token, unit).
+    `clicked_cell` maps a clicked point back to (token, unit).
 
     Short texts put the panels side by side on ONE pair of axes, sharing the unit axis (a unit's row
     runs on through every quantity). The browser pays per axis, not per heatmap: measured in Streamlit
@@ -421,43 +312,45 @@ def quantity_grid(
 def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str,
                        unit_order: np.ndarray | None, selected: tuple[int, int] | None, clickable: bool,
                        font_size: int) -> go.Figure:
-    """The panels in one row on one pair of category axes: panel k draws at the token labels followed
-    by k zero-width spaces (they read the same), with blank columns between panels."""
+    """The panels in one row on one pair of axes: panel k draws at x = its first column + token index
+    (numbers, so no panel's heatmap reaches into another's), with blank columns between panels; the
+    ticks name each column's token."""
     quantities = list(values_by_quantity)
     order = (np.arange(np.shape(values_by_quantity[quantities[0]])[1]) if unit_order is None
              else np.asarray(unit_order))
     units = [str(u) for u in order]
-    x_names: list[str] = []
-    panels = []  # (quantity, its column names, index of its first column)
-    for k, quantity in enumerate(quantities):
-        if k:
-            x_names += _blank_categories(GRID_GAP_COLUMNS, len(x_names))
-        panels.append((quantity, [label + PANEL_NAME_MARK * k for label in labels], len(x_names)))
-        x_names += panels[-1][1]
-    plot_px = max(150, min(760, 12 * len(units)))
-    margin = dict(l=50, r=90, t=40, b=90)
+    panel_columns = [[k * (len(labels) + GRID_GAP_COLUMNS) + t for t in range(len(labels))]
+                     for k in range(len(quantities))]
+    total_columns = len(quantities) * len(labels) + (len(quantities) - 1) * GRID_GAP_COLUMNS
+    tick_text = [token_text(label) for label in labels]
+    # Tall enough for the stacked colour bars to keep their tick labels apart, and for rows to be hit.
+    plot_px = max(SIDE_BY_SIDE_MIN_PX, min(600, 9 * len(units)))
+    # Token labels lie flat while a panel's columns are wide enough, else slanted: never cut off.
+    longest = max((len(text) for text in tick_text), default=1)
+    tick_angle = 0 if longest * len(quantities) * len(labels) <= 90 else -60
+    margin = dict(l=50, r=90, t=40, b=30)
     layout = dict(
-        height=plot_px + margin["t"] + margin["b"], margin=margin, font=dict(size=font_size),
-        showlegend=False, annotations=[],
+        height=plot_px + margin["t"] + margin["b"] + _tick_label_px(longest, tick_angle, font_size),
+        margin=margin, font=dict(size=font_size), showlegend=False, annotations=[],
         # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
         # change and skips one more render of the chart
         clickmode="event+select", dragmode="pan", hovermode="closest",
-        # Fixed ranges, one category per cell: no autorange pass, no padding for the click layer's markers;
-        # every column named (blank between panels); no grid lines (the heatmaps cover them).
-        xaxis=dict(type="category", categoryorder="array", categoryarray=x_names, showgrid=False,
-                   range=[-0.5, len(x_names) - 0.5], autorange=False, dtick=1, automargin=True, ticks="",
-                   tickangle=-90 if len(labels) > 2 else 0),
+        # Fixed ranges, one column per token: no autorange pass, no padding for the click layer's markers.
+        xaxis=dict(showgrid=False, zeroline=False, range=[-0.5, total_columns - 0.5], autorange=False,
+                   tickmode="array", tickvals=[c for columns in panel_columns for c in columns],
+                   ticktext=tick_text * len(quantities), automargin=True, ticks="", tickangle=tick_angle),
         yaxis=dict(type="category", categoryorder="array", categoryarray=units, showgrid=False,
                    range=[len(units) - 0.5, -0.5], autorange=False,  # unit rows top down
                    title=dict(text="unit"), automargin=True),
     )
+    marker_px = int(max(6, min(40, plot_px / max(len(units), 1))))
     colour_axes: dict[tuple, dict] = {}
     data = []
-    for quantity, columns, first_column in panels:
+    for quantity, columns in zip(quantities, panel_columns):
         traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, order, selected, clickable,
-                                 columns=columns)
-        layout["annotations"].append(dict(  # the title above the panel; x in category serial numbers
-            text=LABELS.get(quantity, quantity), showarrow=False, xref="x", x=first_column + (len(columns) - 1) / 2,
+                                 columns=columns, marker_px=marker_px)
+        layout["annotations"].append(dict(  # the title above the panel
+            text=LABELS.get(quantity, quantity), showarrow=False, xref="x", x=(columns[0] + columns[-1]) / 2,
             yref="paper", y=1, yanchor="bottom", xanchor="center", font=dict(size=font_size + 2)))
         _share_colour_axis(colour_axes, traces[0], quantity)
         data += traces
@@ -468,23 +361,16 @@ def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[s
     return _plain_figure(data, layout)
 
 
-def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 12) -> go.Figure:
-    """Classifier: P(class) after each token, one line per class; a flip shows as a crossing."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    traces = [
-        dict(type="scatter", x=list(labels), y=probabilities[:, k], mode="lines+markers", name=name,
-             hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>")
-        for k, name in enumerate(classes)
-    ]
-    return _plain_figure(traces, dict(
-        title=dict(text="prediction after each token"),
-        xaxis=dict(title=dict(text="token"), type="category"),
-        yaxis=dict(title=dict(text="probability"), range=[0, 1]),
-        height=320,
-        margin=dict(l=50, r=20, t=40, b=60),
-        font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.12),
-    ))
+SIDE_BY_SIDE_MIN_PX = 330  # three colour bars of ~100 px each keep their tick labels apart
+
+
+
+
+def _tick_label_px(characters: int, angle: float, font_size: int) -> int:
+    """Room under the plot for tick labels of `characters` characters at `angle` degrees."""
+    if angle == 0:
+        return int(font_size * 2)
+    return int(font_size * 0.62 * characters * abs(np.sin(np.radians(angle))) + font_size * 2)
 
 
 @dataclass(frozen=True)
@@ -528,7 +414,7 @@ def _next_token_title(next_tokens: NextTokens, labels: list[str]) -> str:
     return f"top-{next_tokens.k} next characters after each position" + ("" if written else " (hover a cell to read it)")
 
 
-def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 12) -> go.Figure:
+def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 14) -> go.Figure:
     """Language model: the top-k next tokens at every position, as a table coloured by probability."""
     next_tokens = NextTokens(distribution, vocabulary, k)
     written = len(labels) <= CELL_TEXT_MAX_COLUMNS
@@ -541,33 +427,6 @@ def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: l
         margin=dict(l=50, r=20, t=40, b=60),
         font=dict(size=font_size),
     ))
-
-
-def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, step: int | None = None, font_size: int = 12) -> go.Figure:
-    """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
-    figure = go.Figure()
-    for quantity, values in series.items():
-        figure.add_trace(
-            go.Scatter(
-                x=labels,
-                y=values,
-                mode="lines+markers",
-                name=LABELS.get(quantity, quantity),
-                line=dict(dash="solid" if quantity in ("cell", "hidden") else "dot"),
-            )
-        )
-    if step is not None and 0 <= step < len(labels):
-        figure.add_vline(x=step, line_width=2, line_dash="dash", line_color="grey")
-    figure.update_layout(
-        title=f"unit {unit} over time",
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title="value"),
-        height=400,
-        margin=dict(l=50, r=20, t=40, b=60),
-        font=dict(size=font_size),
-        legend=dict(orientation="h", y=-0.3, yanchor="top"),
-    )
-    return figure
 
 
 def coloured_tokens_html(tokens: list[str], values: np.ndarray, scale: ColourScale, font_size: int = 18) -> str:
@@ -596,7 +455,7 @@ def _is_dark(colour: str) -> bool:
 
 def difference_heatmap(
     first: np.ndarray, second: np.ndarray, first_labels: list[str], second_labels: list[str], quantity: str, align: str = "end",
-    unit_order: np.ndarray | None = None, font_size: int = 12,
+    unit_order: np.ndarray | None = None, font_size: int = 14,
 ) -> go.Figure:
     """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs."""
     steps = min(len(first), len(second))
@@ -629,87 +488,5 @@ def difference_heatmap(
         height=max(260, min(900, 12 * len(order) + 140)),
         margin=dict(l=50, r=20, t=40, b=80),
         font=dict(size=font_size),
-    )
-    return figure
-
-
-def comparison_figure(curves: list[tuple[str, np.ndarray, list[str]]], class_name: str, font_size: int = 12) -> go.Figure:
-    """P(class) after each token for several sentences on one chart (x = position)."""
-    figure = go.Figure()
-    for name, probabilities, labels in curves:
-        figure.add_trace(
-            go.Scatter(
-                x=list(range(len(labels))),
-                y=probabilities,
-                text=labels,
-                mode="lines+markers+text",
-                textposition="top center",
-                name=name,
-                hovertemplate="%{text}<br>P = %{y:.3f}<extra></extra>",
-            )
-        )
-    figure.update_layout(
-        title=f"P({class_name}) after each token",
-        xaxis=dict(title="position"),
-        yaxis=dict(title="probability", range=[0, 1.08]),
-        height=340,
-        margin=dict(l=50, r=20, t=40, b=50),
-        font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.15),
-    )
-    return figure
-
-
-@dataclass(frozen=True)
-class Projection:
-    """A 2-D PCA projection: x ↦ (x − mean) · components.T."""
-
-    mean: np.ndarray
-    components: np.ndarray  # [2, units]
-    explained: tuple[float, float]  # fraction of variance of each axis
-
-    def apply(self, states: np.ndarray) -> np.ndarray:
-        return (np.asarray(states, dtype=np.float64) - self.mean) @ self.components.T
-
-
-def fit_pca(states: np.ndarray) -> Projection:
-    """Principal components of [samples, units] states (SVD of the centred matrix)."""
-    states = np.nan_to_num(np.asarray(states, dtype=np.float64))
-    mean = states.mean(axis=0)
-    centred = states - mean
-    _, singular, vectors = np.linalg.svd(centred, full_matrices=False)
-    components = np.zeros((2, states.shape[1]))
-    components[: min(2, len(vectors))] = vectors[:2]
-    variance = singular**2
-    total = variance.sum() or 1.0
-    explained = tuple(float(v / total) for v in np.pad(variance, (0, 2))[:2])
-    return Projection(mean=mean, components=components, explained=explained)
-
-
-def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection: Projection, font_size: int = 12) -> go.Figure:
-    """Hidden states h_t projected to 2-D, drawn as paths labelled by their tokens."""
-    figure = go.Figure()
-    for name, points, labels in paths:
-        figure.add_trace(
-            go.Scatter(
-                x=points[:, 0],
-                y=points[:, 1],
-                text=[label.rsplit(" ·", 1)[0] for label in labels],
-                mode="lines+markers+text",
-                textposition="top center",
-                marker=dict(size=9),
-                name=name,
-                hovertemplate="%{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
-            )
-        )
-    first, second = projection.explained
-    figure.update_layout(
-        title="hidden-state trajectory (PCA)",
-        xaxis=dict(title=f"PC 1 ({first:.0%} of variance)"),
-        yaxis=dict(title=f"PC 2 ({second:.0%} of variance)"),
-        height=460,
-        margin=dict(l=50, r=20, t=40, b=50),
-        font=dict(size=font_size),
-        legend=dict(orientation="h", y=1.1),
     )
     return figure

@@ -1,0 +1,140 @@
+"""The models the page offers: bundled ones, `rnnviz app --model` folders and entry points, and a
+session's uploads; loading them once per server process and running a text once per (model, text)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+import rnnviz
+from rnnviz.capture import cell_kind
+from rnnviz.custom import CustomModel, first_recurrent, load_entry_point
+from rnnviz.errors import ModelError
+from rnnviz.inspection import TextRun, inspect_text
+from rnnviz.models import bundled_names, read_config, resolve
+from rnnviz.quantities import QUANTITIES_BY_CELL, cell_kind_of
+from rnnviz.app.state import ModelShape, start_model
+from rnnviz.uploads import load_upload
+
+UPLOADS = "uploads"  # session key: this session's uploaded models, by name
+UPLOAD_RUNS = "upload_runs"  # session key: their runs, by (name, text)
+UPLOAD_MESSAGE = "upload_message"
+UPLOAD_RUNS_KEPT = 32
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the page needs to offer a model: a one-line description, its task and its bounds."""
+
+    description: str
+    task: str
+    shape: ModelShape
+
+
+def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
+    if isinstance(model, CustomModel):
+        recurrent = first_recurrent(model.module if model.recurrent_path is None
+                                    else model.module.get_submodule(model.recurrent_path))
+        quantities = QUANTITIES_BY_CELL[cell_kind(recurrent)]
+        shape = ModelShape(recurrent.num_layers, recurrent.bidirectional, recurrent.hidden_size, quantities)
+        return Offer(f"{model.description} — from a Python entry point", "custom", shape)
+    config = model if isinstance(model, rnnviz.ModelConfig) else model.config
+    quantities = QUANTITIES_BY_CELL[cell_kind_of(config.cell)]
+    shape = ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
+    return Offer(describe(config), config.task, shape)
+
+
+def describe(config: rnnviz.ModelConfig) -> str:
+    metrics = config.metrics
+    if config.task == "classifier":
+        shown = f"test accuracy {metrics['test_accuracy']:.3f}" if "test_accuracy" in metrics else "no metric"
+    else:
+        shown = (f"validation {metrics['val_loss_nats_per_char']:.3f} nats/char"
+                 if "val_loss_nats_per_char" in metrics else "no metric")
+    return f"{config.description} — {shown}"
+
+
+def cli_model_sources() -> list[str]:
+    """Model folders or entry points given as `rnnviz app --model …` (streamlit passes them after `--`)."""
+    args = sys.argv[1:]
+    return [value for flag, value in zip(args, args[1:]) if flag == "--model"]
+
+
+@st.cache_resource
+def server_offers() -> dict[str, tuple[str, Offer]]:
+    """name → (where to load it from, its offer): bundled models, `--model` folders and entry points."""
+    # Configs only (cheap) for folders; an entry point has to be built to know its shape.
+    offered = {name: (name, offer(read_config(resolve(name))[0])) for name in bundled_names()}
+    for source in cli_model_sources():
+        model = read_config(source)[0] if Path(source).is_dir() else shared_model(source)
+        name = model.name
+        offered[name if name not in offered else f"{name} ({source})"] = (source, offer(model))
+    return offered
+
+
+def session_uploads() -> dict[str, rnnviz.LoadedModel]:
+    """Models this session uploaded: kept in its own session state, never visible to another."""
+    return st.session_state.setdefault(UPLOADS, {})
+
+
+def catalogue() -> dict[str, Offer]:
+    """Every model this session can choose, by name."""
+    offered = {name: entry for name, (_, entry) in server_offers().items()}
+    offered.update({name: offer(model) for name, model in session_uploads().items()})
+    return offered
+
+
+@st.cache_resource
+def shared_model(source: str) -> rnnviz.LoadedModel | CustomModel:
+    """Weights load once per server process and are shared, read-only, by every session."""
+    if ":" in source and not Path(source).is_dir():
+        return load_entry_point(source)
+    return rnnviz.load(source)
+
+
+@st.cache_resource(max_entries=256)
+def _shared_run(source: str, text: str) -> TextRun:
+    """A trace computed once per (model, text) and reused while only the view changes."""
+    return inspect_text(shared_model(source), text, truncate=True)
+
+
+def model(name: str) -> rnnviz.LoadedModel | CustomModel:
+    """The model named `name` in this session's catalogue."""
+    uploads = session_uploads()
+    return uploads[name] if name in uploads else shared_model(server_offers()[name][0])
+
+
+def text_run(name: str, text: str) -> TextRun:
+    """`text` as the model named `name` reads it (cached: per server for shared models, per session
+    for uploads)."""
+    uploads = session_uploads()
+    if name not in uploads:
+        return _shared_run(server_offers()[name][0], text)
+    runs = st.session_state.setdefault(UPLOAD_RUNS, {})
+    if (name, text) not in runs:
+        if len(runs) >= UPLOAD_RUNS_KEPT:
+            runs.clear()
+        runs[(name, text)] = inspect_text(uploads[name], text, truncate=True)
+    return runs[(name, text)]
+
+
+def load_uploaded_model() -> None:
+    """Button callback: validate and load the two uploaded files, then switch to the model."""
+    config_file, weights_file = st.session_state.get("upload_config"), st.session_state.get("upload_weights")
+    if config_file is None or weights_file is None:
+        st.session_state[UPLOAD_MESSAGE] = "Choose both files: config.json and model.safetensors."
+        return
+    try:
+        loaded = load_upload(config_file.getvalue(), weights_file.getvalue())
+    except ModelError as error:
+        st.session_state[UPLOAD_MESSAGE] = f"Could not load the model: {error}"
+        return
+    name = f"upload: {loaded.config.name}"
+    session_uploads()[name] = loaded
+    st.session_state.pop(UPLOAD_RUNS, None)
+    st.session_state[UPLOAD_MESSAGE] = ""
+    st.session_state["model"] = name
+    start_model(loaded.config.task)

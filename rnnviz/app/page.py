@@ -1,0 +1,198 @@
+"""rnnviz in the browser: type a sentence, see every gate of an LSTM, GRU or RNN, token by token.
+
+The page: the sidebar, the sentence box, the table of views. Each view lives in rnnviz/app/views/,
+the choices and the URL in state.py, the models in catalogue.py. `streamlit run app.py` in a
+checkout and `rnnviz app` (which runs this file, so it works from an installed wheel too) open it.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import replace
+
+import streamlit as st
+import torch
+
+from rnnviz.app import catalogue as models
+from rnnviz.app.catalogue import Offer, load_uploaded_model
+from rnnviz.app.state import (NOTICES, PRESET, VIEWS, ViewState, apply_preset, auto_unit, current_state,
+                              restore_from_url_once, start_model, unit_chosen_by_hand, unit_is_automatic,
+                              with_text_length, write_url)
+from rnnviz.app.views import compare, corpus, export, gradients, heatmaps, inspector, lecture, trajectory
+from rnnviz.custom import CustomModel
+from rnnviz.errors import RnnvizError
+from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun
+from rnnviz.ordering import ORDERINGS
+from rnnviz.presets import presets_for
+from rnnviz.quantities import DIRECTIONS
+from rnnviz.ui import lab_view
+from rnnviz.uploads import MAX_WEIGHTS_BYTES
+
+VIEW_TITLES = {  # short enough for one row of tabs beside the sidebar at a projector's 1280 px
+    "heatmaps": "Heatmaps",
+    "inspector": "Unit inspector",
+    "compare": "Compare",
+    "trajectory": "Trajectory",
+    "lecture": "Lecture",
+    "gradients": "Gradients",
+    "lab": "Lab",
+    "corpus": "Corpus",
+    "export": "Export",
+}
+# A title on one line at a projector's 1280 px, and room at the end of the sentence box (Streamlit's
+# "Press Enter to submit form" hint covered its last characters; the Run button says the same).
+PAGE_CSS = """
+<style>
+[data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding-top: 0.2rem; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+[data-testid="InputInstructions"] { display: none; }
+[data-testid="stElementContainer"]:has(.rnnviz-page-style) { display: none; }
+</style>
+<span class="rnnviz-page-style"></span>
+"""
+
+# One intra-op thread: the work per request is small (batch 1), and sessions run in parallel
+# threads; OpenMP workers spinning against each other on a few cores cost far more.
+torch.set_num_threads(1)
+
+
+@st.cache_resource
+def freeze_startup_heap() -> None:
+    """Once per server process: move the objects that live as long as it (torch, plotly, streamlit,
+    this package) out of the garbage collector's reach. Streamlit runs a full `gc.collect()` after
+    every script run, holding the GIL; frozen, that pass visits only what the runs made since
+    (bench/bench_app.py measures the page with it)."""
+    gc.collect()  # nothing that is already garbage gets frozen
+    gc.freeze()
+
+
+def change_model() -> None:
+    offered = models.catalogue()
+    name = st.session_state.get("model")
+    start_model(offered[name].task if name in offered else None)
+
+
+def sidebar(offered: dict[str, Offer], state: ViewState) -> None:
+    with st.sidebar:
+        st.header("Model")
+        st.selectbox("model", list(offered), key="model", on_change=change_model,
+                     help="Every bundled model; see the description below.")
+        entry = offered[state.model]
+        shape = entry.shape
+        st.caption(entry.description)
+        st.selectbox("presets", [""] + presets_for(entry.task), key=PRESET, on_change=apply_preset,
+                     format_func=lambda p: p.replace("\n", " ↵ ") or "— pick an example —")
+        with st.expander("Your own model"):
+            st.caption(f"Upload config.json and model.safetensors in the format of the bundled models "
+                       f"(pretrained/*/, see README); weights up to {MAX_WEIGHTS_BYTES // 2**20} MB. "
+                       "Your model is visible only in this browser session, and nothing is unpickled.")
+            st.file_uploader("config.json", type=["json"], key="upload_config")
+            st.file_uploader("model.safetensors", type=["safetensors"], key="upload_weights")
+            st.button("Load my model", on_click=load_uploaded_model, key="upload_load")
+            if st.session_state.get(models.UPLOAD_MESSAGE):
+                st.error(st.session_state[models.UPLOAD_MESSAGE])
+        st.header("What to show")
+        st.selectbox("layer", list(range(shape.num_layers)), key="layer", format_func=lambda k: f"layer {k}")
+        st.radio("direction", list(DIRECTIONS[: 2 if shape.bidirectional else 1]), key="direction", horizontal=True)
+        st.selectbox("order units by", list(ORDERINGS), key="order",
+                     help="The same order is used in every heatmap. 'similarity' ranks by correlation with the "
+                          "selected unit.")
+        st.number_input("unit", min_value=0, max_value=shape.hidden_size - 1, key="unit", on_change=unit_chosen_by_hand,
+                        help="The unit shown in the inspector and the lecture; clicking a heatmap cell sets it. "
+                             "Until you choose one, the unit that varies most over the text.")
+        st.number_input("units shown", min_value=1, max_value=max(shape.hidden_size, 1), step=8, key="units_shown",
+                        help="The first units in the chosen order; order by variance to see the busiest ones.")
+
+
+def bundled_format_only(model) -> bool:
+    """Gradients and corpus analyses read the bundled format's embedding and head."""
+    if isinstance(model, CustomModel):
+        st.info("This view needs a model in the bundled format (embedding → rnn → head, see README); "
+                "models from a Python entry point show heatmaps, inspector, compare, trajectory and lecture.")
+        return False
+    return True
+
+
+def show_view(state: ViewState, run: TextRun) -> None:
+    """Draw the chosen view; a failing view says so and leaves the page working."""
+    model = models.model(state.model)
+
+    def other_text(text: str) -> TextRun:
+        return models.text_run(state.model, text)
+
+    views = {
+        "heatmaps": lambda: heatmaps.render(model, run, state),
+        "inspector": lambda: inspector.render(run, state),
+        "compare": lambda: compare.render(run, state, other_text),
+        "trajectory": lambda: trajectory.render(run, state, other_text),
+        "lecture": lambda: lecture.render(run, state),
+        "gradients": lambda: bundled_format_only(model) and gradients.render(
+            model, run, state.layer, state.direction, models.shared_model),
+        "lab": lab_view.render,
+        "corpus": lambda: bundled_format_only(model) and corpus.render(
+            model, state.model, run, state.layer, state.direction),
+        "export": lambda: export.render(run, state),
+    }
+    try:
+        views[state.view]()
+    except RnnvizError as error:
+        st.warning(str(error))
+    except Exception as error:  # noqa: BLE001 — a broken view must not take the page down
+        st.error(f"This view failed: {type(error).__name__}: {error}. The other views still work.")
+
+
+def main() -> None:
+    presenting = st.query_params.get("present") == "1" and st.query_params.get("view") == "lecture"
+    st.set_page_config(page_title="rnnviz — inside recurrent networks", layout="wide",  # every run, first
+                       initial_sidebar_state="collapsed" if presenting else "auto")
+    freeze_startup_heap()
+    offered = models.catalogue()
+    if not offered:
+        st.error("No bundled models found in pretrained/. Run `rnnviz train sst2-lstm` or restore the pretrained "
+                 "folder.")
+        return
+    restore_from_url_once(offered)
+    for notice in st.session_state.pop(NOTICES, []):
+        st.warning(f"From the link: {notice}")
+    state = current_state(offered)
+    run, problem = None, None
+    if state.text.strip():
+        try:
+            run = models.text_run(state.model, state.text)
+        except RnnvizError as error:
+            problem = str(error)
+    if run is not None:
+        state = with_text_length(state, len(run.tokens))
+        if unit_is_automatic():  # before the sidebar draws the unit box
+            quantity = "cell" if "cell" in run.recurrent_call.quantities else "hidden"
+            state = replace(state, unit=auto_unit(run.states(state.layer, state.direction, quantity)))
+            st.session_state["unit"] = state.unit
+    sidebar(offered, state)
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)
+    st.title("rnnviz — inside a recurrent network")
+    with st.form("sentence-form", border=False):
+        left, right = st.columns([6, 1])
+        left.text_input("sentence", key="text", max_chars=None, label_visibility="collapsed",
+                        placeholder="type a sentence and press Enter",
+                        help=f"Press Enter or Run. Texts beyond {MAX_TEXT_CHARACTERS} characters are cut.")
+        right.form_submit_button("Run", use_container_width=True)
+    st.segmented_control("view", list(VIEWS), key="view", format_func=VIEW_TITLES.get, label_visibility="collapsed")
+    if not state.text.strip():
+        st.info("Type a sentence above and press Enter — for example *the movie was not good*.")
+    elif run is None:
+        st.warning(problem or "The text could not be read.")
+    else:
+        if run.truncated:
+            st.warning(f"The text is longer than {MAX_TEXT_CHARACTERS} characters; only the first "
+                       f"{MAX_TEXT_CHARACTERS} are shown.")
+        unknown = [t for t, u in zip(run.tokens, run.encoding.unknown) if u]
+        if unknown:
+            st.caption(f"Not in the model's vocabulary (read as ⟨unk⟩): {', '.join(unknown[:20])}")
+        write_url(state)  # before the view: the lecture's player writes its own step after this
+        show_view(state, run)
+        return
+    write_url(state)
+
+
+if __name__ == "__main__":  # `streamlit run rnnviz/app/page.py`, as `rnnviz app` does
+    main()

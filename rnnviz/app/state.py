@@ -1,0 +1,208 @@
+"""Every choice on the page as one `ViewState`, its round trip through the URL, and the session.
+
+A shared link must reopen the exact view; a link with nonsense in it (unknown model, unit 99999,
+layer "x") must still open, on defaults, with a notice saying what was ignored. The session keys
+the page shares between its parts are named here, once; each view's own widget keys live in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Mapping
+
+import streamlit as st
+
+from rnnviz.ordering import ORDERINGS, busiest_unit
+from rnnviz.presets import PAIR, first_text, presets_for
+from rnnviz.quantities import DIRECTIONS
+
+DEFAULT_MODEL = "sst2-lstm"
+# Session keys shared between the page's parts (a ViewState field's key is its name).
+RESTORED = "restored"  # the URL has been read into the session, once
+NOTICES = "notices"  # what the link asked for and could not have
+UNIT_AUTO = "unit_auto"  # no unit chosen yet: the page shows the busiest one (auto_unit)
+TEXT_TASK = "text_task"  # the task the current text was chosen for
+PLAYING = "playing"  # the lecture plays
+PRESET = "preset"
+
+VIEWS = ("heatmaps", "inspector", "compare", "trajectory", "lecture", "gradients", "lab", "corpus", "export")
+ALIGNMENTS = ("end", "start")
+MAX_QUERY_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class ViewState:
+    model: str = "sst2-lstm"
+    text: str = "the movie was not good"
+    text2: str = "the movie was good"
+    view: str = "heatmaps"
+    layer: int = 0
+    direction: str = "forward"
+    unit: int = 0
+    step: int = 0
+    order: str = "index"
+    units_shown: int = 64
+    quantity: str = "hidden"
+    align: str = "end"
+    present: int = 0  # 1: the lecture's presenter screen
+
+    def to_query(self) -> dict[str, str]:
+        """Only what differs from the defaults, so links stay short."""
+        default = ViewState()
+        return {k: str(int(v) if isinstance(v, bool) else v) for k, v in asdict(self).items()
+                if v != getattr(default, k)}
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What bounds a view of one model: its layers, directions, units and quantities."""
+
+    num_layers: int
+    bidirectional: bool
+    hidden_size: int
+    quantities: tuple[str, ...]
+
+
+def parse_query(params: Mapping[str, str], models: Mapping[str, ModelShape], default_model: str) -> tuple[ViewState, list[str]]:
+    """A ViewState from query parameters; anything invalid falls back to its default, with a notice."""
+    notices: list[str] = []
+    values: dict[str, object] = {}
+    types = {f.name: f.type for f in fields(ViewState)}
+    for key, raw in params.items():
+        if key not in types:
+            notices.append(f"ignored unknown link parameter '{key}'")
+            continue
+        raw = str(raw)
+        if types[key] == "int":
+            try:
+                values[key] = int(raw)
+            except ValueError:
+                notices.append(f"ignored {key}='{raw[:40]}': not a whole number")
+        else:
+            if len(raw) > MAX_QUERY_TEXT:
+                notices.append(f"{key} from the link was cut to {MAX_QUERY_TEXT} characters")
+                raw = raw[:MAX_QUERY_TEXT]
+            values[key] = raw
+    state = replace(ViewState(model=default_model), **values)
+    return clamp(state, models, notices, default_model)
+
+
+def clamp(state: ViewState, models: Mapping[str, ModelShape], notices: list[str] | None = None,
+          default_model: str | None = None) -> tuple[ViewState, list[str]]:
+    """Bring every field within what the chosen model and the page offer."""
+    notices = [] if notices is None else notices
+    default = ViewState()
+    if state.model not in models:
+        fallback = default_model if default_model in models else next(iter(models))
+        notices.append(f"unknown model '{state.model[:60]}', showing {fallback}")
+        state = replace(state, model=fallback)
+    shape = models[state.model]
+    checks = {
+        "view": state.view in VIEWS,
+        "direction": state.direction in DIRECTIONS[: 2 if shape.bidirectional else 1],
+        "order": state.order in ORDERINGS,
+        "align": state.align in ALIGNMENTS,
+        "quantity": state.quantity in shape.quantities,
+        "layer": 0 <= state.layer < shape.num_layers,
+        "unit": 0 <= state.unit < shape.hidden_size,
+        "units_shown": 1 <= state.units_shown <= 4096,
+        "step": 0 <= state.step <= 100_000,
+        "present": state.present in (0, 1),
+    }
+    for key, ok in checks.items():
+        if not ok:
+            notices.append(f"'{key}' = {str(getattr(state, key))[:40]} is not available here; using {getattr(default, key)}")
+            state = replace(state, **{key: getattr(default, key)})
+    return state, notices
+
+
+def restore_from_url_once(catalogue: Mapping[str, "Offer"]) -> None:
+    """On a session's first run, the URL's choices become the widgets' values."""
+    if RESTORED in st.session_state:
+        return
+    default_model = DEFAULT_MODEL if DEFAULT_MODEL in catalogue else next(iter(catalogue))
+    shapes = {name: entry.shape for name, entry in catalogue.items()}
+    state, notices = parse_query(dict(st.query_params), shapes, default_model)
+    task = catalogue[state.model].task
+    if "text" not in st.query_params and task != "classifier" and presets_for(task):
+        state = replace(state, text=first_text(task))  # a text of the model's own kind
+    for key, value in vars(state).items():
+        st.session_state[key] = value
+    st.session_state["present"] = bool(state.present)
+    st.session_state[UNIT_AUTO] = "unit" not in st.query_params
+    st.session_state[TEXT_TASK] = task
+    st.session_state[NOTICES] = notices
+    st.session_state[RESTORED] = True
+
+
+def current_state(catalogue: Mapping[str, "Offer"]) -> ViewState:
+    """The page's choices, brought within the model's bounds and stored back in the session (call it
+    once per run, before any widget is drawn): that also keeps the values of widgets a view does
+    not draw (Streamlit forgets those otherwise), so switching views never loses a choice."""
+    shapes = {name: entry.shape for name, entry in catalogue.items()}
+    values = {k: st.session_state[k] for k in vars(ViewState()) if k in st.session_state}
+    if values.get("view") is None:  # the segmented control was clicked off
+        values["view"] = "heatmaps"
+    values["present"] = int(bool(values.get("present", 0)))
+    default_model = DEFAULT_MODEL if DEFAULT_MODEL in catalogue else None
+    state, _ = clamp(ViewState(**values), shapes, default_model=default_model)
+    state = replace(state, units_shown=min(state.units_shown, shapes[state.model].hidden_size))
+    for key, value in vars(state).items():
+        st.session_state[key] = bool(value) if key == "present" else value
+    return state
+
+
+def with_text_length(state: ViewState, tokens: int) -> ViewState:
+    """The state with its step inside a text of `tokens` tokens: the one place a step is clamped."""
+    return replace(state, step=max(0, min(state.step, tokens - 1)))
+
+
+def write_url(state: ViewState) -> None:
+    """The address bar shows the view: only what differs from the defaults."""
+    st.query_params.from_dict(state.to_query())
+
+
+def choose_step(step: int) -> None:
+    """Set the selected token (the lecture's controls, a clicked heatmap cell)."""
+    st.session_state["step"] = step
+
+
+def choose_unit(unit: int) -> None:
+    st.session_state["unit"] = unit
+    st.session_state[UNIT_AUTO] = False
+
+
+def unit_chosen_by_hand() -> None:
+    st.session_state[UNIT_AUTO] = False
+
+
+def unit_is_automatic() -> bool:
+    return bool(st.session_state.get(UNIT_AUTO, False))
+
+
+def auto_unit(values_over_text) -> int:
+    """The unit the page shows until one is chosen: the one that varies most over this text."""
+    return busiest_unit(values_over_text)
+
+
+def start_model(task: str | None) -> None:
+    """A new model has other layers and units: start its view at the first ones (the unit chosen
+    again for the text), and give it a text of its own kind (a sentence, or a passage of Shakespeare)."""
+    for key, value in (("layer", 0), ("direction", "forward"), ("unit", 0), ("step", 0), ("quantity", "hidden"),
+                       (PRESET, ""), (UNIT_AUTO, True)):
+        st.session_state[key] = value
+    if task != st.session_state.get(TEXT_TASK) and task and presets_for(task):
+        first, second = first_text(task), first_text(task, second=True)
+        st.session_state["text"] = first
+        st.session_state["text2"] = second
+    st.session_state[TEXT_TASK] = task
+
+
+def apply_preset() -> None:
+    """The chosen example becomes the text (and a pair's second half the second sentence)."""
+    choice = st.session_state.get(PRESET)
+    if choice:
+        first, _, second = choice.partition(PAIR)
+        st.session_state["text"] = first
+        if second:
+            st.session_state["text2"] = second

@@ -1,0 +1,167 @@
+"""Numbers you can trust: how far a capture's recorded states are from the module's own outputs.
+
+`capture_exactness` reruns the recurrent module on the same input through PyTorch's stock forward
+(outside any capture) and compares what the trace recorded with what PyTorch returns: the last
+layer's h with the output sequence, each layer's final h and c with h_n and c_n. The gates have no
+counterpart in PyTorch's outputs; they enter the comparison through c, which is rebuilt from them,
+and through h recomputed from them by the cell's last equation ("h from gates": LSTM
+o_t ⊙ tanh(c_t), GRU (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}) against PyTorch's h_t.
+An edited run changes the model, so its trace is not expected to match the unedited module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from rnnviz.capture import _STOCK_FORWARDS, _recurrent_base
+from rnnviz.errors import RnnvizError
+from rnnviz.inspection import TextRun
+from rnnviz.models import LoadedModel
+from rnnviz.trace import DIRECTIONS, Trace, call_prefix, quantity_name
+
+# The largest |recorded − PyTorch| a float32 capture is held to (tests, the page's green badge).
+EXACT_WITHIN = 1e-5
+
+
+@dataclass(frozen=True)
+class Exactness:
+    """The largest absolute difference between recorded quantities and the module's own outputs."""
+
+    max_abs_error: float
+    # "output", "h_n", "c_n", "h from gates" → the largest |difference| there
+    by_check: dict[str, float]
+
+    @property
+    def exact(self) -> bool:
+        return self.max_abs_error <= EXACT_WITHIN
+
+
+def capture_exactness(
+    trace: Trace, module: nn.Module, inputs, hx=None, path: str = "", call: int = 0
+) -> Exactness:
+    """Call `call` of recurrent `module` (at `path` in the model) vs a stock rerun on `inputs`."""
+    base = _recurrent_base(module)
+    if base is None:
+        raise RnnvizError(f"{type(module).__name__} is not an nn.RNN, nn.LSTM or nn.GRU")
+    with torch.no_grad():
+        output, final = _STOCK_FORWARDS[base](module, inputs, hx)
+    h_n, c_n = final if isinstance(final, tuple) else (final, None)
+    if isinstance(output, PackedSequence):
+        output, lengths = pad_packed_sequence(output, batch_first=True)
+        lengths = lengths.tolist()
+    else:
+        if output.dim() == 2:  # unbatched
+            output, h_n = output.unsqueeze(0), h_n.unsqueeze(1)
+            c_n = None if c_n is None else c_n.unsqueeze(1)
+        elif not module.batch_first:
+            output = output.transpose(0, 1)
+        lengths = [output.shape[1]] * output.shape[0]
+    prefix = call_prefix(path, call)
+    directions = DIRECTIONS[: 2 if module.bidirectional else 1]
+    last = module.num_layers - 1
+
+    def recorded(layer, direction, quantity):
+        name = quantity_name(prefix, layer, direction, quantity)
+        return trace.tensors.get(name)
+
+    errors: dict[str, float] = {}
+
+    def compare(key, mine, theirs):
+        if mine is not None:
+            difference = (
+                float((mine.double() - theirs.double()).abs().max()) if mine.numel() else 0.0
+            )
+            errors[key] = max(errors.get(key, 0.0), difference)
+
+    hidden = [recorded(last, d, "hidden") for d in directions]
+    if all(h is not None for h in hidden):
+        recorded_output = torch.cat(hidden, dim=-1)
+        for b, n in enumerate(lengths):
+            compare("output", recorded_output[b, :n], output[b, :n])
+    for layer in range(module.num_layers):
+        for d, direction in enumerate(directions):
+            row = layer * len(directions) + d
+            for key, final_state, quantity in (("h_n", h_n, "hidden"), ("c_n", c_n, "cell")):
+                states = recorded(layer, direction, quantity)
+                if states is None or final_state is None:
+                    continue
+                for b, n in enumerate(lengths):
+                    compare(key, states[b, n - 1 if d == 0 else 0], final_state[row, b])
+    for layer in range(module.num_layers):
+        for d, direction in enumerate(directions):
+            states = {
+                q: recorded(layer, direction, q)
+                for q in (
+                    "hidden",
+                    "cell",
+                    "output_gate",
+                    "unprojected_hidden",
+                    "update_gate",
+                    "new_gate",
+                )
+            }
+            start = None if hx is None else (hx[0] if isinstance(hx, tuple) else hx)
+            if start is not None and start.dim() == 2:
+                start = start.unsqueeze(1)
+            for b, n in enumerate(lengths):
+                rebuilt = _hidden_from_gates(
+                    module,
+                    layer,
+                    d,
+                    states,
+                    b,
+                    n,
+                    None if start is None else start[layer * len(directions) + d, b],
+                )
+                if rebuilt is not None:
+                    compare("h from gates", rebuilt, states["hidden"][b, :n])
+    if not errors:
+        raise RnnvizError(
+            f"the trace holds no h or c of {prefix or 'the module'!r} to compare with its outputs"
+        )
+    return Exactness(max(errors.values()), errors)
+
+
+def _hidden_from_gates(module, layer, d, states, b, n, h_start):
+    """h_t of one sequence recomputed from the recorded gates by the cell's last equation, or None.
+
+    LSTM: o_t ⊙ tanh(c_t) (then W_hr· with proj_size); GRU: (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}.
+    """
+    hidden = states["hidden"]
+    if hidden is None:
+        return None
+    if isinstance(module, nn.LSTM):
+        if states["output_gate"] is None or states["cell"] is None:
+            return None
+        unprojected = states["output_gate"][b, :n].double() * states["cell"][b, :n].double().tanh()
+        if module.proj_size:
+            suffix = "_reverse" if d else ""
+            return unprojected @ getattr(module, f"weight_hr_l{layer}{suffix}").detach().double().T
+        return unprojected
+    if (
+        isinstance(module, nn.GRU)
+        and states["update_gate"] is not None
+        and states["new_gate"] is not None
+    ):
+        h = hidden[b, :n].double()
+        start = torch.zeros_like(h[0]) if h_start is None else h_start.double()
+        previous = torch.cat([start[None], h[:-1]]) if d == 0 else torch.cat([h[1:], start[None]])
+        z, new = states["update_gate"][b, :n].double(), states["new_gate"][b, :n].double()
+        return (1 - z) * new + z * previous
+    return None
+
+
+def run_exactness(loaded: LoadedModel, run: TextRun) -> Exactness:
+    """`capture_exactness` of a bundled model's text run: its `rnn` on the embedded tokens."""
+    if not isinstance(loaded, LoadedModel):
+        raise RnnvizError(
+            "exactness is measured for models in the bundled format (embedding → rnn → head)"
+        )
+    module = loaded.module.get_submodule(run.recurrent_path)
+    with torch.no_grad():
+        inputs = loaded.module.embedding(torch.tensor([run.encoding.ids], dtype=torch.int64))
+    return capture_exactness(run.trace, module, inputs, path=run.recurrent_path)

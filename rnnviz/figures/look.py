@@ -1,0 +1,128 @@
+"""What every chart shares: the plain look, fixed colour scales by meaning, title and legend
+placement, and figures written so plotly.js redraws them cheaply."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import get_colorscale
+
+from rnnviz.quantities import SIGMOID_GATES, TANH_QUANTITIES
+
+# The app draws its busiest charts (the heatmap grid, the prediction chart) with theme=None: Streamlit's
+# theming cost ~50 ms per redraw of the grid. They carry their own plain look instead: white, Streamlit's
+# text colour and font, light grid lines, distinct class colours.
+PLAIN_LOOK = dict(
+    paper_bgcolor="white", plot_bgcolor="white",
+    font=dict(color="#31333F", family="Source Sans Pro, sans-serif"),
+    colorway=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"],
+)
+PLAIN_AXIS = dict(gridcolor="#E6EAF1", zeroline=False)
+PLOT_DECIMALS = 3  # what every hover shows (%{z:.3f}); the exports keep full precision
+
+
+def title_and_legend(title: str, height: int, font_size: int = 14, legend: bool = True) -> dict:
+    """Layout entries that put a chart's title on the first line at the top left and its legend on the
+    line below, both above the plot, so that neither covers the other or the data."""
+    title_px = int(font_size * 1.5) + 8
+    legend_px = int(font_size * 1.7) + 4 if legend else 0
+    entries = dict(
+        title=dict(text=title, x=0.01, xanchor="left", yref="container", y=1 - 6 / height, yanchor="top",
+                   font=dict(size=font_size + 2)),
+        margin_top=title_px + legend_px + 12,
+    )
+    if legend:
+        entries["legend"] = dict(orientation="h", x=0, xanchor="left", yref="container",
+                                 y=1 - (title_px + 8) / height, yanchor="top")
+    return entries
+
+
+def with_title_and_legend(layout: dict, title: str, legend: bool = True) -> dict:
+    """`layout` with `title_and_legend` applied (its height and font size read from it)."""
+    font_size = layout.get("font", {}).get("size", 12)
+    entries = title_and_legend(title, layout["height"], font_size, legend)
+    margin = {**layout.get("margin", {}), "t": entries.pop("margin_top")}
+    return {**layout, **entries, "margin": margin}
+
+
+@dataclass(frozen=True)
+class ColourScale:
+    """A colour range fixed by what a quantity means, so colours compare across sentences."""
+
+    colorscale: str
+    zmin: float
+    zmax: float
+
+
+def colour_scale(quantity: str, values: np.ndarray, cell: str = "lstm") -> ColourScale:
+    """[0, 1] sequential for sigmoid gates, [−1, 1] diverging for tanh, symmetric for c."""
+    if quantity in SIGMOID_GATES:
+        return ColourScale("Viridis", 0.0, 1.0)
+    if quantity in TANH_QUANTITIES or (quantity == "hidden" and cell != "rnn_relu"):
+        return ColourScale("RdBu_r", -1.0, 1.0)
+    finite = np.abs(np.asarray(values)[np.isfinite(values)])
+    bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    if quantity == "hidden":  # ReLU: non-negative, unbounded
+        return ColourScale("Viridis", 0.0, bound)
+    return ColourScale("RdBu_r", -bound, bound)
+
+
+@functools.lru_cache(maxsize=None)
+def _named_colour_steps(name: str) -> tuple[tuple[float, str], ...]:
+    return tuple(map(tuple, get_colorscale(name)))  # the lookup scans every named scale: ~4 ms
+
+
+def _colour_steps(name: str) -> list[list]:
+    """A named colour scale ("RdBu_r" included) as the explicit [position, colour] steps plotly.js reads."""
+    return [list(step) for step in _named_colour_steps(name)]
+
+
+class PlainFigure(go.Figure):
+    """A Figure that plotly.js redraws cheaply: written without a template and with numbers as plain
+    lists, with a fixed `layout.datarevision`.
+
+    Streamlit mounts a new chart for every new spec and hands it to plotly.js twice: `Plotly.newPlot`,
+    then, after its theme pass, `Plotly.react` with a deep copy. plotly.js redraws everything on that
+    react when the layout has a template (any, even `{}`) or when arrays are typed (plotly.py writes
+    numpy arrays as base64 typed arrays, and plotly.js caches each decoded array on the spec, which
+    the copy then writes out as an object with a key per number: 1.1 MB became 4.7 MB for a
+    400-character passage). Without both, and with `datarevision` unchanged, the copy is read as the
+    same data. Measured in headless Chromium (plotly.js 4.1, outside Streamlit): that react took
+    35–48 ms for the 12-token grid and 78–88 ms for the 400-character one, now 10–13 and 15–17 ms.
+    Numbers are rounded to the 3 decimals every hover shows.
+    """
+
+    def to_dict(self) -> dict:
+        layout = {key: copy.deepcopy(value) for key, value in self._layout.items() if key != "template"}
+        return {"data": [_plain(trace) for trace in self._data], "layout": layout}
+
+
+def _plain(value):
+    """A deep copy in which numpy arrays are lists (floats rounded to PLOT_DECIMALS)."""
+    if isinstance(value, np.ndarray):
+        return (np.round(value.astype(np.float64), PLOT_DECIMALS) if value.dtype.kind == "f" else value).tolist()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return copy.deepcopy(value)
+
+
+def _unvalidated_figure(data: list[dict], layout: dict) -> go.Figure:
+    """A Figure from specs without plotly.py's per-property validation, which cost ~200 ms per page of
+    heatmaps here; tests check these specs against the validating constructor instead."""
+    return go.Figure(dict(data=data, layout=layout), _validate=False)
+
+
+def _plain_figure(data: list[dict], layout: dict) -> PlainFigure:
+    """`_unvalidated_figure` for a chart the app draws with theme=None: the plain look in the layout
+    itself (see PlainFigure), on every axis."""
+    layout = {**PLAIN_LOOK, **layout, "font": {**PLAIN_LOOK["font"], **layout.get("font", {})}, "datarevision": 1}
+    for name, axis in layout.items():
+        if name.startswith(("xaxis", "yaxis")):
+            layout[name] = {**PLAIN_AXIS, **axis}
+    return PlainFigure(dict(data=data, layout=layout), _validate=False)

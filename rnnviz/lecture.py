@@ -1,0 +1,114 @@
+"""What a lecture writes beside the cell: its equations, the update at one token with the recorded
+numbers (which add up), and one line in plain words per gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EQUATIONS = {
+    "lstm": [
+        r"i_t = \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi})",
+        r"f_t = \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf})",
+        r"g_t = \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg})",
+        r"o_t = \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho})",
+        r"c_t = f_t \odot c_{t-1} + i_t \odot g_t",
+        r"h_t = o_t \odot \tanh(c_t)",
+    ],
+    "gru": [
+        r"r_t = \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr})",
+        r"z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})",
+        r"n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn}))",
+        r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}",
+    ],
+    "rnn_tanh": [r"h_t = \tanh(W x_t + b_W + H h_{t-1} + b_H)"],
+    "rnn_relu": [r"h_t = \max(0,\ W x_t + b_W + H h_{t-1} + b_H)"],
+}
+
+
+@dataclass(frozen=True)
+class UnitStep:
+    """One unit's quantities at token t, and its state before the step: at t − 1 for the forward
+    direction, at t + 1 for the backward one (which reads the text right to left); zero at the start."""
+
+    step: int
+    unit: int
+    values: dict[str, float]  # quantity → value at t
+    previous_hidden: float
+    previous_cell: float | None = None
+    previous_step: int = -1  # the token whose state the step starts from (−1 or T: the initial state)
+
+
+def unit_step(series: dict[str, np.ndarray], step: int, unit: int, direction: str = "forward",
+              initial_hidden: float = 0.0, initial_cell: float = 0.0) -> UnitStep:
+    """Pick token t from a unit's per-token series (quantity → [time]) with the state it started from."""
+    length = len(series["hidden"])
+    previous = step - 1 if direction == "forward" else step + 1
+    inside = 0 <= previous < length
+    values = {q: float(v[step]) for q, v in series.items()}
+    previous_hidden = float(series["hidden"][previous]) if inside else initial_hidden
+    previous_cell = None
+    if "cell" in series:
+        previous_cell = float(series["cell"][previous]) if inside else initial_cell
+    return UnitStep(step, unit, values, previous_hidden, previous_cell, previous)
+
+
+def _number(value: float) -> str:
+    """A value as the page writes it: three decimals, never in scientific notation."""
+    return f"{value:.3f}"
+
+
+def written_update(cell: str, s: UnitStep) -> list[str]:
+    """The update at token t for one unit, in LaTeX, with the recorded numbers filled in.
+
+    Every line adds up: its written arithmetic evaluates to its shown result within the rounding of
+    the numbers shown (three decimals).
+    """
+    v, t, p = s.values, s.step, s.previous_step
+    n = _number
+    if cell == "lstm":
+        return [
+            rf"\begin{{aligned}}c_{{{t}}} &= f \cdot c_{{{p}}} + i \cdot g \\ &= {n(v['forget_gate'])} \cdot "
+            rf"({n(s.previous_cell)}) + {n(v['input_gate'])} \cdot ({n(v['cell_gate'])}) = {n(v['cell'])}\end{{aligned}}",
+            rf"h_{{{t}}} = o \cdot \tanh(c_{{{t}}}) = {n(v['output_gate'])} \cdot \tanh({n(v['cell'])}) = {n(v['hidden'])}",
+        ]
+    if cell == "gru":
+        return [
+            rf"\begin{{aligned}}h_{{{t}}} &= (1 - z) \cdot n + z \cdot h_{{{p}}} \\ &= (1 - {n(v['update_gate'])}) "
+            rf"\cdot ({n(v['new_gate'])}) + {n(v['update_gate'])} \cdot ({n(s.previous_hidden)}) = {n(v['hidden'])}"
+            r"\end{aligned}",
+        ]
+    if cell == "rnn_tanh":
+        # the pre-activation a is recovered from h = tanh(a); W x_t and H h_prev are not recorded apart
+        pre_activation = float(np.arctanh(np.clip(v["hidden"], -1 + 1e-7, 1 - 1e-7)))
+        return [rf"h_{{{t}}} = \tanh(W x_{{{t}}} + H h_{{{p}}} + b) = \tanh({n(pre_activation)}) = {n(v['hidden'])}"
+                rf",\quad h_{{{p}}} = {n(s.previous_hidden)}"]
+    return [rf"h_{{{t}}} = \mathrm{{relu}}(W x_{{{t}}} + H h_{{{p}}} + b) = {n(v['hidden'])},\quad h_{{{p}}} = "
+            rf"{n(s.previous_hidden)}"]
+
+
+def gate_sentences(cell: str, s: UnitStep) -> list[str]:
+    """One line in plain words per gate at this step (Markdown)."""
+    v, p = s.values, s.previous_step
+    percent = lambda value: f"{value:.0%}"  # noqa: E731
+    if cell == "lstm":
+        return [
+            f"**f = {v['forget_gate']:.2f}**: keeps {percent(v['forget_gate'])} of the old cell state c{_sub(p)}",
+            f"**i = {v['input_gate']:.2f}**: writes {percent(v['input_gate'])} of the candidate "
+            f"g = {v['cell_gate']:.2f} into c",
+            f"**o = {v['output_gate']:.2f}**: lets {percent(v['output_gate'])} of tanh(c) out as h",
+        ]
+    if cell == "gru":
+        return [
+            f"**z = {v['update_gate']:.2f}**: keeps {percent(v['update_gate'])} of the old state h{_sub(p)} and takes "
+            f"{percent(1 - v['update_gate'])} from the candidate n = {v['new_gate']:.2f}",
+            f"**r = {v['reset_gate']:.2f}**: lets {percent(v['reset_gate'])} of h{_sub(p)} into the candidate n",
+        ]
+    return [f"h is a squashed mix of the input and the old state h{_sub(p)} = {s.previous_hidden:.2f}; "
+            "no gate decides what to keep"]
+
+
+def _sub(index: int) -> str:
+    """A subscript index as plain text (Markdown has no subscripts): c₃, h₁₂."""
+    return str(index).translate(str.maketrans("-0123456789", "₋₀₁₂₃₄₅₆₇₈₉"))

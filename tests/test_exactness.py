@@ -1,0 +1,117 @@
+"""Exactness: a capture's h and c against the module's own output, h_n and c_n; untrained copies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_sequence
+
+import rnnviz
+from rnnviz import RnnvizError
+from rnnviz.cli import main
+from rnnviz.exactness import EXACT_WITHIN, capture_exactness, run_exactness
+from rnnviz.inspection import inspect_text
+from rnnviz.models import bundled_names
+from rnnviz.untrained import untrained_copy
+from test_capture import CELLS, Config, initial_states, sequences
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("packed", [False, True])
+def test_a_capture_matches_the_module_outputs_within_the_bound(cell, packed):
+    config = Config(cell=cell, num_layers=2, bidirectional=True, batch_first=False)
+    module = config.build()
+    seqs = sequences(config, [4, 6, 2] if packed else [5, 5, 5])
+    hx = initial_states(config, 3)
+    inputs = pack_sequence(seqs, enforce_sorted=False) if packed else torch.stack(seqs, dim=1)
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(inputs, hx)
+    exactness = capture_exactness(trace, module, inputs, hx)
+    expected_checks = (
+        {"output", "h_n"}
+        | ({"c_n", "h from gates"} if cell == "lstm" else set())
+        | ({"h from gates"} if cell == "gru" else set())
+    )
+    assert set(exactness.by_check) == expected_checks
+    assert exactness.max_abs_error == max(exactness.by_check.values())
+    assert exactness.max_abs_error <= EXACT_WITHIN and exactness.exact
+
+
+def test_exactness_sees_a_recorded_value_that_is_off():
+    config = Config(cell="lstm", proj_size=3)
+    module = config.build()
+    x = torch.stack(sequences(config, [5]))
+    with torch.no_grad(), rnnviz.capture(module) as trace:
+        module(x)
+    assert capture_exactness(trace, module, x).exact
+    trace.tensors["layer0.forward.cell"][0, -1, 2] += 1e-3
+    off = capture_exactness(trace, module, x)
+    assert off.by_check["c_n"] == pytest.approx(1e-3, rel=1e-2) and not off.exact
+    trace.tensors["layer0.forward.cell"][0, -1, 2] -= 1e-3
+    # A wrong gate shows in h = W_hr (o ⊙ tanh c).
+    trace.tensors["layer0.forward.output_gate"][0, 1] *= 0.9
+    assert capture_exactness(trace, module, x).by_check["h from gates"] > 1e-3
+
+
+def test_an_edited_capture_is_not_the_unedited_module():
+    config = Config(cell="gru")
+    module = config.build()
+    x = torch.stack(sequences(config, [5]))
+    edits = [rnnviz.Edit("layer0.forward.update_gate", value=0.5)]
+    with torch.no_grad(), rnnviz.capture(module, edits=edits) as trace:
+        module(x)
+    exactness = capture_exactness(trace, module, x)
+    # The edited trace obeys its own equations, and differs from what the unedited module returns.
+    assert exactness.by_check["h from gates"] <= EXACT_WITHIN
+    assert exactness.by_check["output"] > 1e-3
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_every_bundled_model_matches_pytorch(name):
+    loaded = rnnviz.load(name)
+    run = inspect_text(loaded, "the movie was not good")
+    exactness = run_exactness(loaded, run)
+    assert "output" in exactness.by_check and exactness.exact, exactness
+
+
+def test_trace_json_states_its_exactness(capsys):
+    assert main(["trace", "--model", "sst2-lstm", "--json", "the movie was not good"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    loaded = rnnviz.load("sst2-lstm")
+    expected = run_exactness(loaded, inspect_text(loaded, "the movie was not good")).max_abs_error
+    assert payload["exactness"] == {"max_abs_error": pytest.approx(expected, abs=1e-12)}
+    # c is rebuilt from the gates, so the difference is small but not trivially zero.
+    assert 0 < payload["exactness"]["max_abs_error"] <= EXACT_WITHIN
+
+
+def test_untrained_copy_is_seeded_deterministic_and_not_the_trained_model():
+    trained = rnnviz.load("sst2-gru")
+    state = torch.random.get_rng_state()
+    first, again, other = (
+        untrained_copy(trained, 3),
+        untrained_copy(trained, 3),
+        untrained_copy(trained, 4),
+    )
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is left alone
+    weights = {k: v for k, v in first.module.state_dict().items()}
+    assert weights.keys() == trained.module.state_dict().keys()
+    for key, value in weights.items():
+        assert value.shape == trained.module.state_dict()[key].shape
+        assert torch.equal(value, again.module.state_dict()[key])
+    assert not torch.equal(
+        weights["rnn.weight_hh_l0"], other.module.state_dict()["rnn.weight_hh_l0"]
+    )
+    assert not torch.equal(
+        weights["rnn.weight_hh_l0"], trained.module.state_dict()["rnn.weight_hh_l0"]
+    )
+    assert first.tokenizer is trained.tokenizer and not first.module.training
+    assert "untrained, seed 3" in first.name and first.config.metrics == {}
+    run = inspect_text(first, "the movie was not good")
+    assert (
+        run.trace["rnn.layer0.forward.hidden"].shape == (1, 5, 128)
+        and run_exactness(first, run).exact
+    )
+    with pytest.raises(RnnvizError, match="non-negative integer"):
+        untrained_copy(trained, -1)
