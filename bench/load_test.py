@@ -41,7 +41,6 @@ from pathlib import Path
 # One way to start the server and the browser, shared with the end-to-end tests and bench_app.py.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from harness import CHROMIUM, CHROMIUM_ARGS, StreamlitServer  # noqa: E402
-from rnnviz.figures import PANEL_NAME_MARK  # noqa: E402
 
 MODEL = "sst2-lstm"
 DEFAULT_TEXT = "the movie was not good"  # what a fresh page shows (rnnviz.view_state.ViewState)
@@ -51,16 +50,16 @@ FAILURES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # Text each view draws once it is done, so a switch is only counted when the view is really there.
 VIEW_MARKERS = {
-    "Unit inspector": "The update at this step",
+    "Unit inspector": "The update at this token",
     "Compare": "second sentence",
     "Trajectory": "fit the projection on",
-    "Lecture": "Reading:",
-    "Gradients (BPTT)": "Gradient flow through time",
-    "Training lab": "Train a small recurrent network",
+    "Lecture": 'class="rnnviz-reading"',
+    "Gradients": "Gradient flow through time",
+    "Lab": "Train a small recurrent network",
     "Corpus": "Select a span of the current sentence",
     "Export": "trace (NPZ)",
 }
-LAB_VIEW = "Training lab"
+LAB_VIEW = "Lab"
 LAB_CELLS = ("RNN (tanh)", "GRU", "LSTM")  # the lab's cell radio, as the page labels its options
 SLOTS_IN_USE = re.compile(r"(\d+) of (\d+) training slots are in use(?: and (\d+) waiting)?")
 ACTION_TIMEOUT_MS = 90_000
@@ -102,7 +101,7 @@ class Expectation:
 
         self._loaded = rnnviz.load(model)
         self._token_labels = token_labels
-        self.heatmap_count = len(inspect_text(self._loaded, DEFAULT_TEXT).recorded.quantities)
+        self.heatmap_count = len(inspect_text(self._loaded, DEFAULT_TEXT).recurrent_call.quantities)
 
     def labels(self, text: str) -> list[str]:
         encoding = self._loaded.encode(text)
@@ -206,7 +205,9 @@ class BrowserSession:
         if title == "Heatmaps":
             await self._heatmaps_show(text)
         else:
-            await self.page.get_by_text(VIEW_MARKERS[title]).first.wait_for(timeout=ACTION_TIMEOUT_MS)
+            marker = VIEW_MARKERS[title]
+            found = self.page.locator("." + marker.split('"')[1]) if marker.startswith("class=") else self.page.get_by_text(marker)
+            await found.first.wait_for(timeout=ACTION_TIMEOUT_MS)
             await self.page.wait_for_selector(IDLE, state="attached", timeout=ACTION_TIMEOUT_MS)
         await self._no_failure(title)
 
@@ -223,6 +224,15 @@ class BrowserSession:
         if await failures.count():
             text = (await failures.first.inner_text())[:160].replace("\n", " ")
             self.tally.errors.append(f"{where}: error shown on the page: {text}")
+
+
+def column_labels(trace: dict) -> list[str]:
+    """A heatmap trace's token labels: its x categories, or, where the side-by-side grid draws at
+    numbered columns, the labels it carries as text (one row per unit, each the token labels)."""
+    text = trace.get("text")
+    if isinstance(text, list) and text and isinstance(text[0], list):
+        return [str(label) for label in text[0]]
+    return [str(x) for x in trace.get("x") or []]
 
 
 class SocketSession:
@@ -328,9 +338,7 @@ class SocketSession:
                     self.ids["view"] = element.button_group.id
                 elif shown == "plotly_chart":
                     data = json.loads(element.plotly_chart.spec).get("data", [])
-                    # side by side, the grid ends panel k's labels in k zero-width spaces (figures.PANEL_NAME_MARK)
-                    heatmap_labels += [[str(x).rstrip(PANEL_NAME_MARK) for x in trace.get("x") or []]
-                                       for trace in data if trace.get("type") == "heatmap"]
+                    heatmap_labels += [column_labels(trace) for trace in data if trace.get("type") == "heatmap"]
                 elif shown == "exception" or (shown == "alert" and element.alert.format == 1):
                     failures.append((element.exception.message if shown == "exception" else element.alert.body)[:160])
             elif kind == "script_finished":

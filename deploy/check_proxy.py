@@ -58,7 +58,7 @@ def wait_progress(page, pattern: str, timeout_s: float = 90) -> str:
 
 
 def open_lab(page) -> None:
-    page.locator('[data-testid="stButtonGroup"] button', has_text="Training lab").first.click()
+    page.locator('[data-testid="stButtonGroup"] button', has_text="Lab").first.click()
     page.get_by_role("button", name="Train").wait_for()
 
 
