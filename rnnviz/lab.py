@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnviz.capture import capture
+from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
 from rnnviz.gradients import LOG_FLOOR, unroll
 from rnnviz.lab_tasks import ADDING_TOLERANCE, TASKS, Batch, Task
@@ -570,15 +571,17 @@ def load_zip(data: bytes) -> tuple[LabConfig, LabModel]:
 
 
 # ---- figures (pure: records in, plotly Figures out) ----
-# Titles sit above the plot and legends below it, so neither covers the other at any width; log
-# axes and hovers print plain decimals (0.00012), never 1.2e-04, since students read them.
+# Titles sit above the plot and legends below it, so neither covers the other at any width; numbers
+# are written as the rest of the app writes them (rnnviz.display.readable_number: 0.00123, never
+# 1.23e-03; 1.2 × 10⁻⁸ only beyond everyday ranges), since students read them.
 
 GRADIENT_TITLE = "‖∂loss/∂h_t‖ per timestep"
+CHART_FONT_PX = 14  # as the app's other charts
 
 
-def plain_decimal(value: float, significant: int = 3) -> str:
-    """`value` with `significant` digits as a plain decimal: 0.000123, 41.2, 1230."""
-    return np.format_float_positional(float(value), precision=significant, unique=False, fractional=False, trim="-")
+def tick_label(value: float) -> str:
+    """A log axis tick, exact in everyday ranges (0.001, 1.37, 10), else readable_number's 1 × 10⁻⁶."""
+    return f"{value:,.12g}" if 1e-3 <= value < 1e5 else readable_number(value, 2)
 
 
 def _lab_layout(title: str, font_size: int, **axes: Any) -> dict[str, Any]:
@@ -594,8 +597,8 @@ def _unvalidated(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figur
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
-def _plain_log_axis(values: list[float]) -> dict[str, Any]:
-    """A log axis with ticks written out in full (0.001, 0.02, …): powers of ten when the values span
+def readable_log_axis(values: list[float]) -> dict[str, Any]:
+    """A log axis with ticks written as a person reads them (0.001, 0.02, …): powers of ten when the values span
     several decades, else 1-2-5 steps (or every digit) so that a flat curve still has two ticks."""
     low, high = min(values), max(values)
     exponents = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
@@ -605,21 +608,21 @@ def _plain_log_axis(values: list[float]) -> dict[str, Any]:
             break
     else:  # within one 1-2-…-9 step: two ticks inside the range, with as many digits as that takes
         for digits in range(2, 13):
-            ticks = sorted({float(plain_decimal(low + (high - low) * share, digits)) for share in (0.1, 0.9)})
+            ticks = sorted({float(f"{low + (high - low) * share:.{digits}g}") for share in (0.1, 0.9)})
             if len(ticks) == 2 and low <= ticks[0] and ticks[1] <= high:
                 break
     step = max(1, math.ceil(len(ticks) / 6))  # at most ~6 labels
     ticks = ticks[::step]
-    return dict(type="log", tickmode="array", tickvals=ticks, ticktext=[plain_decimal(t, 12) for t in ticks])
+    return dict(type="log", tickmode="array", tickvals=ticks, ticktext=[tick_label(t) for t in ticks])
 
 
-def training_figure(checkpoints: tuple[Checkpoint, ...], task: Task, font_size: int = 12) -> go.Figure:
+def training_figure(checkpoints: tuple[Checkpoint, ...], task: Task, font_size: int = CHART_FONT_PX) -> go.Figure:
     """Held-out loss (left axis, log) and accuracy (right axis, [0, 1]) over training steps; chance dotted."""
     steps = [c.step for c in checkpoints]
     losses = [max(c.loss, LOG_FLOOR) for c in checkpoints]
     data = [
         dict(type="scatter", x=steps, y=losses, name="held-out loss", mode="lines",
-             text=[plain_decimal(v) for v in losses], hovertemplate="step %{x}: loss %{text}<extra></extra>"),
+             text=[readable_number(v) for v in losses], hovertemplate="step %{x}: loss %{text}<extra></extra>"),
         dict(type="scatter", x=steps, y=[c.accuracy for c in checkpoints], name="held-out accuracy", mode="lines",
              yaxis="y2", hovertemplate="step %{x}: accuracy %{y:.1%}<extra></extra>"),
     ]
@@ -631,7 +634,7 @@ def training_figure(checkpoints: tuple[Checkpoint, ...], task: Task, font_size: 
     layout = _lab_layout(
         "held-out loss and accuracy", font_size,
         xaxis=dict(title=dict(text="step"), domain=[0, 0.94], anchor="y"),
-        yaxis=dict(title=dict(text="loss (log)"), anchor="x", **_plain_log_axis(losses)),
+        yaxis=dict(title=dict(text="loss (log)"), anchor="x", **readable_log_axis(losses)),
         # Its own ticks: an overlaying axis would otherwise put its labels where the loss axis has its ticks.
         yaxis2=dict(title=dict(text="accuracy"), overlaying="y", side="right", anchor="x", range=[0, 1.02],
                     tickmode="array", tickvals=quarters, ticktext=[f"{q:.0%}" for q in quarters], showgrid=False))
@@ -639,7 +642,7 @@ def training_figure(checkpoints: tuple[Checkpoint, ...], task: Task, font_size: 
 
 
 def gradient_norm_figure(snapshots: tuple[tuple[int, np.ndarray], ...], tokens: list[str] | None = None,
-                         shown: int = 5, font_size: int = 12) -> go.Figure:
+                         shown: int = 5, font_size: int = CHART_FONT_PX) -> go.Figure:
     """‖∂l/∂h_t‖ over t (log scale) at up to `shown` moments of training, the latest drawn boldest."""
     picked = list(snapshots)
     if len(picked) > shown:
@@ -654,10 +657,10 @@ def gradient_norm_figure(snapshots: tuple[tuple[int, np.ndarray], ...], tokens: 
         x = list(range(len(norms))) if tokens is None else [f"{tok} ·{i}" for i, tok in enumerate(tokens)]
         data.append(dict(type="scatter", x=x, y=values, mode="lines", name=f"step {step}",
                          opacity=1.0 if latest else 0.35, line=dict(width=3 if latest else 1.5),
-                         text=[plain_decimal(v) for v in values],
+                         text=[readable_number(v) for v in values],
                          hovertemplate=f"step {step}, t = %{{x}}: %{{text}}<extra></extra>"))
     layout = _lab_layout(GRADIENT_TITLE, font_size,
                          xaxis=dict(title=dict(text="timestep t (the answer is read after the last one)")),
                          yaxis=dict(title=dict(text="gradient norm (log)"),
-                                    **(_plain_log_axis(every_value) if every_value else {"type": "log"})))
+                                    **(readable_log_axis(every_value) if every_value else {"type": "log"})))
     return _unvalidated(data, layout)

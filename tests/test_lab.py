@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import math
+import re
 import threading
 import zipfile
 
@@ -19,9 +20,10 @@ import torch.nn.functional as F
 
 from rnnviz.capture import capture
 from rnnviz.errors import RnnvizError
-from rnnviz.lab import (LabConfig, LabScheduler, TrainingJob, build_lab_model, export_zip, gradient_norm_figure,
-                        gradient_norms_per_step, inspect_example, lab_job_slots, load_zip, plain_decimal, train,
-                        training_figure, usable_cores)
+from rnnviz.display import readable_number
+from rnnviz.lab import (LabConfig, LabScheduler, TrainingJob, readable_log_axis, build_lab_model, export_zip,
+                        gradient_norm_figure, gradient_norms_per_step, inspect_example, lab_job_slots, load_zip,
+                        tick_label, train, training_figure, usable_cores)
 from rnnviz.lab_tasks import DISTRACTORS, SYMBOLS, TASKS, is_balanced
 from rnnviz.ui.lab_view import ordinal, outcome_message, progress_line
 
@@ -386,8 +388,9 @@ def test_a_waiting_session_reads_its_place_in_line():
     assert all(job.wait(timeout=30).finished for job in jobs)
 
 
-def test_lab_figures_print_plain_decimals_and_keep_title_and_legend_apart():
-    assert [plain_decimal(v) for v in (1.234e-7, 0.5, 41.234, 1230.4)] == ["0.000000123", "0.5", "41.2", "1230"]
+def test_lab_figures_write_numbers_as_people_read_them_and_keep_title_and_legend_apart():
+    assert [tick_label(v) for v in (1e-12, 1e-6, 0.001, 0.3, 1.37, 1.0, 10.0)] == \
+           ["1 × 10⁻¹²", "1 × 10⁻⁶", "0.001", "0.3", "1.37", "1", "10"]
     result = train(tiny(max_steps=30, target_accuracy=1.0))
     for figure in (training_figure(result.progress.checkpoints, result.config.task_spec),
                    gradient_norm_figure(result.progress.gradient_norms)):
@@ -395,11 +398,20 @@ def test_lab_figures_print_plain_decimals_and_keep_title_and_legend_apart():
         layout = figure.layout
         assert layout.title.yanchor == "top" and layout.legend.yanchor == "top" and layout.legend.y < 0
         log_axis = layout.yaxis
-        assert log_axis.type == "log" and all("e" not in text for text in log_axis.ticktext)
-        assert [float(text) for text in log_axis.ticktext] == pytest.approx(list(log_axis.tickvals))
+        assert log_axis.type == "log" and list(log_axis.ticktext) == [tick_label(v) for v in log_axis.tickvals]
+        assert not any(re.search(r"\de[-+]?\d", text) for text in log_axis.ticktext)
         shown = [y for trace in figure.data if trace.yaxis in (None, "y") for y in trace.y]
         assert sum(min(shown) <= tick <= max(shown) for tick in log_axis.tickvals) >= 2, "two ticks on the curves"
         for trace in figure.data:
             if trace.text is not None:
-                assert all("e" not in text for text in trace.text)
-                np.testing.assert_allclose([float(t) for t in trace.text], trace.y, rtol=5e-3)
+                assert list(trace.text) == [readable_number(y) for y in trace.y]
+
+
+def test_flat_loss_curves_still_get_two_exact_ticks():
+    for low, high in ((1.37, 1.39), (1.371, 1.372), (0.3, 0.9), (2.2e-5, 0.03)):
+        axis = readable_log_axis([low, high])
+        inside = [tick for tick in axis["tickvals"] if low <= tick <= high]
+        assert len(inside) >= 2, (low, high, axis)
+        for tick, text in zip(axis["tickvals"], axis["ticktext"]):
+            if 1e-3 <= tick < 1e5:
+                assert float(text.replace(",", "")) == pytest.approx(tick)

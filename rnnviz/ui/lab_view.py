@@ -148,8 +148,9 @@ def _progress_panel(job: TrainingJob, polling: bool, scheduler: LabScheduler, po
     st.progress(progress.fraction, text=progress_line(progress, place))
     counts = scheduler.counts()
     if progress.state == "queued":
-        st.info(f"All {counts.slots} training slot{'s' if counts.slots > 1 else ''} of this server are busy; "
-                f"this run starts when one frees ({counts.waiting} waiting). The page stays usable meanwhile.")
+        busy = ("This server's one training slot is busy" if counts.slots == 1
+                else f"All {counts.slots} training slots of this server are busy")
+        st.info(f"{busy}; this run starts when one frees ({counts.waiting} waiting). The page stays usable meanwhile.")
     elif progress.state == "failed":
         st.error(f"Training failed: {progress.reason}")
     elif progress.state == "stopped":

@@ -113,7 +113,7 @@ def test_with_a_bound_of_one_the_second_session_waits_in_line_then_trains_and_st
         second.get_by_role("button", name="Train").click()
         waiting = wait_for_progress(second, r"waiting: ")
         assert "waiting: 1st in line" in waiting
-        assert second.get_by_text("training slot of this server are busy").count() == 1
+        assert second.get_by_text("This server's one training slot is busy").count() == 1
         save(second, "queue-waiting-1280x720")
         page_steps = steps_moving(first)
         assert "waiting: 1st in line" in progress_text(second), "the only slot is still taken"
