@@ -25,6 +25,7 @@ trap cleanup EXIT
 
 export STREAMLIT_SERVER_COOKIE_SECRET=$("$PY" -c 'import secrets; print(secrets.token_hex(32))')
 export OMP_NUM_THREADS=1
+export RNNVIZ_LAB_JOBS=1  # one lab job per replica, so the check sees the bound compose across replicas
 for port in "$PORT_A" "$PORT_B"; do
   "$PY" -m streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port "$port" \
     --server.fileWatcherType none --browser.gatherUsageStats false >"$WORK/replica-$port.log" 2>&1 &

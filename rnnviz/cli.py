@@ -193,7 +193,8 @@ def _cmd_app(args: argparse.Namespace) -> int:
     page = Path(__file__).resolve().parent / "app" / "page.py"  # inside the package: a wheel install has it too
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(args.port),
                # .streamlit/config.toml says the same, but only where the server starts in the checkout
-               "--server.maxUploadSize", str(MAX_WEIGHTS_BYTES // 2**20), "--browser.gatherUsageStats", "false", "--"]
+               "--server.maxUploadSize", str(MAX_WEIGHTS_BYTES // 2**20), "--browser.gatherUsageStats", "false",
+               "--runner.postScriptGC", "false", "--"]
     for source in args.model:
         command += ["--model", str(Path(source).resolve()) if Path(source).is_dir() else source]
     return subprocess.call(command)

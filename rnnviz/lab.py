@@ -1,7 +1,9 @@
 """Training lab: train a small RNN / GRU / LSTM on a synthetic long-range task, on the CPU, in seconds.
 
 One training loop (`train`) serves the app (through `TrainingJob`, a background thread whose
-progress the page polls) and the benchmark alike. Runs are deterministic: parameters are
+progress the page polls) and the benchmark alike. A server shares its cores among many sessions:
+`LabScheduler` lets at most a fixed number of jobs train at once (RNNVIZ_LAB_JOBS, by default half
+the usable cores), queues the rest in order, and stops the jobs of sessions that have ended. Runs are deterministic: parameters are
 initialised from a seeded generator and batches come from seeded generators, never from the
 global RNG, so concurrent sessions do not disturb each other. A run ends at the first of:
 the held-out accuracy reaching `target_accuracy`, `max_steps`, `time_budget_s`, or Stop.
@@ -14,8 +16,10 @@ examples, which shows how much of the error signal reaches step t.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
+import os
 import threading
 import time
 import zipfile
@@ -26,10 +30,10 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
-from plotly.subplots import make_subplots
 from torch import nn
 
 from rnnviz.capture import capture
+from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
 from rnnviz.gradients import LOG_FLOOR, unroll
 from rnnviz.lab_tasks import ADDING_TOLERANCE, TASKS, Batch, Task
@@ -48,12 +52,14 @@ class LabConfig:
 
     cell: Literal["rnn", "gru", "lstm"] = "lstm"
     task: str = "first_symbol"
-    n: int = 30  # distractors / brackets / pairs: how far the answer has to travel
+    # The defaults show the contrast the lab is about (bench/bench_lab.py, README): at N = 60 a
+    # vanilla RNN stays far from the target for all its steps while a GRU and an LSTM reach it.
+    n: int = 60  # distractors / brackets / pairs: how far the answer has to travel
     hidden_size: int = 32
     batch_size: int = 64
     learning_rate: float = 0.01
-    max_steps: int = 4000
-    time_budget_s: float = 55.0
+    max_steps: int = 2000  # the same run on any machine fast enough to take them within the budget
+    time_budget_s: float = 30.0
     target_accuracy: float = 0.99
     eval_every: int = 25
     seed: int = 0
@@ -173,8 +179,8 @@ class Progress:
     seconds: float = 0.0
     checkpoints: tuple[Checkpoint, ...] = ()
     gradient_norms: tuple[tuple[int, np.ndarray], ...] = ()  # (step, ‖∂l/∂h_t‖ over t)
-    state: Literal["running", "done", "stopped", "failed"] = "running"
-    reason: str = ""  # why it ended
+    state: Literal["queued", "running", "done", "stopped", "failed"] = "running"
+    reason: str = ""  # why it ended, without the step count and time (the page adds those)
 
     @property
     def accuracy(self) -> float | None:
@@ -182,12 +188,13 @@ class Progress:
 
     @property
     def finished(self) -> bool:
-        return self.state != "running"
+        return self.state in ("done", "stopped", "failed")
 
     @property
     def fraction(self) -> float:
-        """Share of the step or time budget used, whichever is larger, in [0, 1]."""
-        if self.finished:
+        """Share of the step or time budget used, whichever is larger, in [0, 1]; 1 once done (a run
+        that reached its target accuracy early is complete), the share reached for a stopped run."""
+        if self.state == "done":
             return 1.0
         return min(1.0, max(self.step / self.config.max_steps, self.seconds / self.config.time_budget_s))
 
@@ -228,7 +235,7 @@ def train(config: LabConfig, on_progress: Callable[[Progress], None] | None = No
     step, reason, state = 0, f"reached {config.max_steps} steps", "done"
     while step < config.max_steps:
         if stop is not None and stop.is_set():
-            reason, state = f"stopped after {step} steps", "stopped"
+            reason, state = "stopped", "stopped"
             break
         batch = task.generate(config.n, config.batch_size, stream)
         loss, _ = loss_and_correct(task, model(batch.inputs), batch.targets)
@@ -257,17 +264,50 @@ def train(config: LabConfig, on_progress: Callable[[Progress], None] | None = No
     return LabResult(config, model, progress)
 
 
-class TrainingJob:
-    """`train` in a background thread; the page polls `snapshot()` and may `stop()` it."""
+_JOB_NUMBERS = itertools.count(1)
+TRAINING_NICENESS = 10
 
-    def __init__(self, config: LabConfig):
+
+def lower_this_threads_priority() -> None:
+    """Where the OS allows it (Linux: a thread's own nice value), let the CPU serve the pages first:
+    when cores are short, a training thread then waits, not the sessions reading heatmaps."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICENESS)
+    except (AttributeError, OSError):
+        pass
+
+
+class TrainingJob:
+    """`train` in a background thread; the page polls `snapshot()` and may `stop()` it.
+
+    Created with `start=False` (by LabScheduler) it waits, state "queued", until `start()`; a job
+    stopped while it waits never trains. `on_end` is called once, from whichever thread ends the job."""
+
+    def __init__(self, config: LabConfig, start: bool = True, on_end: Callable[["TrainingJob"], None] | None = None):
         self.config = config
+        self.number = next(_JOB_NUMBERS)  # unique in this process (unlike id(), never reused)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._progress = Progress(config)
+        self._ended = threading.Event()
+        self._stop_reason = ""
+        self._on_end = on_end
+        self._progress = Progress(config, state="queued")
         self._result: LabResult | None = None
+        self.started_at: float | None = None  # time.monotonic() when training began
+        self.ended_at: float | None = None  # … and when the job ended (trained, stopped or failed)
         self._thread = threading.Thread(target=self._run, name=f"rnnviz-lab-{config.cell}", daemon=True)
+        if start:
+            self.start()
+
+    def start(self) -> bool:
+        """Begin training; False when the job was stopped while it waited (or has started already)."""
+        with self._lock:
+            if self._progress.state != "queued":
+                return False
+            self._progress = Progress(self.config)
+            self.started_at = time.monotonic()
         self._thread.start()
+        return True
 
     def _publish(self, progress: Progress) -> None:
         # The final (finished) progress is published by _run together with the result: the page
@@ -277,13 +317,24 @@ class TrainingJob:
                 self._progress = progress
 
     def _run(self) -> None:
+        lower_this_threads_priority()
         try:
             result = train(self.config, self._publish, self._stop)
             final = result.progress
+            if final.state == "stopped" and self._stop_reason:
+                final = replace(final, reason=self._stop_reason)
+                result = replace(result, progress=final)
         except Exception as error:  # shown on the page as a message, not a traceback
             result, final = None, replace(self.snapshot(), state="failed", reason=f"{type(error).__name__}: {error}")
         with self._lock:
             self._result, self._progress = result, final
+        self._end()
+
+    def _end(self) -> None:
+        self.ended_at = time.monotonic()
+        self._ended.set()
+        if self._on_end:
+            self._on_end(self)
 
     def snapshot(self) -> Progress:
         with self._lock:
@@ -294,12 +345,167 @@ class TrainingJob:
         with self._lock:
             return self._result
 
-    def stop(self) -> None:
-        self._stop.set()
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the run to end after its current step (at once, if it is still waiting)."""
+        with self._lock:
+            self._stop_reason = self._stop_reason or reason
+            self._stop.set()
+            waiting = self._progress.state == "queued"
+            if waiting:
+                self._progress = replace(self._progress, state="stopped", reason=f"{reason} before it started")
+        if waiting:
+            self._end()
 
     def wait(self, timeout: float | None = None) -> Progress:
-        self._thread.join(timeout)
+        """Block until the job has ended (or `timeout` seconds passed); the progress then."""
+        self._ended.wait(timeout)
         return self.snapshot()
+
+
+LAB_JOBS_VARIABLE = "RNNVIZ_LAB_JOBS"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers narrow), else os.cpu_count()."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def lab_job_slots(environ: dict[str, str] | None = None) -> tuple[int, str]:
+    """How many lab jobs may train at once in this process, and a note when RNNVIZ_LAB_JOBS was unusable.
+
+    Default max(1, usable cores // 2): each job trains on one core (torch intra-op threads are 1 in
+    the app), and the other half keeps the page answering every session."""
+    default = max(1, usable_cores() // 2)
+    value = (os.environ if environ is None else environ).get(LAB_JOBS_VARIABLE, "").strip()
+    if not value:
+        return default, ""
+    if value.isdigit() and 1 <= int(value) <= 1024:
+        return int(value), ""
+    return default, f"{LAB_JOBS_VARIABLE}={value!r} is not a whole number from 1 to 1024; using {default}"
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """The scheduler now: jobs training and waiting, the bound, and totals since the server started."""
+
+    running: int
+    waiting: int
+    slots: int
+    submitted: int
+    queued: int  # jobs that had to wait for a slot
+    finished: int  # ended on their own: target accuracy, step limit or time budget
+    stopped: int  # stopped by their session, before or during training
+    orphaned: int  # of those, stopped because their session ended
+
+
+class LabScheduler:
+    """At most `slots` training jobs at once, server-wide; the others wait in order of submission.
+
+    Each job may come with `alive`, a function saying whether the session that owns it still exists
+    (the page passes Streamlit's own `Runtime.is_active_session`). A watcher thread checks it every
+    `watch_every_s`; a job whose owner has been gone for `orphan_grace_s` (a closed tab, an expired
+    session; the grace lets a dropped connection reconnect) is stopped, or leaves the queue."""
+
+    def __init__(self, slots: int, orphan_grace_s: float = 10.0, watch_every_s: float = 1.0):
+        if slots < 1:
+            raise RnnvizError(f"the lab needs at least one job slot, got {slots}")
+        self.slots = slots
+        self.orphan_grace_s = orphan_grace_s
+        self.watch_every_s = watch_every_s
+        self._lock = threading.Lock()
+        self._running: list[TrainingJob] = []
+        self._waiting: list[TrainingJob] = []
+        self._alive: dict[int, Callable[[], bool]] = {}
+        self._gone_since: dict[int, float] = {}
+        self._totals = {"submitted": 0, "queued": 0, "finished": 0, "stopped": 0, "orphaned": 0}
+        self._watcher: threading.Thread | None = None
+
+    def submit(self, config: LabConfig, alive: Callable[[], bool] | None = None) -> TrainingJob:
+        """A job for `config`: training at once when a slot is free, else waiting its turn."""
+        job = TrainingJob(config, start=False, on_end=self._ended)
+        with self._lock:
+            self._totals["submitted"] += 1
+            if alive is not None:
+                self._alive[id(job)] = alive
+                self._start_watcher()
+            if len(self._running) < self.slots:
+                self._running.append(job)
+                starts = True
+            else:
+                self._waiting.append(job)
+                self._totals["queued"] += 1
+                starts = False
+        if starts:
+            job.start()
+        return job
+
+    def place(self, job: TrainingJob) -> int | None:
+        """1 for the next job to start, 2 for the one after it, …; None when `job` is not waiting."""
+        with self._lock:
+            return self._waiting.index(job) + 1 if job in self._waiting else None
+
+    def counts(self) -> QueueCounts:
+        with self._lock:
+            return QueueCounts(len(self._running), len(self._waiting), self.slots, **self._totals)
+
+    def _ended(self, job: TrainingJob) -> None:
+        """A job ended (finished, stopped, failed, or left the queue): free its slot for the next in line."""
+        state = job.snapshot().state
+        with self._lock:
+            if job in self._running:
+                self._running.remove(job)
+            if job in self._waiting:
+                self._waiting.remove(job)
+            self._alive.pop(id(job), None)
+            self._gone_since.pop(id(job), None)
+            self._totals["stopped" if state == "stopped" else "finished"] += 1
+            starting = []
+            while self._waiting and len(self._running) < self.slots:
+                starting.append(self._waiting.pop(0))
+                self._running.append(starting[-1])
+        for next_job in starting:
+            next_job.start()
+
+    def _start_watcher(self) -> None:
+        """Called under the lock; the watcher ends by itself once no job has an owner to check."""
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="rnnviz-lab-watcher", daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(self.watch_every_s)
+            with self._lock:
+                if not self._alive:
+                    self._watcher = None
+                    return
+            for job in self._orphans(time.monotonic()):
+                with self._lock:
+                    self._totals["orphaned"] += 1
+                job.stop("stopped: its session ended")
+
+    def _orphans(self, now: float) -> list[TrainingJob]:
+        """Jobs whose session has been gone for the grace period (each returned once)."""
+        with self._lock:
+            jobs = [(job, self._alive.get(id(job))) for job in self._running + self._waiting]
+        orphans = []
+        for job, alive in jobs:
+            if alive is None:
+                continue
+            try:
+                gone = not alive()
+            except Exception:  # noqa: BLE001 — a failing check must not end the watcher
+                gone = False
+            with self._lock:
+                if not gone:
+                    self._gone_since.pop(id(job), None)
+                elif now - self._gone_since.setdefault(id(job), now) >= self.orphan_grace_s:
+                    self._alive.pop(id(job), None)
+                    orphans.append(job)
+        return orphans
 
 
 @dataclass(frozen=True)
@@ -365,40 +571,96 @@ def load_zip(data: bytes) -> tuple[LabConfig, LabModel]:
 
 
 # ---- figures (pure: records in, plotly Figures out) ----
+# Titles sit above the plot and legends below it, so neither covers the other at any width; numbers
+# are written as the rest of the app writes them (rnnviz.display.readable_number: 0.00123, never
+# 1.23e-03; 1.2 × 10⁻⁸ only beyond everyday ranges), since students read them.
 
-def training_figure(checkpoints: tuple[Checkpoint, ...], task: Task, font_size: int = 12) -> go.Figure:
+GRADIENT_TITLE = "‖∂loss/∂h_t‖ per timestep"
+CHART_FONT_PX = 14  # as the app's other charts
+
+
+def tick_label(value: float) -> str:
+    """A log axis tick, exact in everyday ranges (0.001, 1.37, 10), else readable_number's 1 × 10⁻⁶."""
+    return f"{value:,.12g}" if 1e-3 <= value < 1e5 else readable_number(value, 2)
+
+
+def _lab_layout(title: str, font_size: int, **axes: Any) -> dict[str, Any]:
+    return dict(title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", yref="container", pad=dict(t=8)),
+                height=360, margin=dict(l=60, r=60, t=40, b=110), font=dict(size=font_size),
+                legend=dict(orientation="h", x=0, xanchor="left", y=-0.25, yanchor="top"), **axes)
+
+
+def _unvalidated(data: list[dict[str, Any]], layout: dict[str, Any]) -> go.Figure:
+    """A Figure from plain specs, skipping plotly.py's per-property validation: the page rebuilds
+    these charts at every poll of every training session, and validating them took ~140 ms of the
+    server's GIL each time; tests check the specs against the validating constructor instead."""
+    return go.Figure(dict(data=data, layout=layout), _validate=False)
+
+
+def readable_log_axis(values: list[float]) -> dict[str, Any]:
+    """A log axis with ticks written as a person reads them (0.001, 0.02, …): powers of ten when the values span
+    several decades, else 1-2-5 steps (or every digit) so that a flat curve still has two ticks."""
+    low, high = min(values), max(values)
+    exponents = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    for mantissas in ((1,), (1, 2, 5), tuple(range(1, 10))):
+        ticks = [m * 10.0**e for e in exponents for m in mantissas if low <= m * 10.0**e <= high]
+        if len(ticks) >= 2:
+            break
+    else:  # within one 1-2-…-9 step: two ticks inside the range, with as many digits as that takes
+        for digits in range(2, 13):
+            ticks = sorted({float(f"{low + (high - low) * share:.{digits}g}") for share in (0.1, 0.9)})
+            if len(ticks) == 2 and low <= ticks[0] and ticks[1] <= high:
+                break
+    step = max(1, math.ceil(len(ticks) / 6))  # at most ~6 labels
+    ticks = ticks[::step]
+    return dict(type="log", tickmode="array", tickvals=ticks, ticktext=[tick_label(t) for t in ticks])
+
+
+def training_figure(checkpoints: tuple[Checkpoint, ...], task: Task, font_size: int = CHART_FONT_PX) -> go.Figure:
     """Held-out loss (left axis, log) and accuracy (right axis, [0, 1]) over training steps; chance dotted."""
     steps = [c.step for c in checkpoints]
-    figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_trace(go.Scatter(x=steps, y=[max(c.loss, LOG_FLOOR) for c in checkpoints], name="held-out loss", mode="lines"), secondary_y=False)
-    figure.add_trace(go.Scatter(x=steps, y=[c.accuracy for c in checkpoints], name="held-out accuracy", mode="lines"), secondary_y=True)
+    losses = [max(c.loss, LOG_FLOOR) for c in checkpoints]
+    data = [
+        dict(type="scatter", x=steps, y=losses, name="held-out loss", mode="lines",
+             text=[readable_number(v) for v in losses], hovertemplate="step %{x}: loss %{text}<extra></extra>"),
+        dict(type="scatter", x=steps, y=[c.accuracy for c in checkpoints], name="held-out accuracy", mode="lines",
+             yaxis="y2", hovertemplate="step %{x}: accuracy %{y:.1%}<extra></extra>"),
+    ]
     if task.kind == "classification":
-        figure.add_hline(y=1 / task.outputs, line_dash="dot", line_color="grey", secondary_y=True,
-                         annotation_text="chance", annotation_position="bottom right")
-    figure.update_layout(title="training", height=320, margin=dict(l=50, r=50, t=40, b=40), font=dict(size=font_size),
-                         legend=dict(orientation="h", y=1.15))
-    figure.update_xaxes(title_text="step")
-    figure.update_yaxes(title_text="loss (log)", type="log", secondary_y=False)
-    figure.update_yaxes(title_text="accuracy", range=[0, 1.02], secondary_y=True)
-    return figure
+        chance = 1 / task.outputs
+        data.append(dict(type="scatter", x=[steps[0], steps[-1]], y=[chance, chance], name=f"chance ({chance:.0%})",
+                         mode="lines", yaxis="y2", line=dict(dash="dot", color="grey"), hoverinfo="skip"))
+    quarters = [0, 0.25, 0.5, 0.75, 1]
+    layout = _lab_layout(
+        "held-out loss and accuracy", font_size,
+        xaxis=dict(title=dict(text="step"), domain=[0, 0.94], anchor="y"),
+        yaxis=dict(title=dict(text="loss (log)"), anchor="x", **readable_log_axis(losses)),
+        # Its own ticks: an overlaying axis would otherwise put its labels where the loss axis has its ticks.
+        yaxis2=dict(title=dict(text="accuracy"), overlaying="y", side="right", anchor="x", range=[0, 1.02],
+                    tickmode="array", tickvals=quarters, ticktext=[f"{q:.0%}" for q in quarters], showgrid=False))
+    return _unvalidated(data, layout)
 
 
 def gradient_norm_figure(snapshots: tuple[tuple[int, np.ndarray], ...], tokens: list[str] | None = None,
-                         shown: int = 5, font_size: int = 12) -> go.Figure:
+                         shown: int = 5, font_size: int = CHART_FONT_PX) -> go.Figure:
     """‖∂l/∂h_t‖ over t (log scale) at up to `shown` moments of training, the latest drawn boldest."""
     picked = list(snapshots)
     if len(picked) > shown:
         index = np.unique(np.linspace(0, len(picked) - 1, shown).round().astype(int))
         picked = [picked[i] for i in index]
-    figure = go.Figure()
+    data: list[dict[str, Any]] = []
+    every_value: list[float] = []
     for k, (step, norms) in enumerate(picked):
         latest = k == len(picked) - 1
+        values = np.maximum(np.asarray(norms, dtype=np.float64), LOG_FLOOR).tolist()
+        every_value += values
         x = list(range(len(norms))) if tokens is None else [f"{tok} ·{i}" for i, tok in enumerate(tokens)]
-        figure.add_trace(go.Scatter(x=x, y=np.maximum(np.asarray(norms, dtype=np.float64), LOG_FLOOR), mode="lines",
-                                    name=f"step {step}", opacity=1.0 if latest else 0.35,
-                                    line=dict(width=3 if latest else 1.5)))
-    figure.update_layout(title="‖∂loss/∂h_t‖ per timestep (the answer is read after the last step)",
-                         xaxis=dict(title="timestep t"), yaxis=dict(title="gradient norm (log)", type="log"),
-                         height=320, margin=dict(l=50, r=20, t=40, b=40), font=dict(size=font_size),
-                         legend=dict(orientation="h", y=1.15))
-    return figure
+        data.append(dict(type="scatter", x=x, y=values, mode="lines", name=f"step {step}",
+                         opacity=1.0 if latest else 0.35, line=dict(width=3 if latest else 1.5),
+                         text=[readable_number(v) for v in values],
+                         hovertemplate=f"step {step}, t = %{{x}}: %{{text}}<extra></extra>"))
+    layout = _lab_layout(GRADIENT_TITLE, font_size,
+                         xaxis=dict(title=dict(text="timestep t (the answer is read after the last one)")),
+                         yaxis=dict(title=dict(text="gradient norm (log)"),
+                                    **(readable_log_axis(every_value) if every_value else {"type": "log"})))
+    return _unvalidated(data, layout)

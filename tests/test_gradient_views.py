@@ -158,7 +158,7 @@ def test_lab_trains_in_the_background_then_shows_the_model_inside_and_offers_the
     assert progress.finished and progress.state == "done"
     at.run()
     assert_clean(at)
-    assert "Finished" in at.success[0].value
+    assert at.success[0].value.startswith("Done: reached")
     drawn = charts(at)
     accuracy = drawn["lab_chart_training"]["data"][1]
     assert values(accuracy["y"])[-1] == pytest.approx(progress.accuracy)
@@ -179,4 +179,4 @@ def test_lab_stop_button_ends_a_running_job():
     at.button(key="lab_stop").click().run()
     assert_clean(at)
     assert job.snapshot().state == "stopped"
-    assert "stopped" in at.success[0].value
+    assert at.warning[0].value.startswith("Stopped after") and not at.success  # a stop is not a success

@@ -8,19 +8,24 @@ import io
 import itertools
 import json
 import math
+import re
 import threading
 import zipfile
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 import torch.nn.functional as F
 
 from rnnviz.capture import capture
 from rnnviz.errors import RnnvizError
-from rnnviz.lab import (LabConfig, TrainingJob, build_lab_model, export_zip, gradient_norm_figure,
-                        gradient_norms_per_step, inspect_example, load_zip, train, training_figure)
+from rnnviz.display import readable_number
+from rnnviz.lab import (LabConfig, LabScheduler, TrainingJob, readable_log_axis, build_lab_model, export_zip,
+                        gradient_norm_figure, gradient_norms_per_step, inspect_example, lab_job_slots, load_zip,
+                        tick_label, train, training_figure, usable_cores)
 from rnnviz.lab_tasks import DISTRACTORS, SYMBOLS, TASKS, is_balanced
+from rnnviz.ui.lab_view import ordinal, outcome_message, progress_line
 
 
 def brute_force_balanced(text: str) -> bool:
@@ -131,6 +136,12 @@ def test_gradient_norm_per_timestep_equals_perturbing_the_fused_module(cell, tas
                                fused_reference_norms(model, config.task_spec, batch), rtol=1e-4, atol=1e-9)
 
 
+def endless(**changes) -> LabConfig:
+    """A run that goes on until it is stopped (or its 60 s budget ends): no model sums to within
+    0.04 on every held-out example of the adding problem after a few seconds."""
+    return tiny(task="adding", max_steps=100_000, target_accuracy=1.0, time_budget_s=60.0, **changes)
+
+
 def tiny(**changes) -> LabConfig:
     settings = dict(cell="lstm", n=3, hidden_size=12, batch_size=32, max_steps=400, eval_every=10, time_budget_s=30.0)
     return LabConfig(**{**settings, **changes})
@@ -152,7 +163,27 @@ def test_a_stop_request_ends_training_at_once_and_says_so():
     stop.set()
     result = train(tiny(max_steps=1000), stop=stop)
     assert result.progress.state == "stopped" and result.progress.step == 0
-    assert result.progress.reason == "stopped after 0 steps"
+    assert result.progress.reason == "stopped"
+
+
+def test_a_stopped_run_keeps_its_partial_progress_and_reads_as_stopped_not_done():
+    """Issue 13, defect 4: Stop showed a success box, "stopped after 308 steps after 308 steps", and 100 %."""
+    job = TrainingJob(endless())
+    while job.snapshot().step < 30:
+        assert not job.snapshot().finished
+        threading.Event().wait(0.05)
+    job.stop()
+    progress = job.wait(timeout=30)
+    assert progress.state == "stopped" and progress.finished
+    assert 30 <= progress.step < 100_000
+    assert 0 < progress.fraction < 1
+    assert progress.fraction == pytest.approx(max(progress.step / 100_000, progress.seconds / 60.0))
+    message = outcome_message(progress)
+    assert message.startswith(f"Stopped after {progress.step} steps in ") and message.count("steps") == 1
+    assert f"{progress.fraction:.0%} of its budget" in message
+    done = TrainingJob(tiny(cell="gru")).wait(timeout=60)
+    assert done.state == "done" and done.fraction == 1.0
+    assert outcome_message(done).startswith("Done: reached") and outcome_message(done).count(" steps") == 1
 
 
 def test_training_job_runs_in_the_background_and_publishes_its_progress():
@@ -240,10 +271,147 @@ def test_download_is_a_zip_of_safetensors_and_json_that_loads_back_to_the_same_m
 def test_training_figures_show_loss_accuracy_chance_and_the_latest_gradient_boldest():
     result = train(tiny(max_steps=60, target_accuracy=1.0))
     figure = training_figure(result.progress.checkpoints, result.config.task_spec)
-    assert [t.name for t in figure.data] == ["held-out loss", "held-out accuracy"]
+    assert [t.name for t in figure.data] == ["held-out loss", "held-out accuracy", "chance (25%)"]
     assert list(figure.data[1].y) == [c.accuracy for c in result.progress.checkpoints]
     assert figure.layout.yaxis.type == "log"
-    assert any(shape.y0 == 0.25 for shape in figure.layout.shapes)  # chance for 4 symbols
+    assert list(figure.data[2].y) == [0.25, 0.25] and figure.data[2].yaxis == "y2"  # chance for 4 symbols
     gradients = gradient_norm_figure(result.progress.gradient_norms, shown=3)
     assert len(gradients.data) == 3 and gradients.data[-1].name == f"step {result.progress.step}"
     assert gradients.data[-1].opacity == 1.0 and gradients.layout.yaxis.type == "log"
+
+
+# ---- the server-wide bound and queue (LabScheduler), with real training jobs on tiny configs ----
+
+def wait_until(condition, timeout_s: float = 30.0) -> None:
+    deadline = threading.Event()
+    for _ in range(int(timeout_s / 0.02)):
+        if condition():
+            return
+        deadline.wait(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+def test_never_more_jobs_train_at_once_than_the_bound_and_they_start_in_order_of_submission():
+    scheduler = LabScheduler(slots=2)
+    jobs = [scheduler.submit(tiny(cell=cell, seed=k)) for k, cell in enumerate(["gru", "lstm", "gru", "lstm", "gru"])]
+    assert [job.snapshot().state for job in jobs[2:]] == ["queued"] * 3
+    assert [scheduler.place(job) for job in jobs] == [None, None, 1, 2, 3]
+    counts = scheduler.counts()
+    assert (counts.running, counts.waiting, counts.slots, counts.submitted, counts.queued) == (2, 3, 2, 5, 3)
+    finals = [job.wait(timeout=120) for job in jobs]
+    assert all(progress.state == "done" and progress.accuracy >= 0.99 for progress in finals)
+    intervals = [(job.started_at, job.ended_at) for job in jobs]
+    for moment, _ in intervals:  # at the start of every job, at most two were training
+        assert sum(start <= moment < end for start, end in intervals) <= 2
+    assert [start for start, _ in intervals] == sorted(start for start, _ in intervals)
+    counts = scheduler.counts()
+    assert (counts.running, counts.waiting, counts.finished, counts.stopped) == (0, 0, 5, 0)
+
+
+def test_stopping_the_running_job_starts_the_next_in_line_and_a_waiting_job_stopped_never_trains():
+    scheduler = LabScheduler(slots=1)
+    first, second, third = (scheduler.submit(endless(seed=k)) for k in range(3))
+    wait_until(lambda: first.snapshot().step > 0)
+    assert (scheduler.place(second), scheduler.place(third)) == (1, 2)
+    assert second.snapshot().step == 0 and not second.snapshot().checkpoints
+    first.stop()
+    assert first.wait(timeout=30).state == "stopped"
+    wait_until(lambda: second.snapshot().state == "running")
+    assert scheduler.place(third) == 1
+    third.stop()
+    waited = third.wait(timeout=1)
+    assert waited.state == "stopped" and waited.reason == "stopped before it started" and waited.step == 0
+    assert third.started_at is None and third.result is None
+    wait_until(lambda: second.snapshot().step > 0)
+    assert scheduler.counts().running == 1 and scheduler.counts().waiting == 0
+    second.stop()
+    assert second.wait(timeout=30).state == "stopped"
+    counts = scheduler.counts()
+    assert (counts.running, counts.waiting, counts.stopped, counts.finished, counts.orphaned) == (0, 0, 3, 0, 0)
+
+
+def test_the_job_of_a_session_that_ended_is_stopped_after_the_grace_period_and_frees_its_slot():
+    scheduler = LabScheduler(slots=1, orphan_grace_s=0.3, watch_every_s=0.05)
+    connected = {"owner": True, "waiting": True}
+    owned = scheduler.submit(endless(), alive=lambda: connected["owner"])
+    waiting = scheduler.submit(endless(seed=1), alive=lambda: connected["waiting"])
+    wait_until(lambda: owned.snapshot().step > 0)
+    connected["owner"] = False  # the tab closed: Streamlit no longer counts the session as active
+    threading.Event().wait(0.1)
+    connected["owner"] = True  # … but it reconnected within the grace period: nothing happens
+    threading.Event().wait(0.5)
+    assert owned.snapshot().state == "running"
+    connected["owner"] = False
+    stopped = owned.wait(timeout=10)
+    assert stopped.state == "stopped" and stopped.reason == "stopped: its session ended"
+    wait_until(lambda: waiting.snapshot().state == "running")
+    connected["waiting"] = False
+    assert waiting.wait(timeout=10).state == "stopped"
+    counts = scheduler.counts()
+    assert (counts.running, counts.orphaned, counts.stopped) == (0, 2, 2)
+
+
+def test_a_waiting_job_whose_session_ended_leaves_the_queue_and_the_others_move_up():
+    scheduler = LabScheduler(slots=1, orphan_grace_s=0.2, watch_every_s=0.05)
+    running = scheduler.submit(endless())
+    gone = scheduler.submit(endless(seed=1), alive=lambda: False)
+    staying = scheduler.submit(endless(seed=2), alive=lambda: True)
+    assert (scheduler.place(gone), scheduler.place(staying)) == (1, 2)
+    assert gone.wait(timeout=10).reason == "stopped: its session ended before it started"
+    assert scheduler.place(staying) == 1 and running.snapshot().state == "running"
+    running.stop()
+    wait_until(lambda: staying.snapshot().state == "running")
+    staying.stop()
+    staying.wait(timeout=30)
+
+
+def test_the_bound_defaults_to_half_the_usable_cores_and_is_overridden_by_rnnviz_lab_jobs():
+    half = max(1, usable_cores() // 2)
+    assert lab_job_slots({}) == (half, "")
+    assert lab_job_slots({"RNNVIZ_LAB_JOBS": "3"}) == (3, "")
+    for bad in ("0", "-2", "two", "1.5", "99999"):
+        slots, note = lab_job_slots({"RNNVIZ_LAB_JOBS": bad})
+        assert slots == half and note.startswith(f"RNNVIZ_LAB_JOBS={bad!r} is not a whole number") and str(half) in note
+    with pytest.raises(RnnvizError, match="at least one job slot"):
+        LabScheduler(slots=0)
+
+
+def test_a_waiting_session_reads_its_place_in_line():
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == \
+           ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]
+    scheduler = LabScheduler(slots=1)
+    jobs = [scheduler.submit(endless(seed=k)) for k in range(3)]
+    line = progress_line(jobs[2].snapshot(), scheduler.place(jobs[2]))
+    assert line.endswith("waiting: 2nd in line for a training slot")
+    for job in reversed(jobs):
+        job.stop()
+    assert all(job.wait(timeout=30).finished for job in jobs)
+
+
+def test_lab_figures_write_numbers_as_people_read_them_and_keep_title_and_legend_apart():
+    assert [tick_label(v) for v in (1e-12, 1e-6, 0.001, 0.3, 1.37, 1.0, 10.0)] == \
+           ["1 × 10⁻¹²", "1 × 10⁻⁶", "0.001", "0.3", "1.37", "1", "10"]
+    result = train(tiny(max_steps=30, target_accuracy=1.0))
+    for figure in (training_figure(result.progress.checkpoints, result.config.task_spec),
+                   gradient_norm_figure(result.progress.gradient_norms)):
+        go.Figure(figure.to_dict())  # built without validation for speed: the validating constructor accepts it
+        layout = figure.layout
+        assert layout.title.yanchor == "top" and layout.legend.yanchor == "top" and layout.legend.y < 0
+        log_axis = layout.yaxis
+        assert log_axis.type == "log" and list(log_axis.ticktext) == [tick_label(v) for v in log_axis.tickvals]
+        assert not any(re.search(r"\de[-+]?\d", text) for text in log_axis.ticktext)
+        shown = [y for trace in figure.data if trace.yaxis in (None, "y") for y in trace.y]
+        assert sum(min(shown) <= tick <= max(shown) for tick in log_axis.tickvals) >= 2, "two ticks on the curves"
+        for trace in figure.data:
+            if trace.text is not None:
+                assert list(trace.text) == [readable_number(y) for y in trace.y]
+
+
+def test_flat_loss_curves_still_get_two_exact_ticks():
+    for low, high in ((1.37, 1.39), (1.371, 1.372), (0.3, 0.9), (2.2e-5, 0.03)):
+        axis = readable_log_axis([low, high])
+        inside = [tick for tick in axis["tickvals"] if low <= tick <= high]
+        assert len(inside) >= 2, (low, high, axis)
+        for tick, text in zip(axis["tickvals"], axis["ticktext"]):
+            if 1e-3 <= tick < 1e5:
+                assert float(text.replace(",", "")) == pytest.approx(tick)

@@ -1,23 +1,60 @@
 """Training lab view: pick a cell, a long-range task and N; train on the CPU while the page stays live.
 
-`render()` draws the whole view. Training runs in a background thread (rnnviz.lab.TrainingJob,
-kept in st.session_state["lab_job"]); a fragment polls its progress twice a second and redraws
-only itself, so the rest of the page keeps responding. When the run ends, the page reruns once
-and shows the trained model's heatmaps and the download.
+`render()` draws the whole view. Jobs go through one server-wide rnnviz.lab.LabScheduler (at most
+RNNVIZ_LAB_JOBS train at once; the others wait their turn and see their place in line); the
+session's job is kept in st.session_state["lab_job"]. A fragment polls its progress (every
+second while it trains, every two while it waits) and redraws only itself, so the rest of the page keeps responding. When the run ends, the page
+reruns once and shows the trained model's heatmaps and the download. A job whose session has ended
+(tab closed, session expired) is stopped by the scheduler, which asks Streamlit's runtime whether
+the session is still connected; a session merely showing another view keeps its job.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import streamlit as st
 
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import quantity_heatmap, token_labels
-from rnnviz.lab import LabConfig, TrainingJob, export_zip, gradient_norm_figure, inspect_example, training_figure
+from rnnviz.lab import (LabConfig, LabScheduler, Progress, TrainingJob, export_zip,
+                        gradient_norm_figure, inspect_example, lab_job_slots, training_figure)
 from rnnviz.lab_tasks import TASKS
 
 CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
-POLL_SECONDS = 0.5
+# How often a session's page asks for its job's progress. Every poll is a script run on the server
+# (a fragment rerun: Streamlit's run overhead, the charts sent again), paid by everyone's pages: ten
+# students polling twice a second slowed the other sessions' Enter → heatmaps sixfold in
+# bench/load_test.py. A place in line changes only when a run ends, so waiting pages poll slowly.
+POLL_SECONDS = {"queued": 2.0, "running": 1.0}
 JOB_KEY = "lab_job"
+FIGURES_KEY = "lab_figures"  # (job, checkpoints, state) → the live charts drawn for them
+
+
+@st.cache_resource
+def lab_scheduler() -> tuple[LabScheduler, str]:
+    """One scheduler per server process, shared by every session; and a note if the bound's setting was unusable."""
+    slots, note = lab_job_slots()
+    return LabScheduler(slots), note
+
+
+def session_alive() -> Callable[[], bool] | None:
+    """Whether this browser session is still connected, asked of Streamlit's runtime from any thread
+    (`Runtime.is_active_session` is documented thread-safe); None outside a served page (AppTest)."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    if context is None or not runtime.exists():
+        return None
+    server, session_id = runtime.get_instance(), context.session_id
+    return lambda: server.is_active_session(session_id)
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, …, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _settings() -> LabConfig:
@@ -45,51 +82,101 @@ def _settings() -> LabConfig:
 
 def render() -> None:
     """Draw the training lab: settings, Train / Stop, live progress, then the trained model."""
+    defaults = LabConfig()
     st.markdown("Train a small recurrent network on a task whose answer lies **N steps back**, and watch how much "
-                "of the loss gradient reaches each timestep: a vanilla RNN's fades with distance, an LSTM's holds.")
+                "of the loss gradient reaches each timestep: a vanilla RNN's fades with distance, a GRU's and an "
+                f"LSTM's hold. At the settings below (N = {defaults.n}, {defaults.hidden_size} hidden units, "
+                f"{defaults.time_budget_s:.0f} s) the RNN stays near chance where the GRU and the LSTM learn the task.")
+    scheduler, note = lab_scheduler()
+    if note:
+        st.warning(note)
     try:
         config = _settings()
     except RnnvizError as error:
         st.error(str(error))
         return
     job: TrainingJob | None = st.session_state.get(JOB_KEY)
-    running = job is not None and not job.snapshot().finished
+    active = job is not None and not job.snapshot().finished
     train_column, stop_column, _ = st.columns([1, 1, 4])
     if train_column.button("Train", type="primary", key="lab_train"):
-        if running:
+        if active:
             job.stop()
-        job = st.session_state[JOB_KEY] = TrainingJob(config)
-        running = True
-    if stop_column.button("Stop", key="lab_stop", disabled=not running):
+        job = st.session_state[JOB_KEY] = scheduler.submit(config, alive=session_alive())
+        active = True
+    if stop_column.button("Stop", key="lab_stop", disabled=not active):
         job.stop()
         job.wait(timeout=10)
-        running = False
+        active = False
     if job is None:
-        st.info("Choose a cell, a task and N, then press Train (each run stops within its time budget).")
+        counts = scheduler.counts()
+        st.info("Choose a cell, a task and N, then press Train (each run stops within its time budget). "
+                f"On this server {counts.running} of {counts.slots} training slots are in use"
+                f"{f' and {counts.waiting} waiting' if counts.waiting else ''}.")
         return
-    st.fragment(_progress_panel, run_every=POLL_SECONDS if running else None)(job, running)
-    if not running and job.result is not None:
+    state = job.snapshot().state
+    st.fragment(_progress_panel, run_every=POLL_SECONDS.get(state) if active else None)(job, active, scheduler, state)
+    if not active and job.result is not None:
         _trained_model(job)
 
 
-def _progress_panel(job: TrainingJob, polling: bool) -> None:
-    progress = job.snapshot()
+def progress_line(progress: Progress, place: int | None) -> str:
+    """The progress bar's text: what runs, where it stands, or its place in the queue."""
     config = progress.config
-    task = config.task_spec
+    head = f"{CELL_NAMES[config.cell]} on “{config.task_spec.title}”, N = {config.n}"
+    if progress.state == "queued":
+        return f"{head}: waiting: {ordinal(place or 1)} in line for a training slot"
     accuracy = "–" if progress.accuracy is None else f"{progress.accuracy:.1%}"
     status = {"running": "training", "done": "done", "stopped": "stopped", "failed": "failed"}[progress.state]
-    st.progress(progress.fraction, text=f"{CELL_NAMES[config.cell]} on “{task.title}”, N = {config.n}: {status} — "
-                                        f"step {progress.step}, {progress.seconds:.1f} s, held-out accuracy {accuracy}")
-    if progress.state == "failed":
-        st.error(progress.reason)
-    elif progress.finished:
-        st.success(f"Finished: {progress.reason} after {progress.step} steps in {progress.seconds:.1f} s.")
+    return f"{head}: {status} — step {progress.step}, {progress.seconds:.1f} s, held-out accuracy {accuracy}"
+
+
+def outcome_message(progress: Progress) -> str:
+    """One sentence on how a finished run ended (the reason says why, this adds how far it got)."""
+    accuracy = "–" if progress.accuracy is None else f"{progress.accuracy:.1%}"
+    where = f"after {progress.step} steps in {progress.seconds:.1f} s"
+    if progress.state == "stopped":
+        if progress.reason.endswith("before it started"):
+            return "Stopped before it started: it was still waiting for a training slot."
+        return (f"Stopped {where}, at {progress.fraction:.0%} of its budget; held-out accuracy {accuracy}. "
+                "Press Train to start again.")
+    return f"Done: {progress.reason} {where}; held-out accuracy {accuracy}."
+
+
+def _progress_panel(job: TrainingJob, polling: bool, scheduler: LabScheduler, polled_state: str) -> None:
+    progress = job.snapshot()
+    place = scheduler.place(job) if progress.state == "queued" else None
+    st.progress(progress.fraction, text=progress_line(progress, place))
+    counts = scheduler.counts()
+    if progress.state == "queued":
+        busy = ("This server's one training slot is busy" if counts.slots == 1
+                else f"All {counts.slots} training slots of this server are busy")
+        st.info(f"{busy}; this run starts when one frees ({counts.waiting} waiting). The page stays usable meanwhile.")
+    elif progress.state == "failed":
+        st.error(f"Training failed: {progress.reason}")
+    elif progress.state == "stopped":
+        st.warning(outcome_message(progress))
+    elif progress.state == "done":
+        st.success(outcome_message(progress))
     if progress.checkpoints:
         left, right = st.columns(2)
-        left.plotly_chart(training_figure(progress.checkpoints, task), key="lab_chart_training")
-        right.plotly_chart(gradient_norm_figure(progress.gradient_norms), key="lab_chart_gradients")
+        training, gradients = _figures(job, progress)
+        left.plotly_chart(training, key="lab_chart_training")
+        right.plotly_chart(gradients, key="lab_chart_gradients")
     if polling and progress.finished:
         st.rerun()  # once, to stop polling and show the trained model
+    elif polling and progress.state == "running" and polled_state == "queued":
+        st.rerun()  # it left the queue: poll at the training rate from now on
+
+
+def _figures(job: TrainingJob, progress: Progress):
+    """The two live charts, rebuilt only when a new checkpoint arrived: most polls find none."""
+    key = (job.number, len(progress.checkpoints), progress.state)
+    cached = st.session_state.get(FIGURES_KEY)
+    if cached is None or cached[0] != key:
+        cached = key, (training_figure(progress.checkpoints, progress.config.task_spec),
+                       gradient_norm_figure(progress.gradient_norms))
+        st.session_state[FIGURES_KEY] = cached
+    return cached[1]
 
 
 def _trained_model(job: TrainingJob) -> None:
@@ -107,3 +194,4 @@ def _trained_model(job: TrainingJob) -> None:
     st.download_button("Download the trained model (safetensors + config.json, zip)", export_zip(result),
                        file_name=f"rnnviz-lab-{config.cell}-{config.task}-N{config.n}.zip",
                        mime="application/zip", key="lab_download")
+
