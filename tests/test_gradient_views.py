@@ -31,7 +31,7 @@ def gradient_page(source: str, text: str) -> None:
 
 
 def lab_page() -> None:
-    from rnnviz.ui.lab_view import render
+    from rnnviz.app.views.lab import render
 
     render()
 

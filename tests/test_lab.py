@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from rnnviz.capture import capture
 from rnnviz.errors import RnnvizError
 from rnnviz.display import readable_number
-from rnnviz.lab import (LabConfig, LabScheduler, TrainingJob, readable_log_axis, build_lab_model, export_zip,
-                        gradient_norm_figure, gradient_norms_per_step, inspect_example, lab_job_slots, load_zip,
-                        tick_label, train, training_figure, usable_cores)
+from rnnviz.figures.lab import gradient_norm_figure, readable_log_axis, tick_label, training_figure
+from rnnviz.lab import (LabConfig, LabScheduler, TrainingJob, build_lab_model, export_zip, gradient_norms_per_step,
+                        inspect_example, lab_job_slots, load_zip, train, usable_cores)
 from rnnviz.lab_tasks import DISTRACTORS, SYMBOLS, TASKS, is_balanced
-from rnnviz.ui.lab_view import ordinal, outcome_message, progress_line
+from rnnviz.app.views.lab import ordinal, outcome_message, progress_line
 
 
 def brute_force_balanced(text: str) -> bool:

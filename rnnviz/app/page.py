@@ -18,8 +18,8 @@ from rnnviz.app.catalogue import Offer, load_uploaded_model
 from rnnviz.app.state import (NOTICES, PRESET, VIEWS, ViewState, apply_preset, auto_unit, current_state,
                               restore_from_url_once, start_model, unit_chosen_by_hand, unit_is_automatic,
                               with_text_length, write_url)
-from rnnviz.app.views import (compare, corpus, export, gradients, heatmaps, inspector, lecture, memory, trajectory,
-                              whatif)
+from rnnviz.app.views import (compare, corpus, export, gradients, heatmaps, inspector, lab, lecture, memory,
+                              trajectory, whatif)
 from rnnviz.display import readable_number
 from rnnviz.exactness import EXACT_WITHIN
 from rnnviz.custom import CustomModel
@@ -28,7 +28,6 @@ from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun
 from rnnviz.ordering import ORDERINGS
 from rnnviz.presets import presets_for
 from rnnviz.quantities import DIRECTIONS
-from rnnviz.ui import lab_view
 from rnnviz.uploads import MAX_WEIGHTS_BYTES
 
 VIEW_TITLES = {  # short enough for one row of tabs beside the sidebar at a projector's 1280 px
@@ -164,7 +163,7 @@ def show_view(state: ViewState, run: TextRun) -> None:
         "memory": lambda: bundled_format_only(model) and memory.render(model, run, state),
         "gradients": lambda: bundled_format_only(model) and gradients.render(
             model, run, state.layer, state.direction, models.shared_model),
-        "lab": lab_view.render,
+        "lab": lab.render,
         "corpus": lambda: bundled_format_only(model) and corpus.render(
             model, state.model, run, state.layer, state.direction),
         "export": lambda: export.render(run, state),

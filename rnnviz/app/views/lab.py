@@ -17,8 +17,8 @@ import streamlit as st
 
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import quantity_heatmap, token_labels
-from rnnviz.lab import (LabConfig, LabScheduler, Progress, TrainingJob, export_zip,
-                        gradient_norm_figure, inspect_example, lab_job_slots, training_figure)
+from rnnviz.figures.lab import gradient_norm_figure, training_figure
+from rnnviz.lab import LabConfig, LabScheduler, Progress, TrainingJob, export_zip, inspect_example, lab_job_slots
 from rnnviz.lab_tasks import TASKS
 
 CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
