@@ -380,7 +380,7 @@ def test_a_bundled_model_uploads_with_the_same_weights(name):
 
 
 def test_the_page_shows_a_crafted_upload_as_a_message(good_files, monkeypatch):
-    from rnnviz import webapp
+    from rnnviz.app import catalogue as webapp
 
     class Uploaded:  # what st.file_uploader hands the callback
         def __init__(self, data: bytes):

@@ -63,9 +63,9 @@ torch.set_num_threads(1)
 @st.cache_resource
 def freeze_startup_heap() -> None:
     """Once per server process: move the objects that live as long as it (torch, plotly, streamlit,
-    this package) out of the garbage collector's reach. Streamlit runs a full `gc.collect()` after
-    every script run, holding the GIL; frozen, that pass visits only what the runs made since
-    (bench/bench_app.py measures the page with it)."""
+    this package) out of the garbage collector's reach, so that Python's own full collections (and
+    Streamlit's after-run pass, where runner.postScriptGC is left on) visit only what the runs made
+    since; the bundled config turns that pass off (see README, bench/load_test.py)."""
     gc.collect()  # nothing that is already garbage gets frozen
     gc.freeze()
 
