@@ -1,0 +1,47 @@
+"""The code's shape holds: streamlit only in rnnviz/app, plotly only in rnnviz/figures and the
+exporters that write figures to files."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "rnnviz"
+# Modules outside rnnviz/figures that write figures to files (HTML exports, the lecture pack, the
+# notebook's inline display) and so import plotly themselves.
+FIGURE_WRITERS = {"export.py", "lecture_pack.py", "notebook.py"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def modules() -> list[Path]:
+    found = sorted(PACKAGE.rglob("*.py"))
+    assert len(found) > 20, "the package's modules are found"
+    return found
+
+
+def test_only_the_page_imports_streamlit():
+    outside = [p.relative_to(PACKAGE).as_posix() for p in modules()
+               if "streamlit" in imported_roots(p) and p.relative_to(PACKAGE).parts[0] != "app"]
+    assert outside == [], f"streamlit imported outside rnnviz/app: {outside}"
+
+
+def test_only_figure_builders_and_figure_writers_import_plotly():
+    outside = [p.relative_to(PACKAGE).as_posix() for p in modules()
+               if "plotly" in imported_roots(p) and p.relative_to(PACKAGE).parts[0] != "figures"
+               and p.name not in FIGURE_WRITERS]
+    assert outside == [], f"plotly imported outside rnnviz/figures: {outside}"
+
+
+def test_the_checks_see_an_import_where_there_is_one(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("import os\nfrom plotly import graph_objects\nimport streamlit as st\n")
+    assert {"plotly", "streamlit"} <= imported_roots(module)
