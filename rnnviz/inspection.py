@@ -12,6 +12,7 @@ from rnnviz.custom import CustomModel
 from rnnviz.errors import RnnvizError
 from rnnviz.models import LoadedModel
 from rnnviz.predict import class_probabilities_per_step
+from rnnviz.quantities import Notation
 from rnnviz.tokenizers import Encoding
 from rnnviz.trace import RecordedCall, Trace
 
@@ -136,3 +137,18 @@ def unit_contributions(loaded: LoadedModel, run: TextRun) -> np.ndarray:
     predicted = int(run.predictions[-1].argmax())
     weight = loaded.module.head.weight.detach().numpy()[predicted]
     return weight * state
+
+
+class NotatedRun:
+    """A `TextRun` whose `states` are written in a notation (the textbook GRU's z = 1 − PyTorch's z);
+    everything else is the run's own. The views draw it; analyses (edits, retention) read the run."""
+
+    def __init__(self, run: TextRun, notation: Notation):
+        self.run = run
+        self.notation = notation
+
+    def __getattr__(self, name: str):
+        return getattr(self.run, name)
+
+    def states(self, layer: int, direction: str, quantity: str) -> np.ndarray:
+        return self.notation.shown(quantity, self.run.states(layer, direction, quantity))

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
+
+from rnnviz.quantities import PYTORCH_NOTATION, Notation
 
 EQUATIONS = {
     "lstm": [
@@ -25,6 +29,32 @@ EQUATIONS = {
     "rnn_tanh": [r"h_t = \tanh(W x_t + b_W + H h_{t-1} + b_H)"],
     "rnn_relu": [r"h_t = \max(0,\ W x_t + b_W + H h_{t-1} + b_H)"],
 }
+
+
+TEXTBOOK_GRU = {
+    r"z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})":
+        r"z_t = \sigma(-(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}))",
+    r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}": r"h_t = z_t \odot n_t + (1 - z_t) \odot h_{t-1}",
+}
+
+
+def written(tex: str, notation: Notation) -> str:
+    """LaTeX in the notation's symbols: c̃ for g, the lesson's S and X for h and x, i for t."""
+    if notation.candidate == "c~":
+        tex = re.sub(r"(?<![\\\w{])g(?=[_ ]|$)", r"\\tilde{c}", tex)
+    if notation.symbols == "S":
+        tex = re.sub(r"(?<![\\\w{])h(?=_)", "S", tex)
+        tex = re.sub(r"(?<![\\\w{])x(?=_)", "X", tex)
+        tex = re.sub(r"_t\b", "_i", tex).replace("_{t-1}", "_{i-1}").replace("_{t+1}", "_{i+1}")
+    return tex
+
+
+def equations(cell: str, notation: Notation = PYTORCH_NOTATION) -> list[str]:
+    """The cell's equations in the notation (the textbook GRU's z is PyTorch's 1 − z)."""
+    lines = EQUATIONS[cell]
+    if cell == "gru" and notation.textbook_update:
+        lines = [TEXTBOOK_GRU.get(line, line) for line in lines]
+    return [written(line, notation) for line in lines]
 
 
 @dataclass(frozen=True)
@@ -59,14 +89,24 @@ def _number(value: float) -> str:
     return f"{value:.3f}"
 
 
-def written_update(cell: str, s: UnitStep) -> list[str]:
+def written_update(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION) -> list[str]:
     """The update at token t for one unit, in LaTeX, with the recorded numbers filled in.
 
     Every line adds up: its written arithmetic evaluates to its shown result within the rounding of
     the numbers shown (three decimals).
     """
+    return [written(line, notation) for line in _written_update(cell, s, notation)]
+
+
+def _written_update(cell: str, s: UnitStep, notation: Notation) -> list[str]:
     v, t, p = s.values, s.step, s.previous_step
     n = _number
+    if cell == "gru" and notation.textbook_update:  # the values are the textbook's z = 1 − PyTorch's
+        return [
+            rf"\begin{{aligned}}h_{{{t}}} &= z \cdot n + (1 - z) \cdot h_{{{p}}} \\ &= {n(v['update_gate'])} "
+            rf"\cdot ({n(v['new_gate'])}) + (1 - {n(v['update_gate'])}) \cdot ({n(s.previous_hidden)}) = {n(v['hidden'])}"
+            r"\end{aligned}",
+        ]
     if cell == "lstm":
         return [
             rf"\begin{{aligned}}c_{{{t}}} &= f \cdot c_{{{p}}} + i \cdot g \\ &= {n(v['forget_gate'])} \cdot "
@@ -88,24 +128,26 @@ def written_update(cell: str, s: UnitStep) -> list[str]:
             rf"{n(s.previous_hidden)}"]
 
 
-def gate_sentences(cell: str, s: UnitStep) -> list[str]:
+def gate_sentences(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION) -> list[str]:
     """One line in plain words per gate at this step (Markdown)."""
     v, p = s.values, s.previous_step
+    h, g = notation.symbol("hidden"), notation.symbol("cell_gate")
     percent = lambda value: f"{value:.0%}"  # noqa: E731
     if cell == "lstm":
         return [
             f"**f = {v['forget_gate']:.2f}**: keeps {percent(v['forget_gate'])} of the old cell state c{_sub(p)}",
             f"**i = {v['input_gate']:.2f}**: writes {percent(v['input_gate'])} of the candidate "
-            f"g = {v['cell_gate']:.2f} into c",
-            f"**o = {v['output_gate']:.2f}**: lets {percent(v['output_gate'])} of tanh(c) out as h",
+            f"{g} = {v['cell_gate']:.2f} into c",
+            f"**o = {v['output_gate']:.2f}**: lets {percent(v['output_gate'])} of tanh(c) out as {h}",
         ]
     if cell == "gru":
+        kept = 1 - v["update_gate"] if notation.textbook_update else v["update_gate"]
         return [
-            f"**z = {v['update_gate']:.2f}**: keeps {percent(v['update_gate'])} of the old state h{_sub(p)} and takes "
-            f"{percent(1 - v['update_gate'])} from the candidate n = {v['new_gate']:.2f}",
-            f"**r = {v['reset_gate']:.2f}**: lets {percent(v['reset_gate'])} of h{_sub(p)} into the candidate n",
+            f"**z = {v['update_gate']:.2f}**: keeps {percent(kept)} of the old state {h}{_sub(p)} and takes "
+            f"{percent(1 - kept)} from the candidate n = {v['new_gate']:.2f}",
+            f"**r = {v['reset_gate']:.2f}**: lets {percent(v['reset_gate'])} of {h}{_sub(p)} into the candidate n",
         ]
-    return [f"h is a squashed mix of the input and the old state h{_sub(p)} = {s.previous_hidden:.2f}; "
+    return [f"{h} is a squashed mix of the input and the old state {h}{_sub(p)} = {s.previous_hidden:.2f}; "
             "no gate decides what to keep"]
 
 

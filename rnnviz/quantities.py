@@ -3,6 +3,8 @@ symbols, which are σ gates, the directions, and the one way a layer and directi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # Cell kinds as capture records them (a bundled config's cell "rnn" is the tanh RNN).
 CELL_KINDS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 
@@ -72,3 +74,49 @@ def quantity_name(prefix: str, layer: int, direction: str, quantity: str) -> str
     """A recorded quantity's name: ``{module path}.layer{k}.{direction}.{quantity}``."""
     head = f"{prefix}." if prefix else ""
     return f"{head}{layer_key(layer, direction)}.{quantity}"
+
+
+@dataclass(frozen=True)
+class Notation:
+    """How the page writes the quantities, to match a course: the GRU's update convention (PyTorch's
+    h = (1 − z)·n + z·h_prev, or the textbook's h = z·n + (1 − z)·h_prev, whose z is PyTorch's 1 − z),
+    the LSTM candidate as g or c̃, and the state and input as h_t, x_t or as the lesson's S_i, X_i."""
+
+    gru_update: str = "pytorch"  # or "textbook"
+    candidate: str = "g"  # or "c~"
+    symbols: str = "h"  # or "S": S_i, X_i
+
+    def symbol(self, quantity: str) -> str:
+        if quantity == "cell_gate" and self.candidate == "c~":
+            return "c̃"
+        if quantity == "hidden" and self.symbols == "S":
+            return "S"
+        return SYMBOLS.get(quantity, quantity)
+
+    def label(self, quantity: str) -> str:
+        name = LABELS.get(quantity, quantity)
+        if quantity in ("cell_gate", "hidden") or (quantity == "update_gate" and self.textbook_update):
+            name = name.rsplit(" ", 1)[0] + " " + self.symbol(quantity)
+        if quantity == "update_gate" and self.textbook_update:
+            name += " (textbook: the share of n taken)"
+        return name
+
+    @property
+    def textbook_update(self) -> bool:
+        return self.gru_update == "textbook"
+
+    @property
+    def index(self) -> str:
+        """The time index: t, or the lesson's i."""
+        return "i" if self.symbols == "S" else "t"
+
+    @property
+    def input_symbol(self) -> str:
+        return "X" if self.symbols == "S" else "x"
+
+    def shown(self, quantity: str, values):
+        """Recorded values as this notation names them: the textbook's z is PyTorch's 1 − z."""
+        return 1 - values if quantity == "update_gate" and self.textbook_update else values
+
+
+PYTORCH_NOTATION = Notation()

@@ -357,3 +357,27 @@ def test_untrained_weights_are_seeded_kept_in_the_link_and_differ_from_the_train
     np.testing.assert_array_equal(z_values(untrained), z_values(again))
     assert any("Freshly initialised weights (seed 3)" in i.value for i in at.info)
     assert at.query_params["weights"] == ["untrained"] or at.query_params["weights"] == "untrained"
+
+
+def test_the_textbook_gru_notation_shows_one_minus_pytorchs_z_everywhere_it_writes_z():
+    run = inspect_text(rnnviz.load("sst2-gru"), "the movie was not good")
+    pytorch_z = run.states(0, "forward", "update_gate")[:, :64].T
+    at = page(model="sst2-gru", gru_update="textbook", unit="3", step="2", view="lecture")
+    assert_clean(at)
+    shown = [m for m in heatmaps(page(model="sst2-gru", gru_update="textbook", unit="3"))
+             if m["heatmap"]["name"] == "update_gate"][0]
+    np.testing.assert_allclose(z_values(shown["heatmap"]), np.round(1 - pytorch_z, PLOT_DECIMALS), atol=1e-6)
+    assert "textbook" in shown["title"]
+    latex = [l.value for l in at.latex]
+    assert any(r"h_t = z_t \odot n_t + (1 - z_t) \odot h_{t-1}" in line for line in latex)
+    z = 1 - run.states(0, "forward", "update_gate")[2, 3]
+    assert any(rf"&= {z:.3f} \cdot" in line for line in latex), latex
+
+
+def test_the_lessons_symbols_and_the_candidate_as_c_tilde_reach_titles_and_equations():
+    at = page(view="lecture", candidate="c~", symbols="S", unit="3", step="1")
+    assert_clean(at)
+    latex = " ".join(l.value for l in at.latex)
+    assert r"\tilde{c}_i" in latex and "S_i = o_i" in latex and "X_i" in latex
+    titles = [m["title"] for m in heatmaps(page(candidate="c~", symbols="S", unit="3"))]
+    assert "cell candidate c̃" in titles and "hidden state S" in titles

@@ -24,7 +24,7 @@ from rnnviz.display import readable_number
 from rnnviz.exactness import EXACT_WITHIN
 from rnnviz.custom import CustomModel
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import MAX_TEXT_CHARACTERS, TextRun
+from rnnviz.inspection import MAX_TEXT_CHARACTERS, NotatedRun, TextRun
 from rnnviz.ordering import ORDERINGS
 from rnnviz.presets import presets_for
 from rnnviz.quantities import DIRECTIONS
@@ -106,6 +106,14 @@ def sidebar(offered: dict[str, Offer], state: ViewState) -> None:
                              "Until you choose one, the unit that varies most over the text.")
         st.number_input("units shown", min_value=1, max_value=max(shape.hidden_size, 1), step=8, key="units_shown",
                         help="The first units in the chosen order; order by variance to see the busiest ones.")
+        st.header("Notation")
+        st.radio("GRU update", ["pytorch", "textbook"], key="gru_update", horizontal=True,
+                 format_func={"pytorch": "PyTorch: h = (1−z)·n + z·h", "textbook": "textbook: h = z·n + (1−z)·h"}.get,
+                 help="The textbook's z is PyTorch's 1 − z: heatmaps, hovers and equations then show 1 − z as z.")
+        st.radio("LSTM candidate", ["g", "c~"], key="candidate", horizontal=True,
+                 format_func={"g": "g (PyTorch)", "c~": "c̃"}.get)
+        st.radio("state and input", ["h", "S"], key="symbols", horizontal=True,
+                 format_func={"h": "h_t, x_t", "S": "S_i, X_i (the lesson's)"}.get)
         st.header("Weights")
         if models.can_untrain(state.model):
             st.radio("weights", ["trained", "untrained"], key="weights", horizontal=True,
@@ -145,13 +153,15 @@ def exactness_badge(state: ViewState) -> None:
                     "a float32 capture is held to]")
 
 
-def show_view(state: ViewState, run: TextRun) -> None:
-    """Draw the chosen view; a failing view says so and leaves the page working."""
+def show_view(state: ViewState, raw: TextRun) -> None:
+    """Draw the chosen view; a failing view says so and leaves the page working. Views that draw
+    states read them in the chosen notation; analyses and exports read the run as recorded."""
     seed = untrained_seed(state)
     model = models.model(state.model, seed)
+    run = NotatedRun(raw, state.notation)
 
-    def other_text(text: str) -> TextRun:
-        return models.text_run(state.model, text, seed)
+    def other_text(text: str) -> NotatedRun:
+        return NotatedRun(models.text_run(state.model, text, seed), state.notation)
 
     views = {
         "heatmaps": lambda: heatmaps.render(model, run, state),
@@ -159,14 +169,14 @@ def show_view(state: ViewState, run: TextRun) -> None:
         "compare": lambda: compare.render(run, state, other_text),
         "trajectory": lambda: trajectory.render(run, state, other_text),
         "lecture": lambda: lecture.render(run, state),
-        "whatif": lambda: bundled_format_only(model) and whatif.render(model, run, state),
-        "memory": lambda: bundled_format_only(model) and memory.render(model, run, state),
+        "whatif": lambda: bundled_format_only(model) and whatif.render(model, raw, state),
+        "memory": lambda: bundled_format_only(model) and memory.render(model, raw, state),
         "gradients": lambda: bundled_format_only(model) and gradients.render(
-            model, run, state.layer, state.direction, models.shared_model),
+            model, raw, state.layer, state.direction, models.shared_model),
         "lab": lab.render,
         "corpus": lambda: bundled_format_only(model) and corpus.render(
-            model, state.model, run, state.layer, state.direction),
-        "export": lambda: export.render(run, state),
+            model, state.model, raw, state.layer, state.direction),
+        "export": lambda: export.render(raw, state),
     }
     try:
         views[state.view]()

@@ -14,7 +14,7 @@ import streamlit as st
 
 from rnnviz.ordering import ORDERINGS, busiest_unit
 from rnnviz.presets import PAIR, first_text, presets_for
-from rnnviz.quantities import DIRECTIONS
+from rnnviz.quantities import DIRECTIONS, Notation
 
 DEFAULT_MODEL = "sst2-lstm"
 # Session keys shared between the page's parts (a ViewState field's key is its name).
@@ -60,6 +60,14 @@ class ViewState:
     edit_steps: str = "from"
     edit_kind: str = "set"
     edit_value: str = "0"
+    # Notation: the GRU's update convention, the LSTM candidate's name, h/x or the lesson's S/X
+    gru_update: str = "pytorch"
+    candidate: str = "g"
+    symbols: str = "h"
+
+    @property
+    def notation(self) -> Notation:
+        return Notation(self.gru_update, self.candidate, self.symbols)
 
     def to_query(self) -> dict[str, str]:
         """Only what differs from the defaults, so links stay short."""
@@ -130,6 +138,9 @@ def clamp(state: ViewState, models: Mapping[str, ModelShape], notices: list[str]
         "edit_top": 1 <= state.edit_top <= 4096,
         "edit_steps": state.edit_steps in EDIT_STEPS,
         "edit_kind": state.edit_kind in EDIT_KINDS,
+        "gru_update": state.gru_update in ("pytorch", "textbook"),
+        "candidate": state.candidate in ("g", "c~"),
+        "symbols": state.symbols in ("h", "S"),
     }
     for key, ok in checks.items():
         if not ok:

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from rnnviz.display import token_display, token_text
 from rnnviz.figures.look import _plain_figure, with_title_and_legend
 from rnnviz.projection import Projection
-from rnnviz.quantities import LABELS
+from rnnviz.quantities import PYTORCH_NOTATION, Notation
 
 def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 14) -> go.Figure:
     """Classifier: P(class) after each token, one line per class; a flip shows as a crossing."""
@@ -31,7 +31,8 @@ def class_probability_figure(probabilities: np.ndarray, labels: list[str], class
     ), "prediction after each token"))
 
 
-def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, step: int | None = None, font_size: int = 14) -> go.Figure:
+def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, step: int | None = None,
+                  font_size: int = 14, notation: Notation = PYTORCH_NOTATION) -> go.Figure:
     """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
     figure = go.Figure()
     for quantity, values in series.items():
@@ -40,7 +41,7 @@ def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, s
                 x=labels,
                 y=values,
                 mode="lines+markers",
-                name=LABELS.get(quantity, quantity),
+                name=notation.label(quantity),
                 line=dict(dash="solid" if quantity in ("cell", "hidden") else "dot"),
             )
         )

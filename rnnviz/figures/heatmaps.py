@@ -13,7 +13,7 @@ from plotly.colors import sample_colorscale
 from rnnviz.display import POSITION_MARK, token_display, token_labels, token_text
 from rnnviz.figures.look import (ColourScale, _colour_steps, _plain_figure, _unvalidated_figure, colour_scale,
                                  with_title_and_legend)
-from rnnviz.quantities import LABELS, SYMBOLS
+from rnnviz.quantities import PYTORCH_NOTATION, Notation
 
 def _heatmap_traces(
     values: np.ndarray,
@@ -26,6 +26,7 @@ def _heatmap_traces(
     axes: tuple[str, str] = ("x", "y"),
     columns: list | None = None,
     marker_px: int | None = None,
+    notation: Notation = PYTORCH_NOTATION,
 ) -> list[dict]:
     """One quantity's heatmap traces as plain specs on the given axes: the heatmap, the click layer, the mark.
 
@@ -45,7 +46,7 @@ def _heatmap_traces(
     token = "%{text}" if numeric_columns else "%{x}"
 
     def hover(value: str) -> str:
-        return f"{_hover_name(quantity)}<br>token {token}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"
+        return f"{html.escape(notation.label(quantity))}<br>token {token}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"
 
     heatmap = dict(
         type="heatmap", z=z, x=columns, y=rows, name=quantity, **panel,
@@ -86,10 +87,6 @@ def _heatmap_traces(
     return traces
 
 
-def _hover_name(quantity: str) -> str:
-    return html.escape(LABELS.get(quantity, quantity))
-
-
 def clicked_cell(point: dict) -> tuple[int, int] | None:
     """(token index, unit id) carried by a clicked point of a heatmap's click layer, or None."""
     data = point.get("customdata")
@@ -111,16 +108,17 @@ def quantity_heatmap(
     clickable: bool = False,
     title: str | None = None,
     font_size: int = 14,
+    notation: Notation = PYTORCH_NOTATION,
 ) -> go.Figure:
     """Heatmap of one quantity: x = tokens (time), y = units in `unit_order`; `values` is [time, units].
 
     `clickable` lays a transparent marker on every cell: Streamlit returns no selection for
     heatmaps themselves, but does for these markers (x = token label, y = unit id).
     """
-    traces = _heatmap_traces(values, labels, quantity, cell, unit_order, selected, clickable)
+    traces = _heatmap_traces(values, labels, quantity, cell, unit_order, selected, clickable, notation=notation)
     units = len(traces[0]["y"])
     return _unvalidated_figure(traces, dict(
-        title=dict(text=title or LABELS.get(quantity, quantity)),
+        title=dict(text=title or notation.label(quantity)),
         xaxis=dict(title=dict(text="token"), type="category", tickangle=-45 if len(labels) > 5 else 0),
         yaxis=dict(title=dict(text="unit"), type="category", autorange="reversed"),
         margin=dict(l=50, r=20, t=40, b=60),
@@ -146,7 +144,7 @@ GRID_COLUMN_GAP = 0.13  # of the width: room for a panel's colour bar and the ne
 
 def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str, unit_order: np.ndarray | None,
                 selected: tuple[int, int] | None, clickable: bool, columns: int, font_size: int,
-                next_tokens: NextTokens | None = None) -> go.Figure:
+                next_tokens: NextTokens | None = None, notation: Notation = PYTORCH_NOTATION) -> go.Figure:
     """Stacked arrangement of `quantity_grid`: a subplot per quantity, `columns` to a row.
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
@@ -233,10 +231,10 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
         layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category",
                                         range=[order_length - 0.5, -0.5], autorange=False, showgrid=False,
                                         **({"title": dict(text="unit")} if column == 0 else {"showticklabels": False}))
-        title(LABELS.get(quantity, quantity), x_domain, y_domain[1])
+        title(notation.label(quantity), x_domain, y_domain[1])
         traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, unit_order, selected,
-                                 clickable, axes=(x_name, y_name))
-        colour_bar(_share_colour_axis(colour_axes, traces[0], quantity), x_domain, y_domain)
+                                 clickable, axes=(x_name, y_name), notation=notation)
+        colour_bar(_share_colour_axis(colour_axes, traces[0], notation.symbol(quantity)), x_domain, y_domain)
         data += traces
     for axis in colour_axes.values():
         layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"],
@@ -244,7 +242,7 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     return _plain_figure(data, layout)
 
 
-def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, quantity: str) -> dict:
+def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, symbol: str) -> dict:
     """Move `heatmap`'s colours onto the grid's colour axis for its scale and range (made on first use).
 
     Panels whose colours mean the same (the σ gates on [0, 1]; g and h on [−1, 1]) share one colour
@@ -257,7 +255,7 @@ def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, quantity: 
         "colorscale": heatmap["colorscale"], "cmin": scale[0], "cmax": scale[1], "symbols": []})
     del heatmap["colorscale"], heatmap["colorbar"]
     heatmap["coloraxis"] = axis["name"]
-    axis["symbols"].append(SYMBOLS.get(quantity, quantity))
+    axis["symbols"].append(symbol)
     return axis
 
 
@@ -281,6 +279,7 @@ def quantity_grid(
     font_size: int = 14,
     arrangement: str | None = None,
     next_tokens: NextTokens | None = None,
+    notation: Notation = PYTORCH_NOTATION,
 ) -> go.Figure:
     """Every quantity's heatmap as one figure, a panel per quantity, all in one unit order.
 
@@ -300,14 +299,15 @@ def quantity_grid(
     if next_tokens is not None and not shared:
         raise ValueError("the next-token table joins the grid only where every panel shares the token axis")
     if arrangement == "side by side":
-        return _side_by_side_grid(values_by_quantity, labels, cell, unit_order, selected, clickable, font_size)
+        return _side_by_side_grid(values_by_quantity, labels, cell, unit_order, selected, clickable, font_size,
+                                  notation)
     return _panel_grid(values_by_quantity, labels, cell, unit_order, selected, clickable,
-                       1 if shared else 2, font_size, next_tokens)
+                       1 if shared else 2, font_size, next_tokens, notation)
 
 
 def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str,
                        unit_order: np.ndarray | None, selected: tuple[int, int] | None, clickable: bool,
-                       font_size: int) -> go.Figure:
+                       font_size: int, notation: Notation = PYTORCH_NOTATION) -> go.Figure:
     """The panels in one row on one pair of axes: panel k draws at x = its first column + token index
     (numbers, so no panel's heatmap reaches into another's), with blank columns between panels; the
     ticks name each column's token."""
@@ -344,11 +344,11 @@ def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[s
     data = []
     for quantity, columns in zip(quantities, panel_columns):
         traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, order, selected, clickable,
-                                 columns=columns, marker_px=marker_px)
+                                 columns=columns, marker_px=marker_px, notation=notation)
         layout["annotations"].append(dict(  # the title above the panel
-            text=LABELS.get(quantity, quantity), showarrow=False, xref="x", x=(columns[0] + columns[-1]) / 2,
+            text=notation.label(quantity), showarrow=False, xref="x", x=(columns[0] + columns[-1]) / 2,
             yref="paper", y=1, yanchor="bottom", xanchor="center", font=dict(size=font_size + 2)))
-        _share_colour_axis(colour_axes, traces[0], quantity)
+        _share_colour_axis(colour_axes, traces[0], notation.symbol(quantity))
         data += traces
     for j, axis in enumerate(colour_axes.values()):  # the bars share the right edge, one above another
         layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"], colorbar=dict(
@@ -452,6 +452,7 @@ def _is_dark(colour: str) -> bool:
 def difference_heatmap(
     first: np.ndarray, second: np.ndarray, first_labels: list[str], second_labels: list[str], quantity: str, align: str = "end",
     unit_order: np.ndarray | None = None, font_size: int = 14, title: str | None = None,
+    notation: Notation = PYTORCH_NOTATION,
 ) -> go.Figure:
     """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs."""
     steps = min(len(first), len(second))
@@ -479,7 +480,7 @@ def difference_heatmap(
         )
     )
     figure.update_layout(
-        title=title or f"difference of {LABELS.get(quantity, quantity)} (second − first, aligned at the {align})",
+        title=title or f"difference of {notation.label(quantity)} (second − first, aligned at the {align})",
         xaxis=dict(title="aligned tokens", type="category"),
         yaxis=dict(title="unit", type="category", autorange="reversed"),
         height=max(260, min(900, 12 * len(order) + 140)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from rnnviz.quantities import SIGMOID_GATES, SYMBOLS
+from rnnviz.quantities import PYTORCH_NOTATION, SIGMOID_GATES, Notation
 
 # Boxes of the diagram: quantity → (x, y) centre, on a 12 × 7 canvas; inputs enter from below.
 _LAYOUT = {
@@ -25,13 +25,16 @@ _HALF_WIDTH, _HALF_HEIGHT = 1.2, 0.85
 
 
 def cell_diagram(cell: str, gate_values: dict[str, tuple[float, float]], step_label: str, font_size: int = 20,
-                 direction: str = "forward", height: int = 520) -> go.Figure:
+                 direction: str = "forward", height: int = 520,
+                 notation: Notation = PYTORCH_NOTATION) -> go.Figure:
     """The cell as boxes and arrows; each box shows the mean over units and the selected unit's value.
 
     Sigmoid gates are shaded by how open they are (mean over units): dark = open, pale = shut.
     """
     figure = go.Figure()
-    previous = "t−1" if direction == "forward" else "t+1"  # the backward direction reads right to left
+    t = notation.index
+    previous = f"{t}−1" if direction == "forward" else f"{t}+1"  # the backward direction reads right to left
+    h, x_in = notation.symbol("hidden"), notation.input_symbol
     positions = _LAYOUT[cell]
     for source, target in _FLOWS[cell]:
         (x0, y0), (x1, y1) = positions[source], positions[target]
@@ -50,9 +53,9 @@ def cell_diagram(cell: str, gate_values: dict[str, tuple[float, float]], step_la
         figure.add_shape(type="rect", x0=x - _HALF_WIDTH, x1=x + _HALF_WIDTH, y0=y - _HALF_HEIGHT, y1=y + _HALF_HEIGHT,
                          line=dict(width=3, color="#111"), fillcolor=fill, layer="below")
         figure.add_annotation(x=x, y=y, showarrow=False, align="center", font=dict(size=font_size, color=ink),
-                              text=f"<b>{SYMBOLS[quantity]}</b><br>mean {mean:+.2f}<br>unit {unit_value:+.2f}")
+                              text=f"<b>{notation.symbol(quantity)}</b><br>mean {mean:+.2f}<br>unit {unit_value:+.2f}")
     figure.add_annotation(x=6.0, y=0.15, showarrow=False, font=dict(size=font_size, color="#444"),
-                          text=f"the gates read x<sub>t</sub> and h<sub>{previous}</sub>")
+                          text=f"the gates read {x_in}<sub>{t}</sub> and {h}<sub>{previous}</sub>")
     if cell == "lstm":
         x, y = positions["cell"]
         figure.add_annotation(x=x - _HALF_WIDTH, y=y, ax=0.3, ay=y, xref="x", yref="y", axref="x", ayref="y",

@@ -11,7 +11,6 @@ from rnnviz.app.state import ALIGNMENTS, ViewState
 from rnnviz.app.widgets import chosen_units
 from rnnviz.errors import RnnvizError
 from rnnviz.inspection import TextRun
-from rnnviz.quantities import LABELS
 
 
 def actual_next_probability(run: TextRun) -> np.ndarray:
@@ -44,9 +43,10 @@ def render(run: TextRun, state: ViewState, text_run) -> None:
                    "high where the text is what the model expects.")
     left, right = st.columns(2)
     left.selectbox("quantity", list(run.recurrent_call.quantities), key="quantity",
-                   format_func=lambda q: LABELS.get(q, q))
+                   format_func=state.notation.label)
     right.radio("align positions at the", list(ALIGNMENTS), key="align", horizontal=True)
     first = run.states(state.layer, state.direction, state.quantity)
     second = other.states(state.layer, state.direction, state.quantity)
     st.plotly_chart(figures.difference_heatmap(first, second, first_labels, second_labels, state.quantity,
-                                               state.align, chosen_units(run, state)), key="compare-difference")
+                                               state.align, chosen_units(run, state), notation=state.notation),
+                    key="compare-difference")

@@ -76,7 +76,7 @@ def render(model, run: TextRun, state: ViewState) -> None:
                    else None)
     grid = figures.quantity_grid({q: run.states(state.layer, state.direction, q) for q in recorded.quantities},
                                  labels, recorded.cell, order, selected=(state.step, state.unit), clickable=clickable,
-                                 next_tokens=next_tokens)
+                                 next_tokens=next_tokens, notation=state.notation)
     clickable_heatmap(grid, "heatmaps", theme=None)  # its own plain look (figures.PlainFigure)
     token = figures.token_text(labels[state.step])
     st.button(f"Inspect unit {state.unit} at '{token}' (token {state.step})", key="open_inspector",

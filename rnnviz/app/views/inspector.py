@@ -11,7 +11,6 @@ from rnnviz.app.widgets import chosen_units, clickable_heatmap, unit_series
 from rnnviz.inspection import TextRun
 from rnnviz.interventions import UnitRanking, rank_units_by_ablation, rank_units_by_change
 from rnnviz.models import LoadedModel
-from rnnviz.quantities import LABELS
 
 
 TOP_UNITS = 8
@@ -24,6 +23,7 @@ def units_that_matter(model, run: TextRun, state: ViewState) -> None:
         return
     quantity = "cell" if "cell" in run.recurrent_call.quantities else "hidden"
     name = run.recurrent_call.name(state.layer, state.direction, quantity)
+    run = getattr(run, "run", run)  # the run as recorded: rankings rerun the model
     with st.expander(f"Units that matter at token {state.step}", expanded=False):
         moved = rank_units_by_change(run, name, state.step)
         st.caption(f"Largest {moved.measure}: " + ", ".join(f"unit {u} ({v:+.2f})" for u, v in moved.top(TOP_UNITS)))
@@ -50,19 +50,21 @@ def render(model, run: TextRun, state: ViewState) -> None:
     step = state.step
     st.subheader(f"Unit {state.unit} — layer {state.layer}, {state.direction}, at token {labels[step]}")
     series = unit_series(run, state, state.unit)
-    st.plotly_chart(figures.unit_timeline(series, labels, state.unit, step), key="timeline")
+    notation = state.notation
+    st.plotly_chart(figures.unit_timeline(series, labels, state.unit, step, notation=notation), key="timeline")
     colour_by = st.radio("colour the text by", list(series), index=list(series).index("hidden"), horizontal=True,
-                         format_func=lambda q: LABELS.get(q, q), key="colour_by")
+                         format_func=notation.label, key="colour_by")
     scale = figures.colour_scale(colour_by, series[colour_by], recorded.cell)
     st.markdown(figures.coloured_tokens_html(run.tokens, series[colour_by], scale), unsafe_allow_html=True)
     st.markdown("**The update at this token, with the recorded numbers**")
     moment = lecture.unit_step(series, step, state.unit, state.direction)
-    for line in lecture.written_update(recorded.cell, moment):
+    for line in lecture.written_update(recorded.cell, moment, notation):
         st.latex(line)
-    st.markdown("  \n".join(lecture.gate_sentences(recorded.cell, moment)))
+    st.markdown("  \n".join(lecture.gate_sentences(recorded.cell, moment, notation)))
     units_that_matter(model, run, state)
     order = chosen_units(run, state)
     hidden = run.states(state.layer, state.direction, "hidden")
     clickable_heatmap(
-        figures.quantity_heatmap(hidden, labels, "hidden", recorded.cell, order, (step, state.unit), clickable=True),
+        figures.quantity_heatmap(hidden, labels, "hidden", recorded.cell, order, (step, state.unit), clickable=True,
+                                 notation=notation),
         "inspector-heatmap")

@@ -142,16 +142,16 @@ def lecture_stage(run: TextRun, state: ViewState, step: int, order: list[int], p
     # 20 px on the presenter screen (sidebar closed, a wide column); smaller beside the sidebar
     diagram_font = 20 if state.present else 15
     diagram_column.plotly_chart(cell_diagram(recorded.cell, values, label, font_size=diagram_font,
-                                                    direction=state.direction, height=360),
+                                             direction=state.direction, height=360, notation=state.notation),
                                 key="cell-diagram", theme=None)
     with numbers_column:
-        for line in lecture.written_update(recorded.cell, moment):
+        for line in lecture.written_update(recorded.cell, moment, state.notation):
             st.latex(line)
-        st.markdown("  \n".join(lecture.gate_sentences(recorded.cell, moment)))
+        st.markdown("  \n".join(lecture.gate_sentences(recorded.cell, moment, state.notation)))
         step_prediction(run, step)
     st.caption(unit_choice_note(run, state))
     with st.expander("the equations of the cell"):
-        for equation in lecture.EQUATIONS[recorded.cell]:
+        for equation in lecture.equations(recorded.cell, state.notation):
             st.latex(equation)
 
 

@@ -57,6 +57,9 @@ def render(model, run: TextRun, state: ViewState) -> None:
     recorded = run.recurrent_call
     st.button("Lesson example: on 'the movie was not good', zero the cell state of the 40 units that matter most "
               "from 'not' on", key="whatif_preset", on_click=_apply_negation_preset, icon=":material/school:")
+    if state.notation.textbook_update and recorded.cell == "gru":
+        st.caption("Edits are made in PyTorch's convention: the update gate z edited here is the share of the old "
+                   "state kept (the textbook's 1 − z).")
     first, second, third = st.columns([1.2, 1.2, 1])
     first.selectbox("edit", list(recorded.quantities), key="edit_quantity", format_func=lambda q: LABELS.get(q, q))
     first.radio("of", list(EDIT_UNITS), key="edit_units", format_func=UNIT_CHOICES.get)
