@@ -43,17 +43,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from harness import CHROMIUM, CHROMIUM_ARGS, StreamlitServer  # noqa: E402
 
 MODEL = "sst2-lstm"
-DEFAULT_TEXT = "the movie was not good"  # what a fresh page shows (rnnviz.view_state.ViewState)
+DEFAULT_TEXT = "the movie was not good"  # what a fresh page shows (rnnviz.app.state.ViewState)
 SENTENCE_INPUT = '[data-testid="stTextInput"] input[aria-label="sentence"]'
 VIEW_BUTTONS = '[data-testid="stButtonGroup"] button'
 FAILURES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # Text each view draws once it is done, so a switch is only counted when the view is really there.
 VIEW_MARKERS = {
-    "Unit inspector": "The update at this token",
+    "Inspector": "The update at this token",
     "Compare": "second sentence",
     "Trajectory": "fit the projection on",
     "Lecture": 'class="rnnviz-reading"',
+    "What if": "After the last token",
+    "Memory": "Retention",
     "Gradients": "Gradient flow through time",
     "Lab": "Train a small recurrent network",
     "Corpus": "Select a span of the current sentence",

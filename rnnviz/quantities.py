@@ -98,7 +98,7 @@ class Notation:
         if quantity in ("cell_gate", "hidden") or (quantity == "update_gate" and self.textbook_update):
             name = name.rsplit(" ", 1)[0] + " " + self.symbol(quantity)
         if quantity == "update_gate" and self.textbook_update:
-            name += " (textbook: the share of n taken)"
+            name += " (textbook)"
         return name
 
     @property

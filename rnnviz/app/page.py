@@ -32,7 +32,7 @@ from rnnviz.uploads import MAX_WEIGHTS_BYTES
 
 VIEW_TITLES = {  # short enough for one row of tabs beside the sidebar at a projector's 1280 px
     "heatmaps": "Heatmaps",
-    "inspector": "Unit inspector",
+    "inspector": "Inspector",
     "compare": "Compare",
     "trajectory": "Trajectory",
     "lecture": "Lecture",
@@ -50,6 +50,7 @@ PAGE_CSS = """
 [data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding-top: 0.2rem; white-space: nowrap;
   overflow: hidden; text-overflow: ellipsis; }
 [data-testid="InputInstructions"] { display: none; }
+[data-testid="stButtonGroup"] button { padding-left: 0.6rem; padding-right: 0.6rem; }
 [data-testid="stElementContainer"]:has(.rnnviz-page-style) { display: none; }
 </style>
 <span class="rnnviz-page-style"></span>

@@ -71,7 +71,7 @@ def render(model, run: TextRun, state: ViewState) -> None:
     st.caption(f"layer {state.layer}, {state.direction}; {shown_units_note(run, state, order)} "
                "Click a cell to inspect that unit at that token."
                + ("" if clickable else
-                  " Long text: to click cells, show fewer units or use the Unit inspector's heatmap."))
+                  " Long text: to click cells, show fewer units or use the inspector's heatmap."))
     next_tokens = (figures.NextTokens(run.predictions, list(run.prediction_labels)) if next_tokens_in_grid(run)
                    else None)
     grid = figures.quantity_grid({q: run.states(state.layer, state.direction, q) for q in recorded.quantities},
