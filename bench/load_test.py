@@ -69,10 +69,15 @@ POLL_MS = 100
 
 # True once the page holds `count` heatmap traces and every one has exactly the expected x labels.
 HEATMAPS_SHOW_JS = """([labels, count]) => {
-    const heatmaps = Array.from(document.querySelectorAll('.js-plotly-plot'))
-        .flatMap(plot => (plot.data || []).filter(trace => trace.type === 'heatmap'));
-    return heatmaps.length >= count && heatmaps.every(trace =>
-        Array.isArray(trace.x) && trace.x.length === labels.length && trace.x.every((x, i) => String(x) === labels[i]));
+    const named = plot => trace => {  // numbered columns (the side-by-side grid) are named by the x axis's ticks
+        if (!Array.isArray(trace.x) || typeof trace.x[0] !== 'number') return trace.x;
+        const axis = plot.layout.xaxis, first = Math.min(...trace.x);
+        return trace.x.map(x => axis.ticktext[axis.tickvals.indexOf(x)] + ' ·' + (x - first));
+    };
+    const heatmaps = Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap(plot =>
+        (plot.data || []).filter(trace => trace.type === 'heatmap').map(named(plot)));
+    return heatmaps.length >= count && heatmaps.every(x =>
+        Array.isArray(x) && x.length === labels.length && x.every((name, i) => String(name) === labels[i]));
 }"""
 
 SUBJECTS = ["the movie", "the film", "this story", "the acting", "the plot", "the ending", "her performance",
@@ -228,13 +233,15 @@ class BrowserSession:
             self.tally.errors.append(f"{where}: error shown on the page: {text}")
 
 
-def column_labels(trace: dict) -> list[str]:
+def column_labels(trace: dict, layout: dict) -> list[str]:
     """A heatmap trace's token labels: its x categories, or, where the side-by-side grid draws at
-    numbered columns, the labels it carries as text (one row per unit, each the token labels)."""
-    text = trace.get("text")
-    if isinstance(text, list) and text and isinstance(text[0], list):
-        return [str(label) for label in text[0]]
-    return [str(x) for x in trace.get("x") or []]
+    numbered columns, the names its x axis's ticks give them, with their positions ("not ·3")."""
+    x = trace.get("x") or []
+    if x and all(isinstance(v, (int, float)) for v in x):
+        axis = layout.get("xaxis", {})
+        names = dict(zip(axis.get("tickvals", []), axis.get("ticktext", [])))
+        return [f"{names[v]} ·{int(v - min(x))}" for v in x]
+    return [str(v) for v in x]
 
 
 class SocketSession:
@@ -339,8 +346,9 @@ class SocketSession:
                 elif shown == "button_group":
                     self.ids["view"] = element.button_group.id
                 elif shown == "plotly_chart":
-                    data = json.loads(element.plotly_chart.spec).get("data", [])
-                    heatmap_labels += [column_labels(trace) for trace in data if trace.get("type") == "heatmap"]
+                    spec = json.loads(element.plotly_chart.spec)
+                    heatmap_labels += [column_labels(trace, spec.get("layout", {})) for trace in spec.get("data", [])
+                                       if trace.get("type") == "heatmap"]
                 elif shown == "exception" or (shown == "alert" and element.alert.format == 1):
                     failures.append((element.exception.message if shown == "exception" else element.alert.body)[:160])
             elif kind == "script_finished":

@@ -44,18 +44,21 @@ def heatmaps(at: AppTest) -> list[dict]:
             group = heatmap.get("legendgroup")
             if group == NEXT_TOKENS_GROUP:  # a language model's top-k table on the grid's token axis
                 continue
-            over = [_readable(t) for t in traces if t is not heatmap and t.get("legendgroup") == group]
-            found.append({"title": title, "heatmap": _readable(heatmap), "over": over, "layout": layout})
+            over = [_readable(t, layout) for t in traces if t is not heatmap and t.get("legendgroup") == group]
+            found.append({"title": title, "heatmap": _readable(heatmap, layout), "over": over, "layout": layout})
     return found
 
 
-def _readable(trace: dict) -> dict:
-    """A trace with its columns named by token label: the side-by-side grid draws panel k at numbers of
-    its own and carries each column's label as the trace's text."""
-    text = trace.get("text")
-    if not isinstance(text, list) or not text or not all(isinstance(x, (int, float)) for x in trace.get("x") or []):
+def _readable(trace: dict, layout: dict) -> dict:
+    """A trace with its columns named by token label ("not ·3"): the side-by-side grid draws panel k
+    at numbers of its own, which the x axis's ticks name."""
+    x = trace.get("x") or []
+    if not x or not all(isinstance(v, (int, float)) for v in x):
         return trace
-    return dict(trace, x=text[0] if trace["type"] == "heatmap" else text[: len(trace["x"])])
+    axis = layout.get("xaxis", {})
+    names = dict(zip(axis.get("tickvals", []), axis.get("ticktext", [])))
+    first = min(x)
+    return dict(trace, x=[f"{names[v]} ·{int(v - first)}" for v in x])
 
 
 def colour_range(panel: dict) -> tuple[float, float]:

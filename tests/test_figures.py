@@ -90,8 +90,9 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
         assert [figure.layout.xaxis.ticktext[list(figure.layout.xaxis.tickvals).index(x)] for x in heatmap.x] == [
             "not", "so", "good", "!"]
         assert list(heatmap.y) == ["4", "0", "2"]
-        # every hover names this panel's quantity and shows this panel's value
-        assert heatmap.hovertemplate.startswith(LABELS[quantity]) and "%{z:.3f}" in heatmap.hovertemplate
+        # every hover names this panel's quantity and shows this panel's value: the click layer answers
+        # them all, the heatmap none (it would answer with no token name)
+        assert heatmap.hoverinfo == "skip"
         assert cells.hovertemplate.startswith(LABELS[quantity]) and "%{customdata[2]:.3f}" in cells.hovertemplate
         assert len(cells.x) == tokens * 3 and set(cells.x) == set(heatmap.x) and set(cells.y) == set(heatmap.y)
         assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)

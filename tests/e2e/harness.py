@@ -40,13 +40,16 @@ HEATMAP_COLUMNS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-p
         return z && z.shape ? shape(z)[1] : (z && z[0] ? z[0].length : -1);
     })).filter(columns => columns.length > 0)"""
 
-# Column labels of the first heatmap trace on the page (null when there is none): its x categories, or
-# its text where it draws at numbers (the side-by-side grid).
+# Column labels of the first heatmap trace on the page (null when there is none): its x categories, or,
+# where it draws at numbers (the side-by-side grid), the names its x axis's ticks give those numbers.
 FIRST_HEATMAP_LABELS_JS = """() => {
     for (const plot of document.querySelectorAll('.js-plotly-plot'))
-        for (const trace of plot.data || [])
-            if (trace.type === 'heatmap' && Array.isArray(trace.x))
-                return (Array.isArray(trace.text) ? trace.text[0] : trace.x).map(String);
+        for (const trace of plot.data || []) {
+            if (trace.type !== 'heatmap' || !Array.isArray(trace.x)) continue;
+            if (typeof trace.x[0] !== 'number') return trace.x.map(String);
+            const axis = plot.layout.xaxis, first = Math.min(...trace.x);
+            return trace.x.map(x => axis.ticktext[axis.tickvals.indexOf(x)] + ' ·' + (x - first));
+        }
     return null;
 }"""
 
