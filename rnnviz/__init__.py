@@ -4,6 +4,7 @@ from rnnviz.capture import capture
 from rnnviz.custom import CustomModel
 from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.models import LoadedModel, ModelConfig, load
+from rnnviz.notebook import Shown, save_for_app, show
 from rnnviz.trace import QUANTITIES, RecordedCall, Trace
 
 __all__ = [
@@ -14,7 +15,10 @@ __all__ = [
     "ModelError",
     "RecordedCall",
     "RnnvizError",
+    "Shown",
     "Trace",
     "capture",
     "load",
+    "save_for_app",
+    "show",
 ]
