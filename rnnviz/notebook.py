@@ -7,13 +7,13 @@
 `show` runs the model once inside `rnnviz.capture`, picks one sequence of the batch (a padded batch,
 a `PackedSequence`, or a model that packs inside its forward) and draws the chosen layer and direction
 of the first recurrent module the forward pass calls. `save_for_app` writes a model of the lesson's
-shape (embedding → RNN / LSTM / GRU → linear) and its vocabulary as a folder `rnnviz app --model`
+shape (embedding → RNN / LSTM / GRU → linear on h[-1] or the pooled outputs) and its vocabulary as a folder `rnnviz app --model`
 opens: safetensors + JSON, checked to compute what the notebook's model computes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -26,12 +26,10 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from rnnviz import figures
 from rnnviz.capture import capture
 from rnnviz.errors import RnnvizError
-from rnnviz.models import ModelConfig, TextClassifier, save
+from rnnviz.models import POOLINGS, ModelConfig, TextClassifier, save
 from rnnviz.ordering import ORDERINGS, shown_units, unit_order
 from rnnviz.tokenizers import PAD, UNK, WordTokenizer
 from rnnviz.trace import RecordedCall, Trace
-
-POOLINGS = ("last", "mean", "max")
 
 
 @dataclass(frozen=True)
@@ -221,14 +219,14 @@ def save_for_app(
     unk: str = UNK,
 ) -> Path:
     """Write a model of the lesson's shape (one nn.Embedding → one nn.RNN / LSTM / GRU → one nn.Linear on
-    the final hidden state) and its vocabulary as a folder that `rnnviz app --model FOLDER` opens.
+    h[-1] or on the mean or max of the outputs) and its vocabulary as a folder `rnnviz app --model FOLDER` opens.
 
     `vocabulary`: the index → word list (torchtext's `vocab.get_itos()`) or the word → index mapping;
     it must hold the unknown-word entry `unk`; `pad` is optional. `run(model, ids)` says how to call the
     model on ids of shape [1, time] (default `model(ids)`; for a model taking lengths:
     `lambda m, ids: m(ids, torch.tensor([ids.shape[1]]))`). The written model is checked to give the
-    same logits as `model` on probe sentences; a model that reads something else (the mean of the
-    outputs, say) is refused with the reason. Weights are safetensors, the rest JSON: nothing is pickled.
+    same logits as `model` on probe sentences (which also tells h[-1] from mean and max); a model that
+    reads something else is refused with the reason. Weights are safetensors, the rest JSON: nothing is pickled.
     """
     embedding, recurrent, head = (_only(model, kind) for kind in (nn.Embedding, nn.RNNBase, nn.Linear))
     cell = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}.get(type(recurrent))
@@ -260,12 +258,21 @@ def save_for_app(
         raise RnnvizError(f"the linear layer maps {head.in_features} → {head.out_features}; the app's head maps the "
                           f"final hidden state ({recurrent.hidden_size * config.num_directions}) → the "
                           f"{len(classes)} classes")
-    bundled = TextClassifier(config).eval()
     state = {"embedding.weight": new_weight,
              **{f"rnn.{k}": v.detach().float().cpu() for k, v in recurrent.state_dict().items()},
              "head.weight": head.weight.detach().float().cpu(), "head.bias": head.bias.detach().float().cpu()}
-    bundled.load_state_dict(state)
-    _check_same_logits(model, bundled, rows, run)
+    for pooling in POOLINGS:  # which of the app's heads this model's linear layer is: h[-1], mean or max
+        config = replace(config, pooling=pooling)
+        bundled = TextClassifier(config).eval()
+        bundled.load_state_dict(state)
+        if _same_logits(model, bundled, rows, run):
+            break
+    else:
+        raise RnnvizError(
+            "the app's format (a linear layer on the final hidden state, or on the mean or max of the outputs) "
+            "does not compute what this model computes on probe sentences; a model with other layers or "
+            "another readout needs an entry point instead: `rnnviz app --model package.module:build_model` "
+            "(README, 'Your own model')")
     tokenizer = WordTokenizer([PAD, UNK, *(itos[i] for i in rest)])
     return save(folder, config, tokenizer, bundled)
 
@@ -294,8 +301,8 @@ def _index_to_word(vocabulary: Sequence[str] | Mapping[str, int], size: int) -> 
     return itos
 
 
-def _check_same_logits(model: nn.Module, bundled: TextClassifier, rows: list[int], run) -> None:
-    """Both models on a few probe sentences (random ids, several lengths) must give the same logits."""
+def _same_logits(model: nn.Module, bundled: TextClassifier, rows: list[int], run) -> bool:
+    """Whether both models give the same logits on a few probe sentences (random ids, several lengths)."""
     generator = torch.Generator().manual_seed(0)
     was_training = model.training
     model.eval()
@@ -308,11 +315,7 @@ def _check_same_logits(model: nn.Module, bundled: TextClassifier, rows: list[int
                 theirs = (run(model, old_ids) if run is not None else model(old_ids)).float().cpu()
                 ours = bundled(new_ids)
             if theirs.shape != ours.shape or not torch.allclose(theirs, ours, atol=1e-4, rtol=1e-4):
-                raise RnnvizError(
-                    "the app's format (a linear layer on the final hidden state) does not compute what this "
-                    "model computes (on a probe sentence of length "
-                    f"{length} the outputs differ); a head on the mean or max of the outputs, or extra "
-                    "layers, need an entry point instead: `rnnviz app --model package.module:build_model` "
-                    "(README, 'Your own model')")
+                return False
+        return True
     finally:
         model.train(was_training)

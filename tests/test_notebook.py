@@ -174,14 +174,35 @@ def test_save_for_app_writes_a_bundled_folder_that_predicts_what_the_notebook_mo
     assert not any(p.suffix in (".pt", ".pkl", ".pth") for p in folder.iterdir())
 
 
-def test_save_for_app_refuses_a_model_whose_head_reads_the_mean_of_the_outputs(tmp_path):
+def test_save_for_app_recognises_a_head_on_the_mean_of_the_outputs(tmp_path):
+    torch.manual_seed(5)
     model = MeanRNNClassifier()
     vocabulary = ["<pad>", "<unk>"] + [f"w{i}" for i in range(38)]
-    with pytest.raises(RnnvizError, match="mean or max of the outputs"):
-        rnnviz.save_for_app(model, tmp_path / "mean", vocabulary, CLASSES)
-    assert not (tmp_path / "mean").exists()
+    loaded = rnnviz.load(rnnviz.save_for_app(model, tmp_path / "mean", vocabulary, CLASSES))
+    assert loaded.config.pooling == "mean" and loaded.config.cell == "rnn"
+    ids = torch.tensor([[vocabulary.index(w) for w in ("w1", "w9", "w4")]])
+    with torch.no_grad():
+        prefixes = [torch.softmax(model.eval()(ids[:, : t + 1]), -1)[0].numpy() for t in range(3)]
+    assert np.allclose(class_probabilities_per_step(loaded, "w1 w9 w4"), np.stack(prefixes), atol=1e-5)
+
+
+class FirstOutputClassifier(MeanRNNClassifier):
+    """A readout the app's format has no head for: the output after the first token."""
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        output, _ = self.rnn(self.embedding(text))
+        return self.fc(output[:, 0])
+
+
+def test_save_for_app_refuses_what_the_apps_format_cannot_compute_and_says_why(tmp_path):
+    vocabulary = ["<pad>", "<unk>"] + [f"w{i}" for i in range(38)]
+    with pytest.raises(RnnvizError, match="does not compute what this model computes"):
+        rnnviz.save_for_app(FirstOutputClassifier(), tmp_path / "first", vocabulary, CLASSES)
+    assert not (tmp_path / "first").exists()
     with pytest.raises(RnnvizError, match="no unknown-word entry"):
         rnnviz.save_for_app(PackedLSTMClassifier(), tmp_path / "x", [f"w{i}" for i in range(40)], CLASSES)
+    with pytest.raises(RnnvizError, match="2 Linear"):
+        rnnviz.save_for_app(nn.Sequential(PackedLSTMClassifier(), nn.Linear(4, 4)), tmp_path / "y", vocabulary, CLASSES)
 
 
 def test_the_lesson_notebook_runs_headless_and_shows_its_figures(tmp_path):
