@@ -93,6 +93,13 @@ SST2_LABELS = ("negative", "positive")
 AGNEWS_FILES = {"train": "agnews/train.tsv", "test": "agnews/test.tsv"}
 AGNEWS_LABELS = ("World", "Sports", "Business", "Sci/Tech")
 
+AGNEWS_SELECTION = (
+    "on the 10 % of train.tsv held out as dev only (seed 0, one run each): a head on the final hidden state "
+    "learnt slowly (RNN dev 0.517, LSTM 0.791 after 6 epochs), a head on the mean of the outputs did not "
+    "(RNN 0.800, LSTM 0.848 at lr 2e-3/3e-3, dropout 0.4/0.5, 6 epochs); lr 5e-3, dropout 0.3, word dropout "
+    "0.05 and 10 epochs took the RNN to dev 0.879, and the LSTM was given the same settings. Test was read "
+    "once, by this run.")
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
@@ -127,6 +134,24 @@ RECIPES: dict[str, Recipe] = {
             task="classifier", cell="gru", data_files=SST2_FILES, labels=SST2_LABELS,
             embedding_dim=64, hidden_size=128, dropout=0.4, word_dropout=0.1, lr=2e-3, min_lr=1e-4,
             batch_size=64, max_epochs=6, patience=6, evals_per_epoch=3, seed=0,
+        ),
+        Recipe(
+            name="agnews-lstm",
+            description="Word-level LSTM news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
+                        "linear head on the mean of its outputs.",
+            task="classifier", cell="lstm", data_files=AGNEWS_FILES, labels=AGNEWS_LABELS, pooling="mean",
+            embedding_dim=64, hidden_size=128, dropout=0.3, word_dropout=0.05, min_freq=2, lr=5e-3, min_lr=1e-4,
+            batch_size=64, max_epochs=10, patience=8, evals_per_epoch=2, dev_fraction=0.1, seed=0,
+            selection=AGNEWS_SELECTION,
+        ),
+        Recipe(
+            name="agnews-rnn",
+            description="Vanilla tanh RNN news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
+                        "linear head on the mean of its outputs, as the lesson writes it.",
+            task="classifier", cell="rnn", data_files=AGNEWS_FILES, labels=AGNEWS_LABELS, pooling="mean",
+            embedding_dim=64, hidden_size=128, dropout=0.3, word_dropout=0.05, min_freq=2, lr=5e-3, min_lr=1e-4,
+            batch_size=64, max_epochs=10, patience=8, evals_per_epoch=2, dev_fraction=0.1, seed=0,
+            selection=AGNEWS_SELECTION,
         ),
         Recipe(
             name="sst2-rnn",

@@ -155,3 +155,19 @@ def test_the_news_models_are_listed_and_traced_by_the_cli(capsys):
     traced = json.loads(capsys.readouterr().out)
     assert list(traced["prediction"]["probabilities"]) == list(AGNEWS_LABELS)
     assert len(traced["per_step"]) == len(traced["tokens"])
+
+
+@pytest.mark.parametrize("name", NEWS_MODELS)
+def test_the_app_draws_a_news_models_four_class_probabilities_after_every_token(name):
+    from streamlit.testing.v1 import AppTest
+
+    headline = "Oil prices climb as OPEC weighs output cut"
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.query_params["model"], at.query_params["text"] = name, headline
+    at.run()
+    assert not at.exception
+    prediction = [json.loads(c.proto.spec) for c in at.get("plotly_chart")][0]
+    assert [t["name"] for t in prediction["data"]] == list(AGNEWS_LABELS)
+    expected = class_probabilities_per_step(rnnviz.load(name), headline)
+    drawn = np.array([t["y"] for t in prediction["data"]], dtype=np.float64).T
+    assert drawn.shape == expected.shape and np.allclose(drawn, expected, atol=1e-3)  # the plot's 3 decimals
