@@ -92,13 +92,16 @@ SST2_FILES = {"train": "sst2/train.tsv", "dev": "sst2/dev.tsv", "test": "sst2/te
 SST2_LABELS = ("negative", "positive")
 AGNEWS_FILES = {"train": "agnews/train.tsv", "test": "agnews/test.tsv"}
 AGNEWS_LABELS = ("World", "Sports", "Business", "Sci/Tech")
+DEV_SPLIT_SEED = 0  # which rows of a data set without a dev split are held out as dev
 
 AGNEWS_SELECTION = (
-    "on the 10 % of train.tsv held out as dev only (seed 0, one run each): a head on the final hidden state "
-    "learnt slowly (RNN dev 0.517, LSTM 0.791 after 6 epochs), a head on the mean of the outputs did not "
-    "(RNN 0.800, LSTM 0.848 at lr 2e-3/3e-3, dropout 0.4/0.5, 6 epochs); lr 5e-3, dropout 0.3, word dropout "
-    "0.05 and 10 epochs took the RNN to dev 0.879, and the LSTM was given the same settings. Test was read "
-    "once, by this run.")
+    "on the 10 % of train.tsv held out as dev only (one fixed split), one run per setting: a head on the final "
+    "hidden state learnt slowly (RNN dev 0.517, LSTM 0.791 after 6 epochs), a head on the mean of the outputs "
+    "did not (RNN 0.800, LSTM 0.848 at lr 2e-3/3e-3, dropout 0.4/0.5, 6 epochs); lr 5e-3 and 10 epochs with "
+    "embedding 64, dropout 0.3, word dropout 0.05 gave RNN 0.879 and LSTM 0.872, with embedding 128, dropout "
+    "0.5, word dropout 0.1 RNN 0.888 and LSTM 0.890 (kept, stored as float16). The RNN's seed is the best of "
+    "seeds 0, 1, 2 on dev (0.888, 0.893, 0.888); the LSTM ran with seed 0 only. Test was read by this run "
+    "(docs/models.md lists the earlier shipped runs whose test was also read).")
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
@@ -140,18 +143,18 @@ RECIPES: dict[str, Recipe] = {
             description="Word-level LSTM news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
                         "linear head on the mean of its outputs.",
             task="classifier", cell="lstm", data_files=AGNEWS_FILES, labels=AGNEWS_LABELS, pooling="mean",
-            embedding_dim=64, hidden_size=128, dropout=0.3, word_dropout=0.05, min_freq=2, lr=5e-3, min_lr=1e-4,
+            embedding_dim=128, hidden_size=128, dropout=0.5, word_dropout=0.1, min_freq=2, lr=5e-3, min_lr=1e-4,
             batch_size=64, max_epochs=10, patience=8, evals_per_epoch=2, dev_fraction=0.1, seed=0,
-            selection=AGNEWS_SELECTION,
+            weights_dtype="float16", selection=AGNEWS_SELECTION,
         ),
         Recipe(
             name="agnews-rnn",
             description="Vanilla tanh RNN news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
                         "linear head on the mean of its outputs, as the lesson writes it.",
             task="classifier", cell="rnn", data_files=AGNEWS_FILES, labels=AGNEWS_LABELS, pooling="mean",
-            embedding_dim=64, hidden_size=128, dropout=0.3, word_dropout=0.05, min_freq=2, lr=5e-3, min_lr=1e-4,
-            batch_size=64, max_epochs=10, patience=8, evals_per_epoch=2, dev_fraction=0.1, seed=0,
-            selection=AGNEWS_SELECTION,
+            embedding_dim=128, hidden_size=128, dropout=0.5, word_dropout=0.1, min_freq=2, lr=5e-3, min_lr=1e-4,
+            batch_size=64, max_epochs=10, patience=8, evals_per_epoch=2, dev_fraction=0.1, seed=1,
+            weights_dtype="float16", selection=AGNEWS_SELECTION,
         ),
         Recipe(
             name="sst2-rnn",
@@ -597,7 +600,8 @@ def run_recipe(
 def _classifier_splits(recipe: Recipe, paths: dict[str, Path]) -> tuple[dict[str, list], dict[str, list]]:
     """The recipe's train / dev / test rows, and any other test sets (AG News: the test split's titles only)."""
     if recipe.labels == AGNEWS_LABELS:
-        train, dev = hold_out(read_agnews(paths["train"]), recipe.dev_fraction, recipe.seed)
+        # one dev part for every recipe and seed, so that their dev accuracies compare
+        train, dev = hold_out(read_agnews(paths["train"]), recipe.dev_fraction, DEV_SPLIT_SEED)
         return ({"train": train, "dev": dev, "test": read_agnews(paths["test"])},
                 {"test_titles_only": read_agnews(paths["test"], titles_only=True)})
     return {k: read_sst2(p) for k, p in paths.items()}, {}
@@ -701,7 +705,7 @@ def write_card(folder: Path, recipe: Recipe, cfg: ModelConfig, metrics: dict[str
         lines.append(f"- split: first {1 - recipe.val_fraction:.0%} of characters for training, "
                      f"last {recipe.val_fraction:.0%} for validation (early stopping and the reported loss)")
     elif recipe.dev_fraction:
-        lines.append(f"- train.tsv: a seeded ({recipe.seed}) random {recipe.dev_fraction:.0%} held out as dev (early "
+        lines.append(f"- train.tsv: a seeded ({DEV_SPLIT_SEED}) random {recipe.dev_fraction:.0%} held out as dev (early "
                      "stopping and the choice of settings), the rest for training; test.tsv (the official split) "
                      "evaluated once after training, on title + \" \" + description and on titles only")
     elif "dev" in recipe.data_files:
