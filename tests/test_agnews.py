@@ -16,6 +16,7 @@ import torch
 import rnnviz
 from rnnviz.cli import main
 from rnnviz.gradients import model_output
+from rnnviz.inspection import inspect_text, unit_contributions
 from rnnviz.models import LoadedModel, ModelConfig, build_module
 from rnnviz.tokenizers import WordTokenizer
 from rnnviz.predict import class_probabilities_per_step
@@ -90,6 +91,10 @@ def test_a_pooled_classifier_reads_only_each_texts_own_tokens_and_its_prediction
     assert np.allclose(class_probabilities_per_step(loaded, texts[0]), torch.stack(prefixes).numpy(), atol=1e-6)
     output = model_output(loaded, texts[0], target=2)  # the gradient views read the same head input
     assert torch.allclose(output.readout(outputs), alone[0][2:3], atol=1e-6)
+    run = inspect_text(loaded, " ".join(tokenizer.itos[i] for i in texts[0]))  # the CLI's unit contributions
+    predicted = int(run.per_step[-1].argmax())
+    contributions = unit_contributions(loaded, run).sum() + loaded.module.head.bias[predicted].item()
+    assert abs(contributions - alone[0][predicted].item()) < 1e-5
 
 
 @pytest.mark.parametrize("name", NEWS_MODELS)
