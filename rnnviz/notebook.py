@@ -7,8 +7,9 @@
 `show` runs the model once inside `rnnviz.capture`, picks one sequence of the batch (a padded batch,
 a `PackedSequence`, or a model that packs inside its forward) and draws the chosen layer and direction
 of the first recurrent module the forward pass calls. `save_for_app` writes a model of the lesson's
-shape (embedding → RNN / LSTM / GRU → linear on h[-1] or the pooled outputs) and its vocabulary as a folder `rnnviz app --model`
-opens: safetensors + JSON, checked to compute what the notebook's model computes.
+shape (embedding → RNN / LSTM / GRU → linear on h[-1] or on the pooled outputs) and its vocabulary as
+a folder that `rnnviz app --model` opens: safetensors + JSON, checked to compute what the notebook's
+model computes.
 """
 
 from __future__ import annotations

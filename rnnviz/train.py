@@ -101,7 +101,7 @@ AGNEWS_SELECTION = (
     "embedding 64, dropout 0.3, word dropout 0.05 gave RNN 0.879 and LSTM 0.872, with embedding 128, dropout "
     "0.5, word dropout 0.1 RNN 0.888 and LSTM 0.890 (kept, stored as float16). The RNN's seed is the best of "
     "seeds 0, 1, 2 on dev (0.888, 0.893, 0.888); the LSTM ran with seed 0 only. Test was read by this run "
-    "(docs/models.md lists the earlier shipped runs whose test was also read).")
+    "(docs/models.md lists the two earlier runs whose test was also read).")
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
@@ -705,8 +705,8 @@ def write_card(folder: Path, recipe: Recipe, cfg: ModelConfig, metrics: dict[str
         lines.append(f"- split: first {1 - recipe.val_fraction:.0%} of characters for training, "
                      f"last {recipe.val_fraction:.0%} for validation (early stopping and the reported loss)")
     elif recipe.dev_fraction:
-        lines.append(f"- train.tsv: a seeded ({DEV_SPLIT_SEED}) random {recipe.dev_fraction:.0%} held out as dev (early "
-                     "stopping and the choice of settings), the rest for training; test.tsv (the official split) "
+        lines.append(f"- train.tsv: a seeded ({DEV_SPLIT_SEED}) random {recipe.dev_fraction:.0%} held out as dev "
+                     "(early stopping and the choice of settings), the rest for training; test.tsv (the official split) "
                      "evaluated once after training, on title + \" \" + description and on titles only")
     elif "dev" in recipe.data_files:
         lines.append("- train.tsv (all rows: sentences and phrases) for training; dev.tsv for early stopping; "

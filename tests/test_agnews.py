@@ -45,7 +45,8 @@ def _write_agnews(root: Path, train_rows: int = 400, test_rows: int = 80) -> Pat
         return y, f"{rng.choice(WORDS[y])} news", f"the {rng.choice(['new', 'old'])} {rng.choice(WORDS[y])} story"
 
     train = ["label\ttext"] + [f"{y}\t{title} {text}" for y, title, text in (row() for _ in range(train_rows))]
-    test = ["label\ttitle\tdescription"] + [f"{y}\t{title}\t{text}" for y, title, text in (row() for _ in range(test_rows))]
+    test = ["label\ttitle\tdescription"] + [f"{y}\t{title}\t{text}"
+                                             for y, title, text in (row() for _ in range(test_rows))]
     (folder / "train.tsv").write_text("\n".join(train) + "\n", encoding="utf-8")
     (folder / "test.tsv").write_text("\n".join(test) + "\n", encoding="utf-8")
     return root

@@ -21,7 +21,7 @@ CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
 
 
 class PackedLSTMClassifier(nn.Module):
-    """The lesson's packed-sequence model: embedding → nn.LSTM(batch_first=True) on packed input → linear on h[-1]."""
+    """The lesson's packed-sequence model: embedding → nn.LSTM(batch_first=True), packed → linear on h[-1]."""
 
     def __init__(self, vocab_size: int = 40, embed_dim: int = 8, hidden_dim: int = 12, num_class: int = 4):
         super().__init__()
