@@ -5,6 +5,7 @@ from rnnviz.custom import CustomModel
 from rnnviz.edits import Edit
 from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.models import LoadedModel, ModelConfig, load
+from rnnviz.notebook import Shown, save_for_app, show
 from rnnviz.trace import QUANTITIES, RecordedCall, Trace
 
 __all__ = [
@@ -16,7 +17,10 @@ __all__ = [
     "ModelError",
     "RecordedCall",
     "RnnvizError",
+    "Shown",
     "Trace",
     "capture",
     "load",
+    "save_for_app",
+    "show",
 ]

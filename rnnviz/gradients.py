@@ -141,13 +141,9 @@ def model_output(loaded: LoadedModel, ids: Sequence[int], target: int | None = N
     if loaded.config.task == "classifier":
         if position is not None:
             raise RnnvizError("position applies to language models only; a classifier reads the final state")
-        width = module.rnn.hidden_size
 
         def readout(outputs: torch.Tensor) -> torch.Tensor:
-            final = outputs[:, -1, :width]
-            if outputs.shape[-1] > width:  # bidirectional: the backward direction ends at t = 0
-                final = torch.cat([final, outputs[:, 0, width:]], dim=-1)
-            return module.head(final)[:, chosen]
+            return module.head(module.pooled(outputs))[:, chosen]  # final state, or mean / max over tokens
 
         labels = loaded.config.labels
         if target is None:

@@ -127,13 +127,10 @@ def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
 
 
 def unit_contributions(loaded: LoadedModel, run: TextRun) -> np.ndarray:
-    """Each final-state unit's contribution w·h_T to the predicted class's logit (classifiers)."""
+    """Each unit's contribution w·h_T (or w·mean / max of h) to the predicted class's logit (classifiers)."""
     record = run.recurrent_call
-    last_layer = record.num_layers - 1
-    final = [run.states(last_layer, "forward", "hidden")[-1]]
-    if record.bidirectional:
-        final.append(run.states(last_layer, "backward", "hidden")[0])
-    state = np.concatenate(final)
+    outputs = np.concatenate([run.states(record.num_layers - 1, d, "hidden") for d in record.directions], axis=1)
+    state = loaded.module.pooled(torch.from_numpy(outputs).unsqueeze(0))[0].numpy()  # what the head reads
     predicted = int(run.predictions[-1].argmax())
     weight = loaded.module.head.weight.detach().numpy()[predicted]
     return weight * state

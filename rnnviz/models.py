@@ -20,13 +20,15 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .errors import ModelError
 from .tokenizers import Tokenizer, tokenizer_from_dict
 
 Task = Literal["classifier", "language_model"]
 Cell = Literal["lstm", "gru", "rnn"]
+Pooling = Literal["last", "mean", "max"]
+POOLINGS = ("last", "mean", "max")
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -61,6 +63,9 @@ class ModelConfig:
     dropout: float = 0.0
     labels: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # What a classifier's head reads: the final hidden state, or the mean / max of the last layer's
+    # outputs over the tokens (a topic spread over a long text survives the mean; h_T forgets it).
+    pooling: Pooling = "last"
 
     def __post_init__(self) -> None:
         problems = []
@@ -76,6 +81,10 @@ class ModelConfig:
             problems.append("a classifier needs at least two label names in 'labels'")
         if self.task == "language_model" and self.bidirectional:
             problems.append("a language model cannot be bidirectional (it would see the future)")
+        if self.pooling not in POOLINGS:
+            problems.append(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        elif self.task == "language_model" and self.pooling != "last":
+            problems.append("a language model predicts at every position; pooling applies to classifiers")
         if not (0.0 <= float(self.dropout) < 1.0):
             problems.append(f"dropout must be in [0, 1), got {self.dropout!r}")
         if problems:
@@ -115,9 +124,10 @@ def _make_rnn(cfg: ModelConfig) -> nn.RNNBase:
 
 
 class TextClassifier(nn.Module):
-    """embedding → RNN → linear head on the final hidden state of the last layer.
+    """embedding → RNN → linear head on the final hidden state of the last layer (``pooling="last"``),
+    or on the mean / max over the tokens of the last layer's outputs (``"mean"`` / ``"max"``).
 
-    For a bidirectional RNN the head sees ``[h_forward_T ; h_backward_1]``, i.e.
+    For a bidirectional RNN the final state is ``[h_forward_T ; h_backward_1]``, i.e.
     each direction's state after reading the whole sentence.
     """
 
@@ -129,15 +139,44 @@ class TextClassifier(nn.Module):
         self.head_dropout = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden_size * cfg.num_directions, len(cfg.labels))
         self.num_directions = cfg.num_directions
+        self.pooling = cfg.pooling
 
     def final_state(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The [B, H * directions] vector the head reads."""
         x = self.embedding_dropout(self.embedding(ids))
-        packed = pack_padded_sequence(x, lengths.cpu().to(torch.int64), batch_first=True, enforce_sorted=False)
-        _, h = self.rnn(packed)
-        h_n = h[0] if isinstance(h, tuple) else h  # LSTM returns (h_n, c_n)
-        last = h_n[-self.num_directions:]  # last layer, all directions: [D, B, H]
-        return torch.cat(list(last), dim=-1)
+        lengths = lengths.cpu().to(torch.int64)
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, h = self.rnn(packed)
+        if self.pooling == "last":
+            h_n = h[0] if isinstance(h, tuple) else h  # LSTM returns (h_n, c_n)
+            last = h_n[-self.num_directions:]  # last layer, all directions: [D, B, H]
+            return torch.cat(list(last), dim=-1)
+        outputs, _ = pad_packed_sequence(out, batch_first=True)  # [B, T, D*H], zeros past each length
+        if self.pooling == "mean":
+            return outputs.sum(1) / lengths.to(outputs.device, outputs.dtype).unsqueeze(1)
+        valid = torch.arange(outputs.shape[1], device=outputs.device) < lengths.to(outputs.device).unsqueeze(1)
+        return outputs.masked_fill(~valid.unsqueeze(-1), float("-inf")).amax(1)
+
+    def pooled(self, outputs: torch.Tensor) -> torch.Tensor:
+        """What the head reads from the last layer's outputs [B, T, D*H] of unpadded sequences: [B, D*H]."""
+        if self.pooling == "mean":
+            return outputs.mean(1)
+        if self.pooling == "max":
+            return outputs.amax(1)
+        width = self.rnn.hidden_size
+        final = outputs[:, -1, :width]
+        if self.num_directions == 2:  # the backward direction ends at t = 0
+            final = torch.cat([final, outputs[:, 0, width:]], dim=-1)
+        return final
+
+    def pooled_per_step(self, outputs: torch.Tensor) -> torch.Tensor:
+        """What the head would read after each token, from a unidirectional last layer's outputs [T, H]."""
+        if self.pooling == "mean":
+            steps = torch.arange(1, outputs.shape[0] + 1, dtype=outputs.dtype, device=outputs.device)
+            return outputs.cumsum(0) / steps.unsqueeze(1)
+        if self.pooling == "max":
+            return outputs.cummax(0).values
+        return outputs
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if lengths is None:

@@ -5,7 +5,8 @@ sentence — the curve that shows "not" flipping "good".  For the language model
 it is the next-character distribution at every position.
 
 For a unidirectional classifier the prediction after token t is simply
-``softmax(head(h_t))`` of the last layer, read from one forward pass.  A
+``softmax(head(h_t))`` of the last layer (or of the mean / max of h_1..h_t for a model
+whose head reads the pooled outputs), read from one forward pass.  A
 bidirectional classifier's final state depends on the whole input, so "the
 prediction after token t" is defined as the model's output on the prefix
 ``x[:t+1]`` alone; all prefixes are run as one padded batch.  That definition
@@ -48,7 +49,7 @@ def class_probabilities_per_step(loaded: LoadedModel, ids: Sequence[int] | str) 
     x = torch.tensor([ids], dtype=torch.int64)
     if not loaded.config.bidirectional:
         out, _ = module.rnn(module.embedding(x))  # [1, T, H] last layer, every step
-        logits = module.head(out[0])
+        logits = module.head(module.pooled_per_step(out[0]))  # what the head would read after each token
     else:
         batch = torch.zeros((T, T), dtype=torch.int64)
         for t in range(T):

@@ -1,4 +1,4 @@
-"""Example inputs per task: the lesson's negation pairs and Shakespeare lines.
+"""Example inputs per task: the lesson's negation pairs, Shakespeare lines and news headlines.
 
 A pair is written "first  ⟷  second": choosing it fills the sentence and the comparison.
 """
@@ -25,11 +25,39 @@ SHAKESPEARE = [
 ]
 
 
-def presets_for(task: str) -> list[str]:
+# AG News style: a headline and the start of its story, as the models read them (title + description);
+# two per class, then pairs whose topic turns on a few words (the prediction curve shows where).
+NEWS_LABELS = ("World", "Sports", "Business", "Sci/Tech")
+NEWS = [
+    "Rebels agree to ceasefire talks in Sudan Government and rebel leaders will meet in Nigeria next week, "
+    "the African Union said on Tuesday, as aid agencies warned of famine in Darfur.",
+    "Iraq election date set despite attacks Iraqi officials said national elections will go ahead in January "
+    "even as car bombs killed dozens in Baghdad and Mosul.",
+    "Yankees rally past Red Sox in ninth Derek Jeter singled home the winning run as New York came back from "
+    "three runs down to beat Boston 5-4 on Sunday night.",
+    "Federer cruises into US Open semifinals Top seed Roger Federer beat Andre Agassi in straight sets to "
+    "reach the last four at Flushing Meadows.",
+    "Oil prices climb as OPEC weighs output cut Crude futures rose above $50 a barrel on Monday, pushing "
+    "stocks lower as investors worried about inflation and slower profits.",
+    "Wal-Mart sales rise less than expected The world's largest retailer said same-store sales grew 2 percent "
+    "in November, below Wall Street forecasts, and its shares fell.",
+    "Microsoft patches critical Windows flaw The software maker released a security update for Internet "
+    "Explorer after researchers found a hole that lets viruses take over a PC.",
+    "NASA probe sends back images of Saturn moon The Cassini spacecraft flew past Titan and returned the "
+    "sharpest pictures yet of its haze-covered surface, scientists said.",
+    f"Google shares jump after strong quarterly profit{PAIR}Google launches desktop search software",
+    f"Olympic stadium costs push Greece deficit higher{PAIR}Olympic champion wins gold in Athens stadium",
+]
+
+
+def presets_for(task: str, labels: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Examples for a model: news headlines for a classifier with the AG News classes, else by task."""
+    if task == "classifier" and tuple(labels) == NEWS_LABELS:
+        return NEWS
     return {"classifier": SENTIMENT, "language_model": SHAKESPEARE}.get(task, [])
 
 
-def first_text(task: str, second: bool = False) -> str:
-    """The first example of a task (or its pair's second half, else the same text again)."""
-    first, _, other = presets_for(task)[0].partition(PAIR)
+def first_text(task: str, labels: tuple[str, ...] | list[str] = (), second: bool = False) -> str:
+    """The first example for a model (or its pair's second half, else the same text again)."""
+    first, _, other = presets_for(task, labels)[0].partition(PAIR)
     return (other or first) if second else first

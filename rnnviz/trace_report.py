@@ -51,12 +51,13 @@ def trace_summary(loaded: LoadedModel, run: TextRun, top_k: int = 5) -> str:
                            for i, t in enumerate(run.tokens))
         lines.append(f"per step {curve}")
         contributions = unit_contributions(loaded, run)
+        head_input = "final state" if loaded.config.pooling == "last" else f"{loaded.config.pooling} of the outputs"
         best = np.argsort(-np.abs(contributions))[:top_k]
         width = record.hidden_size
         units = ", ".join(
             f"{'b' if u >= width else 'f'}{u % width} ({contributions[u]:+.2f})" for u in best
         )
-        lines.append(f"units   largest contributions to '{prediction['label']}' (final state · head weight): {units}")
+        lines.append(f"units   largest contributions to '{prediction['label']}' ({head_input} · head weight): {units}")
     else:
         shown = ", ".join(f"{t!r} {p:.3f}" for t, p in run.top_outcomes(len(run.tokens) - 1, top_k))
         lines.append(f"next    {shown}")

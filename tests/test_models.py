@@ -20,7 +20,8 @@ from rnnviz.tokenizers import CharTokenizer, WordTokenizer
 
 from conftest import SST2_DIR, needs_sst2
 
-EXPECTED_BUNDLED = ["sst2-bilstm", "sst2-gru", "sst2-lstm", "sst2-rnn", "shakespeare-char-lstm"]
+EXPECTED_BUNDLED = ["agnews-lstm", "agnews-rnn", "sst2-bilstm", "sst2-gru", "sst2-lstm", "sst2-rnn",
+                    "shakespeare-char-lstm"]
 SST2_MODELS = ["sst2-lstm", "sst2-bilstm", "sst2-gru", "sst2-rnn"]
 
 
@@ -177,7 +178,7 @@ def test_language_model_cannot_be_bidirectional():
 def test_all_bundled_models_are_present_and_small():
     assert bundled_names() == sorted(EXPECTED_BUNDLED)
     total = sum(f.stat().st_size for f in PRETRAINED_DIR.rglob("*") if f.is_file())
-    assert total < 25 * 1024 * 1024, f"pretrained/ is {total / 2**20:.1f} MiB"
+    assert total < 40 * 1024 * 1024, f"pretrained/ is {total / 2**20:.1f} MiB"  # the budget of issue 16
 
 
 @pytest.mark.parametrize("name", EXPECTED_BUNDLED)
@@ -191,7 +192,10 @@ def test_bundled_model_loads_and_config_matches_weights(name):
     tensors = load_file(str(folder / WEIGHTS_FILE))
     assert tensors.keys() == m.module.state_dict().keys()
     assert 64 <= m.config.hidden_size <= 256
-    if m.config.task == "classifier":
+    if name.startswith("agnews-"):  # news topics: tests/test_agnews.py checks them further
+        assert m.config.labels == ["World", "Sports", "Business", "Sci/Tech"]
+        assert {"dev_accuracy", "test_accuracy", "test_titles_only_accuracy"} <= set(m.config.metrics)
+    elif m.config.task == "classifier":
         assert m.config.labels == ["negative", "positive"]
         assert {"dev_accuracy", "test_accuracy", "contrast_accuracy"} <= set(m.config.metrics)
     else:

@@ -34,6 +34,7 @@ class Offer:
     description: str
     task: str
     shape: ModelShape
+    labels: tuple[str, ...] = ()  # a classifier's classes (they pick its presets)
 
 
 def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
@@ -46,7 +47,7 @@ def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer
     config = model if isinstance(model, rnnviz.ModelConfig) else model.config
     quantities = QUANTITIES_BY_CELL[cell_kind_of(config.cell)]
     shape = ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
-    return Offer(describe(config), config.task, shape)
+    return Offer(describe(config), config.task, shape, tuple(config.labels or ()))
 
 
 def describe(config: rnnviz.ModelConfig) -> str:
@@ -172,4 +173,4 @@ def load_uploaded_model() -> None:
     st.session_state.pop(UPLOAD_RUNS, None)
     st.session_state[UPLOAD_MESSAGE] = ""
     st.session_state["model"] = name
-    start_model(loaded.config.task)
+    start_model(loaded.config.task, tuple(loaded.config.labels or ()))

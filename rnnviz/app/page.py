@@ -74,7 +74,7 @@ def freeze_startup_heap() -> None:
 def change_model() -> None:
     offered = models.catalogue()
     name = st.session_state.get("model")
-    start_model(offered[name].task if name in offered else None)
+    start_model(offered[name].task if name in offered else None, offered[name].labels if name in offered else ())
 
 
 def sidebar(offered: dict[str, Offer], state: ViewState) -> None:
@@ -85,7 +85,7 @@ def sidebar(offered: dict[str, Offer], state: ViewState) -> None:
         entry = offered[state.model]
         shape = entry.shape
         st.caption(entry.description)
-        st.selectbox("presets", [""] + presets_for(entry.task), key=PRESET, on_change=apply_preset,
+        st.selectbox("presets", [""] + presets_for(entry.task, entry.labels), key=PRESET, on_change=apply_preset,
                      format_func=lambda p: p.replace("\n", " ↵ ") or "— pick an example —")
         with st.expander("Your own model"):
             st.caption(f"Upload config.json and model.safetensors in the format of the bundled models "

@@ -156,14 +156,14 @@ def restore_from_url_once(catalogue: Mapping[str, "Offer"]) -> None:
     default_model = DEFAULT_MODEL if DEFAULT_MODEL in catalogue else next(iter(catalogue))
     shapes = {name: entry.shape for name, entry in catalogue.items()}
     state, notices = parse_query(dict(st.query_params), shapes, default_model)
-    task = catalogue[state.model].task
-    if "text" not in st.query_params and task != "classifier" and presets_for(task):
-        state = replace(state, text=first_text(task))  # a text of the model's own kind
+    task, labels = catalogue[state.model].task, catalogue[state.model].labels
+    if "text" not in st.query_params and presets_for(task, labels):
+        state = replace(state, text=first_text(task, labels))  # a text of the model's own kind
     for key, value in vars(state).items():
         st.session_state[key] = value
     st.session_state["present"] = bool(state.present)
     st.session_state[UNIT_AUTO] = "unit" not in st.query_params
-    st.session_state[TEXT_TASK] = task
+    st.session_state[TEXT_TASK] = (task, labels)
     st.session_state[NOTICES] = notices
     st.session_state[RESTORED] = True
 
@@ -218,17 +218,16 @@ def auto_unit(values_over_text) -> int:
     return busiest_unit(values_over_text)
 
 
-def start_model(task: str | None) -> None:
+def start_model(task: str | None, labels: tuple[str, ...] = ()) -> None:
     """A new model has other layers and units: start its view at the first ones (the unit chosen
     again for the text), and give it a text of its own kind (a sentence, or a passage of Shakespeare)."""
     for key, value in (("layer", 0), ("direction", "forward"), ("unit", 0), ("step", 0), ("quantity", "hidden"),
                        (PRESET, ""), (UNIT_AUTO, True)):
         st.session_state[key] = value
-    if task != st.session_state.get(TEXT_TASK) and task and presets_for(task):
-        first, second = first_text(task), first_text(task, second=True)
-        st.session_state["text"] = first
-        st.session_state["text2"] = second
-    st.session_state[TEXT_TASK] = task
+    if (task, labels) != st.session_state.get(TEXT_TASK) and task and presets_for(task, labels):
+        st.session_state["text"] = first_text(task, labels)
+        st.session_state["text2"] = first_text(task, labels, second=True)
+    st.session_state[TEXT_TASK] = (task, labels)
 
 
 def apply_preset() -> None:
