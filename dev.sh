@@ -43,6 +43,9 @@ case "${1:-}" in
   test)
     setup
     setup_browser
+    # the linter and the formatter hold the code's shape (pyproject.toml [tool.ruff])
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
     exec .venv/bin/python -m pytest "${@:2}"
     ;;
   *)

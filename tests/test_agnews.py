@@ -177,3 +177,14 @@ def test_the_app_draws_a_news_models_four_class_probabilities_after_every_token(
     expected = class_probabilities_per_step(rnnviz.load(name), headline)
     drawn = np.array([t["y"] for t in prediction["data"]], dtype=np.float64).T
     assert drawn.shape == expected.shape and np.allclose(drawn, expected, atol=1e-3)  # the plot's 3 decimals
+
+
+def test_the_page_offers_news_headlines_for_a_news_model_and_switches_the_text_to_one():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60).run()
+    at.selectbox(key="model").set_value("agnews-lstm").run()
+    assert not at.exception
+    first, _, _ = NEWS[0].partition(PAIR)
+    assert at.session_state["text"] == first
+    assert list(at.selectbox(key="preset").options)[1:] == [p.replace("\n", " ↵ ") for p in NEWS]
