@@ -26,8 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from harness import (CHROMIUM, HEATMAP_COLUMNS_JS, SENTENCE_INPUT, StreamlitServer,  # noqa: E402
-                     expected_tokens, heatmap_columns, launch_chromium, wait_for_heatmaps, wait_until_idle)
+from harness import (
+    CHROMIUM,
+    HEATMAP_COLUMNS_JS,
+    SENTENCE_INPUT,
+    StreamlitServer,  # noqa: E402
+    expected_tokens,
+    heatmap_columns,
+    launch_chromium,
+    wait_for_heatmaps,
+    wait_until_idle,
+)
 
 APP_TEXT = "the movie was not good but the actors were really quite charming"
 # The first 400 characters of Tiny Shakespeare (/work/shared/data/tinyshakespeare/input.txt), newlines
@@ -92,7 +101,9 @@ def text_variants(text: str, runs: int) -> list[str]:
         variant = "".join(chars)
         variants.append(variant.rsplit(maxsplit=1)[0] if i % 2 else variant)
     if len(set(variants)) < runs:
-        raise SystemExit(f"cannot make {runs} distinct texts from {text!r}: use fewer --runs or a longer text")
+        raise SystemExit(
+            f"cannot make {runs} distinct texts from {text!r}: use fewer --runs or a longer text"
+        )
     return variants
 
 
@@ -125,7 +136,9 @@ class Scenario:
         columns = len(expected_tokens(text, self.model))
         shown = {c for chart in heatmap_columns(self.page) for c in chart}
         if shown == {columns}:
-            raise RuntimeError(f"{self.name}: the page already shows {columns} columns; pick texts whose token counts differ")
+            raise RuntimeError(
+                f"{self.name}: the page already shows {columns} columns; pick texts whose token counts differ"
+            )
         sentence = self.page.locator(SENTENCE_INPUT)
         sentence.fill(text)
         self.page.evaluate(ARM_JS, [columns, self.traces, RUN_TIMEOUT_MS])
@@ -145,18 +158,29 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=12, help="timed runs per scenario (default 12)")
     parser.add_argument("--app-text", default=APP_TEXT, help="the short text typed into the app")
     parser.add_argument("--app-long", default=APP_LONG, help="the long text typed into the app")
-    parser.add_argument("--model", default="sst2-lstm", help="bundled model the app shows for --app-text")
-    parser.add_argument("--long-model", default="shakespeare-char-lstm", help="bundled model for --app-long")
-    parser.add_argument("--torch-threads", type=int, default=None,
-                        help="OMP_NUM_THREADS for the app's server (default: unset, as users run it)")
+    parser.add_argument(
+        "--model", default="sst2-lstm", help="bundled model the app shows for --app-text"
+    )
+    parser.add_argument(
+        "--long-model", default="shakespeare-char-lstm", help="bundled model for --app-long"
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="OMP_NUM_THREADS for the app's server (default: unset, as users run it)",
+    )
     args = parser.parse_args()
     if not CHROMIUM.is_file():
         raise SystemExit(f"{CHROMIUM} not found: apt-get install chromium (./dev.sh test does)")
     from playwright.sync_api import sync_playwright
 
     app_env = {"OMP_NUM_THREADS": str(args.torch_threads)} if args.torch_threads else None
-    servers = {"minimal page": StreamlitServer("bench/minimal_page.py"), "app": StreamlitServer("app.py", env=app_env),
-               "same-cells page": StreamlitServer("bench/minimal_same_cells.py")}
+    servers = {
+        "minimal page": StreamlitServer("bench/minimal_page.py"),
+        "app": StreamlitServer("app.py", env=app_env),
+        "same-cells page": StreamlitServer("bench/minimal_same_cells.py"),
+    }
     cold_s = {}
     try:
         with sync_playwright() as playwright:
@@ -179,24 +203,38 @@ def main() -> None:
             for i in range(args.runs):
                 for scenario in scenarios:
                     scenario.run_once(variants[scenario.name][i])
-                print(f"run {i + 1}/{args.runs}: " + ", ".join(f"{s.name} {s.timings_ms[-1]:.0f} ms" for s in scenarios),
-                      file=sys.stderr, flush=True)
+                print(
+                    f"run {i + 1}/{args.runs}: "
+                    + ", ".join(f"{s.name} {s.timings_ms[-1]:.0f} ms" for s in scenarios),
+                    file=sys.stderr,
+                    flush=True,
+                )
             browser.close()
     finally:
         for server in servers.values():
             server.stop()
 
     print(f"\nEnter → every heatmap redrawn, headless Chromium, {args.runs} runs each, interleaved")
-    print(f"{'scenario':<24} {'tokens':>7} {'median ms':>10} {'p90 ms':>8} {'ratio to minimal':>17}")
-    floors = {s.text: statistics.median(s.timings_ms) for s in scenarios if s.server is servers["minimal page"]}
+    print(
+        f"{'scenario':<24} {'tokens':>7} {'median ms':>10} {'p90 ms':>8} {'ratio to minimal':>17}"
+    )
+    floors = {
+        s.text: statistics.median(s.timings_ms)
+        for s in scenarios
+        if s.server is servers["minimal page"]
+    }
     for s in scenarios:
         median = statistics.median(s.timings_ms)
         tokens = len(expected_tokens(s.text, s.model))
-        print(f"{s.name:<24} {tokens:>7} {median:>10.0f} {percentile(s.timings_ms, 0.9):>8.0f} "
-              f"{median / floors[s.text]:>16.2f}×")
+        print(
+            f"{s.name:<24} {tokens:>7} {median:>10.0f} {percentile(s.timings_ms, 0.9):>8.0f} "
+            f"{median / floors[s.text]:>16.2f}×"
+        )
     medians = {s.name: statistics.median(s.timings_ms) for s in scenarios}
-    print(f"\napp, long beside the same-cells page (6 × 64 × {len(expected_tokens(args.app_long))} cells, plain Plotly): "
-          f"{medians['app, long'] / medians['same-cells page, long']:.2f}×")
+    print(
+        f"\napp, long beside the same-cells page (6 × 64 × {len(expected_tokens(args.app_long))} cells, plain Plotly): "
+        f"{medians['app, long'] / medians['same-cells page, long']:.2f}×"
+    )
     print("\ncold start: server process start → first heatmap drawn in a fresh page")
     print(f"{'page':<24} {'seconds':>7} {'ratio to minimal':>17}")
     for kind, seconds in cold_s.items():

@@ -23,8 +23,16 @@ import time
 import torch
 
 from rnnviz.capture import capture
-from rnnviz.corpus import (BATCH_SIZE, compute_corpus_index, corpus_batches, corpus_index, encode_corpus,
-                           recorded_names, reference_corpus, run_batch)
+from rnnviz.corpus import (
+    BATCH_SIZE,
+    compute_corpus_index,
+    corpus_batches,
+    corpus_index,
+    encode_corpus,
+    recorded_names,
+    reference_corpus,
+    run_batch,
+)
 from rnnviz.errors import RnnvizError
 from rnnviz.models import LoadedModel, ModelConfig, build_module, bundled_names, load
 from rnnviz.tokenizers import CharTokenizer
@@ -34,10 +42,20 @@ def shakespeare_model(corpus_text: str) -> tuple[LoadedModel, str]:
     if "shakespeare-char-lstm" in bundled_names():
         return load("shakespeare-char-lstm"), "shakespeare-char-lstm"
     tokenizer = CharTokenizer.build(corpus_text)
-    config = ModelConfig(name="shakespeare-shape", description="", task="language_model", cell="lstm",
-                         vocab_size=tokenizer.vocab_size, embedding_dim=64, hidden_size=256, num_layers=2)
+    config = ModelConfig(
+        name="shakespeare-shape",
+        description="",
+        task="language_model",
+        cell="lstm",
+        vocab_size=tokenizer.vocab_size,
+        embedding_dim=64,
+        hidden_size=256,
+        num_layers=2,
+    )
     torch.manual_seed(0)
-    return LoadedModel(config, tokenizer, build_module(config).eval()), "random 2×256 LSTM (shakespeare-char-lstm not bundled)"
+    return LoadedModel(
+        config, tokenizer, build_module(config).eval()
+    ), "random 2×256 LSTM (shakespeare-char-lstm not bundled)"
 
 
 EVERYTHING = "every quantity"
@@ -81,14 +99,27 @@ def bench(label: str, loaded: LoadedModel, model_label: str, corpus, repeats: in
         second_visit = time.perf_counter() - began
         assert cached.from_cache
     p, r, e, f = (statistics.median(x) for x in (plain, recorded, everything, full))
-    print(f"\n{label}: {tokens:,} tokens in {len(encodings):,} segments, {len(batches)} batches of ≤ {BATCH_SIZE}; model: {model_label}")
+    print(
+        f"\n{label}: {tokens:,} tokens in {len(encodings):,} segments, {len(batches)} batches of ≤ "
+        f"{BATCH_SIZE}; model: {model_label}"
+    )
     print(f"  plain forward             {p:6.2f} s  {tokens / p:10,.0f} tokens/s")
-    print(f"  forward inside capture    {r:6.2f} s  {tokens / r:10,.0f} tokens/s   capture/plain throughput {p / r:.2f}×"
-          f"   (what the index records: σ gates of every layer, h of layer {layer})")
-    print(f"    … of every quantity     {e:6.2f} s  {tokens / e:10,.0f} tokens/s   capture/plain throughput {p / e:.2f}×")
-    print(f"  corpus index (all stats)  {f:6.2f} s  {tokens / f:10,.0f} tokens/s   (min {min(full):.2f} s, max {max(full):.2f} s)")
+    print(
+        f"  forward inside capture    {r:6.2f} s  {tokens / r:10,.0f} tokens/s   capture/plain throughput {p / r:.2f}×"
+        f"   (what the index records: σ gates of every layer, h of layer {layer})"
+    )
+    print(
+        f"    … of every quantity     {e:6.2f} s  {tokens / e:10,.0f} tokens/s   capture/plain throughput {p / e:.2f}×"
+    )
+    print(
+        f"  corpus index (all stats)  {f:6.2f} s  {tokens / f:10,.0f} tokens/s   (min "
+        f"{min(full):.2f} s, max {max(full):.2f} s)"
+    )
     print(f"  second visit (cache)      {second_visit:6.2f} s")
-    print(f"  stored hidden state       {index.hidden.nbytes / 2**20:6.1f} MiB (float16, layer {layer}, {index.units} units)")
+    print(
+        f"  stored hidden state       {index.hidden.nbytes / 2**20:6.1f} MiB (float16, layer "
+        f"{layer}, {index.units} units)"
+    )
 
 
 def main() -> int:
@@ -97,7 +128,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), medians of {args.repeats} interleaved runs")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), medians of {args.repeats} interleaved runs"
+    )
     try:
         shakespeare = reference_corpus("shakespeare-validation")
         sst2 = reference_corpus("sst2-test")
@@ -107,7 +140,9 @@ def main() -> int:
     model, model_label = shakespeare_model("".join(shakespeare.segments))
     bench("Shakespeare validation", model, model_label, shakespeare, args.repeats)
     bench("SST-2 test", load("sst2-lstm"), "sst2-lstm", sst2, args.repeats)
-    print(f"\npeak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"\npeak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
     return 0
 
 

@@ -52,36 +52,61 @@ def with_vocabulary_json(config: bytes, vocab_json: bytes) -> bytes:
 
 def uploads() -> dict[str, tuple[bytes, bytes]]:
     """Each crafted upload as (config.json, model.safetensors)."""
-    config, weights = (BUNDLED / "config.json").read_bytes(), (BUNDLED / "model.safetensors").read_bytes()
+    config, weights = (
+        (BUNDLED / "config.json").read_bytes(),
+        (BUNDLED / "model.safetensors").read_bytes(),
+    )
     header_limit_list = b"[" + b",".join([b"{}"] * (256 * 1024 // 3 - 1)) + b"]"
     (header_length,) = struct.unpack("<Q", weights[:8])
     header = json.loads(weights[8 : 8 + header_length])
-    header["head.bias"]["data_offsets"][1] = header["head.bias"]["data_offsets"][0]  # an empty byte range for 2 floats
+    header["head.bias"]["data_offsets"][1] = header["head.bias"]["data_offsets"][
+        0
+    ]  # an empty byte range for 2 floats
     nan_weights = bytearray(weights)
     nan_weights[-4:] = struct.pack("<f", float("nan"))  # the last float of the last tensor
     config_room = 10 * 1024 * 1024 - len(config) - 16
     return {
         "valid sst2-gru (accepted, for scale)": (config, weights),
         "config: embedding 60,000, hidden 60,000, 50 layers": (
-            edited_config(config, embedding_dim=60_000, hidden_size=60_000, num_layers=50), weights),
+            edited_config(config, embedding_dim=60_000, hidden_size=60_000, num_layers=50),
+            weights,
+        ),
         "header: an entry is a number": (config, safetensors_file(b'{"head.bias": 5}')),
         "header: a JSON list": (config, safetensors_file(b"[1, 2]")),
         "header: data_offsets a number": (
-            config, safetensors_file(b'{"head.bias": {"dtype": "F32", "shape": [2], "data_offsets": 8}}', bytes(8))),
+            config,
+            safetensors_file(
+                b'{"head.bias": {"dtype": "F32", "shape": [2], "data_offsets": 8}}', bytes(8)
+            ),
+        ),
         "header: 256 kB of empty objects": (config, safetensors_file(header_limit_list)),
         "header: one key written 30,000 times": (
-            config, safetensors_file(b"{" + b",".join([b'"a": 0'] * 30_000) + b"}")),
-        "header: a tensor's byte range too short": (config, safetensors_file(json.dumps(header).encode(),
-                                                                      weights[8 + header_length :])),
+            config,
+            safetensors_file(b"{" + b",".join([b'"a": 0'] * 30_000) + b"}"),
+        ),
+        "header: a tensor's byte range too short": (
+            config,
+            safetensors_file(json.dumps(header).encode(), weights[8 + header_length :]),
+        ),
         "weights: one NaN": (config, bytes(nan_weights)),
         "config: 10 MB vocabulary of empty lists": (
-            with_vocabulary_json(config, b"[" + b",".join([b"[]"] * (config_room // 3)) + b"]"), weights),
+            with_vocabulary_json(config, b"[" + b",".join([b"[]"] * (config_room // 3)) + b"]"),
+            weights,
+        ),
         "config: 10 MB vocabulary of 2-letter texts": (
-            with_vocabulary_json(config, b"[" + b",".join([b'"ab"'] * (config_room // 5)) + b"]"), weights),
+            with_vocabulary_json(config, b"[" + b",".join([b'"ab"'] * (config_room // 5)) + b"]"),
+            weights,
+        ),
         "config: vocabulary of 125,000 empty lists (parsed)": (
-            with_vocabulary_json(config, b"[" + b",".join([b"[]"] * 125_000) + b"]"), weights),
+            with_vocabulary_json(config, b"[" + b",".join([b"[]"] * 125_000) + b"]"),
+            weights,
+        ),
         "config: 10 MB vocabulary of 250,000 texts (parsed)": (
-            with_vocabulary_json(config, b"[" + b",".join([b'"' + b"a" * 38 + b'"'] * 250_000) + b"]"), weights),
+            with_vocabulary_json(
+                config, b"[" + b",".join([b'"' + b"a" * 38 + b'"'] * 250_000) + b"]"
+            ),
+            weights,
+        ),
     }
 
 
@@ -98,7 +123,9 @@ def measure(config_path: str, weights_path: str) -> dict:
     from rnnviz.uploads import load_upload
 
     config, weights = Path(config_path).read_bytes(), Path(weights_path).read_bytes()
-    load_upload((BUNDLED / "config.json").read_bytes(), (BUNDLED / "model.safetensors").read_bytes())  # warm imports
+    load_upload(
+        (BUNDLED / "config.json").read_bytes(), (BUNDLED / "model.safetensors").read_bytes()
+    )  # warm imports
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     before = resident_kb("VmRSS")
@@ -118,14 +145,25 @@ def measure(config_path: str, weights_path: str) -> dict:
         pass
     python_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"outcome": outcome, "seconds": seconds, "peak_rss_growth_kb": peak_growth,
-            "python_peak_bytes": python_peak, "rnnviz": str(Path(rnnviz.__file__).parent)}
+    return {
+        "outcome": outcome,
+        "seconds": seconds,
+        "peak_rss_growth_kb": peak_growth,
+        "python_peak_bytes": python_peak,
+        "rnnviz": str(Path(rnnviz.__file__).parent),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cap-gb", type=float, default=6.0, help="address-space cap of each upload's process")
-    parser.add_argument("--only", nargs="+", help="names (or the start of names) of the uploads to run")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--cap-gb", type=float, default=6.0, help="address-space cap of each upload's process"
+    )
+    parser.add_argument(
+        "--only", nargs="+", help="names (or the start of names) of the uploads to run"
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -135,25 +173,52 @@ def main() -> None:
         return
     crafted = uploads()
     names = [n for n in crafted if not args.only or any(n.startswith(o) for o in args.only)]
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, address-space cap {args.cap_gb:g} GB per upload")
-    print(f"{'upload':<52} {'config':>8} {'weights':>8} {'peak RSS':>9} {'Python':>8} {'ms':>7}  outcome")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, address-space cap {args.cap_gb:g} GB per upload"
+    )
+    print(
+        f"{'upload':<52} {'config':>8} {'weights':>8} {'peak RSS':>9} {'Python':>8} {'ms':>7}  outcome"
+    )
     print(f"{'':<52} {'MB':>8} {'MB':>8} {'+MB':>9} {'MB':>8}")
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             config, weights = crafted[name]
-            config_path, weights_path = Path(folder) / "config.json", Path(folder) / "model.safetensors"
+            config_path, weights_path = (
+                Path(folder) / "config.json",
+                Path(folder) / "model.safetensors",
+            )
             config_path.write_bytes(config)
             weights_path.write_bytes(weights)
-            child = subprocess.run([sys.executable, __file__, "--cap-gb", str(args.cap_gb), "--child",
-                                    str(config_path), str(weights_path)], capture_output=True, text=True)
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--cap-gb",
+                    str(args.cap_gb),
+                    "--child",
+                    str(config_path),
+                    str(weights_path),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if child.returncode != 0:
-                print(f"{name:<52} child failed ({child.returncode}): {child.stderr.strip().splitlines()[-1:]}")
+                print(
+                    f"{name:<52} child failed ({child.returncode}): {child.stderr.strip().splitlines()[-1:]}"
+                )
                 continue
             result = json.loads(child.stdout.strip().splitlines()[-1])
-            outcome = result["outcome"] if len(result["outcome"]) <= 90 else result["outcome"][:87] + "..."
-            print(f"{name:<52} {len(config) / 1e6:>8.2f} {len(weights) / 1e6:>8.2f} "
-                  f"{result['peak_rss_growth_kb'] / 1024:>9.1f} {result['python_peak_bytes'] / 1e6:>8.1f} "
-                  f"{result['seconds'] * 1000:>7.0f}  {outcome}", flush=True)
+            outcome = (
+                result["outcome"]
+                if len(result["outcome"]) <= 90
+                else result["outcome"][:87] + "..."
+            )
+            print(
+                f"{name:<52} {len(config) / 1e6:>8.2f} {len(weights) / 1e6:>8.2f} "
+                f"{result['peak_rss_growth_kb'] / 1024:>9.1f} {result['python_peak_bytes'] / 1e6:>8.1f} "
+                f"{result['seconds'] * 1000:>7.0f}  {outcome}",
+                flush=True,
+            )
     print(f"rnnviz from {result['rnnviz']}")
 
 

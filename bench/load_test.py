@@ -80,19 +80,49 @@ HEATMAPS_SHOW_JS = """([labels, count]) => {
         Array.isArray(x) && x.length === labels.length && x.every((name, i) => String(name) === labels[i]));
 }"""
 
-SUBJECTS = ["the movie", "the film", "this story", "the acting", "the plot", "the ending", "her performance",
-            "the script", "the soundtrack", "the director 's vision"]
+SUBJECTS = [
+    "the movie",
+    "the film",
+    "this story",
+    "the acting",
+    "the plot",
+    "the ending",
+    "her performance",
+    "the script",
+    "the soundtrack",
+    "the director 's vision",
+]
 VERBS = ["was", "is", "felt", "seemed", "was n't", "is not", "never felt", "was hardly"]
 ADVERBS = ["", "very", "quite", "really", "surprisingly", "rather", "truly", "not at all"]
-ADJECTIVES = ["good", "bad", "funny", "boring", "moving", "dull", "brilliant", "awful", "charming", "predictable",
-              "gripping", "forgettable", "beautiful", "tedious", "smart"]
+ADJECTIVES = [
+    "good",
+    "bad",
+    "funny",
+    "boring",
+    "moving",
+    "dull",
+    "brilliant",
+    "awful",
+    "charming",
+    "predictable",
+    "gripping",
+    "forgettable",
+    "beautiful",
+    "tedious",
+    "smart",
+]
 
 
 def sentence_stream(seed: int):
     """Endless varied sentences (most unique, so the server's trace cache misses as with real students)."""
     rng = random.Random(seed)
     while True:
-        parts = [rng.choice(SUBJECTS), rng.choice(VERBS), rng.choice(ADVERBS), rng.choice(ADJECTIVES)]
+        parts = [
+            rng.choice(SUBJECTS),
+            rng.choice(VERBS),
+            rng.choice(ADVERBS),
+            rng.choice(ADJECTIVES),
+        ]
         if rng.random() < 0.4:
             parts += ["but", rng.choice(SUBJECTS), rng.choice(VERBS), rng.choice(ADJECTIVES)]
         yield " ".join(p for p in parts if p)
@@ -181,7 +211,9 @@ class Tally:
     lab_stopped: int = 0
     lab_open_at_close: int = 0  # still queued or training when their page closed
     lab_wait_s: list[float] = field(default_factory=list)  # Train → training began
-    lab_steps_per_s: list[float] = field(default_factory=list)  # of runs that trained their whole budget
+    lab_steps_per_s: list[float] = field(
+        default_factory=list
+    )  # of runs that trained their whole budget
 
 
 class BrowserSession:
@@ -195,7 +227,10 @@ class BrowserSession:
         self.context = await self.browser.new_context(viewport={"width": 1280, "height": 900})
         self.page = await self.context.new_page()
         self.page.set_default_timeout(ACTION_TIMEOUT_MS)
-        self.page.on("pageerror", lambda error: self.tally.errors.append(f"javascript error: {str(error)[:160]}"))
+        self.page.on(
+            "pageerror",
+            lambda error: self.tally.errors.append(f"javascript error: {str(error)[:160]}"),
+        )
         await self.page.goto(f"{self.url}/?model={MODEL}", wait_until="domcontentloaded")
         await self._heatmaps_show(DEFAULT_TEXT)
         await self._no_failure("first page")
@@ -213,7 +248,11 @@ class BrowserSession:
             await self._heatmaps_show(text)
         else:
             marker = VIEW_MARKERS[title]
-            found = self.page.locator("." + marker.split('"')[1]) if marker.startswith("class=") else self.page.get_by_text(marker)
+            found = (
+                self.page.locator("." + marker.split('"')[1])
+                if marker.startswith("class=")
+                else self.page.get_by_text(marker)
+            )
             await found.first.wait_for(timeout=ACTION_TIMEOUT_MS)
             await self.page.wait_for_selector(IDLE, state="attached", timeout=ACTION_TIMEOUT_MS)
         await self._no_failure(title)
@@ -223,8 +262,12 @@ class BrowserSession:
             await self.context.close()
 
     async def _heatmaps_show(self, text: str) -> None:
-        await self.page.wait_for_function(HEATMAPS_SHOW_JS, arg=[self.expect.labels(text), self.expect.heatmap_count],
-                                          polling=POLL_MS, timeout=ACTION_TIMEOUT_MS)
+        await self.page.wait_for_function(
+            HEATMAPS_SHOW_JS,
+            arg=[self.expect.labels(text), self.expect.heatmap_count],
+            polling=POLL_MS,
+            timeout=ACTION_TIMEOUT_MS,
+        )
 
     async def _no_failure(self, where: str) -> None:
         failures = self.page.locator(FAILURES)
@@ -253,8 +296,12 @@ class SocketSession:
         self.url, self.expect, self.tally = url, expect, tally
         self.socket = None
         self.page_hash = ""
-        self.ids: dict[str, str] = {}  # "sentence", "submit", "view", "button:<label>", "radio:<label>" → widget id
-        self.fragment_id = ""  # the fragment the page asked to rerun every so often (the lab's progress)
+        self.ids: dict[
+            str, str
+        ] = {}  # "sentence", "submit", "view", "button:<label>", "radio:<label>" → widget id
+        self.fragment_id = (
+            ""  # the fragment the page asked to rerun every so often (the lab's progress)
+        )
         self.poll_s = 1.0  # … and how often: the interval the page itself asks for
         self.progress = ""  # the latest progress bar text the server sent
 
@@ -262,13 +309,21 @@ class SocketSession:
         from websockets.asyncio.client import connect
 
         stream = self.url.replace("http", "ws", 1) + "/_stcore/stream"
-        self.socket = await connect(stream, subprotocols=["streamlit"], max_size=2**27, open_timeout=ACTION_TIMEOUT_MS / 1000)
+        self.socket = await connect(
+            stream,
+            subprotocols=["streamlit"],
+            max_size=2**27,
+            open_timeout=ACTION_TIMEOUT_MS / 1000,
+        )
         await self._run([], DEFAULT_TEXT, "first page", query=f"model={MODEL}")
 
     async def type(self, text: str) -> None:
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-        states = [WidgetState(id=self.ids["sentence"], string_value=text), WidgetState(id=self.ids["submit"], trigger_value=True)]
+        states = [
+            WidgetState(id=self.ids["sentence"], string_value=text),
+            WidgetState(id=self.ids["submit"], trigger_value=True),
+        ]
         await self._run(states, text, "after Enter")
 
     async def view(self, title: str, text: str) -> str:
@@ -286,8 +341,10 @@ class SocketSession:
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
         self.fragment_id = ""
-        states = [WidgetState(id=self.ids["radio:cell"], string_value=cell),
-                  WidgetState(id=self.ids["button:Train"], trigger_value=True)]
+        states = [
+            WidgetState(id=self.ids["radio:cell"], string_value=cell),
+            WidgetState(id=self.ids["button:Train"], trigger_value=True),
+        ]
         await self._run(states, None, "lab: Train")
 
     async def poll(self) -> str:
@@ -300,7 +357,9 @@ class SocketSession:
         if self.socket:
             await self.socket.close()
 
-    async def _run(self, states, text: str | None, where: str, query: str = "", fragment_id: str = "") -> str:
+    async def _run(
+        self, states, text: str | None, where: str, query: str = "", fragment_id: str = ""
+    ) -> str:
         """One script run: send the widget values, read every message until the script finishes, and
         check the charts (every heatmap labelled with `text`'s tokens, when given) and errors.
         Returns the run's markdown, headings, alerts and widget labels, for checking which view was drawn."""
@@ -319,12 +378,19 @@ class SocketSession:
         deadline = time.monotonic() + ACTION_TIMEOUT_MS / 1000
         while True:
             reply = ForwardMsg()
-            reply.ParseFromString(await asyncio.wait_for(self.socket.recv(), timeout=max(0.1, deadline - time.monotonic())))
+            reply.ParseFromString(
+                await asyncio.wait_for(
+                    self.socket.recv(), timeout=max(0.1, deadline - time.monotonic())
+                )
+            )
             kind = reply.WhichOneof("type")
             if kind == "new_session":
                 self.page_hash = reply.new_session.page_script_hash
             elif kind == "auto_rerun":
-                self.fragment_id, self.poll_s = reply.auto_rerun.fragment_id, reply.auto_rerun.interval
+                self.fragment_id, self.poll_s = (
+                    reply.auto_rerun.fragment_id,
+                    reply.auto_rerun.interval,
+                )
             elif kind == "delta" and reply.delta.WhichOneof("type") == "new_element":
                 element = reply.delta.new_element
                 shown = element.WhichOneof("type")
@@ -347,10 +413,17 @@ class SocketSession:
                     self.ids["view"] = element.button_group.id
                 elif shown == "plotly_chart":
                     spec = json.loads(element.plotly_chart.spec)
-                    heatmap_labels += [column_labels(trace, spec.get("layout", {})) for trace in spec.get("data", [])
-                                       if trace.get("type") == "heatmap"]
+                    heatmap_labels += [
+                        column_labels(trace, spec.get("layout", {}))
+                        for trace in spec.get("data", [])
+                        if trace.get("type") == "heatmap"
+                    ]
                 elif shown == "exception" or (shown == "alert" and element.alert.format == 1):
-                    failures.append((element.exception.message if shown == "exception" else element.alert.body)[:160])
+                    failures.append(
+                        (element.exception.message if shown == "exception" else element.alert.body)[
+                            :160
+                        ]
+                    )
             elif kind == "script_finished":
                 if reply.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                     continue
@@ -359,7 +432,9 @@ class SocketSession:
             raise AssertionError(f"{where}: error shown on the page: {failures[0]}")
         if text is not None:
             expected = self.expect.labels(text)
-            if len(heatmap_labels) < self.expect.heatmap_count or any(x != expected for x in heatmap_labels):
+            if len(heatmap_labels) < self.expect.heatmap_count or any(
+                x != expected for x in heatmap_labels
+            ):
                 raise AssertionError(f"{where}: the heatmaps do not show the new sentence's tokens")
         return "\n".join(t for t in texts if isinstance(t, str))
 
@@ -389,7 +464,9 @@ def count_lab_end(text: str, tally: Tally) -> None:
     if ": done —" in text:
         tally.lab_finished += 1
         found = re.search(r"step (\d+), ([\d.]+) s", text)
-        if found and "RNN" in text and float(found.group(2)) > 0:  # the RNN trains its whole 2,000 steps or budget
+        if (
+            found and "RNN" in text and float(found.group(2)) > 0
+        ):  # the RNN trains its whole 2,000 steps or budget
             tally.lab_steps_per_s.append(int(found.group(1)) / float(found.group(2)))
     elif ": stopped —" in text:
         tally.lab_stopped += 1
@@ -414,7 +491,9 @@ async def lab_student(make_session, seed: int, deadline: float, tally: Tally) ->
             count_lab_end(await follow_lab_job(session, tally, deadline), tally)
             turn += 1
     except Exception as error:  # noqa: BLE001 — counted and reported
-        tally.errors.append(f"lab session {seed}: {type(error).__name__}: {(str(error).splitlines() or [''])[0][:120]}")
+        tally.errors.append(
+            f"lab session {seed}: {type(error).__name__}: {(str(error).splitlines() or [''])[0][:120]}"
+        )
     finally:
         await session.close()
 
@@ -465,15 +544,21 @@ async def student(make_session, seed: int, deadline: float, tally: Tally) -> Non
                 failures_in_a_row = 0
             except Exception as error:  # noqa: BLE001 — counted; the student types the next sentence
                 failures_in_a_row += 1
-                tally.errors.append(f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:120]}")
+                tally.errors.append(
+                    f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:120]}"
+                )
             await asyncio.sleep(rng.uniform(0.5, 2.0))  # reading the result before typing again
     except Exception as error:  # noqa: BLE001 — every failure is counted and reported, the others go on
-        tally.errors.append(f"session {seed} ended: {type(error).__name__}: {(str(error).splitlines() or [''])[0][:120]}")
+        tally.errors.append(
+            f"session {seed} ended: {type(error).__name__}: {(str(error).splitlines() or [''])[0][:120]}"
+        )
     finally:
         await session.close()
 
 
-async def short_visit(make_session, seed: int, tally: Tally, gate: asyncio.Semaphore, lab: bool = False) -> None:
+async def short_visit(
+    make_session, seed: int, tally: Tally, gate: asyncio.Semaphore, lab: bool = False
+) -> None:
     """Phase 2: open a fresh session, type one sentence (with `lab`, also train an LSTM), close it."""
     async with gate:
         session = make_session()
@@ -487,9 +572,16 @@ async def short_visit(make_session, seed: int, tally: Tally, gate: asyncio.Semap
                 await session.view(LAB_VIEW, DEFAULT_TEXT)
                 await session.train("LSTM")
                 tally.lab_submitted += 1
-                count_lab_end(await follow_lab_job(session, tally, time.perf_counter() + ACTION_TIMEOUT_MS / 1000), tally)
+                count_lab_end(
+                    await follow_lab_job(
+                        session, tally, time.perf_counter() + ACTION_TIMEOUT_MS / 1000
+                    ),
+                    tally,
+                )
         except Exception as error:  # noqa: BLE001
-            tally.errors.append(f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}")
+            tally.errors.append(
+                f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}"
+            )
         finally:
             await session.close()
 
@@ -497,13 +589,17 @@ async def short_visit(make_session, seed: int, tally: Tally, gate: asyncio.Semap
 def print_lab(tally: Tally) -> None:
     if not tally.lab_submitted:
         return
-    print(f"  lab jobs: {tally.lab_submitted} submitted, {tally.lab_queued} waited in the queue, "
-          f"{tally.lab_finished} finished, {tally.lab_stopped} stopped, {tally.lab_open_at_close} still queued or "
-          f"training when their page closed")
+    print(
+        f"  lab jobs: {tally.lab_submitted} submitted, {tally.lab_queued} waited in the queue, "
+        f"{tally.lab_finished} finished, {tally.lab_stopped} stopped, {tally.lab_open_at_close} still queued or "
+        f"training when their page closed"
+    )
     print(f"  lab: Train → training began: {quantiles(tally.lab_wait_s)}")
     if tally.lab_steps_per_s:
-        print(f"  lab: RNN runs trained at {statistics.median(tally.lab_steps_per_s):.0f} steps/s (median of "
-              f"{len(tally.lab_steps_per_s)}; alone on this machine ~110 steps/s, bench/bench_lab.py)")
+        print(
+            f"  lab: RNN runs trained at {statistics.median(tally.lab_steps_per_s):.0f} steps/s (median of "
+            f"{len(tally.lab_steps_per_s)}; alone on this machine ~110 steps/s, bench/bench_lab.py)"
+        )
 
 
 def quantiles(values: list[float]) -> str:
@@ -511,7 +607,10 @@ def quantiles(values: list[float]) -> str:
         return "-"
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return f"median {statistics.median(ordered):6.2f} s   p95 {p95:6.2f} s   max {ordered[-1]:6.2f} s   (n={len(ordered)})"
+    median = statistics.median(ordered)
+    return (
+        f"median {median:6.2f} s   p95 {p95:6.2f} s   max {ordered[-1]:6.2f} s   (n={len(ordered)})"
+    )
 
 
 def print_errors(tally: Tally) -> None:
@@ -534,8 +633,15 @@ async def main(args: argparse.Namespace) -> None:
         if pids:
             memory.append((moment, rss_mib(pids)))
 
-    print(f"machine at start: {load_note()}; the cores are shared with whatever else runs (e.g. model training)")
-    print(f"client: {args.client} ({'headless Chromium, one context per session: timed until the page has drawn every heatmap' if args.client == 'browser' else 'Streamlit websocket protocol, no rendering: timed until the server has sent every heatmap'})")
+    print(
+        f"machine at start: {load_note()}; the cores are shared with whatever else runs (e.g. model training)"
+    )
+    timed = (
+        "headless Chromium, one context per session: timed until the page has drawn every heatmap"
+        if args.client == "browser"
+        else "Streamlit websocket protocol, no rendering: timed until the server has sent every heatmap"
+    )
+    print(f"client: {args.client} ({timed})")
     try:
         async with AsyncExitStack() as stack:
             if args.client == "browser" and args.lab_sessions:
@@ -544,7 +650,9 @@ async def main(args: argparse.Namespace) -> None:
                 from playwright.async_api import async_playwright
 
                 playwright = await stack.enter_async_context(async_playwright())
-                browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+                browser = await playwright.chromium.launch(
+                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+                )
                 stack.push_async_callback(browser.close)
                 make_session = lambda tally: BrowserSession(browser, url, expect, tally)  # noqa: E731
             else:
@@ -566,41 +674,70 @@ async def main(args: argparse.Namespace) -> None:
             phase_start = time.perf_counter()
             deadline = phase_start + args.duration
 
-            lab_seeds = {round(k * args.sessions / args.lab_sessions) for k in range(args.lab_sessions)} if args.lab_sessions else set()
+            lab_seeds = (
+                {round(k * args.sessions / args.lab_sessions) for k in range(args.lab_sessions)}
+                if args.lab_sessions
+                else set()
+            )
             typing_tally = tally  # Enter → heatmaps is measured on the sessions that type, not on the lab students
             lab_tally = Tally()
 
             async def late_student(seed: int) -> None:
-                await asyncio.sleep(args.ramp * seed / max(args.sessions, 1))  # students arrive over --ramp seconds
-                if seed in lab_seeds:  # the k-th lab student starts with cell k mod 3, so all three cells run
-                    await lab_student(lambda: make_session(lab_tally), sorted(lab_seeds).index(seed), deadline, lab_tally)
+                await asyncio.sleep(
+                    args.ramp * seed / max(args.sessions, 1)
+                )  # students arrive over --ramp seconds
+                if (
+                    seed in lab_seeds
+                ):  # the k-th lab student starts with cell k mod 3, so all three cells run
+                    await lab_student(
+                        lambda: make_session(lab_tally),
+                        sorted(lab_seeds).index(seed),
+                        deadline,
+                        lab_tally,
+                    )
                 else:
                     await student(lambda: make_session(typing_tally), seed, deadline, typing_tally)
 
             try:
-                await asyncio.wait_for(asyncio.gather(*[late_student(seed) for seed in range(args.sessions)]),
-                                       timeout=args.duration + args.grace)
+                await asyncio.wait_for(
+                    asyncio.gather(*[late_student(seed) for seed in range(args.sessions)]),
+                    timeout=args.duration + args.grace,
+                )
             except asyncio.TimeoutError:
                 tally.errors.append(f"phase 1 cut off at {args.duration + args.grace:.0f} s")
             phase_s = time.perf_counter() - phase_start
             server_cpu = cpu_seconds(pids) - cpu_before
             measure(f"after phase 1 ({args.sessions} sessions, now closed)")
             lab_count = len(lab_seeds)
-            print(f"\nphase 1: {args.sessions} concurrent sessions (arriving over {args.ramp:.0f} s) until "
-                  f"{args.duration:.0f} s, {args.sessions - lab_count} typing and {lab_count} training in the lab; "
-                  f"all finished after {phase_s:.0f} s")
-            print(f"  sessions that loaded the page: {tally.sessions + lab_tally.sessions} of {args.sessions}")
-            print(f"  sentences typed and shown: {tally.sentences}   view switches (there and back): {tally.switches}")
-            print(f"  first page → heatmaps:   {quantiles(tally.first_page_s + lab_tally.first_page_s)}")
-            print(f"  Enter → all heatmaps:    {quantiles(tally.enter_to_heatmaps_s)}   (typing sessions)")
+            print(
+                f"\nphase 1: {args.sessions} concurrent sessions (arriving over {args.ramp:.0f} s) until "
+                f"{args.duration:.0f} s, {args.sessions - lab_count} typing and {lab_count} training in the lab; "
+                f"all finished after {phase_s:.0f} s"
+            )
+            print(
+                f"  sessions that loaded the page: {tally.sessions + lab_tally.sessions} of {args.sessions}"
+            )
+            print(
+                f"  sentences typed and shown: {tally.sentences}   view switches (there and back): {tally.switches}"
+            )
+            print(
+                f"  first page → heatmaps:   {quantiles(tally.first_page_s + lab_tally.first_page_s)}"
+            )
+            print(
+                f"  Enter → all heatmaps:    {quantiles(tally.enter_to_heatmaps_s)}   (typing sessions)"
+            )
             print(f"  other view and back:     {quantiles(tally.view_switch_s)}")
             print_lab(lab_tally)
             if pids:
-                print(f"  server CPU: {server_cpu:.0f} s in {phase_s:.0f} s = {server_cpu / phase_s:.2f} cores on average")
+                print(
+                    f"  server CPU: {server_cpu:.0f} s in {phase_s:.0f} s = {server_cpu / phase_s:.2f} cores on average"
+                )
             tally.errors += lab_tally.errors
             print_errors(tally)
             print(f"  machine at the end of phase 1: {load_note()}")
-            if lab_count:  # the pages closed mid-run: the server must stop their jobs and empty its queue
+            if (
+                lab_count
+            ):  # the pages closed mid-run: the server must stop their jobs and empty its queue
                 closed_at = time.perf_counter()
                 in_use = None
                 while time.perf_counter() - closed_at < 90:
@@ -608,29 +745,48 @@ async def main(args: argparse.Namespace) -> None:
                     if in_use[0] == 0 and in_use[2] == 0:
                         break
                     await asyncio.sleep(1)
-                print(f"  lab slots after the last page closed: {in_use[0]} of {in_use[1]} in use, {in_use[2]} waiting, "
-                      f"{time.perf_counter() - closed_at:.0f} s later")
+                print(
+                    f"  lab slots after the last page closed: {in_use[0]} of {in_use[1]} in use, {in_use[2]} waiting, "
+                    f"{time.perf_counter() - closed_at:.0f} s later"
+                )
                 if in_use[0] or in_use[2]:
                     tally.errors.append("lab jobs of closed pages still hold their slots")
                     print("  ERROR: jobs of closed pages were not stopped")
 
             if args.rounds:
-                print(f"\nphase 2: {args.rounds} rounds of {args.round_size} fresh sessions "
-                      f"(open, type once, close; every tenth also trains an LSTM in the lab), {args.parallel_visits} at a time")
+                print(
+                    f"\nphase 2: {args.rounds} rounds of {args.round_size} fresh sessions "
+                    "(open, type once, close; every tenth also trains an LSTM in the lab), "
+                    f"{args.parallel_visits} at a time"
+                )
             past = args.sessions + 1
             for round_index in range(args.rounds):
-                if args.session_ttl is not None:  # the previous round's closed sessions are evicted by now
+                if (
+                    args.session_ttl is not None
+                ):  # the previous round's closed sessions are evicted by now
                     await asyncio.sleep(args.session_ttl + 5)
                 visits = Tally()
                 gate = asyncio.Semaphore(args.parallel_visits)
                 round_start = time.perf_counter()
-                await asyncio.gather(*[short_visit(lambda: make_session(visits), 10_000 * (round_index + 1) + k, visits, gate,
-                                                   lab=args.lab_sessions > 0 and k % 10 == 0)
-                                       for k in range(args.round_size)])
+                await asyncio.gather(
+                    *[
+                        short_visit(
+                            lambda: make_session(visits),
+                            10_000 * (round_index + 1) + k,
+                            visits,
+                            gate,
+                            lab=args.lab_sessions > 0 and k % 10 == 0,
+                        )
+                        for k in range(args.round_size)
+                    ]
+                )
                 past += args.round_size
                 measure(f"after phase 2 round {round_index + 1} ({past} sessions so far)")
-                print(f"  round {round_index + 1}: {visits.sessions} of {args.round_size} sessions completed in "
-                      f"{time.perf_counter() - round_start:.0f} s; Enter → heatmaps {quantiles(visits.enter_to_heatmaps_s)}")
+                print(
+                    f"  round {round_index + 1}: {visits.sessions} of {args.round_size} sessions completed in "
+                    f"{time.perf_counter() - round_start:.0f} s; Enter → heatmaps "
+                    f"{quantiles(visits.enter_to_heatmaps_s)}"
+                )
                 print_lab(visits)
                 print_errors(visits)
 
@@ -639,7 +795,9 @@ async def main(args: argparse.Namespace) -> None:
             for moment, mib in memory:
                 print(f"  {moment:<52} {mib:7.0f} MiB")
             warm_mib = memory[1][1] if len(memory) > 1 else memory[0][1]
-            print(f"  growth from warm-up to the end: {memory[-1][1] - warm_mib:+.0f} MiB over {past - 1} more sessions")
+            print(
+                f"  growth from warm-up to the end: {memory[-1][1] - warm_mib:+.0f} MiB over {past - 1} more sessions"
+            )
         print(f"\nmachine at the end: {load_note()}")
     finally:
         if server:
@@ -648,19 +806,49 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--client", choices=["browser", "websocket"], default="browser",
-                        help="headless Chromium contexts (renders, heavy on the client) or websocket clients (light)")
+    parser.add_argument(
+        "--client",
+        choices=["browser", "websocket"],
+        default="browser",
+        help="headless Chromium contexts (renders, heavy on the client) or websocket clients (light)",
+    )
     parser.add_argument("--sessions", type=int, default=30, help="concurrent sessions in phase 1")
-    parser.add_argument("--lab-sessions", type=int, default=10, help="of those, students training in the lab (websocket client)")
-    parser.add_argument("--lab-jobs", type=int, help="RNNVIZ_LAB_JOBS for the server started here (default: its own)")
-    parser.add_argument("--duration", type=float, default=60, help="seconds phase-1 sessions keep typing")
-    parser.add_argument("--ramp", type=float, default=10, help="phase-1 sessions arrive spread over this many seconds")
-    parser.add_argument("--grace", type=float, default=120, help="phase 1 is cut off this long after --duration")
+    parser.add_argument(
+        "--lab-sessions",
+        type=int,
+        default=10,
+        help="of those, students training in the lab (websocket client)",
+    )
+    parser.add_argument(
+        "--lab-jobs",
+        type=int,
+        help="RNNVIZ_LAB_JOBS for the server started here (default: its own)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=60, help="seconds phase-1 sessions keep typing"
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=10,
+        help="phase-1 sessions arrive spread over this many seconds",
+    )
+    parser.add_argument(
+        "--grace", type=float, default=120, help="phase 1 is cut off this long after --duration"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="phase 2: rounds of fresh sessions")
     parser.add_argument("--round-size", type=int, default=30, help="phase 2: sessions per round")
-    parser.add_argument("--parallel-visits", type=int, default=10, help="phase 2: sessions open at once")
-    parser.add_argument("--session-ttl", type=int, help="server.disconnectedSessionTTL for the server started here "
-                        "(Streamlit: 120 s); given, phase 2 waits that long before each round, so memory after a "
-                        "round holds what sessions leave behind, not closed sessions kept for a reconnect")
-    parser.add_argument("--url", help="test this running server instead of starting one (no memory figures)")
+    parser.add_argument(
+        "--parallel-visits", type=int, default=10, help="phase 2: sessions open at once"
+    )
+    parser.add_argument(
+        "--session-ttl",
+        type=int,
+        help="server.disconnectedSessionTTL for the server started here "
+        "(Streamlit: 120 s); given, phase 2 waits that long before each round, so memory after a "
+        "round holds what sessions leave behind, not closed sessions kept for a reconnect",
+    )
+    parser.add_argument(
+        "--url", help="test this running server instead of starting one (no memory figures)"
+    )
     asyncio.run(main(parser.parse_args()))

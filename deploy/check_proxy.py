@@ -21,8 +21,16 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 SENTENCE_INPUT = '[data-testid="stTextInput"] input[aria-label="sentence"]'
 FAILURES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 HEATMAP_COLUMNS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
@@ -54,7 +62,9 @@ def wait_progress(page, pattern: str, timeout_s: float = 90) -> str:
         if re.search(pattern, text):
             return text
         page.wait_for_timeout(200)
-    raise AssertionError(f"progress never showed {pattern!r}; last: {page.evaluate(PROGRESS_TEXT_JS)!r}")
+    raise AssertionError(
+        f"progress never showed {pattern!r}; last: {page.evaluate(PROGRESS_TEXT_JS)!r}"
+    )
 
 
 def open_lab(page) -> None:
@@ -64,7 +74,9 @@ def open_lab(page) -> None:
 
 def lab_in_each_replica(pages_by_replica: dict[str, list], problems: list[str]) -> None:
     """Both replicas train at once with a bound of 1 each; a second job on one replica waits, then trains."""
-    (first_replica, first_pages), (second_replica, second_pages) = list(pages_by_replica.items())[:2]
+    (first_replica, first_pages), (second_replica, second_pages) = list(pages_by_replica.items())[
+        :2
+    ]
     a, b = first_pages[0], second_pages[0]
     for page in (a, b):
         open_lab(page)
@@ -91,30 +103,44 @@ def lab_in_each_replica(pages_by_replica: dict[str, list], problems: list[str]) 
     wait_progress(b, r"stopped — step")
     for page in [p for pages in pages_by_replica.values() for p in pages]:
         if page.locator(FAILURES).count():
-            problems.append(f"lab: error on the page: {page.locator(FAILURES).first.inner_text()[:200]}")
+            problems.append(
+                f"lab: error on the page: {page.locator(FAILURES).first.inner_text()[:200]}"
+            )
 
 
 def main(proxy: str, access_log: str, browsers: int, replicas: list[str]) -> int:
     problems: list[str] = []
     cookies: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
+        )
         pages = []
         for k in range(browsers):
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
             page.set_default_timeout(120_000)
             page.goto(f"{proxy}/?model=sst2-lstm", wait_until="domcontentloaded")
-            page.wait_for_function(f"({HEATMAP_COLUMNS_JS})().length >= 6 && ({HEATMAP_COLUMNS_JS})().every(c => c === 5)")
+            page.wait_for_function(
+                f"({HEATMAP_COLUMNS_JS})().length >= 6 && ({HEATMAP_COLUMNS_JS})().every(c => c === 5)"
+            )
             page.locator(SENTENCE_INPUT).fill(SENTENCE)
             page.locator(SENTENCE_INPUT).press("Enter")
-            page.wait_for_function(f"({HEATMAP_COLUMNS_JS})().length >= 6 && ({HEATMAP_COLUMNS_JS})().every(c => c === 8)")
+            page.wait_for_function(
+                f"({HEATMAP_COLUMNS_JS})().length >= 6 && ({HEATMAP_COLUMNS_JS})().every(c => c === 8)"
+            )
             columns = page.evaluate(HEATMAP_COLUMNS_JS)
             if page.locator(FAILURES).count():
-                problems.append(f"browser {k}: error on the page: {page.locator(FAILURES).first.inner_text()[:200]}")
+                problems.append(
+                    f"browser {k}: error on the page: {page.locator(FAILURES).first.inner_text()[:200]}"
+                )
             if k == 0:
-                page.screenshot(path=str(Path(access_log).with_name("through-proxy.png")), full_page=True)
-            cookie = next((c["value"] for c in context.cookies() if c["name"] == "rnnviz_affinity"), None)
+                page.screenshot(
+                    path=str(Path(access_log).with_name("through-proxy.png")), full_page=True
+                )
+            cookie = next(
+                (c["value"] for c in context.cookies() if c["name"] == "rnnviz_affinity"), None
+            )
             if cookie is None:
                 problems.append(f"browser {k}: the proxy set no rnnviz_affinity cookie")
             cookies.append(cookie)
@@ -126,7 +152,9 @@ def main(proxy: str, access_log: str, browsers: int, replicas: list[str]) -> int
             if cookie and len(served[cookie]) == 1:
                 pages_by_replica[next(iter(served[cookie]))].append(page)
         if len(pages_by_replica) >= 2:
-            lab_in_each_replica(dict(sorted(pages_by_replica.items(), key=lambda item: -len(item[1]))), problems)
+            lab_in_each_replica(
+                dict(sorted(pages_by_replica.items(), key=lambda item: -len(item[1]))), problems
+            )
         else:
             problems.append("no browser on one of the replicas: the lab jobs could not run in each")
         for page in pages:
@@ -138,10 +166,14 @@ def main(proxy: str, access_log: str, browsers: int, replicas: list[str]) -> int
     for k, cookie in enumerate(cookies):
         if cookie is None:
             continue
-        print(f"browser {k}: {requests[cookie]} requests, all served by {sorted(served[cookie])}, "
-              f"websocket on {sorted(streams[cookie])}")
+        print(
+            f"browser {k}: {requests[cookie]} requests, all served by {sorted(served[cookie])}, "
+            f"websocket on {sorted(streams[cookie])}"
+        )
         if len(served[cookie]) != 1:
-            problems.append(f"browser {k}: requests went to {sorted(served[cookie])}, not to one replica")
+            problems.append(
+                f"browser {k}: requests went to {sorted(served[cookie])}, not to one replica"
+            )
         if not streams[cookie]:
             problems.append(f"browser {k}: no websocket through the proxy")
     used = {upstream for cookie in cookies if cookie for upstream in served[cookie]}

@@ -29,7 +29,14 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnviz.edits import Edit, edits_by_module, run_edited_layer
 from rnnviz.errors import RnnvizError
-from rnnviz.trace import DIRECTIONS, QUANTITIES_BY_CELL, RecordedCall, Trace, call_prefix, quantity_name
+from rnnviz.trace import (
+    DIRECTIONS,
+    QUANTITIES_BY_CELL,
+    RecordedCall,
+    Trace,
+    call_prefix,
+    quantity_name,
+)
 
 RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
 _STOCK_FORWARDS = {cls: cls.forward for cls in RECURRENT_TYPES}
@@ -39,14 +46,21 @@ _STOCK_FORWARDS = {cls: cls.forward for cls in RECURRENT_TYPES}
 # module stays instrumented while any thread captures it; calls from a thread (or context)
 # without a capture block of its own run PyTorch's stock forward and record nothing, so
 # sessions of a server sharing one model never see each other's calls.
-_ACTIVE_RECORDERS: ContextVar[dict[int, Callable] | None] = ContextVar("rnnviz_active_recorders", default=None)
+_ACTIVE_RECORDERS: ContextVar[dict[int, Callable] | None] = ContextVar(
+    "rnnviz_active_recorders", default=None
+)
 _INSTALL_LOCK = threading.Lock()
 _INSTALLED: dict[int, int] = {}  # id(module) → number of capture blocks using it, in any thread
 
 
 @contextmanager
-def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] | None = None,
-            edits: Sequence[Edit] = ()) -> Iterator[Trace]:
+def capture(
+    model: nn.Module,
+    *,
+    detach: bool = True,
+    only: str | Iterable[str] | None = None,
+    edits: Sequence[Edit] = (),
+) -> Iterator[Trace]:
     """Record the states and gates of every recurrent submodule of `model` while the block runs.
 
     Only calls made by this thread (this context) inside the block are recorded; several
@@ -77,8 +91,9 @@ def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] 
             continue
         if id(module) in outer:
             raise RuntimeError(f"module {path!r} is already inside another rnnviz.capture block")
-        recorders[id(module)] = _recording_forward(module, base, path, trace, calls_so_far, detach, patterns,
-                                                   planned.get(path))
+        recorders[id(module)] = _recording_forward(
+            module, base, path, trace, calls_so_far, detach, patterns, planned.get(path)
+        )
         modules.append(module)
     token = _ACTIVE_RECORDERS.set({**outer, **recorders})
     _instrument(modules)
@@ -92,8 +107,12 @@ def capture(model: nn.Module, *, detach: bool = True, only: str | Iterable[str] 
 
 def _planned_edits(model: nn.Module, edits: Sequence[Edit]) -> dict:
     """The edits checked against the model's recordable recurrent modules, grouped by path, call and layer."""
-    modules = {path: module for path, module in model.named_modules()
-               if (base := _recurrent_base(module)) is not None and type(module).forward is _STOCK_FORWARDS[base]}
+    modules = {
+        path: module
+        for path, module in model.named_modules()
+        if (base := _recurrent_base(module)) is not None
+        and type(module).forward is _STOCK_FORWARDS[base]
+    }
     return edits_by_module(list(edits), modules)
 
 
@@ -101,17 +120,26 @@ def _check_every_edit_applied(planned: dict, calls_so_far: dict[str, int]) -> No
     for path, by_call in planned.items():
         missed = sorted(call for call in by_call if call >= calls_so_far[path])
         if missed:
-            names = [edit.name for call in missed for layer in by_call[call].values()
-                     for pairs in layer.values() for _, edit in pairs]
-            raise RnnvizError(f"edits {names} were never applied: module {path or 'the model'!r} was called "
-                              f"{calls_so_far[path]} time(s) inside the capture block")
+            names = [
+                edit.name
+                for call in missed
+                for layer in by_call[call].values()
+                for pairs in layer.values()
+                for _, edit in pairs
+            ]
+            raise RnnvizError(
+                f"edits {names} were never applied: module {path or 'the model'!r} was called "
+                f"{calls_so_far[path]} time(s) inside the capture block"
+            )
 
 
 def _instrument(modules: list[nn.Module]) -> None:
     with _INSTALL_LOCK:
         for module in modules:
             if _INSTALLED.get(id(module), 0) == 0:
-                module.forward = _dispatching_forward(module, _STOCK_FORWARDS[_recurrent_base(module)])
+                module.forward = _dispatching_forward(
+                    module, _STOCK_FORWARDS[_recurrent_base(module)]
+                )
             _INSTALLED[id(module)] = _INSTALLED.get(id(module), 0) + 1
 
 
@@ -169,14 +197,33 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns
             layer_edits = (edits or {}).get(call, {}).get(k)
             if layer_edits:
                 layer_output, layer_final, lengths = _run_edited_layer(
-                    trace, module, call_prefix(path, call), k, layer_input, layer_hx, layer_edits, detach, patterns)
+                    trace,
+                    module,
+                    call_prefix(path, call),
+                    k,
+                    layer_input,
+                    layer_hx,
+                    layer_edits,
+                    detach,
+                    patterns,
+                )
             else:
                 with warnings.catch_warnings():
                     # On CUDA, a layer's weights are not one contiguous cuDNN chunk: harmless here.
                     warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
                     layer_output, layer_final = layer(layer_input, layer_hx)
-                lengths = _record_layer(trace, module, path, call, k, layer_input, layer_output, layer_hx, detach,
-                                        patterns)
+                lengths = _record_layer(
+                    trace,
+                    module,
+                    path,
+                    call,
+                    k,
+                    layer_input,
+                    layer_output,
+                    layer_hx,
+                    detach,
+                    patterns,
+                )
             finals.append(layer_final)
             is_last = k == module.num_layers - 1
             if not is_last and module.training and module.dropout > 0:
@@ -291,7 +338,9 @@ def _wanted(name: str, patterns: tuple[str, ...] | None) -> bool:
     return patterns is None or any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def _run_edited_layer(trace, module, prefix, layer, layer_input, layer_hx, layer_edits, detach, patterns):
+def _run_edited_layer(
+    trace, module, prefix, layer, layer_input, layer_hx, layer_edits, detach, patterns
+):
     """Run one layer step by step with its edits and store every (wanted) quantity as the model used it."""
     edited = run_edited_layer(module, layer, layer_input, layer_hx, layer_edits)
     steps = max(edited.lengths)
@@ -309,7 +358,9 @@ def _run_edited_layer(trace, module, prefix, layer, layer_input, layer_hx, layer
     return edited.output, edited.final, tuple(edited.lengths)
 
 
-def _record_layer(trace, module, path, call, layer, layer_input, layer_output, layer_hx, detach, patterns=None):
+def _record_layer(
+    trace, module, path, call, layer, layer_input, layer_output, layer_hx, detach, patterns=None
+):
     """Rebuild and store every (wanted) quantity of one layer, both directions; returns the lengths."""
     with torch.set_grad_enabled(not detach):
         inputs, lengths = _batch_first(layer_input, module)
@@ -322,25 +373,43 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
         length_tensor = torch.tensor(lengths, device=outputs.device)
         width = getattr(module, "proj_size", 0) or module.hidden_size
         cell = cell_kind(module)
-        h0, c0 = (None, None) if layer_hx is None else layer_hx if isinstance(layer_hx, tuple) else (layer_hx, None)
-        possible = QUANTITIES_BY_CELL[cell] + (("unprojected_hidden",) if getattr(module, "proj_size", 0) else ())
+        h0, c0 = (
+            (None, None)
+            if layer_hx is None
+            else layer_hx
+            if isinstance(layer_hx, tuple)
+            else (layer_hx, None)
+        )
+        possible = QUANTITIES_BY_CELL[cell] + (
+            ("unprojected_hidden",) if getattr(module, "proj_size", 0) else ()
+        )
         for d, direction in enumerate(DIRECTIONS[: 2 if module.bidirectional else 1]):
-            names = {q: quantity_name(call_prefix(path, call), layer, direction, q) for q in possible}
+            names = {
+                q: quantity_name(call_prefix(path, call), layer, direction, q) for q in possible
+            }
             wanted = {q for q, name in names.items() if _wanted(name, patterns)}
             if not wanted:
                 continue  # nothing of this layer and direction is wanted: no rebuild
             suffix = "_reverse" if d == 1 else ""
-            parameters = {kind: getattr(module, f"{kind}_l{layer}{suffix}")
-                          for kind in _WEIGHT_KINDS + ("weight_hr",) if hasattr(module, f"{kind}_l{layer}{suffix}")}
+            parameters = {
+                kind: getattr(module, f"{kind}_l{layer}{suffix}")
+                for kind in _WEIGHT_KINDS + ("weight_hr",)
+                if hasattr(module, f"{kind}_l{layer}{suffix}")
+            }
             weights = {kind: p.to(work_dtype) for kind, p in parameters.items()}
             # Joined matrices are reused only when built from the parameters themselves: their storage
             # and version tell when they change, which a per-call dtype-converted copy's do not.
             own = all(weights[kind] is parameters[kind] for kind in parameters)
-            cache = _JOINED_WEIGHTS.setdefault(module, {}).setdefault((layer, d), {}) if own else None
+            cache = (
+                _JOINED_WEIGHTS.setdefault(module, {}).setdefault((layer, d), {}) if own else None
+            )
             hidden = outputs[..., d * width : (d + 1) * width]
             x, h = inputs, hidden
             if d == 1:  # run the backward direction as a forward one over reversed sequences
-                x, h = _reverse(x, length_tensor, full_length), _reverse(h, length_tensor, full_length)
+                x, h = (
+                    _reverse(x, length_tensor, full_length),
+                    _reverse(h, length_tensor, full_length),
+                )
             h_start = _initial_state(h0, d, batch, width, h).to(work_dtype)
             if wanted <= {"hidden"}:
                 quantities = {}  # h is PyTorch's own output: nothing to rebuild
@@ -353,7 +422,9 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
                 quantities = {}
             quantities = {q: v for q, v in quantities.items() if q in wanted}
             if d == 1:
-                quantities = {q: _reverse(v, length_tensor, full_length) for q, v in quantities.items()}
+                quantities = {
+                    q: _reverse(v, length_tensor, full_length) for q, v in quantities.items()
+                }
             if "hidden" in wanted:
                 quantities["hidden"] = hidden
             mask = None if full_length else _padding_mask(length_tensor, steps)
@@ -362,7 +433,11 @@ def _record_layer(trace, module, path, call, layer, layer_input, layer_output, l
                 if mask is not None:
                     # Rebuilt tensors are ours to overwrite; h is a view of the model's own output.
                     fresh = quantity != "hidden" and not value.requires_grad
-                    value = value.masked_fill_(mask, float("nan")) if fresh else value.masked_fill(mask, float("nan"))
+                    value = (
+                        value.masked_fill_(mask, float("nan"))
+                        if fresh
+                        else value.masked_fill(mask, float("nan"))
+                    )
                 trace.tensors[names[quantity]] = value.detach() if detach else value
     return tuple(lengths)
 
@@ -383,7 +458,9 @@ def _onednn_linear_works() -> bool:
         if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
             return False
         generator = torch.Generator().manual_seed(0)
-        x, weight, bias = (torch.randn(shape, generator=generator) for shape in ((7, 5), (6, 5), (6,)))
+        x, weight, bias = (
+            torch.randn(shape, generator=generator) for shape in ((7, 5), (6, 5), (6,))
+        )
         for name, activation in _ACTIVATIONS.items():
             fast = torch.ops.mkldnn._linear_pointwise(x, weight, bias, name, [], "")
             expected = F.linear(x, weight, bias)
@@ -398,18 +475,28 @@ def _onednn_linear_works() -> bool:
 _ONEDNN_LINEAR: bool | None = None  # decided on first use
 
 
-def _linear(rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-            activation: str = "none") -> torch.Tensor:
+def _linear(
+    rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, activation: str = "none"
+) -> torch.Tensor:
     """activation(rows · weightᵀ + bias) for a [n, in] matrix; oneDNN on CPU float32 without autograd."""
     global _ONEDNN_LINEAR
-    fast_case = (rows.device.type == "cpu" and rows.dtype == weight.dtype == torch.float32
-                 and not (torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad)))
+    fast_case = (
+        rows.device.type == "cpu"
+        and rows.dtype == weight.dtype == torch.float32
+        and not (torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad))
+    )
     if fast_case:
         if _ONEDNN_LINEAR is None:
             _ONEDNN_LINEAR = _onednn_linear_works()
         if _ONEDNN_LINEAR:
             return torch.ops.mkldnn._linear_pointwise(
-                rows.contiguous(), weight.contiguous(), None if bias is None else bias.contiguous(), activation, [], "")
+                rows.contiguous(),
+                weight.contiguous(),
+                None if bias is None else bias.contiguous(),
+                activation,
+                [],
+                "",
+            )
     result = F.linear(rows, weight, bias)
     function = _ACTIVATIONS[activation]
     return _inplace_if_no_grad(result, function) if function else result
@@ -441,14 +528,18 @@ def _joined_rows(weights, rows: slice | list[slice], cache: dict | None = None):
     """The given gate rows of [W_ih, W_hh] side by side, and of b_ih + b_hh (None without biases)."""
     rows = [rows] if isinstance(rows, slice) else rows
     sources = [weights[k] for k in _WEIGHT_KINDS if k in weights]
-    reusable = cache is not None and not (torch.is_grad_enabled() and any(t.requires_grad for t in sources))
+    reusable = cache is not None and not (
+        torch.is_grad_enabled() and any(t.requires_grad for t in sources)
+    )
     if reusable:
         key = tuple((r.start, r.stop) for r in rows)
         stamp = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
         hit = cache.get(key)
         if hit is not None and hit[0] == stamp:
             return hit[1], hit[2]
-    weight = torch.cat([torch.cat([weights["weight_ih"][r], weights["weight_hh"][r]], dim=1) for r in rows])
+    weight = torch.cat(
+        [torch.cat([weights["weight_ih"][r], weights["weight_hh"][r]], dim=1) for r in rows]
+    )
     biases = [b for b in (weights.get("bias_ih"), weights.get("bias_hh")) if b is not None]
     bias = torch.cat([sum(b[r] for b in biases) for r in rows]) if biases else None
     if reusable:
@@ -497,13 +588,18 @@ def _gru_quantities(x, hidden, h_start, weights, wanted=None, cache=None):
     size = weights["weight_hh"].shape[0] // 3
     reset_update, new = slice(0, 2 * size), slice(2 * size, 3 * size)
     joined = _joined(x, hidden, h_start)
-    reset_gate, update_gate = _affine(joined, *_joined_rows(weights, reset_update, cache),
-                                      activation="sigmoid").split(size, dim=-1)
+    reset_gate, update_gate = _affine(
+        joined, *_joined_rows(weights, reset_update, cache), activation="sigmoid"
+    ).split(size, dim=-1)
     if wanted is not None and "new_gate" not in wanted:
         return {"reset_gate": reset_gate, "update_gate": update_gate}
     bias_ih, bias_hh = weights.get("bias_ih"), weights.get("bias_hh")
     input_n = _affine(x, weights["weight_ih"][new], None if bias_ih is None else bias_ih[new])
-    hidden_n = _affine(joined[..., x.shape[-1]:], weights["weight_hh"][new], None if bias_hh is None else bias_hh[new])
+    hidden_n = _affine(
+        joined[..., x.shape[-1] :],
+        weights["weight_hh"][new],
+        None if bias_hh is None else bias_hh[new],
+    )
     new_gate = _inplace_if_no_grad(torch.addcmul(input_n, reset_gate, hidden_n), torch.tanh)
     return {"reset_gate": reset_gate, "update_gate": update_gate, "new_gate": new_gate}
 
@@ -526,4 +622,6 @@ def _reverse(x, lengths, full_length):
 
 
 def _padding_mask(lengths, steps):
-    return (torch.arange(steps, device=lengths.device).unsqueeze(0) >= lengths.unsqueeze(1)).unsqueeze(-1)
+    return (
+        torch.arange(steps, device=lengths.device).unsqueeze(0) >= lengths.unsqueeze(1)
+    ).unsqueeze(-1)

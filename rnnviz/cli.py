@@ -25,6 +25,7 @@ def command(name: str) -> Callable[[Register], Register]:
     def deco(fn: Register) -> Register:
         COMMANDS[name] = fn
         return fn
+
     return deco
 
 
@@ -32,13 +33,26 @@ def command(name: str) -> Callable[[Register], Register]:
 def _register_train(sub: argparse._SubParsersAction) -> None:
     from .train import DEFAULT_DATA_DIR, RECIPES
 
-    p = sub.add_parser("train", help="train a bundled model from its recipe, or a classifier on your own CSV/TSV",
-                       description="Recipes: " + ", ".join(RECIPES) + ". Use 'custom' with --data for your own file.")
+    p = sub.add_parser(
+        "train",
+        help="train a bundled model from its recipe, or a classifier on your own CSV/TSV",
+        description="Recipes: "
+        + ", ".join(RECIPES)
+        + ". Use 'custom' with --data for your own file.",
+    )
     p.add_argument("recipe", choices=[*RECIPES, "custom"], help="recipe name, or 'custom'")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                   help=f"folder holding sst2/ and tinyshakespeare/ (default: {DEFAULT_DATA_DIR})")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: pretrained/<recipe> for recipes; required for custom)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help=f"folder holding sst2/ and tinyshakespeare/ (default: {DEFAULT_DATA_DIR})",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: pretrained/<recipe> for recipes; required for custom)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     g = p.add_argument_group("custom")
@@ -50,7 +64,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--epochs", type=int, default=5)
     g.add_argument("--hidden-size", type=int, default=128)
     g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine-decayed to lr/20)")
+    g.add_argument(
+        "--lr", type=float, default=2e-3, help="peak learning rate (cosine-decayed to lr/20)"
+    )
     g.add_argument("--val-fraction", type=float, default=0.1)
     g.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_train)
@@ -63,31 +79,53 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.recipe == "custom":
         if args.data is None or args.out is None:
             raise RnnvizError("'rnnviz train custom' needs --data FILE and --out FOLDER")
-        res = run_custom(args.data, args.out, text_column=args.text_column, label_column=args.label_column,
-                         name=args.name, cell=args.cell, val_fraction=args.val_fraction, seed=args.seed,
-                         max_epochs=args.epochs, hidden_size=args.hidden_size, batch_size=args.batch_size,
-                         lr=args.lr, progress=not args.no_progress,
-                         threads=args.threads, command=cmd)
+        res = run_custom(
+            args.data,
+            args.out,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            name=args.name,
+            cell=args.cell,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            max_epochs=args.epochs,
+            hidden_size=args.hidden_size,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            progress=not args.no_progress,
+            threads=args.threads,
+            command=cmd,
+        )
     else:
         recipe = RECIPES[args.recipe]
         # --out, --data-dir, --threads and --no-progress do not change what is trained, so the card
         # records the canonical command (the data's sha256 and the thread count are recorded separately)
-        res = run_recipe(recipe, args.data_dir, args.out, progress=not args.no_progress, threads=args.threads)
+        res = run_recipe(
+            recipe, args.data_dir, args.out, progress=not args.no_progress, threads=args.threads
+        )
     shown = {k: v for k, v in res.metrics.items() if not isinstance(v, (list, dict))}
-    print(f"wrote {res.folder} in {res.seconds:.0f} s: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    print(
+        f"wrote {res.folder} in {res.seconds:.0f} s: "
+        + ", ".join(f"{k}={v}" for k, v in shown.items())
+    )
     return 0
 
 
 _TABLE_METRICS = [
-    ("dev_accuracy", "dev acc"), ("test_accuracy", "test acc"), ("contrast_accuracy", "negation"),
-    ("val_loss_nats_per_char", "val loss (nats/char)"), ("training_seconds", "train s"),
+    ("dev_accuracy", "dev acc"),
+    ("test_accuracy", "test acc"),
+    ("contrast_accuracy", "negation"),
+    ("val_loss_nats_per_char", "val loss (nats/char)"),
+    ("training_seconds", "train s"),
 ]
 
 
 @command("models")
 def _register_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list bundled models with their metrics")
-    p.add_argument("--markdown", action="store_true", help="print a Markdown table with reproducing commands")
+    p.add_argument(
+        "--markdown", action="store_true", help="print a Markdown table with reproducing commands"
+    )
     p.set_defaults(func=_cmd_models)
 
 
@@ -99,8 +137,16 @@ def models_table() -> list[list[str]]:
     for name in bundled_names():
         cfg, _ = read_config(PRETRAINED_DIR / name)
         layers = f"{cfg.num_layers}{' bi' if cfg.bidirectional else ''}"
-        rows.append([name, cfg.task, cfg.cell, layers, str(cfg.hidden_size),
-                     *[_fmt(cfg.metrics.get(k)) for k, _ in _TABLE_METRICS]])
+        rows.append(
+            [
+                name,
+                cfg.task,
+                cfg.cell,
+                layers,
+                str(cfg.hidden_size),
+                *[_fmt(cfg.metrics.get(k)) for k, _ in _TABLE_METRICS],
+            ]
+        )
     return rows
 
 
@@ -138,12 +184,21 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _register_trace(sub: argparse._SubParsersAction) -> None:
     from .inspection import MAX_TEXT_CHARACTERS
 
-    p = sub.add_parser("trace", help="run a text through a model and show its tokens, prediction and states",
-                       description=f"Texts of up to {MAX_TEXT_CHARACTERS} characters.")
+    p = sub.add_parser(
+        "trace",
+        help="run a text through a model and show its tokens, prediction and states",
+        description=f"Texts of up to {MAX_TEXT_CHARACTERS} characters.",
+    )
     p.add_argument("text", help="the text to run (quote it)")
-    p.add_argument("--model", required=True, help="bundled model name (see `rnnviz models`) or a model folder")
-    p.add_argument("--json", action="store_true", help="print one JSON object (schema in README.md)")
-    p.add_argument("--top-k", type=int, default=5, help="classes / next tokens / units to show (default 5)")
+    p.add_argument(
+        "--model", required=True, help="bundled model name (see `rnnviz models`) or a model folder"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object (schema in README.md)"
+    )
+    p.add_argument(
+        "--top-k", type=int, default=5, help="classes / next tokens / units to show (default 5)"
+    )
     p.set_defaults(func=_cmd_trace)
 
 
@@ -169,11 +224,19 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 @command("app")
 def _register_app(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("app", help="open the app in the browser (streamlit)",
-                       description="Starts the Streamlit server on app.py; extra options go to streamlit.")
-    p.add_argument("--model", action="append", default=[], metavar="FOLDER|MODULE:FUNCTION",
-                   help="also offer this model: a folder (model.safetensors + config.json) or a Python entry "
-                        "point returning an rnnviz.CustomModel or LoadedModel; repeatable")
+    p = sub.add_parser(
+        "app",
+        help="open the app in the browser (streamlit)",
+        description="Starts the Streamlit server on app.py; extra options go to streamlit.",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="FOLDER|MODULE:FUNCTION",
+        help="also offer this model: a folder (model.safetensors + config.json) or a Python entry "
+        "point returning an rnnviz.CustomModel or LoadedModel; repeatable",
+    )
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=_cmd_app)
 
@@ -190,11 +253,26 @@ def _cmd_app(args: argparse.Namespace) -> int:
             load_entry_point(source)
         else:
             load(source)
-    page = Path(__file__).resolve().parent / "app" / "page.py"  # inside the package: a wheel install has it too
-    command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(args.port),
-               # .streamlit/config.toml says the same, but only where the server starts in the checkout
-               "--server.maxUploadSize", str(MAX_WEIGHTS_BYTES // 2**20), "--browser.gatherUsageStats", "false",
-               "--runner.postScriptGC", "false", "--"]
+    page = (
+        Path(__file__).resolve().parent / "app" / "page.py"
+    )  # inside the package: a wheel install has it too
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(page),
+        "--server.port",
+        str(args.port),
+        # .streamlit/config.toml says the same, but only where the server starts in the checkout
+        "--server.maxUploadSize",
+        str(MAX_WEIGHTS_BYTES // 2**20),
+        "--browser.gatherUsageStats",
+        "false",
+        "--runner.postScriptGC",
+        "false",
+        "--",
+    ]
     for source in args.model:
         command += ["--model", str(Path(source).resolve()) if Path(source).is_dir() else source]
     return subprocess.call(command)
@@ -202,17 +280,29 @@ def _cmd_app(args: argparse.Namespace) -> int:
 
 @command("export")
 def _register_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write an offline HTML lecture pack for a list of sentences",
-                       description="One self-contained HTML file (plotly.js inlined, no server needed): per sentence "
-                                   "the prediction after each token, a step-through of the cell and the heatmaps.")
+    p = sub.add_parser(
+        "export",
+        help="write an offline HTML lecture pack for a list of sentences",
+        description="One self-contained HTML file (plotly.js inlined, no server needed): per sentence "
+        "the prediction after each token, a step-through of the cell and the heatmaps.",
+    )
     p.add_argument("sentences", nargs="*", help="sentences (quote each one)")
-    p.add_argument("--model", required=True, help="bundled model name (see `rnnviz models`) or a model folder")
+    p.add_argument(
+        "--model", required=True, help="bundled model name (see `rnnviz models`) or a model folder"
+    )
     p.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     p.add_argument("--file", type=Path, help="also read sentences from this file, one per line")
     p.add_argument("--layer", type=int, default=0)
     p.add_argument("--direction", choices=["forward", "backward"], default="forward")
-    p.add_argument("--units-shown", type=int, default=64, help="heatmap rows: the first units by index (default 64)")
-    p.add_argument("--unit", type=int, default=0, help="the unit shown beside the means in the step-through")
+    p.add_argument(
+        "--units-shown",
+        type=int,
+        default=64,
+        help="heatmap rows: the first units by index (default 64)",
+    )
+    p.add_argument(
+        "--unit", type=int, default=0, help="the unit shown beside the means in the step-through"
+    )
     p.set_defaults(func=_cmd_export)
 
 
@@ -220,9 +310,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .lecture_pack import read_sentences, write_lecture_pack
 
     sentences = list(args.sentences) + (read_sentences(args.file) if args.file else [])
-    out = write_lecture_pack(args.model, args.out, sentences, layer=args.layer, direction=args.direction,
-                             units_shown=args.units_shown, unit=args.unit)
-    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {len(sentences)} sentences): open it in any browser, offline")
+    out = write_lecture_pack(
+        args.model,
+        args.out,
+        sentences,
+        layer=args.layer,
+        direction=args.direction,
+        units_shown=args.units_shown,
+        unit=args.unit,
+    )
+    print(
+        f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {len(sentences)} sentences): open it "
+        "in any browser, offline"
+    )
     return 0
 
 
@@ -231,13 +331,23 @@ def _register_corpus(sub: argparse._SubParsersAction) -> None:
     from .corpus import MAX_CORPUS_CHARACTERS, REFERENCE_CORPORA
 
     references = ", ".join(sum(REFERENCE_CORPORA.values(), ()))
-    p = sub.add_parser("corpus", help="compute and cache a model's corpus statistics; print gate saturation and top units",
-                       description=f"FILE: a UTF-8 text file (one sentence per line for classifiers, any text for the "
-                                   f"character LM; at most {MAX_CORPUS_CHARACTERS:,} characters) or a reference corpus "
-                                   f"name ({references}). Results are cached in ~/.cache/rnnviz/corpus.")
+    p = sub.add_parser(
+        "corpus",
+        help="compute and cache a model's corpus statistics; print gate saturation and top units",
+        description=f"FILE: a UTF-8 text file (one sentence per line for classifiers, any text for the "
+        f"character LM; at most {MAX_CORPUS_CHARACTERS:,} characters) or a reference corpus "
+        f"name ({references}). Results are cached in ~/.cache/rnnviz/corpus.",
+    )
     p.add_argument("file", metavar="FILE", help="text file, or a reference corpus name")
-    p.add_argument("--model", required=True, help="bundled model name (see `rnnviz models`) or a model folder")
-    p.add_argument("--layer", type=int, default=None, help="layer whose hidden state is indexed (default: the last)")
+    p.add_argument(
+        "--model", required=True, help="bundled model name (see `rnnviz models`) or a model folder"
+    )
+    p.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="layer whose hidden state is indexed (default: the last)",
+    )
     p.add_argument("--direction", choices=["forward", "backward"], default="forward")
     p.add_argument("--top-k", type=int, default=5, help="units shown per feature (default 5)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress line")
@@ -245,34 +355,58 @@ def _register_corpus(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_corpus(args: argparse.Namespace) -> int:
-    from .corpus import REFERENCE_CORPORA, corpus_index, read_corpus_file, reference_corpus, summarize
+    from .corpus import (
+        REFERENCE_CORPORA,
+        corpus_index,
+        read_corpus_file,
+        reference_corpus,
+        summarize,
+    )
     from .corpus_stats import FEATURE_LABELS
     from .models import load
 
     loaded = load(args.model)
     names = sum(REFERENCE_CORPORA.values(), ())
-    corpus = reference_corpus(args.file) if args.file in names else read_corpus_file(args.file, loaded.config.task)
+    corpus = (
+        reference_corpus(args.file)
+        if args.file in names
+        else read_corpus_file(args.file, loaded.config.task)
+    )
     layer = loaded.config.num_layers - 1 if args.layer is None else args.layer
 
     def progress(done: int, total: int) -> None:
         if not args.no_progress:
-            print(f"\r{done:,} / {total:,} tokens", end="" if done < total else "\n", file=sys.stderr, flush=True)
+            print(
+                f"\r{done:,} / {total:,} tokens",
+                end="" if done < total else "\n",
+                file=sys.stderr,
+                flush=True,
+            )
 
     index = corpus_index(loaded, corpus, layer, args.direction, progress=progress)
     summary = summarize(index, args.top_k)
     source = "cache" if index.from_cache else f"computed in {index.seconds:.1f} s"
-    print(f"{loaded.name} on {corpus.name}: {index.num_tokens:,} tokens, {len(index.offsets) - 1:,} segments ({source})")
+    print(
+        f"{loaded.name} on {corpus.name}: {index.num_tokens:,} tokens, {len(index.offsets) - 1:,} segments ({source})"
+    )
     print("gate saturation (mean fraction of timesteps per unit): left < 0.1, right > 0.9")
     for layer_index, direction, gate, left, right in summary.saturation:
-        print(f"  layer {layer_index} {direction:8s} {gate:12s} left {left:6.1%}  right {right:6.1%}")
+        print(
+            f"  layer {layer_index} {direction:8s} {gate:12s} left {left:6.1%}  right {right:6.1%}"
+        )
     print(f"top units of layer {layer} {args.direction} h per token feature (Pearson ρ):")
     for feature, units in summary.top_units.items():
-        print(f"  {FEATURE_LABELS[feature]:28s} " + "  ".join(f"{unit} ({rho:+.2f})" for unit, rho in units))
+        print(
+            f"  {FEATURE_LABELS[feature]:28s} "
+            + "  ".join(f"{unit} ({rho:+.2f})" for unit, rho in units)
+        )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnviz", description="See inside recurrent neural networks.")
+    parser = argparse.ArgumentParser(
+        prog="rnnviz", description="See inside recurrent neural networks."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS.values():
         register(sub)

@@ -35,15 +35,17 @@ import torch
 from rnnviz.capture import capture
 from rnnviz.corpus_stats import FEATURES, HISTOGRAM_EDGES, StatsAccumulator, token_features
 from rnnviz.errors import RnnvizError
-from rnnviz.quantities import SIGMOID_GATES, quantity_name
 from rnnviz.inspection import RECURRENT_PATH
 from rnnviz.models import LoadedModel
+from rnnviz.quantities import SIGMOID_GATES, quantity_name
 
 CODE_VERSION = "corpus-1"  # bump when what is stored or how it is computed changes
 CHUNK_CHARACTERS = 256
 BATCH_SIZE = 32
 TOP_K = 20
-MAX_CORPUS_CHARACTERS = 250_000  # user corpora (upload or CLI file): ~2× the Shakespeare validation split
+MAX_CORPUS_CHARACTERS = (
+    250_000  # user corpora (upload or CLI file): ~2× the Shakespeare validation split
+)
 REFERENCE_CORPORA = {
     "language_model": ("shakespeare-validation",),
     "classifier": ("sst2-dev", "sst2-test"),
@@ -59,8 +61,13 @@ Progress = Callable[[int, int], None]  # (tokens done, tokens in all)
 
 
 def default_data_dir() -> Path:
-    """$RNNVIZ_DATA_DIR, else ../shared/data beside the repository (read at each call, so tests can point it elsewhere)."""
-    return Path(os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
+    """$RNNVIZ_DATA_DIR, else ../shared/data beside the repository (read at each call, so tests can
+    point it elsewhere)."""
+    return Path(
+        os.environ.get(
+            "RNNVIZ_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,13 @@ class Corpus:
         return hasher.hexdigest()
 
 
-def corpus_from_text(text: str, task: str, name: str = "your text", source: str = "",
-                     chunk_characters: int = CHUNK_CHARACTERS) -> Corpus:
+def corpus_from_text(
+    text: str,
+    task: str,
+    name: str = "your text",
+    source: str = "",
+    chunk_characters: int = CHUNK_CHARACTERS,
+) -> Corpus:
     """A user's text as a corpus: one sentence per non-empty line (classifiers) or fixed chunks (LM).
 
     A TSV whose first line has a `sentence` column (SST-2 layout) contributes that column.
@@ -95,7 +107,9 @@ def corpus_from_text(text: str, task: str, name: str = "your text", source: str 
     if not text.strip():
         raise RnnvizError(f"{name}: the corpus is empty")
     if len(text) > MAX_CORPUS_CHARACTERS:
-        raise RnnvizError(f"{name}: {len(text):,} characters; a corpus may have at most {MAX_CORPUS_CHARACTERS:,}")
+        raise RnnvizError(
+            f"{name}: {len(text):,} characters; a corpus may have at most {MAX_CORPUS_CHARACTERS:,}"
+        )
     if task == "language_model":
         segments = [text[i : i + chunk_characters] for i in range(0, len(text), chunk_characters)]
     else:
@@ -114,7 +128,9 @@ def read_corpus_file(path: str | Path, task: str) -> Corpus:
     if not path.is_file():
         raise RnnvizError(f"{path}: no such file")
     if path.stat().st_size > 4 * MAX_CORPUS_CHARACTERS:
-        raise RnnvizError(f"{path}: {path.stat().st_size:,} bytes; a corpus may have at most {MAX_CORPUS_CHARACTERS:,} characters")
+        raise RnnvizError(
+            f"{path}: {path.stat().st_size:,} bytes; a corpus may have at most {MAX_CORPUS_CHARACTERS:,} characters"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -131,22 +147,31 @@ def reference_corpus(name: str, data_dir: str | Path | None = None) -> Corpus:
             raise RnnvizError(f"{path} not found. " + PROVIDE_CORPUS_HELP.format(data_dir=data_dir))
         text = path.read_text(encoding="utf-8")
         held_out = text[int(len(text) * 0.9) :]  # the split rnnviz.train validates the LM on
-        chunks = tuple(held_out[i : i + CHUNK_CHARACTERS] for i in range(0, len(held_out), CHUNK_CHARACTERS))
+        chunks = tuple(
+            held_out[i : i + CHUNK_CHARACTERS] for i in range(0, len(held_out), CHUNK_CHARACTERS)
+        )
         return Corpus(name=name, segments=chunks, source=f"{path} (last 10 %)")
     if name in ("sst2-dev", "sst2-test"):
         path = data_dir / "sst2" / f"{name.split('-')[1]}.tsv"
         if not path.is_file():
             raise RnnvizError(f"{path} not found. " + PROVIDE_CORPUS_HELP.format(data_dir=data_dir))
-        corpus = corpus_from_text(path.read_text(encoding="utf-8"), "classifier", name=name, source=str(path))
+        corpus = corpus_from_text(
+            path.read_text(encoding="utf-8"), "classifier", name=name, source=str(path)
+        )
         return corpus
-    raise RnnvizError(f"unknown reference corpus {name!r}; known: {', '.join(sum(REFERENCE_CORPORA.values(), ()))}")
+    raise RnnvizError(
+        f"unknown reference corpus {name!r}; known: {', '.join(sum(REFERENCE_CORPORA.values(), ()))}"
+    )
 
 
 def available_reference_corpora(task: str, data_dir: str | Path | None = None) -> list[str]:
     """The reference corpora of `task` whose files are present."""
     data_dir = Path(data_dir or default_data_dir())
-    files = {"shakespeare-validation": data_dir / "tinyshakespeare" / "input.txt",
-             "sst2-dev": data_dir / "sst2" / "dev.tsv", "sst2-test": data_dir / "sst2" / "test.tsv"}
+    files = {
+        "shakespeare-validation": data_dir / "tinyshakespeare" / "input.txt",
+        "sst2-dev": data_dir / "sst2" / "dev.tsv",
+        "sst2-test": data_dir / "sst2" / "test.tsv",
+    }
     return [name for name in REFERENCE_CORPORA.get(task, ()) if files[name].is_file()]
 
 
@@ -179,7 +204,9 @@ class PatternMatch:
     start: int  # global token index, inclusive
     end: int  # exclusive
     length_difference: int  # |span length − query length|
-    purity: float  # mean over the span of (selected units on) / (all units on): 1 = no other unit on
+    purity: (
+        float  # mean over the span of (selected units on) / (all units on): 1 = no other unit on
+    )
 
 
 @dataclass(frozen=True)
@@ -202,7 +229,9 @@ class CorpusIndex:
     histogram_edges: np.ndarray  # [bins + 1]
     feature_correlation: np.ndarray  # [features, units] Pearson ρ
     unit_correlation: np.ndarray  # [units, units] Pearson ρ
-    top_values: np.ndarray  # [units, k] each unit's k largest h, at most one per segment, best first
+    top_values: (
+        np.ndarray
+    )  # [units, k] each unit's k largest h, at most one per segment, best first
     top_positions: np.ndarray  # [units, k] global token index of each
     saturation: tuple[GateSaturation, ...]  # every layer and direction's sigmoid gates
     seconds: float  # time it took to compute (not to read from the cache)
@@ -228,11 +257,17 @@ class CorpusIndex:
         segment = self.segment_of(position)
         start = max(int(self.offsets[segment]), position - before)
         end = min(int(self.offsets[segment + 1]), position + after + 1)
-        return Context(position=position, value=float(self.hidden[position, unit]),
-                       tokens=tuple(str(t) for t in self.tokens[start:end]),
-                       values=self.hidden[start:end, unit].astype(np.float32), focus=position - start)
+        return Context(
+            position=position,
+            value=float(self.hidden[position, unit]),
+            tokens=tuple(str(t) for t in self.tokens[start:end]),
+            values=self.hidden[start:end, unit].astype(np.float32),
+            focus=position - start,
+        )
 
-    def top_contexts(self, unit: int, k: int = 10, before: int = 40, after: int = 10) -> list[Context]:
+    def top_contexts(
+        self, unit: int, k: int = 10, before: int = 40, after: int = 10
+    ) -> list[Context]:
         """The k places where unit `unit` is highest (one per segment), best first."""
         return [self.context(int(p), unit, before, after) for p in self.top_positions[unit, :k]]
 
@@ -244,7 +279,9 @@ class CorpusIndex:
     def saturation_of(self, layer: int, direction: str) -> list[GateSaturation]:
         return [s for s in self.saturation if s.layer == layer and s.direction == direction]
 
-    def find_pattern(self, units: np.ndarray, threshold: float, length: int, limit: int = 20) -> list[PatternMatch]:
+    def find_pattern(
+        self, units: np.ndarray, threshold: float, length: int, limit: int = 20
+    ) -> list[PatternMatch]:
         """Maximal corpus spans where all `units` are ≥ threshold, ranked by length difference, then purity.
 
         LSTMVis's match step: spans never cross a segment boundary.
@@ -265,7 +302,9 @@ class CorpusIndex:
         for start, end in zip(starts, ends):
             all_on = (hidden[start:end] >= threshold).sum(axis=1)
             purity = float(np.mean(len(units) / np.maximum(all_on, 1)))
-            matches.append(PatternMatch(int(start), int(end), abs(int(end - start) - length), purity))
+            matches.append(
+                PatternMatch(int(start), int(end), abs(int(end - start) - length), purity)
+            )
         matches.sort(key=lambda m: (m.length_difference, -m.purity, m.start))
         return matches[:limit]
 
@@ -283,11 +322,20 @@ def select_units(values: np.ndarray, start: int, end: int, threshold: float) -> 
     return np.flatnonzero(selected)
 
 
-def cache_key(loaded: LoadedModel, corpus: Corpus, layer: int, direction: str, top_k: int = TOP_K) -> str:
+def cache_key(
+    loaded: LoadedModel, corpus: Corpus, layer: int, direction: str, top_k: int = TOP_K
+) -> str:
     """sha256 over the weights, config, corpus text, choice and code version."""
     hasher = hashlib.sha256()
-    head = dict(code=CODE_VERSION, config=loaded.config.to_dict(), corpus=corpus.digest(), layer=layer,
-                direction=direction, top_k=top_k, tokenizer=loaded.tokenizer.to_dict())
+    head = dict(
+        code=CODE_VERSION,
+        config=loaded.config.to_dict(),
+        corpus=corpus.digest(),
+        layer=layer,
+        direction=direction,
+        top_k=top_k,
+        tokenizer=loaded.tokenizer.to_dict(),
+    )
     hasher.update(json.dumps(head, sort_keys=True, default=str).encode("utf-8"))
     for name, tensor in sorted(loaded.module.state_dict().items()):
         hasher.update(name.encode("utf-8"))
@@ -300,9 +348,18 @@ def default_cache_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "rnnviz") / "corpus"
 
 
-def corpus_index(loaded: LoadedModel, corpus: Corpus, layer: int = 0, direction: str = "forward", *,
-                 cache_dir: str | Path | None = None, use_cache: bool = True, progress: Progress | None = None,
-                 batch_size: int = BATCH_SIZE, top_k: int = TOP_K) -> CorpusIndex:
+def corpus_index(
+    loaded: LoadedModel,
+    corpus: Corpus,
+    layer: int = 0,
+    direction: str = "forward",
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+    top_k: int = TOP_K,
+) -> CorpusIndex:
     """The corpus statistics of one layer and direction; read from the cache when present, else computed and cached."""
     config = loaded.config
     if not 0 <= layer < config.num_layers:
@@ -316,8 +373,16 @@ def corpus_index(loaded: LoadedModel, corpus: Corpus, layer: int = 0, direction:
             return _read(path)
         except (OSError, ValueError, KeyError):
             pass  # a damaged or foreign file: recompute and overwrite
-    index = compute_corpus_index(loaded, corpus, layer, direction, key=key, progress=progress,
-                                 batch_size=batch_size, top_k=top_k)
+    index = compute_corpus_index(
+        loaded,
+        corpus,
+        layer,
+        direction,
+        key=key,
+        progress=progress,
+        batch_size=batch_size,
+        top_k=top_k,
+    )
     if use_cache:
         _write(index, path)
     return index
@@ -348,7 +413,8 @@ def recorded_names(layer: int, direction: str) -> list[str]:
     (gate saturation) and h of the chosen one. Capturing only these skips rebuilding the tanh
     candidate and the cell state, about a quarter of the work."""
     return [f"{RECURRENT_PATH}.layer*.*.{gate}" for gate in sorted(SIGMOID_GATES)] + [
-        quantity_name(RECURRENT_PATH, layer, direction, "hidden")]
+        quantity_name(RECURRENT_PATH, layer, direction, "hidden")
+    ]
 
 
 def run_batch(loaded: LoadedModel, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -359,9 +425,17 @@ def run_batch(loaded: LoadedModel, ids: torch.Tensor, lengths: torch.Tensor) -> 
     return loaded.module(ids, lengths)
 
 
-def compute_corpus_index(loaded: LoadedModel, corpus: Corpus, layer: int = 0, direction: str = "forward", *,
-                         key: str = "", progress: Progress | None = None, batch_size: int = BATCH_SIZE,
-                         top_k: int = TOP_K) -> CorpusIndex:
+def compute_corpus_index(
+    loaded: LoadedModel,
+    corpus: Corpus,
+    layer: int = 0,
+    direction: str = "forward",
+    *,
+    key: str = "",
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+    top_k: int = TOP_K,
+) -> CorpusIndex:
     """Run the corpus through `loaded` in batches inside `capture` and stream the statistics (no cache)."""
     began = time.perf_counter()
     characters = loaded.config.task == "language_model"
@@ -378,15 +452,18 @@ def compute_corpus_index(loaded: LoadedModel, corpus: Corpus, layer: int = 0, di
     for batch, ids, length_tensor in corpus_batches(encodings, batch_size):
         batch_lengths = lengths[batch]
         steps = ids.shape[1]
-        with torch.no_grad(), capture(loaded.module, only=recorded_names(layer, direction)) as trace:
+        with (
+            torch.no_grad(),
+            capture(loaded.module, only=recorded_names(layer, direction)) as trace,
+        ):
             run_batch(loaded, ids, length_tensor)
         record = trace.call(RECURRENT_PATH)
-        valid = (torch.arange(steps).unsqueeze(0) < length_tensor.unsqueeze(1))
+        valid = torch.arange(steps).unsqueeze(0) < length_tensor.unsqueeze(1)
         full = bool(valid.all())
         segment_ids = np.repeat(batch, batch_lengths)
         positions = np.concatenate([np.arange(offsets[s], offsets[s] + lengths[s]) for s in batch])
 
-        def rows(name: str) -> np.ndarray:
+        def rows(name: str, full: bool = full, valid: np.ndarray = valid) -> np.ndarray:
             value = trace[name]
             value = value.reshape(-1, value.shape[-1]) if full else value[valid]
             return value.numpy()
@@ -409,24 +486,57 @@ def compute_corpus_index(loaded: LoadedModel, corpus: Corpus, layer: int = 0, di
         left, right = stats.saturation(name)
         saturation.append(GateSaturation(int(k), d, gate, left, right))
     return CorpusIndex(
-        model=loaded.name, corpus=corpus.name, key=key, cell=record.cell, layer=layer, direction=direction,
-        tokens=tokens, offsets=offsets, features=features, hidden=hidden, mean=mean, std=std,
-        histogram=stats.histogram, histogram_edges=HISTOGRAM_EDGES.copy(),
-        feature_correlation=stats.feature_correlation(), unit_correlation=stats.unit_correlation(),
-        top_values=stats.top_values, top_positions=stats.top_positions, saturation=tuple(saturation),
+        model=loaded.name,
+        corpus=corpus.name,
+        key=key,
+        cell=record.cell,
+        layer=layer,
+        direction=direction,
+        tokens=tokens,
+        offsets=offsets,
+        features=features,
+        hidden=hidden,
+        mean=mean,
+        std=std,
+        histogram=stats.histogram,
+        histogram_edges=HISTOGRAM_EDGES.copy(),
+        feature_correlation=stats.feature_correlation(),
+        unit_correlation=stats.unit_correlation(),
+        top_values=stats.top_values,
+        top_positions=stats.top_positions,
+        saturation=tuple(saturation),
         seconds=time.perf_counter() - began,
     )
 
 
-_ARRAYS = ("tokens", "offsets", "features", "hidden", "mean", "std", "histogram", "histogram_edges",
-           "feature_correlation", "unit_correlation", "top_values", "top_positions")
+_ARRAYS = (
+    "tokens",
+    "offsets",
+    "features",
+    "hidden",
+    "mean",
+    "std",
+    "histogram",
+    "histogram_edges",
+    "feature_correlation",
+    "unit_correlation",
+    "top_values",
+    "top_positions",
+)
 
 
 def _write(index: CorpusIndex, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = dict(model=index.model, corpus=index.corpus, key=index.key, cell=index.cell, layer=index.layer,
-                direction=index.direction, seconds=index.seconds,
-                saturation=[[s.layer, s.direction, s.gate] for s in index.saturation])
+    meta = dict(
+        model=index.model,
+        corpus=index.corpus,
+        key=index.key,
+        cell=index.cell,
+        layer=index.layer,
+        direction=index.direction,
+        seconds=index.seconds,
+        saturation=[[s.layer, s.direction, s.gate] for s in index.saturation],
+    )
     arrays = {name: getattr(index, name) for name in _ARRAYS}
     for i, s in enumerate(index.saturation):
         arrays[f"saturation_{i}"] = np.stack([s.left, s.right])
@@ -440,23 +550,41 @@ def _read(path: Path) -> CorpusIndex:
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         arrays = {name: data[name] for name in _ARRAYS}
-        saturation = tuple(GateSaturation(k, d, gate, *data[f"saturation_{i}"])
-                           for i, (k, d, gate) in enumerate(meta["saturation"]))
-    return CorpusIndex(model=meta["model"], corpus=meta["corpus"], key=meta["key"], cell=meta["cell"],
-                       layer=meta["layer"], direction=meta["direction"], saturation=saturation,
-                       seconds=meta["seconds"], from_cache=True, **arrays)
+        saturation = tuple(
+            GateSaturation(k, d, gate, *data[f"saturation_{i}"])
+            for i, (k, d, gate) in enumerate(meta["saturation"])
+        )
+    return CorpusIndex(
+        model=meta["model"],
+        corpus=meta["corpus"],
+        key=meta["key"],
+        cell=meta["cell"],
+        layer=meta["layer"],
+        direction=meta["direction"],
+        saturation=saturation,
+        seconds=meta["seconds"],
+        from_cache=True,
+        **arrays,
+    )
 
 
 @dataclass(frozen=True)
 class CorpusSummary:
     """The CLI's printout as data: saturation means per gate and the top units per feature."""
 
-    saturation: tuple[tuple[int, str, str, float, float], ...]  # layer, direction, gate, mean left, mean right
+    saturation: tuple[
+        tuple[int, str, str, float, float], ...
+    ]  # layer, direction, gate, mean left, mean right
     top_units: dict[str, tuple[tuple[int, float], ...]]  # feature → (unit, ρ) by |ρ|
 
 
 def summarize(index: CorpusIndex, k: int = 5) -> CorpusSummary:
-    saturation = tuple((s.layer, s.direction, s.gate, float(s.left.mean()), float(s.right.mean())) for s in index.saturation)
-    top = {f: tuple((int(u), float(index.feature_correlation[i, u])) for u in index.top_units(f, k))
-           for i, f in enumerate(FEATURES)}
+    saturation = tuple(
+        (s.layer, s.direction, s.gate, float(s.left.mean()), float(s.right.mean()))
+        for s in index.saturation
+    )
+    top = {
+        f: tuple((int(u), float(index.feature_correlation[i, u])) for u in index.top_units(f, k))
+        for i, f in enumerate(FEATURES)
+    }
     return CorpusSummary(saturation=saturation, top_units=top)

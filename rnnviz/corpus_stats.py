@@ -15,9 +15,17 @@ import torch
 
 LEFT_SATURATED = 0.1  # a gate value below this is "left-saturated" (Karpathy et al. 2015)
 RIGHT_SATURATED = 0.9  # above this, "right-saturated"
-HISTOGRAM_EDGES = np.linspace(-1.0, 1.0, 41)  # h = o·tanh(c) (or tanh) lies in [-1, 1]; 40 fixed bins
+HISTOGRAM_EDGES = np.linspace(
+    -1.0, 1.0, 41
+)  # h = o·tanh(c) (or tanh) lies in [-1, 1]; 40 fixed bins
 
-FEATURES = ("inside_quotes_or_brackets", "position_in_line", "after_newline", "punctuation", "after_negation")
+FEATURES = (
+    "inside_quotes_or_brackets",
+    "position_in_line",
+    "after_newline",
+    "punctuation",
+    "after_negation",
+)
 FEATURE_LABELS = {
     "inside_quotes_or_brackets": "inside quotes or brackets",
     "position_in_line": "position in line",
@@ -25,8 +33,22 @@ FEATURE_LABELS = {
     "punctuation": "punctuation",
     "after_negation": "after a negation word",
 }
-NEGATION_WORDS = frozenset(["not", "n't", "no", "never", "nor", "nothing", "none", "neither", "nobody", "nowhere",
-                            "cannot", "without"])
+NEGATION_WORDS = frozenset(
+    [
+        "not",
+        "n't",
+        "no",
+        "never",
+        "nor",
+        "nothing",
+        "none",
+        "neither",
+        "nobody",
+        "nowhere",
+        "cannot",
+        "without",
+    ]
+)
 _OPENING = {"(": ")", "[": "]", "{": "}", "``": "''", "-lrb-": "-rrb-"}
 _CLOSING = {v: k for k, v in _OPENING.items()}
 _PUNCTUATION = set(string.punctuation) | {"``", "''", "--", "...", "-lrb-", "-rrb-"}
@@ -55,7 +77,9 @@ def token_features(tokens: list[str], characters: bool) -> np.ndarray:
         inside = opens or closes or depth > 0 or in_double_quote
         if closes and token != '"':
             depth = max(0, depth - 1)
-        is_punctuation = bool(token) and all(ch in _PUNCTUATION for ch in token) or lowered in _PUNCTUATION
+        is_punctuation = (
+            bool(token) and all(ch in _PUNCTUATION for ch in token) or lowered in _PUNCTUATION
+        )
         is_newline = token == "\n"
         if characters:
             if token.isalpha() or token == "'":
@@ -100,7 +124,13 @@ class StatsAccumulator:
         self.top_positions = np.zeros((self.units, 0), dtype=np.int64)
         self.gate_counts: dict[str, np.ndarray] = {}  # name → [3, units]: left, right, total
 
-    def add_hidden(self, values: np.ndarray, features: np.ndarray, segment_ids: np.ndarray, positions: np.ndarray) -> None:
+    def add_hidden(
+        self,
+        values: np.ndarray,
+        features: np.ndarray,
+        segment_ids: np.ndarray,
+        positions: np.ndarray,
+    ) -> None:
         """values [rows, units] float32; features [rows, F]; segment_ids, positions [rows] (global token index)."""
         # Per-batch products in float32, accumulated across batches in float64. torch's matmul, not
         # numpy's: it obeys torch.set_num_threads, where numpy's OpenBLAS threads thrash a busy CPU.
@@ -172,7 +202,10 @@ class StatsAccumulator:
 
 def _product(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """leftᵀ · right."""
-    return (torch.from_numpy(np.ascontiguousarray(left)).T @ torch.from_numpy(np.ascontiguousarray(right))).numpy()
+    return (
+        torch.from_numpy(np.ascontiguousarray(left)).T
+        @ torch.from_numpy(np.ascontiguousarray(right))
+    ).numpy()
 
 
 def histogram_counts(values: np.ndarray) -> np.ndarray:
@@ -181,10 +214,14 @@ def histogram_counts(values: np.ndarray) -> np.ndarray:
     low, width = HISTOGRAM_EDGES[0], HISTOGRAM_EDGES[1] - HISTOGRAM_EDGES[0]
     index = np.clip(((values - low) / width).astype(np.int64), 0, bins - 1)
     index += np.arange(values.shape[1]) * bins
-    return np.bincount(index.ravel(), minlength=values.shape[1] * bins).reshape(values.shape[1], bins)
+    return np.bincount(index.ravel(), minlength=values.shape[1] * bins).reshape(
+        values.shape[1], bins
+    )
 
 
-def unit_clusters(correlation: np.ndarray, clusters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def unit_clusters(
+    correlation: np.ndarray, clusters: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(coordinates [units, 2], labels [units]) of units from their correlation matrix.
 
     Coordinates: classical MDS of the distance 1 − ρ (units that move together lie close).
@@ -202,7 +239,8 @@ def unit_clusters(correlation: np.ndarray, clusters: int, seed: int = 0) -> tupl
         coordinates = np.pad(coordinates, ((0, 0), (0, 2 - coordinates.shape[1])))
     dimensions = min(max(clusters, 2), units)
     space = eigenvectors[:, np.argsort(-eigenvalues)[:dimensions]] * np.sqrt(
-        np.maximum(np.sort(eigenvalues)[::-1][:dimensions], 0.0))
+        np.maximum(np.sort(eigenvalues)[::-1][:dimensions], 0.0)
+    )
     return coordinates, _kmeans(space, min(clusters, units), seed)
 
 
@@ -216,7 +254,12 @@ def _kmeans(points: np.ndarray, k: int, seed: int, iterations: int = 50) -> np.n
     labels = np.zeros(len(points), dtype=np.int64)
     for _ in range(iterations):
         labels = ((points[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
-        updated = np.array([points[labels == j].mean(axis=0) if (labels == j).any() else centres[j] for j in range(k)])
+        updated = np.array(
+            [
+                points[labels == j].mean(axis=0) if (labels == j).any() else centres[j]
+                for j in range(k)
+            ]
+        )
         if np.allclose(updated, centres):
             break
         centres = updated

@@ -31,10 +31,16 @@ class CustomModel:
     encode: Callable[[str], Encoding]  # text → tokens (display strings), ids, unknown flags
     name: str = "custom"
     description: str = "a model from a Python entry point"
-    run: Callable[[nn.Module, torch.Tensor], object] | None = None  # default: module(ids of shape [1, time])
-    per_step: Callable[[object], np.ndarray] | None = None  # the run's output → [time, outcomes] probabilities
+    run: Callable[[nn.Module, torch.Tensor], object] | None = (
+        None  # default: module(ids of shape [1, time])
+    )
+    per_step: Callable[[object], np.ndarray] | None = (
+        None  # the run's output → [time, outcomes] probabilities
+    )
     outcomes: tuple[str, ...] = ()  # what per_step's columns mean (class names, vocabulary)
-    recurrent_path: str | None = None  # which recurrent submodule the views show (default: the first called)
+    recurrent_path: str | None = (
+        None  # which recurrent submodule the views show (default: the first called)
+    )
 
     def forward(self, ids: torch.Tensor) -> object:
         return self.run(self.module, ids) if self.run is not None else self.module(ids)
@@ -48,16 +54,24 @@ def load_entry_point(spec: str) -> LoadedModel | CustomModel:
     try:
         factory = getattr(importlib.import_module(module_name), function_name)
     except ImportError as error:
-        raise RnnvizError(f"cannot import {module_name!r} for entry point {spec!r}: {error}") from None
+        raise RnnvizError(
+            f"cannot import {module_name!r} for entry point {spec!r}: {error}"
+        ) from None
     except AttributeError:
-        raise RnnvizError(f"module {module_name!r} has no {function_name!r} (entry point {spec!r})") from None
+        raise RnnvizError(
+            f"module {module_name!r} has no {function_name!r} (entry point {spec!r})"
+        ) from None
     model = factory()
     if isinstance(model, LoadedModel):
         return model
     if not isinstance(model, CustomModel):
-        raise RnnvizError(f"{spec} returned {type(model).__name__}; return an rnnviz.CustomModel or an rnnviz.LoadedModel")
+        raise RnnvizError(
+            f"{spec} returned {type(model).__name__}; return an rnnviz.CustomModel or an rnnviz.LoadedModel"
+        )
     if not any(isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)) for m in model.module.modules()):
-        raise RnnvizError(f"{spec}: the model has no nn.RNN, nn.LSTM or nn.GRU inside, so there is nothing to show")
+        raise RnnvizError(
+            f"{spec}: the model has no nn.RNN, nn.LSTM or nn.GRU inside, so there is nothing to show"
+        )
     model.module.eval()
     return model
 

@@ -29,8 +29,10 @@ def token_display(token: str, unknown: bool = False) -> str:
 def token_labels(tokens: list[str], unknown: list[bool] | None = None) -> list[str]:
     """Unique axis labels: each token's display with its position appended ("not ·3")."""
     unknown = unknown or [False] * len(tokens)
-    return [f"{token_display(token, is_unknown)}{POSITION_MARK}{i}"
-            for i, (token, is_unknown) in enumerate(zip(tokens, unknown))]
+    return [
+        f"{token_display(token, is_unknown)}{POSITION_MARK}{i}"
+        for i, (token, is_unknown) in enumerate(zip(tokens, unknown))
+    ]
 
 
 def token_text(label: str) -> str:

@@ -443,8 +443,15 @@ def _lstm(x, h, c, weights, plan: _Plan, valid, cell):
     from_input = F.linear(x, weights["weight_ih"], bias).transpose(0, 1)  # [T, B, 4H]
     recurrent = weights["weight_hh"].t()
     projection = weights["weight_hr"].t() if "weight_hr" in weights else None
-    names = ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell",
-             "unprojected_hidden", "hidden")
+    names = (
+        "input_gate",
+        "forget_gate",
+        "cell_gate",
+        "output_gate",
+        "cell",
+        "unprojected_hidden",
+        "hidden",
+    )
     records = {q: [] for q in names}
     for t in range(x.shape[1]):
         gates = torch.addmm(from_input[t], h, recurrent)

@@ -45,8 +45,12 @@ Readout = Callable[[torch.Tensor], torch.Tensor]  # last layer's outputs [B, T, 
 class Unrolled:
     """A step-by-step re-execution of a recurrent module: outputs plus every h_t / c_t graph node."""
 
-    outputs: torch.Tensor  # [batch, time, directions · units] of the last layer, as the fused module returns
-    hidden: dict[str, list[torch.Tensor]]  # row ("layer0.forward") → h_t for t = 0..T−1, each [batch, units]
+    outputs: (
+        torch.Tensor
+    )  # [batch, time, directions · units] of the last layer, as the fused module returns
+    hidden: dict[
+        str, list[torch.Tensor]
+    ]  # row ("layer0.forward") → h_t for t = 0..T−1, each [batch, units]
     cell: dict[str, list[torch.Tensor]]  # LSTM only: row → c_t
 
     @property
@@ -65,8 +69,16 @@ def unroll(rnn: nn.RNNBase, inputs: torch.Tensor) -> Unrolled:
     Zero initial state; inter-layer dropout is not applied (use it on modules in eval mode).
     """
     if rnn.training and rnn.dropout > 0 and rnn.num_layers > 1:
-        raise RnnvizError("unroll: put the module in eval mode (inter-layer dropout is not re-executed)")
-    kind = "lstm" if isinstance(rnn, nn.LSTM) else "gru" if isinstance(rnn, nn.GRU) else rnn.nonlinearity
+        raise RnnvizError(
+            "unroll: put the module in eval mode (inter-layer dropout is not re-executed)"
+        )
+    kind = (
+        "lstm"
+        if isinstance(rnn, nn.LSTM)
+        else "gru"
+        if isinstance(rnn, nn.GRU)
+        else rnn.nonlinearity
+    )
     directions = 2 if rnn.bidirectional else 1
     batch, steps = inputs.shape[:2]
     width = getattr(rnn, "proj_size", 0) or rnn.hidden_size
@@ -77,14 +89,17 @@ def unroll(rnn: nn.RNNBase, inputs: torch.Tensor) -> Unrolled:
         per_direction = []
         for d in range(directions):
             suffix = "_reverse" if d else ""
-            weight = {k: getattr(rnn, f"{k}_l{layer}{suffix}", None) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+            weight = {
+                k: getattr(rnn, f"{k}_l{layer}{suffix}", None)
+                for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+            }
             # The input projection W_ih·x_t + b_ih for all timesteps at once; only U·h_{t−1} is sequential.
             from_input = F.linear(layer_input, weight["weight_ih"], weight["bias_ih"])
             h = inputs.new_zeros(batch, width)
             c = inputs.new_zeros(batch, rnn.hidden_size)
             hs: list[torch.Tensor | None] = [None] * steps
             cs: list[torch.Tensor | None] = [None] * steps
-            for t in (range(steps - 1, -1, -1) if d else range(steps)):
+            for t in range(steps - 1, -1, -1) if d else range(steps):
                 from_hidden = F.linear(h, weight["weight_hh"], weight["bias_hh"])
                 if kind == "lstm":
                     i, f, g, o = (from_input[:, t] + from_hidden).chunk(4, dim=-1)
@@ -132,7 +147,9 @@ class Output:
     position: int | None  # language model: the position whose next-token distribution is read
 
 
-def model_output(loaded: LoadedModel, ids: Sequence[int], target: int | None = None, position: int | None = None) -> Output:
+def model_output(
+    loaded: LoadedModel, ids: Sequence[int], target: int | None = None, position: int | None = None
+) -> Output:
     """The output y: a classifier's class score (logit; default the predicted class), or an LM's
     log p(next token = target | x[:position+1]) (default: the last position and its most likely token)."""
     module = loaded.module
@@ -140,10 +157,14 @@ def model_output(loaded: LoadedModel, ids: Sequence[int], target: int | None = N
     x = torch.tensor([list(ids)], dtype=torch.int64)
     if loaded.config.task == "classifier":
         if position is not None:
-            raise RnnvizError("position applies to language models only; a classifier reads the final state")
+            raise RnnvizError(
+                "position applies to language models only; a classifier reads the final state"
+            )
 
         def readout(outputs: torch.Tensor) -> torch.Tensor:
-            return module.head(module.pooled(outputs))[:, chosen]  # final state, or mean / max over tokens
+            return module.head(module.pooled(outputs))[
+                :, chosen
+            ]  # final state, or mean / max over tokens
 
         labels = loaded.config.labels
         if target is None:
@@ -160,14 +181,18 @@ def model_output(loaded: LoadedModel, ids: Sequence[int], target: int | None = N
         with torch.no_grad():
             target = int(module(x)[0, position].argmax())
     if not 0 <= target < loaded.config.vocab_size:
-        raise RnnvizError(f"token id {target} outside the vocabulary (size {loaded.config.vocab_size})")
+        raise RnnvizError(
+            f"token id {target} outside the vocabulary (size {loaded.config.vocab_size})"
+        )
     chosen = target
 
     def readout(outputs: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(module.head(outputs[:, position]), dim=-1)[:, chosen]
 
     token = loaded.tokenizer.itos[target]
-    return Output(f"log p(next = {token!r} | text up to position {position})", readout, target, position)
+    return Output(
+        f"log p(next = {token!r} | text up to position {position})", readout, target, position
+    )
 
 
 @dataclass(frozen=True)
@@ -179,7 +204,9 @@ class GradientFlow:
     rows: tuple[str, ...]  # "layer0.forward", "layer0.backward", "layer1.forward", ...
     grad_hidden: np.ndarray  # [rows, time, units]: ∂y/∂h_t
     grad_cell: np.ndarray | None  # [rows, time, units]: ∂y/∂c_t (LSTM), else None
-    last_state_dependence: np.ndarray  # [rows, time]: ‖∂h_final/∂h_t‖_F within the row's layer and direction
+    last_state_dependence: (
+        np.ndarray
+    )  # [rows, time]: ‖∂h_final/∂h_t‖_F within the row's layer and direction
     reproduction_error: float  # step-by-step re-execution vs the fused module
 
     @property
@@ -202,7 +229,9 @@ def embed(loaded: LoadedModel, ids: Sequence[int]) -> torch.Tensor:
         return loaded.module.embedding(torch.tensor([list(ids)], dtype=torch.int64))
 
 
-def gradient_flow(loaded: LoadedModel, ids: Sequence[int], target: int | None = None, position: int | None = None) -> GradientFlow:
+def gradient_flow(
+    loaded: LoadedModel, ids: Sequence[int], target: int | None = None, position: int | None = None
+) -> GradientFlow:
     """Gradient of the model output (see `model_output`) with respect to every h_t / c_t, and ‖∂h_final/∂h_t‖_F."""
     output = model_output(loaded, ids, target, position)
     rnn = loaded.module.rnn
@@ -211,7 +240,9 @@ def gradient_flow(loaded: LoadedModel, ids: Sequence[int], target: int | None = 
         unrolled = unroll(rnn, inputs)
         error = reproduction_error(rnn, inputs, unrolled)
         if error > REPRODUCTION_TOLERANCE:
-            raise RnnvizError(f"step-by-step re-execution differs from the fused module by {error:.2e}")
+            raise RnnvizError(
+                f"step-by-step re-execution differs from the fused module by {error:.2e}"
+            )
         y = output.readout(unrolled.outputs)[0]
         nodes = [h for row in unrolled.rows for h in unrolled.hidden[row]]
         nodes += [c for row in unrolled.rows for c in unrolled.cell.get(row, [])]
@@ -246,8 +277,13 @@ def last_state_dependence(rnn: nn.RNNBase, inputs: torch.Tensor) -> np.ndarray:
         unrolled = unroll(rnn, inputs.detach())
         rows = []
         for row in unrolled.rows:
-            grads = torch.autograd.grad(unrolled.final_hidden(row), unrolled.hidden[row], grad_outputs=unit_vectors,
-                                        is_grads_batched=True, retain_graph=True)
+            grads = torch.autograd.grad(
+                unrolled.final_hidden(row),
+                unrolled.hidden[row],
+                grad_outputs=unit_vectors,
+                is_grads_batched=True,
+                retain_graph=True,
+            )
             rows.append(torch.stack([g.norm() for g in grads]))
     return torch.stack(rows).numpy()
 
@@ -271,7 +307,11 @@ class Attributions:
 
 
 def token_attributions(
-    loaded: LoadedModel, ids: Sequence[int], target: int | None = None, position: int | None = None, n_steps: int = 50
+    loaded: LoadedModel,
+    ids: Sequence[int],
+    target: int | None = None,
+    position: int | None = None,
+    n_steps: int = 50,
 ) -> Attributions:
     """Gradient × input and integrated gradients (Captum, Gauss–Legendre, `n_steps` points) per token."""
     from captum.attr import IntegratedGradients
@@ -291,8 +331,9 @@ def token_attributions(
         (gradient,) = torch.autograd.grad(y.sum(), leaf)
         # Bound the memory of long texts: at most about 20,000 timesteps go through the model at once.
         per_batch = max(1, min(n_steps, 20_000 // len(ids)))
-        integrated = IntegratedGradients(forward).attribute(inputs, baselines=baseline, n_steps=n_steps,
-                                                            internal_batch_size=per_batch)
+        integrated = IntegratedGradients(forward).attribute(
+            inputs, baselines=baseline, n_steps=n_steps, internal_batch_size=per_batch
+        )
     with torch.no_grad():
         baseline_value = float(forward(baseline)[0])
     return Attributions(

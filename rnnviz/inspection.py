@@ -31,8 +31,12 @@ class TextRun:
     text: str  # the text that was run (after truncation)
     encoding: Encoding
     trace: Trace
-    predictions: np.ndarray | None  # after each token: [time, classes] / [time, vocabulary]; None if a custom model gives none
-    prediction_labels: tuple[str, ...]  # class labels, or the vocabulary (what the predictions' columns mean)
+    predictions: (
+        np.ndarray | None
+    )  # after each token: [time, classes] / [time, vocabulary]; None if a custom model gives none
+    prediction_labels: tuple[
+        str, ...
+    ]  # class labels, or the vocabulary (what the predictions' columns mean)
     truncated: bool = False
     recurrent_path: str = RECURRENT_PATH  # the recurrent submodule the views show
 
@@ -56,7 +60,9 @@ class TextRun:
         return [(self.prediction_labels[i], float(row[i])) for i in best]
 
 
-def prepare_text(text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate: bool = False) -> tuple[str, bool]:
+def prepare_text(
+    text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate: bool = False
+) -> tuple[str, bool]:
     """The text to run and whether it was cut; refuses empty text and, unless truncating, overlong text."""
     if not text or not text.strip():
         raise RnnvizError("the text is empty: type at least one word")
@@ -68,7 +74,10 @@ def prepare_text(text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate:
 
 
 def inspect_text(
-    loaded: LoadedModel | CustomModel, text: str, max_characters: int = MAX_TEXT_CHARACTERS, truncate: bool = False
+    loaded: LoadedModel | CustomModel,
+    text: str,
+    max_characters: int = MAX_TEXT_CHARACTERS,
+    truncate: bool = False,
 ) -> TextRun:
     """Tokenize `text`, run the model inside `capture`, and compute the per-step predictions."""
     text, truncated = prepare_text(text, max_characters, truncate)
@@ -94,7 +103,8 @@ def inspect_text(
 
 
 def _captured_forward(encode, module, forward, text: str):
-    """(encoding, trace, output): `text` tokenized by `encode`, its ids run through `forward` inside `capture(module)`."""
+    """(encoding, trace, output): `text` tokenized by `encode`, its ids run through `forward` inside
+    `capture(module)`."""
     encoding = encode(text)
     if not encoding.ids:
         raise RnnvizError("the text has no tokens the model can read")
@@ -111,8 +121,10 @@ def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
     if model.per_step is not None:
         per_step = np.asarray(model.per_step(output), dtype=np.float32)
         if per_step.shape != (len(encoding.ids), len(model.outcomes)):
-            raise RnnvizError(f"{model.name}: per_step gave shape {per_step.shape}, "
-                              f"expected (tokens, outcomes) = ({len(encoding.ids)}, {len(model.outcomes)})")
+            raise RnnvizError(
+                f"{model.name}: per_step gave shape {per_step.shape}, "
+                f"expected (tokens, outcomes) = ({len(encoding.ids)}, {len(model.outcomes)})"
+            )
     return TextRun(
         model=model.name,
         task="custom",
@@ -129,8 +141,12 @@ def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
 def unit_contributions(loaded: LoadedModel, run: TextRun) -> np.ndarray:
     """Each unit's contribution w·h_T (or w·mean / max of h) to the predicted class's logit (classifiers)."""
     record = run.recurrent_call
-    outputs = np.concatenate([run.states(record.num_layers - 1, d, "hidden") for d in record.directions], axis=1)
-    state = loaded.module.pooled(torch.from_numpy(outputs).unsqueeze(0))[0].numpy()  # what the head reads
+    outputs = np.concatenate(
+        [run.states(record.num_layers - 1, d, "hidden") for d in record.directions], axis=1
+    )
+    state = loaded.module.pooled(torch.from_numpy(outputs).unsqueeze(0))[
+        0
+    ].numpy()  # what the head reads
     predicted = int(run.predictions[-1].argmax())
     weight = loaded.module.head.weight.detach().numpy()[predicted]
     return weight * state

@@ -3,10 +3,11 @@
 One training loop (`train`) serves the app (through `TrainingJob`, a background thread whose
 progress the page polls) and the benchmark alike. A server shares its cores among many sessions:
 `LabScheduler` lets at most a fixed number of jobs train at once (RNNVIZ_LAB_JOBS, by default half
-the usable cores), queues the rest in order, and stops the jobs of sessions that have ended. Runs are deterministic: parameters are
-initialised from a seeded generator and batches come from seeded generators, never from the
-global RNG, so concurrent sessions do not disturb each other. A run ends at the first of:
-the held-out accuracy reaching `target_accuracy`, `max_steps`, `time_budget_s`, or Stop.
+the usable cores), queues the rest in order, and stops the jobs of sessions that have ended. Runs
+are deterministic: parameters are initialised from a seeded generator and batches come from
+seeded generators, never from the global RNG, so concurrent sessions do not disturb each other. A
+run ends at the first of: the held-out accuracy reaching `target_accuracy`, `max_steps`,
+`time_budget_s`, or Stop.
 
 While training, the gradient of the loss with respect to every h_t (via rnnviz.gradients'
 step-by-step re-execution) is measured on a fixed probe batch: ‖∂L/∂h_t‖ averaged over the
@@ -69,13 +70,22 @@ class LabConfig:
             problems.append(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
         if self.task not in TASKS:
             problems.append(f"task must be one of {sorted(TASKS)}, got {self.task!r}")
-        for name, low, high in (("n", 1, 500), ("hidden_size", 1, 1024), ("batch_size", 1, 4096),
-                                ("max_steps", 1, 10**6), ("eval_every", 1, 10**6)):
+        for name, low, high in (
+            ("n", 1, 500),
+            ("hidden_size", 1, 1024),
+            ("batch_size", 1, 4096),
+            ("max_steps", 1, 10**6),
+            ("eval_every", 1, 10**6),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 problems.append(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-        if not (0 < self.learning_rate < 1 and self.time_budget_s > 0 and 0 < self.target_accuracy <= 1):
-            problems.append("learning_rate in (0, 1), time_budget_s > 0 and target_accuracy in (0, 1] are required")
+        if not (
+            0 < self.learning_rate < 1 and self.time_budget_s > 0 and 0 < self.target_accuracy <= 1
+        ):
+            problems.append(
+                "learning_rate in (0, 1), time_budget_s > 0 and target_accuracy in (0, 1] are required"
+            )
         if self.gate_init not in ("chrono", "pytorch"):
             problems.append(f"gate_init must be 'chrono' or 'pytorch', got {self.gate_init!r}")
         if problems:
@@ -141,11 +151,15 @@ def build_lab_model(config: LabConfig) -> LabModel:
     return model
 
 
-def loss_and_correct(task: Task, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_and_correct(
+    task: Task, outputs: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed loss (cross-entropy, or squared error for regression) and a per-example correct mask."""
     if task.kind == "regression":
         prediction = outputs[:, 0]
-        return F.mse_loss(prediction, targets, reduction="sum"), (prediction - targets).abs() < ADDING_TOLERANCE
+        return F.mse_loss(prediction, targets, reduction="sum"), (
+            prediction - targets
+        ).abs() < ADDING_TOLERANCE
     return F.cross_entropy(outputs, targets, reduction="sum"), outputs.argmax(dim=-1) == targets
 
 
@@ -194,7 +208,9 @@ class Progress:
         that reached its target accuracy early is complete), the share reached for a stopped run."""
         if self.state == "done":
             return 1.0
-        return min(1.0, max(self.step / self.config.max_steps, self.seconds / self.config.time_budget_s))
+        return min(
+            1.0, max(self.step / self.config.max_steps, self.seconds / self.config.time_budget_s)
+        )
 
 
 @dataclass(frozen=True)
@@ -206,12 +222,17 @@ class LabResult:
     progress: Progress
 
 
-def train(config: LabConfig, on_progress: Callable[[Progress], None] | None = None,
-          stop: threading.Event | None = None) -> LabResult:
+def train(
+    config: LabConfig,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
+) -> LabResult:
     """Train a fresh model for `config`; calls `on_progress` after every checkpoint."""
     task = config.task_spec
     model = build_lab_model(config)
-    held_out = task.generate(config.n, EVAL_EXAMPLES, torch.Generator().manual_seed(config.seed + 1))
+    held_out = task.generate(
+        config.n, EVAL_EXAMPLES, torch.Generator().manual_seed(config.seed + 1)
+    )
     probe = Batch(held_out.inputs[:PROBE_EXAMPLES], held_out.targets[:PROBE_EXAMPLES])
     stream = torch.Generator().manual_seed(config.seed + 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -222,10 +243,17 @@ def train(config: LabConfig, on_progress: Callable[[Progress], None] | None = No
         with torch.no_grad():
             loss, correct = loss_and_correct(task, model(held_out.inputs), held_out.targets)
         seconds = time.perf_counter() - start
-        point = Checkpoint(step, seconds, float(loss) / EVAL_EXAMPLES, float(correct.float().mean()))
+        point = Checkpoint(
+            step, seconds, float(loss) / EVAL_EXAMPLES, float(correct.float().mean())
+        )
         norms = (step, gradient_norms_per_step(model, task, probe))
-        return replace(progress, step=step, seconds=seconds, checkpoints=progress.checkpoints + (point,),
-                       gradient_norms=progress.gradient_norms + (norms,))
+        return replace(
+            progress,
+            step=step,
+            seconds=seconds,
+            checkpoints=progress.checkpoints + (point,),
+            gradient_norms=progress.gradient_norms + (norms,),
+        )
 
     progress = checkpoint(0)
     if on_progress:
@@ -281,7 +309,12 @@ class TrainingJob:
     Created with `start=False` (by LabScheduler) it waits, state "queued", until `start()`; a job
     stopped while it waits never trains. `on_end` is called once, from whichever thread ends the job."""
 
-    def __init__(self, config: LabConfig, start: bool = True, on_end: Callable[["TrainingJob"], None] | None = None):
+    def __init__(
+        self,
+        config: LabConfig,
+        start: bool = True,
+        on_end: Callable[["TrainingJob"], None] | None = None,
+    ):
         self.config = config
         self.number = next(_JOB_NUMBERS)  # unique in this process (unlike id(), never reused)
         self._lock = threading.Lock()
@@ -293,7 +326,9 @@ class TrainingJob:
         self._result: LabResult | None = None
         self.started_at: float | None = None  # time.monotonic() when training began
         self.ended_at: float | None = None  # … and when the job ended (trained, stopped or failed)
-        self._thread = threading.Thread(target=self._run, name=f"rnnviz-lab-{config.cell}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"rnnviz-lab-{config.cell}", daemon=True
+        )
         if start:
             self.start()
 
@@ -323,7 +358,10 @@ class TrainingJob:
                 final = replace(final, reason=self._stop_reason)
                 result = replace(result, progress=final)
         except Exception as error:  # shown on the page as a message, not a traceback
-            result, final = None, replace(self.snapshot(), state="failed", reason=f"{type(error).__name__}: {error}")
+            result, final = (
+                None,
+                replace(self.snapshot(), state="failed", reason=f"{type(error).__name__}: {error}"),
+            )
         with self._lock:
             self._result, self._progress = result, final
         self._end()
@@ -350,7 +388,9 @@ class TrainingJob:
             self._stop.set()
             waiting = self._progress.state == "queued"
             if waiting:
-                self._progress = replace(self._progress, state="stopped", reason=f"{reason} before it started")
+                self._progress = replace(
+                    self._progress, state="stopped", reason=f"{reason} before it started"
+                )
         if waiting:
             self._end()
 
@@ -382,7 +422,10 @@ def lab_job_slots(environ: dict[str, str] | None = None) -> tuple[int, str]:
         return default, ""
     if value.isdigit() and 1 <= int(value) <= 1024:
         return int(value), ""
-    return default, f"{LAB_JOBS_VARIABLE}={value!r} is not a whole number from 1 to 1024; using {default}"
+    return (
+        default,
+        f"{LAB_JOBS_VARIABLE}={value!r} is not a whole number from 1 to 1024; using {default}",
+    )
 
 
 @dataclass(frozen=True)
@@ -470,7 +513,9 @@ class LabScheduler:
     def _start_watcher(self) -> None:
         """Called under the lock; the watcher ends by itself once no job has an owner to check."""
         if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, name="rnnviz-lab-watcher", daemon=True)
+            self._watcher = threading.Thread(
+                target=self._watch, name="rnnviz-lab-watcher", daemon=True
+            )
             self._watcher.start()
 
     def _watch(self) -> None:
@@ -524,26 +569,40 @@ def inspect_example(model: LabModel, config: LabConfig, seed: int = 0) -> LabIns
     with torch.no_grad(), capture(model) as trace:
         output = model(example.inputs)[0]
     record = trace.call("rnn")
-    quantities = {q: trace[record.name(0, "forward", q)][0].numpy() for q in QUANTITIES_BY_CELL[record.cell]}
+    quantities = {
+        q: trace[record.name(0, "forward", q)][0].numpy() for q in QUANTITIES_BY_CELL[record.cell]
+    }
     if task.kind == "regression":
         target, prediction = f"{float(example.targets[0]):.3f}", f"{float(output[0]):.3f}"
     else:
-        target, prediction = task.classes[int(example.targets[0])], task.classes[int(output.argmax())]
-    return LabInspection(task.tokens(example.inputs[0]), record.cell, quantities, target, prediction)
+        target, prediction = (
+            task.classes[int(example.targets[0])],
+            task.classes[int(output.argmax())],
+        )
+    return LabInspection(
+        task.tokens(example.inputs[0]), record.cell, quantities, target, prediction
+    )
 
 
 def export_zip(result: LabResult) -> bytes:
     """A zip of model.safetensors + config.json (the LabConfig and the run's final metrics; no pickle)."""
     from safetensors.torch import save
 
-    weights = save({k: v.detach().contiguous() for k, v in result.model.state_dict().items()}, metadata={"format": "rnnviz-lab"})
+    weights = save(
+        {k: v.detach().contiguous() for k, v in result.model.state_dict().items()},
+        metadata={"format": "rnnviz-lab"},
+    )
     last = result.progress.checkpoints[-1] if result.progress.checkpoints else None
     payload = {
         "format": "rnnviz-lab",
         "lab": result.config.to_dict(),
-        "metrics": {"steps": result.progress.step, "seconds": round(result.progress.seconds, 2),
-                    "held_out_accuracy": last.accuracy if last else None,
-                    "held_out_loss": last.loss if last else None, "ended": result.progress.reason},
+        "metrics": {
+            "steps": result.progress.step,
+            "seconds": round(result.progress.seconds, 2),
+            "held_out_accuracy": last.accuracy if last else None,
+            "held_out_loss": last.loss if last else None,
+            "ended": result.progress.reason,
+        },
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -47,7 +47,9 @@ class Task:
     outputs: int  # classes, or 1 for regression
     classes: tuple[str, ...]  # class names ("" for regression)
     generate: Callable[[int, int, torch.Generator], Batch]  # (N, batch size, generator) → Batch
-    tokens: Callable[[torch.Tensor], list[str]]  # one sequence's inputs [time, features] → display tokens
+    tokens: Callable[
+        [torch.Tensor], list[str]
+    ]  # one sequence's inputs [time, features] → display tokens
 
     def sequence_length(self, n: int) -> int:
         return int(self.generate(n, 1, torch.Generator().manual_seed(0)).inputs.shape[1])
@@ -98,7 +100,9 @@ def brackets(n: int, batch: int, generator: torch.Generator) -> Batch:
         sequence = _balanced_string(length, generator)
         if k % 2:  # shuffle until unbalanced: same counts, but the depth dips below zero somewhere
             while is_balanced("".join(BRACKETS[i] for i in sequence)):
-                sequence = [sequence[i] for i in torch.randperm(length, generator=generator).tolist()]
+                sequence = [
+                    sequence[i] for i in torch.randperm(length, generator=generator).tolist()
+                ]
         rows.append(sequence)
         labels.append(1 - k % 2)
     order = torch.randperm(batch, generator=generator)
@@ -132,11 +136,35 @@ def _adding_tokens(inputs: torch.Tensor) -> list[str]:
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
-        Task("first_symbol", "remember the first symbol after N distractors", "classification",
-             len(FIRST_SYMBOL_VOCABULARY), len(SYMBOLS), SYMBOLS, first_symbol, _symbol_tokens(FIRST_SYMBOL_VOCABULARY)),
-        Task("brackets", "are N brackets balanced?", "classification", 2, 2, ("unbalanced", "balanced"), brackets,
-             _symbol_tokens(BRACKETS)),
-        Task("adding", "adding problem: sum of the two marked values among N", "regression", 2, 1, ("",), adding,
-             _adding_tokens),
+        Task(
+            "first_symbol",
+            "remember the first symbol after N distractors",
+            "classification",
+            len(FIRST_SYMBOL_VOCABULARY),
+            len(SYMBOLS),
+            SYMBOLS,
+            first_symbol,
+            _symbol_tokens(FIRST_SYMBOL_VOCABULARY),
+        ),
+        Task(
+            "brackets",
+            "are N brackets balanced?",
+            "classification",
+            2,
+            2,
+            ("unbalanced", "balanced"),
+            brackets,
+            _symbol_tokens(BRACKETS),
+        ),
+        Task(
+            "adding",
+            "adding problem: sum of the two marked values among N",
+            "regression",
+            2,
+            1,
+            ("",),
+            adding,
+            _adding_tokens,
+        ),
     )
 }

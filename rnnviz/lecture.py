@@ -3,9 +3,8 @@ numbers (which add up), and one line in plain words per gate."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,8 +31,9 @@ EQUATIONS = {
 
 
 TEXTBOOK_GRU = {
-    r"z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})":
-        r"z_t = \sigma(-(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}))",
+    r"z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})": (
+        r"z_t = \sigma(-(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}))"
+    ),
     r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}": r"h_t = z_t \odot n_t + (1 - z_t) \odot h_{t-1}",
 }
 
@@ -67,11 +67,19 @@ class UnitStep:
     values: dict[str, float]  # quantity → value at t
     previous_hidden: float
     previous_cell: float | None = None
-    previous_step: int = -1  # the token whose state the step starts from (−1 or T: the initial state)
+    previous_step: int = (
+        -1
+    )  # the token whose state the step starts from (−1 or T: the initial state)
 
 
-def unit_step(series: dict[str, np.ndarray], step: int, unit: int, direction: str = "forward",
-              initial_hidden: float = 0.0, initial_cell: float = 0.0) -> UnitStep:
+def unit_step(
+    series: dict[str, np.ndarray],
+    step: int,
+    unit: int,
+    direction: str = "forward",
+    initial_hidden: float = 0.0,
+    initial_cell: float = 0.0,
+) -> UnitStep:
     """Pick token t from a unit's per-token series (quantity → [time]) with the state it started from."""
     length = len(series["hidden"])
     previous = step - 1 if direction == "forward" else step + 1
@@ -101,17 +109,22 @@ def written_update(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION
 def _written_update(cell: str, s: UnitStep, notation: Notation) -> list[str]:
     v, t, p = s.values, s.step, s.previous_step
     n = _number
-    if cell == "gru" and notation.textbook_update:  # the values are the textbook's z = 1 − PyTorch's
+    if (
+        cell == "gru" and notation.textbook_update
+    ):  # the values are the textbook's z = 1 − PyTorch's
         return [
             rf"\begin{{aligned}}h_{{{t}}} &= z \cdot n + (1 - z) \cdot h_{{{p}}} \\ &= {n(v['update_gate'])} "
-            rf"\cdot ({n(v['new_gate'])}) + (1 - {n(v['update_gate'])}) \cdot ({n(s.previous_hidden)}) = {n(v['hidden'])}"
+            rf"\cdot ({n(v['new_gate'])}) + (1 - {n(v['update_gate'])}) \cdot "
+            rf"({n(s.previous_hidden)}) = {n(v['hidden'])}"
             r"\end{aligned}",
         ]
     if cell == "lstm":
         return [
             rf"\begin{{aligned}}c_{{{t}}} &= f \cdot c_{{{p}}} + i \cdot g \\ &= {n(v['forget_gate'])} \cdot "
-            rf"({n(s.previous_cell)}) + {n(v['input_gate'])} \cdot ({n(v['cell_gate'])}) = {n(v['cell'])}\end{{aligned}}",
-            rf"h_{{{t}}} = o \cdot \tanh(c_{{{t}}}) = {n(v['output_gate'])} \cdot \tanh({n(v['cell'])}) = {n(v['hidden'])}",
+            rf"({n(s.previous_cell)}) + {n(v['input_gate'])} \cdot ({n(v['cell_gate'])}) = "
+            rf"{n(v['cell'])}\end{{aligned}}",
+            rf"h_{{{t}}} = o \cdot \tanh(c_{{{t}}}) = {n(v['output_gate'])} \cdot "
+            rf"\tanh({n(v['cell'])}) = {n(v['hidden'])}",
         ]
     if cell == "gru":
         return [
@@ -122,10 +135,14 @@ def _written_update(cell: str, s: UnitStep, notation: Notation) -> list[str]:
     if cell == "rnn_tanh":
         # the pre-activation a is recovered from h = tanh(a); W x_t and H h_prev are not recorded apart
         pre_activation = float(np.arctanh(np.clip(v["hidden"], -1 + 1e-7, 1 - 1e-7)))
-        return [rf"h_{{{t}}} = \tanh(W x_{{{t}}} + H h_{{{p}}} + b) = \tanh({n(pre_activation)}) = {n(v['hidden'])}"
-                rf",\quad h_{{{p}}} = {n(s.previous_hidden)}"]
-    return [rf"h_{{{t}}} = \mathrm{{relu}}(W x_{{{t}}} + H h_{{{p}}} + b) = {n(v['hidden'])},\quad h_{{{p}}} = "
-            rf"{n(s.previous_hidden)}"]
+        return [
+            rf"h_{{{t}}} = \tanh(W x_{{{t}}} + H h_{{{p}}} + b) = \tanh({n(pre_activation)}) = {n(v['hidden'])}"
+            rf",\quad h_{{{p}}} = {n(s.previous_hidden)}"
+        ]
+    return [
+        rf"h_{{{t}}} = \mathrm{{relu}}(W x_{{{t}}} + H h_{{{p}}} + b) = {n(v['hidden'])},\quad h_{{{p}}} = "
+        rf"{n(s.previous_hidden)}"
+    ]
 
 
 def gate_sentences(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION) -> list[str]:
@@ -147,8 +164,10 @@ def gate_sentences(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION
             f"{percent(1 - kept)} from the candidate n = {v['new_gate']:.2f}",
             f"**r = {v['reset_gate']:.2f}**: lets {percent(v['reset_gate'])} of {h}{_sub(p)} into the candidate n",
         ]
-    return [f"{h} is a squashed mix of the input and the old state {h}{_sub(p)} = {s.previous_hidden:.2f}; "
-            "no gate decides what to keep"]
+    return [
+        f"{h} is a squashed mix of the input and the old state {h}{_sub(p)} = {s.previous_hidden:.2f}; "
+        "no gate decides what to keep"
+    ]
 
 
 def _sub(index: int) -> str:

@@ -13,7 +13,6 @@ unpickled, so loading a folder from elsewhere cannot execute code.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +33,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 FORMAT_VERSION = 1
+
 
 def _pretrained_dir() -> Path:
     """The shipped models: `pretrained/` beside the package in a checkout; in an installed wheel the
@@ -84,7 +84,9 @@ class ModelConfig:
         if self.pooling not in POOLINGS:
             problems.append(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         elif self.task == "language_model" and self.pooling != "last":
-            problems.append("a language model predicts at every position; pooling applies to classifiers")
+            problems.append(
+                "a language model predicts at every position; pooling applies to classifiers"
+            )
         if not (0.0 <= float(self.dropout) < 1.0):
             problems.append(f"dropout must be in [0, 1), got {self.dropout!r}")
         if problems:
@@ -149,12 +151,16 @@ class TextClassifier(nn.Module):
         out, h = self.rnn(packed)
         if self.pooling == "last":
             h_n = h[0] if isinstance(h, tuple) else h  # LSTM returns (h_n, c_n)
-            last = h_n[-self.num_directions:]  # last layer, all directions: [D, B, H]
+            last = h_n[-self.num_directions :]  # last layer, all directions: [D, B, H]
             return torch.cat(list(last), dim=-1)
-        outputs, _ = pad_packed_sequence(out, batch_first=True)  # [B, T, D*H], zeros past each length
+        outputs, _ = pad_packed_sequence(
+            out, batch_first=True
+        )  # [B, T, D*H], zeros past each length
         if self.pooling == "mean":
             return outputs.sum(1) / lengths.to(outputs.device, outputs.dtype).unsqueeze(1)
-        valid = torch.arange(outputs.shape[1], device=outputs.device) < lengths.to(outputs.device).unsqueeze(1)
+        valid = torch.arange(outputs.shape[1], device=outputs.device) < lengths.to(
+            outputs.device
+        ).unsqueeze(1)
         return outputs.masked_fill(~valid.unsqueeze(-1), float("-inf")).amax(1)
 
     def pooled(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -172,7 +178,9 @@ class TextClassifier(nn.Module):
     def pooled_per_step(self, outputs: torch.Tensor) -> torch.Tensor:
         """What the head would read after each token, from a unidirectional last layer's outputs [T, H]."""
         if self.pooling == "mean":
-            steps = torch.arange(1, outputs.shape[0] + 1, dtype=outputs.dtype, device=outputs.device)
+            steps = torch.arange(
+                1, outputs.shape[0] + 1, dtype=outputs.dtype, device=outputs.device
+            )
             return outputs.cumsum(0) / steps.unsqueeze(1)
         if self.pooling == "max":
             return outputs.cummax(0).values
@@ -230,8 +238,11 @@ def architecture_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def check_weight_shapes(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> None:
+def check_weight_shapes(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
+) -> None:
     """Refuse weights whose names or shapes differ from the architecture the config describes."""
+
     def listed(names: list[str]) -> str:
         return f"{names}" if len(names) <= 5 else f"{names[:5]} and {len(names) - 5} more"
 
@@ -243,15 +254,21 @@ def check_weight_shapes(expected: dict[str, tuple[int, ...]], found: dict[str, t
             parts.append(f"missing tensors {listed(missing)}")
         if extra:
             parts.append(f"unexpected tensors {listed(extra)}")
-        raise ModelError(f"weights do not match the architecture in {CONFIG_FILE}: " + "; ".join(parts))
+        raise ModelError(
+            f"weights do not match the architecture in {CONFIG_FILE}: " + "; ".join(parts)
+        )
     for name, shape in expected.items():
         if tuple(found[name]) != shape:
-            raise ModelError(f"tensor {name!r} has shape {tuple(found[name])}, config implies {shape}")
+            raise ModelError(
+                f"tensor {name!r} has shape {tuple(found[name])}, config implies {shape}"
+            )
 
 
 def module_from_tensors(cfg: ModelConfig, tensors: dict[str, torch.Tensor]) -> nn.Module:
     """The module ``cfg`` describes, holding ``tensors``: names, shapes and values are checked before it is built."""
-    check_weight_shapes(architecture_shapes(cfg), {name: tuple(t.shape) for name, t in tensors.items()})
+    check_weight_shapes(
+        architecture_shapes(cfg), {name: tuple(t.shape) for name, t in tensors.items()}
+    )
     for name, t in tensors.items():
         if not torch.isfinite(t).all():
             raise ModelError(f"tensor {name!r} contains NaN or infinite values")
@@ -278,8 +295,13 @@ class LoadedModel:
         return self.tokenizer.encode(text)
 
 
-def save(folder: str | Path, config: ModelConfig, tokenizer: Tokenizer, module: nn.Module,
-         weights_dtype: str = "float32") -> Path:
+def save(
+    folder: str | Path,
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    module: nn.Module,
+    weights_dtype: str = "float32",
+) -> Path:
     """Write ``model.safetensors`` + ``config.json`` into ``folder`` (created if needed).
 
     ``weights_dtype="float16"`` stores half-size weights; `load` always returns a float32 module.
@@ -289,14 +311,26 @@ def save(folder: str | Path, config: ModelConfig, tokenizer: Tokenizer, module: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if tokenizer.vocab_size != config.vocab_size:
-        raise ModelError(f"tokenizer has {tokenizer.vocab_size} entries but config.vocab_size is {config.vocab_size}")
+        raise ModelError(
+            f"tokenizer has {tokenizer.vocab_size} entries but config.vocab_size is {config.vocab_size}"
+        )
     if weights_dtype not in ("float32", "float16"):
         raise ModelError(f"weights can be stored as float32 or float16, not {weights_dtype!r}")
     dtype = getattr(torch, weights_dtype)
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in module.state_dict().items()}
-    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "rnnviz", "version": str(FORMAT_VERSION)})
-    payload = {"format_version": FORMAT_VERSION, "model": config.to_dict(), "tokenizer": tokenizer.to_dict()}
-    (folder / CONFIG_FILE).write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    save_file(
+        tensors,
+        str(folder / WEIGHTS_FILE),
+        metadata={"format": "rnnviz", "version": str(FORMAT_VERSION)},
+    )
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model": config.to_dict(),
+        "tokenizer": tokenizer.to_dict(),
+    }
+    (folder / CONFIG_FILE).write_text(
+        json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return folder
 
 
@@ -332,7 +366,9 @@ def config_from_payload(payload: Any) -> tuple[ModelConfig, Tokenizer]:
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ModelError(f"invalid tokenizer: {e}") from None
     if tokenizer.vocab_size != config.vocab_size:
-        raise ModelError(f"tokenizer has {tokenizer.vocab_size} entries but vocab_size is {config.vocab_size}")
+        raise ModelError(
+            f"tokenizer has {tokenizer.vocab_size} entries but vocab_size is {config.vocab_size}"
+        )
     want_kind = "char" if config.task == "language_model" else "word"
     if tokenizer.kind != want_kind:
         raise ModelError(f"a {config.task} needs a {want_kind!r} tokenizer, got {tokenizer.kind!r}")
@@ -381,5 +417,3 @@ def load(name_or_path: str | Path) -> LoadedModel:
 
 def num_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-

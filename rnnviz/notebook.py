@@ -54,10 +54,19 @@ class Shown:
     def figures(self) -> list[go.Figure]:
         return [f for f in (self.prediction, self.heatmaps, self.timeline) if f is not None]
 
-    def states(self, quantity: str, layer: int | None = None, direction: str | None = None) -> np.ndarray:
+    def states(
+        self, quantity: str, layer: int | None = None, direction: str | None = None
+    ) -> np.ndarray:
         """[time, units] values of `quantity` for the shown sequence (its valid steps only)."""
-        return _sequence_states(self.trace, self.record, self.sequence, len(self.tokens),
-                                self.layer if layer is None else layer, direction or self.direction, quantity)
+        return _sequence_states(
+            self.trace,
+            self.record,
+            self.sequence,
+            len(self.tokens),
+            self.layer if layer is None else layer,
+            direction or self.direction,
+            quantity,
+        )
 
     def _ipython_display_(self) -> None:
         from IPython.display import display  # only ever called inside IPython
@@ -106,9 +115,13 @@ def show(
     if not 0 <= sequence < batch:
         raise RnnvizError(f"sequence {sequence} is not in the batch (it holds {batch} sequences)")
     if not 0 <= layer < record.num_layers:
-        raise RnnvizError(f"layer {layer} does not exist: the module has {record.num_layers} layer(s)")
+        raise RnnvizError(
+            f"layer {layer} does not exist: the module has {record.num_layers} layer(s)"
+        )
     if direction not in record.directions:
-        raise RnnvizError(f"direction must be one of {', '.join(record.directions)}, got {direction!r}")
+        raise RnnvizError(
+            f"direction must be one of {', '.join(record.directions)}, got {direction!r}"
+        )
     length = record.lengths[sequence]
     tokens = _tokens(tokens, arguments, sequence, batch, length)
     labels = figures.token_labels(tokens)
@@ -121,18 +134,35 @@ def show(
     if not 0 <= unit < hidden.shape[1]:
         raise RnnvizError(f"unit {unit} does not exist: the layer has {hidden.shape[1]} units")
     rows = shown_units(unit_order(hidden, order, unit), units or hidden.shape[1], unit)
-    heatmaps = figures.quantity_grid({q: states(q) for q in record.quantities}, labels, record.cell, rows)
-    timeline = figures.unit_timeline({q: states(q)[:, unit] for q in record.quantities}, labels, unit)
+    heatmaps = figures.quantity_grid(
+        {q: states(q) for q in record.quantities}, labels, record.cell, rows
+    )
+    timeline = figures.unit_timeline(
+        {q: states(q)[:, unit] for q in record.quantities}, labels, unit
+    )
     probabilities, prediction, names = None, None, tuple(classes or ())
     if predict is not None:
         probabilities = _per_step_probabilities(trace, record, sequence, length, predict, pooling)
         names = names or tuple(f"class {k}" for k in range(probabilities.shape[1]))
         if len(names) != probabilities.shape[1]:
-            raise RnnvizError(f"{len(names)} class names for {probabilities.shape[1]} outputs of predict")
+            raise RnnvizError(
+                f"{len(names)} class names for {probabilities.shape[1]} outputs of predict"
+            )
         prediction = figures.class_probability_figure(probabilities, labels, list(names))
-    return Shown(tokens=list(tokens), trace=trace, record=record, sequence=sequence, layer=layer,
-                 direction=direction, unit=unit, probabilities=probabilities, classes=names,
-                 heatmaps=heatmaps, timeline=timeline, prediction=prediction)
+    return Shown(
+        tokens=list(tokens),
+        trace=trace,
+        record=record,
+        sequence=sequence,
+        layer=layer,
+        direction=direction,
+        unit=unit,
+        probabilities=probabilities,
+        classes=names,
+        heatmaps=heatmaps,
+        timeline=timeline,
+        prediction=prediction,
+    )
 
 
 def _as_arguments(inputs: Any) -> tuple:
@@ -145,7 +175,9 @@ def _as_arguments(inputs: Any) -> tuple:
 
 def _chosen_call(trace: Trace, recurrent: str | None) -> RecordedCall:
     if not trace.calls:
-        raise RnnvizError("the forward pass called no nn.RNN, nn.LSTM or nn.GRU, so there is nothing to show")
+        raise RnnvizError(
+            "the forward pass called no nn.RNN, nn.LSTM or nn.GRU, so there is nothing to show"
+        )
     if recurrent is None:
         return trace.calls[0]
     try:
@@ -154,16 +186,27 @@ def _chosen_call(trace: Trace, recurrent: str | None) -> RecordedCall:
         raise RnnvizError(str(error.args[0])) from None
 
 
-def _sequence_states(trace: Trace, record: RecordedCall, sequence: int, length: int, layer: int,
-                     direction: str, quantity: str) -> np.ndarray:
+def _sequence_states(
+    trace: Trace,
+    record: RecordedCall,
+    sequence: int,
+    length: int,
+    layer: int,
+    direction: str,
+    quantity: str,
+) -> np.ndarray:
     return trace[record.name(layer, direction, quantity)][sequence, :length].cpu().numpy()
 
 
-def _tokens(tokens: Sequence[str] | None, arguments: tuple, sequence: int, batch: int, length: int) -> list[str]:
+def _tokens(
+    tokens: Sequence[str] | None, arguments: tuple, sequence: int, batch: int, length: int
+) -> list[str]:
     if tokens is not None:
         tokens = [str(t) for t in tokens]
         if len(tokens) != length:
-            raise RnnvizError(f"{len(tokens)} tokens given, but sequence {sequence} has {length} steps")
+            raise RnnvizError(
+                f"{len(tokens)} tokens given, but sequence {sequence} has {length} steps"
+            )
         return tokens
     ids = _sequence_ids(arguments, sequence, batch, length)
     return [str(i) for i in ids] if ids is not None else [str(t) for t in range(length)]
@@ -175,21 +218,37 @@ def _sequence_ids(arguments: tuple, sequence: int, batch: int, length: int) -> l
         if isinstance(argument, PackedSequence) and not argument.data.is_floating_point():
             padded, _ = pad_packed_sequence(argument, batch_first=True)
             return padded[sequence, :length].tolist()
-        if isinstance(argument, torch.Tensor) and argument.dim() == 2 and not argument.is_floating_point():
+        if (
+            isinstance(argument, torch.Tensor)
+            and argument.dim() == 2
+            and not argument.is_floating_point()
+        ):
             if argument.shape[0] == batch and argument.shape[1] >= length:
                 return argument[sequence, :length].tolist()
-            if argument.shape[1] == batch and argument.shape[0] >= length:  # time-major (batch_first=False)
+            if (
+                argument.shape[1] == batch and argument.shape[0] >= length
+            ):  # time-major (batch_first=False)
                 return argument[:length, sequence].tolist()
     return None
 
 
-def _per_step_probabilities(trace: Trace, record: RecordedCall, sequence: int, length: int,
-                            predict: Callable[[torch.Tensor], torch.Tensor], pooling: str) -> np.ndarray:
+def _per_step_probabilities(
+    trace: Trace,
+    record: RecordedCall,
+    sequence: int,
+    length: int,
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    pooling: str,
+) -> np.ndarray:
     """P(class) after each token: `predict` on the last layer's output at each step (pooled up to it)."""
     if record.bidirectional:
-        raise RnnvizError("a bidirectional layer's output at step t has read the whole text, so it gives no "
-                          "prediction 'after token t'; pass predict=None, or run the model on each prefix")
-    outputs = trace[record.name(record.num_layers - 1, "forward", "hidden")][sequence, :length]  # [T, H]
+        raise RnnvizError(
+            "a bidirectional layer's output at step t has read the whole text, so it gives no "
+            "prediction 'after token t'; pass predict=None, or run the model on each prefix"
+        )
+    outputs = trace[record.name(record.num_layers - 1, "forward", "hidden")][
+        sequence, :length
+    ]  # [T, H]
     steps = torch.arange(1, length + 1, dtype=outputs.dtype, device=outputs.device).unsqueeze(1)
     if pooling == "mean":
         outputs = outputs.cumsum(0) / steps
@@ -199,8 +258,12 @@ def _per_step_probabilities(trace: Trace, record: RecordedCall, sequence: int, l
         scores = predict(outputs)
     scores = torch.as_tensor(scores).detach().float().cpu()
     if scores.dim() != 2 or scores.shape[0] != length:
-        raise RnnvizError(f"predict gave shape {tuple(scores.shape)}; expected (steps, classes) = ({length}, C)")
-    is_distribution = bool((scores >= 0).all()) and torch.allclose(scores.sum(1), torch.ones(length), atol=1e-4)
+        raise RnnvizError(
+            f"predict gave shape {tuple(scores.shape)}; expected (steps, classes) = ({length}, C)"
+        )
+    is_distribution = bool((scores >= 0).all()) and torch.allclose(
+        scores.sum(1), torch.ones(length), atol=1e-4
+    )
     return (scores if is_distribution else torch.softmax(scores, dim=1)).numpy()
 
 
@@ -229,7 +292,9 @@ def save_for_app(
     same logits as `model` on probe sentences (which also tells h[-1] from mean and max); a model that
     reads something else is refused with the reason. Weights are safetensors, the rest JSON: nothing is pickled.
     """
-    embedding, recurrent, head = (_only(model, kind) for kind in (nn.Embedding, nn.RNNBase, nn.Linear))
+    embedding, recurrent, head = (
+        _only(model, kind) for kind in (nn.Embedding, nn.RNNBase, nn.Linear)
+    )
     cell = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}.get(type(recurrent))
     problems = []
     if cell is None:
@@ -239,7 +304,9 @@ def save_for_app(
     if getattr(recurrent, "proj_size", 0) or not recurrent.bias:
         problems.append("the app's format has no LSTM projection and always has biases")
     if recurrent.input_size != embedding.embedding_dim:
-        problems.append(f"the RNN reads {recurrent.input_size} features, the embedding gives {embedding.embedding_dim}")
+        problems.append(
+            f"the RNN reads {recurrent.input_size} features, the embedding gives {embedding.embedding_dim}"
+        )
     if problems:
         raise RnnvizError("this model does not map onto the app's format: " + "; ".join(problems))
     itos = _index_to_word(vocabulary, embedding.num_embeddings)
@@ -251,18 +318,36 @@ def save_for_app(
     weight = embedding.weight.detach().float().cpu()
     new_weight = torch.stack([weight[r] if r >= 0 else torch.zeros_like(weight[0]) for r in rows])
     config = ModelConfig(
-        name=name or Path(folder).name, description=description, task="classifier", cell=cell,
-        vocab_size=len(rows), embedding_dim=embedding.embedding_dim, hidden_size=recurrent.hidden_size,
-        num_layers=recurrent.num_layers, bidirectional=recurrent.bidirectional, dropout=float(recurrent.dropout),
-        labels=[str(c) for c in classes])
-    if head.in_features != recurrent.hidden_size * config.num_directions or head.out_features != len(classes):
-        raise RnnvizError(f"the linear layer maps {head.in_features} → {head.out_features}; the app's head maps the "
-                          f"final hidden state ({recurrent.hidden_size * config.num_directions}) → the "
-                          f"{len(classes)} classes")
-    state = {"embedding.weight": new_weight,
-             **{f"rnn.{k}": v.detach().float().cpu() for k, v in recurrent.state_dict().items()},
-             "head.weight": head.weight.detach().float().cpu(), "head.bias": head.bias.detach().float().cpu()}
-    for pooling in POOLINGS:  # which of the app's heads this model's linear layer is: h[-1], mean or max
+        name=name or Path(folder).name,
+        description=description,
+        task="classifier",
+        cell=cell,
+        vocab_size=len(rows),
+        embedding_dim=embedding.embedding_dim,
+        hidden_size=recurrent.hidden_size,
+        num_layers=recurrent.num_layers,
+        bidirectional=recurrent.bidirectional,
+        dropout=float(recurrent.dropout),
+        labels=[str(c) for c in classes],
+    )
+    if (
+        head.in_features != recurrent.hidden_size * config.num_directions
+        or head.out_features != len(classes)
+    ):
+        raise RnnvizError(
+            f"the linear layer maps {head.in_features} → {head.out_features}; the app's head maps the "
+            f"final hidden state ({recurrent.hidden_size * config.num_directions}) → the "
+            f"{len(classes)} classes"
+        )
+    state = {
+        "embedding.weight": new_weight,
+        **{f"rnn.{k}": v.detach().float().cpu() for k, v in recurrent.state_dict().items()},
+        "head.weight": head.weight.detach().float().cpu(),
+        "head.bias": head.bias.detach().float().cpu(),
+    }
+    for (
+        pooling
+    ) in POOLINGS:  # which of the app's heads this model's linear layer is: h[-1], mean or max
         config = replace(config, pooling=pooling)
         bundled = TextClassifier(config).eval()
         bundled.load_state_dict(state)
@@ -273,7 +358,8 @@ def save_for_app(
             "the app's format (a linear layer on the final hidden state, or on the mean or max of the outputs) "
             "does not compute what this model computes on probe sentences; a model with other layers or "
             "another readout needs an entry point instead: `rnnviz app --model package.module:build_model` "
-            "(README, 'Your own model')")
+            "(README, 'Your own model')"
+        )
     tokenizer = WordTokenizer([PAD, UNK, *(itos[i] for i in rest)])
     return save(folder, config, tokenizer, bundled)
 
@@ -281,8 +367,10 @@ def save_for_app(
 def _only(model: nn.Module, kind: type) -> nn.Module:
     found = [m for m in model.modules() if isinstance(m, kind)]
     if len(found) != 1:
-        raise RnnvizError(f"the app's format is one nn.Embedding → one recurrent module → one nn.Linear; "
-                          f"this model has {len(found)} {kind.__name__} module(s)")
+        raise RnnvizError(
+            f"the app's format is one nn.Embedding → one recurrent module → one nn.Linear; "
+            f"this model has {len(found)} {kind.__name__} module(s)"
+        )
     return found[0]
 
 

@@ -49,7 +49,9 @@ def class_probabilities_per_step(loaded: LoadedModel, ids: Sequence[int] | str) 
     x = torch.tensor([ids], dtype=torch.int64)
     if not loaded.config.bidirectional:
         out, _ = module.rnn(module.embedding(x))  # [1, T, H] last layer, every step
-        logits = module.head(module.pooled_per_step(out[0]))  # what the head would read after each token
+        logits = module.head(
+            module.pooled_per_step(out[0])
+        )  # what the head would read after each token
     else:
         batch = torch.zeros((T, T), dtype=torch.int64)
         for t in range(T):
@@ -69,8 +71,9 @@ def next_token_distribution(loaded: LoadedModel, ids: Sequence[int] | str) -> np
 
 
 @torch.no_grad()
-def sample_continuation(loaded: LoadedModel, text: str, n_chars: int = 200, temperature: float = 1.0,
-                        seed: int = 0) -> str:
+def sample_continuation(
+    loaded: LoadedModel, text: str, n_chars: int = 200, temperature: float = 1.0, seed: int = 0
+) -> str:
     """Continue ``text`` by sampling ``n_chars`` characters; same seed → same text.
 
     ``temperature`` → 0 approaches greedy decoding; pad and unknown are never sampled.

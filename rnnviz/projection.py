@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 @dataclass(frozen=True)
 class Projection:
     """A 2-D PCA projection: x ↦ (x − mean) · components.T."""

@@ -95,7 +95,9 @@ class Notation:
 
     def label(self, quantity: str) -> str:
         name = LABELS.get(quantity, quantity)
-        if quantity in ("cell_gate", "hidden") or (quantity == "update_gate" and self.textbook_update):
+        if quantity in ("cell_gate", "hidden") or (
+            quantity == "update_gate" and self.textbook_update
+        ):
             name = name.rsplit(" ", 1)[0] + " " + self.symbol(quantity)
         if quantity == "update_gate" and self.textbook_update:
             name += " (textbook)"

@@ -122,7 +122,9 @@ _ABBREVIATIONS = frozenset(
 # Characters that always form their own token.
 _ALWAYS_SPLIT = re.compile(r"([;:!?()\[\]{}$%#+=<>@|~^]|\*+|(?<!\w)&|&(?!\w)|,(?!\d)|(?<!\d),)")
 # Words SST writes with a leading apostrophe ('em, 'til, 'n) rather than an opening quote.
-_APOSTROPHE_WORDS = frozenset(["'em", "'til", "'n", "'n'", "'cause", "'tis", "'70s", "'80s", "'90s", "'60s", "'50s"])
+_APOSTROPHE_WORDS = frozenset(
+    ["'em", "'til", "'n", "'n'", "'cause", "'tis", "'70s", "'80s", "'90s", "'60s", "'50s"]
+)
 _KEEP_TRAILING_APOSTROPHE = frozenset(["ol'", "n'", "'n'", "rock'n'"])
 
 
@@ -140,13 +142,17 @@ class WordTokenizer(_VocabMixin):
         self._init_vocab(itos)
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_freq: int = 1, max_size: int | None = None) -> "WordTokenizer":
+    def build(
+        cls, texts: Iterable[str], min_freq: int = 1, max_size: int | None = None
+    ) -> "WordTokenizer":
         """Vocabulary from already-tokenized training texts, most frequent first (ties alphabetical)."""
         counts: Counter[str] = Counter()
         for t in texts:
             counts.update(cls.split(t))
-        words = sorted((w for w, c in counts.items() if c >= min_freq and w not in (PAD, UNK)),
-                       key=lambda w: (-counts[w], w))
+        words = sorted(
+            (w for w, c in counts.items() if c >= min_freq and w not in (PAD, UNK)),
+            key=lambda w: (-counts[w], w),
+        )
         if max_size is not None:
             words = words[: max(0, max_size - 2)]
         return cls([PAD, UNK, *words])
@@ -155,7 +161,12 @@ class WordTokenizer(_VocabMixin):
     def split(text: str) -> list[str]:
         """Split raw text into SST-style tokens (no vocabulary lookup)."""
         t = text.lower()
-        t = t.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+        t = (
+            t.replace("\u2019", "'")
+            .replace("\u2018", "'")
+            .replace("\u201c", '"')
+            .replace("\u201d", '"')
+        )
         t = t.replace("\u2013", "--").replace("\u2014", "--")
         # Double quotes: opening -> ``, closing -> '' (treebank convention).
         t = re.sub(r'(^|\s|\()"', r"\1 `` ", t)
@@ -170,18 +181,33 @@ class WordTokenizer(_VocabMixin):
         out: list[str] = []
         for tok in t.split():
             # Quote-like leading/trailing single quotes: 'word' -> ` word '
-            if len(tok) > 1 and tok.startswith("'") and tok not in ("'s", "'re", "'ve", "'ll", "'d", "'m", "''") \
-                    and tok not in _APOSTROPHE_WORDS and tok.rstrip("'.") + "" not in _APOSTROPHE_WORDS \
-                    and not re.match(r"'\d", tok):
+            if (
+                len(tok) > 1
+                and tok.startswith("'")
+                and tok not in ("'s", "'re", "'ve", "'ll", "'d", "'m", "''")
+                and tok not in _APOSTROPHE_WORDS
+                and tok.rstrip("'.") + "" not in _APOSTROPHE_WORDS
+                and not re.match(r"'\d", tok)
+            ):
                 out.append("`")
                 tok = tok[1:]
             trail = []
-            while len(tok) > 1 and tok.endswith("'") and not tok.endswith("''") and tok not in _KEEP_TRAILING_APOSTROPHE \
-                    and tok not in _APOSTROPHE_WORDS:
+            while (
+                len(tok) > 1
+                and tok.endswith("'")
+                and not tok.endswith("''")
+                and tok not in _KEEP_TRAILING_APOSTROPHE
+                and tok not in _APOSTROPHE_WORDS
+            ):
                 trail.append("'")
                 tok = tok[:-1]
-            if tok.endswith(".") and tok != "." and tok != "..." and tok not in _ABBREVIATIONS \
-                    and not re.fullmatch(r"(\w\.)+", tok):
+            if (
+                tok.endswith(".")
+                and tok != "."
+                and tok != "..."
+                and tok not in _ABBREVIATIONS
+                and not re.fullmatch(r"(\w\.)+", tok)
+            ):
                 out.append(tok[:-1])
                 out.append(".")
             else:

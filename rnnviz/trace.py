@@ -18,7 +18,15 @@ import torch
 
 from rnnviz.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
 
-__all__ = ["DIRECTIONS", "QUANTITIES", "QUANTITIES_BY_CELL", "RecordedCall", "Trace", "call_prefix", "quantity_name"]
+__all__ = [
+    "DIRECTIONS",
+    "QUANTITIES",
+    "QUANTITIES_BY_CELL",
+    "RecordedCall",
+    "Trace",
+    "call_prefix",
+    "quantity_name",
+]
 
 _META_KEY = "__rnnviz_meta__"
 _FORMAT_VERSION = 1
@@ -78,7 +86,11 @@ class Trace:
             return self.tensors[name]
         except KeyError:
             close = difflib.get_close_matches(name, self.tensors, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; recorded: {len(self.tensors)} names, see trace.names()"
+            hint = (
+                f"; did you mean {', '.join(close)}?"
+                if close
+                else f"; recorded: {len(self.tensors)} names, see trace.names()"
+            )
             raise KeyError(f"no quantity named {name!r} in this trace{hint}") from None
 
     def __contains__(self, name: object) -> bool:
@@ -120,6 +132,8 @@ class Trace:
             if _META_KEY not in archive.files:
                 raise ValueError(f"{path} is not an rnnviz trace (no metadata entry)")
             meta = json.loads(str(archive[_META_KEY]))
-            tensors = {name: torch.from_numpy(archive[name]) for name in archive.files if name != _META_KEY}
+            tensors = {
+                name: torch.from_numpy(archive[name]) for name in archive.files if name != _META_KEY
+            }
         calls = [RecordedCall(**{**c, "lengths": tuple(c["lengths"])}) for c in meta["calls"]]
         return cls(tensors=tensors, calls=calls)

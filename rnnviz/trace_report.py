@@ -12,9 +12,13 @@ from rnnviz.models import LoadedModel
 
 def _prediction(run: TextRun, step: int, k: int) -> dict[str, Any]:
     if run.task == "classifier":
-        probabilities = {label: float(p) for label, p in zip(run.prediction_labels, run.predictions[step])}
+        probabilities = {
+            label: float(p) for label, p in zip(run.prediction_labels, run.predictions[step])
+        }
         return {"label": max(probabilities, key=probabilities.get), "probabilities": probabilities}
-    return {"next_token_top_k": [{"token": t, "probability": p} for t, p in run.top_outcomes(step, k)]}
+    return {
+        "next_token_top_k": [{"token": t, "probability": p} for t, p in run.top_outcomes(step, k)]
+    }
 
 
 def trace_json(run: TextRun, top_k: int = 5) -> dict[str, Any]:
@@ -32,7 +36,9 @@ def trace_json(run: TextRun, top_k: int = 5) -> dict[str, Any]:
 
 
 def _marked(run: TextRun) -> str:
-    return " ".join(f"{t}⟨unk⟩" if unknown else t for t, unknown in zip(run.tokens, run.encoding.unknown))
+    return " ".join(
+        f"{t}⟨unk⟩" if unknown else t for t, unknown in zip(run.tokens, run.encoding.unknown)
+    )
 
 
 def trace_summary(loaded: LoadedModel, run: TextRun, top_k: int = 5) -> str:
@@ -47,17 +53,25 @@ def trace_summary(loaded: LoadedModel, run: TextRun, top_k: int = 5) -> str:
         prediction = _prediction(run, len(run.tokens) - 1, top_k)
         shown = ", ".join(f"{label} {p:.3f}" for label, p in prediction["probabilities"].items())
         lines.append(f"predict {prediction['label']}  ({shown})")
-        curve = " → ".join(f"{t}:{run.predictions[i].max():.2f}{run.prediction_labels[run.predictions[i].argmax()][:3]}"
-                           for i, t in enumerate(run.tokens))
+        curve = " → ".join(
+            f"{t}:{run.predictions[i].max():.2f}{run.prediction_labels[run.predictions[i].argmax()][:3]}"
+            for i, t in enumerate(run.tokens)
+        )
         lines.append(f"per step {curve}")
         contributions = unit_contributions(loaded, run)
-        head_input = "final state" if loaded.config.pooling == "last" else f"{loaded.config.pooling} of the outputs"
+        head_input = (
+            "final state"
+            if loaded.config.pooling == "last"
+            else f"{loaded.config.pooling} of the outputs"
+        )
         best = np.argsort(-np.abs(contributions))[:top_k]
         width = record.hidden_size
         units = ", ".join(
             f"{'b' if u >= width else 'f'}{u % width} ({contributions[u]:+.2f})" for u in best
         )
-        lines.append(f"units   largest contributions to '{prediction['label']}' ({head_input} · head weight): {units}")
+        lines.append(
+            f"units   largest contributions to '{prediction['label']}' ({head_input} · head weight): {units}"
+        )
     else:
         shown = ", ".join(f"{t!r} {p:.3f}" for t, p in run.top_outcomes(len(run.tokens) - 1, top_k))
         lines.append(f"next    {shown}")

@@ -15,15 +15,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-import os
 import platform
 import random
-import shlex
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -53,9 +51,13 @@ class Recipe:
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.0
-    pooling: str = "last"  # classifier head on the final hidden state, or the mean / max of the outputs
+    pooling: str = (
+        "last"  # classifier head on the final hidden state, or the mean / max of the outputs
+    )
     lr: float = 1e-3
-    min_lr: float = 1e-3  # cosine decay from lr to min_lr over max_steps (LM) / max_epochs (classifier)
+    min_lr: float = (
+        1e-3  # cosine decay from lr to min_lr over max_steps (LM) / max_epochs (classifier)
+    )
     weight_decay: float = 0.0
     clip: float = 1.0
     batch_size: int = 64
@@ -101,7 +103,8 @@ AGNEWS_SELECTION = (
     "embedding 64, dropout 0.3, word dropout 0.05 gave RNN 0.879 and LSTM 0.872, with embedding 128, dropout "
     "0.5, word dropout 0.1 RNN 0.888 and LSTM 0.890 (kept, stored as float16). The RNN's seed is the best of "
     "seeds 0, 1, 2 on dev (0.888, 0.893, 0.888); the LSTM ran with seed 0 only. Test was read by this run "
-    "(docs/models.md lists the two earlier runs whose test was also read).")
+    "(docs/models.md lists the two earlier runs whose test was also read)."
+)
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
@@ -109,59 +112,154 @@ RECIPES: dict[str, Recipe] = {
         Recipe(
             name="shakespeare-char-lstm",
             description="Character-level LSTM language model (2x256) trained on Tiny Shakespeare.",
-            task="language_model", cell="lstm", data_files={"text": "tinyshakespeare/input.txt"},
-            embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.1,
-            lr=2e-3, min_lr=1e-4, batch_size=64, seq_len=128, max_steps=3500, eval_every=250, patience=4, seed=0,
+            task="language_model",
+            cell="lstm",
+            data_files={"text": "tinyshakespeare/input.txt"},
+            embedding_dim=64,
+            hidden_size=256,
+            num_layers=2,
+            dropout=0.1,
+            lr=2e-3,
+            min_lr=1e-4,
+            batch_size=64,
+            seq_len=128,
+            max_steps=3500,
+            eval_every=250,
+            patience=4,
+            seed=0,
         ),
         Recipe(
             name="sst2-lstm",
             description="Word-level LSTM sentiment classifier (SST-2), linear head on the final hidden state.",
-            task="classifier", cell="lstm", data_files=SST2_FILES, labels=SST2_LABELS,
-            embedding_dim=128, hidden_size=256, dropout=0.5, word_dropout=0.1, lr=3e-3, min_lr=1e-4,
-            batch_size=64, max_epochs=8, patience=6, evals_per_epoch=3, seed=0, weights_dtype="float16",
+            task="classifier",
+            cell="lstm",
+            data_files=SST2_FILES,
+            labels=SST2_LABELS,
+            embedding_dim=128,
+            hidden_size=256,
+            dropout=0.5,
+            word_dropout=0.1,
+            lr=3e-3,
+            min_lr=1e-4,
+            batch_size=64,
+            max_epochs=8,
+            patience=6,
+            evals_per_epoch=3,
+            seed=0,
+            weights_dtype="float16",
             selection="8 settings (the previous recipe and 7 variants of embedding 64/128, hidden 128/256, dropout "
-                      "0.4/0.5, word dropout 0.1/0.2, lr 1e-3/2e-3/3e-3 and epochs), each trained once with seed 0 "
-                      "and compared on dev accuracy only (0.833–0.850); this is the best. Test was read once, after "
-                      "the choice.",
+            "0.4/0.5, word dropout 0.1/0.2, lr 1e-3/2e-3/3e-3 and epochs), each trained once with seed 0 "
+            "and compared on dev accuracy only (0.833–0.850); this is the best. Test was read once, after "
+            "the choice.",
         ),
         Recipe(
             name="sst2-bilstm",
             description="2-layer bidirectional LSTM sentiment classifier (SST-2); the lesson's best model.",
-            task="classifier", cell="lstm", data_files=SST2_FILES, labels=SST2_LABELS,
-            embedding_dim=64, hidden_size=128, num_layers=2, bidirectional=True, dropout=0.3, word_dropout=0.05,
-            lr=2e-3, min_lr=1e-4, batch_size=64, max_epochs=10, patience=9, evals_per_epoch=3, seed=0,
+            task="classifier",
+            cell="lstm",
+            data_files=SST2_FILES,
+            labels=SST2_LABELS,
+            embedding_dim=64,
+            hidden_size=128,
+            num_layers=2,
+            bidirectional=True,
+            dropout=0.3,
+            word_dropout=0.05,
+            lr=2e-3,
+            min_lr=1e-4,
+            batch_size=64,
+            max_epochs=10,
+            patience=9,
+            evals_per_epoch=3,
+            seed=0,
         ),
         Recipe(
             name="sst2-gru",
             description="Word-level GRU sentiment classifier (SST-2), same size as sst2-lstm.",
-            task="classifier", cell="gru", data_files=SST2_FILES, labels=SST2_LABELS,
-            embedding_dim=64, hidden_size=128, dropout=0.4, word_dropout=0.1, lr=2e-3, min_lr=1e-4,
-            batch_size=64, max_epochs=6, patience=6, evals_per_epoch=3, seed=0,
+            task="classifier",
+            cell="gru",
+            data_files=SST2_FILES,
+            labels=SST2_LABELS,
+            embedding_dim=64,
+            hidden_size=128,
+            dropout=0.4,
+            word_dropout=0.1,
+            lr=2e-3,
+            min_lr=1e-4,
+            batch_size=64,
+            max_epochs=6,
+            patience=6,
+            evals_per_epoch=3,
+            seed=0,
         ),
         Recipe(
             name="agnews-lstm",
             description="Word-level LSTM news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
-                        "linear head on the mean of its outputs.",
-            task="classifier", cell="lstm", data_files=AGNEWS_FILES, labels=AGNEWS_LABELS, pooling="mean",
-            embedding_dim=128, hidden_size=128, dropout=0.5, word_dropout=0.1, min_freq=2, lr=5e-3, min_lr=1e-4,
-            batch_size=64, max_epochs=10, patience=8, evals_per_epoch=2, dev_fraction=0.1, seed=0,
-            weights_dtype="float16", selection=AGNEWS_SELECTION,
+            "linear head on the mean of its outputs.",
+            task="classifier",
+            cell="lstm",
+            data_files=AGNEWS_FILES,
+            labels=AGNEWS_LABELS,
+            pooling="mean",
+            embedding_dim=128,
+            hidden_size=128,
+            dropout=0.5,
+            word_dropout=0.1,
+            min_freq=2,
+            lr=5e-3,
+            min_lr=1e-4,
+            batch_size=64,
+            max_epochs=10,
+            patience=8,
+            evals_per_epoch=2,
+            dev_fraction=0.1,
+            seed=0,
+            weights_dtype="float16",
+            selection=AGNEWS_SELECTION,
         ),
         Recipe(
             name="agnews-rnn",
             description="Vanilla tanh RNN news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
-                        "linear head on the mean of its outputs, as the lesson writes it.",
-            task="classifier", cell="rnn", data_files=AGNEWS_FILES, labels=AGNEWS_LABELS, pooling="mean",
-            embedding_dim=128, hidden_size=128, dropout=0.5, word_dropout=0.1, min_freq=2, lr=5e-3, min_lr=1e-4,
-            batch_size=64, max_epochs=10, patience=8, evals_per_epoch=2, dev_fraction=0.1, seed=1,
-            weights_dtype="float16", selection=AGNEWS_SELECTION,
+            "linear head on the mean of its outputs, as the lesson writes it.",
+            task="classifier",
+            cell="rnn",
+            data_files=AGNEWS_FILES,
+            labels=AGNEWS_LABELS,
+            pooling="mean",
+            embedding_dim=128,
+            hidden_size=128,
+            dropout=0.5,
+            word_dropout=0.1,
+            min_freq=2,
+            lr=5e-3,
+            min_lr=1e-4,
+            batch_size=64,
+            max_epochs=10,
+            patience=8,
+            evals_per_epoch=2,
+            dev_fraction=0.1,
+            seed=1,
+            weights_dtype="float16",
+            selection=AGNEWS_SELECTION,
         ),
         Recipe(
             name="sst2-rnn",
             description="Vanilla tanh RNN sentiment classifier (SST-2); the lesson's simple RNN.",
-            task="classifier", cell="rnn", data_files=SST2_FILES, labels=SST2_LABELS,
-            embedding_dim=64, hidden_size=128, dropout=0.4, word_dropout=0.1, lr=1e-3, min_lr=1e-4,
-            batch_size=64, max_epochs=6, patience=6, evals_per_epoch=3, seed=0,
+            task="classifier",
+            cell="rnn",
+            data_files=SST2_FILES,
+            labels=SST2_LABELS,
+            embedding_dim=64,
+            hidden_size=128,
+            dropout=0.4,
+            word_dropout=0.1,
+            lr=1e-3,
+            min_lr=1e-4,
+            batch_size=64,
+            max_epochs=6,
+            patience=6,
+            evals_per_epoch=3,
+            seed=0,
         ),
     ]
 }
@@ -202,7 +300,9 @@ def _cosine_lr(step: int, total: int, lr: float, min_lr: float) -> float:
 
 def _require(path: Path) -> Path:
     if not path.is_file():
-        raise DataError(f"data file not found: {path} (pass --data-dir to point at the shared data folder)")
+        raise DataError(
+            f"data file not found: {path} (pass --data-dir to point at the shared data folder)"
+        )
     return path
 
 
@@ -211,7 +311,9 @@ def read_table(path: Path, text_column: str, label_column: str) -> list[tuple[st
     _require(path)
     delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f, delimiter=delim, quoting=csv.QUOTE_NONE if delim == "\t" else csv.QUOTE_MINIMAL)
+        reader = csv.DictReader(
+            f, delimiter=delim, quoting=csv.QUOTE_NONE if delim == "\t" else csv.QUOTE_MINIMAL
+        )
         cols = reader.fieldnames or []
         for c in (text_column, label_column):
             if c not in cols:
@@ -230,7 +332,9 @@ def read_table(path: Path, text_column: str, label_column: str) -> list[tuple[st
 # --------------------------------------------------------------------------- classifier
 
 
-def _encode_rows(tok: WordTokenizer, rows: Sequence[tuple[str, int]]) -> list[tuple[list[int], int]]:
+def _encode_rows(
+    tok: WordTokenizer, rows: Sequence[tuple[str, int]]
+) -> list[tuple[list[int], int]]:
     out = []
     for text, label in rows:
         ids = tok.encode(text).ids or [1]  # an empty text becomes a single <unk>
@@ -243,7 +347,7 @@ def _batches(data: list[tuple[list[int], int]], batch_size: int, shuffle: bool, 
     if shuffle:
         rng.shuffle(order)
     for i in range(0, len(order), batch_size):
-        chunk = [data[j] for j in order[i:i + batch_size]]
+        chunk = [data[j] for j in order[i : i + batch_size]]
         lengths = torch.tensor([len(ids) for ids, _ in chunk], dtype=torch.int64)
         ids = torch.full((len(chunk), int(lengths.max())), PAD_ID, dtype=torch.int64)
         for k, (seq, _) in enumerate(chunk):
@@ -252,7 +356,9 @@ def _batches(data: list[tuple[list[int], int]], batch_size: int, shuffle: bool, 
 
 
 @torch.no_grad()
-def evaluate_classifier(module: nn.Module, data: list[tuple[list[int], int]], batch_size: int = 256) -> dict[str, float]:
+def evaluate_classifier(
+    module: nn.Module, data: list[tuple[list[int], int]], batch_size: int = 256
+) -> dict[str, float]:
     """Accuracy and mean cross-entropy of ``module`` on encoded rows."""
     was_training = module.training
     module.eval()
@@ -289,9 +395,17 @@ def train_classifier(
     seed_everything(recipe.seed)
     tok = WordTokenizer.build((t for t, _ in train_rows), min_freq=recipe.min_freq)
     cfg = ModelConfig(
-        name=recipe.name, description=recipe.description, task="classifier", cell=recipe.cell,  # type: ignore[arg-type]
-        vocab_size=tok.vocab_size, embedding_dim=recipe.embedding_dim, hidden_size=recipe.hidden_size,
-        num_layers=recipe.num_layers, bidirectional=recipe.bidirectional, dropout=recipe.dropout, labels=list(labels),
+        name=recipe.name,
+        description=recipe.description,
+        task="classifier",
+        cell=recipe.cell,  # type: ignore[arg-type]
+        vocab_size=tok.vocab_size,
+        embedding_dim=recipe.embedding_dim,
+        hidden_size=recipe.hidden_size,
+        num_layers=recipe.num_layers,
+        bidirectional=recipe.bidirectional,
+        dropout=recipe.dropout,
+        labels=list(labels),
         pooling=recipe.pooling,  # type: ignore[arg-type]
     )
     module = build_module(cfg)
@@ -301,17 +415,29 @@ def train_classifier(
     rng = random.Random(recipe.seed)
     steps_per_epoch = math.ceil(len(train) / recipe.batch_size)
     total_steps = steps_per_epoch * recipe.max_epochs
-    best = (-1.0, None, 0.0)  # dev accuracy, state dict, epoch (fractional when evaluating mid-epoch)
-    candidates: list[tuple[float, float, dict[str, torch.Tensor]]] = []  # (dev accuracy, epoch, weights)
+    best = (
+        -1.0,
+        None,
+        0.0,
+    )  # dev accuracy, state dict, epoch (fractional when evaluating mid-epoch)
+    candidates: list[
+        tuple[float, float, dict[str, torch.Tensor]]
+    ] = []  # (dev accuracy, epoch, weights)
     history = []
     bad, step, stop = 0, 0, False
     eval_interval = max(1, steps_per_epoch // recipe.evals_per_epoch)
     for epoch in range(1, recipe.max_epochs + 1):
         module.train()
         run_loss, run_correct, run_n = 0.0, 0, 0
-        bar = tqdm(_batches(train, recipe.batch_size, True, rng), total=steps_per_epoch,
-                   desc=f"{recipe.name} epoch {epoch}/{recipe.max_epochs}", disable=not progress,
-                   leave=False, file=sys.stderr, mininterval=1.0)
+        bar = tqdm(
+            _batches(train, recipe.batch_size, True, rng),
+            total=steps_per_epoch,
+            desc=f"{recipe.name} epoch {epoch}/{recipe.max_epochs}",
+            disable=not progress,
+            leave=False,
+            file=sys.stderr,
+            mininterval=1.0,
+        )
         for i, (ids, lengths, y) in enumerate(bar, start=1):
             for g in opt.param_groups:
                 g["lr"] = _cosine_lr(step, total_steps, recipe.lr, recipe.min_lr)
@@ -329,26 +455,41 @@ def train_classifier(
             run_loss += loss.item() * len(y)
             run_correct += (logits.argmax(-1) == y).sum().item()
             run_n += len(y)
-            bar.set_postfix(loss=f"{run_loss / run_n:.4f}", acc=f"{run_correct / run_n:.3f}", refresh=False)
-            if i == steps_per_epoch or (i % eval_interval == 0 and steps_per_epoch - i >= eval_interval // 2):
+            bar.set_postfix(
+                loss=f"{run_loss / run_n:.4f}", acc=f"{run_correct / run_n:.3f}", refresh=False
+            )
+            if i == steps_per_epoch or (
+                i % eval_interval == 0 and steps_per_epoch - i >= eval_interval // 2
+            ):
                 # evaluation switches to eval mode and back; it consumes no random numbers,
                 # so the training trajectory does not depend on how often we evaluate
                 d = evaluate_classifier(module, dev)
                 at = epoch - 1 + i / steps_per_epoch
-                entry = {"epoch": round(at, 2) if i < steps_per_epoch else epoch,
-                         "train_loss": run_loss / run_n, "train_accuracy": run_correct / run_n,
-                         "dev_accuracy": d["accuracy"], "dev_loss": d["loss"]}
+                entry = {
+                    "epoch": round(at, 2) if i < steps_per_epoch else epoch,
+                    "train_loss": run_loss / run_n,
+                    "train_accuracy": run_correct / run_n,
+                    "dev_accuracy": d["accuracy"],
+                    "dev_loss": d["loss"],
+                }
                 if report_contrast:
                     entry["contrast_accuracy"] = contrast_accuracy(module, tok)
                 history.append(entry)
                 if progress:
-                    tqdm.write(f"{recipe.name} epoch {entry['epoch']}: " + ", ".join(
-                        f"{k}={v:.4f}" for k, v in entry.items() if k != "epoch"), file=sys.stderr)
-                weights = _snapshot(module) if recipe.soup_candidates or d["accuracy"] > best[0] else None
+                    tqdm.write(
+                        f"{recipe.name} epoch {entry['epoch']}: "
+                        + ", ".join(f"{k}={v:.4f}" for k, v in entry.items() if k != "epoch"),
+                        file=sys.stderr,
+                    )
+                weights = (
+                    _snapshot(module) if recipe.soup_candidates or d["accuracy"] > best[0] else None
+                )
                 if recipe.soup_candidates:
                     candidates.append((d["accuracy"], entry["epoch"], weights))
-                    candidates.sort(key=lambda c: -c[0])  # stable: among equal scores the earlier one first
-                    del candidates[recipe.soup_candidates:]
+                    candidates.sort(
+                        key=lambda c: -c[0]
+                    )  # stable: among equal scores the earlier one first
+                    del candidates[recipe.soup_candidates :]
                 if d["accuracy"] > best[0]:
                     best = (d["accuracy"], weights, entry["epoch"])
                     bad = 0
@@ -356,15 +497,24 @@ def train_classifier(
                     bad += 1
                     if bad >= recipe.patience:
                         if progress:
-                            tqdm.write(f"early stopping: no dev improvement for {bad} evaluations", file=sys.stderr)
+                            tqdm.write(
+                                f"early stopping: no dev improvement for {bad} evaluations",
+                                file=sys.stderr,
+                            )
                         stop = True
                         break
         bar.close()
         if stop:
             break
     module.load_state_dict(best[1])
-    soup = {"best_single_dev_accuracy": round(best[0], 4),
-            "soup_epochs": greedy_soup(module, candidates, dev)} if recipe.soup_candidates else {}
+    soup = (
+        {
+            "best_single_dev_accuracy": round(best[0], 4),
+            "soup_epochs": greedy_soup(module, candidates, dev),
+        }
+        if recipe.soup_candidates
+        else {}
+    )
     module.eval()
     if recipe.weights_dtype != "float32":  # evaluate exactly what will be stored
         with torch.no_grad():
@@ -378,9 +528,13 @@ def train_classifier(
         "train_rows": len(train),
     }
     if test_rows is not None:
-        metrics["test_accuracy"] = round(evaluate_classifier(module, _encode_rows(tok, test_rows))["accuracy"], 4)
+        metrics["test_accuracy"] = round(
+            evaluate_classifier(module, _encode_rows(tok, test_rows))["accuracy"], 4
+        )
     for name, rows in (other_tests or {}).items():
-        metrics[f"{name}_accuracy"] = round(evaluate_classifier(module, _encode_rows(tok, rows))["accuracy"], 4)
+        metrics[f"{name}_accuracy"] = round(
+            evaluate_classifier(module, _encode_rows(tok, rows))["accuracy"], 4
+        )
     if report_contrast:
         metrics["contrast_accuracy"] = round(contrast_accuracy(module, tok), 4)
         metrics["contrast_pairs_both_correct"] = _pairs_both_correct(module, tok)
@@ -394,8 +548,11 @@ def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in module.state_dict().items()}
 
 
-def greedy_soup(module: nn.Module, candidates: list[tuple[float, float, dict[str, torch.Tensor]]],
-                dev: list[tuple[list[int], int]]) -> list[float]:
+def greedy_soup(
+    module: nn.Module,
+    candidates: list[tuple[float, float, dict[str, torch.Tensor]]],
+    dev: list[tuple[list[int], int]],
+) -> list[float]:
     """Load into ``module`` the greedy soup of ``candidates`` (sorted best first) and return the
     epochs it averages.  Each candidate joins only if the average's dev accuracy does not drop,
     so the soup scores at least the best single checkpoint on dev; test is never looked at."""
@@ -413,7 +570,10 @@ def greedy_soup(module: nn.Module, candidates: list[tuple[float, float, dict[str
 
 
 def _average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype) for k in states[0]}
+    return {
+        k: torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype)
+        for k in states[0]
+    }
 
 
 def _pairs_both_correct(module: nn.Module, tok: WordTokenizer) -> float:
@@ -426,7 +586,10 @@ def _pairs_both_correct(module: nn.Module, tok: WordTokenizer) -> float:
             preds += module(ids, lengths).argmax(-1).tolist()
     labels = [y for _, y in contrast_examples()]
     ok = [p == y for p, y in zip(preds, labels)]
-    return round(sum(ok[2 * i] and ok[2 * i + 1] for i in range(len(CONTRAST_PAIRS))) / len(CONTRAST_PAIRS), 4)
+    return round(
+        sum(ok[2 * i] and ok[2 * i + 1] for i in range(len(CONTRAST_PAIRS))) / len(CONTRAST_PAIRS),
+        4,
+    )
 
 
 def read_sst2(path: Path) -> list[tuple[str, int]]:
@@ -445,9 +608,13 @@ def read_agnews(path: Path, titles_only: bool = False) -> list[tuple[str, int]]:
     with open(path, encoding="utf-8") as f:
         header = f.readline().rstrip("\n").split("\t")
         if header not in (["label", "text"], ["label", "title", "description"]):
-            raise DataError(f"{path}: expected columns label, text or label, title, description; got {header}")
+            raise DataError(
+                f"{path}: expected columns label, text or label, title, description; got {header}"
+            )
         if titles_only and header[1] != "title":
-            raise DataError(f"{path}: has no title column, so titles-only text cannot be read from it")
+            raise DataError(
+                f"{path}: has no title column, so titles-only text cannot be read from it"
+            )
         for number, line in enumerate(f, start=2):
             fields = line.rstrip("\n").split("\t")
             if len(fields) != len(header) or fields[0] not in ("0", "1", "2", "3"):
@@ -462,7 +629,10 @@ def hold_out(rows: list[tuple[str, int]], fraction: float, seed: int) -> tuple[l
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     dev_index = set(order[: max(1, round(len(rows) * fraction))])
-    return ([r for i, r in enumerate(rows) if i not in dev_index], [rows[i] for i in sorted(dev_index)])
+    return (
+        [r for i, r in enumerate(rows) if i not in dev_index],
+        [rows[i] for i in sorted(dev_index)],
+    )
 
 
 # --------------------------------------------------------------------------- language model
@@ -476,13 +646,15 @@ def _lm_eval_loss(module: nn.Module, data: torch.Tensor, seq_len: int, streams: 
     module.eval()
     n = (len(data) - 1) // streams
     x_all = data[: n * streams].view(streams, n)
-    y_all = data[1: n * streams + 1].view(streams, n)
+    y_all = data[1 : n * streams + 1].view(streams, n)
     total, count, state = 0.0, 0, None
     with torch.no_grad():
         for i in range(0, n, seq_len):
-            x, y = x_all[:, i:i + seq_len], y_all[:, i:i + seq_len]
+            x, y = x_all[:, i : i + seq_len], y_all[:, i : i + seq_len]
             logits, state = module.forward_with_state(x, state)
-            total += nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+            total += nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"
+            ).item()
             count += y.numel()
     module.train(was)
     return total / count
@@ -493,9 +665,15 @@ def train_language_model(recipe: Recipe, text: str, *, progress: bool = True):
     seed_everything(recipe.seed)
     tok = CharTokenizer.build(text)
     cfg = ModelConfig(
-        name=recipe.name, description=recipe.description, task="language_model", cell=recipe.cell,  # type: ignore[arg-type]
-        vocab_size=tok.vocab_size, embedding_dim=recipe.embedding_dim, hidden_size=recipe.hidden_size,
-        num_layers=recipe.num_layers, dropout=recipe.dropout,
+        name=recipe.name,
+        description=recipe.description,
+        task="language_model",
+        cell=recipe.cell,  # type: ignore[arg-type]
+        vocab_size=tok.vocab_size,
+        embedding_dim=recipe.embedding_dim,
+        hidden_size=recipe.hidden_size,
+        num_layers=recipe.num_layers,
+        dropout=recipe.dropout,
     )
     module = build_module(cfg)
     data = torch.tensor(tok.encode(text).ids, dtype=torch.int64)
@@ -509,16 +687,26 @@ def train_language_model(recipe: Recipe, text: str, *, progress: bool = True):
     history, bad = [], 0
     run_loss, run_n = 0.0, 0
     eval_streams = max(1, min(16, len(val) // (recipe.seq_len * 2)))
-    bar = tqdm(range(1, recipe.max_steps + 1), desc=recipe.name, disable=not progress, file=sys.stderr, mininterval=2.0)
+    bar = tqdm(
+        range(1, recipe.max_steps + 1),
+        desc=recipe.name,
+        disable=not progress,
+        file=sys.stderr,
+        mininterval=2.0,
+    )
     offsets = torch.arange(recipe.seq_len + 1)
     module.train()
     for step in bar:
         for g in opt.param_groups:
             g["lr"] = _cosine_lr(step - 1, recipe.max_steps, recipe.lr, recipe.min_lr)
-        starts = torch.randint(0, len(train) - recipe.seq_len - 1, (recipe.batch_size,), generator=gen)
+        starts = torch.randint(
+            0, len(train) - recipe.seq_len - 1, (recipe.batch_size,), generator=gen
+        )
         chunk = train[starts[:, None] + offsets]
         logits = module(chunk[:, :-1])
-        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
+        loss = nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1)
+        )
         opt.zero_grad()
         loss.backward()
         if recipe.clip:
@@ -527,7 +715,7 @@ def train_language_model(recipe: Recipe, text: str, *, progress: bool = True):
         # exponential running mean so the bar shows the current loss, not the average since step 1
         run_loss = 0.98 * run_loss + 0.02 * loss.item()
         run_n += 1
-        shown = run_loss / (1 - 0.98 ** run_n)
+        shown = run_loss / (1 - 0.98**run_n)
         bar.set_postfix(loss=f"{shown:.3f}", refresh=False)
         if step % recipe.eval_every == 0 or step == recipe.max_steps:
             v = _lm_eval_loss(module, val, recipe.seq_len, eval_streams)
@@ -541,13 +729,18 @@ def train_language_model(recipe: Recipe, text: str, *, progress: bool = True):
                 bad += 1
                 if bad >= recipe.patience:
                     if progress:
-                        tqdm.write(f"early stopping: no val improvement for {bad} evaluations", file=sys.stderr)
+                        tqdm.write(
+                            f"early stopping: no val improvement for {bad} evaluations",
+                            file=sys.stderr,
+                        )
                     break
     bar.close()
     module.load_state_dict(best[1])
     module.eval()
     metrics = {
-        "val_loss_nats_per_char": round(_lm_eval_loss(module, val, recipe.seq_len, eval_streams), 4),
+        "val_loss_nats_per_char": round(
+            _lm_eval_loss(module, val, recipe.seq_len, eval_streams), 4
+        ),
         "best_step": best[2],
         "steps_run": history[-1]["step"] if history else 0,
         "train_chars": len(train),
@@ -585,25 +778,38 @@ def run_recipe(
     else:
         rows, other_tests = _classifier_splits(recipe, paths)
         cfg, tok, module, metrics = train_classifier(
-            recipe, rows["train"], rows["dev"], rows.get("test"), labels=recipe.labels, progress=progress,
-            report_contrast=recipe.labels == SST2_LABELS, other_tests=other_tests)
+            recipe,
+            rows["train"],
+            rows["dev"],
+            rows.get("test"),
+            labels=recipe.labels,
+            progress=progress,
+            report_contrast=recipe.labels == SST2_LABELS,
+            other_tests=other_tests,
+        )
     seconds = time.perf_counter() - t0
     metrics = {"training_seconds": round(seconds, 1), **metrics}
     history = metrics.pop("history")
     cfg = replace(cfg, metrics=metrics)
     save(out, cfg, tok, module, weights_dtype=recipe.weights_dtype)
     data_info = {str(Path(recipe.data_files[k])): sha256_of(p) for k, p in paths.items()}
-    write_card(out, recipe, cfg, metrics, history, data_info, command or f"rnnviz train {recipe.name}")
+    write_card(
+        out, recipe, cfg, metrics, history, data_info, command or f"rnnviz train {recipe.name}"
+    )
     return TrainResult(folder=out, metrics=metrics, seconds=seconds)
 
 
-def _classifier_splits(recipe: Recipe, paths: dict[str, Path]) -> tuple[dict[str, list], dict[str, list]]:
+def _classifier_splits(
+    recipe: Recipe, paths: dict[str, Path]
+) -> tuple[dict[str, list], dict[str, list]]:
     """The recipe's train / dev / test rows, and any other test sets (AG News: the test split's titles only)."""
     if recipe.labels == AGNEWS_LABELS:
         # one dev part for every recipe and seed, so that their dev accuracies compare
         train, dev = hold_out(read_agnews(paths["train"]), recipe.dev_fraction, DEV_SPLIT_SEED)
-        return ({"train": train, "dev": dev, "test": read_agnews(paths["test"])},
-                {"test_titles_only": read_agnews(paths["test"], titles_only=True)})
+        return (
+            {"train": train, "dev": dev, "test": read_agnews(paths["test"])},
+            {"test_titles_only": read_agnews(paths["test"], titles_only=True)},
+        )
     return {k: read_sst2(p) for k, p in paths.items()}, {}
 
 
@@ -648,14 +854,26 @@ def run_custom(
     val = [rows[i] for i in order[:n_val]]
     train = [rows[i] for i in order[n_val:]]
     recipe = Recipe(
-        name=name or data.stem, description=f"Word-level {cell.upper()} classifier trained on {data.name}.",
-        task="classifier", cell=cell, data_files={"data": str(data)}, embedding_dim=embedding_dim,
-        hidden_size=hidden_size, dropout=0.3, lr=lr, min_lr=lr / 20, batch_size=batch_size,
-        max_epochs=max_epochs, patience=2, seed=seed, labels=tuple(labels),
+        name=name or data.stem,
+        description=f"Word-level {cell.upper()} classifier trained on {data.name}.",
+        task="classifier",
+        cell=cell,
+        data_files={"data": str(data)},
+        embedding_dim=embedding_dim,
+        hidden_size=hidden_size,
+        dropout=0.3,
+        lr=lr,
+        min_lr=lr / 20,
+        batch_size=batch_size,
+        max_epochs=max_epochs,
+        patience=2,
+        seed=seed,
+        labels=tuple(labels),
     )
     t0 = time.perf_counter()
-    cfg, tok, module, metrics = train_classifier(recipe, train, val, None, labels=labels, progress=progress,
-                                                 report_contrast=False)
+    cfg, tok, module, metrics = train_classifier(
+        recipe, train, val, None, labels=labels, progress=progress, report_contrast=False
+    )
     seconds = time.perf_counter() - t0
     metrics = {"training_seconds": round(seconds, 1), **metrics}
     metrics["val_accuracy"] = metrics.pop("dev_accuracy")
@@ -663,8 +881,15 @@ def run_custom(
     cfg = replace(cfg, metrics=metrics)
     out_dir = Path(out_dir)
     save(out_dir, cfg, tok, module)
-    write_card(out_dir, recipe, cfg, metrics, history, {data.name: sha256_of(data)},
-               command or f"rnnviz train custom --data {data}")
+    write_card(
+        out_dir,
+        recipe,
+        cfg,
+        metrics,
+        history,
+        {data.name: sha256_of(data)},
+        command or f"rnnviz train custom --data {data}",
+    )
     return TrainResult(folder=out_dir, metrics=metrics, seconds=seconds)
 
 
@@ -677,18 +902,33 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_card(folder: Path, recipe: Recipe, cfg: ModelConfig, metrics: dict[str, Any],
-               history: list[dict[str, Any]], data_sha256: dict[str, str], command: str) -> Path:
+def write_card(
+    folder: Path,
+    recipe: Recipe,
+    cfg: ModelConfig,
+    metrics: dict[str, Any],
+    history: list[dict[str, Any]],
+    data_sha256: dict[str, str],
+    command: str,
+) -> Path:
     """Write the model card (README.md): data hashes, command, seed, time, metrics, history."""
-    hp = {k: v for k, v in recipe.__dict__.items() if k not in ("name", "description", "data_files", "labels", "selection")}
+    hp = {
+        k: v
+        for k, v in recipe.__dict__.items()
+        if k not in ("name", "description", "data_files", "labels", "selection")
+    }
     if recipe.task == "classifier":
         for k in ("seq_len", "max_steps", "eval_every", "val_fraction"):
             hp.pop(k, None)
     else:
         hp.pop("max_epochs", None)
     lines = [
-        f"# {cfg.name}", "", cfg.description, "",
-        "## Architecture", "",
+        f"# {cfg.name}",
+        "",
+        cfg.description,
+        "",
+        "## Architecture",
+        "",
         f"- task: {cfg.task}; cell: {cfg.cell}; layers: {cfg.num_layers}; bidirectional: {cfg.bidirectional}",
         f"- vocabulary: {cfg.vocab_size} ({'characters' if cfg.task == 'language_model' else 'words'}, "
         f"incl. `<pad>`=0 and `<unk>`=1); embedding: {cfg.embedding_dim}; hidden: {cfg.hidden_size}; "
@@ -697,36 +937,55 @@ def write_card(folder: Path, recipe: Recipe, cfg: ModelConfig, metrics: dict[str
         f"- parameters: {metrics.get('parameters')}",
     ]
     if cfg.labels:
-        lines.append(f"- labels: {', '.join(f'{i} = {l}' for i, l in enumerate(cfg.labels))}")
+        lines.append(
+            f"- labels: {', '.join(f'{i} = {label}' for i, label in enumerate(cfg.labels))}"
+        )
     lines += ["", "## Data", ""]
     for f, h in data_sha256.items():
         lines.append(f"- `{f}` sha256 `{h}`")
     if recipe.task == "language_model":
-        lines.append(f"- split: first {1 - recipe.val_fraction:.0%} of characters for training, "
-                     f"last {recipe.val_fraction:.0%} for validation (early stopping and the reported loss)")
+        lines.append(
+            f"- split: first {1 - recipe.val_fraction:.0%} of characters for training, "
+            f"last {recipe.val_fraction:.0%} for validation (early stopping and the reported loss)"
+        )
     elif recipe.dev_fraction:
-        lines.append(f"- train.tsv: a seeded ({DEV_SPLIT_SEED}) random {recipe.dev_fraction:.0%} held out as dev "
-                     "(early stopping and the choice of settings), the rest for training; test.tsv (the official split) "
-                     "evaluated once after training, on title + \" \" + description and on titles only")
+        lines.append(
+            f"- train.tsv: a seeded ({DEV_SPLIT_SEED}) random {recipe.dev_fraction:.0%} held out as dev "
+            "(early stopping and the choice of settings), the rest for training; test.tsv (the official split) "
+            'evaluated once after training, on title + " " + description and on titles only'
+        )
     elif "dev" in recipe.data_files:
-        lines.append("- train.tsv (all rows: sentences and phrases) for training; dev.tsv for early stopping; "
-                     "test.tsv evaluated once after training")
+        lines.append(
+            "- train.tsv (all rows: sentences and phrases) for training; dev.tsv for early stopping; "
+            "test.tsv evaluated once after training"
+        )
     else:
         lines.append(f"- seeded {recipe.seed} random hold-out split for validation/early stopping")
-    lines += ["", "## Training", "",
-              f"- command: `{command}`",
-              f"- seed: {recipe.seed}",
-              f"- training time: {metrics.get('training_seconds')} s on {_machine()}",
-              f"- torch {torch.__version__}, Python {platform.python_version()}",
-              "- hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()),
-              *([f"- how they were chosen: {recipe.selection}"] if recipe.selection else []),
-              "", "## Metrics", "", "| metric | value |", "|---|---|"]
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"- command: `{command}`",
+        f"- seed: {recipe.seed}",
+        f"- training time: {metrics.get('training_seconds')} s on {_machine()}",
+        f"- torch {torch.__version__}, Python {platform.python_version()}",
+        "- hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()),
+        *([f"- how they were chosen: {recipe.selection}"] if recipe.selection else []),
+        "",
+        "## Metrics",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
     for k, v in metrics.items():
         lines.append(f"| {k} | {_fmt(v)} |")
     if recipe.task == "classifier" and "contrast_accuracy" in metrics:
-        lines += ["", "`contrast_accuracy` is the accuracy on the 40 sentences of the negation contrast set "
-                  "(`rnnviz/negation.py`, never used for training or model selection); "
-                  "`contrast_pairs_both_correct` the fraction of its 20 pairs with both sentences right."]
+        lines += [
+            "",
+            "`contrast_accuracy` is the accuracy on the 40 sentences of the negation contrast set "
+            "(`rnnviz/negation.py`, never used for training or model selection); "
+            "`contrast_pairs_both_correct` the fraction of its 20 pairs with both sentences right.",
+        ]
     lines += ["", "## History", ""]
     if history:
         keys = list(history[0])

@@ -23,7 +23,10 @@ def check_written_update(cell: str, lines: list[str]) -> dict[str, float]:
         assert abs(f * c_prev + i * g - c) <= bound, (lines[0], f * c_prev + i * g)
         o, c_again, h = _numbers(lines[1].split("=", 2)[2])
         assert c_again == c
-        assert abs(o * math.tanh(c) - h) <= HALF_STEP * (abs(o) + 1 + 1) + HALF_STEP**2, (lines[1], o * math.tanh(c))
+        assert abs(o * math.tanh(c) - h) <= HALF_STEP * (abs(o) + 1 + 1) + HALF_STEP**2, (
+            lines[1],
+            o * math.tanh(c),
+        )
         found.update(cell=c_prev)
     elif cell == "gru":
         z, n, z_again, h_prev, h = _numbers(lines[0].split("=", 2)[2])

@@ -11,17 +11,27 @@ from pathlib import Path
 
 import pytest
 
-DATA_DIR = Path(os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-if "RNNVIZ_DATA_DIR" not in os.environ and not (DATA_DIR / "sst2").is_dir() and Path("/work/shared/data/sst2").is_dir():
+DATA_DIR = Path(
+    os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+if (
+    "RNNVIZ_DATA_DIR" not in os.environ
+    and not (DATA_DIR / "sst2").is_dir()
+    and Path("/work/shared/data/sst2").is_dir()
+):
     DATA_DIR = Path("/work/shared/data")
 
 SST2_DIR = DATA_DIR / "sst2"
 SHAKESPEARE = DATA_DIR / "tinyshakespeare" / "input.txt"
 
-needs_sst2 = pytest.mark.skipif(not (SST2_DIR / "dev.tsv").is_file(),
-                                reason=f"SST-2 data not found at {SST2_DIR} (set RNNVIZ_DATA_DIR)")
-needs_shakespeare = pytest.mark.skipif(not SHAKESPEARE.is_file(),
-                                       reason=f"Tiny Shakespeare not found at {SHAKESPEARE} (set RNNVIZ_DATA_DIR)")
+needs_sst2 = pytest.mark.skipif(
+    not (SST2_DIR / "dev.tsv").is_file(),
+    reason=f"SST-2 data not found at {SST2_DIR} (set RNNVIZ_DATA_DIR)",
+)
+needs_shakespeare = pytest.mark.skipif(
+    not SHAKESPEARE.is_file(),
+    reason=f"Tiny Shakespeare not found at {SHAKESPEARE} (set RNNVIZ_DATA_DIR)",
+)
 
 # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine
 # spinning OpenMP workers slow them down by orders of magnitude.

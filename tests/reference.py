@@ -12,7 +12,6 @@ from typing import Callable
 import torch
 from torch import nn
 
-
 Edit = Callable[[str, int, int, torch.Tensor], torch.Tensor]
 
 
@@ -20,8 +19,9 @@ def no_edit(name: str, t: int, steps: int, value: torch.Tensor) -> torch.Tensor:
     return value
 
 
-def reference_states(module: nn.Module, sequence: torch.Tensor, h0=None, c0=None, edit: Edit = no_edit
-                     ) -> dict[str, torch.Tensor]:
+def reference_states(
+    module: nn.Module, sequence: torch.Tensor, h0=None, c0=None, edit: Edit = no_edit
+) -> dict[str, torch.Tensor]:
     """Quantities named `layer{k}.{forward|backward}.{quantity}` for one unbatched [time, input] sequence.
 
     h0 / c0: [num_layers * num_directions, units] initial states, zeros when None.
@@ -47,7 +47,9 @@ def reference_states(module: nn.Module, sequence: torch.Tensor, h0=None, c0=None
                 value = getattr(module, f"{kind}_l{layer}{suffix}", None)
                 return None if value is None else value.detach().double()
 
-            w_ih, w_hh, b_ih, b_hh, w_hr = (param(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+            w_ih, w_hh, b_ih, b_hh, w_hr = (
+                param(k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+            )
             if b_ih is None:
                 b_ih = torch.zeros(w_ih.shape[0], dtype=torch.float64)
                 b_hh = torch.zeros(w_hh.shape[0], dtype=torch.float64)

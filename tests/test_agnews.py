@@ -18,20 +18,35 @@ from rnnviz.cli import main
 from rnnviz.gradients import model_output
 from rnnviz.inspection import inspect_text, unit_contributions
 from rnnviz.models import LoadedModel, ModelConfig, build_module
-from rnnviz.tokenizers import WordTokenizer
 from rnnviz.predict import class_probabilities_per_step
 from rnnviz.presets import NEWS, PAIR, presets_for
-from rnnviz.train import (AGNEWS_LABELS, RECIPES, evaluate_classifier, _encode_rows, hold_out, read_agnews,
-                          run_recipe, sha256_of)
+from rnnviz.tokenizers import WordTokenizer
+from rnnviz.train import (
+    AGNEWS_LABELS,
+    RECIPES,
+    _encode_rows,
+    evaluate_classifier,
+    hold_out,
+    read_agnews,
+    run_recipe,
+    sha256_of,
+)
 
-DATA = Path(os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")) / "agnews"
+DATA = (
+    Path(os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    / "agnews"
+)
 NEWS_MODELS = sorted(name for name in RECIPES if name.startswith("agnews-"))
 # SOURCE.md of the shared AG News folder: the files every card must name
 TRAIN_SHA256 = "4a888f9ae19945f6b347e076e2fa5b91a2858e519d877485cbd405701255353c"
 TEST_SHA256 = "77eb2bcdd65356ce6a8b30e2adab87cc71f702948b0e9664983ab1e98a4f7c34"
 
-WORDS = {0: ["election", "minister", "troops", "treaty"], 1: ["match", "goal", "coach", "season"],
-         2: ["shares", "profit", "oil", "market"], 3: ["software", "chip", "internet", "space"]}
+WORDS = {
+    0: ["election", "minister", "troops", "treaty"],
+    1: ["match", "goal", "coach", "season"],
+    2: ["shares", "profit", "oil", "market"],
+    3: ["software", "chip", "internet", "space"],
+}
 
 
 def _write_agnews(root: Path, train_rows: int = 400, test_rows: int = 80) -> Path:
@@ -42,11 +57,18 @@ def _write_agnews(root: Path, train_rows: int = 400, test_rows: int = 80) -> Pat
 
     def row() -> tuple[int, str, str]:
         y = rng.randrange(4)
-        return y, f"{rng.choice(WORDS[y])} news", f"the {rng.choice(['new', 'old'])} {rng.choice(WORDS[y])} story"
+        return (
+            y,
+            f"{rng.choice(WORDS[y])} news",
+            f"the {rng.choice(['new', 'old'])} {rng.choice(WORDS[y])} story",
+        )
 
-    train = ["label\ttext"] + [f"{y}\t{title} {text}" for y, title, text in (row() for _ in range(train_rows))]
-    test = ["label\ttitle\tdescription"] + [f"{y}\t{title}\t{text}"
-                                             for y, title, text in (row() for _ in range(test_rows))]
+    train = ["label\ttext"] + [
+        f"{y}\t{title} {text}" for y, title, text in (row() for _ in range(train_rows))
+    ]
+    test = ["label\ttitle\tdescription"] + [
+        f"{y}\t{title}\t{text}" for y, title, text in (row() for _ in range(test_rows))
+    ]
     (folder / "train.tsv").write_text("\n".join(train) + "\n", encoding="utf-8")
     (folder / "test.tsv").write_text("\n".join(test) + "\n", encoding="utf-8")
     return root
@@ -55,8 +77,14 @@ def _write_agnews(root: Path, train_rows: int = 400, test_rows: int = 80) -> Pat
 def test_the_test_split_is_read_as_title_space_description_or_titles_only(tmp_path):
     folder = _write_agnews(tmp_path)
     first = (folder / "agnews" / "test.tsv").read_text().splitlines()[1].split("\t")
-    full, titles = read_agnews(folder / "agnews" / "test.tsv"), read_agnews(folder / "agnews" / "test.tsv", True)
-    assert full[0] == (first[1] + " " + first[2], int(first[0])) and titles[0] == (first[1], int(first[0]))
+    full, titles = (
+        read_agnews(folder / "agnews" / "test.tsv"),
+        read_agnews(folder / "agnews" / "test.tsv", True),
+    )
+    assert full[0] == (first[1] + " " + first[2], int(first[0])) and titles[0] == (
+        first[1],
+        int(first[0]),
+    )
     assert len(full) == len(titles) == 80
     with pytest.raises(rnnviz.RnnvizError, match="no title column"):
         read_agnews(folder / "agnews" / "train.tsv", titles_only=True)
@@ -73,41 +101,75 @@ def test_the_held_out_dev_part_is_seeded_disjoint_and_complete():
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 @pytest.mark.parametrize("pooling", ["mean", "max"])
 def test_a_pooled_classifier_reads_only_each_texts_own_tokens_and_its_prediction_after_token_t_is_the_prefix(
-        cell, pooling):
+    cell, pooling
+):
     torch.manual_seed(0)
     tokenizer = WordTokenizer(["<pad>", "<unk>", *[f"w{i}" for i in range(30)]])
-    config = ModelConfig(name="pooled", description="", task="classifier", cell=cell, vocab_size=32,
-                         embedding_dim=6, hidden_size=5, labels=list(AGNEWS_LABELS), pooling=pooling)
+    config = ModelConfig(
+        name="pooled",
+        description="",
+        task="classifier",
+        cell=cell,
+        vocab_size=32,
+        embedding_dim=6,
+        hidden_size=5,
+        labels=list(AGNEWS_LABELS),
+        pooling=pooling,
+    )
     loaded = LoadedModel(config, tokenizer, build_module(config).eval())
     texts = [[4, 9, 2, 17, 5, 30, 8], [3, 11, 6]]
     batch = torch.tensor([texts[0], texts[1] + [0] * 4])
     with torch.no_grad():
-        together = loaded.module(batch, torch.tensor([7, 3]))  # padding must not enter the mean or the max
+        together = loaded.module(
+            batch, torch.tensor([7, 3])
+        )  # padding must not enter the mean or the max
         alone = [loaded.module(torch.tensor([ids]))[0] for ids in texts]
         outputs, _ = loaded.module.rnn(loaded.module.embedding(torch.tensor([texts[0]])))
         by_hand = outputs[0].mean(0) if pooling == "mean" else outputs[0].amax(0)
-        prefixes = [torch.softmax(loaded.module(torch.tensor([texts[0][: t + 1]])), -1)[0] for t in range(7)]
+        prefixes = [
+            torch.softmax(loaded.module(torch.tensor([texts[0][: t + 1]])), -1)[0] for t in range(7)
+        ]
     assert torch.allclose(together, torch.stack(alone), atol=1e-6)
     assert torch.allclose(alone[0], loaded.module.head(by_hand), atol=1e-6)
-    assert np.allclose(class_probabilities_per_step(loaded, texts[0]), torch.stack(prefixes).numpy(), atol=1e-6)
+    assert np.allclose(
+        class_probabilities_per_step(loaded, texts[0]), torch.stack(prefixes).numpy(), atol=1e-6
+    )
     output = model_output(loaded, texts[0], target=2)  # the gradient views read the same head input
     assert torch.allclose(output.readout(outputs), alone[0][2:3], atol=1e-6)
-    run = inspect_text(loaded, " ".join(tokenizer.itos[i] for i in texts[0]))  # the CLI's unit contributions
+    run = inspect_text(
+        loaded, " ".join(tokenizer.itos[i] for i in texts[0])
+    )  # the CLI's unit contributions
     predicted = int(run.predictions[-1].argmax())
-    contributions = unit_contributions(loaded, run).sum() + loaded.module.head.bias[predicted].item()
+    contributions = (
+        unit_contributions(loaded, run).sum() + loaded.module.head.bias[predicted].item()
+    )
     assert abs(contributions - alone[0][predicted].item()) < 1e-5
 
 
 @pytest.mark.parametrize("name", NEWS_MODELS)
-def test_a_news_recipe_trains_end_to_end_and_its_card_reports_full_and_titles_only_test_accuracy(tmp_path, name):
+def test_a_news_recipe_trains_end_to_end_and_its_card_reports_full_and_titles_only_test_accuracy(
+    tmp_path, name
+):
     data = _write_agnews(tmp_path / "data")
-    recipe = replace(RECIPES[name], embedding_dim=8, hidden_size=8, max_epochs=8, batch_size=16, lr=1e-2,
-                     dropout=0.0, word_dropout=0.0, min_freq=1, weights_dtype="float32")
+    recipe = replace(
+        RECIPES[name],
+        embedding_dim=8,
+        hidden_size=8,
+        max_epochs=8,
+        batch_size=16,
+        lr=1e-2,
+        dropout=0.0,
+        word_dropout=0.0,
+        min_freq=1,
+        weights_dtype="float32",
+    )
     run_recipe(recipe, data, tmp_path / "out", progress=False, threads=1)
     model = rnnviz.load(tmp_path / "out")
     metrics = model.config.metrics
     assert model.config.labels == list(AGNEWS_LABELS)
-    assert metrics["dev_accuracy"] >= 0.9 and metrics["test_accuracy"] >= 0.9  # one keyword decides the class
+    assert (
+        metrics["dev_accuracy"] >= 0.9 and metrics["test_accuracy"] >= 0.9
+    )  # one keyword decides the class
     assert 0.0 <= metrics["test_titles_only_accuracy"] <= 1.0 and "contrast_accuracy" not in metrics
     card = (tmp_path / "out" / "README.md").read_text()
     for file in ("train.tsv", "test.tsv"):
@@ -126,15 +188,21 @@ def test_a_shipped_news_model_gives_the_four_class_probabilities_after_every_tok
     assert TRAIN_SHA256 in card and TEST_SHA256 in card and "seed: " in card
 
 
-@pytest.mark.skipif(not (DATA / "test.tsv").is_file(), reason=f"AG News test split not found at {DATA}")
+@pytest.mark.skipif(
+    not (DATA / "test.tsv").is_file(), reason=f"AG News test split not found at {DATA}"
+)
 @pytest.mark.parametrize("name", NEWS_MODELS)
 def test_a_shipped_news_models_published_test_accuracies_hold_on_its_stored_weights(name):
     model = rnnviz.load(name)
-    for rows, key in ((read_agnews(DATA / "test.tsv"), "test_accuracy"),
-                      (read_agnews(DATA / "test.tsv", titles_only=True), "test_titles_only_accuracy")):
+    for rows, key in (
+        (read_agnews(DATA / "test.tsv"), "test_accuracy"),
+        (read_agnews(DATA / "test.tsv", titles_only=True), "test_titles_only_accuracy"),
+    ):
         measured = evaluate_classifier(model.module, _encode_rows(model.tokenizer, rows))
         assert measured["n"] == 7600
-        assert abs(measured["accuracy"] - model.config.metrics[key]) < 6e-4, key  # the card's 4 decimals
+        assert abs(measured["accuracy"] - model.config.metrics[key]) < 6e-4, (
+            key
+        )  # the card's 4 decimals
 
 
 def test_the_best_news_model_reaches_the_bag_of_words_reference():
@@ -157,7 +225,12 @@ def test_the_news_models_are_listed_and_traced_by_the_cli(capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert all(name in listing for name in NEWS_MODELS)
-    assert main(["trace", "--model", NEWS_MODELS[0], "--json", "Oil prices climb as OPEC weighs a cut"]) == 0
+    assert (
+        main(
+            ["trace", "--model", NEWS_MODELS[0], "--json", "Oil prices climb as OPEC weighs a cut"]
+        )
+        == 0
+    )
     traced = json.loads(capsys.readouterr().out)
     assert list(traced["prediction"]["probabilities"]) == list(AGNEWS_LABELS)
     assert len(traced["per_step"]) == len(traced["tokens"])
@@ -176,13 +249,17 @@ def test_the_app_draws_a_news_models_four_class_probabilities_after_every_token(
     assert [t["name"] for t in prediction["data"]] == list(AGNEWS_LABELS)
     expected = class_probabilities_per_step(rnnviz.load(name), headline)
     drawn = np.array([t["y"] for t in prediction["data"]], dtype=np.float64).T
-    assert drawn.shape == expected.shape and np.allclose(drawn, expected, atol=1e-3)  # the plot's 3 decimals
+    assert drawn.shape == expected.shape and np.allclose(
+        drawn, expected, atol=1e-3
+    )  # the plot's 3 decimals
 
 
 def test_the_page_offers_news_headlines_for_a_news_model_and_switches_the_text_to_one():
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(
+        str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60
+    ).run()
     at.selectbox(key="model").set_value("agnews-lstm").run()
     assert not at.exception
     first, _, _ = NEWS[0].partition(PAIR)

@@ -42,10 +42,23 @@ def heatmaps(at: AppTest) -> list[dict]:
         for title, heatmap in zip(titles, maps):
             # the grid's panels share one pair of axes and tell themselves apart by legendgroup
             group = heatmap.get("legendgroup")
-            if group == NEXT_TOKENS_GROUP:  # a language model's top-k table on the grid's token axis
+            if (
+                group == NEXT_TOKENS_GROUP
+            ):  # a language model's top-k table on the grid's token axis
                 continue
-            over = [_readable(t, layout) for t in traces if t is not heatmap and t.get("legendgroup") == group]
-            found.append({"title": title, "heatmap": _readable(heatmap, layout), "over": over, "layout": layout})
+            over = [
+                _readable(t, layout)
+                for t in traces
+                if t is not heatmap and t.get("legendgroup") == group
+            ]
+            found.append(
+                {
+                    "title": title,
+                    "heatmap": _readable(heatmap, layout),
+                    "over": over,
+                    "layout": layout,
+                }
+            )
     return found
 
 
@@ -94,15 +107,22 @@ def test_default_page_shows_the_prediction_flip_and_one_heatmap_per_lstm_quantit
     assert len(prediction["data"][0]["x"]) == 5  # "the movie was not good"
     maps = heatmaps(at)
     assert [m["title"] for m in maps] == [
-        "input gate i", "forget gate f", "cell candidate g", "output gate o", "cell state c", "hidden state h"]
+        "input gate i",
+        "forget gate f",
+        "cell candidate g",
+        "output gate o",
+        "cell state c",
+        "hidden state h",
+    ]
     run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
     forget = maps[1]["heatmap"]
     assert forget["x"] == ["the ·0", "movie ·1", "was ·2", "not ·3", "good ·4"]
     assert colour_range(maps[1]) == (0, 1)
     expected = run.states(0, "forward", "forget_gate")[:, :64].T
     # the chart carries each value as its hover shows it: rounded to PLOT_DECIMALS
-    np.testing.assert_array_equal(z_values(forget), np.round(expected.astype(np.float64), PLOT_DECIMALS))
-    hidden = maps[-1]["heatmap"]
+    np.testing.assert_array_equal(
+        z_values(forget), np.round(expected.astype(np.float64), PLOT_DECIMALS)
+    )
     assert colour_range(maps[-1]) == (-1, 1)
 
 
@@ -122,7 +142,10 @@ def test_a_language_model_shows_its_top_5_next_characters_beside_short_texts_and
     at = page(model="shakespeare-char-lstm", text=short)
     assert_clean(at)
     table, grid = charts(at)
-    assert table["data"][0]["x"] == token_labels(list(short)) and table["data"][0]["texttemplate"] == "%{text}"
+    assert (
+        table["data"][0]["x"] == token_labels(list(short))
+        and table["data"][0]["texttemplate"] == "%{text}"
+    )
     assert len(heatmaps(at)) == 6
 
     at = page(model="shakespeare-char-lstm", text=long)
@@ -211,8 +234,12 @@ def test_compare_view_overlays_both_prediction_curves_and_a_difference_heatmap()
     difference = figures[1]["data"][0]
     # aligned at the end: "movie was not good" vs "the movie was good" over 4 positions
     assert len(difference["x"]) == 4
-    first = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good").states(0, "forward", "hidden")
-    second = inspect_text(rnnviz.load("sst2-lstm"), "the movie was good").states(0, "forward", "hidden")
+    first = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good").states(
+        0, "forward", "hidden"
+    )
+    second = inspect_text(rnnviz.load("sst2-lstm"), "the movie was good").states(
+        0, "forward", "hidden"
+    )
     np.testing.assert_allclose(z_values(difference), (second - first[1:])[:, :64].T, atol=1e-6)
 
 
@@ -251,7 +278,10 @@ def test_exported_heatmaps_are_the_values_without_the_click_layer():
     labels, order, built = heatmap_figures(run, ViewState(unit=7, step=3))
     assert [quantity for quantity, _, _ in built] == list(run.recurrent_call.quantities)
     for quantity, values, figure in built:
-        assert [t.name for t in figure.data] == [quantity, "selected"]  # a standalone file has nothing to click
+        assert [t.name for t in figure.data] == [
+            quantity,
+            "selected",
+        ]  # a standalone file has nothing to click
         np.testing.assert_allclose(np.asarray(figure.data[0].z), values[:, order].T, rtol=1e-6)
 
 
@@ -313,7 +343,10 @@ def test_without_a_unit_in_the_link_the_page_shows_the_unit_whose_cell_state_var
     run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
     busiest = int(np.argmax(run.states(0, "forward", "cell").var(axis=0)))
     assert at.session_state["unit"] == busiest
-    assert any(f"Unit {busiest} is shown because its cell state c varies most" in c.value for c in at.caption)
+    assert any(
+        f"Unit {busiest} is shown because its cell state c varies most" in c.value
+        for c in at.caption
+    )
     at.number_input(key="unit").set_value(3).run()  # chosen by hand: kept
     assert at.session_state["unit"] == 3 and any("Unit 3, as chosen" in c.value for c in at.caption)
 
@@ -344,9 +377,16 @@ def test_the_memory_view_draws_retention_as_the_product_of_forget_gates():
     at = page(view="memory", unit="17")
     assert_clean(at)
     unit_chart = json.loads(at.get("plotly_chart")[0].proto.spec)
-    z = np.array([[np.nan if v is None else v for v in row] for row in unit_chart["data"][0]["z"]], dtype=float)
-    forget = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good").states(0, "forward", "forget_gate")[:, 17]
-    assert z[1, 4] == pytest.approx(float(np.prod(forget[2:5])), abs=1e-3)  # written at 'movie', read at 'good'
+    z = np.array(
+        [[np.nan if v is None else v for v in row] for row in unit_chart["data"][0]["z"]],
+        dtype=float,
+    )
+    forget = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good").states(
+        0, "forward", "forget_gate"
+    )[:, 17]
+    assert z[1, 4] == pytest.approx(
+        float(np.prod(forget[2:5])), abs=1e-3
+    )  # written at 'movie', read at 'good'
     assert z[0, 0] == pytest.approx(1.0) and np.isnan(z[4, 0])  # memory does not reach back
 
 
@@ -367,11 +407,16 @@ def test_the_textbook_gru_notation_shows_one_minus_pytorchs_z_everywhere_it_writ
     pytorch_z = run.states(0, "forward", "update_gate")[:, :64].T
     at = page(model="sst2-gru", gru_update="textbook", unit="3", step="2", view="lecture")
     assert_clean(at)
-    shown = [m for m in heatmaps(page(model="sst2-gru", gru_update="textbook", unit="3"))
-             if m["heatmap"]["name"] == "update_gate"][0]
-    np.testing.assert_allclose(z_values(shown["heatmap"]), np.round(1 - pytorch_z, PLOT_DECIMALS), atol=1e-6)
+    shown = [
+        m
+        for m in heatmaps(page(model="sst2-gru", gru_update="textbook", unit="3"))
+        if m["heatmap"]["name"] == "update_gate"
+    ][0]
+    np.testing.assert_allclose(
+        z_values(shown["heatmap"]), np.round(1 - pytorch_z, PLOT_DECIMALS), atol=1e-6
+    )
     assert "textbook" in shown["title"]
-    latex = [l.value for l in at.latex]
+    latex = [element.value for element in at.latex]
     assert any(r"h_t = z_t \odot n_t + (1 - z_t) \odot h_{t-1}" in line for line in latex)
     z = 1 - run.states(0, "forward", "update_gate")[2, 3]
     assert any(rf"&= {z:.3f} \cdot" in line for line in latex), latex
@@ -380,7 +425,7 @@ def test_the_textbook_gru_notation_shows_one_minus_pytorchs_z_everywhere_it_writ
 def test_the_lessons_symbols_and_the_candidate_as_c_tilde_reach_titles_and_equations():
     at = page(view="lecture", candidate="c~", symbols="S", unit="3", step="1")
     assert_clean(at)
-    latex = " ".join(l.value for l in at.latex)
+    latex = " ".join(element.value for element in at.latex)
     assert r"\tilde{c}_i" in latex and "S_i = o_i" in latex and "X_i" in latex
     titles = [m["title"] for m in heatmaps(page(candidate="c~", symbols="S", unit="3"))]
     assert "cell candidate c̃" in titles and "hidden state S" in titles

@@ -15,11 +15,11 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import reference_states
 from torch import nn
 from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
 
 import rnnviz
-from reference import reference_states
 
 TOLERANCE = 1e-5
 
@@ -99,7 +99,9 @@ def captured(module: nn.Module, seqs, hx=None) -> rnnviz.Trace:
     return trace
 
 
-def check_against_reference(module: nn.Module, trace: rnnviz.Trace, seqs, hx, prefix: str = "") -> None:
+def check_against_reference(
+    module: nn.Module, trace: rnnviz.Trace, seqs, hx, prefix: str = ""
+) -> None:
     """Every recorded quantity equals the step-by-step reference, sequence by sequence."""
     head = f"{prefix}." if prefix else ""
     expected_names = set()
@@ -113,7 +115,9 @@ def check_against_reference(module: nn.Module, trace: rnnviz.Trace, seqs, hx, pr
             recorded = trace[head + name][b]
             length = seq.shape[0]
             assert_close(recorded[:length], expected, f"{name} of sequence {b}")
-            assert torch.isnan(recorded[length:]).all(), f"{name}: padding past length {length} must be NaN"
+            assert torch.isnan(recorded[length:]).all(), (
+                f"{name}: padding past length {length} must be NaN"
+            )
     assert expected_names == set(trace.names())
 
 
@@ -124,8 +128,12 @@ CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 @pytest.mark.parametrize("num_layers", [1, 3])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_every_quantity_matches_reference_and_pytorch_outputs(cell, num_layers, bidirectional, batch_first):
-    config = Config(cell=cell, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first)
+def test_every_quantity_matches_reference_and_pytorch_outputs(
+    cell, num_layers, bidirectional, batch_first
+):
+    config = Config(
+        cell=cell, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first
+    )
     module = config.build()
     seqs = sequences(config, [6, 6, 6])
     batch = torch.stack(seqs, dim=0 if batch_first else 1)
@@ -139,18 +147,32 @@ def test_every_quantity_matches_reference_and_pytorch_outputs(cell, num_layers, 
     check_against_reference(module, trace, seqs, hx)
     # h (and c) agree with PyTorch's own output, h_n and c_n for every layer and direction.
     last = config.num_layers - 1
-    recorded_output = torch.cat([trace[f"layer{last}.{d}.hidden"] for d in ("forward", "backward")[: config.directions]], -1)
-    assert_close(recorded_output, expected_output if batch_first else expected_output.transpose(0, 1), "output")
+    recorded_output = torch.cat(
+        [trace[f"layer{last}.{d}.hidden"] for d in ("forward", "backward")[: config.directions]], -1
+    )
+    assert_close(
+        recorded_output,
+        expected_output if batch_first else expected_output.transpose(0, 1),
+        "output",
+    )
     h_n, c_n = expected_final if cell == "lstm" else (expected_final, None)
     for layer in range(num_layers):
         row = layer * config.directions
         assert_close(trace[f"layer{layer}.forward.hidden"][:, -1], h_n[row], f"h_n layer {layer}")
         if bidirectional:
-            assert_close(trace[f"layer{layer}.backward.hidden"][:, 0], h_n[row + 1], f"h_n layer {layer} backward")
+            assert_close(
+                trace[f"layer{layer}.backward.hidden"][:, 0],
+                h_n[row + 1],
+                f"h_n layer {layer} backward",
+            )
         if c_n is not None:
             assert_close(trace[f"layer{layer}.forward.cell"][:, -1], c_n[row], f"c_n layer {layer}")
             if bidirectional:
-                assert_close(trace[f"layer{layer}.backward.cell"][:, 0], c_n[row + 1], f"c_n layer {layer} backward")
+                assert_close(
+                    trace[f"layer{layer}.backward.cell"][:, 0],
+                    c_n[row + 1],
+                    f"c_n layer {layer} backward",
+                )
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -158,7 +180,9 @@ def test_every_quantity_matches_reference_and_pytorch_outputs(cell, num_layers, 
 def test_gates_are_exact_through_either_matrix_product_path(cell, onednn, monkeypatch):
     """On CPU float32 the rebuild uses oneDNN when this build passes its self-check; every other
     build takes the F.linear path. Both must give the reference gates."""
-    capture_module = importlib.import_module("rnnviz.capture")  # the module, not rnnviz.capture the function
+    capture_module = importlib.import_module(
+        "rnnviz.capture"
+    )  # the module, not rnnviz.capture the function
     if onednn and not capture_module._onednn_linear_works():
         pytest.skip("this torch build has no usable oneDNN linear")
     monkeypatch.setattr(capture_module, "_ONEDNN_LINEAR", onednn)
@@ -183,12 +207,21 @@ def test_gates_follow_weights_changed_in_place_between_captures(cell):
                 parameter.mul_(0.5).add_(0.01)
 
 
-@pytest.mark.parametrize("only, expected", [
-    ("layer1.backward.*", {f"layer1.backward.{q}" for q in rnnviz.trace.QUANTITIES_BY_CELL["lstm"]}),
-    (["*.hidden", "layer0.forward.forget_gate"],
-     {f"layer{k}.{d}.hidden" for k in (0, 1) for d in ("forward", "backward")} | {"layer0.forward.forget_gate"}),
-    ("nothing.*", set()),
-])
+@pytest.mark.parametrize(
+    "only, expected",
+    [
+        (
+            "layer1.backward.*",
+            {f"layer1.backward.{q}" for q in rnnviz.trace.QUANTITIES_BY_CELL["lstm"]},
+        ),
+        (
+            ["*.hidden", "layer0.forward.forget_gate"],
+            {f"layer{k}.{d}.hidden" for k in (0, 1) for d in ("forward", "backward")}
+            | {"layer0.forward.forget_gate"},
+        ),
+        ("nothing.*", set()),
+    ],
+)
 def test_only_records_the_names_matching_its_patterns_with_the_same_values(only, expected):
     config = Config(cell="lstm", num_layers=2, bidirectional=True, batch_first=True)
     module = config.build()
@@ -224,10 +257,16 @@ def test_packed_variable_lengths_are_exact_and_nan_past_each_length(cell, bidire
     padded, _ = pad_packed_sequence(expected_output, batch_first=True)
     h_n = expected_final[0] if cell == "lstm" else expected_final
     for b, n in enumerate(lengths):
-        assert_close(trace["layer1.forward.hidden"][b, :n], padded[b, :n, : config.hidden_size], f"output of {b}")
+        assert_close(
+            trace["layer1.forward.hidden"][b, :n],
+            padded[b, :n, : config.hidden_size],
+            f"output of {b}",
+        )
         assert_close(trace["layer0.forward.hidden"][b, n - 1], h_n[0, b], f"h_n of sequence {b}")
         if bidirectional:
-            assert_close(trace["layer0.backward.hidden"][b, 0], h_n[1, b], f"backward h_n of sequence {b}")
+            assert_close(
+                trace["layer0.backward.hidden"][b, 0], h_n[1, b], f"backward h_n of sequence {b}"
+            )
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
@@ -299,7 +338,11 @@ def test_bfloat16_model_is_rebuilt_in_float32_within_half_precision():
         output, _ = module(torch.stack(seqs).to(torch.bfloat16))
     assert trace["layer0.forward.forget_gate"].dtype == torch.float32
     reference = reference_states(module, seqs[0].to(torch.bfloat16))
-    difference = (trace["layer0.forward.forget_gate"][0].double() - reference["layer0.forward.forget_gate"]).abs().max()
+    difference = (
+        (trace["layer0.forward.forget_gate"][0].double() - reference["layer0.forward.forget_gate"])
+        .abs()
+        .max()
+    )
     assert difference < 0.05  # h itself is bfloat16 (8 bits of mantissa)
 
 
@@ -308,7 +351,9 @@ def test_names_follow_module_paths_in_a_larger_model():
         def __init__(self):
             super().__init__()
             self.embedding = nn.Embedding(10, 5)
-            self.encoder = nn.ModuleDict({"lstm": nn.LSTM(5, 4, batch_first=True), "gru": nn.GRU(4, 3, batch_first=True)})
+            self.encoder = nn.ModuleDict(
+                {"lstm": nn.LSTM(5, 4, batch_first=True), "gru": nn.GRU(4, 3, batch_first=True)}
+            )
             self.head = nn.Linear(3, 2)
 
         def forward(self, ids):
@@ -359,7 +404,7 @@ def test_hooks_are_removed_after_the_block_and_after_an_exception():
         with pytest.raises(ZeroDivisionError):
             with rnnviz.capture(module):
                 module(x)
-                1 / 0
+                1 / 0  # noqa: B018 — an error inside the block
         assert "forward" not in module.__dict__
         after, _ = module(x)
     assert torch.equal(before, after)
@@ -434,7 +479,16 @@ def test_numpy_view_matches_tensors():
     seed=st.integers(0, 2**16),
 )
 def test_property_capture_matches_reference(
-    cell, input_size, hidden_size, num_layers, bidirectional, batch_first, lengths, packed, with_initial_state, seed
+    cell,
+    input_size,
+    hidden_size,
+    num_layers,
+    bidirectional,
+    batch_first,
+    lengths,
+    packed,
+    with_initial_state,
+    seed,
 ):
     config = Config(cell, input_size, hidden_size, num_layers, bidirectional, batch_first)
     module = config.build(seed)
@@ -489,7 +543,7 @@ def test_threads_capturing_one_shared_model_each_get_only_their_own_calls():
     for thread in threads:
         thread.join()
     assert not errors, errors
-    for k, x in enumerate(inputs):
+    for k in range(len(inputs)):
         assert_close(results[k], expected[k], f"session {k}")
     assert "forward" not in module.__dict__
 

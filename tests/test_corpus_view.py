@@ -7,9 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import DATA_DIR, needs_sst2
+from streamlit.testing.v1 import AppTest
 
 SPEECH = "box xxx ab\nxx bo axxxx\n" * 600  # validation split: 1,380 characters, 6 chunks
 
@@ -17,8 +16,8 @@ SPEECH = "box xxx ab\nxx bo axxxx\n" * 600  # validation split: 1,380 characters
 def page():
     from test_corpus import planted_model
 
-    from rnnviz.inspection import inspect_text
     from rnnviz.app.views import corpus as corpus_view
+    from rnnviz.inspection import inspect_text
 
     loaded = planted_model()
     corpus_view.render(loaded, "planted", inspect_text(loaded, "abxxxab"), 0, "forward")
@@ -46,7 +45,9 @@ def opened(**state) -> AppTest:
 def array(value) -> np.ndarray:
     """A figure array as Plotly 7 serialises numpy ({"dtype", "bdata", "shape"}) or as a list."""
     if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(value.get("shape", -1))
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(
+            value.get("shape", -1)
+        )
     return np.asarray(value)
 
 
@@ -54,7 +55,9 @@ def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
-def test_without_reference_corpora_the_view_says_how_to_provide_one_then_reads_pasted_text(tmp_path, monkeypatch):
+def test_without_reference_corpora_the_view_says_how_to_provide_one_then_reads_pasted_text(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("RNNVIZ_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("RNNVIZ_CACHE_DIR", str(tmp_path / "cache"))
     at = opened()
@@ -75,10 +78,14 @@ def test_pattern_search_selects_the_planted_units_and_lists_the_corpus_runs(data
     assert match["data"][0]["y"] == ["0", "2"]
     assert any("20 best matches" in m.value for m in at.markdown)
     html = next(m.value for m in at.markdown if "purity" in m.value)
-    assert html.count("length 3, purity 1.00") == 20  # 60 runs of 'xxx' in the split: equally long runs rank first
+    assert (
+        html.count("length 3, purity 1.00") == 20
+    )  # 60 runs of 'xxx' in the split: equally long runs rank first
     assert html.count("▸</span>") == 20 and "xxx" not in html  # every token its own coloured span
     again = opened(corpus_span=(2, 4), corpus_threshold=0.5)
-    assert "computed in" in again.caption[0].value  # same process: the resource cache answers, no recompute
+    assert (
+        "computed in" in again.caption[0].value
+    )  # same process: the resource cache answers, no recompute
 
 
 def test_a_span_with_no_selective_unit_says_so(data):
@@ -90,9 +97,13 @@ def test_unit_card_shows_histogram_feature_correlations_and_top_contexts(data):
     at = opened(corpus_section="Unit card", corpus_unit=0)
     histogram, features = figures(at)
     counts = array(histogram["data"][0]["y"])
-    assert counts.sum() == len(SPEECH) - int(len(SPEECH) * 0.9)  # every character of the validation split
-    x_count = SPEECH[int(len(SPEECH) * 0.9):].count("x")
-    assert counts[35] == x_count and counts[4] == counts.sum() - x_count  # h ≈ +0.76 at 'x', −0.76 elsewhere (bins of 0.05 from −1)
+    assert counts.sum() == len(SPEECH) - int(
+        len(SPEECH) * 0.9
+    )  # every character of the validation split
+    x_count = SPEECH[int(len(SPEECH) * 0.9) :].count("x")
+    assert (
+        counts[35] == x_count and counts[4] == counts.sum() - x_count
+    )  # h ≈ +0.76 at 'x', −0.76 elsewhere (bins of 0.05 from −1)
     assert len(features["data"][0]["y"]) == 5
     assert any("Top 6 contexts" in m.value for m in at.markdown)
     assert any("h = +0.762" in m.value for m in at.markdown)
@@ -112,12 +123,19 @@ def test_units_map_draws_every_unit_in_its_cluster(data):
     (figure,) = figures(at)
     clusters = [trace for trace in figure["data"] if trace["name"].startswith("cluster")]
     assert len(clusters) == 2
-    assert sorted(np.concatenate([array(t["customdata"]) for t in clusters]).tolist()) == [0, 1, 2, 3]
+    assert sorted(np.concatenate([array(t["customdata"]) for t in clusters]).tolist()) == [
+        0,
+        1,
+        2,
+        3,
+    ]
 
 
 def test_a_click_on_the_units_map_opens_that_units_card(data):
     at = opened(corpus_section="Units map", corpus_clusters=2)
-    at.session_state["corpus_chart_map"] = {"selection": {"points": [{"customdata": 2, "x": 0.0, "y": 0.0}]}}
+    at.session_state["corpus_chart_map"] = {
+        "selection": {"points": [{"customdata": 2, "x": 0.0, "y": 0.0}]}
+    }
     at.run()
     assert not at.exception, at.exception
     assert at.radio(key="corpus_section").value == "Unit card"
@@ -126,12 +144,14 @@ def test_a_click_on_the_units_map_opens_that_units_card(data):
 
 
 def sst2_page():
+    from rnnviz.app.views import corpus as corpus_view
     from rnnviz.inspection import inspect_text
     from rnnviz.models import load
-    from rnnviz.app.views import corpus as corpus_view
 
     loaded = load("sst2-lstm")
-    corpus_view.render(loaded, "sst2-lstm", inspect_text(loaded, "the movie was not good"), 0, "forward")
+    corpus_view.render(
+        loaded, "sst2-lstm", inspect_text(loaded, "the movie was not good"), 0, "forward"
+    )
 
 
 @needs_sst2
@@ -142,6 +162,10 @@ def test_the_bundled_classifier_reads_sst2_dev_and_shows_a_unit_card(tmp_path, m
     at.session_state["corpus_section"] = "Unit card"
     at.run()
     assert not at.exception, at.exception
-    assert at.selectbox(key="corpus_source").options == ["sst2-dev", "sst2-test", "your text (upload or paste)"]
+    assert at.selectbox(key="corpus_source").options == [
+        "sst2-dev",
+        "sst2-test",
+        "your text (upload or paste)",
+    ]
     assert "sst2-lstm on sst2-dev: 17,047 tokens in 872 segments" in at.caption[0].value
     assert any("Top 10 contexts" in m.value for m in at.markdown)

@@ -24,22 +24,35 @@ def test_entry_point_model_is_captured_and_its_per_step_predictions_kept():
     assert isinstance(model, CustomModel)
     run = inspect_text(model, "rnn viz!")
     assert run.tokens == list("rnn viz!") and run.encoding.unknown[3] and run.encoding.unknown[-1]
-    assert run.recurrent_call.path == "encoder" and run.recurrent_call.bidirectional and run.recurrent_call.num_layers == 2
+    assert (
+        run.recurrent_call.path == "encoder"
+        and run.recurrent_call.bidirectional
+        and run.recurrent_call.num_layers == 2
+    )
     assert run.states(1, "backward", "update_gate").shape == (8, 12)
     with torch.no_grad():
         logits = model.module(torch.tensor([run.encoding.ids]))
     np.testing.assert_allclose(run.predictions, torch.softmax(logits[0], -1).numpy(), atol=1e-6)
     # the trace's last-layer states are what the classifier read
-    states = np.concatenate([run.states(1, "forward", "hidden"), run.states(1, "backward", "hidden")], axis=1)
-    np.testing.assert_allclose(model.module.classify(torch.from_numpy(states)).detach().numpy(), logits[0].numpy(), atol=1e-5)
+    states = np.concatenate(
+        [run.states(1, "forward", "hidden"), run.states(1, "backward", "hidden")], axis=1
+    )
+    np.testing.assert_allclose(
+        model.module.classify(torch.from_numpy(states)).detach().numpy(),
+        logits[0].numpy(),
+        atol=1e-5,
+    )
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("custom_entry_point", "package.module:function"),
-    ("no_such_module_xyz:build", "cannot import"),
-    ("custom_entry_point:missing", "has no 'missing'"),
-    ("custom_entry_point:not_a_model", "return an rnnviz.CustomModel"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("custom_entry_point", "package.module:function"),
+        ("no_such_module_xyz:build", "cannot import"),
+        ("custom_entry_point:missing", "has no 'missing'"),
+        ("custom_entry_point:not_a_model", "return an rnnviz.CustomModel"),
+    ],
+)
 def test_bad_entry_points_get_a_message(spec, message):
     with pytest.raises(RnnvizError, match=message):
         load_entry_point(spec)
@@ -69,7 +82,12 @@ def test_the_app_offers_the_entry_point_model_with_its_own_quantities(app_with_e
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     prediction, grid = charts
     assert prediction["layout"]["title"]["text"] == "prediction after each token"
-    assert [a["text"] for a in grid["layout"]["annotations"]] == ["reset gate r", "update gate z", "candidate n", "hidden state h"]
+    assert [a["text"] for a in grid["layout"]["annotations"]] == [
+        "reset gate r",
+        "update gate z",
+        "candidate n",
+        "hidden state h",
+    ]
     heatmaps = [t for t in grid["data"] if t["type"] == "heatmap"]
     assert len(heatmaps) == 4 and all(len(t["x"]) == len("hello world") for t in heatmaps)
     assert "layer 1, backward" in " ".join(c.value for c in at.caption)

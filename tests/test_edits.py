@@ -14,14 +14,14 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import reference_states
+from test_capture import CELLS, Config, assert_close, initial_states, sequences
 from torch import nn
 from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
 
 import rnnviz
-from reference import reference_states
 from rnnviz import Edit, RnnvizError
 from rnnviz.trace import QUANTITIES_BY_CELL
-from test_capture import CELLS, Config, assert_close, initial_states, sequences
 
 
 def reference_edit(edits: list[Edit], b: int):

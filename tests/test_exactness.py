@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from test_capture import CELLS, Config, initial_states, sequences
 from torch.nn.utils.rnn import pack_sequence
 
 import rnnviz
@@ -15,7 +16,6 @@ from rnnviz.exactness import EXACT_WITHIN, capture_exactness, run_exactness
 from rnnviz.inspection import inspect_text
 from rnnviz.models import bundled_names
 from rnnviz.untrained import untrained_copy
-from test_capture import CELLS, Config, initial_states, sequences
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -8,12 +8,28 @@ import plotly.io
 import pytest
 
 from rnnviz.display import token_display
-from rnnviz.figures import (GRID_GAP_COLUMNS, LABELS, NEXT_TOKENS_GROUP, NextTokens, PLOT_DECIMALS, SYMBOLS, class_probability_figure, colour_scale,
-                            clicked_cell, grid_arrangement, next_token_figure, quantity_grid, quantity_heatmap,
-                            shares_token_axis, token_labels)
+from rnnviz.figures import (
+    GRID_GAP_COLUMNS,
+    LABELS,
+    NEXT_TOKENS_GROUP,
+    PLOT_DECIMALS,
+    SYMBOLS,
+    NextTokens,
+    class_probability_figure,
+    clicked_cell,
+    colour_scale,
+    grid_arrangement,
+    next_token_figure,
+    quantity_grid,
+    quantity_heatmap,
+    shares_token_axis,
+    token_labels,
+)
 
 
-@pytest.mark.parametrize("gate", ["input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"])
+@pytest.mark.parametrize(
+    "gate", ["input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"]
+)
 def test_sigmoid_gates_use_a_fixed_zero_to_one_range(gate):
     scale = colour_scale(gate, np.array([[0.2, 0.3]]))
     assert (scale.zmin, scale.zmax) == (0.0, 1.0)
@@ -58,7 +74,9 @@ def _panels(figure) -> dict[str, dict]:
     """Each panel's traces by name, grouped by their legendgroup (the quantity)."""
     panels: dict[str, dict] = {}
     for trace in figure.data:
-        panels.setdefault(trace.legendgroup, {})[trace.name if trace.type == "scatter" else "heatmap"] = trace
+        panels.setdefault(trace.legendgroup, {})[
+            trace.name if trace.type == "scatter" else "heatmap"
+        ] = trace
     return panels
 
 
@@ -70,11 +88,15 @@ def _point(trace, i: int) -> dict:
 def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
     rng = np.random.default_rng(0)
     tokens = 4
-    values = {q: rng.uniform(-2, 2, size=(tokens, 5)).astype(np.float32) for q in QUANTITIES}  # [time, units]
+    values = {
+        q: rng.uniform(-2, 2, size=(tokens, 5)).astype(np.float32) for q in QUANTITIES
+    }  # [time, units]
     labels = token_labels(["not", "so", "good", "!"])
     order = np.array([4, 0, 2])
     figure = quantity_grid(values, labels, "lstm", order, selected=(2, 0), clickable=True)
-    assert {(t.xaxis, t.yaxis) for t in figure.data} == {("x", "y")}  # one subplot: the browser pays per axis
+    assert {(t.xaxis, t.yaxis) for t in figure.data} == {
+        ("x", "y")
+    }  # one subplot: the browser pays per axis
     assert [a.text for a in figure.layout.annotations] == [LABELS[q] for q in QUANTITIES]
     panels = _panels(figure)
     assert list(panels) == QUANTITIES
@@ -82,31 +104,59 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
     assert figure.layout.xaxis.range == (-0.5, 6 * tokens + 5 * GRID_GAP_COLUMNS - 0.5)
     assert list(figure.layout.yaxis.categoryarray) == ["4", "0", "2"]
     for k, quantity in enumerate(QUANTITIES):
-        heatmap, cells, selected = panels[quantity]["heatmap"], panels[quantity]["cells"], panels[quantity]["selected"]
+        heatmap, cells, selected = (
+            panels[quantity]["heatmap"],
+            panels[quantity]["cells"],
+            panels[quantity]["selected"],
+        )
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
         # panel k's columns are numbers of its own, after k panels and their gaps; ticks name their tokens
         first = k * (tokens + GRID_GAP_COLUMNS)
         assert list(heatmap.x) == list(range(first, first + tokens))
-        assert [figure.layout.xaxis.ticktext[list(figure.layout.xaxis.tickvals).index(x)] for x in heatmap.x] == [
-            "not", "so", "good", "!"]
+        assert [
+            figure.layout.xaxis.ticktext[list(figure.layout.xaxis.tickvals).index(x)]
+            for x in heatmap.x
+        ] == ["not", "so", "good", "!"]
         assert list(heatmap.y) == ["4", "0", "2"]
         # every hover names this panel's quantity and shows this panel's value: the click layer answers
         # them all, the heatmap none (it would answer with no token name)
         assert heatmap.hoverinfo == "skip"
-        assert cells.hovertemplate.startswith(LABELS[quantity]) and "%{customdata[2]:.3f}" in cells.hovertemplate
-        assert len(cells.x) == tokens * 3 and set(cells.x) == set(heatmap.x) and set(cells.y) == set(heatmap.y)
+        assert (
+            cells.hovertemplate.startswith(LABELS[quantity])
+            and "%{customdata[2]:.3f}" in cells.hovertemplate
+        )
+        assert (
+            len(cells.x) == tokens * 3
+            and set(cells.x) == set(heatmap.x)
+            and set(cells.y) == set(heatmap.y)
+        )
         assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
-        for i in (0, 4, len(cells.x) - 1):  # the click layer covers the panel row by row, carrying its indices
+        for i in (
+            0,
+            4,
+            len(cells.x) - 1,
+        ):  # the click layer covers the panel row by row, carrying its indices
             step, unit = i % tokens, int(order[i // tokens])
             assert clicked_cell(_point(cells, i)) == (step, unit)
             assert cells.customdata[i][2] == pytest.approx(values[quantity][step, unit])
         scale = colour_scale(quantity, values[quantity])
-        assert (figure.layout[heatmap.coloraxis].cmin, figure.layout[heatmap.coloraxis].cmax) == (scale.zmin, scale.zmax)
+        assert (figure.layout[heatmap.coloraxis].cmin, figure.layout[heatmap.coloraxis].cmax) == (
+            scale.zmin,
+            scale.zmax,
+        )
     columns_of = [set(panels[q]["heatmap"].x) for q in QUANTITIES]
-    assert all(not (a & b) for i, a in enumerate(columns_of) for b in columns_of[i + 1:]), "panels never overlap"
-    assert clicked_cell({"x": 4, "y": "4"}) is None  # a point without indices (heatmap, blank column) is no cell
+    assert all(not (a & b) for i, a in enumerate(columns_of) for b in columns_of[i + 1 :]), (
+        "panels never overlap"
+    )
+    assert (
+        clicked_cell({"x": 4, "y": "4"}) is None
+    )  # a point without indices (heatmap, blank column) is no cell
     # Panels with the same colour meaning share one colour axis and bar: σ gates, tanh (g and h), c.
-    assert _shared_colour_axes(figure, panels) == [["input_gate", "forget_gate", "output_gate"], ["cell_gate", "hidden"], ["cell"]]
+    assert _shared_colour_axes(figure, panels) == [
+        ["input_gate", "forget_gate", "output_gate"],
+        ["cell_gate", "hidden"],
+        ["cell"],
+    ]
 
 
 def test_longer_texts_stack_every_quantity_on_its_own_axes():
@@ -118,23 +168,36 @@ def test_longer_texts_stack_every_quantity_on_its_own_axes():
     panels = _panels(figure)
     assert [a.text for a in figure.layout.annotations] == [LABELS[q] for q in QUANTITIES]
     for quantity in QUANTITIES:
-        heatmap, cells, selected = panels[quantity]["heatmap"], panels[quantity]["cells"], panels[quantity]["selected"]
+        heatmap, cells, selected = (
+            panels[quantity]["heatmap"],
+            panels[quantity]["cells"],
+            panels[quantity]["selected"],
+        )
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
         assert list(heatmap.y) == ["4", "0", "2"] and list(heatmap.x) == labels
         assert {(t.xaxis, t.yaxis) for t in (cells, selected)} == {(heatmap.xaxis, heatmap.yaxis)}
         assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
         assert set(cells.x) == set(labels) and set(cells.y) == {"4", "0", "2"}
-        assert clicked_cell(_point(cells, 5)) == (5, 4) and cells.hovertemplate.startswith(LABELS[quantity])
+        assert clicked_cell(_point(cells, 5)) == (5, 4) and cells.hovertemplate.startswith(
+            LABELS[quantity]
+        )
     # three rows of two panels (up to 40 tokens); the first column of panels labels its unit axis
     assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x", "x2", "x3", "x4", "x5", "x6"}
     assert figure.layout.yaxis.title.text == "unit" and figure.layout.yaxis3.title.text == "unit"
     # each colour bar stands just right of the last panel it colours, as tall as that panel
     shared = _shared_colour_axes(figure, panels)
-    assert shared == [["input_gate", "forget_gate", "output_gate"], ["cell_gate", "hidden"], ["cell"]]
+    assert shared == [
+        ["input_gate", "forget_gate", "output_gate"],
+        ["cell_gate", "hidden"],
+        ["cell"],
+    ]
     for quantities in shared:
         last = panels[quantities[-1]]["heatmap"]
         bar = figure.layout[last.coloraxis].colorbar
-        x_axis, y_axis = figure.layout["xaxis" + last.xaxis[1:]], figure.layout["yaxis" + last.yaxis[1:]]
+        x_axis, y_axis = (
+            figure.layout["xaxis" + last.xaxis[1:]],
+            figure.layout["yaxis" + last.yaxis[1:]],
+        )
         assert bar.x == pytest.approx(x_axis.domain[1] + 0.005)
         assert bar.len == pytest.approx(y_axis.domain[1] - y_axis.domain[0])
 
@@ -161,7 +224,9 @@ def test_past_two_hundred_tokens_one_token_axis_is_labelled_under_the_last_panel
     panels = _panels(figure)
     assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x"}
     assert figure.layout.xaxis.anchor == "y6"
-    assert not [k for k in figure.to_plotly_json()["layout"] if k.startswith("xaxis") and k != "xaxis"]
+    assert not [
+        k for k in figure.to_plotly_json()["layout"] if k.startswith("xaxis") and k != "xaxis"
+    ]
 
 
 def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_on_its_token_axis():
@@ -169,15 +234,26 @@ def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_
     tokens, vocabulary = 50, ["a", "b", " ", "\n", "c", "d", "e"]
     distribution = rng.dirichlet(np.ones(len(vocabulary)), size=tokens)  # [time, vocabulary]
     values = {q: rng.normal(size=(tokens, 3)) for q in QUANTITIES}
-    figure = quantity_grid(values, token_labels(list("ab c\nd" * 9)[:tokens]), next_tokens=NextTokens(distribution, vocabulary, k=5))
+    figure = quantity_grid(
+        values,
+        token_labels(list("ab c\nd" * 9)[:tokens]),
+        next_tokens=NextTokens(distribution, vocabulary, k=5),
+    )
     panels = _panels(figure)
     table = panels[NEXT_TOKENS_GROUP]["heatmap"]
     assert table is figure.data[0]
     table_x = figure.layout["xaxis" + table.xaxis[1:]]
-    assert table_x.matches == "x" and table_x.anchor == table.yaxis  # the characters it follows, under it
+    assert (
+        table_x.matches == "x" and table_x.anchor == table.yaxis
+    )  # the characters it follows, under it
     table_axis = figure.layout["yaxis" + table.yaxis[1:]]
-    assert list(table.y) == ["#1", "#2", "#3", "#4", "#5"] and table_axis.range == (4.5, -0.5)  # likeliest on top
-    assert table_axis.domain[0] > max(figure.layout["yaxis" + panels[q]["heatmap"].yaxis[1:]].domain[1] for q in QUANTITIES)
+    assert list(table.y) == ["#1", "#2", "#3", "#4", "#5"] and table_axis.range == (
+        4.5,
+        -0.5,
+    )  # likeliest on top
+    assert table_axis.domain[0] > max(
+        figure.layout["yaxis" + panels[q]["heatmap"].yaxis[1:]].domain[1] for q in QUANTITIES
+    )
     # column t: the five likeliest next tokens after position t and their probabilities, likeliest first
     expected_p = -np.sort(-distribution, axis=1)[:, :5].T
     np.testing.assert_array_equal(np.asarray(table.z), expected_p)
@@ -189,11 +265,19 @@ def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_
 
 
 def test_the_top_k_table_joins_only_a_grid_whose_panels_share_the_token_axis():
-    assert shares_token_axis(41, 6) and not shares_token_axis(40, 6) and not shares_token_axis(12, 6)
-    assert not shares_token_axis(41, 1)  # a vanilla RNN's one panel stands side by side up to 80 tokens
+    assert (
+        shares_token_axis(41, 6) and not shares_token_axis(40, 6) and not shares_token_axis(12, 6)
+    )
+    assert not shares_token_axis(
+        41, 1
+    )  # a vanilla RNN's one panel stands side by side up to 80 tokens
     values = {q: np.zeros((12, 3)) for q in QUANTITIES}
     with pytest.raises(ValueError, match="token axis"):
-        quantity_grid(values, token_labels(["a"] * 12), next_tokens=NextTokens(np.full((12, 4), 0.25), list("abcd")))
+        quantity_grid(
+            values,
+            token_labels(["a"] * 12),
+            next_tokens=NextTokens(np.full((12, 4), 0.25), list("abcd")),
+        )
 
 
 def _shared_colour_axes(figure, panels) -> list[list[str]]:
@@ -212,12 +296,24 @@ def test_grid_puts_short_texts_side_by_side_and_longer_ones_stacked():
     assert grid_arrangement(40, 1) == "side by side"  # a vanilla RNN has one panel
 
 
-@pytest.mark.parametrize("build", [
-    lambda v, labels: quantity_heatmap(v["cell"], labels, "cell", selected=(1, 2), clickable=True),
-    lambda v, labels: quantity_grid(v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True),
-    lambda v, labels: class_probability_figure(np.full((3, 2), 0.5), labels, ["negative", "positive"]),
-    lambda v, labels: next_token_figure(np.full((3, 4), 0.25), labels, ["a", "b", " ", "\n"], k=2),
-], ids=["one heatmap", "grid", "class probabilities", "next-token table"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda v, labels: quantity_heatmap(
+            v["cell"], labels, "cell", selected=(1, 2), clickable=True
+        ),
+        lambda v, labels: quantity_grid(
+            v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True
+        ),
+        lambda v, labels: class_probability_figure(
+            np.full((3, 2), 0.5), labels, ["negative", "positive"]
+        ),
+        lambda v, labels: next_token_figure(
+            np.full((3, 4), 0.25), labels, ["a", "b", " ", "\n"], k=2
+        ),
+    ],
+    ids=["one heatmap", "grid", "class probabilities", "next-token table"],
+)
 def test_specs_built_without_validation_are_valid_plotly(build):
     """The app's busiest figure builders skip plotly.py's slow validation, so check here what it would have said."""
     rng = np.random.default_rng(1)
@@ -227,7 +323,11 @@ def test_specs_built_without_validation_are_valid_plotly(build):
     assert len(validated.data) == len(figure.data)
     for trace in validated.data:
         if trace.type == "heatmap":
-            colours = trace.colorscale if trace.coloraxis is None else validated.layout[trace.coloraxis].colorscale
+            colours = (
+                trace.colorscale
+                if trace.coloraxis is None
+                else validated.layout[trace.coloraxis].colorscale
+            )
             assert colours[0][0] == 0.0 and colours[-1][0] == 1.0
 
 
@@ -237,24 +337,42 @@ def _typed_arrays(value) -> int:
     return sum(_typed_arrays(v) for v in value) if isinstance(value, list) else 0
 
 
-@pytest.mark.parametrize("build", [
-    lambda v, labels: quantity_grid(v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True),
-    lambda v, labels: quantity_grid(v, labels, "lstm", None, selected=(0, 1), arrangement="stacked"),
-    lambda v, labels: class_probability_figure(np.abs(v["cell"][:, :2]), labels, ["negative", "positive"]),
-    lambda v, labels: next_token_figure(np.abs(v["cell"]), labels, ["a", "b", " ", "\n"], k=2),
-], ids=["grid side by side", "grid stacked", "class probabilities", "next-token table"])
-def test_charts_drawn_without_streamlit_theme_reach_plotly_js_as_the_same_data_on_every_redraw(build):
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda v, labels: quantity_grid(
+            v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True
+        ),
+        lambda v, labels: quantity_grid(
+            v, labels, "lstm", None, selected=(0, 1), arrangement="stacked"
+        ),
+        lambda v, labels: class_probability_figure(
+            np.abs(v["cell"][:, :2]), labels, ["negative", "positive"]
+        ),
+        lambda v, labels: next_token_figure(np.abs(v["cell"]), labels, ["a", "b", " ", "\n"], k=2),
+    ],
+    ids=["grid side by side", "grid stacked", "class probabilities", "next-token table"],
+)
+def test_charts_drawn_without_streamlit_theme_reach_plotly_js_as_the_same_data_on_every_redraw(
+    build,
+):
     """Streamlit hands these to plotly.js twice per new chart (newPlot, then react with a copy): no template,
     no typed arrays and a fixed datarevision let plotly.js read the copy as unchanged (see PlainFigure)."""
     rng = np.random.default_rng(2)
     values = {q: rng.normal(size=(3, 4)) for q in ["forget_gate", "cell", "hidden"]}
-    spec = json.loads(plotly.io.to_json(build(values, token_labels(["a", "b", "c"])), validate=False))  # as Streamlit does
+    spec = json.loads(
+        plotly.io.to_json(build(values, token_labels(["a", "b", "c"])), validate=False)
+    )  # as Streamlit does
     assert "template" not in spec["layout"]
     assert _typed_arrays(spec) == 0
     assert spec["layout"]["datarevision"] == 1
-    assert spec["layout"]["paper_bgcolor"] == "white" and spec["layout"]["font"]["color"] == "#31333F"
+    assert (
+        spec["layout"]["paper_bgcolor"] == "white" and spec["layout"]["font"]["color"] == "#31333F"
+    )
     for trace in spec["data"]:
-        key = {"heatmap": "z", "scatter": "y" if trace.get("mode") == "lines+markers" else None}[trace["type"]]
+        key = {"heatmap": "z", "scatter": "y" if trace.get("mode") == "lines+markers" else None}[
+            trace["type"]
+        ]
         if key:
             numbers = np.asarray(trace[key], dtype=np.float64)
             np.testing.assert_array_equal(numbers, np.round(numbers, PLOT_DECIMALS))
@@ -262,7 +380,9 @@ def test_charts_drawn_without_streamlit_theme_reach_plotly_js_as_the_same_data_o
 
 def test_grid_values_are_the_recorded_ones_as_the_hover_shows_them():
     values = {"hidden": np.array([[0.12345678, -0.98765], [0.5, 0.0004999]], dtype=np.float32)}
-    spec = json.loads(plotly.io.to_json(quantity_grid(values, token_labels(["a", "b"]), "lstm"), validate=False))
+    spec = json.loads(
+        plotly.io.to_json(quantity_grid(values, token_labels(["a", "b"]), "lstm"), validate=False)
+    )
     assert spec["data"][0]["z"] == [[0.123, 0.5], [-0.988, 0.0]]  # [unit][token]
 
 
@@ -282,6 +402,10 @@ def test_next_token_table_writes_characters_in_cells_only_while_they_are_readabl
 def test_long_passages_label_every_few_tokens_and_short_ones_every_token():
     values = {"hidden": np.zeros((400, 3))}
     long_grid = quantity_grid(values, token_labels(["a"] * 400))
-    short_grid = quantity_grid({"hidden": np.zeros((12, 3))}, token_labels(["a"] * 12), arrangement="stacked")
-    assert long_grid.layout.xaxis.nticks == 40 and len(long_grid.data[0].x) == 400  # every token still hoverable
+    short_grid = quantity_grid(
+        {"hidden": np.zeros((12, 3))}, token_labels(["a"] * 12), arrangement="stacked"
+    )
+    assert (
+        long_grid.layout.xaxis.nticks == 40 and len(long_grid.data[0].x) == 400
+    )  # every token still hoverable
     assert short_grid.layout.xaxis.nticks is None

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 import rnnviz
 from rnnviz import figures, lecture
+from rnnviz.app.state import ModelShape, ViewState, parse_query
 from rnnviz.errors import RnnvizError
 from rnnviz.export import heatmap_csv, trace_json_text
 from rnnviz.inspection import MAX_TEXT_CHARACTERS, inspect_text
 from rnnviz.ordering import ORDERINGS, unit_order
-from rnnviz.app.state import ModelShape, ViewState, parse_query
 
 NASTY = [
     "",
@@ -29,7 +29,11 @@ NASTY = [
     "good " * 30_000,  # 150 k characters
 ]
 
-texts = st.one_of(st.sampled_from(NASTY), st.text(max_size=300), st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+texts = st.one_of(
+    st.sampled_from(NASTY),
+    st.text(max_size=300),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=60),
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +51,27 @@ def check_figures(run) -> None:
         for ordering in ORDERINGS:
             order = unit_order(values, ordering, 0)
             assert sorted(order) == list(range(values.shape[1]))
-        figure = figures.quantity_heatmap(values, labels, quantity, record.cell, order[:16], (0, 0), clickable=True)
+        figure = figures.quantity_heatmap(
+            values, labels, quantity, record.cell, order[:16], (0, 0), clickable=True
+        )
         assert np.isfinite(np.asarray(figure.data[0].z, dtype=float)).all()
         assert heatmap_csv(values, run.tokens, order).count("\n") == values.shape[1] + 1
     series = {q: run.states(0, "forward", q)[:, 0] for q in record.quantities}
     lines = lecture.written_update(record.cell, lecture.unit_step(series, len(run.tokens) - 1, 0))
     assert all("nan" not in line for line in lines)
-    html_text = figures.coloured_tokens_html(run.tokens, series["hidden"], figures.colour_scale("hidden", series["hidden"]))
+    html_text = figures.coloured_tokens_html(
+        run.tokens, series["hidden"], figures.colour_scale("hidden", series["hidden"])
+    )
     assert "<script" not in html_text and "<img" not in html_text
     payload = json.loads(trace_json_text(run))  # allow_nan=False inside: no NaN or inf
     assert len(payload["tokens"]) == len(run.tokens)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(text=texts)
 def test_any_text_gives_a_clear_refusal_or_finite_figures(models, text):
     for loaded in models:
@@ -74,12 +86,23 @@ def test_any_text_gives_a_clear_refusal_or_finite_figures(models, text):
         check_figures(run)
 
 
-SHAPES = {"m": ModelShape(2, True, 16, ("hidden", "cell")), "n": ModelShape(1, False, 4, ("hidden",))}
-query_values = st.one_of(st.text(max_size=30), st.integers(-10**12, 10**12).map(str), st.sampled_from(["", "nan", "1e9", "-0", "m", "n"]))
+SHAPES = {
+    "m": ModelShape(2, True, 16, ("hidden", "cell")),
+    "n": ModelShape(1, False, 4, ("hidden",)),
+}
+query_values = st.one_of(
+    st.text(max_size=30),
+    st.integers(-(10**12), 10**12).map(str),
+    st.sampled_from(["", "nan", "1e9", "-0", "m", "n"]),
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(params=st.dictionaries(st.sampled_from([*vars(ViewState()), "junk", "x"]), query_values, max_size=8))
+@given(
+    params=st.dictionaries(
+        st.sampled_from([*vars(ViewState()), "junk", "x"]), query_values, max_size=8
+    )
+)
 def test_any_link_parses_to_a_valid_view_with_notices(params):
     state, notices = parse_query(params, SHAPES, "m")
     shape = SHAPES[state.model]

@@ -12,19 +12,21 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import rnnviz
+from rnnviz.app.views.gradients import COMPARED_MODELS
 from rnnviz.gradients import LOG_FLOOR, gradient_flow, token_attributions
 from rnnviz.models import ModelConfig, build_module, bundled_names, save
 from rnnviz.tokenizers import CharTokenizer
-from rnnviz.app.views.gradients import COMPARED_MODELS
 
 SENTENCE = "the movie was not good"
-needs_sst2_lstm = pytest.mark.skipif("sst2-lstm" not in bundled_names(), reason="sst2-lstm not bundled")
+needs_sst2_lstm = pytest.mark.skipif(
+    "sst2-lstm" not in bundled_names(), reason="sst2-lstm not bundled"
+)
 
 
 def gradient_page(source: str, text: str) -> None:
     import rnnviz
-    from rnnviz.inspection import inspect_text
     from rnnviz.app.views.gradients import render
+    from rnnviz.inspection import inspect_text
 
     loaded = rnnviz.load(source)
     render(loaded, inspect_text(loaded, text), 0, "forward", rnnviz.load)
@@ -63,7 +65,9 @@ def widget_keys(at: AppTest) -> set[str]:
 
 @needs_sst2_lstm
 def test_gradient_view_draws_the_flow_the_attributions_and_the_completeness_check():
-    at = AppTest.from_function(gradient_page, args=("sst2-lstm", SENTENCE), default_timeout=120).run()
+    at = AppTest.from_function(
+        gradient_page, args=("sst2-lstm", SENTENCE), default_timeout=120
+    ).run()
     assert_clean(at)
     loaded = rnnviz.load("sst2-lstm")
     ids = loaded.encode(SENTENCE).ids
@@ -71,13 +75,21 @@ def test_gradient_view_draws_the_flow_the_attributions_and_the_completeness_chec
     attributions = token_attributions(loaded, ids)
     drawn = charts(at)
     heat = drawn["grad_chart_heatmap"]["data"][0]
-    np.testing.assert_allclose(values(heat["z"]), np.log10(np.vstack([flow.norms_hidden, flow.norms_cell])), rtol=1e-5)
+    np.testing.assert_allclose(
+        values(heat["z"]), np.log10(np.vstack([flow.norms_hidden, flow.norms_cell])), rtol=1e-5
+    )
     lines = drawn["grad_chart_lines"]
     assert lines["layout"]["yaxis"]["type"] == "log"
     np.testing.assert_allclose(values(lines["data"][0]["y"]), flow.norms_hidden[0], rtol=1e-5)
-    np.testing.assert_allclose(values(drawn["grad_chart_dependence"]["data"][0]["y"]), flow.last_state_dependence[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        values(drawn["grad_chart_dependence"]["data"][0]["y"]),
+        flow.last_state_dependence[0],
+        rtol=1e-5,
+    )
     bars = drawn["grad_chart_attributions"]["data"]
-    np.testing.assert_allclose(values(bars[0]["y"]), attributions.gradient_x_input, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        values(bars[0]["y"]), attributions.gradient_x_input, rtol=1e-4, atol=1e-6
+    )
     np.testing.assert_allclose(values(bars[1]["y"]), attributions.integrated, rtol=1e-4, atol=1e-6)
     captions = " ".join(c.value for c in at.caption)
     assert "Completeness" in captions and "y(x) − y(baseline)" in captions and "✓" in captions
@@ -89,7 +101,9 @@ def test_gradient_view_draws_the_flow_the_attributions_and_the_completeness_chec
 
 @needs_sst2_lstm
 def test_choosing_the_other_class_differentiates_its_score():
-    at = AppTest.from_function(gradient_page, args=("sst2-lstm", SENTENCE), default_timeout=120).run()
+    at = AppTest.from_function(
+        gradient_page, args=("sst2-lstm", SENTENCE), default_timeout=120
+    ).run()
     predicted = at.selectbox(key="grad_class").value
     at.selectbox(key="grad_class").set_value(1 - predicted).run()
     assert_clean(at)
@@ -97,12 +111,16 @@ def test_choosing_the_other_class_differentiates_its_score():
     flow = gradient_flow(loaded, loaded.encode(SENTENCE).ids, target=1 - predicted)
     heat = charts(at)["grad_chart_heatmap"]
     assert loaded.config.labels[1 - predicted] in heat["layout"]["title"]["text"]
-    np.testing.assert_allclose(values(heat["data"][0]["z"])[0], np.log10(flow.norms_hidden[0]), rtol=1e-5)
+    np.testing.assert_allclose(
+        values(heat["data"][0]["z"])[0], np.log10(flow.norms_hidden[0]), rtol=1e-5
+    )
 
 
 @needs_sst2_lstm
 def test_side_by_side_shows_every_bundled_cell_and_names_the_ones_skipped():
-    at = AppTest.from_function(gradient_page, args=("sst2-lstm", SENTENCE), default_timeout=120).run()
+    at = AppTest.from_function(
+        gradient_page, args=("sst2-lstm", SENTENCE), default_timeout=120
+    ).run()
     assert_clean(at)
     bundled = [name for name in COMPARED_MODELS if name in bundled_names()]
     missing = [name for name in COMPARED_MODELS if name not in bundled_names()]
@@ -115,8 +133,16 @@ def test_side_by_side_shows_every_bundled_cell_and_names_the_ones_skipped():
 
 def tiny_language_model(folder) -> str:
     tok = CharTokenizer.build("to be or not to be")
-    cfg = ModelConfig(name="tiny-lm", description="", task="language_model", cell="gru", vocab_size=tok.vocab_size,
-                      embedding_dim=4, hidden_size=6, num_layers=2)
+    cfg = ModelConfig(
+        name="tiny-lm",
+        description="",
+        task="language_model",
+        cell="gru",
+        vocab_size=tok.vocab_size,
+        embedding_dim=4,
+        hidden_size=6,
+        num_layers=2,
+    )
     torch.manual_seed(0)
     save(folder, cfg, tok, build_module(cfg))
     return str(folder)
@@ -142,13 +168,25 @@ def lab(**settings) -> AppTest:
     at = AppTest.from_function(lab_page, default_timeout=60).run()
     assert_clean(at)
     for key, value in settings.items():
-        widget = next(w for kind in ("radio", "selectbox", "slider", "number_input") for w in at.get(kind) if w.key == key)
+        widget = next(
+            w
+            for kind in ("radio", "selectbox", "slider", "number_input")
+            for w in at.get(kind)
+            if w.key == key
+        )
         widget.set_value(value)
     return at.run()
 
 
 def test_lab_trains_in_the_background_then_shows_the_model_inside_and_offers_the_download():
-    at = lab(lab_cell="lstm", lab_task="first_symbol", lab_n=5, lab_hidden=8, lab_budget=20, lab_max_steps=300)
+    at = lab(
+        lab_cell="lstm",
+        lab_task="first_symbol",
+        lab_n=5,
+        lab_hidden=8,
+        lab_budget=20,
+        lab_max_steps=300,
+    )
     assert "press Train" in at.info[0].value
     at.button(key="lab_train").click().run()
     assert_clean(at)
@@ -179,4 +217,6 @@ def test_lab_stop_button_ends_a_running_job():
     at.button(key="lab_stop").click().run()
     assert_clean(at)
     assert job.snapshot().state == "stopped"
-    assert at.warning[0].value.startswith("Stopped after") and not at.success  # a stop is not a success
+    assert (
+        at.warning[0].value.startswith("Stopped after") and not at.success
+    )  # a stop is not a success

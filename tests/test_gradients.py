@@ -17,11 +17,15 @@ from torch import nn
 import rnnviz
 from rnnviz.capture import capture
 from rnnviz.errors import RnnvizError
-from rnnviz.figures.gradients import (attribution_bars, attribution_html, dependence_lines, flow_comparison,
-                                      flow_heatmap, flow_lines)
-from rnnviz.gradients import (embed, gradient_flow, reproduction_error,
-                              token_attributions,
-                              unroll)
+from rnnviz.figures.gradients import (
+    attribution_bars,
+    attribution_html,
+    dependence_lines,
+    flow_comparison,
+    flow_heatmap,
+    flow_lines,
+)
+from rnnviz.gradients import embed, gradient_flow, reproduction_error, token_attributions, unroll
 from rnnviz.models import LoadedModel, ModelConfig, build_module, bundled_names
 from rnnviz.tokenizers import CharTokenizer, WordTokenizer
 
@@ -29,11 +33,22 @@ SENTENCE = "the movie was not good at all"
 CELLS = ["lstm", "gru", "rnn"]
 
 
-def classifier(cell: str, num_layers: int = 1, bidirectional: bool = False, seed: int = 0) -> LoadedModel:
+def classifier(
+    cell: str, num_layers: int = 1, bidirectional: bool = False, seed: int = 0
+) -> LoadedModel:
     tok = WordTokenizer.build([SENTENCE, "never boring"])
-    cfg = ModelConfig(name=f"tiny-{cell}", description="", task="classifier", cell=cell, vocab_size=tok.vocab_size,
-                      embedding_dim=5, hidden_size=6, num_layers=num_layers, bidirectional=bidirectional,
-                      labels=["negative", "positive", "neutral"])
+    cfg = ModelConfig(
+        name=f"tiny-{cell}",
+        description="",
+        task="classifier",
+        cell=cell,
+        vocab_size=tok.vocab_size,
+        embedding_dim=5,
+        hidden_size=6,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        labels=["negative", "positive", "neutral"],
+    )
     torch.manual_seed(seed)
     module = build_module(cfg).eval()
     with torch.no_grad():  # larger weights than the default init, so the nonlinearities matter
@@ -44,8 +59,16 @@ def classifier(cell: str, num_layers: int = 1, bidirectional: bool = False, seed
 
 def language_model(cell: str, num_layers: int = 1) -> LoadedModel:
     tok = CharTokenizer.build("to be or not to be")
-    cfg = ModelConfig(name="tiny-lm", description="", task="language_model", cell=cell, vocab_size=tok.vocab_size,
-                      embedding_dim=4, hidden_size=5, num_layers=num_layers)
+    cfg = ModelConfig(
+        name="tiny-lm",
+        description="",
+        task="language_model",
+        cell=cell,
+        vocab_size=tok.vocab_size,
+        embedding_dim=4,
+        hidden_size=5,
+        num_layers=num_layers,
+    )
     torch.manual_seed(3)
     return LoadedModel(cfg, tok, build_module(cfg).eval())
 
@@ -56,14 +79,18 @@ def ids_of(loaded: LoadedModel, text: str) -> list[int]:
 
 def readout(loaded: LoadedModel, target: int, position: int | None):
     """y from the last layer's outputs [1, T, H], written from the models' definitions."""
+
     def y(outputs):
         if loaded.config.task == "classifier":
             return loaded.module.head(outputs[0, -1])[target]
         return torch.log_softmax(loaded.module.head(outputs[0, position]), dim=-1)[target]
+
     return y
 
 
-def fused_perturbation_gradients(loaded: LoadedModel, ids: list[int], target: int, position: int | None):
+def fused_perturbation_gradients(
+    loaded: LoadedModel, ids: list[int], target: int, position: int | None
+):
     """∂y/∂h_t and ∂y/∂c_t of a one-layer unidirectional model: run the fused module up to t,
     add δh to h_t (and δc to c_t, so h_t = o_t·tanh(c_t + δc) + δh), continue the fused module."""
     rnn = loaded.module.rnn
@@ -113,9 +140,13 @@ def test_classifier_state_gradients_equal_perturbing_the_fused_module_between_st
         np.testing.assert_allclose(flow.grad_cell[0], want_c, rtol=1e-4, atol=1e-6)
     else:
         assert flow.grad_cell is None and flow.norms_cell is None
-    np.testing.assert_allclose(flow.norms_hidden[0], np.linalg.norm(want_h, axis=1), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        flow.norms_hidden[0], np.linalg.norm(want_h, axis=1), rtol=1e-4, atol=1e-7
+    )
     with torch.no_grad():
-        assert flow.output_value == pytest.approx(float(loaded.module(torch.tensor([ids]))[0, 1]), abs=1e-5)
+        assert flow.output_value == pytest.approx(
+            float(loaded.module(torch.tensor([ids]))[0, 1]), abs=1e-5
+        )
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -144,21 +175,28 @@ def float64_per_step(module, x, deltas_h, deltas_c):
     for layer in range(rnn.num_layers):
         outs = []
         for d in range(directions):
-            p = {k: getattr(rnn, f"{k}_l{layer}{'_reverse' if d else ''}").double() for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+            p = {
+                k: getattr(rnn, f"{k}_l{layer}{'_reverse' if d else ''}").double()
+                for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            }
             h = torch.zeros(H, dtype=torch.float64)
             c = torch.zeros(H, dtype=torch.float64)
             seq = [None] * len(layer_input)
-            for t in (reversed(range(len(layer_input))) if d else range(len(layer_input))):
+            for t in reversed(range(len(layer_input))) if d else range(len(layer_input)):
                 a = p["weight_ih"] @ layer_input[t] + p["bias_ih"]
                 b = p["weight_hh"] @ h + p["bias_hh"]
                 if isinstance(rnn, nn.LSTM):
                     i, f, g, o = (a + b).split(H)
-                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g) + deltas_c[layer][d][t]
+                    c = (
+                        torch.sigmoid(f) * c
+                        + torch.sigmoid(i) * torch.tanh(g)
+                        + deltas_c[layer][d][t]
+                    )
                     h = torch.sigmoid(o) * torch.tanh(c)
                 elif isinstance(rnn, nn.GRU):
                     r = torch.sigmoid(a[:H] + b[:H])
-                    z = torch.sigmoid(a[H:2 * H] + b[H:2 * H])
-                    n = torch.tanh(a[2 * H:] + r * b[2 * H:])
+                    z = torch.sigmoid(a[H : 2 * H] + b[H : 2 * H])
+                    n = torch.tanh(a[2 * H :] + r * b[2 * H :])
                     h = (1 - z) * n + z * h
                 else:
                     h = torch.tanh(a + b)
@@ -176,8 +214,20 @@ def test_two_layer_bidirectional_gradients_equal_a_float64_per_step_reference(ce
     loaded = classifier(cell, num_layers=2, bidirectional=True, seed=4)
     ids = ids_of(loaded, SENTENCE)
     steps, H = len(ids), 6
-    deltas_h = [[[torch.zeros(H, dtype=torch.float64, requires_grad=True) for _ in range(steps)] for _ in range(2)] for _ in range(2)]
-    deltas_c = [[[torch.zeros(H, dtype=torch.float64, requires_grad=True) for _ in range(steps)] for _ in range(2)] for _ in range(2)]
+    deltas_h = [
+        [
+            [torch.zeros(H, dtype=torch.float64, requires_grad=True) for _ in range(steps)]
+            for _ in range(2)
+        ]
+        for _ in range(2)
+    ]
+    deltas_c = [
+        [
+            [torch.zeros(H, dtype=torch.float64, requires_grad=True) for _ in range(steps)]
+            for _ in range(2)
+        ]
+        for _ in range(2)
+    ]
     logits = float64_per_step(loaded.module, embed(loaded, ids), deltas_h, deltas_c)
     flow = gradient_flow(loaded, ids)
     predicted = int(logits.argmax())
@@ -190,7 +240,12 @@ def test_two_layer_bidirectional_gradients_equal_a_float64_per_step_reference(ce
     assert flow.rows == ("layer0.forward", "layer0.backward", "layer1.forward", "layer1.backward")
     np.testing.assert_allclose(flow.grad_hidden, want_h, rtol=1e-4, atol=1e-6)
     if cell == "lstm":
-        np.testing.assert_allclose(flow.grad_cell, torch.stack(grads[len(flat_h):]).view(4, steps, H).numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            flow.grad_cell,
+            torch.stack(grads[len(flat_h) :]).view(4, steps, H).numpy(),
+            rtol=1e-4,
+            atol=1e-6,
+        )
 
 
 def fused_continuation_jacobian_norms(rnn: nn.RNNBase, x: torch.Tensor) -> np.ndarray:
@@ -205,9 +260,13 @@ def fused_continuation_jacobian_norms(rnn: nn.RNNBase, x: torch.Tensor) -> np.nd
             continue
         if isinstance(rnn, nn.LSTM):
             h_t, c_t = state
-            jac = torch.autograd.functional.jacobian(lambda h: rnn(x[:, t + 1 :], (h, c_t))[1][0], h_t.detach())
+            jac = torch.autograd.functional.jacobian(
+                lambda h: rnn(x[:, t + 1 :], (h, c_t))[1][0], h_t.detach()
+            )
         else:
-            jac = torch.autograd.functional.jacobian(lambda h: rnn(x[:, t + 1 :], h)[1], state.detach())
+            jac = torch.autograd.functional.jacobian(
+                lambda h: rnn(x[:, t + 1 :], h)[1], state.detach()
+            )
         norms.append(float(jac.reshape(rnn.hidden_size, rnn.hidden_size).norm()))
     return np.array(norms)
 
@@ -231,7 +290,9 @@ def test_backward_direction_dependence_equals_a_forward_module_on_the_reversed_s
         for name, p in mirror.named_parameters():
             p.copy_(getattr(rnn, f"{name}_reverse"))
     want = fused_continuation_jacobian_norms(mirror, embed(loaded, ids).flip(1))[::-1]
-    np.testing.assert_allclose(gradient_flow(loaded, ids).last_state_dependence[1], want, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        gradient_flow(loaded, ids).last_state_dependence[1], want, rtol=1e-4, atol=1e-7
+    )
 
 
 def test_gradient_x_input_equals_central_finite_differences_in_float64():
@@ -252,7 +313,9 @@ def test_gradient_x_input_equals_central_finite_differences_in_float64():
         up, down = e.clone(), e.clone()
         up[0, t] *= 1 + eps
         down[0, t] *= 1 - eps
-        assert attributions.gradient_x_input[t] == pytest.approx((y(up) - y(down)) / (2 * eps), rel=1e-4, abs=1e-7)
+        assert attributions.gradient_x_input[t] == pytest.approx(
+            (y(up) - y(down)) / (2 * eps), rel=1e-4, abs=1e-7
+        )
 
 
 def test_integrated_gradients_equal_a_float64_riemann_sum_written_here():
@@ -270,10 +333,14 @@ def test_integrated_gradients_equal_a_float64_riemann_sum_written_here():
     np.testing.assert_allclose(attributions.integrated, want, rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.parametrize("model", [lambda: classifier("lstm", 2, True), lambda: language_model("gru", 2)])
+@pytest.mark.parametrize(
+    "model", [lambda: classifier("lstm", 2, True), lambda: language_model("gru", 2)]
+)
 def test_integrated_gradients_are_complete_within_one_percent(model):
     loaded = model()
-    ids = ids_of(loaded, "the movie was not good" if loaded.config.task == "classifier" else "to be or")
+    ids = ids_of(
+        loaded, "the movie was not good" if loaded.config.task == "classifier" else "to be or"
+    )
     attributions = token_attributions(loaded, ids)
     change = attributions.output_value - attributions.baseline_value
     assert abs(attributions.integrated.sum() - change) <= 0.01 * abs(change)
@@ -288,13 +355,17 @@ def test_bundled_lstm_integrated_gradients_are_complete_and_flow_is_exact():
     assert attributions.completeness_error <= 0.01
     with torch.no_grad():
         logits = loaded.module(torch.tensor([ids]))[0]
-        pad_logits = loaded.module(torch.zeros(1, len(ids), dtype=torch.int64))[0]  # <pad> has the zero embedding
+        pad_logits = loaded.module(torch.zeros(1, len(ids), dtype=torch.int64))[
+            0
+        ]  # <pad> has the zero embedding
     predicted = int(logits.argmax())
     assert attributions.output_value == pytest.approx(float(logits[predicted].detach()), abs=1e-5)
     assert attributions.baseline_value == pytest.approx(float(pad_logits[predicted]), abs=1e-5)
     flow = gradient_flow(loaded, ids)
     assert flow.reproduction_error <= 1e-5
-    assert flow.last_state_dependence[0, -1] == pytest.approx(np.sqrt(loaded.config.hidden_size), rel=1e-5)
+    assert flow.last_state_dependence[0, -1] == pytest.approx(
+        np.sqrt(loaded.config.hidden_size), rel=1e-5
+    )
 
 
 def test_position_is_refused_for_classifiers_and_checked_for_language_models():
@@ -316,8 +387,12 @@ def test_flow_figures_show_log_norms_per_layer_and_log_axes():
     assert z.shape == (4, 4)  # h and c rows of two layers × 4 tokens
     np.testing.assert_allclose(z[:2], np.log10(flow.norms_hidden), rtol=1e-6)
     np.testing.assert_allclose(z[2:], np.log10(flow.norms_cell), rtol=1e-6)
-    assert list(heat.data[0].y) == ["layer0 forward ‖∂y/∂h_t‖", "layer1 forward ‖∂y/∂h_t‖",
-                                    "layer0 forward ‖∂y/∂c_t‖", "layer1 forward ‖∂y/∂c_t‖"]
+    assert list(heat.data[0].y) == [
+        "layer0 forward ‖∂y/∂h_t‖",
+        "layer1 forward ‖∂y/∂h_t‖",
+        "layer0 forward ‖∂y/∂c_t‖",
+        "layer1 forward ‖∂y/∂c_t‖",
+    ]
     lines = flow_lines(flow, labels)
     assert lines.layout.yaxis.type == "log" and len(lines.data) == 4
     np.testing.assert_allclose(lines.data[1].y, flow.norms_hidden[1], rtol=1e-6)
@@ -337,4 +412,3 @@ def test_attribution_figures_show_both_methods_and_escape_tokens():
     np.testing.assert_allclose(bars.data[1].y, attributions.integrated)
     shown = attribution_html(["<b>", "ok"], np.array([0.5, -1.0]))
     assert html.escape("<b>") in shown and "<b>" not in shown
-

@@ -27,13 +27,21 @@ def tiny_language_model(tmp_path_factory):
     """An untrained character LM saved and loaded like a bundled one (exercises the LM path)."""
     tokenizer = CharTokenizer.build("abcdefgh ijklmnop\n")
     config = ModelConfig(
-        name="tiny-lm", description="test", task="language_model", cell="lstm",
-        vocab_size=tokenizer.vocab_size, embedding_dim=4, hidden_size=6, num_layers=2,
+        name="tiny-lm",
+        description="test",
+        task="language_model",
+        cell="lstm",
+        vocab_size=tokenizer.vocab_size,
+        embedding_dim=4,
+        hidden_size=6,
+        num_layers=2,
     )
     torch.manual_seed(0)
     from rnnviz.models import build_module
 
-    folder = save(tmp_path_factory.mktemp("lm") / "tiny-lm", config, tokenizer, build_module(config))
+    folder = save(
+        tmp_path_factory.mktemp("lm") / "tiny-lm", config, tokenizer, build_module(config)
+    )
     return rnnviz.load(folder)
 
 
@@ -65,7 +73,9 @@ def test_language_model_run_gives_a_next_token_distribution_at_every_position(ti
     assert run.trace["rnn.layer1.forward.cell"].shape == (1, 6, 6)
     # read from the captured forward, it equals a plain forward pass of the model outside capture
     with torch.no_grad():
-        plain = torch.softmax(tiny_language_model.module(torch.tensor([run.encoding.ids]))[0], dim=-1)
+        plain = torch.softmax(
+            tiny_language_model.module(torch.tensor([run.encoding.ids]))[0], dim=-1
+        )
     np.testing.assert_allclose(run.predictions, plain.numpy(), atol=1e-6)
 
 
@@ -84,14 +94,25 @@ def test_overlong_text_is_refused_or_truncated_on_request(sentiment):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "rnnviz.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rnnviz.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_json_follows_the_documented_schema(sentiment):
     result = _cli("trace", "--model", "sst2-lstm", "--json", "did n't love it")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {"model", "task", "tokens", "unknown", "prediction", "per_step", "states", "exactness"}
+    assert set(payload) == {
+        "model",
+        "task",
+        "tokens",
+        "unknown",
+        "prediction",
+        "per_step",
+        "states",
+        "exactness",
+    }
     assert payload["tokens"] == ["did", "n't", "love", "it"]
     assert set(payload["prediction"]["probabilities"]) == set(sentiment.config.labels)
     assert len(payload["per_step"]) == 4

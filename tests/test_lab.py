@@ -18,14 +18,25 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnviz.capture import capture
-from rnnviz.errors import RnnvizError
-from rnnviz.display import readable_number
-from rnnviz.figures.lab import gradient_norm_figure, readable_log_axis, tick_label, training_figure
-from rnnviz.lab import (LabConfig, LabScheduler, TrainingJob, build_lab_model, export_zip, gradient_norms_per_step,
-                        inspect_example, lab_job_slots, load_zip, train, usable_cores)
-from rnnviz.lab_tasks import DISTRACTORS, SYMBOLS, TASKS, is_balanced
 from rnnviz.app.views.lab import ordinal, outcome_message, progress_line
+from rnnviz.capture import capture
+from rnnviz.display import readable_number
+from rnnviz.errors import RnnvizError
+from rnnviz.figures.lab import gradient_norm_figure, readable_log_axis, tick_label, training_figure
+from rnnviz.lab import (
+    LabConfig,
+    LabScheduler,
+    TrainingJob,
+    build_lab_model,
+    export_zip,
+    gradient_norms_per_step,
+    inspect_example,
+    lab_job_slots,
+    load_zip,
+    train,
+    usable_cores,
+)
+from rnnviz.lab_tasks import DISTRACTORS, SYMBOLS, TASKS, is_balanced
 
 
 def brute_force_balanced(text: str) -> bool:
@@ -104,12 +115,14 @@ def test_chrono_initialisation_spreads_lstm_forget_biases_over_the_task_timescal
 def fused_reference_norms(model, task, batch) -> np.ndarray:
     """‖∂l_b/∂h_t‖ averaged over b: the fused module run up to t, δ added to h_t, then continued."""
     steps = batch.inputs.shape[1]
-    with torch.no_grad(), capture(model) as trace:
+    with torch.no_grad(), capture(model):
         model(batch.inputs)
     norms = []
     for t in range(steps):
         _, state = model.rnn(batch.inputs[:, : t + 1])
-        delta = torch.zeros_like(state[0] if isinstance(state, tuple) else state, requires_grad=True)
+        delta = torch.zeros_like(
+            state[0] if isinstance(state, tuple) else state, requires_grad=True
+        )
         if isinstance(state, tuple):  # LSTM: perturb h_t, keep c_t
             state = (state[0] + delta, state[1])
             h_t = state[0]
@@ -127,23 +140,39 @@ def fused_reference_norms(model, task, batch) -> np.ndarray:
     return np.array(norms)
 
 
-@pytest.mark.parametrize("cell,task", [("rnn", "first_symbol"), ("gru", "brackets"), ("lstm", "adding")])
+@pytest.mark.parametrize(
+    "cell,task", [("rnn", "first_symbol"), ("gru", "brackets"), ("lstm", "adding")]
+)
 def test_gradient_norm_per_timestep_equals_perturbing_the_fused_module(cell, task):
     config = LabConfig(cell=cell, task=task, n=6, hidden_size=8)
     model = build_lab_model(config)
     batch = config.task_spec.generate(6, 5, generator(1))
-    np.testing.assert_allclose(gradient_norms_per_step(model, config.task_spec, batch),
-                               fused_reference_norms(model, config.task_spec, batch), rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(
+        gradient_norms_per_step(model, config.task_spec, batch),
+        fused_reference_norms(model, config.task_spec, batch),
+        rtol=1e-4,
+        atol=1e-9,
+    )
 
 
 def endless(**changes) -> LabConfig:
     """A run that goes on until it is stopped (or its 60 s budget ends): no model sums to within
     0.04 on every held-out example of the adding problem after a few seconds."""
-    return tiny(task="adding", max_steps=100_000, target_accuracy=1.0, time_budget_s=60.0, **changes)
+    return tiny(
+        task="adding", max_steps=100_000, target_accuracy=1.0, time_budget_s=60.0, **changes
+    )
 
 
 def tiny(**changes) -> LabConfig:
-    settings = dict(cell="lstm", n=3, hidden_size=12, batch_size=32, max_steps=400, eval_every=10, time_budget_s=30.0)
+    settings = dict(
+        cell="lstm",
+        n=3,
+        hidden_size=12,
+        batch_size=32,
+        max_steps=400,
+        eval_every=10,
+        time_budget_s=30.0,
+    )
     return LabConfig(**{**settings, **changes})
 
 
@@ -151,8 +180,9 @@ def test_training_is_deterministic_and_stops_once_the_target_accuracy_is_reached
     first, second = train(tiny()), train(tiny())
     assert first.progress.state == "done" and first.progress.accuracy >= 0.99
     assert "accuracy" in first.progress.reason and first.progress.step < 400
-    assert [(c.step, c.loss, c.accuracy) for c in first.progress.checkpoints] == \
-           [(c.step, c.loss, c.accuracy) for c in second.progress.checkpoints]
+    assert [(c.step, c.loss, c.accuracy) for c in first.progress.checkpoints] == [
+        (c.step, c.loss, c.accuracy) for c in second.progress.checkpoints
+    ]
     steps = [step for step, _ in first.progress.gradient_norms]
     assert steps == [c.step for c in first.progress.checkpoints]
     assert all(norms.shape == (5,) for _, norms in first.progress.gradient_norms)
@@ -179,11 +209,17 @@ def test_a_stopped_run_keeps_its_partial_progress_and_reads_as_stopped_not_done(
     assert 0 < progress.fraction < 1
     assert progress.fraction == pytest.approx(max(progress.step / 100_000, progress.seconds / 60.0))
     message = outcome_message(progress)
-    assert message.startswith(f"Stopped after {progress.step} steps in ") and message.count("steps") == 1
+    assert (
+        message.startswith(f"Stopped after {progress.step} steps in ")
+        and message.count("steps") == 1
+    )
     assert f"{progress.fraction:.0%} of its budget" in message
     done = TrainingJob(tiny(cell="gru")).wait(timeout=60)
     assert done.state == "done" and done.fraction == 1.0
-    assert outcome_message(done).startswith("Done: reached") and outcome_message(done).count(" steps") == 1
+    assert (
+        outcome_message(done).startswith("Done: reached")
+        and outcome_message(done).count(" steps") == 1
+    )
 
 
 def test_training_job_runs_in_the_background_and_publishes_its_progress():
@@ -243,11 +279,23 @@ def test_inspection_of_a_trained_model_holds_every_quantity_for_the_heatmaps():
     result = train(tiny(max_steps=20))
     inspection = inspect_example(result.model, result.config, seed=4)
     example = result.config.task_spec.generate(3, 1, generator(4))
-    assert inspection.tokens == result.config.task_spec.tokens(example.inputs[0]) and len(inspection.tokens) == 5
+    assert (
+        inspection.tokens == result.config.task_spec.tokens(example.inputs[0])
+        and len(inspection.tokens) == 5
+    )
     assert inspection.cell == "lstm"
-    assert list(inspection.quantities) == ["input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"]
+    assert list(inspection.quantities) == [
+        "input_gate",
+        "forget_gate",
+        "cell_gate",
+        "output_gate",
+        "cell",
+        "hidden",
+    ]
     outputs, _ = result.model.rnn(example.inputs)
-    np.testing.assert_allclose(inspection.quantities["hidden"], outputs[0].detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        inspection.quantities["hidden"], outputs[0].detach().numpy(), atol=1e-6
+    )
     assert inspection.target == SYMBOLS[int(example.targets[0])]
     assert inspection.prediction in SYMBOLS
 
@@ -274,13 +322,16 @@ def test_training_figures_show_loss_accuracy_chance_and_the_latest_gradient_bold
     assert [t.name for t in figure.data] == ["held-out loss", "held-out accuracy", "chance (25%)"]
     assert list(figure.data[1].y) == [c.accuracy for c in result.progress.checkpoints]
     assert figure.layout.yaxis.type == "log"
-    assert list(figure.data[2].y) == [0.25, 0.25] and figure.data[2].yaxis == "y2"  # chance for 4 symbols
+    assert (
+        list(figure.data[2].y) == [0.25, 0.25] and figure.data[2].yaxis == "y2"
+    )  # chance for 4 symbols
     gradients = gradient_norm_figure(result.progress.gradient_norms, shown=3)
     assert len(gradients.data) == 3 and gradients.data[-1].name == f"step {result.progress.step}"
     assert gradients.data[-1].opacity == 1.0 and gradients.layout.yaxis.type == "log"
 
 
 # ---- the server-wide bound and queue (LabScheduler), with real training jobs on tiny configs ----
+
 
 def wait_until(condition, timeout_s: float = 30.0) -> None:
     deadline = threading.Event()
@@ -293,11 +344,20 @@ def wait_until(condition, timeout_s: float = 30.0) -> None:
 
 def test_never_more_jobs_train_at_once_than_the_bound_and_they_start_in_order_of_submission():
     scheduler = LabScheduler(slots=2)
-    jobs = [scheduler.submit(tiny(cell=cell, seed=k)) for k, cell in enumerate(["gru", "lstm", "gru", "lstm", "gru"])]
+    jobs = [
+        scheduler.submit(tiny(cell=cell, seed=k))
+        for k, cell in enumerate(["gru", "lstm", "gru", "lstm", "gru"])
+    ]
     assert [job.snapshot().state for job in jobs[2:]] == ["queued"] * 3
     assert [scheduler.place(job) for job in jobs] == [None, None, 1, 2, 3]
     counts = scheduler.counts()
-    assert (counts.running, counts.waiting, counts.slots, counts.submitted, counts.queued) == (2, 3, 2, 5, 3)
+    assert (counts.running, counts.waiting, counts.slots, counts.submitted, counts.queued) == (
+        2,
+        3,
+        2,
+        5,
+        3,
+    )
     finals = [job.wait(timeout=120) for job in jobs]
     assert all(progress.state == "done" and progress.accuracy >= 0.99 for progress in finals)
     intervals = [(job.started_at, job.ended_at) for job in jobs]
@@ -320,14 +380,24 @@ def test_stopping_the_running_job_starts_the_next_in_line_and_a_waiting_job_stop
     assert scheduler.place(third) == 1
     third.stop()
     waited = third.wait(timeout=1)
-    assert waited.state == "stopped" and waited.reason == "stopped before it started" and waited.step == 0
+    assert (
+        waited.state == "stopped"
+        and waited.reason == "stopped before it started"
+        and waited.step == 0
+    )
     assert third.started_at is None and third.result is None
     wait_until(lambda: second.snapshot().step > 0)
     assert scheduler.counts().running == 1 and scheduler.counts().waiting == 0
     second.stop()
     assert second.wait(timeout=30).state == "stopped"
     counts = scheduler.counts()
-    assert (counts.running, counts.waiting, counts.stopped, counts.finished, counts.orphaned) == (0, 0, 3, 0, 0)
+    assert (counts.running, counts.waiting, counts.stopped, counts.finished, counts.orphaned) == (
+        0,
+        0,
+        3,
+        0,
+        0,
+    )
 
 
 def test_the_job_of_a_session_that_ended_is_stopped_after_the_grace_period_and_frees_its_slot():
@@ -371,14 +441,29 @@ def test_the_bound_defaults_to_half_the_usable_cores_and_is_overridden_by_rnnviz
     assert lab_job_slots({"RNNVIZ_LAB_JOBS": "3"}) == (3, "")
     for bad in ("0", "-2", "two", "1.5", "99999"):
         slots, note = lab_job_slots({"RNNVIZ_LAB_JOBS": bad})
-        assert slots == half and note.startswith(f"RNNVIZ_LAB_JOBS={bad!r} is not a whole number") and str(half) in note
+        assert (
+            slots == half
+            and note.startswith(f"RNNVIZ_LAB_JOBS={bad!r} is not a whole number")
+            and str(half) in note
+        )
     with pytest.raises(RnnvizError, match="at least one job slot"):
         LabScheduler(slots=0)
 
 
 def test_a_waiting_session_reads_its_place_in_line():
-    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == \
-           ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "101st",
+        "111th",
+    ]
     scheduler = LabScheduler(slots=1)
     jobs = [scheduler.submit(endless(seed=k)) for k in range(3)]
     line = progress_line(jobs[2].snapshot(), scheduler.place(jobs[2]))
@@ -389,19 +474,36 @@ def test_a_waiting_session_reads_its_place_in_line():
 
 
 def test_lab_figures_write_numbers_as_people_read_them_and_keep_title_and_legend_apart():
-    assert [tick_label(v) for v in (1e-12, 1e-6, 0.001, 0.3, 1.37, 1.0, 10.0)] == \
-           ["1 × 10⁻¹²", "1 × 10⁻⁶", "0.001", "0.3", "1.37", "1", "10"]
+    assert [tick_label(v) for v in (1e-12, 1e-6, 0.001, 0.3, 1.37, 1.0, 10.0)] == [
+        "1 × 10⁻¹²",
+        "1 × 10⁻⁶",
+        "0.001",
+        "0.3",
+        "1.37",
+        "1",
+        "10",
+    ]
     result = train(tiny(max_steps=30, target_accuracy=1.0))
-    for figure in (training_figure(result.progress.checkpoints, result.config.task_spec),
-                   gradient_norm_figure(result.progress.gradient_norms)):
-        go.Figure(figure.to_dict())  # built without validation for speed: the validating constructor accepts it
+    for figure in (
+        training_figure(result.progress.checkpoints, result.config.task_spec),
+        gradient_norm_figure(result.progress.gradient_norms),
+    ):
+        go.Figure(
+            figure.to_dict()
+        )  # built without validation for speed: the validating constructor accepts it
         layout = figure.layout
-        assert layout.title.yanchor == "top" and layout.legend.yanchor == "top" and layout.legend.y < 0
+        assert (
+            layout.title.yanchor == "top" and layout.legend.yanchor == "top" and layout.legend.y < 0
+        )
         log_axis = layout.yaxis
-        assert log_axis.type == "log" and list(log_axis.ticktext) == [tick_label(v) for v in log_axis.tickvals]
+        assert log_axis.type == "log" and list(log_axis.ticktext) == [
+            tick_label(v) for v in log_axis.tickvals
+        ]
         assert not any(re.search(r"\de[-+]?\d", text) for text in log_axis.ticktext)
         shown = [y for trace in figure.data if trace.yaxis in (None, "y") for y in trace.y]
-        assert sum(min(shown) <= tick <= max(shown) for tick in log_axis.tickvals) >= 2, "two ticks on the curves"
+        assert sum(min(shown) <= tick <= max(shown) for tick in log_axis.tickvals) >= 2, (
+            "two ticks on the curves"
+        )
         for trace in figure.data:
             if trace.text is not None:
                 assert list(trace.text) == [readable_number(y) for y in trace.y]

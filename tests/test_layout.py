@@ -29,15 +29,22 @@ def modules() -> list[Path]:
 
 
 def test_only_the_page_imports_streamlit():
-    outside = [p.relative_to(PACKAGE).as_posix() for p in modules()
-               if "streamlit" in imported_roots(p) and p.relative_to(PACKAGE).parts[0] != "app"]
+    outside = [
+        p.relative_to(PACKAGE).as_posix()
+        for p in modules()
+        if "streamlit" in imported_roots(p) and p.relative_to(PACKAGE).parts[0] != "app"
+    ]
     assert outside == [], f"streamlit imported outside rnnviz/app: {outside}"
 
 
 def test_only_figure_builders_and_figure_writers_import_plotly():
-    outside = [p.relative_to(PACKAGE).as_posix() for p in modules()
-               if "plotly" in imported_roots(p) and p.relative_to(PACKAGE).parts[0] != "figures"
-               and p.name not in FIGURE_WRITERS]
+    outside = [
+        p.relative_to(PACKAGE).as_posix()
+        for p in modules()
+        if "plotly" in imported_roots(p)
+        and p.relative_to(PACKAGE).parts[0] != "figures"
+        and p.name not in FIGURE_WRITERS
+    ]
     assert outside == [], f"plotly imported outside rnnviz/figures: {outside}"
 
 

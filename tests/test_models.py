@@ -8,28 +8,53 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SST2_DIR, needs_sst2
 from safetensors.torch import load_file, save_file
 
 import rnnviz
 from rnnviz.errors import ModelError
-from rnnviz.models import (CONFIG_FILE, PRETRAINED_DIR, WEIGHTS_FILE, CharLanguageModel, ModelConfig,
-                           TextClassifier, build_module, bundled_names, load, save)
+from rnnviz.models import (
+    CONFIG_FILE,
+    PRETRAINED_DIR,
+    WEIGHTS_FILE,
+    CharLanguageModel,
+    ModelConfig,
+    TextClassifier,
+    build_module,
+    bundled_names,
+    load,
+    save,
+)
 from rnnviz.negation import CONTRAST_PAIRS, contrast_examples
 from rnnviz.predict import class_probabilities_per_step
-from rnnviz.tokenizers import CharTokenizer, WordTokenizer
+from rnnviz.tokenizers import WordTokenizer
 
-from conftest import SST2_DIR, needs_sst2
-
-EXPECTED_BUNDLED = ["agnews-lstm", "agnews-rnn", "sst2-bilstm", "sst2-gru", "sst2-lstm", "sst2-rnn",
-                    "shakespeare-char-lstm"]
+EXPECTED_BUNDLED = [
+    "agnews-lstm",
+    "agnews-rnn",
+    "sst2-bilstm",
+    "sst2-gru",
+    "sst2-lstm",
+    "sst2-rnn",
+    "shakespeare-char-lstm",
+]
 SST2_MODELS = ["sst2-lstm", "sst2-bilstm", "sst2-gru", "sst2-rnn"]
 
 
 def tiny_classifier(tmp_path: Path, cell="lstm", bidirectional=False, num_layers=1):
     tok = WordTokenizer.build(["the movie was good", "not bad at all"])
-    cfg = ModelConfig(name="tiny", description="test model", task="classifier", cell=cell, vocab_size=tok.vocab_size,
-                      embedding_dim=8, hidden_size=6, num_layers=num_layers, bidirectional=bidirectional,
-                      labels=["negative", "positive"])
+    cfg = ModelConfig(
+        name="tiny",
+        description="test model",
+        task="classifier",
+        cell=cell,
+        vocab_size=tok.vocab_size,
+        embedding_dim=8,
+        hidden_size=6,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        labels=["negative", "positive"],
+    )
     torch.manual_seed(0)
     module = build_module(cfg)
     return save(tmp_path / "tiny", cfg, tok, module), cfg, tok, module
@@ -37,12 +62,35 @@ def tiny_classifier(tmp_path: Path, cell="lstm", bidirectional=False, num_layers
 
 # ---------------------------------------------------------------- architecture
 
-@pytest.mark.parametrize("cell, cls", [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU), ("rnn", torch.nn.RNN)])
+
+@pytest.mark.parametrize(
+    "cell, cls", [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU), ("rnn", torch.nn.RNN)]
+)
 def test_modules_have_the_fixed_submodule_names_capture_relies_on(cell, cls):
-    clf = build_module(ModelConfig(name="c", description="", task="classifier", cell=cell, vocab_size=10,
-                                   embedding_dim=4, hidden_size=3, labels=["a", "b"]))
-    lm = build_module(ModelConfig(name="l", description="", task="language_model", cell=cell, vocab_size=10,
-                                  embedding_dim=4, hidden_size=3, num_layers=2))
+    clf = build_module(
+        ModelConfig(
+            name="c",
+            description="",
+            task="classifier",
+            cell=cell,
+            vocab_size=10,
+            embedding_dim=4,
+            hidden_size=3,
+            labels=["a", "b"],
+        )
+    )
+    lm = build_module(
+        ModelConfig(
+            name="l",
+            description="",
+            task="language_model",
+            cell=cell,
+            vocab_size=10,
+            embedding_dim=4,
+            hidden_size=3,
+            num_layers=2,
+        )
+    )
     for m in (clf, lm):
         assert isinstance(m.embedding, torch.nn.Embedding)
         assert type(m.rnn) is cls and m.rnn.batch_first
@@ -67,11 +115,14 @@ def test_classifier_head_reads_last_layer_final_hidden_state_by_hand(tmp_path):
     x = torch.tensor([[2, 3, 4]])
     out, _ = module.rnn(module.embedding(x))  # [1, T, 2H]
     h = cfg.hidden_size
-    manual = torch.cat([out[0, -1, :h], out[0, 0, h:]])  # forward after last token, backward after first
+    manual = torch.cat(
+        [out[0, -1, :h], out[0, 0, h:]]
+    )  # forward after last token, backward after first
     torch.testing.assert_close(module(x)[0], module.head(manual))
 
 
 # ---------------------------------------------------------------- save / load validation
+
 
 def test_save_then_load_round_trips_config_tokenizer_and_weights(tmp_path):
     folder, cfg, tok, module = tiny_classifier(tmp_path)
@@ -89,12 +140,16 @@ def test_float16_storage_halves_the_file_and_loads_as_the_rounded_float32_weight
     half = save(tmp_path / "half", cfg, tok, module, weights_dtype="float16")
     stored = load_file(str(half / WEIGHTS_FILE))
     assert {t.dtype for t in stored.values()} == {torch.float16}
-    full_bytes = sum(t.numel() * t.element_size() for t in load_file(str(full / WEIGHTS_FILE)).values())
+    full_bytes = sum(
+        t.numel() * t.element_size() for t in load_file(str(full / WEIGHTS_FILE)).values()
+    )
     assert sum(t.numel() * t.element_size() for t in stored.values()) * 2 == full_bytes
     loaded = load(half)
     for k, v in module.state_dict().items():
         assert loaded.module.state_dict()[k].dtype == torch.float32
-        torch.testing.assert_close(loaded.module.state_dict()[k], v.to(torch.float16).to(torch.float32), rtol=0, atol=0)
+        torch.testing.assert_close(
+            loaded.module.state_dict()[k], v.to(torch.float16).to(torch.float32), rtol=0, atol=0
+        )
     with pytest.raises(ModelError, match="float32 or float16"):
         save(tmp_path / "odd", cfg, tok, module, weights_dtype="int8")
 
@@ -102,8 +157,14 @@ def test_float16_storage_halves_the_file_and_loads_as_the_rounded_float32_weight
 def test_config_json_is_plain_json_with_architecture_tokenizer_and_labels(tmp_path):
     folder, cfg, _, _ = tiny_classifier(tmp_path)
     payload = json.loads((folder / CONFIG_FILE).read_text())
-    assert payload["model"]["cell"] == "lstm" and payload["model"]["labels"] == ["negative", "positive"]
-    assert payload["tokenizer"]["type"] == "word" and payload["tokenizer"]["vocab"][:2] == ["<pad>", "<unk>"]
+    assert payload["model"]["cell"] == "lstm" and payload["model"]["labels"] == [
+        "negative",
+        "positive",
+    ]
+    assert payload["tokenizer"]["type"] == "word" and payload["tokenizer"]["vocab"][:2] == [
+        "<pad>",
+        "<unk>",
+    ]
 
 
 def _rewrite(folder: Path, edit) -> None:
@@ -129,7 +190,9 @@ def test_extra_tensor_is_named(tmp_path):
 def test_shape_mismatch_is_named(tmp_path):
     folder, *_ = tiny_classifier(tmp_path)
     _rewrite(folder, lambda t: t.__setitem__("head.weight", torch.zeros(3, 6)))
-    with pytest.raises(ModelError, match=r"'head.weight' has shape \(3, 6\), config implies \(2, 6\)"):
+    with pytest.raises(
+        ModelError, match=r"'head.weight' has shape \(3, 6\), config implies \(2, 6\)"
+    ):
         load(folder)
 
 
@@ -169,16 +232,27 @@ def test_vocab_size_must_match_tokenizer(tmp_path):
 
 def test_language_model_cannot_be_bidirectional():
     with pytest.raises(ModelError, match="cannot be bidirectional"):
-        ModelConfig(name="x", description="", task="language_model", cell="lstm", vocab_size=5,
-                    embedding_dim=2, hidden_size=2, bidirectional=True)
+        ModelConfig(
+            name="x",
+            description="",
+            task="language_model",
+            cell="lstm",
+            vocab_size=5,
+            embedding_dim=2,
+            hidden_size=2,
+            bidirectional=True,
+        )
 
 
 # ---------------------------------------------------------------- bundled models
 
+
 def test_all_bundled_models_are_present_and_small():
     assert bundled_names() == sorted(EXPECTED_BUNDLED)
     total = sum(f.stat().st_size for f in PRETRAINED_DIR.rglob("*") if f.is_file())
-    assert total < 40 * 1024 * 1024, f"pretrained/ is {total / 2**20:.1f} MiB"  # the budget of issue 16
+    assert total < 40 * 1024 * 1024, (
+        f"pretrained/ is {total / 2**20:.1f} MiB"
+    )  # the budget of issue 16
 
 
 @pytest.mark.parametrize("name", EXPECTED_BUNDLED)
@@ -194,7 +268,9 @@ def test_bundled_model_loads_and_config_matches_weights(name):
     assert 64 <= m.config.hidden_size <= 256
     if name.startswith("agnews-"):  # news topics: tests/test_agnews.py checks them further
         assert m.config.labels == ["World", "Sports", "Business", "Sci/Tech"]
-        assert {"dev_accuracy", "test_accuracy", "test_titles_only_accuracy"} <= set(m.config.metrics)
+        assert {"dev_accuracy", "test_accuracy", "test_titles_only_accuracy"} <= set(
+            m.config.metrics
+        )
     elif m.config.task == "classifier":
         assert m.config.labels == ["negative", "positive"]
         assert {"dev_accuracy", "test_accuracy", "contrast_accuracy"} <= set(m.config.metrics)
@@ -206,7 +282,9 @@ def test_bundled_model_loads_and_config_matches_weights(name):
 def test_bundled_predictions_are_deterministic(name):
     m = rnnviz.load(name)
     a = class_probabilities_per_step(m, "the movie was not good , but the actors were great")
-    b = class_probabilities_per_step(rnnviz.load(name), "the movie was not good , but the actors were great")
+    b = class_probabilities_per_step(
+        rnnviz.load(name), "the movie was not good , but the actors were great"
+    )
     np.testing.assert_array_equal(a, b)
 
 

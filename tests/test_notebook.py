@@ -23,14 +23,18 @@ CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
 class PackedLSTMClassifier(nn.Module):
     """The lesson's packed-sequence model: embedding → nn.LSTM(batch_first=True), packed → linear on h[-1]."""
 
-    def __init__(self, vocab_size: int = 40, embed_dim: int = 8, hidden_dim: int = 12, num_class: int = 4):
+    def __init__(
+        self, vocab_size: int = 40, embed_dim: int = 8, hidden_dim: int = 12, num_class: int = 4
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=1)
         self.lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True)
         self.fc = nn.Linear(hidden_dim, num_class)
 
     def forward(self, text: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(self.embedding(text), lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            self.embedding(text), lengths, batch_first=True, enforce_sorted=False
+        )
         _, (hidden, _) = self.lstm(packed)
         return self.fc(hidden[-1])
 
@@ -38,7 +42,9 @@ class PackedLSTMClassifier(nn.Module):
 class MeanRNNClassifier(nn.Module):
     """The lesson's simple model: embedding → nn.RNN(batch_first=True) → linear on the mean of the outputs."""
 
-    def __init__(self, vocab_size: int = 40, embed_dim: int = 8, hidden_dim: int = 10, num_class: int = 4):
+    def __init__(
+        self, vocab_size: int = 40, embed_dim: int = 8, hidden_dim: int = 10, num_class: int = 4
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim)
         self.rnn = nn.RNN(embed_dim, hidden_dim, batch_first=True)
@@ -73,10 +79,14 @@ def test_show_on_a_packed_lesson_lstm_draws_the_modules_own_states_and_gates_for
     length = int(lengths[1])
     with torch.no_grad():
         x = model.embedding(ids)
-        packed_output, _ = model.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        packed_output, _ = model.lstm(
+            pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        )
         output, _ = pad_packed_sequence(packed_output, batch_first=True)
         h = output[1, :length].numpy()  # [T, H], PyTorch's own hidden states of sequence 1
-    assert shown.tokens == [str(i) for i in ids[1, :length].tolist()]  # ids read from the padded batch
+    assert shown.tokens == [
+        str(i) for i in ids[1, :length].tolist()
+    ]  # ids read from the padded batch
     assert np.allclose(_panel(shown.heatmaps, "hidden"), h.T, atol=1e-5)
 
     # the forget gate recomputed from the weights: f_t = σ(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
@@ -85,7 +95,7 @@ def test_show_on_a_packed_lesson_lstm_draws_the_modules_own_states_and_gates_for
     b = (model.lstm.bias_ih_l0 + model.lstm.bias_hh_l0).detach()
     previous = np.vstack([np.zeros((1, H)), h[:-1]])
     pre = x[1, :length].numpy() @ w_ih.numpy().T + previous @ w_hh.numpy().T + b.numpy()
-    forget = 1 / (1 + np.exp(-pre[:, H:2 * H]))
+    forget = 1 / (1 + np.exp(-pre[:, H : 2 * H]))
     assert np.allclose(_panel(shown.heatmaps, "forget_gate"), forget.T, atol=1e-5)
 
     # the prediction after each token: the head on h_t; after the last token it is the model's own output
@@ -95,7 +105,10 @@ def test_show_on_a_packed_lesson_lstm_draws_the_modules_own_states_and_gates_for
     assert np.allclose(shown.probabilities, expected, atol=1e-6)
     assert np.allclose(shown.probabilities[-1], final, atol=1e-6)
     drawn = np.array([trace.y for trace in shown.prediction.data], dtype=np.float64).T
-    assert np.allclose(drawn, expected, atol=1e-6) and [t.name for t in shown.prediction.data] == CLASSES
+    assert (
+        np.allclose(drawn, expected, atol=1e-6)
+        and [t.name for t in shown.prediction.data] == CLASSES
+    )
 
     # the unit timeline is the unit that varies most, its hidden state as drawn
     assert shown.unit == int(np.argmax(h.var(axis=0)))
@@ -108,9 +121,13 @@ def test_the_mean_pooled_prediction_after_each_token_equals_the_model_run_on_tha
     torch.manual_seed(2)
     model = MeanRNNClassifier().eval()
     ids = torch.randint(0, 40, (7,))
-    shown = rnnviz.show(model, ids, tokens=[f"w{i}" for i in range(7)], predict=model.fc, pooling="mean")
+    shown = rnnviz.show(
+        model, ids, tokens=[f"w{i}" for i in range(7)], predict=model.fc, pooling="mean"
+    )
     with torch.no_grad():
-        prefixes = np.stack([torch.softmax(model(ids[None, : t + 1]), -1)[0].numpy() for t in range(7)])
+        prefixes = np.stack(
+            [torch.softmax(model(ids[None, : t + 1]), -1)[0].numpy() for t in range(7)]
+        )
     assert np.allclose(shown.probabilities, prefixes, atol=1e-6)
     assert shown.classes == tuple(f"class {k}" for k in range(4))
     assert "w6 ·6" in list(shown.prediction.data[0].x)
@@ -127,7 +144,9 @@ def test_show_takes_a_packed_sequence_and_time_major_modules():
     assert shown.tokens == [str(t) for t in range(6)]  # no ids to read: positions
     assert np.allclose(shown.states("hidden"), output[:6, 1].numpy(), atol=1e-5)
     by_variance = np.argsort(-output[:6, 1].numpy().var(axis=0), kind="stable").tolist()
-    expected_rows = by_variance[:3] + ([] if 2 in by_variance[:3] else [2])  # the selected unit always shown
+    expected_rows = by_variance[:3] + (
+        [] if 2 in by_variance[:3] else [2]
+    )  # the selected unit always shown
     assert [int(u) for u in shown.heatmaps.data[0].y] == expected_rows
 
 
@@ -158,14 +177,27 @@ def test_a_shown_model_displays_through_plotlys_renderers(monkeypatch):
     assert displayed == shown.figures and all(hasattr(f, "_repr_mimebundle_") for f in displayed)
 
 
-def test_save_for_app_writes_a_bundled_folder_that_predicts_what_the_notebook_model_predicts(tmp_path):
+def test_save_for_app_writes_a_bundled_folder_that_predicts_what_the_notebook_model_predicts(
+    tmp_path,
+):
     torch.manual_seed(4)
     model = PackedLSTMClassifier()
-    vocabulary = ["<unk>", "<pad>"] + [f"word{i}" for i in range(38)]  # torchtext's usual order of specials
-    folder = rnnviz.save_for_app(model, tmp_path / "mine", vocabulary, CLASSES,
-                                 run=lambda m, ids: m(ids, torch.tensor([ids.shape[1]])))
+    vocabulary = ["<unk>", "<pad>"] + [
+        f"word{i}" for i in range(38)
+    ]  # torchtext's usual order of specials
+    folder = rnnviz.save_for_app(
+        model,
+        tmp_path / "mine",
+        vocabulary,
+        CLASSES,
+        run=lambda m, ids: m(ids, torch.tensor([ids.shape[1]])),
+    )
     loaded = rnnviz.load(folder)
-    assert loaded.config.labels == CLASSES and loaded.tokenizer.itos[:3] == ["<pad>", "<unk>", "word0"]
+    assert loaded.config.labels == CLASSES and loaded.tokenizer.itos[:3] == [
+        "<pad>",
+        "<unk>",
+        "word0",
+    ]
     words = ["word3", "word17", "word5", "nonsense"]
     ids = torch.tensor([[vocabulary.index(w) if w in vocabulary else 0 for w in words]])
     with torch.no_grad():
@@ -183,7 +215,9 @@ def test_save_for_app_recognises_a_head_on_the_mean_of_the_outputs(tmp_path):
     ids = torch.tensor([[vocabulary.index(w) for w in ("w1", "w9", "w4")]])
     with torch.no_grad():
         prefixes = [torch.softmax(model.eval()(ids[:, : t + 1]), -1)[0].numpy() for t in range(3)]
-    assert np.allclose(class_probabilities_per_step(loaded, "w1 w9 w4"), np.stack(prefixes), atol=1e-5)
+    assert np.allclose(
+        class_probabilities_per_step(loaded, "w1 w9 w4"), np.stack(prefixes), atol=1e-5
+    )
 
 
 class FirstOutputClassifier(MeanRNNClassifier):
@@ -200,28 +234,51 @@ def test_save_for_app_refuses_what_the_apps_format_cannot_compute_and_says_why(t
         rnnviz.save_for_app(FirstOutputClassifier(), tmp_path / "first", vocabulary, CLASSES)
     assert not (tmp_path / "first").exists()
     with pytest.raises(RnnvizError, match="no unknown-word entry"):
-        rnnviz.save_for_app(PackedLSTMClassifier(), tmp_path / "x", [f"w{i}" for i in range(40)], CLASSES)
+        rnnviz.save_for_app(
+            PackedLSTMClassifier(), tmp_path / "x", [f"w{i}" for i in range(40)], CLASSES
+        )
     with pytest.raises(RnnvizError, match="2 Linear"):
-        rnnviz.save_for_app(nn.Sequential(PackedLSTMClassifier(), nn.Linear(4, 4)), tmp_path / "y", vocabulary, CLASSES)
+        rnnviz.save_for_app(
+            nn.Sequential(PackedLSTMClassifier(), nn.Linear(4, 4)),
+            tmp_path / "y",
+            vocabulary,
+            CLASSES,
+        )
 
 
 def test_the_lesson_notebook_runs_headless_and_shows_its_figures(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    data = Path(os.environ.get("RNNVIZ_DATA_DIR", ROOT.parent / "shared" / "data")) / "agnews" / "train.tsv"
+    data = (
+        Path(os.environ.get("RNNVIZ_DATA_DIR", ROOT.parent / "shared" / "data"))
+        / "agnews"
+        / "train.tsv"
+    )
     if not data.is_file():
         pytest.skip(f"AG News sample not found at {data}")
     notebook = nbformat.read(ROOT / "docs" / "lesson.ipynb", as_version=4)
-    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "strip outputs"
-    env = {"RNNVIZ_LESSON_FAST": "1", "RNNVIZ_DATA_DIR": str(data.parent.parent), "RNNVIZ_LESSON_OUT": str(tmp_path)}
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), (
+        "strip outputs"
+    )
+    env = {
+        "RNNVIZ_LESSON_FAST": "1",
+        "RNNVIZ_DATA_DIR": str(data.parent.parent),
+        "RNNVIZ_LESSON_OUT": str(tmp_path),
+    }
     os.environ.update(env)
     try:
-        nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT / "docs")}}).execute()
+        nbclient.NotebookClient(
+            notebook,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(ROOT / "docs")}},
+        ).execute()
     finally:
         for key in env:
             os.environ.pop(key, None)
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    outputs = [
+        o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
+    ]
     plotly = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(plotly) >= 3  # the prediction, heatmaps and timeline of the trained model at least
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")

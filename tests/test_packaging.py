@@ -21,11 +21,23 @@ def wheel(tmp_path_factory) -> Path:
     try:
         import setuptools
 
-        isolated = int(setuptools.__version__.split(".")[0]) < 68  # pyproject asks for setuptools>=68
+        isolated = (
+            int(setuptools.__version__.split(".")[0]) < 68
+        )  # pyproject asks for setuptools>=68
     except ImportError:
         isolated = True
-    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--disable-pip-version-check",
-               "-w", str(out), str(REPO_ROOT)] + ([] if isolated else ["--no-build-isolation"])
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-w",
+        str(out),
+        str(REPO_ROOT),
+    ] + ([] if isolated else ["--no-build-isolation"])
     subprocess.run(command, check=True, timeout=600)
     (built,) = out.glob("rnnviz-*.whl")
     return built
@@ -33,7 +45,11 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_ships_the_page_and_every_bundled_model(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "rnnviz/app/page.py" in names and "rnnviz/app/views/lab.py" in names and "rnnviz/figures/heatmaps.py" in names
+    assert (
+        "rnnviz/app/page.py" in names
+        and "rnnviz/app/views/lab.py" in names
+        and "rnnviz/figures/heatmaps.py" in names
+    )
     assert bundled_names(), "the checkout has bundled models"
     for name in bundled_names():
         for file in (CONFIG_FILE, WEIGHTS_FILE, "README.md"):
@@ -49,8 +65,14 @@ def test_an_installed_wheel_loads_the_bundled_models_without_the_checkout(wheel,
         "                  'labels': rnnviz.load('sst2-lstm').config.labels}))\n"
     )
     # Run from elsewhere with only the unpacked wheel on the path (and the venv's dependencies).
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert Path(found["dir"]) == site / "rnnviz" / "pretrained"

@@ -9,24 +9,45 @@ import torch
 import rnnviz
 from rnnviz.errors import RnnvizError
 from rnnviz.models import LoadedModel, ModelConfig, build_module
-from rnnviz.predict import (class_probabilities_per_step, next_token_distribution, predict_label,
-                            sample_continuation)
+from rnnviz.predict import (
+    class_probabilities_per_step,
+    next_token_distribution,
+    predict_label,
+    sample_continuation,
+)
 from rnnviz.tokenizers import CharTokenizer, WordTokenizer
 
 
 def _classifier(cell: str, bidirectional: bool, num_layers: int = 1) -> LoadedModel:
     tok = WordTokenizer.build(["the movie was not good at all", "never boring"])
-    cfg = ModelConfig(name="t", description="", task="classifier", cell=cell, vocab_size=tok.vocab_size,
-                      embedding_dim=5, hidden_size=4, num_layers=num_layers, bidirectional=bidirectional,
-                      labels=["negative", "positive", "neutral"])
+    cfg = ModelConfig(
+        name="t",
+        description="",
+        task="classifier",
+        cell=cell,
+        vocab_size=tok.vocab_size,
+        embedding_dim=5,
+        hidden_size=4,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        labels=["negative", "positive", "neutral"],
+    )
     torch.manual_seed(1)
     return LoadedModel(cfg, tok, build_module(cfg).eval())
 
 
 def _lm() -> LoadedModel:
     tok = CharTokenizer.build("to be or not to be")
-    cfg = ModelConfig(name="lm", description="", task="language_model", cell="lstm", vocab_size=tok.vocab_size,
-                      embedding_dim=4, hidden_size=8, num_layers=2)
+    cfg = ModelConfig(
+        name="lm",
+        description="",
+        task="language_model",
+        cell="lstm",
+        vocab_size=tok.vocab_size,
+        embedding_dim=4,
+        hidden_size=8,
+        num_layers=2,
+    )
     torch.manual_seed(2)
     return LoadedModel(cfg, tok, build_module(cfg).eval())
 
@@ -60,15 +81,19 @@ def test_last_step_is_the_whole_sentence_prediction():
     m = _classifier("lstm", bidirectional=True)
     label, probs = predict_label(m, "not good")
     with torch.no_grad():
-        ref = torch.softmax(m.module(torch.tensor([m.tokenizer.encode("not good").ids])), -1)[0].numpy()
+        ref = torch.softmax(m.module(torch.tensor([m.tokenizer.encode("not good").ids])), -1)[
+            0
+        ].numpy()
     np.testing.assert_allclose(probs, ref, atol=1e-6)
     assert label == m.config.labels[int(ref.argmax())]
 
 
 def test_text_and_ids_give_the_same_curve():
     m = _classifier("rnn", bidirectional=False)
-    np.testing.assert_array_equal(class_probabilities_per_step(m, "not good"),
-                                  class_probabilities_per_step(m, m.tokenizer.encode("not good").ids))
+    np.testing.assert_array_equal(
+        class_probabilities_per_step(m, "not good"),
+        class_probabilities_per_step(m, m.tokenizer.encode("not good").ids),
+    )
 
 
 def test_next_token_distribution_is_softmax_of_the_lm_logits():

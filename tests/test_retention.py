@@ -12,12 +12,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_capture import Config, sequences
 
 import rnnviz
 from rnnviz import Edit, RnnvizError
 from rnnviz.inspection import inspect_text
 from rnnviz.retention import mean_retention, retention_matrices, text_retention
-from test_capture import Config, sequences
 
 
 def brute_force(gates: np.ndarray, direction: str) -> np.ndarray:

@@ -6,27 +6,41 @@ import json
 import re
 
 import pytest
-
-from rnnviz.tokenizers import PAD_ID, UNK_ID, CharTokenizer, Encoding, WordTokenizer, tokenizer_from_dict
-
 from conftest import SST2_DIR, needs_sst2
 
+from rnnviz.tokenizers import (
+    PAD_ID,
+    UNK_ID,
+    CharTokenizer,
+    Encoding,
+    WordTokenizer,
+    tokenizer_from_dict,
+)
 
-@pytest.mark.parametrize("text, expected", [
-    ("I didn't love it.", "i did n't love it ."),
-    ("It's not bad!", "it 's not bad !"),
-    ("The movie wasn't good", "the movie was n't good"),
-    ("We're sure you'll like it; they've said so, I'd guess, I'm told", 
-     "we 're sure you 'll like it ; they 've said so , i 'd guess , i 'm told"),
-    ("I can't and won't", "i ca n't and wo n't"),
-    ("It cannot fail", "it can not fail"),
-    ("A (very) old-fashioned, feel-good film...", "a ( very ) old-fashioned , feel-good film ..."),
-    ('He said "great" -- Mr. Smith', "he said `` great '' -- mr. smith"),
-    ("NEVER boring", "never boring"),
-    ("the actors' work", "the actors ' work"),
-    ("10,000 times, r&d", "10,000 times , r&d"),
-    ("It\u2019s fine", "it 's fine"),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("I didn't love it.", "i did n't love it ."),
+        ("It's not bad!", "it 's not bad !"),
+        ("The movie wasn't good", "the movie was n't good"),
+        (
+            "We're sure you'll like it; they've said so, I'd guess, I'm told",
+            "we 're sure you 'll like it ; they 've said so , i 'd guess , i 'm told",
+        ),
+        ("I can't and won't", "i ca n't and wo n't"),
+        ("It cannot fail", "it can not fail"),
+        (
+            "A (very) old-fashioned, feel-good film...",
+            "a ( very ) old-fashioned , feel-good film ...",
+        ),
+        ('He said "great" -- Mr. Smith', "he said `` great '' -- mr. smith"),
+        ("NEVER boring", "never boring"),
+        ("the actors' work", "the actors ' work"),
+        ("10,000 times, r&d", "10,000 times , r&d"),
+        ("It\u2019s fine", "it 's fine"),
+    ],
+)
 def test_word_tokenizer_splits_like_sst(text, expected):
     assert WordTokenizer.split(text) == expected.split()
 

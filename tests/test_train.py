@@ -13,7 +13,7 @@ import torch
 import rnnviz
 from rnnviz.cli import main, models_table
 from rnnviz.predict import class_probabilities_per_step, next_token_distribution
-from rnnviz.train import RECIPES, run_custom, run_recipe, sha256_of
+from rnnviz.train import RECIPES, run_recipe, sha256_of
 
 POS = ["good", "great", "fun", "moving", "smart"]
 NEG = ["bad", "dull", "boring", "awful", "flat"]
@@ -24,7 +24,12 @@ def _sentiment_rows(n: int, seed: int) -> list[tuple[str, int]]:
     rows = []
     for _ in range(n):
         y = rng.randint(0, 1)
-        rows.append((f"the film is {rng.choice(POS if y else NEG)} and {rng.choice(['long', 'short', 'new'])}", y))
+        rows.append(
+            (
+                f"the film is {rng.choice(POS if y else NEG)} and {rng.choice(['long', 'short', 'new'])}",
+                y,
+            )
+        )
     return rows
 
 
@@ -38,7 +43,9 @@ def _write_sst2(root: Path) -> Path:
 
 def test_classifier_recipe_trains_end_to_end_and_writes_a_loadable_model(tmp_path):
     data = _write_sst2(tmp_path / "data")
-    recipe = replace(RECIPES["sst2-bilstm"], embedding_dim=8, hidden_size=8, max_epochs=4, batch_size=16, lr=1e-2)
+    recipe = replace(
+        RECIPES["sst2-bilstm"], embedding_dim=8, hidden_size=8, max_epochs=4, batch_size=16, lr=1e-2
+    )
     res = run_recipe(recipe, data, tmp_path / "out", progress=False)
     m = rnnviz.load(tmp_path / "out")
     assert m.config.bidirectional and m.config.num_layers == 2
@@ -53,7 +60,9 @@ def test_classifier_recipe_trains_end_to_end_and_writes_a_loadable_model(tmp_pat
 
 def test_training_is_reproducible_with_the_same_seed(tmp_path):
     data = _write_sst2(tmp_path / "data")
-    recipe = replace(RECIPES["sst2-gru"], embedding_dim=6, hidden_size=6, max_epochs=1, batch_size=32)
+    recipe = replace(
+        RECIPES["sst2-gru"], embedding_dim=6, hidden_size=6, max_epochs=1, batch_size=32
+    )
     run_recipe(recipe, data, tmp_path / "a", progress=False)
     run_recipe(recipe, data, tmp_path / "b", progress=False)
     a, b = rnnviz.load(tmp_path / "a"), rnnviz.load(tmp_path / "b")
@@ -64,6 +73,7 @@ def test_training_is_reproducible_with_the_same_seed(tmp_path):
 
 def test_greedy_soup_averages_only_checkpoints_that_keep_dev_accuracy():
     from rnnviz.train import evaluate_classifier, greedy_soup
+
     torch.manual_seed(0)
     module = _TinyClassifier()
     good = {k: v.clone() for k, v in module.state_dict().items()}
@@ -96,8 +106,15 @@ class _TinyClassifier(torch.nn.Module):
 
 def test_a_soup_recipe_reports_the_single_best_and_the_averaged_epochs(tmp_path):
     data = _write_sst2(tmp_path / "data")
-    recipe = replace(RECIPES["sst2-gru"], embedding_dim=8, hidden_size=8, max_epochs=3, batch_size=16, lr=1e-2,
-                     soup_candidates=4)
+    recipe = replace(
+        RECIPES["sst2-gru"],
+        embedding_dim=8,
+        hidden_size=8,
+        max_epochs=3,
+        batch_size=16,
+        lr=1e-2,
+        soup_candidates=4,
+    )
     run_recipe(recipe, data, tmp_path / "out", progress=False)
     metrics = rnnviz.load(tmp_path / "out").config.metrics
     assert 1 <= len(metrics["soup_epochs"]) <= 4
@@ -106,9 +123,20 @@ def test_a_soup_recipe_reports_the_single_best_and_the_averaged_epochs(tmp_path)
 
 def test_language_model_recipe_trains_end_to_end(tmp_path):
     (tmp_path / "data" / "tinyshakespeare").mkdir(parents=True)
-    (tmp_path / "data" / "tinyshakespeare" / "input.txt").write_text("to be or not to be, that is the question.\n" * 40)
-    recipe = replace(RECIPES["shakespeare-char-lstm"], embedding_dim=8, hidden_size=16, seq_len=16, batch_size=8,
-                     max_steps=150, eval_every=50, lr=1e-2, min_lr=1e-3)
+    (tmp_path / "data" / "tinyshakespeare" / "input.txt").write_text(
+        "to be or not to be, that is the question.\n" * 40
+    )
+    recipe = replace(
+        RECIPES["shakespeare-char-lstm"],
+        embedding_dim=8,
+        hidden_size=16,
+        seq_len=16,
+        batch_size=8,
+        max_steps=150,
+        eval_every=50,
+        lr=1e-2,
+        min_lr=1e-3,
+    )
     run_recipe(recipe, tmp_path / "data", tmp_path / "lm", progress=False)
     m = rnnviz.load(tmp_path / "lm")
     assert m.config.task == "language_model"
@@ -120,15 +148,40 @@ def test_language_model_recipe_trains_end_to_end(tmp_path):
 @pytest.mark.parametrize("suffix, sep", [(".csv", ","), (".tsv", "\t")])
 def test_custom_csv_classifier_via_cli(tmp_path, suffix, sep, capsys):
     rng = random.Random(0)
-    topics = {"sports": ["match", "goal", "team"], "world": ["election", "treaty", "war"], "tech": ["chip", "app", "ai"]}
+    topics = {
+        "sports": ["match", "goal", "team"],
+        "world": ["election", "treaty", "war"],
+        "tech": ["chip", "app", "ai"],
+    }
     lines = [f"title{sep}topic"]
     for _ in range(240):
         topic = rng.choice(list(topics))
         lines.append(f"new {rng.choice(topics[topic])} news today{sep}{topic}")
     f = tmp_path / f"ag{suffix}"
     f.write_text("\n".join(lines) + "\n")
-    rc = main(["train", "custom", "--data", str(f), "--text-column", "title", "--label-column", "topic",
-               "--out", str(tmp_path / "ag"), "--epochs", "6", "--hidden-size", "16", "--batch-size", "16", "--lr", "1e-2", "--no-progress"])
+    rc = main(
+        [
+            "train",
+            "custom",
+            "--data",
+            str(f),
+            "--text-column",
+            "title",
+            "--label-column",
+            "topic",
+            "--out",
+            str(tmp_path / "ag"),
+            "--epochs",
+            "6",
+            "--hidden-size",
+            "16",
+            "--batch-size",
+            "16",
+            "--lr",
+            "1e-2",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert "val_accuracy" in capsys.readouterr().out
     m = rnnviz.load(tmp_path / "ag")
@@ -138,12 +191,25 @@ def test_custom_csv_classifier_via_cli(tmp_path, suffix, sep, capsys):
 
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
-    rc = main(["train", "sst2-lstm", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")])
+    rc = main(
+        [
+            "train",
+            "sst2-lstm",
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     err = capsys.readouterr().err
-    assert rc == 2 and err.count("\n") == 1 and "data file not found" in err and "Traceback" not in err
+    assert (
+        rc == 2 and err.count("\n") == 1 and "data file not found" in err and "Traceback" not in err
+    )
     f = tmp_path / "d.csv"
     f.write_text("text,label\nhello,a\n")
-    rc = main(["train", "custom", "--data", str(f), "--text-column", "body", "--out", str(tmp_path / "y")])
+    rc = main(
+        ["train", "custom", "--data", str(f), "--text-column", "body", "--out", str(tmp_path / "y")]
+    )
     assert rc == 2 and "no column 'body'" in capsys.readouterr().err
     rc = main(["train", "custom", "--data", str(f)])
     assert rc == 2 and "needs --data FILE and --out FOLDER" in capsys.readouterr().err
@@ -160,6 +226,19 @@ def test_models_command_lists_every_bundled_model_with_metrics(capsys):
 
 def test_every_bundled_model_has_a_recipe_that_matches_its_config():
     for name, recipe in RECIPES.items():
-        cfg = json.loads((Path(rnnviz.models.PRETRAINED_DIR) / name / "config.json").read_text())["model"]
-        assert (cfg["cell"], cfg["hidden_size"], cfg["num_layers"], cfg["bidirectional"], cfg["embedding_dim"]) == (
-            recipe.cell, recipe.hidden_size, recipe.num_layers, recipe.bidirectional, recipe.embedding_dim)
+        cfg = json.loads((Path(rnnviz.models.PRETRAINED_DIR) / name / "config.json").read_text())[
+            "model"
+        ]
+        assert (
+            cfg["cell"],
+            cfg["hidden_size"],
+            cfg["num_layers"],
+            cfg["bidirectional"],
+            cfg["embedding_dim"],
+        ) == (
+            recipe.cell,
+            recipe.hidden_size,
+            recipe.num_layers,
+            recipe.bidirectional,
+            recipe.embedding_dim,
+        )

@@ -29,7 +29,14 @@ from rnnviz.uploads import SAFETENSORS_DTYPE_BITS, load_upload
 ARCHITECTURES = [
     dict(task="classifier", cell="gru", embedding_dim=4, hidden_size=5, labels=["neg", "pos"]),
     dict(task="language_model", cell="lstm", embedding_dim=3, hidden_size=4, num_layers=2),
-    dict(task="classifier", cell="rnn", embedding_dim=2, hidden_size=3, bidirectional=True, labels=["a", "b", "c"]),
+    dict(
+        task="classifier",
+        cell="rnn",
+        embedding_dim=2,
+        hidden_size=3,
+        bidirectional=True,
+        labels=["a", "b", "c"],
+    ),
 ]
 MODEL_KEYS = [*ModelConfig.__dataclass_fields__, "attention"]
 TOKENIZER_KEYS = ["type", "vocab", "style", "lowercase", "merges"]
@@ -42,8 +49,12 @@ def base_upload(architecture: dict) -> tuple[dict, dict, bytes]:
         tokenizer = WordTokenizer.build(["a good film", "a bad film", "not good"])
     else:
         tokenizer = CharTokenizer.build("to be or not to be")
-    config = ModelConfig(name=f"fuzz {architecture['cell']}", description="", vocab_size=tokenizer.vocab_size,
-                         **architecture)
+    config = ModelConfig(
+        name=f"fuzz {architecture['cell']}",
+        description="",
+        vocab_size=tokenizer.vocab_size,
+        **architecture,
+    )
     torch.manual_seed(0)
     tensors = {k: v.contiguous() for k, v in build_module(config).state_dict().items()}
     weights = save_safetensors(tensors, metadata={"format": "rnnviz"})
@@ -55,19 +66,51 @@ def base_upload(architecture: dict) -> tuple[dict, dict, bytes]:
 BASES = [base_upload(architecture) for architecture in ARCHITECTURES]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 70), st.integers(-(2**70), 2**70), st.integers(10**4, 10**12),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-    st.sampled_from(["lstm", "gru", "rnn", "classifier", "language_model", "char", "word", "sst-ptb", "F32", "I64",
-                     "<pad>", "<unk>", "__metadata__"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 70),
+    st.integers(-(2**70), 2**70),
+    st.integers(10**4, 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "lstm",
+            "gru",
+            "rnn",
+            "classifier",
+            "language_model",
+            "char",
+            "word",
+            "sst-ptb",
+            "F32",
+            "I64",
+            "<pad>",
+            "<unk>",
+            "__metadata__",
+        ]
+    ),
 )
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 plausible = {  # values of the right type, often of the wrong size: mismatches and limits
-    "vocab_size": st.integers(-2, 300_000), "embedding_dim": st.integers(0, 8) | st.integers(10**4, 10**9),
-    "hidden_size": st.integers(0, 8) | st.integers(10**4, 10**9), "num_layers": st.integers(0, 80),
-    "dropout": st.floats(-1, 2), "bidirectional": st.booleans(), "labels": st.lists(st.text(max_size=5), max_size=4),
-    "metrics": st.dictionaries(st.text(max_size=5), st.floats() | st.integers() | st.text(max_size=3), max_size=3),
-    "task": st.sampled_from(["classifier", "language_model"]), "cell": st.sampled_from(["lstm", "gru", "rnn"]),
+    "vocab_size": st.integers(-2, 300_000),
+    "embedding_dim": st.integers(0, 8) | st.integers(10**4, 10**9),
+    "hidden_size": st.integers(0, 8) | st.integers(10**4, 10**9),
+    "num_layers": st.integers(0, 80),
+    "dropout": st.floats(-1, 2),
+    "bidirectional": st.booleans(),
+    "labels": st.lists(st.text(max_size=5), max_size=4),
+    "metrics": st.dictionaries(
+        st.text(max_size=5), st.floats() | st.integers() | st.text(max_size=3), max_size=3
+    ),
+    "task": st.sampled_from(["classifier", "language_model"]),
+    "cell": st.sampled_from(["lstm", "gru", "rnn"]),
 }
 
 
@@ -90,15 +133,26 @@ def configs(draw, payload: dict) -> bytes:
         vocab = tokenizer["vocab"]
         key = draw(st.sampled_from(TOKENIZER_KEYS))
         if key == "vocab" and draw(st.booleans()):
-            tokenizer["vocab"] = draw(st.sampled_from([vocab[:-1], [*vocab, "new"], vocab[::-1], [*vocab, vocab[2]],
-                                                       [*vocab[:2], *range(3)]]))
+            tokenizer["vocab"] = draw(
+                st.sampled_from(
+                    [
+                        vocab[:-1],
+                        [*vocab, "new"],
+                        vocab[::-1],
+                        [*vocab, vocab[2]],
+                        [*vocab[:2], *range(3)],
+                    ]
+                )
+            )
         elif draw(st.booleans()):
             tokenizer.pop(key, None)
         else:
             tokenizer[key] = draw(json_values)
     elif change == "outer":
         if draw(st.booleans()):
-            payload[draw(st.sampled_from(["format_version", "model", "tokenizer", "extra"]))] = draw(json_values)
+            payload[draw(st.sampled_from(["format_version", "model", "tokenizer", "extra"]))] = (
+                draw(json_values)
+            )
         else:
             payload = draw(json_values)
     return json.dumps(payload, allow_nan=True).encode()
@@ -110,20 +164,33 @@ def safetensors_files(draw, header: dict, body: bytes) -> bytes:
     header = copy.deepcopy(header)
     names = sorted(k for k in header if k != "__metadata__")
     declared_extra, prefix = 0, b""
-    change = draw(st.sampled_from(["none", "field", "field", "entry", "bytes", "values", "framing", "metadata"]))
+    change = draw(
+        st.sampled_from(
+            ["none", "field", "field", "entry", "bytes", "values", "framing", "metadata"]
+        )
+    )
     if change == "field":  # a plausible value of the right type: other dtypes, shapes, ranges
         for name in draw(st.sets(st.sampled_from(names), min_size=1, max_size=2)):
             entry, part = header[name], draw(st.sampled_from(ENTRY_KEYS))
             if part == "dtype":
-                same_width = st.sampled_from(["I32", "U32"])  # as many bytes as F32: refused for its type alone
-                entry["dtype"] = draw(same_width | st.sampled_from([*SAFETENSORS_DTYPE_BITS, "F31"]))
+                same_width = st.sampled_from(
+                    ["I32", "U32"]
+                )  # as many bytes as F32: refused for its type alone
+                entry["dtype"] = draw(
+                    same_width | st.sampled_from([*SAFETENSORS_DTYPE_BITS, "F31"])
+                )
             elif part == "shape":
-                entry["shape"] = draw(st.just(entry["shape"][::-1]) | st.just([*entry["shape"], 1])
-                                      | st.lists(st.integers(-2, 40) | st.integers(2**62, 2**66), max_size=3))
+                entry["shape"] = draw(
+                    st.just(entry["shape"][::-1])
+                    | st.just([*entry["shape"], 1])
+                    | st.lists(st.integers(-2, 40) | st.integers(2**62, 2**66), max_size=3)
+                )
             else:
                 shift = draw(st.integers(-8, 8))
-                entry["data_offsets"] = draw(st.just([o + shift for o in entry["data_offsets"]])
-                                             | st.lists(st.integers(-5, len(body) + 5), max_size=3))
+                entry["data_offsets"] = draw(
+                    st.just([o + shift for o in entry["data_offsets"]])
+                    | st.lists(st.integers(-5, len(body) + 5), max_size=3)
+                )
     elif change == "entry":  # the structure of an entry, or the set of names
         name = draw(st.sampled_from(names))
         part = draw(st.sampled_from(["any", "drop key", "extra key", "remove", "rename", "retype"]))
@@ -136,7 +203,9 @@ def safetensors_files(draw, header: dict, body: bytes) -> bytes:
         elif part == "remove":
             header.pop(name)
         elif part == "rename":
-            header[draw(st.sampled_from(["rnn.weight_ih_l1", "head.weight_reverse", "x"]))] = header.pop(name)
+            header[draw(st.sampled_from(["rnn.weight_ih_l1", "head.weight_reverse", "x"]))] = (
+                header.pop(name)
+            )
         else:
             header[name][draw(st.sampled_from(ENTRY_KEYS))] = draw(json_values)
     elif change == "bytes":
@@ -179,7 +248,9 @@ def check(config: bytes, weights: bytes, built: list, outcomes: Counter) -> None
 def built_modules(monkeypatch) -> list:
     built: list = []
     build = models.build_module
-    monkeypatch.setattr(models, "build_module", lambda config: built.append(config) or build(config))
+    monkeypatch.setattr(
+        models, "build_module", lambda config: built.append(config) or build(config)
+    )
     return built
 
 
@@ -190,8 +261,11 @@ def traced():
     tracemalloc.stop()
 
 
-FUZZ = settings(max_examples=250, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def test_any_structured_config_loads_or_is_refused_with_a_message(built_modules, traced):
@@ -216,7 +290,12 @@ def test_any_structured_safetensors_file_loads_or_is_refused_with_a_message(buil
     @given(data=st.data(), base=st.sampled_from(BASES))
     def run(data: Any, base: tuple[dict, dict, bytes]) -> None:
         payload, header, body = base
-        check(json.dumps(payload).encode(), data.draw(safetensors_files(header, body)), built_modules, outcomes)
+        check(
+            json.dumps(payload).encode(),
+            data.draw(safetensors_files(header, body)),
+            built_modules,
+            outcomes,
+        )
 
     run()
     print(f"safetensors files: {dict(outcomes)}")
@@ -228,7 +307,9 @@ def test_any_pairing_of_structured_files_loads_or_is_refused_with_a_message(buil
 
     @FUZZ
     @given(data=st.data(), config_base=st.sampled_from(BASES), weights_base=st.sampled_from(BASES))
-    def run(data: Any, config_base: tuple[dict, dict, bytes], weights_base: tuple[dict, dict, bytes]) -> None:
+    def run(
+        data: Any, config_base: tuple[dict, dict, bytes], weights_base: tuple[dict, dict, bytes]
+    ) -> None:
         config = data.draw(configs(config_base[0]))
         check(config, data.draw(safetensors_files(*weights_base[1:])), built_modules, outcomes)
 

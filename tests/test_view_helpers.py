@@ -9,13 +9,18 @@ import numpy as np
 import pytest
 
 from rnnviz import figures, lecture
+from rnnviz.app.state import ModelShape, ViewState, parse_query
 from rnnviz.export import heatmap_csv
 from rnnviz.ordering import shown_units, unit_order
 from rnnviz.projection import fit_pca
-from rnnviz.app.state import ModelShape, ViewState, parse_query
 
-LSTM_SHAPE = ModelShape(2, True, 8, ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"))
-MODELS = {"m": LSTM_SHAPE, "g": ModelShape(1, False, 4, ("reset_gate", "update_gate", "new_gate", "hidden"))}
+LSTM_SHAPE = ModelShape(
+    2, True, 8, ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden")
+)
+MODELS = {
+    "m": LSTM_SHAPE,
+    "g": ModelShape(1, False, 4, ("reset_gate", "update_gate", "new_gate", "hidden")),
+}
 
 
 def test_variance_and_mean_orders_put_the_largest_first():
@@ -35,19 +40,33 @@ def test_clustering_order_puts_correlated_units_next_to_each_other():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=50), rng.normal(size=50)
     # units 0, 2, 4 follow a; units 1, 3, 5 follow b
-    values = np.stack([a, b, a + 0.05 * rng.normal(size=50), b + 0.05 * rng.normal(size=50), a * 2, b * 3], axis=1)
+    values = np.stack(
+        [a, b, a + 0.05 * rng.normal(size=50), b + 0.05 * rng.normal(size=50), a * 2, b * 3], axis=1
+    )
     order = list(unit_order(values, "clustering"))
     groups = [u % 2 for u in order]
     assert groups in ([0, 0, 0, 1, 1, 1], [1, 1, 1, 0, 0, 0])
 
 
 def test_the_selected_unit_stays_in_view():
-    assert list(shown_units(np.array([3, 1, 2, 0]), 2, selected=0)) == [3, 0]  # as many rows as asked
+    assert list(shown_units(np.array([3, 1, 2, 0]), 2, selected=0)) == [
+        3,
+        0,
+    ]  # as many rows as asked
     assert list(shown_units(np.array([3, 1, 2, 0]), 2, selected=1)) == [3, 1]
 
 
 def test_a_link_round_trips_through_query_parameters():
-    state = ViewState(model="m", text="a & b?", view="lecture", layer=1, direction="backward", unit=7, step=4, order="mean")
+    state = ViewState(
+        model="m",
+        text="a & b?",
+        view="lecture",
+        layer=1,
+        direction="backward",
+        unit=7,
+        step=4,
+        order="mean",
+    )
     parsed, notices = parse_query(state.to_query(), MODELS, "m")
     assert parsed == state and notices == []
 
@@ -55,7 +74,11 @@ def test_a_link_round_trips_through_query_parameters():
 @pytest.mark.parametrize(
     "query, field, notice",
     [
-        ({"model": "g", "direction": "backward"}, "direction", "direction"),  # GRU here is one-directional
+        (
+            {"model": "g", "direction": "backward"},
+            "direction",
+            "direction",
+        ),  # GRU here is one-directional
         ({"model": "m", "layer": "2"}, "layer", "layer"),
         ({"model": "m", "unit": "-1"}, "unit", "unit"),
         ({"model": "m", "step": "99999999999"}, "step", "step"),
@@ -70,17 +93,26 @@ def test_invalid_link_values_fall_back_to_defaults_with_a_notice(query, field, n
 
 
 def test_written_lstm_update_adds_up_with_the_recorded_numbers():
-    series = {"forget_gate": np.array([0.5, 0.9]), "input_gate": np.array([0.2, 0.4]), "cell_gate": np.array([0.5, -0.5]),
-              "output_gate": np.array([0.7, 0.6]), "cell": np.array([0.1, 0.9 * 0.1 + 0.4 * -0.5]),
-              "hidden": np.array([0.7 * np.tanh(0.1), 0.6 * np.tanh(-0.11)])}
+    series = {
+        "forget_gate": np.array([0.5, 0.9]),
+        "input_gate": np.array([0.2, 0.4]),
+        "cell_gate": np.array([0.5, -0.5]),
+        "output_gate": np.array([0.7, 0.6]),
+        "cell": np.array([0.1, 0.9 * 0.1 + 0.4 * -0.5]),
+        "hidden": np.array([0.7 * np.tanh(0.1), 0.6 * np.tanh(-0.11)]),
+    }
     lines = lecture.written_update("lstm", lecture.unit_step(series, 1, unit=3))
     assert r"0.900 \cdot (0.100) + 0.400 \cdot (-0.500) = -0.110" in lines[0]
     assert f"= {0.6 * np.tanh(-0.11):.3f}" in lines[1]
 
 
 def test_written_gru_update_uses_the_previous_hidden_state():
-    series = {"reset_gate": np.array([0.3, 0.6]), "update_gate": np.array([0.5, 0.25]), "new_gate": np.array([0.2, -0.4]),
-              "hidden": np.array([0.1, 0.75 * -0.4 + 0.25 * 0.1])}
+    series = {
+        "reset_gate": np.array([0.3, 0.6]),
+        "update_gate": np.array([0.5, 0.25]),
+        "new_gate": np.array([0.2, -0.4]),
+        "hidden": np.array([0.1, 0.75 * -0.4 + 0.25 * 0.1]),
+    }
     line = lecture.written_update("gru", lecture.unit_step(series, 1, unit=0))[0]
     assert r"(1 - 0.250) \cdot (-0.400) + 0.250 \cdot (0.100) = -0.275" in line
 
@@ -119,14 +151,21 @@ def test_heatmap_csv_has_a_row_per_shown_unit_and_a_column_per_token():
 
 
 def test_coloured_text_escapes_markup_and_marks_every_token():
-    html_text = figures.coloured_tokens_html(["<img src=x onerror=alert(1)>", "ok"], np.array([0.5, -0.5]),
-                                             figures.ColourScale("RdBu_r", -1, 1))
+    html_text = figures.coloured_tokens_html(
+        ["<img src=x onerror=alert(1)>", "ok"],
+        np.array([0.5, -0.5]),
+        figures.ColourScale("RdBu_r", -1, 1),
+    )
     assert "<img" not in html_text and "&lt;img" in html_text and html_text.count("<span") == 2
 
 
 def test_clickable_heatmap_has_one_transparent_marker_per_cell():
-    figure = figures.quantity_heatmap(np.zeros((3, 4)), figures.token_labels(["a", "b", "c"]), "hidden", clickable=True)
+    figure = figures.quantity_heatmap(
+        np.zeros((3, 4)), figures.token_labels(["a", "b", "c"]), "hidden", clickable=True
+    )
     markers = figure.data[1]
     assert len(markers.x) == 12 and markers.marker.opacity == 0
-    assert markers.marker.maxdisplayed == 1  # one SVG node drawn, not one per cell; hover searches all
+    assert (
+        markers.marker.maxdisplayed == 1
+    )  # one SVG node drawn, not one per cell; hover searches all
     assert set(markers.x) == set(figure.data[0].x) and set(markers.y) == set(figure.data[0].y)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from arithmetic import check_written_update, previous_index
 
 import rnnviz
 from rnnviz import lecture
 from rnnviz.inspection import inspect_text
-
-from arithmetic import check_written_update, previous_index
 
 TEXT = "the movie was not good at all"
 MODELS = ["sst2-lstm", "sst2-gru", "sst2-rnn", "sst2-bilstm"]
@@ -36,7 +35,9 @@ def test_each_written_update_evaluates_to_its_shown_result_and_names_the_state_i
                     expected_index = step - 1 if direction == "forward" else step + 1
                     assert previous_index(lines[0]) == expected_index
                     quantity = "cell" if record.cell == "lstm" else "hidden"
-                    at_start = (direction == "forward" and step == 0) or (direction == "backward" and step == last)
+                    at_start = (direction == "forward" and step == 0) or (
+                        direction == "backward" and step == last
+                    )
                     expected = 0.0 if at_start else series[quantity][expected_index]
                     assert list(previous.values())[0] == pytest.approx(expected, abs=5e-4)
 
@@ -51,9 +52,14 @@ def test_the_backward_update_of_the_issue_adds_up():
 
 
 def test_plain_words_say_what_each_gate_does_with_its_number():
-    series = {"forget_gate": np.array([0.5, 0.05]), "input_gate": np.array([0.2, 0.77]),
-              "cell_gate": np.array([0.5, -0.5]), "output_gate": np.array([0.7, 0.6]), "cell": np.array([0.1, -0.4]),
-              "hidden": np.array([0.07, -0.23])}
+    series = {
+        "forget_gate": np.array([0.5, 0.05]),
+        "input_gate": np.array([0.2, 0.77]),
+        "cell_gate": np.array([0.5, -0.5]),
+        "output_gate": np.array([0.7, 0.6]),
+        "cell": np.array([0.1, -0.4]),
+        "hidden": np.array([0.07, -0.23]),
+    }
     lines = lecture.gate_sentences("lstm", lecture.unit_step(series, 1, 0))
     assert lines[0] == "**f = 0.05**: keeps 5% of the old cell state c₀"
     assert "writes 77% of the candidate g = -0.50" in lines[1]

@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 import rnnviz
+from rnnviz.app.state import ModelShape, start_model
 from rnnviz.capture import cell_kind
 from rnnviz.custom import CustomModel, first_recurrent, load_entry_point
 from rnnviz.errors import ModelError
@@ -17,7 +18,6 @@ from rnnviz.exactness import Exactness, run_exactness
 from rnnviz.inspection import TextRun, inspect_text
 from rnnviz.models import bundled_names, read_config, resolve
 from rnnviz.quantities import QUANTITIES_BY_CELL, cell_kind_of
-from rnnviz.app.state import ModelShape, start_model
 from rnnviz.untrained import untrained_copy
 from rnnviz.uploads import load_upload
 
@@ -39,10 +39,15 @@ class Offer:
 
 def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
     if isinstance(model, CustomModel):
-        recurrent = first_recurrent(model.module if model.recurrent_path is None
-                                    else model.module.get_submodule(model.recurrent_path))
+        recurrent = first_recurrent(
+            model.module
+            if model.recurrent_path is None
+            else model.module.get_submodule(model.recurrent_path)
+        )
         quantities = QUANTITIES_BY_CELL[cell_kind(recurrent)]
-        shape = ModelShape(recurrent.num_layers, recurrent.bidirectional, recurrent.hidden_size, quantities)
+        shape = ModelShape(
+            recurrent.num_layers, recurrent.bidirectional, recurrent.hidden_size, quantities
+        )
         return Offer(f"{model.description} — from a Python entry point", "custom", shape)
     config = model if isinstance(model, rnnviz.ModelConfig) else model.config
     quantities = QUANTITIES_BY_CELL[cell_kind_of(config.cell)]
@@ -53,10 +58,17 @@ def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer
 def describe(config: rnnviz.ModelConfig) -> str:
     metrics = config.metrics
     if config.task == "classifier":
-        shown = f"test accuracy {metrics['test_accuracy']:.3f}" if "test_accuracy" in metrics else "no metric"
+        shown = (
+            f"test accuracy {metrics['test_accuracy']:.3f}"
+            if "test_accuracy" in metrics
+            else "no metric"
+        )
     else:
-        shown = (f"validation {metrics['val_loss_nats_per_char']:.3f} nats/char"
-                 if "val_loss_nats_per_char" in metrics else "no metric")
+        shown = (
+            f"validation {metrics['val_loss_nats_per_char']:.3f} nats/char"
+            if "val_loss_nats_per_char" in metrics
+            else "no metric"
+        )
     return f"{config.description} — {shown}"
 
 
@@ -105,7 +117,9 @@ def untrained_model(source: str, seed: int) -> rnnviz.LoadedModel:
 
 
 def _server_model(source: str, untrained_seed: int | None) -> rnnviz.LoadedModel | CustomModel:
-    return shared_model(source) if untrained_seed is None else untrained_model(source, untrained_seed)
+    return (
+        shared_model(source) if untrained_seed is None else untrained_model(source, untrained_seed)
+    )
 
 
 @st.cache_resource(max_entries=256)
@@ -115,7 +129,9 @@ def _shared_run(source: str, text: str, untrained_seed: int | None = None) -> Te
 
 
 @st.cache_resource(max_entries=256)
-def _shared_exactness(source: str, text: str, untrained_seed: int | None = None) -> Exactness | None:
+def _shared_exactness(
+    source: str, text: str, untrained_seed: int | None = None
+) -> Exactness | None:
     loaded = _server_model(source, untrained_seed)
     if not isinstance(loaded, rnnviz.LoadedModel):
         return None
@@ -159,7 +175,10 @@ def exactness(name: str, text: str, untrained_seed: int | None = None) -> Exactn
 
 def load_uploaded_model() -> None:
     """Button callback: validate and load the two uploaded files, then switch to the model."""
-    config_file, weights_file = st.session_state.get("upload_config"), st.session_state.get("upload_weights")
+    config_file, weights_file = (
+        st.session_state.get("upload_config"),
+        st.session_state.get("upload_weights"),
+    )
     if config_file is None or weights_file is None:
         st.session_state[UPLOAD_MESSAGE] = "Choose both files: config.json and model.safetensors."
         return

@@ -15,15 +15,38 @@ import torch
 
 from rnnviz.app import catalogue as models
 from rnnviz.app.catalogue import Offer, load_uploaded_model
-from rnnviz.app.state import (NOTICES, PRESET, VIEWS, ViewState, apply_preset, auto_unit, current_state,
-                              restore_from_url_once, start_model, unit_chosen_by_hand, unit_is_automatic,
-                              with_text_length, write_url)
-from rnnviz.app.views import (compare, corpus, export, gradients, heatmaps, inspector, lab, lecture, memory,
-                              trajectory, whatif)
-from rnnviz.display import readable_number
-from rnnviz.exactness import EXACT_WITHIN
+from rnnviz.app.state import (
+    NOTICES,
+    PRESET,
+    VIEWS,
+    ViewState,
+    apply_preset,
+    auto_unit,
+    current_state,
+    restore_from_url_once,
+    start_model,
+    unit_chosen_by_hand,
+    unit_is_automatic,
+    with_text_length,
+    write_url,
+)
+from rnnviz.app.views import (
+    compare,
+    corpus,
+    export,
+    gradients,
+    heatmaps,
+    inspector,
+    lab,
+    lecture,
+    memory,
+    trajectory,
+    whatif,
+)
 from rnnviz.custom import CustomModel
+from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
+from rnnviz.exactness import EXACT_WITHIN
 from rnnviz.inspection import MAX_TEXT_CHARACTERS, NotatedRun, TextRun
 from rnnviz.ordering import ORDERINGS
 from rnnviz.presets import presets_for
@@ -74,63 +97,128 @@ def freeze_startup_heap() -> None:
 def change_model() -> None:
     offered = models.catalogue()
     name = st.session_state.get("model")
-    start_model(offered[name].task if name in offered else None, offered[name].labels if name in offered else ())
+    start_model(
+        offered[name].task if name in offered else None,
+        offered[name].labels if name in offered else (),
+    )
 
 
 def sidebar(offered: dict[str, Offer], state: ViewState) -> None:
     with st.sidebar:
         st.header("Model")
-        st.selectbox("model", list(offered), key="model", on_change=change_model,
-                     help="Every bundled model; see the description below.")
+        st.selectbox(
+            "model",
+            list(offered),
+            key="model",
+            on_change=change_model,
+            help="Every bundled model; see the description below.",
+        )
         entry = offered[state.model]
         shape = entry.shape
         st.caption(entry.description)
-        st.selectbox("presets", [""] + presets_for(entry.task, entry.labels), key=PRESET, on_change=apply_preset,
-                     format_func=lambda p: p.replace("\n", " ↵ ") or "— pick an example —")
+        st.selectbox(
+            "presets",
+            [""] + presets_for(entry.task, entry.labels),
+            key=PRESET,
+            on_change=apply_preset,
+            format_func=lambda p: p.replace("\n", " ↵ ") or "— pick an example —",
+        )
         with st.expander("Your own model"):
-            st.caption(f"Upload config.json and model.safetensors in the format of the bundled models "
-                       f"(pretrained/*/, see README); weights up to {MAX_WEIGHTS_BYTES // 2**20} MB. "
-                       "Your model is visible only in this browser session, and nothing is unpickled.")
+            st.caption(
+                f"Upload config.json and model.safetensors in the format of the bundled models "
+                f"(pretrained/*/, see README); weights up to {MAX_WEIGHTS_BYTES // 2**20} MB. "
+                "Your model is visible only in this browser session, and nothing is unpickled."
+            )
             st.file_uploader("config.json", type=["json"], key="upload_config")
             st.file_uploader("model.safetensors", type=["safetensors"], key="upload_weights")
             st.button("Load my model", on_click=load_uploaded_model, key="upload_load")
             if st.session_state.get(models.UPLOAD_MESSAGE):
                 st.error(st.session_state[models.UPLOAD_MESSAGE])
         st.header("What to show")
-        st.selectbox("layer", list(range(shape.num_layers)), key="layer", format_func=lambda k: f"layer {k}")
-        st.radio("direction", list(DIRECTIONS[: 2 if shape.bidirectional else 1]), key="direction", horizontal=True)
-        st.selectbox("order units by", list(ORDERINGS), key="order",
-                     help="The same order is used in every heatmap. 'similarity' ranks by correlation with the "
-                          "selected unit.")
-        st.number_input("unit", min_value=0, max_value=shape.hidden_size - 1, key="unit", on_change=unit_chosen_by_hand,
-                        help="The unit shown in the inspector and the lecture; clicking a heatmap cell sets it. "
-                             "Until you choose one, the unit that varies most over the text.")
-        st.number_input("units shown", min_value=1, max_value=max(shape.hidden_size, 1), step=8, key="units_shown",
-                        help="The first units in the chosen order; order by variance to see the busiest ones.")
+        st.selectbox(
+            "layer", list(range(shape.num_layers)), key="layer", format_func=lambda k: f"layer {k}"
+        )
+        st.radio(
+            "direction",
+            list(DIRECTIONS[: 2 if shape.bidirectional else 1]),
+            key="direction",
+            horizontal=True,
+        )
+        st.selectbox(
+            "order units by",
+            list(ORDERINGS),
+            key="order",
+            help="The same order is used in every heatmap. 'similarity' ranks by correlation with the "
+            "selected unit.",
+        )
+        st.number_input(
+            "unit",
+            min_value=0,
+            max_value=shape.hidden_size - 1,
+            key="unit",
+            on_change=unit_chosen_by_hand,
+            help="The unit shown in the inspector and the lecture; clicking a heatmap cell sets it. "
+            "Until you choose one, the unit that varies most over the text.",
+        )
+        st.number_input(
+            "units shown",
+            min_value=1,
+            max_value=max(shape.hidden_size, 1),
+            step=8,
+            key="units_shown",
+            help="The first units in the chosen order; order by variance to see the busiest ones.",
+        )
         st.header("Notation")
-        st.radio("GRU update", ["pytorch", "textbook"], key="gru_update", horizontal=True,
-                 format_func={"pytorch": "PyTorch: h = (1−z)·n + z·h", "textbook": "textbook: h = z·n + (1−z)·h"}.get,
-                 help="The textbook's z is PyTorch's 1 − z: heatmaps, hovers and equations then show 1 − z as z.")
-        st.radio("LSTM candidate", ["g", "c~"], key="candidate", horizontal=True,
-                 format_func={"g": "g (PyTorch)", "c~": "c̃"}.get)
-        st.radio("state and input", ["h", "S"], key="symbols", horizontal=True,
-                 format_func={"h": "h_t, x_t", "S": "S_i, X_i (the lesson's)"}.get)
+        st.radio(
+            "GRU update",
+            ["pytorch", "textbook"],
+            key="gru_update",
+            horizontal=True,
+            format_func={
+                "pytorch": "PyTorch: h = (1−z)·n + z·h",
+                "textbook": "textbook: h = z·n + (1−z)·h",
+            }.get,
+            help="The textbook's z is PyTorch's 1 − z: heatmaps, hovers and equations then show 1 − z as z.",
+        )
+        st.radio(
+            "LSTM candidate",
+            ["g", "c~"],
+            key="candidate",
+            horizontal=True,
+            format_func={"g": "g (PyTorch)", "c~": "c̃"}.get,
+        )
+        st.radio(
+            "state and input",
+            ["h", "S"],
+            key="symbols",
+            horizontal=True,
+            format_func={"h": "h_t, x_t", "S": "S_i, X_i (the lesson's)"}.get,
+        )
         st.header("Weights")
         if models.can_untrain(state.model):
-            st.radio("weights", ["trained", "untrained"], key="weights", horizontal=True,
-                     help="untrained: the same architecture freshly initialised (PyTorch's own initialisation, "
-                          "seeded), on the same text with the same colour scales, to see what training built.")
+            st.radio(
+                "weights",
+                ["trained", "untrained"],
+                key="weights",
+                horizontal=True,
+                help="untrained: the same architecture freshly initialised (PyTorch's own initialisation, "
+                "seeded), on the same text with the same colour scales, to see what training built.",
+            )
             if state.weights == "untrained":
                 st.number_input("initialisation seed", min_value=0, max_value=2**31 - 1, key="seed")
         else:
-            st.caption("Trained weights only: an uploaded model or an entry point is shown as given.")
+            st.caption(
+                "Trained weights only: an uploaded model or an entry point is shown as given."
+            )
 
 
 def bundled_format_only(model) -> bool:
     """Gradients and corpus analyses read the bundled format's embedding and head."""
     if isinstance(model, CustomModel):
-        st.info("This view needs a model in the bundled format (embedding → rnn → head, see README); "
-                "models from a Python entry point show heatmaps, inspector, compare, trajectory and lecture.")
+        st.info(
+            "This view needs a model in the bundled format (embedding → rnn → head, see README); "
+            "models from a Python entry point show heatmaps, inspector, compare, trajectory and lecture."
+        )
         return False
     return True
 
@@ -147,11 +235,15 @@ def exactness_badge(state: ViewState) -> None:
         return
     error = readable_number(measured.max_abs_error, 2)
     if measured.exact:
-        st.markdown(f":green-badge[:material/check: matches PyTorch to {error}] "
-                    ":gray[largest difference between the quantities shown and the module's own outputs]")
+        st.markdown(
+            f":green-badge[:material/check: matches PyTorch to {error}] "
+            ":gray[largest difference between the quantities shown and the module's own outputs]"
+        )
     else:
-        st.markdown(f":red-badge[differs from PyTorch by {error}] :gray[more than the {EXACT_WITHIN:g} "
-                    "a float32 capture is held to]")
+        st.markdown(
+            f":red-badge[differs from PyTorch by {error}] :gray[more than the {EXACT_WITHIN:g} "
+            "a float32 capture is held to]"
+        )
 
 
 def show_view(state: ViewState, raw: TextRun) -> None:
@@ -172,11 +264,15 @@ def show_view(state: ViewState, raw: TextRun) -> None:
         "lecture": lambda: lecture.render(run, state),
         "whatif": lambda: bundled_format_only(model) and whatif.render(model, raw, state),
         "memory": lambda: bundled_format_only(model) and memory.render(model, raw, state),
-        "gradients": lambda: bundled_format_only(model) and gradients.render(
-            model, raw, state.layer, state.direction, models.shared_model),
+        "gradients": lambda: (
+            bundled_format_only(model)
+            and gradients.render(model, raw, state.layer, state.direction, models.shared_model)
+        ),
         "lab": lab.render,
-        "corpus": lambda: bundled_format_only(model) and corpus.render(
-            model, state.model, raw, state.layer, state.direction),
+        "corpus": lambda: (
+            bundled_format_only(model)
+            and corpus.render(model, state.model, raw, state.layer, state.direction)
+        ),
         "export": lambda: export.render(raw, state),
     }
     try:
@@ -189,13 +285,18 @@ def show_view(state: ViewState, raw: TextRun) -> None:
 
 def main() -> None:
     presenting = st.query_params.get("present") == "1" and st.query_params.get("view") == "lecture"
-    st.set_page_config(page_title="rnnviz — inside recurrent networks", layout="wide",  # every run, first
-                       initial_sidebar_state="collapsed" if presenting else "auto")
+    st.set_page_config(
+        page_title="rnnviz — inside recurrent networks",
+        layout="wide",  # every run, first
+        initial_sidebar_state="collapsed" if presenting else "auto",
+    )
     freeze_startup_heap()
     offered = models.catalogue()
     if not offered:
-        st.error("No bundled models found in pretrained/. Run `rnnviz train sst2-lstm` or restore the pretrained "
-                 "folder.")
+        st.error(
+            "No bundled models found in pretrained/. Run `rnnviz train sst2-lstm` or restore the pretrained "
+            "folder."
+        )
         return
     restore_from_url_once(offered)
     for notice in st.session_state.pop(NOTICES, []):
@@ -211,33 +312,46 @@ def main() -> None:
         state = with_text_length(state, len(run.tokens))
         if unit_is_automatic():  # before the sidebar draws the unit box
             quantity = "cell" if "cell" in run.recurrent_call.quantities else "hidden"
-            state = replace(state, unit=auto_unit(run.states(state.layer, state.direction, quantity)))
+            state = replace(
+                state, unit=auto_unit(run.states(state.layer, state.direction, quantity))
+            )
             st.session_state["unit"] = state.unit
     sidebar(offered, state)
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     st.title("rnnviz — inside a recurrent network")
     with st.form("sentence-form", border=False):
         left, right = st.columns([6, 1])
-        left.text_input("sentence", key="text", max_chars=None, label_visibility="collapsed",
-                        placeholder="type a sentence and press Enter",
-                        help=f"Press Enter or Run. Texts beyond {MAX_TEXT_CHARACTERS} characters are cut.")
+        left.text_input(
+            "sentence",
+            key="text",
+            max_chars=None,
+            label_visibility="collapsed",
+            placeholder="type a sentence and press Enter",
+            help=f"Press Enter or Run. Texts beyond {MAX_TEXT_CHARACTERS} characters are cut.",
+        )
         right.form_submit_button("Run", use_container_width=True)
-    st.segmented_control("view", list(VIEWS), key="view", format_func=VIEW_TITLES.get, label_visibility="collapsed")
+    st.segmented_control(
+        "view", list(VIEWS), key="view", format_func=VIEW_TITLES.get, label_visibility="collapsed"
+    )
     if not state.text.strip():
         st.info("Type a sentence above and press Enter — for example *the movie was not good*.")
     elif run is None:
         st.warning(problem or "The text could not be read.")
     else:
         if run.truncated:
-            st.warning(f"The text is longer than {MAX_TEXT_CHARACTERS} characters; only the first "
-                       f"{MAX_TEXT_CHARACTERS} are shown.")
+            st.warning(
+                f"The text is longer than {MAX_TEXT_CHARACTERS} characters; only the first "
+                f"{MAX_TEXT_CHARACTERS} are shown."
+            )
         unknown = [t for t, u in zip(run.tokens, run.encoding.unknown) if u]
         if unknown:
             st.caption(f"Not in the model's vocabulary (read as ⟨unk⟩): {', '.join(unknown[:20])}")
         exactness_badge(state)
         if untrained_seed(state) is not None:
-            st.info(f"Freshly initialised weights (seed {state.seed}): what this architecture does before any "
-                    "training. Switch back to trained weights in the sidebar.")
+            st.info(
+                f"Freshly initialised weights (seed {state.seed}): what this architecture does before any "
+                "training. Switch back to trained weights in the sidebar."
+            )
         write_url(state)  # before the view: the lecture's player writes its own step after this
         show_view(state, run)
         return

@@ -8,13 +8,16 @@ the page shares between its parts are named here, once; each view's own widget k
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import streamlit as st
 
 from rnnviz.ordering import ORDERINGS, busiest_unit
 from rnnviz.presets import PAIR, first_text, presets_for
 from rnnviz.quantities import DIRECTIONS, Notation
+
+if TYPE_CHECKING:
+    from rnnviz.app.catalogue import Offer
 
 DEFAULT_MODEL = "sst2-lstm"
 # Session keys shared between the page's parts (a ViewState field's key is its name).
@@ -25,8 +28,19 @@ TEXT_TASK = "text_task"  # the task the current text was chosen for
 PLAYING = "playing"  # the lecture plays
 PRESET = "preset"
 
-VIEWS = ("heatmaps", "inspector", "compare", "trajectory", "lecture", "whatif", "memory", "gradients", "lab", "corpus",
-         "export")
+VIEWS = (
+    "heatmaps",
+    "inspector",
+    "compare",
+    "trajectory",
+    "lecture",
+    "whatif",
+    "memory",
+    "gradients",
+    "lab",
+    "corpus",
+    "export",
+)
 WEIGHTS = ("trained", "untrained")
 EDIT_UNITS = ("selected", "list", "top")  # the selected unit, the units listed, the top k by effect
 EDIT_STEPS = ("from", "at")  # from the selected token on, or at it only
@@ -50,7 +64,9 @@ class ViewState:
     quantity: str = "hidden"
     align: str = "end"
     present: int = 0  # 1: the lecture's presenter screen
-    weights: str = "trained"  # or "untrained": the same architecture freshly initialised with `seed`
+    weights: str = (
+        "trained"  # or "untrained": the same architecture freshly initialised with `seed`
+    )
     seed: int = 0
     # What if: the edit made inside the recurrence (quantity, which units, which tokens, set or scale)
     edit_quantity: str = "hidden"
@@ -72,8 +88,11 @@ class ViewState:
     def to_query(self) -> dict[str, str]:
         """Only what differs from the defaults, so links stay short."""
         default = ViewState()
-        return {k: str(int(v) if isinstance(v, bool) else v) for k, v in asdict(self).items()
-                if v != getattr(default, k)}
+        return {
+            k: str(int(v) if isinstance(v, bool) else v)
+            for k, v in asdict(self).items()
+            if v != getattr(default, k)
+        }
 
 
 @dataclass(frozen=True)
@@ -86,7 +105,9 @@ class ModelShape:
     quantities: tuple[str, ...]
 
 
-def parse_query(params: Mapping[str, str], models: Mapping[str, ModelShape], default_model: str) -> tuple[ViewState, list[str]]:
+def parse_query(
+    params: Mapping[str, str], models: Mapping[str, ModelShape], default_model: str
+) -> tuple[ViewState, list[str]]:
     """A ViewState from query parameters; anything invalid falls back to its default, with a notice."""
     notices: list[str] = []
     values: dict[str, object] = {}
@@ -110,8 +131,12 @@ def parse_query(params: Mapping[str, str], models: Mapping[str, ModelShape], def
     return clamp(state, models, notices, default_model)
 
 
-def clamp(state: ViewState, models: Mapping[str, ModelShape], notices: list[str] | None = None,
-          default_model: str | None = None) -> tuple[ViewState, list[str]]:
+def clamp(
+    state: ViewState,
+    models: Mapping[str, ModelShape],
+    notices: list[str] | None = None,
+    default_model: str | None = None,
+) -> tuple[ViewState, list[str]]:
     """Bring every field within what the chosen model and the page offer."""
     notices = [] if notices is None else notices
     default = ViewState()
@@ -144,7 +169,9 @@ def clamp(state: ViewState, models: Mapping[str, ModelShape], notices: list[str]
     }
     for key, ok in checks.items():
         if not ok:
-            notices.append(f"'{key}' = {str(getattr(state, key))[:40]} is not available here; using {getattr(default, key)}")
+            notices.append(
+                f"'{key}' = {str(getattr(state, key))[:40]} is not available here; using {getattr(default, key)}"
+            )
             state = replace(state, **{key: getattr(default, key)})
     return state, notices
 
@@ -221,8 +248,15 @@ def auto_unit(values_over_text) -> int:
 def start_model(task: str | None, labels: tuple[str, ...] = ()) -> None:
     """A new model has other layers and units: start its view at the first ones (the unit chosen
     again for the text), and give it a text of its own kind (a sentence, or a passage of Shakespeare)."""
-    for key, value in (("layer", 0), ("direction", "forward"), ("unit", 0), ("step", 0), ("quantity", "hidden"),
-                       (PRESET, ""), (UNIT_AUTO, True)):
+    for key, value in (
+        ("layer", 0),
+        ("direction", "forward"),
+        ("unit", 0),
+        ("step", 0),
+        ("quantity", "hidden"),
+        (PRESET, ""),
+        (UNIT_AUTO, True),
+    ):
         st.session_state[key] = value
     if (task, labels) != st.session_state.get(TEXT_TASK) and task and presets_for(task, labels):
         st.session_state["text"] = first_text(task, labels)

@@ -13,26 +13,52 @@ from rnnviz.figures.look import _plain_figure, with_title_and_legend
 from rnnviz.projection import Projection
 from rnnviz.quantities import PYTORCH_NOTATION, Notation
 
-def class_probability_figure(probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 14) -> go.Figure:
+
+def class_probability_figure(
+    probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 14
+) -> go.Figure:
     """Classifier: P(class) after each token, one line per class; a flip shows as a crossing."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     traces = [
-        dict(type="scatter", x=list(labels), y=probabilities[:, k], mode="lines+markers", name=name,
-             hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>")
+        dict(
+            type="scatter",
+            x=list(labels),
+            y=probabilities[:, k],
+            mode="lines+markers",
+            name=name,
+            hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>",
+        )
         for k, name in enumerate(classes)
     ]
-    return _plain_figure(traces, with_title_and_legend(dict(
-        xaxis=dict(title=dict(text="token"), type="category", tickmode="array", tickvals=list(labels),
-                   ticktext=[token_text(label) for label in labels]),
-        yaxis=dict(title=dict(text="probability"), range=[0, 1]),
-        height=280,
-        margin=dict(l=50, r=20, b=60),
-        font=dict(size=font_size),
-    ), "prediction after each token"))
+    return _plain_figure(
+        traces,
+        with_title_and_legend(
+            dict(
+                xaxis=dict(
+                    title=dict(text="token"),
+                    type="category",
+                    tickmode="array",
+                    tickvals=list(labels),
+                    ticktext=[token_text(label) for label in labels],
+                ),
+                yaxis=dict(title=dict(text="probability"), range=[0, 1]),
+                height=280,
+                margin=dict(l=50, r=20, b=60),
+                font=dict(size=font_size),
+            ),
+            "prediction after each token",
+        ),
+    )
 
 
-def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, step: int | None = None,
-                  font_size: int = 14, notation: Notation = PYTORCH_NOTATION) -> go.Figure:
+def unit_timeline(
+    series: dict[str, np.ndarray],
+    labels: list[str],
+    unit: int,
+    step: int | None = None,
+    font_size: int = 14,
+    notation: Notation = PYTORCH_NOTATION,
+) -> go.Figure:
     """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
     figure = go.Figure()
     for quantity, values in series.items():
@@ -47,17 +73,24 @@ def unit_timeline(series: dict[str, np.ndarray], labels: list[str], unit: int, s
         )
     if step is not None and 0 <= step < len(labels):
         figure.add_vline(x=step, line_width=2, line_dash="dash", line_color="grey")
-    figure.update_layout(with_title_and_legend(dict(
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title="value"),
-        height=400,
-        margin=dict(l=50, r=20, b=60),
-        font=dict(size=font_size),
-    ), f"unit {unit} over time"))
+    figure.update_layout(
+        with_title_and_legend(
+            dict(
+                xaxis=dict(title="token", type="category"),
+                yaxis=dict(title="value"),
+                height=400,
+                margin=dict(l=50, r=20, b=60),
+                font=dict(size=font_size),
+            ),
+            f"unit {unit} over time",
+        )
+    )
     return figure
 
 
-def comparison_figure(curves: list[tuple[str, np.ndarray, list[str]]], class_name: str, font_size: int = 14) -> go.Figure:
+def comparison_figure(
+    curves: list[tuple[str, np.ndarray, list[str]]], class_name: str, font_size: int = 14
+) -> go.Figure:
     """P(class) after each token for several sentences on one chart (x = position)."""
     figure = go.Figure()
     for name, probabilities, labels in curves:
@@ -72,17 +105,26 @@ def comparison_figure(curves: list[tuple[str, np.ndarray, list[str]]], class_nam
                 hovertemplate="%{text} (position %{x})<br>P = %{y:.3f}<extra></extra>",
             )
         )
-    figure.update_layout(with_title_and_legend(dict(
-        xaxis=dict(title="position", tickmode="linear", tick0=0, dtick=1),  # whole positions only
-        yaxis=dict(title="probability", range=[0, 1.08]),
-        height=340,
-        margin=dict(l=50, r=20, b=50),
-        font=dict(size=font_size),
-    ), f"P({class_name}) after each token"))
+    figure.update_layout(
+        with_title_and_legend(
+            dict(
+                xaxis=dict(
+                    title="position", tickmode="linear", tick0=0, dtick=1
+                ),  # whole positions only
+                yaxis=dict(title="probability", range=[0, 1.08]),
+                height=340,
+                margin=dict(l=50, r=20, b=50),
+                font=dict(size=font_size),
+            ),
+            f"P({class_name}) after each token",
+        )
+    )
     return figure
 
 
-def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection: Projection, font_size: int = 14) -> go.Figure:
+def trajectory_figure(
+    paths: list[tuple[str, np.ndarray, list[str]]], projection: Projection, font_size: int = 14
+) -> go.Figure:
     """Hidden states h_t projected to 2-D, drawn as paths labelled by their tokens."""
     figure = go.Figure()
     for name, points, labels in paths:
@@ -99,29 +141,53 @@ def trajectory_figure(paths: list[tuple[str, np.ndarray, list[str]]], projection
             )
         )
     first, second = projection.explained
-    figure.update_layout(with_title_and_legend(dict(
-        xaxis=dict(title=f"PC 1 ({first:.0%} of variance)"),
-        yaxis=dict(title=f"PC 2 ({second:.0%} of variance)"),
-        height=460,
-        margin=dict(l=50, r=20, b=50),
-        font=dict(size=font_size),
-    ), "hidden-state trajectory (PCA)"))
+    figure.update_layout(
+        with_title_and_legend(
+            dict(
+                xaxis=dict(title=f"PC 1 ({first:.0%} of variance)"),
+                yaxis=dict(title=f"PC 2 ({second:.0%} of variance)"),
+                height=460,
+                margin=dict(l=50, r=20, b=50),
+                font=dict(size=font_size),
+            ),
+            "hidden-state trajectory (PCA)",
+        )
+    )
     return figure
 
 
-def step_prediction_figure(outcomes: list[tuple[str, float]], title: str, font_size: int = 20,
-                           height: int = 230) -> go.Figure:
+def step_prediction_figure(
+    outcomes: list[tuple[str, float]], title: str, font_size: int = 20, height: int = 230
+) -> go.Figure:
     """The prediction after one token as horizontal bars, likeliest on top: (label, probability) pairs."""
     names = [token_display(name) for name, _ in outcomes]
     probabilities = [p for _, p in outcomes]
-    bars = dict(type="bar", orientation="h", x=probabilities, y=names, text=[f"{p:.0%}" for p in probabilities],
-                textposition="outside", cliponaxis=False, marker=dict(color="#1f77b4"),
-                hovertemplate="%{y}: %{x:.3f}<extra></extra>")
-    return _plain_figure([bars], dict(
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=font_size)),
-        xaxis=dict(range=[0, 1.18], visible=False, fixedrange=True),
-        yaxis=dict(type="category", categoryorder="array", categoryarray=names[::-1], fixedrange=True,
-                   automargin=True),
-        height=height, margin=dict(l=10, r=10, t=font_size * 2 + 10, b=10), font=dict(size=font_size),
-        showlegend=False,
-    ))
+    bars = dict(
+        type="bar",
+        orientation="h",
+        x=probabilities,
+        y=names,
+        text=[f"{p:.0%}" for p in probabilities],
+        textposition="outside",
+        cliponaxis=False,
+        marker=dict(color="#1f77b4"),
+        hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+    )
+    return _plain_figure(
+        [bars],
+        dict(
+            title=dict(text=title, x=0, xanchor="left", font=dict(size=font_size)),
+            xaxis=dict(range=[0, 1.18], visible=False, fixedrange=True),
+            yaxis=dict(
+                type="category",
+                categoryorder="array",
+                categoryarray=names[::-1],
+                fixedrange=True,
+                automargin=True,
+            ),
+            height=height,
+            margin=dict(l=10, r=10, t=font_size * 2 + 10, b=10),
+            font=dict(size=font_size),
+            showlegend=False,
+        ),
+    )

@@ -10,6 +10,7 @@ from rnnviz.figures.heatmaps import coloured_tokens_html
 from rnnviz.figures.look import ColourScale, with_title_and_legend
 from rnnviz.gradients import LOG_FLOOR, Attributions, GradientFlow
 
+
 def _row_label(row: str, quantity: str) -> str:
     layer, direction = row.split(".")
     return f"{layer} {direction} ‖∂y/∂{quantity}_t‖"
@@ -43,17 +44,36 @@ def flow_heatmap(flow: GradientFlow, labels: list[str], font_size: int = 14) -> 
     return figure
 
 
-def _log_lines(curves: list[tuple[str, np.ndarray, dict]], labels: list[str], title: str, y_title: str, font_size: int) -> go.Figure:
+def _log_lines(
+    curves: list[tuple[str, np.ndarray, dict]],
+    labels: list[str],
+    title: str,
+    y_title: str,
+    font_size: int,
+) -> go.Figure:
     figure = go.Figure()
     for name, values, line in curves:
-        figure.add_trace(go.Scatter(x=labels, y=np.maximum(np.asarray(values, dtype=np.float64), LOG_FLOOR), mode="lines+markers", name=name, line=line))
-    figure.update_layout(with_title_and_legend(dict(
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title=y_title, type="log"),
-        height=360,
-        margin=dict(l=60, r=20, b=60),
-        font=dict(size=font_size),
-    ), title))
+        figure.add_trace(
+            go.Scatter(
+                x=labels,
+                y=np.maximum(np.asarray(values, dtype=np.float64), LOG_FLOOR),
+                mode="lines+markers",
+                name=name,
+                line=line,
+            )
+        )
+    figure.update_layout(
+        with_title_and_legend(
+            dict(
+                xaxis=dict(title="token", type="category"),
+                yaxis=dict(title=y_title, type="log"),
+                height=360,
+                margin=dict(l=60, r=20, b=60),
+                font=dict(size=font_size),
+            ),
+            title,
+        )
+    )
     return figure
 
 
@@ -61,39 +81,70 @@ def flow_lines(flow: GradientFlow, labels: list[str], font_size: int = 14) -> go
     """‖∂y/∂h_t‖ (solid) and ‖∂y/∂c_t‖ (dashed) per layer over tokens, log-scale y."""
     curves = [(_row_label(r, "h"), flow.norms_hidden[k], dict()) for k, r in enumerate(flow.rows)]
     if flow.norms_cell is not None:
-        curves += [(_row_label(r, "c"), flow.norms_cell[k], dict(dash="dash")) for k, r in enumerate(flow.rows)]
-    return _log_lines(curves, labels, "gradient norm per timestep", "‖∂y/∂state_t‖ (log)", font_size)
+        curves += [
+            (_row_label(r, "c"), flow.norms_cell[k], dict(dash="dash"))
+            for k, r in enumerate(flow.rows)
+        ]
+    return _log_lines(
+        curves, labels, "gradient norm per timestep", "‖∂y/∂state_t‖ (log)", font_size
+    )
 
 
 def dependence_lines(flow: GradientFlow, labels: list[str], font_size: int = 14) -> go.Figure:
     """‖∂h_final/∂h_t‖_F per layer and direction over tokens, log-scale y."""
-    curves = [(f"{r.replace('.', ' ')} ‖∂h_final/∂h_t‖_F", flow.last_state_dependence[k], dict()) for k, r in enumerate(flow.rows)]
-    return _log_lines(curves, labels, "how much the final state still depends on step t", "Frobenius norm (log)", font_size)
+    curves = [
+        (f"{r.replace('.', ' ')} ‖∂h_final/∂h_t‖_F", flow.last_state_dependence[k], dict())
+        for k, r in enumerate(flow.rows)
+    ]
+    return _log_lines(
+        curves,
+        labels,
+        "how much the final state still depends on step t",
+        "Frobenius norm (log)",
+        font_size,
+    )
 
 
-def flow_comparison(curves: list[tuple[str, np.ndarray]], labels: list[str], font_size: int = 14) -> go.Figure:
+def flow_comparison(
+    curves: list[tuple[str, np.ndarray]], labels: list[str], font_size: int = 14
+) -> go.Figure:
     """Several models' ‖∂y/∂h_t‖ (last layer) on one log-scale chart; x = token."""
-    return _log_lines([(name, values, dict()) for name, values in curves], labels,
-                      "gradient flow across cells: each model's predicted-class score (last layer, forward)",
-                      "‖∂y/∂h_t‖ (log)", font_size)
+    return _log_lines(
+        [(name, values, dict()) for name, values in curves],
+        labels,
+        "gradient flow across cells: each model's predicted-class score (last layer, forward)",
+        "‖∂y/∂h_t‖ (log)",
+        font_size,
+    )
 
 
-def attribution_bars(attributions: Attributions, labels: list[str], font_size: int = 14) -> go.Figure:
+def attribution_bars(
+    attributions: Attributions, labels: list[str], font_size: int = 14
+) -> go.Figure:
     """Gradient × input and integrated gradients per token, as grouped bars."""
     figure = go.Figure(
         [
             go.Bar(x=labels, y=attributions.gradient_x_input, name="gradient × input"),
-            go.Bar(x=labels, y=attributions.integrated, name=f"integrated gradients ({attributions.n_steps} steps)"),
+            go.Bar(
+                x=labels,
+                y=attributions.integrated,
+                name=f"integrated gradients ({attributions.n_steps} steps)",
+            ),
         ]
     )
-    figure.update_layout(with_title_and_legend(dict(
-        barmode="group",
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title="attribution"),
-        height=360,
-        margin=dict(l=60, r=20, b=60),
-        font=dict(size=font_size),
-    ), f"token attributions of y = {attributions.output}"))
+    figure.update_layout(
+        with_title_and_legend(
+            dict(
+                barmode="group",
+                xaxis=dict(title="token", type="category"),
+                yaxis=dict(title="attribution"),
+                height=360,
+                margin=dict(l=60, r=20, b=60),
+                font=dict(size=font_size),
+            ),
+            f"token attributions of y = {attributions.output}",
+        )
+    )
     return figure
 
 

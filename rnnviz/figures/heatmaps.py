@@ -10,10 +10,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from rnnviz.display import POSITION_MARK, token_display, token_labels, token_text
-from rnnviz.figures.look import (ColourScale, _colour_steps, _plain_figure, _unvalidated_figure, colour_scale,
-                                 with_title_and_legend)
+from rnnviz.display import POSITION_MARK, token_display, token_text
+from rnnviz.figures.look import (
+    ColourScale,
+    _colour_steps,
+    _plain_figure,
+    _unvalidated_figure,
+    colour_scale,
+)
 from rnnviz.quantities import PYTORCH_NOTATION, Notation
+
 
 def _heatmap_traces(
     values: np.ndarray,
@@ -46,12 +52,21 @@ def _heatmap_traces(
     token = "%{text}" if numeric_columns else "%{x}"
 
     def hover(value: str) -> str:
-        return f"{html.escape(notation.label(quantity))}<br>token {token}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"
+        name = html.escape(notation.label(quantity))
+        return f"{name}<br>token {token}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"
 
     heatmap = dict(
-        type="heatmap", z=z, x=columns, y=rows, name=quantity, **panel,
-        colorscale=_colour_steps(scale.colorscale), zmin=scale.zmin, zmax=scale.zmax,
-        hovertemplate=hover("z"), colorbar=dict(thickness=12),
+        type="heatmap",
+        z=z,
+        x=columns,
+        y=rows,
+        name=quantity,
+        **panel,
+        colorscale=_colour_steps(scale.colorscale),
+        zmin=scale.zmin,
+        zmax=scale.zmax,
+        hovertemplate=hover("z"),
+        colorbar=dict(thickness=12),
     )
     if clickable:  # the click layer answers every hover (its markers are about a cell wide)
         heatmap["hoverinfo"] = "skip"
@@ -62,31 +77,48 @@ def _heatmap_traces(
     if clickable:
         steps = np.tile(np.arange(len(columns)), len(rows))
         units = np.repeat(order, len(columns))
-        traces.append(dict(  # on top, so it answers hovers too, with the heatmap's own label
-            type="scatter", name="cells", **panel,
-            x=np.tile(np.array(columns, dtype=object), len(rows)),
-            y=np.repeat(np.array(rows, dtype=object), len(columns)),
-            customdata=np.stack([steps, units, z.reshape(-1)], axis=1),
-            mode="markers",
-            # maxdisplayed=1: one (invisible) marker drawn instead of one SVG node per cell, while hover and
-            # click still search every point. A marker about as large as a cell wins the hover over the
-            # heatmap anywhere in the cell, so a click anywhere in it selects it.
-            marker=dict(symbol="square", size=marker_px or max(6, min(18, 600 // max(len(labels), 1))),
-                        opacity=0, maxdisplayed=1),
-            hovertemplate=hover("customdata[2]"),
-            showlegend=False,
-        ))
+        traces.append(
+            dict(  # on top, so it answers hovers too, with the heatmap's own label
+                type="scatter",
+                name="cells",
+                **panel,
+                x=np.tile(np.array(columns, dtype=object), len(rows)),
+                y=np.repeat(np.array(rows, dtype=object), len(columns)),
+                customdata=np.stack([steps, units, z.reshape(-1)], axis=1),
+                mode="markers",
+                # maxdisplayed=1: one (invisible) marker drawn instead of one SVG node per cell, while hover and
+                # click still search every point. A marker about as large as a cell wins the hover over the
+                # heatmap anywhere in the cell, so a click anywhere in it selects it.
+                marker=dict(
+                    symbol="square",
+                    size=marker_px or max(6, min(18, 600 // max(len(labels), 1))),
+                    opacity=0,
+                    maxdisplayed=1,
+                ),
+                hovertemplate=hover("customdata[2]"),
+                showlegend=False,
+            )
+        )
         if numeric_columns:
             traces[-1]["text"] = list(labels) * len(rows)
     if selected is not None:
         step, unit = selected
         if 0 <= step < len(labels) and str(unit) in rows:
-            traces.append(dict(
-                type="scatter", name="selected", **panel, x=[columns[step]], y=[rows[rows.index(str(unit))]],
-                customdata=[[step, int(unit)]],
-                mode="markers", marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
-                hoverinfo="skip", showlegend=False, cliponaxis=False,  # whole at a panel's edge too
-            ))
+            traces.append(
+                dict(
+                    type="scatter",
+                    name="selected",
+                    **panel,
+                    x=[columns[step]],
+                    y=[rows[rows.index(str(unit))]],
+                    customdata=[[step, int(unit)]],
+                    mode="markers",
+                    marker=dict(symbol="square-open", size=16, color="black", line=dict(width=3)),
+                    hoverinfo="skip",
+                    showlegend=False,
+                    cliponaxis=False,  # whole at a panel's edge too
+                )
+            )
     return traces
 
 
@@ -118,36 +150,62 @@ def quantity_heatmap(
     `clickable` lays a transparent marker on every cell: Streamlit returns no selection for
     heatmaps themselves, but does for these markers (x = token label, y = unit id).
     """
-    traces = _heatmap_traces(values, labels, quantity, cell, unit_order, selected, clickable, notation=notation)
+    traces = _heatmap_traces(
+        values, labels, quantity, cell, unit_order, selected, clickable, notation=notation
+    )
     units = len(traces[0]["y"])
-    return _unvalidated_figure(traces, dict(
-        title=dict(text=title or notation.label(quantity)),
-        xaxis=dict(title=dict(text="token"), type="category", tickangle=-45 if len(labels) > 5 else 0),
-        yaxis=dict(title=dict(text="unit"), type="category", autorange="reversed"),
-        margin=dict(l=50, r=20, t=40, b=60),
-        height=max(260, min(900, 12 * units + 140)),
-        font=dict(size=font_size),
-        clickmode="event+select",
-        dragmode=False,
-    ))
+    return _unvalidated_figure(
+        traces,
+        dict(
+            title=dict(text=title or notation.label(quantity)),
+            xaxis=dict(
+                title=dict(text="token"), type="category", tickangle=-45 if len(labels) > 5 else 0
+            ),
+            yaxis=dict(title=dict(text="unit"), type="category", autorange="reversed"),
+            margin=dict(l=50, r=20, t=40, b=60),
+            height=max(260, min(900, 12 * units + 140)),
+            font=dict(size=font_size),
+            clickmode="event+select",
+            dragmode=False,
+        ),
+    )
 
 
-CELL_TEXT_MAX_COLUMNS = 80  # beyond this many tokens a cell is too narrow to write in, and labels thin out
+CELL_TEXT_MAX_COLUMNS = (
+    80  # beyond this many tokens a cell is too narrow to write in, and labels thin out
+)
 LONG_TEXT_TICKS = 40
 # Panels stand side by side while all their columns together stay readable (~15 px or more each);
 # beyond that they stack, each on its own axes.
 SIDE_BY_SIDE_MAX_COLUMNS = 80
 GRID_GAP_COLUMNS = 2  # blank columns between side-by-side panels
-EVERY_PANEL_LABELS_MAX_TOKENS = 200  # past this, a stacked grid writes its tokens under the last panel only
-TWO_COLUMN_MAX_TOKENS = 40  # stacked panels stand two to a row up to this many tokens, one to a row past it
+EVERY_PANEL_LABELS_MAX_TOKENS = (
+    200  # past this, a stacked grid writes its tokens under the last panel only
+)
+TWO_COLUMN_MAX_TOKENS = (
+    40  # stacked panels stand two to a row up to this many tokens, one to a row past it
+)
 NEXT_TOKEN_ROW_PX = 22  # height of a row of the top-k table inside a grid
-GRID_PANEL_GAP_PX = 130  # room under a panel for its rotated token labels and the next panel's title
-GRID_COLUMN_GAP = 0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
+GRID_PANEL_GAP_PX = (
+    130  # room under a panel for its rotated token labels and the next panel's title
+)
+GRID_COLUMN_GAP = (
+    0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
+)
 
 
-def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str, unit_order: np.ndarray | None,
-                selected: tuple[int, int] | None, clickable: bool, columns: int, font_size: int,
-                next_tokens: NextTokens | None = None, notation: Notation = PYTORCH_NOTATION) -> go.Figure:
+def _panel_grid(
+    values_by_quantity: dict[str, np.ndarray],
+    labels: list[str],
+    cell: str,
+    unit_order: np.ndarray | None,
+    selected: tuple[int, int] | None,
+    clickable: bool,
+    columns: int,
+    font_size: int,
+    next_tokens: NextTokens | None = None,
+    notation: Notation = PYTORCH_NOTATION,
+) -> go.Figure:
     """Stacked arrangement of `quantity_grid`: a subplot per quantity, `columns` to a row.
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
@@ -157,7 +215,11 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     """
     quantities = list(values_by_quantity)
     columns = max(1, min(columns, len(quantities)))
-    order_length = len(unit_order) if unit_order is not None else np.shape(values_by_quantity[quantities[0]])[1]
+    order_length = (
+        len(unit_order)
+        if unit_order is not None
+        else np.shape(values_by_quantity[quantities[0]])[1]
+    )
     panel_px = max(150, min(420, 6 * order_length))
     # One column: every panel on one token axis (a position reads down through every quantity). Up to
     # EVERY_PANEL_LABELS_MAX_TOKENS each panel (and the top-k table) writes the tokens under itself on
@@ -167,37 +229,65 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
     bottom_y = f"y{len(quantities)}" if len(quantities) > 1 else "y"  # the last panel's unit axis
     gap_px = 40 if one_token_axis else GRID_PANEL_GAP_PX
     # Rows top down, in pixels: the table (if any), then the panels `columns` to a row.
-    row_px = ([NEXT_TOKEN_ROW_PX * next_tokens.k] if next_tokens else []) + [panel_px] * -(-len(quantities) // columns)
+    row_px = ([NEXT_TOKEN_ROW_PX * next_tokens.k] if next_tokens else []) + [panel_px] * -(
+        -len(quantities) // columns
+    )
     plot_px = sum(row_px) + (len(row_px) - 1) * gap_px
     row_tops = [1 - (sum(row_px[:r]) + r * gap_px) / plot_px for r in range(len(row_px))]
     panel_width = (1 - (columns - 1) * GRID_COLUMN_GAP) / columns
     tick_angle = -45 if len(labels) > 5 else 0
     # A long passage labels every few tokens (hover names each): fewer label nodes to lay out per redraw.
     long_text_ticks = {"nticks": LONG_TEXT_TICKS} if len(labels) > CELL_TEXT_MAX_COLUMNS else {}
-    data, layout = [], dict(
-        height=plot_px + 40 + 70, margin=dict(l=50, r=40, t=40, b=70), font=dict(size=font_size),
-        showlegend=False, annotations=[],
-        # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
-        # change and skips one more render of the chart
-        clickmode="event+select", dragmode="pan", hovermode="closest",
+    data, layout = (
+        [],
+        dict(
+            height=plot_px + 40 + 70,
+            margin=dict(l=50, r=40, t=40, b=70),
+            font=dict(size=font_size),
+            showlegend=False,
+            annotations=[],
+            # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
+            # change and skips one more render of the chart
+            clickmode="event+select",
+            dragmode="pan",
+            hovermode="closest",
+        ),
     )
 
     def domains(row: int, column: int) -> tuple[list[float], list[float]]:
         left, top = column * (panel_width + GRID_COLUMN_GAP), row_tops[row]
         bottom = top - row_px[row] / plot_px
         # rounded into [0, 1]: float error at the edges (e.g. -8e-17) is an invalid domain to Plotly
-        return ([max(0.0, round(left, 6)), min(1.0, round(left + panel_width, 6))],
-                [max(0.0, round(bottom, 6)), min(1.0, round(top, 6))])
+        return (
+            [max(0.0, round(left, 6)), min(1.0, round(left + panel_width, 6))],
+            [max(0.0, round(bottom, 6)), min(1.0, round(top, 6))],
+        )
 
     def title(text: str, x_domain: list[float], top: float) -> None:
-        layout["annotations"].append(dict(
-            text=text, showarrow=False, xref="paper", yref="paper", x=sum(x_domain) / 2, y=top,
-            xanchor="center", yanchor="bottom", font=dict(size=font_size + 2)))
+        layout["annotations"].append(
+            dict(
+                text=text,
+                showarrow=False,
+                xref="paper",
+                yref="paper",
+                x=sum(x_domain) / 2,
+                y=top,
+                xanchor="center",
+                yanchor="bottom",
+                font=dict(size=font_size + 2),
+            )
+        )
 
     def colour_bar(axis: dict, x_domain: list[float], y_domain: list[float]) -> None:
         # The bar stands beside the last panel that uses its colour axis.
-        axis["colorbar"] = dict(thickness=12, x=x_domain[1] + 0.005, xanchor="left", y=sum(y_domain) / 2,
-                                yanchor="middle", len=y_domain[1] - y_domain[0])
+        axis["colorbar"] = dict(
+            thickness=12,
+            x=x_domain[1] + 0.005,
+            xanchor="left",
+            y=sum(y_domain) / 2,
+            yanchor="middle",
+            len=y_domain[1] - y_domain[0],
+        )
 
     colour_axes: dict[tuple, dict] = {}
     first_row = 0
@@ -205,12 +295,26 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
         x_domain, y_domain = domains(0, 0)
         table_x = "x" if one_token_axis else f"x{len(quantities) + 1}"
         y_name = f"y{len(quantities) + 1}"
-        layout[f"yaxis{len(quantities) + 1}"] = dict(domain=y_domain, anchor=table_x, type="category",
-                                                     range=[next_tokens.k - 0.5, -0.5], autorange=False, showgrid=False)
+        layout[f"yaxis{len(quantities) + 1}"] = dict(
+            domain=y_domain,
+            anchor=table_x,
+            type="category",
+            range=[next_tokens.k - 0.5, -0.5],
+            autorange=False,
+            showgrid=False,
+        )
         if not one_token_axis:  # the characters each column follows, written under the table
             layout[f"xaxis{len(quantities) + 1}"] = dict(
-                domain=x_domain, anchor=y_name, type="category", matches="x", range=[-0.5, len(labels) - 0.5],
-                autorange=False, tickangle=tick_angle, showgrid=False, **long_text_ticks)
+                domain=x_domain,
+                anchor=y_name,
+                type="category",
+                matches="x",
+                range=[-0.5, len(labels) - 0.5],
+                autorange=False,
+                tickangle=tick_angle,
+                showgrid=False,
+                **long_text_ticks,
+            )
         title(_next_token_title(next_tokens, labels), x_domain, row_tops[0])
         table = _next_token_table(next_tokens, labels, axes=(table_x, y_name))
         colour_bar(_share_colour_axis(colour_axes, table, "p"), x_domain, y_domain)
@@ -225,23 +329,53 @@ def _panel_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], ce
         # Fixed ranges, one category per cell: no autorange pass, and no padding for the selected-cell
         # mark (it left a blank band above each panel).
         if not one_token_axis or i == 0:
-            layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=bottom_y if one_token_axis else y_name,
-                                            type="category", range=[-0.5, len(labels) - 0.5], autorange=False,
-                                            tickangle=tick_angle, showgrid=False, **long_text_ticks,
-                                            **({"matches": "x"} if shared_x and i > 0 else {}))
+            layout[f"xaxis{suffix}"] = dict(
+                domain=x_domain,
+                anchor=bottom_y if one_token_axis else y_name,
+                type="category",
+                range=[-0.5, len(labels) - 0.5],
+                autorange=False,
+                tickangle=tick_angle,
+                showgrid=False,
+                **long_text_ticks,
+                **({"matches": "x"} if shared_x and i > 0 else {}),
+            )
         # unit labels on the first column only: every panel has the same unit order, and each tick
         # label is an SVG text node the browser lays out on every redraw
-        layout[f"yaxis{suffix}"] = dict(domain=y_domain, anchor=x_name, type="category",
-                                        range=[order_length - 0.5, -0.5], autorange=False, showgrid=False,
-                                        **({"title": dict(text="unit")} if column == 0 else {"showticklabels": False}))
+        layout[f"yaxis{suffix}"] = dict(
+            domain=y_domain,
+            anchor=x_name,
+            type="category",
+            range=[order_length - 0.5, -0.5],
+            autorange=False,
+            showgrid=False,
+            **({"title": dict(text="unit")} if column == 0 else {"showticklabels": False}),
+        )
         title(notation.label(quantity), x_domain, y_domain[1])
-        traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, unit_order, selected,
-                                 clickable, axes=(x_name, y_name), notation=notation)
-        colour_bar(_share_colour_axis(colour_axes, traces[0], notation.symbol(quantity)), x_domain, y_domain)
+        traces = _heatmap_traces(
+            values_by_quantity[quantity],
+            labels,
+            quantity,
+            cell,
+            unit_order,
+            selected,
+            clickable,
+            axes=(x_name, y_name),
+            notation=notation,
+        )
+        colour_bar(
+            _share_colour_axis(colour_axes, traces[0], notation.symbol(quantity)),
+            x_domain,
+            y_domain,
+        )
         data += traces
     for axis in colour_axes.values():
-        layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"],
-                                    colorbar=dict(axis["colorbar"], title=dict(text=", ".join(axis["symbols"]))))
+        layout[axis["name"]] = dict(
+            colorscale=axis["colorscale"],
+            cmin=axis["cmin"],
+            cmax=axis["cmax"],
+            colorbar=dict(axis["colorbar"], title=dict(text=", ".join(axis["symbols"]))),
+        )
     return _plain_figure(data, layout)
 
 
@@ -253,9 +387,16 @@ def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, symbol: st
     bar colours, for its title.
     """
     scale = (heatmap.pop("zmin"), heatmap.pop("zmax"))
-    axis = colour_axes.setdefault((str(heatmap["colorscale"]), scale), {
-        "name": "coloraxis" if not colour_axes else f"coloraxis{len(colour_axes) + 1}",
-        "colorscale": heatmap["colorscale"], "cmin": scale[0], "cmax": scale[1], "symbols": []})
+    axis = colour_axes.setdefault(
+        (str(heatmap["colorscale"]), scale),
+        {
+            "name": "coloraxis" if not colour_axes else f"coloraxis{len(colour_axes) + 1}",
+            "colorscale": heatmap["colorscale"],
+            "cmin": scale[0],
+            "cmax": scale[1],
+            "symbols": [],
+        },
+    )
     del heatmap["colorscale"], heatmap["colorbar"]
     heatmap["coloraxis"] = axis["name"]
     axis["symbols"].append(symbol)
@@ -264,11 +405,13 @@ def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, symbol: st
 
 def shares_token_axis(tokens: int, quantities: int, arrangement: str | None = None) -> bool:
     """Whether `quantity_grid` stacks every panel on one token axis (then a top-k table can join it)."""
-    return (arrangement or grid_arrangement(tokens, quantities)) == "stacked" and tokens > TWO_COLUMN_MAX_TOKENS
+    return (
+        arrangement or grid_arrangement(tokens, quantities)
+    ) == "stacked" and tokens > TWO_COLUMN_MAX_TOKENS
 
 
 def grid_arrangement(tokens: int, quantities: int) -> str:
-    """"side by side" (one row of panels sharing the unit axis) or "stacked" (a subplot per panel)."""
+    """ "side by side" (one row of panels sharing the unit axis) or "stacked" (a subplot per panel)."""
     return "side by side" if tokens * quantities <= SIDE_BY_SIDE_MAX_COLUMNS else "stacked"
 
 
@@ -300,26 +443,51 @@ def quantity_grid(
     arrangement = arrangement or grid_arrangement(len(labels), len(values_by_quantity))
     shared = shares_token_axis(len(labels), len(values_by_quantity), arrangement)
     if next_tokens is not None and not shared:
-        raise ValueError("the next-token table joins the grid only where every panel shares the token axis")
+        raise ValueError(
+            "the next-token table joins the grid only where every panel shares the token axis"
+        )
     if arrangement == "side by side":
-        return _side_by_side_grid(values_by_quantity, labels, cell, unit_order, selected, clickable, font_size,
-                                  notation)
-    return _panel_grid(values_by_quantity, labels, cell, unit_order, selected, clickable,
-                       1 if shared else 2, font_size, next_tokens, notation)
+        return _side_by_side_grid(
+            values_by_quantity, labels, cell, unit_order, selected, clickable, font_size, notation
+        )
+    return _panel_grid(
+        values_by_quantity,
+        labels,
+        cell,
+        unit_order,
+        selected,
+        clickable,
+        1 if shared else 2,
+        font_size,
+        next_tokens,
+        notation,
+    )
 
 
-def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[str], cell: str,
-                       unit_order: np.ndarray | None, selected: tuple[int, int] | None, clickable: bool,
-                       font_size: int, notation: Notation = PYTORCH_NOTATION) -> go.Figure:
+def _side_by_side_grid(
+    values_by_quantity: dict[str, np.ndarray],
+    labels: list[str],
+    cell: str,
+    unit_order: np.ndarray | None,
+    selected: tuple[int, int] | None,
+    clickable: bool,
+    font_size: int,
+    notation: Notation = PYTORCH_NOTATION,
+) -> go.Figure:
     """The panels in one row on one pair of axes: panel k draws at x = its first column + token index
     (numbers, so no panel's heatmap reaches into another's), with blank columns between panels; the
     ticks name each column's token."""
     quantities = list(values_by_quantity)
-    order = (np.arange(np.shape(values_by_quantity[quantities[0]])[1]) if unit_order is None
-             else np.asarray(unit_order))
+    order = (
+        np.arange(np.shape(values_by_quantity[quantities[0]])[1])
+        if unit_order is None
+        else np.asarray(unit_order)
+    )
     units = [str(u) for u in order]
-    panel_columns = [[k * (len(labels) + GRID_GAP_COLUMNS) + t for t in range(len(labels))]
-                     for k in range(len(quantities))]
+    panel_columns = [
+        [k * (len(labels) + GRID_GAP_COLUMNS) + t for t in range(len(labels))]
+        for k in range(len(quantities))
+    ]
     total_columns = len(quantities) * len(labels) + (len(quantities) - 1) * GRID_GAP_COLUMNS
     tick_text = [token_text(label) for label in labels]
     # Tall enough for the stacked colour bars to keep their tick labels apart, and for rows to be hit.
@@ -330,39 +498,91 @@ def _side_by_side_grid(values_by_quantity: dict[str, np.ndarray], labels: list[s
     margin = dict(l=50, r=90, t=40, b=30)
     layout = dict(
         height=plot_px + margin["t"] + margin["b"] + _tick_label_px(longest, tick_angle, font_size),
-        margin=margin, font=dict(size=font_size), showlegend=False, annotations=[],
+        margin=margin,
+        font=dict(size=font_size),
+        showlegend=False,
+        annotations=[],
         # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
         # change and skips one more render of the chart
-        clickmode="event+select", dragmode="pan", hovermode="closest",
+        clickmode="event+select",
+        dragmode="pan",
+        hovermode="closest",
         # Fixed ranges, one column per token: no autorange pass, no padding for the click layer's markers.
-        xaxis=dict(showgrid=False, zeroline=False, range=[-0.5, total_columns - 0.5], autorange=False,
-                   tickmode="array", tickvals=[c for columns in panel_columns for c in columns],
-                   ticktext=tick_text * len(quantities), automargin=True, ticks="", tickangle=tick_angle),
-        yaxis=dict(type="category", categoryorder="array", categoryarray=units, showgrid=False,
-                   range=[len(units) - 0.5, -0.5], autorange=False,  # unit rows top down
-                   title=dict(text="unit"), automargin=True),
+        xaxis=dict(
+            showgrid=False,
+            zeroline=False,
+            range=[-0.5, total_columns - 0.5],
+            autorange=False,
+            tickmode="array",
+            tickvals=[c for columns in panel_columns for c in columns],
+            ticktext=tick_text * len(quantities),
+            automargin=True,
+            ticks="",
+            tickangle=tick_angle,
+        ),
+        yaxis=dict(
+            type="category",
+            categoryorder="array",
+            categoryarray=units,
+            showgrid=False,
+            range=[len(units) - 0.5, -0.5],
+            autorange=False,  # unit rows top down
+            title=dict(text="unit"),
+            automargin=True,
+        ),
     )
     marker_px = int(max(6, min(40, plot_px / max(len(units), 1))))
     colour_axes: dict[tuple, dict] = {}
     data = []
     for quantity, columns in zip(quantities, panel_columns):
-        traces = _heatmap_traces(values_by_quantity[quantity], labels, quantity, cell, order, selected, clickable,
-                                 columns=columns, marker_px=marker_px, notation=notation)
-        layout["annotations"].append(dict(  # the title above the panel
-            text=notation.label(quantity), showarrow=False, xref="x", x=(columns[0] + columns[-1]) / 2,
-            yref="paper", y=1, yanchor="bottom", xanchor="center", font=dict(size=font_size + 2)))
+        traces = _heatmap_traces(
+            values_by_quantity[quantity],
+            labels,
+            quantity,
+            cell,
+            order,
+            selected,
+            clickable,
+            columns=columns,
+            marker_px=marker_px,
+            notation=notation,
+        )
+        layout["annotations"].append(
+            dict(  # the title above the panel
+                text=notation.label(quantity),
+                showarrow=False,
+                xref="x",
+                x=(columns[0] + columns[-1]) / 2,
+                yref="paper",
+                y=1,
+                yanchor="bottom",
+                xanchor="center",
+                font=dict(size=font_size + 2),
+            )
+        )
         _share_colour_axis(colour_axes, traces[0], notation.symbol(quantity))
         data += traces
-    for j, axis in enumerate(colour_axes.values()):  # the bars share the right edge, one above another
-        layout[axis["name"]] = dict(colorscale=axis["colorscale"], cmin=axis["cmin"], cmax=axis["cmax"], colorbar=dict(
-            thickness=12, x=1.01, xanchor="left", y=1 - (j + 0.5) / len(colour_axes), yanchor="middle",
-            len=0.9 / len(colour_axes), title=dict(text=", ".join(axis["symbols"]))))
+    for j, axis in enumerate(
+        colour_axes.values()
+    ):  # the bars share the right edge, one above another
+        layout[axis["name"]] = dict(
+            colorscale=axis["colorscale"],
+            cmin=axis["cmin"],
+            cmax=axis["cmax"],
+            colorbar=dict(
+                thickness=12,
+                x=1.01,
+                xanchor="left",
+                y=1 - (j + 0.5) / len(colour_axes),
+                yanchor="middle",
+                len=0.9 / len(colour_axes),
+                title=dict(text=", ".join(axis["symbols"])),
+            ),
+        )
     return _plain_figure(data, layout)
 
 
 SIDE_BY_SIDE_MIN_PX = 330  # three colour bars of ~100 px each keep their tick labels apart
-
-
 
 
 def _tick_label_px(characters: int, angle: float, font_size: int) -> int:
@@ -384,7 +604,9 @@ class NextTokens:
 NEXT_TOKENS_GROUP = "next tokens"  # the table's legendgroup inside a heatmap grid
 
 
-def _next_token_table(next_tokens: NextTokens, labels: list[str], axes: tuple[str, str] = ("x", "y")) -> dict:
+def _next_token_table(
+    next_tokens: NextTokens, labels: list[str], axes: tuple[str, str] = ("x", "y")
+) -> dict:
     """The top-k table as a heatmap trace: a column per position, row r the r-th likeliest next token,
     coloured by its probability, the token named on hover (and written in the cell while readable)."""
     distribution, k = next_tokens.distribution, next_tokens.k
@@ -395,9 +617,18 @@ def _next_token_table(next_tokens: NextTokens, labels: list[str], axes: tuple[st
     readable = {i: token_display(vocabulary[i]) for i in shown_ids}
     shown = [[readable[i] for i in row] for row in top.tolist()]
     table = dict(
-        type="heatmap", z=probabilities.T, x=list(labels), y=[f"#{r + 1}" for r in range(k)],
-        xaxis=axes[0], yaxis=axes[1], name=NEXT_TOKENS_GROUP, legendgroup=NEXT_TOKENS_GROUP,
-        text=np.array(shown, dtype=object).T, colorscale=_colour_steps("Blues"), zmin=0.0, zmax=1.0,
+        type="heatmap",
+        z=probabilities.T,
+        x=list(labels),
+        y=[f"#{r + 1}" for r in range(k)],
+        xaxis=axes[0],
+        yaxis=axes[1],
+        name=NEXT_TOKENS_GROUP,
+        legendgroup=NEXT_TOKENS_GROUP,
+        text=np.array(shown, dtype=object).T,
+        colorscale=_colour_steps("Blues"),
+        zmin=0.0,
+        zmax=1.0,
         hovertemplate="after %{x}<br>%{y}: '%{text}' p = %{z:.3f}<extra></extra>",
         colorbar=dict(thickness=12, title=dict(text="p")),
     )
@@ -410,34 +641,53 @@ def _next_token_table(next_tokens: NextTokens, labels: list[str], axes: tuple[st
 
 def _next_token_title(next_tokens: NextTokens, labels: list[str]) -> str:
     written = len(labels) <= CELL_TEXT_MAX_COLUMNS
-    return f"top-{next_tokens.k} next characters after each position" + ("" if written else " (hover a cell to read it)")
+    return f"top-{next_tokens.k} next characters after each position" + (
+        "" if written else " (hover a cell to read it)"
+    )
 
 
-def next_token_figure(distribution: np.ndarray, labels: list[str], vocabulary: list[str], k: int = 5, font_size: int = 14) -> go.Figure:
+def next_token_figure(
+    distribution: np.ndarray,
+    labels: list[str],
+    vocabulary: list[str],
+    k: int = 5,
+    font_size: int = 14,
+) -> go.Figure:
     """Language model: the top-k next tokens at every position, as a table coloured by probability."""
     next_tokens = NextTokens(distribution, vocabulary, k)
     written = len(labels) <= CELL_TEXT_MAX_COLUMNS
-    return _plain_figure([_next_token_table(next_tokens, labels)], dict(
-        title=dict(text=_next_token_title(next_tokens, labels)),
-        xaxis=dict(title=dict(text="position"), type="category", tickangle=-45 if len(labels) > 5 else 0,
-                   **({} if written else {"nticks": LONG_TEXT_TICKS})),
-        yaxis=dict(type="category", autorange="reversed"),
-        height=260,
-        margin=dict(l=50, r=20, t=40, b=60),
-        font=dict(size=font_size),
-    ))
+    return _plain_figure(
+        [_next_token_table(next_tokens, labels)],
+        dict(
+            title=dict(text=_next_token_title(next_tokens, labels)),
+            xaxis=dict(
+                title=dict(text="position"),
+                type="category",
+                tickangle=-45 if len(labels) > 5 else 0,
+                **({} if written else {"nticks": LONG_TEXT_TICKS}),
+            ),
+            yaxis=dict(type="category", autorange="reversed"),
+            height=260,
+            margin=dict(l=50, r=20, t=40, b=60),
+            font=dict(size=font_size),
+        ),
+    )
 
 
-def coloured_tokens_html(tokens: list[str], values: np.ndarray, scale: ColourScale, font_size: int = 18) -> str:
+def coloured_tokens_html(
+    tokens: list[str], values: np.ndarray, scale: ColourScale, font_size: int = 18
+) -> str:
     """The text with each token's background coloured by a unit's value (Karpathy et al. 2015).
 
     Tokens are HTML-escaped: typed text is shown as text, never interpreted as markup.
     """
     span = max(scale.zmax - scale.zmin, 1e-9)
-    fractions = np.clip((np.nan_to_num(np.asarray(values, dtype=np.float64)) - scale.zmin) / span, 0.0, 1.0)
+    fractions = np.clip(
+        (np.nan_to_num(np.asarray(values, dtype=np.float64)) - scale.zmin) / span, 0.0, 1.0
+    )
     colours = sample_colorscale(scale.colorscale, fractions.tolist())
     parts = []
-    for token, value, colour, fraction in zip(tokens, values, colours, fractions):
+    for token, value, colour in zip(tokens, values, colours):
         ink = "white" if _is_dark(colour) else "black"
         shown = html.escape(token).replace("\n", "↵<br>") or "∅"
         parts.append(
@@ -453,23 +703,40 @@ def _is_dark(colour: str) -> bool:
 
 
 def difference_heatmap(
-    first: np.ndarray, second: np.ndarray, first_labels: list[str], second_labels: list[str], quantity: str, align: str = "end",
-    unit_order: np.ndarray | None = None, font_size: int = 14, title: str | None = None,
+    first: np.ndarray,
+    second: np.ndarray,
+    first_labels: list[str],
+    second_labels: list[str],
+    quantity: str,
+    align: str = "end",
+    unit_order: np.ndarray | None = None,
+    font_size: int = 14,
+    title: str | None = None,
     notation: Notation = PYTORCH_NOTATION,
 ) -> go.Figure:
     """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs."""
     steps = min(len(first), len(second))
     if align == "end":
         first, second = first[len(first) - steps :], second[len(second) - steps :]
-        first_labels, second_labels = first_labels[len(first_labels) - steps :], second_labels[len(second_labels) - steps :]
+        first_labels, second_labels = (
+            first_labels[len(first_labels) - steps :],
+            second_labels[len(second_labels) - steps :],
+        )
     else:
-        first, second, first_labels, second_labels = first[:steps], second[:steps], first_labels[:steps], second_labels[:steps]
+        first, second, first_labels, second_labels = (
+            first[:steps],
+            second[:steps],
+            first_labels[:steps],
+            second_labels[:steps],
+        )
     difference = np.asarray(second, dtype=np.float32) - np.asarray(first, dtype=np.float32)
     order = np.arange(difference.shape[1]) if unit_order is None else np.asarray(unit_order)
     bound = float(np.nanmax(np.abs(difference))) if difference.size else 1.0
     bound = bound if bound > 0 else 1.0
-    labels = [f"{token_text(b)} vs {token_text(a)}{POSITION_MARK}{i}"
-              for i, (a, b) in enumerate(zip(first_labels, second_labels))]
+    labels = [
+        f"{token_text(b)} vs {token_text(a)}{POSITION_MARK}{i}"
+        for i, (a, b) in enumerate(zip(first_labels, second_labels))
+    ]
     figure = go.Figure(
         go.Heatmap(
             z=difference[:, order].T,
@@ -483,7 +750,8 @@ def difference_heatmap(
         )
     )
     figure.update_layout(
-        title=title or f"difference of {notation.label(quantity)} (second − first, aligned at the {align})",
+        title=title
+        or f"difference of {notation.label(quantity)} (second − first, aligned at the {align})",
         xaxis=dict(title="aligned tokens", type="category"),
         yaxis=dict(title="unit", type="category", autorange="reversed"),
         height=max(260, min(900, 12 * len(order) + 140)),

@@ -17,9 +17,19 @@ from rnnviz.quantities import SIGMOID_GATES, TANH_QUANTITIES
 # theming being a cost on every redraw. They carry their own plain look instead: white, Streamlit's
 # text colour and font, light grid lines, distinct class colours.
 PLAIN_LOOK = dict(
-    paper_bgcolor="white", plot_bgcolor="white",
+    paper_bgcolor="white",
+    plot_bgcolor="white",
     font=dict(color="#31333F", family="Source Sans Pro, sans-serif"),
-    colorway=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"],
+    colorway=[
+        "#1f77b4",
+        "#d62728",
+        "#2ca02c",
+        "#ff7f0e",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+    ],
 )
 PLAIN_AXIS = dict(gridcolor="#E6EAF1", zeroline=False)
 PLOT_DECIMALS = 3  # what every hover shows (%{z:.3f}); the exports keep full precision
@@ -31,13 +41,26 @@ def title_and_legend(title: str, height: int, font_size: int = 14, legend: bool 
     title_px = int(font_size * 1.5) + 8
     legend_px = int(font_size * 1.7) + 4 if legend else 0
     entries = dict(
-        title=dict(text=title, x=0.01, xanchor="left", yref="container", y=1 - 6 / height, yanchor="top",
-                   font=dict(size=font_size + 2)),
+        title=dict(
+            text=title,
+            x=0.01,
+            xanchor="left",
+            yref="container",
+            y=1 - 6 / height,
+            yanchor="top",
+            font=dict(size=font_size + 2),
+        ),
         margin_top=title_px + legend_px + 12,
     )
     if legend:
-        entries["legend"] = dict(orientation="h", x=0, xanchor="left", yref="container",
-                                 y=1 - (title_px + 8) / height, yanchor="top")
+        entries["legend"] = dict(
+            orientation="h",
+            x=0,
+            xanchor="left",
+            yref="container",
+            y=1 - (title_px + 8) / height,
+            yanchor="top",
+        )
     return entries
 
 
@@ -93,14 +116,18 @@ class PlainFigure(go.Figure):
     """
 
     def to_dict(self) -> dict:
-        layout = {key: copy.deepcopy(value) for key, value in self._layout.items() if key != "template"}
+        layout = {
+            key: copy.deepcopy(value) for key, value in self._layout.items() if key != "template"
+        }
         return {"data": [_plain(trace) for trace in self._data], "layout": layout}
 
 
 def _plain(value):
     """A deep copy in which numpy arrays are lists (floats rounded to PLOT_DECIMALS)."""
     if isinstance(value, np.ndarray):
-        return (np.round(value.astype(np.float64), PLOT_DECIMALS) if value.dtype.kind == "f" else value).tolist()
+        return (
+            np.round(value.astype(np.float64), PLOT_DECIMALS) if value.dtype.kind == "f" else value
+        ).tolist()
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -117,7 +144,12 @@ def _unvalidated_figure(data: list[dict], layout: dict) -> go.Figure:
 def _plain_figure(data: list[dict], layout: dict) -> PlainFigure:
     """`_unvalidated_figure` for a chart the app draws with theme=None: the plain look in the layout
     itself (see PlainFigure), on every axis."""
-    layout = {**PLAIN_LOOK, **layout, "font": {**PLAIN_LOOK["font"], **layout.get("font", {})}, "datarevision": 1}
+    layout = {
+        **PLAIN_LOOK,
+        **layout,
+        "font": {**PLAIN_LOOK["font"], **layout.get("font", {})},
+        "datarevision": 1,
+    }
     for name, axis in layout.items():
         if name.startswith(("xaxis", "yaxis")):
             layout[name] = {**PLAIN_AXIS, **axis}

@@ -9,20 +9,24 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from .harness import CHROMIUM, REPO_ROOT, ServerFailed, StreamlitServer, launch_chromium
 
 SCREENSHOT_DIR = REPO_ROOT / "artifacts" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 1000}
 MAX_SCREENSHOT_HEIGHT = 8000
 # Streamlit scrolls its main area, not the document, so full_page alone stops at the viewport.
-CONTENT_HEIGHT_JS = """() => (document.querySelector('[data-testid="stMain"]') || document.documentElement).scrollHeight"""
+CONTENT_HEIGHT_JS = """() => (document.querySelector('[data-testid="stMain"]')
+    || document.documentElement).scrollHeight"""
 
 
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} not found: `./dev.sh test` installs it (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
+    )
     with sync_api.sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         yield browser
@@ -61,7 +65,9 @@ def screenshot(request, page):
 
     def save(label: str):
         path = SCREENSHOT_DIR / f"{test_name}-{label}.png"
-        height = min(max(page.evaluate(CONTENT_HEIGHT_JS), VIEWPORT["height"]), MAX_SCREENSHOT_HEIGHT)
+        height = min(
+            max(page.evaluate(CONTENT_HEIGHT_JS), VIEWPORT["height"]), MAX_SCREENSHOT_HEIGHT
+        )
         page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
         try:
             page.screenshot(path=str(path), full_page=True)

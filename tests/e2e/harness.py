@@ -16,16 +16,26 @@ import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's build; Playwright's own browser download is blocked here
+CHROMIUM = Path(
+    "/usr/bin/chromium"
+)  # Debian's build; Playwright's own browser download is blocked here
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 HEALTH_TIMEOUT_S = 60.0
 
 SENTENCE_INPUT = '[data-testid="stTextInput"] input[aria-label="sentence"]'
 EXCEPTION = '[data-testid="stException"]'
-ERROR_ALERT = '[data-testid="stAlertContentError"]'  # st.error: app.py turns a failing view into one
+ERROR_ALERT = (
+    '[data-testid="stAlertContentError"]'  # st.error: app.py turns a failing view into one
+)
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # Streamlit's own run-state attribute
 
 # Columns (x length) of every heatmap trace on the page, one list per Plotly chart, in page order.
@@ -34,7 +44,8 @@ HEATMAP_COLUMNS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-p
     (plot.data || []).filter(trace => trace.type === 'heatmap').map(trace => {
         const x = trace.x;
         if (Array.isArray(x) || ArrayBuffer.isView(x)) return x.length;
-        const shape = spec => typeof spec.shape === 'string' ? spec.shape.split(',').map(Number) : spec.shape;  // "64, 12"
+        const shape = spec => typeof spec.shape === 'string'  // "64, 12"
+            ? spec.shape.split(',').map(Number) : spec.shape;
         if (x && x.shape) return shape(x)[0];
         const z = trace.z;
         return z && z.shape ? shape(z)[1] : (z && z[0] ? z[0].length : -1);
@@ -67,7 +78,12 @@ class ServerFailed(RuntimeError):
 class StreamlitServer:
     """`python -m streamlit run <script>` from the repo root on a free port, output kept in a temp file."""
 
-    def __init__(self, script: str | Path = "app.py", port: int | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        script: str | Path = "app.py",
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.script = str(script)
         self.port = port or free_port()
         self.url = f"http://localhost:{self.port}"
@@ -78,15 +94,30 @@ class StreamlitServer:
 
     def start(self) -> "StreamlitServer":
         command = [
-            sys.executable, "-m", "streamlit", "run", self.script,
-            "--server.headless", "true", "--server.port", str(self.port),
-            "--browser.gatherUsageStats", "false",
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            self.script,
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(self.port),
+            "--browser.gatherUsageStats",
+            "false",
             # Edits to the working tree while tests run must not trigger reloads mid-test.
-            "--server.fileWatcherType", "none",
+            "--server.fileWatcherType",
+            "none",
         ]
         self.started_at = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self._env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         return self
 
     def output(self) -> str:
@@ -97,8 +128,10 @@ class StreamlitServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerFailed(f"streamlit run {self.script} exited with code {self.process.returncode} "
-                                   f"before becoming healthy; its output:\n{self.output()}")
+                raise ServerFailed(
+                    f"streamlit run {self.script} exited with code {self.process.returncode} "
+                    f"before becoming healthy; its output:\n{self.output()}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
                     if response.read().strip() == b"ok":
@@ -106,8 +139,10 @@ class StreamlitServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
-        raise ServerFailed(f"streamlit run {self.script} did not answer {self.url}/_stcore/health within "
-                           f"{timeout_s:.0f} s; its output:\n{self.output()}")
+        raise ServerFailed(
+            f"streamlit run {self.script} did not answer {self.url}/_stcore/health within "
+            f"{timeout_s:.0f} s; its output:\n{self.output()}"
+        )
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -122,7 +157,9 @@ class StreamlitServer:
 
 
 def launch_chromium(playwright):
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    )
 
 
 def heatmap_columns(page) -> list[list[int]]:
@@ -130,14 +167,19 @@ def heatmap_columns(page) -> list[list[int]]:
     return page.evaluate(HEATMAP_COLUMNS_JS)
 
 
-def wait_for_heatmaps(page, columns: int | None = None, timeout_ms: float = 60_000) -> list[list[int]]:
+def wait_for_heatmaps(
+    page, columns: int | None = None, timeout_ms: float = 60_000
+) -> list[list[int]]:
     """Wait until at least one heatmap is drawn and, if `columns` is given, every heatmap has that many."""
     page.wait_for_function(
         f"""(columns) => {{
             const found = ({HEATMAP_COLUMNS_JS})().flat();
             return found.length > 0 && (columns === null || found.every(c => c === columns));
         }}""",
-        arg=columns, timeout=timeout_ms, polling=50)
+        arg=columns,
+        timeout=timeout_ms,
+        polling=50,
+    )
     return heatmap_columns(page)
 
 

@@ -10,7 +10,8 @@ CELL_CENTRE_JS = """([chart, name, step, row]) => {
     const trace = (plot.data || []).find(t => t.type === 'heatmap' && t.name === name);
     if (!trace) return null;
     const layout = plot._fullLayout, box = plot.getBoundingClientRect();
-    const xaxis = layout['xaxis' + (trace.xaxis || 'x').slice(1)], yaxis = layout['yaxis' + (trace.yaxis || 'y').slice(1)];
+    const xaxis = layout['xaxis' + (trace.xaxis || 'x').slice(1)];
+    const yaxis = layout['yaxis' + (trace.yaxis || 'y').slice(1)];
     const x = Array.from(trace.x)[step], y = Array.from(trace.y)[row];
     return {x: box.left + xaxis._offset + xaxis.l2p(xaxis.d2l(x)),
             y: box.top + yaxis._offset + yaxis.l2p(yaxis.d2l(y)), unit: Number(y)};

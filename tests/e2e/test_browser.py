@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
+
+from .harness import (
+    ERROR_ALERT,
+    EXCEPTION,
+    FIRST_HEATMAP_LABELS_JS,
+    SENTENCE_INPUT,
+    decoded_labels,
+    expected_tokens,
+    heatmap_columns,
+    wait_for_heatmaps,
+    wait_until_idle,
+)
 from .probes import SELECTED_CELLS_JS, cell_centre
-from .harness import (ERROR_ALERT, EXCEPTION, FIRST_HEATMAP_LABELS_JS, SENTENCE_INPUT, decoded_labels,
-                     expected_tokens, heatmap_columns, wait_for_heatmaps, wait_until_idle)
 
 pytestmark = pytest.mark.e2e
 
@@ -24,13 +34,16 @@ def settled_heatmaps(page, columns: int | None = None) -> list[list[int]]:
     return heatmap_columns(page)
 
 
-def test_typed_sentence_redraws_every_heatmap_with_one_column_per_token(app_server, page, screenshot):
+def test_typed_sentence_redraws_every_heatmap_with_one_column_per_token(
+    app_server, page, screenshot
+):
     page.goto(f"{app_server.url}/?model={MODEL}", wait_until="domcontentloaded")
     before = settled_heatmaps(page)
     screenshot("loaded")
     tokens = expected_tokens(SENTENCE, MODEL)
     assert all(columns != len(tokens) for chart in before for columns in chart), (
-        f"pick a sentence whose token count differs from the default's {before}, so the wait below means a redraw")
+        f"pick a sentence whose token count differs from the default's {before}, so the wait below means a redraw"
+    )
 
     sentence = page.locator(SENTENCE_INPUT)
     sentence.fill(SENTENCE)
@@ -38,15 +51,22 @@ def test_typed_sentence_redraws_every_heatmap_with_one_column_per_token(app_serv
     after = settled_heatmaps(page, columns=len(tokens))
     screenshot("typed")
 
-    assert sum(map(len, after)) == sum(map(len, before)) == 6, "as before, one heatmap per LSTM quantity"
+    assert sum(map(len, after)) == sum(map(len, before)) == 6, (
+        "as before, one heatmap per LSTM quantity"
+    )
     assert all(columns == len(tokens) for chart in after for columns in chart)
     assert decoded_labels(page.evaluate(FIRST_HEATMAP_LABELS_JS)) == tokens
     assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).first.inner_text()
     assert page.locator(ERROR_ALERT).count() == 0, page.locator(ERROR_ALERT).first.inner_text()
 
 
-def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_server, page, browser, screenshot):
-    page.goto(f"{app_server.url}/?model={MODEL}&text=the+movie+was+not+good", wait_until="domcontentloaded")
+def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(
+    app_server, page, browser, screenshot
+):
+    page.goto(
+        f"{app_server.url}/?model={MODEL}&text=the+movie+was+not+good",
+        wait_until="domcontentloaded",
+    )
     settled_heatmaps(page, columns=5)
     chart = page.evaluate(GRID_CHART_JS)
     cell = cell_centre(page, chart, "hidden", 3, 7)  # hidden-state panel, token "not", eighth row
@@ -54,10 +74,14 @@ def test_clicking_a_cell_inspects_it_and_the_link_reopens_the_same_view(app_serv
     selected = [3, cell["unit"]]
     page.wait_for_function(
         "([chart, cell]) => { const s = (" + SELECTED_CELLS_JS + ")(chart);"
-        " return s.length > 0 && s.every(c => c[0] === cell[0] && c[1] === cell[1]); }", arg=[chart, selected])
+        " return s.length > 0 && s.every(c => c[0] === cell[0] && c[1] === cell[1]); }",
+        arg=[chart, selected],
+    )
     wait_until_idle(page)
     screenshot("clicked")
-    page.wait_for_function("unit => new URL(location.href).searchParams.get('unit') === unit", arg=str(cell["unit"]))
+    page.wait_for_function(
+        "unit => new URL(location.href).searchParams.get('unit') === unit", arg=str(cell["unit"])
+    )
 
     # one step from the clicked cell to the inspector
     page.get_by_role("button", name=f"Inspect unit {cell['unit']} at 'not' (token 3)").click()
@@ -88,7 +112,9 @@ PROGRESS_TEXT_JS = """() => { const bar = document.querySelector('[data-testid="
     return bar ? bar.innerText : null; }"""
 
 
-def test_training_lab_run_shows_its_progress_moving_then_the_trained_model(app_server, page, screenshot):
+def test_training_lab_run_shows_its_progress_moving_then_the_trained_model(
+    app_server, page, screenshot
+):
     """A vanilla RNN at N = 30 cannot finish in a blink: the progress is seen running, then done."""
     page.goto(f"{app_server.url}/?view=lab", wait_until="domcontentloaded")
     page.get_by_text("RNN (tanh)", exact=True).click()
@@ -105,7 +131,9 @@ def test_training_lab_run_shows_its_progress_moving_then_the_trained_model(app_s
             break
         page.wait_for_timeout(100)
     screenshot("lab-progress")
-    assert len(steps_seen) >= 3 and steps_seen == sorted(steps_seen), f"progress should move: {steps_seen}"
+    assert len(steps_seen) >= 3 and steps_seen == sorted(steps_seen), (
+        f"progress should move: {steps_seen}"
+    )
     page.get_by_text("The trained model, inside").wait_for()
     assert page.locator(EXCEPTION).count() == 0
     screenshot("lab-trained")
@@ -115,32 +143,52 @@ def needs_reference_corpus():
     from rnnviz.corpus import available_reference_corpora
 
     if not available_reference_corpora("classifier"):
-        pytest.skip("no SST-2 reference corpus (../shared/data or $RNNVIZ_DATA_DIR) for the corpus views")
+        pytest.skip(
+            "no SST-2 reference corpus (../shared/data or $RNNVIZ_DATA_DIR) for the corpus views"
+        )
 
 
 PLOT_TITLES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
     .map(p => (p._fullLayout && p._fullLayout.title && p._fullLayout.title.text) || '')"""
 
 
-@pytest.mark.parametrize("section, title", [("Gate saturation", "layer 0 forward"), ("Unit card", "histogram"),
-                                            ("Units map", "units map")])
-def test_each_corpus_view_draws_over_the_reference_corpus(app_server, page, screenshot, section, title):
+@pytest.mark.parametrize(
+    "section, title",
+    [
+        ("Gate saturation", "layer 0 forward"),
+        ("Unit card", "histogram"),
+        ("Units map", "units map"),
+    ],
+)
+def test_each_corpus_view_draws_over_the_reference_corpus(
+    app_server, page, screenshot, section, title
+):
     needs_reference_corpus()
     page.goto(f"{app_server.url}/?model={MODEL}&view=corpus", wait_until="domcontentloaded")
     page.get_by_text(section, exact=True).click()
-    page.wait_for_function("t => (" + PLOT_TITLES_JS + ")().some(s => s.toLowerCase().includes(t))", arg=title,
-                           timeout=120_000)
+    page.wait_for_function(
+        "t => (" + PLOT_TITLES_JS + ")().some(s => s.toLowerCase().includes(t))",
+        arg=title,
+        timeout=120_000,
+    )
     wait_until_idle(page)
     assert page.locator(EXCEPTION).count() == 0
     screenshot(section.replace(" ", "-").lower())
 
 
-def test_pattern_search_finds_units_of_a_span_and_their_matches_in_the_corpus(app_server, page, screenshot):
+def test_pattern_search_finds_units_of_a_span_and_their_matches_in_the_corpus(
+    app_server, page, screenshot
+):
     needs_reference_corpus()
-    page.goto(f"{app_server.url}/?model={MODEL}&view=corpus&text=the+movie+was+not+good", wait_until="domcontentloaded")
+    page.goto(
+        f"{app_server.url}/?model={MODEL}&view=corpus&text=the+movie+was+not+good",
+        wait_until="domcontentloaded",
+    )
     page.get_by_text("Pattern search", exact=True).click()
     page.wait_for_function(
-        "() => (" + PLOT_TITLES_JS + ")().some(s => s.includes('selected units around match'))", timeout=120_000)
+        "() => (" + PLOT_TITLES_JS + ")().some(s => s.includes('selected units around match'))",
+        timeout=120_000,
+    )
     wait_until_idle(page)
     assert page.locator(EXCEPTION).count() == 0
     screenshot("pattern-search")

@@ -25,7 +25,8 @@ SUCCESS = '[data-testid="stAlertContentSuccess"]'
 CHART_BOXES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(plot => {
     const box = element => { if (!element) return null; const r = element.getBoundingClientRect();
         return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
-    return {title: (plot.querySelector('.gtitle') || {}).textContent || '', titleBox: box(plot.querySelector('.gtitle')),
+    return {title: (plot.querySelector('.gtitle') || {}).textContent || '',
+            titleBox: box(plot.querySelector('.gtitle')),
             legendBox: box(plot.querySelector('.legend')), chartBox: box(plot.querySelector('.main-svg'))};
 })"""
 SVG_TEXTS_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot text')).map(t => t.textContent)"""
@@ -104,7 +105,9 @@ def save(page, name: str) -> None:
         page.set_viewport_size(viewport)
 
 
-def test_with_a_bound_of_one_the_second_session_waits_in_line_then_trains_and_stop_reads_as_stopped(browser, lab_server):
+def test_with_a_bound_of_one_the_second_session_waits_in_line_then_trains_and_stop_reads_as_stopped(
+    browser, lab_server
+):
     first = open_lab(browser, lab_server)
     second = open_lab(browser, lab_server)
     try:
@@ -164,31 +167,52 @@ def test_a_closed_tab_frees_its_training_slot_for_the_next_in_line(browser, lab_
 
 
 def boxes_intersect(a: dict, b: dict) -> bool:
-    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+    return (
+        a["left"] < b["right"]
+        and b["left"] < a["right"]
+        and a["top"] < b["bottom"]
+        and b["top"] < a["bottom"]
+    )
 
 
 @pytest.mark.parametrize("viewport", [(1280, 720), (1600, 1000)], ids=["1280x720", "1600x1000"])
-def test_lab_charts_keep_titles_whole_and_clear_of_legends_and_print_plain_decimals(browser, lab_server, viewport):
+def test_lab_charts_keep_titles_whole_and_clear_of_legends_and_print_plain_decimals(
+    browser, lab_server, viewport
+):
     page = open_lab(browser, lab_server, viewport)
     try:
-        page.get_by_role("button", name="Train").click()  # the default LSTM reaches its target in seconds
+        page.get_by_role(
+            "button", name="Train"
+        ).click()  # the default LSTM reaches its target in seconds
         page.locator(SUCCESS).wait_for(timeout=90_000)
         page.get_by_text("The trained model, inside").wait_for()
         wait_until_idle(page)
-        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .gtitle').length >= 2")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot .gtitle').length >= 2"
+        )
         charts = page.evaluate(CHART_BOXES_JS)
-        live = [chart for chart in charts if chart["title"] in ("held-out loss and accuracy", "‖∂loss/∂h_t‖ per timestep")]
+        live = [
+            chart
+            for chart in charts
+            if chart["title"] in ("held-out loss and accuracy", "‖∂loss/∂h_t‖ per timestep")
+        ]
         assert len(live) == 2, [chart["title"] for chart in charts]
         for chart in live:
             title, legend, whole = chart["titleBox"], chart["legendBox"], chart["chartBox"]
-            assert not boxes_intersect(title, legend), f"{chart['title']}: title {title} overlaps legend {legend}"
-            assert whole["left"] <= title["left"] and title["right"] <= whole["right"], f"{chart['title']} is cut off"
+            assert not boxes_intersect(title, legend), (
+                f"{chart['title']}: title {title} overlaps legend {legend}"
+            )
+            assert whole["left"] <= title["left"] and title["right"] <= whole["right"], (
+                f"{chart['title']} is cut off"
+            )
         texts = page.evaluate(SVG_TEXTS_JS)
         scientific = [text for text in texts if SCIENTIFIC.search(text)]
         assert not scientific, f"numbers in scientific notation on the lab page: {scientific[:5]}"
         assert page.locator(EXCEPTION).count() == 0
         save(page, f"trained-{viewport[0]}x{viewport[1]}")
         page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
-        page.screenshot(path=str(SCREENSHOT_DIR / f"lab-first-screen-{viewport[0]}x{viewport[1]}.png"))
+        page.screenshot(
+            path=str(SCREENSHOT_DIR / f"lab-first-screen-{viewport[0]}x{viewport[1]}.png")
+        )
     finally:
         page.context.close()

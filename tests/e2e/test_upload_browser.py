@@ -6,6 +6,7 @@ import json
 import struct
 
 import pytest
+
 from .harness import ERROR_ALERT, EXCEPTION, REPO_ROOT, wait_for_heatmaps, wait_until_idle
 
 pytestmark = pytest.mark.e2e
@@ -29,12 +30,27 @@ def renamed_config(**changes) -> bytes:
 
 CRAFTED = {  # issue 17's table
     "config declaring embedding 60,000, hidden 60,000, 50 layers": (
-        renamed_config(embedding_dim=60_000, hidden_size=60_000, num_layers=50), None, "parameters"),
-    "header entry that is a number": (renamed_config(), safetensors_file(b'{"head.bias": 5}'), "head.bias"),
-    "header that is a JSON list": (renamed_config(), safetensors_file(b"[1, 2]"), "JSON object of tensors"),
+        renamed_config(embedding_dim=60_000, hidden_size=60_000, num_layers=50),
+        None,
+        "parameters",
+    ),
+    "header entry that is a number": (
+        renamed_config(),
+        safetensors_file(b'{"head.bias": 5}'),
+        "head.bias",
+    ),
+    "header that is a JSON list": (
+        renamed_config(),
+        safetensors_file(b"[1, 2]"),
+        "JSON object of tensors",
+    ),
     "data_offsets of the wrong type": (
-        renamed_config(), safetensors_file(b'{"head.bias": {"dtype": "F32", "shape": [2], "data_offsets": 8}}',
-                                           bytes(8)), "data_offsets"),
+        renamed_config(),
+        safetensors_file(
+            b'{"head.bias": {"dtype": "F32", "shape": [2], "data_offsets": 8}}', bytes(8)
+        ),
+        "data_offsets",
+    ),
 }
 
 
@@ -44,8 +60,10 @@ def upload(page, config: bytes, weights: bytes, tag: int) -> None:
     Each upload's files are named after `tag`, so that waiting for the names waits for this upload.
     """
     inputs = page.locator(FILE_INPUTS)
-    files = [(f"config-{tag}.json", "application/json", config),
-             (f"model-{tag}.safetensors", "application/octet-stream", weights)]
+    files = [
+        (f"config-{tag}.json", "application/json", config),
+        (f"model-{tag}.safetensors", "application/octet-stream", weights),
+    ]
     for index, (name, kind, data) in enumerate(files):  # one at a time: each upload reruns the page
         inputs.nth(index).set_input_files({"name": name, "mimeType": kind, "buffer": data})
         page.locator(UPLOADED_NAMES).filter(has_text=name).wait_for()
@@ -64,11 +82,16 @@ def test_each_crafted_upload_gets_a_message_and_a_valid_one_is_shown(app_server,
         alert.first.wait_for()
         wait_until_idle(page)
         assert alert.first.inner_text().startswith("Could not load the model: "), case
-        assert page.locator(EXCEPTION).count() == 0, (case, page.locator(EXCEPTION).first.inner_text())
+        assert page.locator(EXCEPTION).count() == 0, (
+            case,
+            page.locator(EXCEPTION).first.inner_text(),
+        )
     screenshot("refused")
 
     upload(page, renamed_config(), weights, len(CRAFTED))
-    page.wait_for_function(MODEL_PICKED_JS, arg="upload: mine", polling=100)  # the model picker shows the upload
+    page.wait_for_function(
+        MODEL_PICKED_JS, arg="upload: mine", polling=100
+    )  # the model picker shows the upload
     wait_for_heatmaps(page)
     wait_until_idle(page)
     screenshot("loaded")

@@ -6,18 +6,22 @@ from __future__ import annotations
 import re
 
 import numpy as np
-
 import pytest
+from arithmetic import check_written_update, previous_index
 
 import rnnviz
 from rnnviz.figures import LABELS
 from rnnviz.inspection import inspect_text
 
-from arithmetic import check_written_update, previous_index
-
 from .conftest import CONTENT_HEIGHT_JS, SCREENSHOT_DIR
 from .harness import EXCEPTION, wait_for_heatmaps, wait_until_idle
-from .probes import SELECTED_CELLS_JS, TITLE_AND_LEGEND_BOXES_JS, boxes_intersect, cell_centre, hover_lines
+from .probes import (
+    SELECTED_CELLS_JS,
+    TITLE_AND_LEGEND_BOXES_JS,
+    boxes_intersect,
+    cell_centre,
+    hover_lines,
+)
 
 pytestmark = pytest.mark.e2e
 SCREENSHOTS = SCREENSHOT_DIR
@@ -31,14 +35,19 @@ GRID_CHART_JS = """q => Array.from(document.querySelectorAll('.js-plotly-plot'))
 
 
 def open_heatmaps(page, url: str, text: str) -> int:
-    page.goto(f"{url}/?model={MODEL}&text={text.replace(' ', '+')}&order=index", wait_until="domcontentloaded")
+    page.goto(
+        f"{url}/?model={MODEL}&text={text.replace(' ', '+')}&order=index",
+        wait_until="domcontentloaded",
+    )
     wait_for_heatmaps(page)
     wait_until_idle(page)
     return page.evaluate(GRID_CHART_JS, "hidden")
 
 
 @pytest.mark.parametrize("text", [SHORT, LONG], ids=["side-by-side", "stacked"])
-def test_hovering_a_cell_of_every_panel_names_its_quantity_and_shows_its_value(app_server, page, text, screenshot):
+def test_hovering_a_cell_of_every_panel_names_its_quantity_and_shows_its_value(
+    app_server, page, text, screenshot
+):
     run = inspect_text(rnnviz.load(MODEL), text)
     chart = open_heatmaps(page, app_server.url, text)
     step, row = 3, 12
@@ -46,9 +55,14 @@ def test_hovering_a_cell_of_every_panel_names_its_quantity_and_shows_its_value(a
         centre = cell_centre(page, chart, quantity, step, row)
         lines = hover_lines(page, centre["x"], centre["y"])
         assert lines[0] == LABELS[quantity], lines
-        assert f"unit {row}" in lines and re.fullmatch(r"token (not|funny) ·3|token (not|funny)", lines[1]), lines
+        assert f"unit {row}" in lines and re.fullmatch(
+            r"token (not|funny) ·3|token (not|funny)", lines[1]
+        ), lines
         shown = float(lines[-1].removeprefix("value "))
-        assert shown == pytest.approx(run.states(0, "forward", quantity)[step, row], abs=6e-4), (quantity, lines)
+        assert shown == pytest.approx(run.states(0, "forward", quantity)[step, row], abs=6e-4), (
+            quantity,
+            lines,
+        )
     screenshot("hovered")
     assert page.locator(EXCEPTION).count() == 0
 
@@ -63,11 +77,15 @@ def test_clicking_a_cell_in_any_panel_selects_that_token_and_unit(app_server, pa
         page.wait_for_function(
             "([chart, cell]) => { const s = (" + SELECTED_CELLS_JS + ")(chart);"
             " return s.length > 0 && s.every(c => c[0] === cell[0] && c[1] === cell[1]); }",
-            arg=[chart, [step, row]], timeout=20_000)
+            arg=[chart, [step, row]],
+            timeout=20_000,
+        )
         wait_until_idle(page)
-        page.wait_for_function("([s, u]) => { const p = new URL(location.href).searchParams;"
-                               " return (p.get('unit') || '0') === u && (p.get('step') || '0') === s; }",
-                               arg=[str(step), str(row)])
+        page.wait_for_function(
+            "([s, u]) => { const p = new URL(location.href).searchParams;"
+            " return (p.get('unit') || '0') === u && (p.get('step') || '0') === s; }",
+            arg=[str(step), str(row)],
+        )
         chart = page.evaluate(GRID_CHART_JS, "hidden")
 
 
@@ -80,10 +98,15 @@ def lecture_step(page) -> int:
     return page.evaluate(STEP_IN_URL_JS)
 
 
-def test_play_walks_the_lecture_through_the_sentence_and_stops_at_the_end_and_pause_keeps_the_step(app_server, page):
+def test_play_walks_the_lecture_through_the_sentence_and_stops_at_the_end_and_pause_keeps_the_step(
+    app_server, page
+):
     text = "i did not like this movie at all"
     tokens = text.split()
-    page.goto(f"{app_server.url}/?view=lecture&text={text.replace(' ', '+')}", wait_until="domcontentloaded")
+    page.goto(
+        f"{app_server.url}/?view=lecture&text={text.replace(' ', '+')}",
+        wait_until="domcontentloaded",
+    )
     page.wait_for_selector(".rnnviz-reading .current")
     wait_until_idle(page)
     page.get_by_role("button", name="play").click()
@@ -103,21 +126,33 @@ def test_play_walks_the_lecture_through_the_sentence_and_stops_at_the_end_and_pa
     assert page.evaluate(CURRENT_TOKEN_JS) == paused_at, "pause keeps the step"
     assert tokens[lecture_step(page)] == paused_at
     page.get_by_role("button", name="play").click()
-    page.wait_for_function("last => { const c = document.querySelector('.rnnviz-reading .current');"
-                           " return c && c.textContent === last; }", arg=tokens[-1], timeout=20_000)
-    page.get_by_role("button", name="play").wait_for(timeout=10_000)  # it stopped by itself at the end
+    page.wait_for_function(
+        "last => { const c = document.querySelector('.rnnviz-reading .current');"
+        " return c && c.textContent === last; }",
+        arg=tokens[-1],
+        timeout=20_000,
+    )
+    page.get_by_role("button", name="play").wait_for(
+        timeout=10_000
+    )  # it stopped by itself at the end
     page.wait_for_timeout(2500)
     assert page.evaluate(CURRENT_TOKEN_JS) == tokens[-1] and lecture_step(page) == len(tokens) - 1
     assert page.locator(EXCEPTION).count() == 0
 
 
-def test_arrow_keys_step_the_lecture_and_the_backward_direction_reads_right_to_left(app_server, page):
-    page.goto(f"{app_server.url}/?view=lecture&model=sst2-bilstm&direction=backward&layer=1&step=4",
-              wait_until="domcontentloaded")
+def test_arrow_keys_step_the_lecture_and_the_backward_direction_reads_right_to_left(
+    app_server, page
+):
+    page.goto(
+        f"{app_server.url}/?view=lecture&model=sst2-bilstm&direction=backward&layer=1&step=4",
+        wait_until="domcontentloaded",
+    )
     page.wait_for_selector(".rnnviz-reading .current")
     wait_until_idle(page)
     assert page.evaluate(CURRENT_TOKEN_JS) == "good"
-    page.locator(".rnnviz-reading").click()  # the page has the keyboard, as after a person's first click
+    page.locator(
+        ".rnnviz-reading"
+    ).click()  # the page has the keyboard, as after a person's first click
     page.wait_for_timeout(300)
     page.keyboard.press("ArrowRight")  # on, in reading order: right to left
     page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'not'")
@@ -125,7 +160,9 @@ def test_arrow_keys_step_the_lecture_and_the_backward_direction_reads_right_to_l
     page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'was'")
     page.keyboard.press("ArrowLeft")
     page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'not'")
-    unread = page.evaluate("() => Array.from(document.querySelectorAll('.rnnviz-reading .unread')).length")
+    unread = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.rnnviz-reading .unread')).length"
+    )
     assert unread == 3  # "the movie was" not yet read by the backward direction
 
 
@@ -146,11 +183,14 @@ PRESENTER_PARTS_JS = """() => {
 
 
 def test_the_presenter_screen_holds_controls_diagram_update_and_prediction_on_one_projector_screen(
-        browser, app_server):
+    browser, app_server
+):
     page = browser.new_context(viewport=PROJECTOR).new_page()
     try:
-        page.goto(f"{app_server.url}/?view=lecture&present=1&text=i+did+not+like+this+movie+at+all&step=3",
-                  wait_until="domcontentloaded")
+        page.goto(
+            f"{app_server.url}/?view=lecture&present=1&text=i+did+not+like+this+movie+at+all&step=3",
+            wait_until="domcontentloaded",
+        )
         page.wait_for_selector(".st-key-step-prediction .js-plotly-plot")
         wait_until_idle(page)
         page.wait_for_timeout(500)
@@ -158,7 +198,12 @@ def test_the_presenter_screen_holds_controls_diagram_update_and_prediction_on_on
         page.screenshot(path=str(SCREENSHOTS / "presenter-1280x720.png"))
         for name in ("reading", "back", "forward", "play", "diagram", "update", "prediction"):
             left, top, right, bottom = parts[name]
-            assert 0 <= left and right <= PROJECTOR["width"] and 0 <= top and bottom <= PROJECTOR["height"], (name, parts)
+            assert (
+                0 <= left
+                and right <= PROJECTOR["width"]
+                and 0 <= top
+                and bottom <= PROJECTOR["height"]
+            ), (name, parts)
         assert parts["diagram_font"] >= 20 and parts["prediction_font"] >= 20, parts
         assert page.locator("h1").first.is_hidden()  # no page title on the presenter screen
         assert page.locator(EXCEPTION).count() == 0
@@ -168,12 +213,16 @@ def test_the_presenter_screen_holds_controls_diagram_update_and_prediction_on_on
 
 def test_the_written_update_on_the_page_adds_up_for_the_backward_direction(page, app_server):
     """sst2-bilstm, layer 1, backward, unit 17, token 3: the page's own KaTeX source, read back and evaluated."""
-    page.goto(f"{app_server.url}/?view=lecture&model=sst2-bilstm&layer=1&direction=backward&unit=17&step=3",
-              wait_until="domcontentloaded")
+    page.goto(
+        f"{app_server.url}/?view=lecture&model=sst2-bilstm&layer=1&direction=backward&unit=17&step=3",
+        wait_until="domcontentloaded",
+    )
     page.wait_for_selector(".st-key-lecture .katex-display")
     wait_until_idle(page)
-    sources = page.evaluate("() => Array.from(document.querySelectorAll('.st-key-lecture annotation'))"
-                            ".map(a => a.textContent)")
+    sources = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.st-key-lecture annotation'))"
+        ".map(a => a.textContent)"
+    )
     update = [s for s in sources if "c_{3}" in s and "f \\cdot" in s]
     assert update, sources
     assert previous_index(update[0]) == 4  # the backward direction starts from c at t + 1
@@ -183,11 +232,23 @@ def test_the_written_update_on_the_page_adds_up_for_the_backward_direction(page,
     assert f"({c_next:.3f})" in update[0]
 
 
-VIEWS = ["heatmaps", "inspector", "compare", "trajectory", "lecture", "gradients", "lab", "corpus", "export"]
+VIEWS = [
+    "heatmaps",
+    "inspector",
+    "compare",
+    "trajectory",
+    "lecture",
+    "gradients",
+    "lab",
+    "corpus",
+    "export",
+]
 
 
 @pytest.mark.parametrize("size", [PROJECTOR, LAPTOP], ids=["projector", "laptop"])
-def test_no_chart_title_covers_its_legend_in_any_view_and_every_view_is_screenshotted(browser, app_server, size):
+def test_no_chart_title_covers_its_legend_in_any_view_and_every_view_is_screenshotted(
+    browser, app_server, size
+):
     page = browser.new_context(viewport=size).new_page()
     try:
         for view in VIEWS:
@@ -200,7 +261,10 @@ def test_no_chart_title_covers_its_legend_in_any_view_and_every_view_is_screensh
                 assert not boxes_intersect(chart["title"], chart["legend"]), (view, chart)
             height = min(page.evaluate(CONTENT_HEIGHT_JS), 9000)
             page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
-            page.screenshot(path=str(SCREENSHOTS / f"view-{view}-{size['width']}x{size['height']}.png"), full_page=True)
+            page.screenshot(
+                path=str(SCREENSHOTS / f"view-{view}-{size['width']}x{size['height']}.png"),
+                full_page=True,
+            )
             page.set_viewport_size(size)
             assert page.locator(EXCEPTION).count() == 0, view
     finally:
@@ -211,7 +275,9 @@ WHATIF_CURVES_JS = """() => { const plot = document.querySelector('.st-key-whati
     return plot ? plot._fullData.map(t => ({name: t.name, y: Array.from(t.y)})) : null; }"""
 
 
-def test_editing_units_inside_the_recurrence_changes_the_prediction_curve_on_a_negation_pair(page, app_server):
+def test_editing_units_inside_the_recurrence_changes_the_prediction_curve_on_a_negation_pair(
+    page, app_server
+):
     page.goto(f"{app_server.url}/?view=whatif&unit=0", wait_until="domcontentloaded")
     page.get_by_role("button", name="Lesson example", exact=False).click()
     page.wait_for_function("() => new URL(location.href).searchParams.get('step') === '3'")
@@ -226,6 +292,10 @@ def test_editing_units_inside_the_recurrence_changes_the_prediction_curve_on_a_n
     model = rnnviz.load(MODEL)
     run = inspect_text(model, "the movie was not good")
     assert trained[-1] == pytest.approx(float(run.predictions[-1].max()), abs=1e-3)
-    text = page.locator('[data-testid="stMarkdown"]').filter(has_text="After the last token").inner_text()
+    text = (
+        page.locator('[data-testid="stMarkdown"]')
+        .filter(has_text="After the last token")
+        .inner_text()
+    )
     assert "the prediction changes" in text, text
     assert page.locator(EXCEPTION).count() == 0

@@ -21,32 +21,66 @@ def heatmap_figures(run: TextRun, state: ViewState):
     built = []
     for quantity in recorded.quantities:
         values = run.states(state.layer, state.direction, quantity)
-        figure = figures.quantity_heatmap(values, labels, quantity, recorded.cell, order,
-                                          selected=(state.step, state.unit), clickable=False)
+        figure = figures.quantity_heatmap(
+            values,
+            labels,
+            quantity,
+            recorded.cell,
+            order,
+            selected=(state.step, state.unit),
+            clickable=False,
+        )
         built.append((quantity, values, figure))
     return labels, order, built
 
 
 def render(run: TextRun, state: ViewState) -> None:
-    st.markdown("Every chart also has a camera button (top right of the chart) that saves a PNG in the browser, "
-                "offline.")
+    st.markdown(
+        "Every chart also has a camera button (top right of the chart) that saves a PNG in the browser, "
+        "offline."
+    )
     labels, order, built = heatmap_figures(run, state)
-    every_unit = unit_order(run.states(state.layer, state.direction, "hidden"), state.order, state.unit)
+    every_unit = unit_order(
+        run.states(state.layer, state.direction, "hidden"), state.order, state.unit
+    )
     stem = f"{run.model}-layer{state.layer}-{state.direction}"
-    st.caption(f"Figures show the {len(order)} units the heatmaps show; the CSV files hold all "
-               f"{len(every_unit)} units of layer {state.layer} {state.direction}, ordered by {state.order}; "
-               "the trace files hold every layer and direction.")
-    st.download_button("trace (NPZ)", data=lambda: export.trace_npz(run), file_name=f"{run.model}-trace.npz",
-                       mime="application/octet-stream", on_click="ignore", key="export-npz")
-    st.download_button("trace (JSON)", data=lambda: export.trace_json_text(run), file_name=f"{run.model}-trace.json",
-                       mime="application/json", on_click="ignore", key="export-json")
+    st.caption(
+        f"Figures show the {len(order)} units the heatmaps show; the CSV files hold all "
+        f"{len(every_unit)} units of layer {state.layer} {state.direction}, ordered by {state.order}; "
+        "the trace files hold every layer and direction."
+    )
+    st.download_button(
+        "trace (NPZ)",
+        data=lambda: export.trace_npz(run),
+        file_name=f"{run.model}-trace.npz",
+        mime="application/octet-stream",
+        on_click="ignore",
+        key="export-npz",
+    )
+    st.download_button(
+        "trace (JSON)",
+        data=lambda: export.trace_json_text(run),
+        file_name=f"{run.model}-trace.json",
+        mime="application/json",
+        on_click="ignore",
+        key="export-json",
+    )
     for quantity, values, figure in built:
         left, right = st.columns(2)
         name = LABELS.get(quantity, quantity)
-        left.download_button(f"{name} — figure (HTML)", data=lambda figure=figure: export.figure_html(figure),
-                             file_name=f"{stem}-{quantity}.html", mime="text/html", on_click="ignore",
-                             key=f"export-html-{quantity}")
-        right.download_button(f"{name} — values of all {len(every_unit)} units (CSV)",
-                              data=lambda values=values: export.heatmap_csv(values, run.tokens, every_unit),
-                              file_name=f"{stem}-{quantity}.csv", mime="text/csv", on_click="ignore",
-                              key=f"export-csv-{quantity}")
+        left.download_button(
+            f"{name} — figure (HTML)",
+            data=lambda figure=figure: export.figure_html(figure),
+            file_name=f"{stem}-{quantity}.html",
+            mime="text/html",
+            on_click="ignore",
+            key=f"export-html-{quantity}",
+        )
+        right.download_button(
+            f"{name} — values of all {len(every_unit)} units (CSV)",
+            data=lambda values=values: export.heatmap_csv(values, run.tokens, every_unit),
+            file_name=f"{stem}-{quantity}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key=f"export-csv-{quantity}",
+        )

@@ -13,8 +13,14 @@ import streamlit as st
 
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import readable_number, token_labels
-from rnnviz.figures.gradients import (attribution_bars, attribution_html, dependence_lines, flow_comparison,
-                                      flow_heatmap, flow_lines)
+from rnnviz.figures.gradients import (
+    attribution_bars,
+    attribution_html,
+    dependence_lines,
+    flow_comparison,
+    flow_heatmap,
+    flow_lines,
+)
 from rnnviz.gradients import Attributions, GradientFlow, gradient_flow, token_attributions
 from rnnviz.inspection import TextRun
 from rnnviz.models import LoadedModel, bundled_names
@@ -29,13 +35,21 @@ def _key(loaded: LoadedModel) -> tuple:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _flow(_loaded: LoadedModel, key: tuple, ids: tuple[int, ...], target: int | None, position: int | None) -> GradientFlow:
+def _flow(
+    _loaded: LoadedModel, key: tuple, ids: tuple[int, ...], target: int | None, position: int | None
+) -> GradientFlow:
     return gradient_flow(_loaded, ids, target=target, position=position)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _attributions(_loaded: LoadedModel, key: tuple, ids: tuple[int, ...], target: int | None,
-                  position: int | None, n_steps: int) -> Attributions:
+def _attributions(
+    _loaded: LoadedModel,
+    key: tuple,
+    ids: tuple[int, ...],
+    target: int | None,
+    position: int | None,
+    n_steps: int,
+) -> Attributions:
     return token_attributions(_loaded, ids, target=target, position=position, n_steps=n_steps)
 
 
@@ -44,19 +58,45 @@ def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
     if run.task == "classifier":
         labels = list(run.prediction_labels)
         predicted = int(run.predictions[-1].argmax())
-        target = st.selectbox("output y: the score (logit) of class", range(len(labels)), index=predicted,
-                              format_func=lambda k: labels[k] + (" (predicted)" if k == predicted else ""), key="grad_class")
+        target = st.selectbox(
+            "output y: the score (logit) of class",
+            range(len(labels)),
+            index=predicted,
+            format_func=lambda k: labels[k] + (" (predicted)" if k == predicted else ""),
+            key="grad_class",
+        )
         return int(target), None
     steps = len(run.tokens)
-    position = steps - 1 if steps == 1 else st.slider("output y: next-token log-probability after position", 0, steps - 1,
-                                                       steps - 1, key="grad_position")
+    position = (
+        steps - 1
+        if steps == 1
+        else st.slider(
+            "output y: next-token log-probability after position",
+            0,
+            steps - 1,
+            steps - 1,
+            key="grad_position",
+        )
+    )
     top = [loaded.tokenizer.stoi.get(token, 1) for token, _ in run.top_outcomes(position, k=5)]
-    target = st.selectbox("next token", top, key="grad_token",
-                          format_func=lambda i: f"{loaded.tokenizer.itos[i]!r} (p = {run.predictions[position][i]:.3f})")
+    target = st.selectbox(
+        "next token",
+        top,
+        key="grad_token",
+        format_func=lambda i: (
+            f"{loaded.tokenizer.itos[i]!r} (p = {run.predictions[position][i]:.3f})"
+        ),
+    )
     return int(target), int(position)
 
 
-def render(loaded: LoadedModel, run: TextRun, layer: int, direction: str, load_model: Callable[[str], LoadedModel]) -> None:
+def render(
+    loaded: LoadedModel,
+    run: TextRun,
+    layer: int,
+    direction: str,
+    load_model: Callable[[str], LoadedModel],
+) -> None:
     """Draw the gradients view for `run` (the text as `loaded` read it).
 
     layer, direction: the layer and direction the rest of the page shows; their curves are
@@ -93,8 +133,10 @@ def render(loaded: LoadedModel, run: TextRun, layer: int, direction: str, load_m
     st.plotly_chart(flow_heatmap(flow, labels), key="grad_chart_heatmap")
     st.plotly_chart(flow_lines(flow, labels), key="grad_chart_lines")
     st.plotly_chart(dependence_lines(flow, labels), key="grad_chart_dependence")
-    st.caption("‖∂h_final/∂h_t‖_F: the Frobenius norm of the Jacobian of the layer's final state (h_T forward, "
-               "h_1 backward) with respect to h_t; for an LSTM with c_t held fixed. At the final step it is √units.")
+    st.caption(
+        "‖∂h_final/∂h_t‖_F: the Frobenius norm of the Jacobian of the layer's final state (h_T forward, "
+        "h_1 backward) with respect to h_t; for an LSTM with c_t held fixed. At the final step it is √units."
+    )
 
     st.subheader("Token attributions")
     st.markdown("**Integrated gradients**")
@@ -107,7 +149,8 @@ def render(loaded: LoadedModel, run: TextRun, layer: int, direction: str, load_m
     st.caption(
         f"Completeness: integrated gradients sum to y(x) − y(baseline). Here Σ attributions = "
         f"{attributions.integrated.sum():.4f} and y(x) − y(baseline) = {attributions.output_value:.4f} − "
-        f"({attributions.baseline_value:.4f}) = {change:.4f}: relative error {attributions.completeness_error:.2%} {check}. "
+        f"({attributions.baseline_value:.4f}) = {change:.4f}: relative error "
+        f"{attributions.completeness_error:.2%} {check}. "
         "Baseline: every token replaced by the all-zero <pad> embedding; Captum, Gauss–Legendre, "
         f"{attributions.n_steps} steps. Red raises y, blue lowers it."
     )
@@ -143,8 +186,15 @@ def _comparison(run: TextRun, load_model: Callable[[str], LoadedModel]) -> None:
         st.info("Skipped: " + "; ".join(skipped) + ".")
     if not curves:
         return
-    labels = token_labels(tokens) if tokens else [f"·{i}" for i in range(max(len(c) for _, c in curves))]
-    padded = [(name, np.pad(values, (0, len(labels) - len(values)), constant_values=np.nan)) for name, values in curves]
+    labels = (
+        token_labels(tokens) if tokens else [f"·{i}" for i in range(max(len(c) for _, c in curves))]
+    )
+    padded = [
+        (name, np.pad(values, (0, len(labels) - len(values)), constant_values=np.nan))
+        for name, values in curves
+    ]
     st.plotly_chart(flow_comparison(padded, labels), key="grad_chart_comparison")
-    st.caption("Each model's predicted-class score, differentiated with respect to the last layer's h_t: how much of "
-               "the output's sensitivity reaches each earlier token.")
+    st.caption(
+        "Each model's predicted-class score, differentiated with respect to the last layer's h_t: how much of "
+        "the output's sensitivity reaches each earlier token."
+    )

@@ -20,29 +20,44 @@ CLICKABLE_CELLS = 6000
 
 def next_tokens_in_grid(run: TextRun) -> bool:
     """A language model's top-k table joins the heatmap grid where every panel shares the token axis."""
-    return (run.task == "language_model" and run.predictions is not None
-            and figures.shares_token_axis(len(run.tokens), len(run.recurrent_call.quantities)))
+    return (
+        run.task == "language_model"
+        and run.predictions is not None
+        and figures.shares_token_axis(len(run.tokens), len(run.recurrent_call.quantities))
+    )
 
 
 def prediction_panel(model, run: TextRun) -> None:
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     if run.predictions is None:
-        st.caption(f"{run.model} gives no per-step predictions (its entry point has no per_step); its states follow.")
+        st.caption(
+            f"{run.model} gives no per-step predictions (its entry point has no per_step); its states follow."
+        )
     elif run.task in ("classifier", "custom"):
-        st.plotly_chart(figures.class_probability_figure(run.predictions, labels, list(run.prediction_labels)),
-                        key="prediction", theme=None)  # its own plain look (figures.PlainFigure)
+        st.plotly_chart(
+            figures.class_probability_figure(run.predictions, labels, list(run.prediction_labels)),
+            key="prediction",
+            theme=None,
+        )  # its own plain look (figures.PlainFigure)
         label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
         st.markdown(f"**Prediction:** {label} ({p:.1%})")
         if run.recurrent_call.bidirectional:
-            st.caption("A bidirectional model's prediction after token t is the whole model run on the first t + 1 "
-                       "tokens: its backward direction reads that prefix from its last token back to the first.")
+            st.caption(
+                "A bidirectional model's prediction after token t is the whole model run on the first t + 1 "
+                "tokens: its backward direction reads that prefix from its last token back to the first."
+            )
     else:
         if next_tokens_in_grid(run):
-            st.caption("The top-5 next characters after each position are the first row of the heatmaps below, "
-                       "on their token axis.")
+            st.caption(
+                "The top-5 next characters after each position are the first row of the heatmaps below, "
+                "on their token axis."
+            )
         else:
-            st.plotly_chart(figures.next_token_figure(run.predictions, labels, list(run.prediction_labels), 5),
-                            key="prediction", theme=None)  # its own plain look (figures.PlainFigure)
+            st.plotly_chart(
+                figures.next_token_figure(run.predictions, labels, list(run.prediction_labels), 5),
+                key="prediction",
+                theme=None,
+            )  # its own plain look (figures.PlainFigure)
         left, right, go_column = st.columns([2, 2, 1])
         length = left.slider("characters to sample", 20, 400, 120, step=20, key="sample_length")
         temperature = right.slider("temperature", 0.1, 2.0, 0.8, step=0.1, key="temperature")
@@ -56,9 +71,14 @@ def shown_units_note(run: TextRun, state: ViewState, order: np.ndarray) -> str:
     total = run.recurrent_call.hidden_size
     note = f"showing {len(order)} of {total} units ordered by {state.order}"
     if len(order) and int(order[-1]) == state.unit and len(order) == state.units_shown < total:
-        first = unit_order(run.states(state.layer, state.direction, "hidden"), state.order, state.unit)
+        first = unit_order(
+            run.states(state.layer, state.direction, "hidden"), state.order, state.unit
+        )
         if state.unit not in first[: len(order)]:
-            return note + f" (the first {len(order) - 1}, then the selected unit {state.unit} in the last row)."
+            return (
+                note
+                + f" (the first {len(order) - 1}, then the selected unit {state.unit} in the last row)."
+            )
     return note + "."
 
 
@@ -68,16 +88,35 @@ def render(model, run: TextRun, state: ViewState) -> None:
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     order = chosen_units(run, state)
     clickable = len(labels) * len(order) <= CLICKABLE_CELLS
-    st.caption(f"layer {state.layer}, {state.direction}; {shown_units_note(run, state, order)} "
-               "Click a cell to inspect that unit at that token."
-               + ("" if clickable else
-                  " Long text: to click cells, show fewer units or use the inspector's heatmap."))
-    next_tokens = (figures.NextTokens(run.predictions, list(run.prediction_labels)) if next_tokens_in_grid(run)
-                   else None)
-    grid = figures.quantity_grid({q: run.states(state.layer, state.direction, q) for q in recorded.quantities},
-                                 labels, recorded.cell, order, selected=(state.step, state.unit), clickable=clickable,
-                                 next_tokens=next_tokens, notation=state.notation)
+    st.caption(
+        f"layer {state.layer}, {state.direction}; {shown_units_note(run, state, order)} "
+        "Click a cell to inspect that unit at that token."
+        + (
+            ""
+            if clickable
+            else " Long text: to click cells, show fewer units or use the inspector's heatmap."
+        )
+    )
+    next_tokens = (
+        figures.NextTokens(run.predictions, list(run.prediction_labels))
+        if next_tokens_in_grid(run)
+        else None
+    )
+    grid = figures.quantity_grid(
+        {q: run.states(state.layer, state.direction, q) for q in recorded.quantities},
+        labels,
+        recorded.cell,
+        order,
+        selected=(state.step, state.unit),
+        clickable=clickable,
+        next_tokens=next_tokens,
+        notation=state.notation,
+    )
     clickable_heatmap(grid, "heatmaps", theme=None)  # its own plain look (figures.PlainFigure)
     token = figures.token_text(labels[state.step])
-    st.button(f"Inspect unit {state.unit} at '{token}' (token {state.step})", key="open_inspector",
-              icon=":material/search:", on_click=lambda: st.session_state.update(view="inspector"))
+    st.button(
+        f"Inspect unit {state.unit} at '{token}' (token {state.step})",
+        key="open_inspector",
+        icon=":material/search:",
+        on_click=lambda: st.session_state.update(view="inspector"),
+    )

@@ -12,7 +12,6 @@ from rnnviz.inspection import TextRun
 from rnnviz.interventions import UnitRanking, rank_units_by_ablation, rank_units_by_change
 from rnnviz.models import LoadedModel
 
-
 TOP_UNITS = 8
 
 
@@ -26,16 +25,30 @@ def units_that_matter(model, run: TextRun, state: ViewState) -> None:
     run = getattr(run, "run", run)  # the run as recorded: rankings rerun the model
     with st.expander(f"Units that matter at token {state.step}", expanded=False):
         moved = rank_units_by_change(run, name, state.step)
-        st.caption(f"Largest {moved.measure}: " + ", ".join(f"unit {u} ({v:+.2f})" for u, v in moved.top(TOP_UNITS)))
+        st.caption(
+            f"Largest {moved.measure}: "
+            + ", ".join(f"unit {u} ({v:+.2f})" for u, v in moved.top(TOP_UNITS))
+        )
         # one batched rerun per unit: instant for a sentence, seconds for a long passage, so asked for
-        if st.toggle("rank by effect on the prediction (ablating each unit here)", key="rank_by_effect",
-                     value=len(run.tokens) <= 60):
-            ranking = _ablation_ranking(model, (model.name, id(model.module), run.text), run, name, state.step)
+        if st.toggle(
+            "rank by effect on the prediction (ablating each unit here)",
+            key="rank_by_effect",
+            value=len(run.tokens) <= 60,
+        ):
+            ranking = _ablation_ranking(
+                model, (model.name, id(model.module), run.text), run, name, state.step
+            )
             st.caption(f"By effect: {ranking.measure}. Click one to inspect it.")
             columns = st.columns(TOP_UNITS)
             for column, (unit, score) in zip(columns, ranking.top(TOP_UNITS)):
-                column.button(f"unit {unit}", key=f"matter_{unit}", help=f"Δp = {score:+.3f}", on_click=choose_unit,
-                              args=(unit,), use_container_width=True)
+                column.button(
+                    f"unit {unit}",
+                    key=f"matter_{unit}",
+                    help=f"Δp = {score:+.3f}",
+                    on_click=choose_unit,
+                    args=(unit,),
+                    use_container_width=True,
+                )
 
 
 @st.cache_data(max_entries=64, show_spinner="ranking units by their effect…")
@@ -48,14 +61,26 @@ def render(model, run: TextRun, state: ViewState) -> None:
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     recorded = run.recurrent_call
     step = state.step
-    st.subheader(f"Unit {state.unit} — layer {state.layer}, {state.direction}, at token {labels[step]}")
+    st.subheader(
+        f"Unit {state.unit} — layer {state.layer}, {state.direction}, at token {labels[step]}"
+    )
     series = unit_series(run, state, state.unit)
     notation = state.notation
-    st.plotly_chart(figures.unit_timeline(series, labels, state.unit, step, notation=notation), key="timeline")
-    colour_by = st.radio("colour the text by", list(series), index=list(series).index("hidden"), horizontal=True,
-                         format_func=notation.label, key="colour_by")
+    st.plotly_chart(
+        figures.unit_timeline(series, labels, state.unit, step, notation=notation), key="timeline"
+    )
+    colour_by = st.radio(
+        "colour the text by",
+        list(series),
+        index=list(series).index("hidden"),
+        horizontal=True,
+        format_func=notation.label,
+        key="colour_by",
+    )
     scale = figures.colour_scale(colour_by, series[colour_by], recorded.cell)
-    st.markdown(figures.coloured_tokens_html(run.tokens, series[colour_by], scale), unsafe_allow_html=True)
+    st.markdown(
+        figures.coloured_tokens_html(run.tokens, series[colour_by], scale), unsafe_allow_html=True
+    )
     st.markdown("**The update at this token, with the recorded numbers**")
     moment = lecture.unit_step(series, step, state.unit, state.direction)
     for line in lecture.written_update(recorded.cell, moment, notation):
@@ -65,6 +90,15 @@ def render(model, run: TextRun, state: ViewState) -> None:
     order = chosen_units(run, state)
     hidden = run.states(state.layer, state.direction, "hidden")
     clickable_heatmap(
-        figures.quantity_heatmap(hidden, labels, "hidden", recorded.cell, order, (step, state.unit), clickable=True,
-                                 notation=notation),
-        "inspector-heatmap")
+        figures.quantity_heatmap(
+            hidden,
+            labels,
+            "hidden",
+            recorded.cell,
+            order,
+            (step, state.unit),
+            clickable=True,
+            notation=notation,
+        ),
+        "inspector-heatmap",
+    )

@@ -3,10 +3,11 @@
 `render()` draws the whole view. Jobs go through one server-wide rnnviz.lab.LabScheduler (at most
 RNNVIZ_LAB_JOBS train at once; the others wait their turn and see their place in line); the
 session's job is kept in st.session_state["lab_job"]. A fragment polls its progress (every
-second while it trains, every two while it waits) and redraws only itself, so the rest of the page keeps responding. When the run ends, the page
-reruns once and shows the trained model's heatmaps and the download. A job whose session has ended
-(tab closed, session expired) is stopped by the scheduler, which asks Streamlit's runtime whether
-the session is still connected; a session merely showing another view keeps its job.
+second while it trains, every two while it waits) and redraws only itself, so the rest of the
+page keeps responding. When the run ends, the page reruns once and shows the trained model's
+heatmaps and the download. A job whose session has ended (tab closed, session expired) is stopped
+by the scheduler, which asks Streamlit's runtime whether the session is still connected; a
+session merely showing another view keeps its job.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import streamlit as st
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import quantity_heatmap, token_labels
 from rnnviz.figures.lab import gradient_norm_figure, training_figure
-from rnnviz.lab import LabConfig, LabScheduler, Progress, TrainingJob, export_zip, inspect_example, lab_job_slots
+from rnnviz.lab import (
+    LabConfig,
+    LabScheduler,
+    Progress,
+    TrainingJob,
+    export_zip,
+    inspect_example,
+    lab_job_slots,
+)
 from rnnviz.lab_tasks import TASKS
 
 CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
@@ -61,32 +70,62 @@ def _settings() -> LabConfig:
     """The LabConfig chosen with the lab_ widgets."""
     defaults = LabConfig()
     columns = st.columns(3)
-    cell = columns[0].radio("cell", list(CELL_NAMES), index=list(CELL_NAMES).index(defaults.cell),
-                            format_func=CELL_NAMES.get, horizontal=True, key="lab_cell")
-    task = columns[1].selectbox("task", list(TASKS), format_func=lambda name: TASKS[name].title, key="lab_task")
+    cell = columns[0].radio(
+        "cell",
+        list(CELL_NAMES),
+        index=list(CELL_NAMES).index(defaults.cell),
+        format_func=CELL_NAMES.get,
+        horizontal=True,
+        key="lab_cell",
+    )
+    task = columns[1].selectbox(
+        "task", list(TASKS), format_func=lambda name: TASKS[name].title, key="lab_task"
+    )
     n = columns[2].slider("N (distance to bridge)", 5, 100, defaults.n, key="lab_n")
     with st.expander("training settings"):
         columns = st.columns(3)
         hidden = columns[0].slider("hidden units", 4, 128, defaults.hidden_size, key="lab_hidden")
-        budget = columns[1].slider("time budget (s)", 5, 60, int(defaults.time_budget_s), key="lab_budget")
-        max_steps = columns[2].number_input("max steps", 1, 100_000, defaults.max_steps, key="lab_max_steps")
+        budget = columns[1].slider(
+            "time budget (s)", 5, 60, int(defaults.time_budget_s), key="lab_budget"
+        )
+        max_steps = columns[2].number_input(
+            "max steps", 1, 100_000, defaults.max_steps, key="lab_max_steps"
+        )
         columns = st.columns(3)
         seed = columns[0].number_input("seed", 0, 2**31 - 1, defaults.seed, key="lab_seed")
-        gate_init = columns[1].radio("gate initialisation", ["chrono", "pytorch"], horizontal=True, key="lab_gate_init",
-                                     help="chrono: forget / update gate biases spread over the task's timescales "
-                                          "(Tallec & Ollivier 2018); pytorch: PyTorch's default uniform init.")
-        target = columns[2].slider("stop at held-out accuracy", 0.5, 1.0, defaults.target_accuracy, key="lab_target")
-    return LabConfig(cell=cell, task=task, n=int(n), hidden_size=int(hidden), time_budget_s=float(budget),
-                     max_steps=int(max_steps), seed=int(seed), gate_init=gate_init, target_accuracy=float(target))
+        gate_init = columns[1].radio(
+            "gate initialisation",
+            ["chrono", "pytorch"],
+            horizontal=True,
+            key="lab_gate_init",
+            help="chrono: forget / update gate biases spread over the task's timescales "
+            "(Tallec & Ollivier 2018); pytorch: PyTorch's default uniform init.",
+        )
+        target = columns[2].slider(
+            "stop at held-out accuracy", 0.5, 1.0, defaults.target_accuracy, key="lab_target"
+        )
+    return LabConfig(
+        cell=cell,
+        task=task,
+        n=int(n),
+        hidden_size=int(hidden),
+        time_budget_s=float(budget),
+        max_steps=int(max_steps),
+        seed=int(seed),
+        gate_init=gate_init,
+        target_accuracy=float(target),
+    )
 
 
 def render() -> None:
     """Draw the training lab: settings, Train / Stop, live progress, then the trained model."""
     defaults = LabConfig()
-    st.markdown("Train a small recurrent network on a task whose answer lies **N steps back**, and watch how much "
-                "of the loss gradient reaches each timestep: a vanilla RNN's fades with distance, a GRU's and an "
-                f"LSTM's hold. At the settings below (N = {defaults.n}, {defaults.hidden_size} hidden units, "
-                f"{defaults.time_budget_s:.0f} s) the RNN stays near chance where the GRU and the LSTM learn the task.")
+    st.markdown(
+        "Train a small recurrent network on a task whose answer lies **N steps back**, and watch how much "
+        "of the loss gradient reaches each timestep: a vanilla RNN's fades with distance, a GRU's and an "
+        f"LSTM's hold. At the settings below (N = {defaults.n}, {defaults.hidden_size} hidden units, "
+        f"{defaults.time_budget_s:.0f} s) the RNN stays near chance where the GRU and the LSTM learn the task."
+    )
     scheduler, note = lab_scheduler()
     if note:
         st.warning(note)
@@ -109,12 +148,16 @@ def render() -> None:
         active = False
     if job is None:
         counts = scheduler.counts()
-        st.info("Choose a cell, a task and N, then press Train (each run stops within its time budget). "
-                f"On this server {counts.running} of {counts.slots} training slots are in use"
-                f"{f' and {counts.waiting} waiting' if counts.waiting else ''}.")
+        st.info(
+            "Choose a cell, a task and N, then press Train (each run stops within its time budget). "
+            f"On this server {counts.running} of {counts.slots} training slots are in use"
+            f"{f' and {counts.waiting} waiting' if counts.waiting else ''}."
+        )
         return
     state = job.snapshot().state
-    st.fragment(_progress_panel, run_every=POLL_SECONDS.get(state) if active else None)(job, active, scheduler, state)
+    st.fragment(_progress_panel, run_every=POLL_SECONDS.get(state) if active else None)(
+        job, active, scheduler, state
+    )
     if not active and job.result is not None:
         _trained_model(job)
 
@@ -126,7 +169,9 @@ def progress_line(progress: Progress, place: int | None) -> str:
     if progress.state == "queued":
         return f"{head}: waiting: {ordinal(place or 1)} in line for a training slot"
     accuracy = "–" if progress.accuracy is None else f"{progress.accuracy:.1%}"
-    status = {"running": "training", "done": "done", "stopped": "stopped", "failed": "failed"}[progress.state]
+    status = {"running": "training", "done": "done", "stopped": "stopped", "failed": "failed"}[
+        progress.state
+    ]
     return f"{head}: {status} — step {progress.step}, {progress.seconds:.1f} s, held-out accuracy {accuracy}"
 
 
@@ -137,20 +182,29 @@ def outcome_message(progress: Progress) -> str:
     if progress.state == "stopped":
         if progress.reason.endswith("before it started"):
             return "Stopped before it started: it was still waiting for a training slot."
-        return (f"Stopped {where}, at {progress.fraction:.0%} of its budget; held-out accuracy {accuracy}. "
-                "Press Train to start again.")
+        return (
+            f"Stopped {where}, at {progress.fraction:.0%} of its budget; held-out accuracy {accuracy}. "
+            "Press Train to start again."
+        )
     return f"Done: {progress.reason} {where}; held-out accuracy {accuracy}."
 
 
-def _progress_panel(job: TrainingJob, polling: bool, scheduler: LabScheduler, polled_state: str) -> None:
+def _progress_panel(
+    job: TrainingJob, polling: bool, scheduler: LabScheduler, polled_state: str
+) -> None:
     progress = job.snapshot()
     place = scheduler.place(job) if progress.state == "queued" else None
     st.progress(progress.fraction, text=progress_line(progress, place))
     counts = scheduler.counts()
     if progress.state == "queued":
-        busy = ("This server's one training slot is busy" if counts.slots == 1
-                else f"All {counts.slots} training slots of this server are busy")
-        st.info(f"{busy}; this run starts when one frees ({counts.waiting} waiting). The page stays usable meanwhile.")
+        busy = (
+            "This server's one training slot is busy"
+            if counts.slots == 1
+            else f"All {counts.slots} training slots of this server are busy"
+        )
+        st.info(
+            f"{busy}; this run starts when one frees ({counts.waiting} waiting). The page stays usable meanwhile."
+        )
     elif progress.state == "failed":
         st.error(f"Training failed: {progress.reason}")
     elif progress.state == "stopped":
@@ -173,8 +227,13 @@ def _figures(job: TrainingJob, progress: Progress):
     key = (job.number, len(progress.checkpoints), progress.state)
     cached = st.session_state.get(FIGURES_KEY)
     if cached is None or cached[0] != key:
-        cached = key, (training_figure(progress.checkpoints, progress.config.task_spec),
-                       gradient_norm_figure(progress.gradient_norms))
+        cached = (
+            key,
+            (
+                training_figure(progress.checkpoints, progress.config.task_spec),
+                gradient_norm_figure(progress.gradient_norms),
+            ),
+        )
         st.session_state[FIGURES_KEY] = cached
     return cached[1]
 
@@ -183,15 +242,28 @@ def _trained_model(job: TrainingJob) -> None:
     result = job.result
     config = result.config
     st.subheader("The trained model, inside")
-    example_seed = st.number_input("example", 0, 10_000, 0, key="lab_example",
-                                   help="which generated example to run through the trained model")
+    example_seed = st.number_input(
+        "example",
+        0,
+        10_000,
+        0,
+        key="lab_example",
+        help="which generated example to run through the trained model",
+    )
     inspection = inspect_example(result.model, config, seed=int(example_seed))
-    st.markdown(f"Target **{inspection.target}**, the model says **{inspection.prediction}**. "
-                "Below, every state and gate of the trained layer over this example.")
+    st.markdown(
+        f"Target **{inspection.target}**, the model says **{inspection.prediction}**. "
+        "Below, every state and gate of the trained layer over this example."
+    )
     labels = token_labels(inspection.tokens)
     for quantity, values in inspection.quantities.items():
-        st.plotly_chart(quantity_heatmap(values, labels, quantity, inspection.cell), key=f"lab_chart_{quantity}")
-    st.download_button("Download the trained model (safetensors + config.json, zip)", export_zip(result),
-                       file_name=f"rnnviz-lab-{config.cell}-{config.task}-N{config.n}.zip",
-                       mime="application/zip", key="lab_download")
-
+        st.plotly_chart(
+            quantity_heatmap(values, labels, quantity, inspection.cell), key=f"lab_chart_{quantity}"
+        )
+    st.download_button(
+        "Download the trained model (safetensors + config.json, zip)",
+        export_zip(result),
+        file_name=f"rnnviz-lab-{config.cell}-{config.task}-N{config.n}.zip",
+        mime="application/zip",
+        key="lab_download",
+    )

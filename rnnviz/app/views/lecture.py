@@ -18,7 +18,9 @@ from rnnviz.figures.lecture import cell_diagram
 from rnnviz.inspection import TextRun
 
 PLAY_TICK = "play_tick"  # when play last moved on
-RERUN_PAGE = "lecture_rerun_page"  # a control asks the whole page to run (play's timer is set there)
+RERUN_PAGE = (
+    "lecture_rerun_page"  # a control asks the whole page to run (play's timer is set there)
+)
 SLIDER = "lecture_step"
 
 # Readable from the back of a hall: large type, black on white, in the lecture's own container.
@@ -38,7 +40,8 @@ PRESENTER_CSS = """
 <style>
 [data-testid="stHeader"] { display: none !important; }
 [data-testid="stMainBlockContainer"] { padding-top: 0.8rem !important; padding-bottom: 0.5rem !important; }
-[data-testid="stMainBlockContainer"] h1, [data-testid="stForm"], [data-testid="stButtonGroup"] { display: none !important; }
+[data-testid="stMainBlockContainer"] h1, [data-testid="stForm"],
+[data-testid="stButtonGroup"] { display: none !important; }
 </style>
 """
 PLAY_SECONDS = 1.2
@@ -58,7 +61,9 @@ def reading_line_html(tokens: list[str], step: int, direction: str, characters: 
         shown = html.escape(token.replace(" ", "\u2423") if characters and token == " " else token)
         shown = shown.replace("\n", "↵")
         kind = "current" if position == step else ("read" if position in read else "unread")
-        parts.append(f'<span class="{kind}">{shown if kind != "unread" else "·" * max(1, min(len(token), 3))}</span>')
+        parts.append(
+            f'<span class="{kind}">{shown if kind != "unread" else "·" * max(1, min(len(token), 3))}</span>'
+        )
     arrow = "reading →" if direction == "forward" else "← reading backward"
     separator = "" if characters else " "
     return f'<div class="rnnviz-reading"><small>{arrow}</small>{separator.join(parts)}</div>'
@@ -105,45 +110,101 @@ def render(run: TextRun, state: ViewState) -> None:
                     st.rerun(scope="app")
                 step = order[order.index(step) + 1]
         _step_to(step)
-        write_url(replace(state, step=step))  # a fragment's rerun does not reach the page's own write
+        write_url(
+            replace(state, step=step)
+        )  # a fragment's rerun does not reach the page's own write
         with st.container(key="lecture"):
             lecture_stage(run, state, step, order, playing)
 
     stage()
 
 
-def lecture_stage(run: TextRun, state: ViewState, step: int, order: list[int], playing: bool) -> None:
+def lecture_stage(
+    run: TextRun, state: ViewState, step: int, order: list[int], playing: bool
+) -> None:
     """Reading line, controls, the cell with the unit's values, the update in numbers, the prediction."""
     recorded = run.recurrent_call
     characters = run.task == "language_model"
-    st.markdown(reading_line_html(run.tokens, step, state.direction, characters), unsafe_allow_html=True)
-    back, forward, play, slider, present = st.columns([0.8, 0.8, 1.2, 5, 1.9], vertical_alignment="center")
+    st.markdown(
+        reading_line_html(run.tokens, step, state.direction, characters), unsafe_allow_html=True
+    )
+    back, forward, play, slider, present = st.columns(
+        [0.8, 0.8, 1.2, 5, 1.9], vertical_alignment="center"
+    )
     here = order.index(step)
-    back.button("", icon=":material/chevron_left:", key="step_back", on_click=_move, args=(order, -1),
-                disabled=here == 0, shortcut="Left", use_container_width=True, help="one token back (← key)")
-    forward.button("", icon=":material/chevron_right:", key="step_forward", on_click=_move, args=(order, 1),
-                   disabled=here == len(order) - 1, shortcut="Right", use_container_width=True,
-                   help="one token on (→ key)")
-    play.button("pause" if playing else "play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                key="play", on_click=_toggle_play, args=(order,), use_container_width=True,
-                type="primary" if playing else "secondary")
+    back.button(
+        "",
+        icon=":material/chevron_left:",
+        key="step_back",
+        on_click=_move,
+        args=(order, -1),
+        disabled=here == 0,
+        shortcut="Left",
+        use_container_width=True,
+        help="one token back (← key)",
+    )
+    forward.button(
+        "",
+        icon=":material/chevron_right:",
+        key="step_forward",
+        on_click=_move,
+        args=(order, 1),
+        disabled=here == len(order) - 1,
+        shortcut="Right",
+        use_container_width=True,
+        help="one token on (→ key)",
+    )
+    play.button(
+        "pause" if playing else "play",
+        icon=":material/pause:" if playing else ":material/play_arrow:",
+        key="play",
+        on_click=_toggle_play,
+        args=(order,),
+        use_container_width=True,
+        type="primary" if playing else "secondary",
+    )
     if len(order) > 1:
-        slider.slider("token", 0, len(order) - 1, key=SLIDER, label_visibility="collapsed",
-                      on_change=lambda: choose_step(st.session_state[SLIDER]),
-                      format="token %d")
-    present.toggle("presenter", key="present", on_change=lambda: st.session_state.update({RERUN_PAGE: True}),
-                   help="One screen for a projector: no title, sentence box or tabs; ← → step.")
+        slider.slider(
+            "token",
+            0,
+            len(order) - 1,
+            key=SLIDER,
+            label_visibility="collapsed",
+            on_change=lambda: choose_step(st.session_state[SLIDER]),
+            format="token %d",
+        )
+    present.toggle(
+        "presenter",
+        key="present",
+        on_change=lambda: st.session_state.update({RERUN_PAGE: True}),
+        help="One screen for a projector: no title, sentence box or tabs; ← → step.",
+    )
     series = unit_series(run, state, state.unit)
     moment = lecture.unit_step(series, step, state.unit, state.direction)
     diagram_column, numbers_column = st.columns([1.05, 1])
-    values = {q: (float(np.nanmean(run.states(state.layer, state.direction, q)[step])), float(series[q][step]))
-              for q in recorded.quantities}
+    values = {
+        q: (
+            float(np.nanmean(run.states(state.layer, state.direction, q)[step])),
+            float(series[q][step]),
+        )
+        for q in recorded.quantities
+    }
     label = f"token {step} '{run.tokens[step]}' — unit {state.unit}, layer {state.layer} {state.direction}"
     # 20 px on the presenter screen (sidebar closed, a wide column); smaller beside the sidebar
     diagram_font = 20 if state.present else 15
-    diagram_column.plotly_chart(cell_diagram(recorded.cell, values, label, font_size=diagram_font,
-                                             direction=state.direction, height=360, notation=state.notation),
-                                key="cell-diagram", theme=None)
+    diagram_column.plotly_chart(
+        cell_diagram(
+            recorded.cell,
+            values,
+            label,
+            font_size=diagram_font,
+            direction=state.direction,
+            height=360,
+            notation=state.notation,
+        ),
+        key="cell-diagram",
+        theme=None,
+    )
     with numbers_column:
         for line in lecture.written_update(recorded.cell, moment, state.notation):
             st.latex(line)
@@ -165,13 +226,20 @@ def step_prediction(run: TextRun, step: int) -> None:
     else:
         title = f"prediction after '{run.tokens[step]}'"
         outcomes = run.top_outcomes(step, len(run.prediction_labels))[:4]
-    st.plotly_chart(figures.step_prediction_figure(outcomes, title, font_size=20, height=60 + 38 * len(outcomes)),
-                    key="step-prediction", theme=None)
+    st.plotly_chart(
+        figures.step_prediction_figure(
+            outcomes, title, font_size=20, height=60 + 38 * len(outcomes)
+        ),
+        key="step-prediction",
+        theme=None,
+    )
 
 
 def unit_choice_note(run: TextRun, state: ViewState) -> str:
     if unit_is_automatic():
         quantity = "cell state c" if "cell" in run.recurrent_call.quantities else "hidden state h"
-        return (f"Unit {state.unit} is shown because its {quantity} varies most over this text "
-                "(largest variance); pick another in the sidebar or click a heatmap cell.")
+        return (
+            f"Unit {state.unit} is shown because its {quantity} varies most over this text "
+            "(largest variance); pick another in the sidebar or click a heatmap cell."
+        )
     return f"Unit {state.unit}, as chosen."

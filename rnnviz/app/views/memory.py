@@ -23,16 +23,34 @@ def _flow(_model, key: tuple, ids: tuple[int, ...]):
 def render(model, run: TextRun, state: ViewState) -> None:
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     retention = text_retention(run, state.layer, state.direction, state.unit)
-    gate = "forget gate f" if run.recurrent_call.cell == "lstm" else "update gate z (PyTorch's: the share kept)"
-    reading = "later" if state.direction == "forward" else "earlier (the backward direction reads right to left)"
-    st.markdown(f"**Retention** R[s→t] = the product of the {gate} over the tokens after s up to t: how much of "
-                f"what token s wrote into the state is still there when the layer reaches a {reading} token t.")
+    gate = (
+        "forget gate f"
+        if run.recurrent_call.cell == "lstm"
+        else "update gate z (PyTorch's: the share kept)"
+    )
+    reading = (
+        "later"
+        if state.direction == "forward"
+        else "earlier (the backward direction reads right to left)"
+    )
+    st.markdown(
+        f"**Retention** R[s→t] = the product of the {gate} over the tokens after s up to t: how much of "
+        f"what token s wrote into the state is still there when the layer reaches a {reading} token t."
+    )
     left, right = st.columns(2)
-    left.plotly_chart(retention_heatmap(retention.unit_matrix, labels, f"unit {state.unit}"), key="retention-unit",
-                      theme=None)
-    right.plotly_chart(retention_heatmap(retention.mean_matrix, labels, "mean over units"), key="retention-mean",
-                       theme=None)
-    st.markdown("**Gradient reach**: ‖∂y/∂h_t‖, how much of the output's sensitivity travels back to token t "
-                "(the Gradients view has more).")
+    left.plotly_chart(
+        retention_heatmap(retention.unit_matrix, labels, f"unit {state.unit}"),
+        key="retention-unit",
+        theme=None,
+    )
+    right.plotly_chart(
+        retention_heatmap(retention.mean_matrix, labels, "mean over units"),
+        key="retention-mean",
+        theme=None,
+    )
+    st.markdown(
+        "**Gradient reach**: ‖∂y/∂h_t‖, how much of the output's sensitivity travels back to token t "
+        "(the Gradients view has more)."
+    )
     flow = _flow(model, (model.name, id(model.module)), tuple(run.encoding.ids))
     st.plotly_chart(flow_lines(flow, labels), key="memory-gradient")

@@ -17,17 +17,28 @@ BOTH = "this sentence and the second one"
 
 def render(run: TextRun, state: ViewState, text_run) -> None:
     """`text_run(text)` reads another text with the same model."""
-    fit_on = st.radio("fit the projection on", ["this sentence", BOTH], horizontal=True, key="pca_fit")
+    fit_on = st.radio(
+        "fit the projection on", ["this sentence", BOTH], horizontal=True, key="pca_fit"
+    )
     hidden = run.states(state.layer, state.direction, "hidden")
     paths = [("first", hidden, figures.token_labels(run.tokens))]
     if fit_on == BOTH:
         st.text_input("second sentence", key="text2")
         try:
             other = text_run(state.text2)
-            paths.append(("second", other.states(state.layer, state.direction, "hidden"),
-                          figures.token_labels(other.tokens)))
+            paths.append(
+                (
+                    "second",
+                    other.states(state.layer, state.direction, "hidden"),
+                    figures.token_labels(other.tokens),
+                )
+            )
         except RnnvizError as error:
             st.info(f"Second sentence: {error}")
     projection = fit_pca(np.concatenate([p for _, p, _ in paths]))
-    st.plotly_chart(figures.trajectory_figure([(n, projection.apply(p), l) for n, p, l in paths], projection),
-                    key="trajectory")
+    st.plotly_chart(
+        figures.trajectory_figure(
+            [(name, projection.apply(states), labels) for name, states, labels in paths], projection
+        ),
+        key="trajectory",
+    )

@@ -16,15 +16,30 @@ from rnnviz.inspection import TextRun
 from rnnviz.interventions import EditEffect, UnitRanking, edit_effect, rank_units_by_ablation
 from rnnviz.quantities import LABELS
 
-UNIT_CHOICES = {"selected": "the selected unit", "list": "units I list", "top": "the top k by effect"}
+UNIT_CHOICES = {
+    "selected": "the selected unit",
+    "list": "units I list",
+    "top": "the top k by effect",
+}
 STEP_CHOICES = {"from": "from the selected token on", "at": "at the selected token only"}
 KIND_CHOICES = {"set": "set to", "scale": "multiply by"}
-NEGATION_PRESET = dict(text="the movie was not good", text2="the movie was good", step=3, edit_quantity="cell",
-                       edit_units="top", edit_top=40, edit_steps="from", edit_kind="set", edit_value="0")
+NEGATION_PRESET = dict(
+    text="the movie was not good",
+    text2="the movie was good",
+    step=3,
+    edit_quantity="cell",
+    edit_units="top",
+    edit_top=40,
+    edit_steps="from",
+    edit_kind="set",
+    edit_value="0",
+)
 
 
 @st.cache_data(max_entries=64, show_spinner="ranking units by their effect…")
-def _ranking(_model, key: tuple, _run: TextRun, name: str, step: int, until_end: bool) -> UnitRanking:
+def _ranking(
+    _model, key: tuple, _run: TextRun, name: str, step: int, until_end: bool
+) -> UnitRanking:
     at = len(_run.tokens) - 1 if _run.task == "language_model" else None
     return rank_units_by_ablation(_model, _run, name, step, until_end=until_end, at=at)
 
@@ -42,37 +57,74 @@ def edited_units(model, run: TextRun, state: ViewState, name: str) -> tuple[list
         try:
             units = sorted({int(part) for part in state.edit_unit_list.replace(",", " ").split()})
         except ValueError:
-            raise RnnvizError(f"units to edit: '{state.edit_unit_list}' is not a list of whole numbers") from None
+            raise RnnvizError(
+                f"units to edit: '{state.edit_unit_list}' is not a list of whole numbers"
+            ) from None
         hidden = run.recurrent_call.hidden_size
         if not units or not all(0 <= u < hidden for u in units):
-            raise RnnvizError(f"units to edit: list units between 0 and {hidden - 1}, separated by commas")
+            raise RnnvizError(
+                f"units to edit: list units between 0 and {hidden - 1}, separated by commas"
+            )
         return units, f"units {', '.join(map(str, units[:12]))}{' …' if len(units) > 12 else ''}"
-    ranking = _ranking(model, (model.name, id(model.module), run.text), run, name, state.step,
-                       state.edit_steps == "from")
+    ranking = _ranking(
+        model,
+        (model.name, id(model.module), run.text),
+        run,
+        name,
+        state.step,
+        state.edit_steps == "from",
+    )
     units = [unit for unit, _ in ranking.top(state.edit_top)]
-    return units, f"the {len(units)} units whose ablation moves the prediction most ({ranking.measure})"
+    return (
+        units,
+        f"the {len(units)} units whose ablation moves the prediction most ({ranking.measure})",
+    )
 
 
 def render(model, run: TextRun, state: ViewState) -> None:
     recorded = run.recurrent_call
-    st.button("Lesson example: on 'the movie was not good', zero the cell state of the 40 units that matter most "
-              "from 'not' on", key="whatif_preset", on_click=_apply_negation_preset, icon=":material/school:")
+    st.button(
+        "Lesson example: on 'the movie was not good', zero the cell state of the 40 units that matter most "
+        "from 'not' on",
+        key="whatif_preset",
+        on_click=_apply_negation_preset,
+        icon=":material/school:",
+    )
     if state.notation.textbook_update and recorded.cell == "gru":
-        st.caption("Edits are made in PyTorch's convention: the update gate z edited here is the share of the old "
-                   "state kept (the textbook's 1 − z).")
+        st.caption(
+            "Edits are made in PyTorch's convention: the update gate z edited here is the share of the old "
+            "state kept (the textbook's 1 − z)."
+        )
     first, second, third = st.columns([1.2, 1.2, 1])
-    first.selectbox("edit", list(recorded.quantities), key="edit_quantity", format_func=lambda q: LABELS.get(q, q))
+    first.selectbox(
+        "edit",
+        list(recorded.quantities),
+        key="edit_quantity",
+        format_func=lambda q: LABELS.get(q, q),
+    )
     first.radio("of", list(EDIT_UNITS), key="edit_units", format_func=UNIT_CHOICES.get)
     if state.edit_units == "list":
-        first.text_input("units (comma separated)", key="edit_unit_list", placeholder="e.g. 17, 40, 101")
+        first.text_input(
+            "units (comma separated)", key="edit_unit_list", placeholder="e.g. 17, 40, 101"
+        )
     elif state.edit_units == "top":
         first.number_input("k", min_value=1, max_value=recorded.hidden_size, key="edit_top")
     token = figures.token_text(figures.token_labels(run.tokens)[state.step])
-    second.radio(f"at which tokens (selected: '{token}', token {state.step})", list(EDIT_STEPS), key="edit_steps",
-                 format_func=STEP_CHOICES.get)
-    second.caption("Select another token by clicking a heatmap cell, or with the lecture's controls.")
-    third.radio("and", list(EDIT_KINDS), key="edit_kind", format_func=KIND_CHOICES.get, horizontal=True)
-    third.text_input("value", key="edit_value", help="0 ablates; 1 with 'set to' holds a gate open.")
+    second.radio(
+        f"at which tokens (selected: '{token}', token {state.step})",
+        list(EDIT_STEPS),
+        key="edit_steps",
+        format_func=STEP_CHOICES.get,
+    )
+    second.caption(
+        "Select another token by clicking a heatmap cell, or with the lecture's controls."
+    )
+    third.radio(
+        "and", list(EDIT_KINDS), key="edit_kind", format_func=KIND_CHOICES.get, horizontal=True
+    )
+    third.text_input(
+        "value", key="edit_value", help="0 ablates; 1 with 'set to' holds a gate open."
+    )
     try:
         value = float(state.edit_value)
     except ValueError:
@@ -81,7 +133,12 @@ def render(model, run: TextRun, state: ViewState) -> None:
     name = recorded.name(state.layer, state.direction, state.edit_quantity)
     units, which = edited_units(model, run, state, name)
     steps = slice(state.step, None) if state.edit_steps == "from" else state.step
-    edit = Edit(name, units=units, steps=steps, **({"value": value} if state.edit_kind == "set" else {"scale": value}))
+    edit = Edit(
+        name,
+        units=units,
+        steps=steps,
+        **({"value": value} if state.edit_kind == "set" else {"scale": value}),
+    )
     effect = edit_effect(model, run, [edit])
     show_effect(run, state, effect, which)
 
@@ -89,29 +146,53 @@ def render(model, run: TextRun, state: ViewState) -> None:
 def show_effect(run: TextRun, state: ViewState, effect: EditEffect, which: str) -> None:
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     action = f"{'set to' if state.edit_kind == 'set' else 'multiplied by'} {state.edit_value}"
-    where = f"from token {state.step} on" if state.edit_steps == "from" else f"at token {state.step}"
-    st.markdown(f"**The edit**: {LABELS.get(state.edit_quantity, state.edit_quantity)} of {which}, {action}, {where}, "
-                f"in layer {state.layer} {state.direction}; later tokens and layers feel it.")
+    where = (
+        f"from token {state.step} on" if state.edit_steps == "from" else f"at token {state.step}"
+    )
+    st.markdown(
+        f"**The edit**: {LABELS.get(state.edit_quantity, state.edit_quantity)} of {which}, {action}, {where}, "
+        f"in layer {state.layer} {state.direction}; later tokens and layers feel it."
+    )
     if run.task == "language_model":
         followed = np.asarray(run.encoding.ids[1:])
         rows = np.arange(len(followed))
-        curves = [("as trained", effect.before[rows, followed], labels[:-1]),
-                  ("edited", effect.after[rows, followed], labels[:-1])]
-        st.plotly_chart(figures.comparison_figure(curves, "the character that actually follows"), key="whatif-curves")
+        curves = [
+            ("as trained", effect.before[rows, followed], labels[:-1]),
+            ("edited", effect.after[rows, followed], labels[:-1]),
+        ]
+        st.plotly_chart(
+            figures.comparison_figure(curves, "the character that actually follows"),
+            key="whatif-curves",
+        )
     else:
         k = int(effect.before[-1].argmax())
-        curves = [("as trained", effect.before[:, k], labels), ("edited", effect.after[:, k], labels)]
+        curves = [
+            ("as trained", effect.before[:, k], labels),
+            ("edited", effect.after[:, k], labels),
+        ]
         st.plotly_chart(figures.comparison_figure(curves, effect.outcomes[k]), key="whatif-curves")
     before, after = effect.label_before, effect.label_after
     p_before, p_after = float(effect.before[-1].max()), float(effect.after[-1].max())
     verdict = "**the prediction changes**" if before != after else "the prediction stays"
-    st.markdown(f"After the last token: {before} ({p_before:.1%}) → {after} ({p_after:.1%}): {verdict}.")
+    st.markdown(
+        f"After the last token: {before} ({p_before:.1%}) → {after} ({p_after:.1%}): {verdict}."
+    )
     order = chosen_units(run, state)
     left, right = st.columns(2)
     shown = ("cell", "hidden") if run.recurrent_call.cell == "lstm" else ("hidden",)
     for column, quantity in zip((left, right), shown):
         name = run.recurrent_call.name(state.layer, state.direction, quantity)
         original = run.states(state.layer, state.direction, quantity)
-        column.plotly_chart(figures.difference_heatmap(
-            original, original + effect.differences[name], labels, labels, quantity, "start", order,
-            title=f"{LABELS[quantity]}: edited − as trained"), key=f"whatif-difference-{quantity}")
+        column.plotly_chart(
+            figures.difference_heatmap(
+                original,
+                original + effect.differences[name],
+                labels,
+                labels,
+                quantity,
+                "start",
+                order,
+                title=f"{LABELS[quantity]}: edited − as trained",
+            ),
+            key=f"whatif-difference-{quantity}",
+        )
