@@ -315,7 +315,8 @@ def test_grid_puts_short_texts_side_by_side_and_longer_ones_stacked():
     ids=["one heatmap", "grid", "class probabilities", "next-token table"],
 )
 def test_specs_built_without_validation_are_valid_plotly(build):
-    """The app's busiest figure builders skip plotly.py's slow validation, so check here what it would have said."""
+    """Performance guard: the app's busiest figure builders skip plotly.py's slow validation, so check
+    here what it would have said."""
     rng = np.random.default_rng(1)
     values = {q: rng.normal(size=(3, 4)) for q in ["forget_gate", "cell", "hidden"]}
     figure = build(values, token_labels(["a", "b", "c"]))
@@ -356,7 +357,8 @@ def _typed_arrays(value) -> int:
 def test_charts_drawn_without_streamlit_theme_reach_plotly_js_as_the_same_data_on_every_redraw(
     build,
 ):
-    """Streamlit hands these to plotly.js twice per new chart (newPlot, then react with a copy): no template,
+    """Performance guard (bench/bench_app.py measures why). Streamlit hands these to plotly.js twice per
+    new chart (newPlot, then react with a copy): no template,
     no typed arrays and a fixed datarevision let plotly.js read the copy as unchanged (see PlainFigure)."""
     rng = np.random.default_rng(2)
     values = {q: rng.normal(size=(3, 4)) for q in ["forget_gate", "cell", "hidden"]}

@@ -160,6 +160,8 @@ def test_coloured_text_escapes_markup_and_marks_every_token():
 
 
 def test_clickable_heatmap_has_one_transparent_marker_per_cell():
+    """Performance guard as much as behaviour: one invisible marker is drawn (maxdisplayed), while
+    every cell keeps a point to hover and click."""
     figure = figures.quantity_heatmap(
         np.zeros((3, 4)), figures.token_labels(["a", "b", "c"]), "hidden", clickable=True
     )
