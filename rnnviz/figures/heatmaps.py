@@ -495,9 +495,11 @@ def _side_by_side_grid(
     # Token labels lie flat while a panel's columns are wide enough, else slanted: never cut off.
     longest = max((len(text) for text in tick_text), default=1)
     tick_angle = 0 if longest * len(quantities) * len(labels) <= 90 else -60
-    margin = dict(l=50, r=90, t=40, b=30)
+    # The bottom margin holds the token labels already: automargin then has nothing to push, and
+    # plotly.js draws the chart once instead of twice.
+    margin = dict(l=64, r=90, t=40, b=16 + _tick_label_px(longest, tick_angle, font_size))
     layout = dict(
-        height=plot_px + margin["t"] + margin["b"] + _tick_label_px(longest, tick_angle, font_size),
+        height=plot_px + margin["t"] + margin["b"],
         margin=margin,
         font=dict(size=font_size),
         showlegend=False,
@@ -516,7 +518,9 @@ def _side_by_side_grid(
             tickmode="array",
             tickvals=[c for columns in panel_columns for c in columns],
             ticktext=tick_text * len(quantities),
-            automargin=True,
+            # the bottom margin is sized for the labels: plotly.js's automargin pass over this many
+            # rotated labels cost more than the rest of the draw (bench/bench_app.py)
+            automargin=False,
             ticks="",
             tickangle=tick_angle,
         ),
@@ -528,7 +532,7 @@ def _side_by_side_grid(
             range=[len(units) - 0.5, -0.5],
             autorange=False,  # unit rows top down
             title=dict(text="unit"),
-            automargin=True,
+            automargin=False,  # the left margin holds unit ids of up to four digits and the title
         ),
     )
     marker_px = int(max(6, min(40, plot_px / max(len(units), 1))))
