@@ -13,7 +13,6 @@ pytestmark = pytest.mark.e2e
 
 BUNDLE = REPO_ROOT / "pretrained" / "sst2-gru"
 FILE_INPUTS = '[data-testid="stFileUploader"] input[type="file"]'
-UPLOADED_NAMES = '[data-testid="stFileChipName"]'
 MODEL_PICKED_JS = """name =>
     document.querySelector('[data-testid="stSelectbox"] input[aria-label="model"]')?.value === name"""
 
@@ -57,7 +56,8 @@ CRAFTED = {  # issue 17's table
 def upload(page, config: bytes, weights: bytes, tag: int) -> None:
     """Choose both files in the sidebar's (open) "Your own model" and press "Load my model".
 
-    Each upload's files are named after `tag`, so that waiting for the names waits for this upload.
+    Each upload's files are named after `tag`, so that waiting for "Remove <name>" (the chip's button once
+    its upload is done; "Cancel upload of <name>" before) waits for this upload.
     """
     inputs = page.locator(FILE_INPUTS)
     files = [
@@ -66,7 +66,7 @@ def upload(page, config: bytes, weights: bytes, tag: int) -> None:
     ]
     for index, (name, kind, data) in enumerate(files):  # one at a time: each upload reruns the page
         inputs.nth(index).set_input_files({"name": name, "mimeType": kind, "buffer": data})
-        page.locator(UPLOADED_NAMES).filter(has_text=name).wait_for()
+        page.locator(f'[data-testid="stFileChipDeleteBtn"] button[aria-label="Remove {name}"]').wait_for()
         wait_until_idle(page)
     page.get_by_role("button", name="Load my model").click()
 
