@@ -66,7 +66,9 @@ def upload(page, config: bytes, weights: bytes, tag: int) -> None:
     ]
     for index, (name, kind, data) in enumerate(files):  # one at a time: each upload reruns the page
         inputs.nth(index).set_input_files({"name": name, "mimeType": kind, "buffer": data})
-        page.locator(f'[data-testid="stFileChipDeleteBtn"] button[aria-label="Remove {name}"]').wait_for()
+        page.locator(
+            f'[data-testid="stFileChipDeleteBtn"] button[aria-label="Remove {name}"]'
+        ).wait_for()
         wait_until_idle(page)
     page.get_by_role("button", name="Load my model").click()
 
