@@ -154,12 +154,11 @@ def test_arrow_keys_step_the_lecture_and_the_backward_direction_reads_right_to_l
         ".rnnviz-reading"
     ).click()  # the page has the keyboard, as after a person's first click
     page.wait_for_timeout(300)
-    page.keyboard.press("ArrowRight")  # on, in reading order: right to left
-    page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'not'")
-    page.keyboard.press("ArrowRight")
-    page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'was'")
-    page.keyboard.press("ArrowLeft")
-    page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === 'not'")
+    for key, token in (("ArrowRight", "not"), ("ArrowRight", "was"), ("ArrowLeft", "not")):
+        page.keyboard.press(key)  # → on, in reading order: right to left; ← back
+        page.wait_for_function(f"() => ({CURRENT_TOKEN_JS})() === '{token}'", timeout=20_000)
+        wait_until_idle(page)  # the step's run has finished, as a person sees before pressing again
+        page.wait_for_timeout(300)
     unread = page.evaluate(
         "() => Array.from(document.querySelectorAll('.rnnviz-reading .unread')).length"
     )
