@@ -10,6 +10,7 @@ import pytest
 from arithmetic import check_written_update, previous_index
 
 import rnnviz
+import rnnviz.app.state
 from rnnviz.figures import LABELS
 from rnnviz.inspection import inspect_text
 
@@ -231,17 +232,7 @@ def test_the_written_update_on_the_page_adds_up_for_the_backward_direction(page,
     assert f"({c_next:.3f})" in update[0]
 
 
-VIEWS = [
-    "heatmaps",
-    "inspector",
-    "compare",
-    "trajectory",
-    "lecture",
-    "gradients",
-    "lab",
-    "corpus",
-    "export",
-]
+VIEWS = list(rnnviz.app.state.VIEWS)  # every view the page offers
 
 
 @pytest.mark.parametrize("size", [PROJECTOR, LAPTOP], ids=["projector", "laptop"])
