@@ -67,9 +67,9 @@ class UnitStep:
     values: dict[str, float]  # quantity → value at t
     previous_hidden: float
     previous_cell: float | None = None
-    previous_step: int = (
-        -1
-    )  # the token whose state the step starts from (−1 or T: the initial state)
+    # the token whose state the step starts from (−1 or T: the initial state)
+    previous_step: int = -1
+    from_initial: bool = False  # the step starts from the initial state (no token read before it)
 
 
 def unit_step(
@@ -89,7 +89,7 @@ def unit_step(
     previous_cell = None
     if "cell" in series:
         previous_cell = float(series["cell"][previous]) if inside else initial_cell
-    return UnitStep(step, unit, values, previous_hidden, previous_cell, previous)
+    return UnitStep(step, unit, values, previous_hidden, previous_cell, previous, not inside)
 
 
 def _number(value: float) -> str:
@@ -149,10 +149,13 @@ def gate_sentences(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION
     """One line in plain words per gate at this step (Markdown)."""
     v, p = s.values, s.previous_step
     h, g = notation.symbol("hidden"), notation.symbol("cell_gate")
+    old_c = "the initial cell state" if s.from_initial else f"the old cell state c{_sub(p)}"
+    old_h = f"the initial state {h}" if s.from_initial else f"the old state {h}{_sub(p)}"
+    into = f"the initial {h}" if s.from_initial else f"{h}{_sub(p)}"
     percent = lambda value: f"{value:.0%}"  # noqa: E731
     if cell == "lstm":
         return [
-            f"**f = {v['forget_gate']:.2f}**: keeps {percent(v['forget_gate'])} of the old cell state c{_sub(p)}",
+            f"**f = {v['forget_gate']:.2f}**: keeps {percent(v['forget_gate'])} of {old_c}",
             f"**i = {v['input_gate']:.2f}**: writes {percent(v['input_gate'])} of the candidate "
             f"{g} = {v['cell_gate']:.2f} into c",
             f"**o = {v['output_gate']:.2f}**: lets {percent(v['output_gate'])} of tanh(c) out as {h}",
@@ -160,12 +163,12 @@ def gate_sentences(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION
     if cell == "gru":
         kept = 1 - v["update_gate"] if notation.textbook_update else v["update_gate"]
         return [
-            f"**z = {v['update_gate']:.2f}**: keeps {percent(kept)} of the old state {h}{_sub(p)} and takes "
+            f"**z = {v['update_gate']:.2f}**: keeps {percent(kept)} of {old_h} and takes "
             f"{percent(1 - kept)} from the candidate n = {v['new_gate']:.2f}",
-            f"**r = {v['reset_gate']:.2f}**: lets {percent(v['reset_gate'])} of {h}{_sub(p)} into the candidate n",
+            f"**r = {v['reset_gate']:.2f}**: lets {percent(v['reset_gate'])} of {into} into the candidate n",
         ]
     return [
-        f"{h} is a squashed mix of the input and the old state {h}{_sub(p)} = {s.previous_hidden:.2f}; "
+        f"{h} is a squashed mix of the input and {old_h} = {s.previous_hidden:.2f}; "
         "no gate decides what to keep"
     ]
 
