@@ -429,3 +429,17 @@ def test_the_lessons_symbols_and_the_candidate_as_c_tilde_reach_titles_and_equat
     assert r"\tilde{c}_i" in latex and "S_i = o_i" in latex and "X_i" in latex
     titles = [m["title"] for m in heatmaps(page(candidate="c~", symbols="S", unit="3"))]
     assert "cell candidate c̃" in titles and "hidden state S" in titles
+
+
+def test_the_inspector_offers_the_units_whose_ablation_moves_the_prediction_most():
+    from rnnviz.interventions import rank_units_by_ablation
+
+    at = page(view="inspector", step="3", unit="0")
+    assert_clean(at)
+    model = rnnviz.load("sst2-lstm")
+    run = inspect_text(model, "the movie was not good")
+    ranking = rank_units_by_ablation(model, run, run.recurrent_call.name(0, "forward", "cell"), 3)
+    offered = [b.label for b in at.button if b.label.startswith("unit ")]
+    assert offered == [f"unit {u}" for u, _ in ranking.top(8)]
+    at.button(key=f"matter_{ranking.top(1)[0][0]}").click().run()
+    assert at.session_state["unit"] == ranking.top(1)[0][0]

@@ -8,6 +8,7 @@ import streamlit as st
 from rnnviz import figures
 from rnnviz.app.state import ViewState, choose_step, choose_unit
 from rnnviz.inspection import TextRun
+from rnnviz.interventions import UnitRanking, rank_units_by_ablation
 from rnnviz.ordering import shown_units, unit_order
 
 
@@ -34,3 +35,21 @@ def clickable_heatmap(figure, key: str, theme: str | None = "streamlit") -> None
             choose_unit(cell[1])
 
     st.plotly_chart(figure, key=key, on_select=on_select, selection_mode="points", theme=theme)
+
+
+def ablation_ranking(
+    model, run: TextRun, name: str, step: int, until_end: bool = False
+) -> UnitRanking:
+    """`rank_units_by_ablation` of `run`'s text, cached per (model, text, quantity, token); a language
+    model's effect is measured after its last token."""
+    return _ablation_ranking(
+        model, (model.name, id(model.module), run.text), run, name, step, until_end
+    )
+
+
+@st.cache_data(max_entries=64, show_spinner="ranking units by their effect…")
+def _ablation_ranking(
+    _model, key: tuple, _run: TextRun, name: str, step: int, until_end: bool
+) -> UnitRanking:
+    at = len(_run.tokens) - 1 if _run.task == "language_model" else None
+    return rank_units_by_ablation(_model, _run, name, step, until_end=until_end, at=at)

@@ -7,9 +7,9 @@ import streamlit as st
 
 from rnnviz import figures, lecture
 from rnnviz.app.state import ViewState, choose_unit
-from rnnviz.app.widgets import chosen_units, clickable_heatmap, unit_series
+from rnnviz.app.widgets import ablation_ranking, chosen_units, clickable_heatmap, unit_series
 from rnnviz.inspection import TextRun
-from rnnviz.interventions import UnitRanking, rank_units_by_ablation, rank_units_by_change
+from rnnviz.interventions import rank_units_by_change
 from rnnviz.models import LoadedModel
 
 TOP_UNITS = 8
@@ -22,7 +22,6 @@ def units_that_matter(model, run: TextRun, state: ViewState) -> None:
         return
     quantity = "cell" if "cell" in run.recurrent_call.quantities else "hidden"
     name = run.recurrent_call.name(state.layer, state.direction, quantity)
-    run = getattr(run, "run", run)  # the run as recorded: rankings rerun the model
     with st.expander(f"Units that matter at token {state.step}", expanded=False):
         moved = rank_units_by_change(run, name, state.step)
         st.caption(
@@ -35,9 +34,7 @@ def units_that_matter(model, run: TextRun, state: ViewState) -> None:
             key="rank_by_effect",
             value=len(run.tokens) <= 60,
         ):
-            ranking = _ablation_ranking(
-                model, (model.name, id(model.module), run.text), run, name, state.step
-            )
+            ranking = ablation_ranking(model, run, name, state.step)
             st.caption(f"By effect: {ranking.measure}. Click one to inspect it.")
             columns = st.columns(TOP_UNITS)
             for column, (unit, score) in zip(columns, ranking.top(TOP_UNITS)):
@@ -49,12 +46,6 @@ def units_that_matter(model, run: TextRun, state: ViewState) -> None:
                     args=(unit,),
                     use_container_width=True,
                 )
-
-
-@st.cache_data(max_entries=64, show_spinner="ranking units by their effect…")
-def _ablation_ranking(_model, key: tuple, _run: TextRun, name: str, step: int) -> UnitRanking:
-    at = len(_run.tokens) - 1 if _run.task == "language_model" else None
-    return rank_units_by_ablation(_model, _run, name, step, at=at)
 
 
 def render(model, run: TextRun, state: ViewState) -> None:

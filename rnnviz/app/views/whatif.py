@@ -9,11 +9,11 @@ import streamlit as st
 
 from rnnviz import figures
 from rnnviz.app.state import EDIT_KINDS, EDIT_STEPS, EDIT_UNITS, ViewState, choose_step
-from rnnviz.app.widgets import chosen_units
+from rnnviz.app.widgets import ablation_ranking, chosen_units
 from rnnviz.edits import Edit
 from rnnviz.errors import RnnvizError
 from rnnviz.inspection import TextRun
-from rnnviz.interventions import EditEffect, UnitRanking, edit_effect, rank_units_by_ablation
+from rnnviz.interventions import EditEffect, edit_effect
 from rnnviz.quantities import LABELS
 
 UNIT_CHOICES = {
@@ -34,14 +34,6 @@ NEGATION_PRESET = dict(
     edit_kind="set",
     edit_value="0",
 )
-
-
-@st.cache_data(max_entries=64, show_spinner="ranking units by their effect…")
-def _ranking(
-    _model, key: tuple, _run: TextRun, name: str, step: int, until_end: bool
-) -> UnitRanking:
-    at = len(_run.tokens) - 1 if _run.task == "language_model" else None
-    return rank_units_by_ablation(_model, _run, name, step, until_end=until_end, at=at)
 
 
 def _apply_negation_preset() -> None:
@@ -66,14 +58,7 @@ def edited_units(model, run: TextRun, state: ViewState, name: str) -> tuple[list
                 f"units to edit: list units between 0 and {hidden - 1}, separated by commas"
             )
         return units, f"units {', '.join(map(str, units[:12]))}{' …' if len(units) > 12 else ''}"
-    ranking = _ranking(
-        model,
-        (model.name, id(model.module), run.text),
-        run,
-        name,
-        state.step,
-        state.edit_steps == "from",
-    )
+    ranking = ablation_ranking(model, run, name, state.step, until_end=state.edit_steps == "from")
     units = [unit for unit, _ in ranking.top(state.edit_top)]
     return (
         units,
