@@ -21,7 +21,6 @@ from rnnviz.app.state import (
     VIEWS,
     ViewState,
     apply_preset,
-    auto_unit,
     current_state,
     restore_from_url_once,
     start_model,
@@ -48,7 +47,7 @@ from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
 from rnnviz.exactness import EXACT_WITHIN
 from rnnviz.inspection import MAX_TEXT_CHARACTERS, NotatedRun, TextRun
-from rnnviz.ordering import ORDERINGS
+from rnnviz.ordering import ORDERINGS, busiest_unit
 from rnnviz.presets import presets_for
 from rnnviz.quantities import DIRECTIONS
 from rnnviz.uploads import MAX_WEIGHTS_BYTES
@@ -103,7 +102,7 @@ def change_model() -> None:
     )
 
 
-def sidebar(offered: dict[str, Offer], state: ViewState) -> None:
+def sidebar(offered: dict[str, Offer], state: ViewState, untrainable: bool) -> None:
     with st.sidebar:
         st.header("Model")
         st.selectbox(
@@ -195,7 +194,7 @@ def sidebar(offered: dict[str, Offer], state: ViewState) -> None:
             format_func={"h": "h_t, x_t", "S": "S_i, X_i (the lesson's)"}.get,
         )
         st.header("Weights")
-        if models.can_untrain(state.model):
+        if untrainable:
             st.radio(
                 "weights",
                 ["trained", "untrained"],
@@ -223,14 +222,14 @@ def bundled_format_only(model) -> bool:
     return True
 
 
-def untrained_seed(state: ViewState) -> int | None:
+def untrained_seed(state: ViewState, untrainable: bool) -> int | None:
     """The seed of the freshly initialised weights the page shows, or None for the trained ones."""
-    return state.seed if state.weights == "untrained" and models.can_untrain(state.model) else None
+    return state.seed if state.weights == "untrained" and untrainable else None
 
 
-def exactness_badge(state: ViewState) -> None:
+def exactness_badge(state: ViewState, seed: int | None) -> None:
     """Every run says how closely the numbers on the page match the model's own outputs."""
-    measured = models.exactness(state.model, state.text, untrained_seed(state))
+    measured = models.exactness(state.model, state.text, seed)
     if measured is None:
         return
     error = readable_number(measured.max_abs_error, 2)
@@ -246,10 +245,10 @@ def exactness_badge(state: ViewState) -> None:
         )
 
 
-def show_view(state: ViewState, raw: TextRun) -> None:
+def show_view(state: ViewState, raw: TextRun, seed: int | None) -> None:
     """Draw the chosen view; a failing view says so and leaves the page working. Views that draw
-    states read them in the chosen notation; analyses and exports read the run as recorded."""
-    seed = untrained_seed(state)
+    states read them in the chosen notation; analyses and exports read the run as recorded. `seed`:
+    the freshly initialised weights shown, or None for the trained ones."""
     model = models.model(state.model, seed)
     run = NotatedRun(raw, state.notation)
 
@@ -302,10 +301,12 @@ def main() -> None:
     for notice in st.session_state.pop(NOTICES, []):
         st.warning(f"From the link: {notice}")
     state = current_state(offered)
+    untrainable = models.can_untrain(state.model)
+    seed = untrained_seed(state, untrainable)
     run, problem = None, None
     if state.text.strip():
         try:
-            run = models.text_run(state.model, state.text, untrained_seed(state))
+            run = models.text_run(state.model, state.text, seed)
         except RnnvizError as error:
             problem = str(error)
     if run is not None:
@@ -313,10 +314,10 @@ def main() -> None:
         if unit_is_automatic():  # before the sidebar draws the unit box
             quantity = "cell" if "cell" in run.recurrent_call.quantities else "hidden"
             state = replace(
-                state, unit=auto_unit(run.states(state.layer, state.direction, quantity))
+                state, unit=busiest_unit(run.states(state.layer, state.direction, quantity))
             )
             st.session_state["unit"] = state.unit
-    sidebar(offered, state)
+    sidebar(offered, state, untrainable)
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     st.title("rnnviz — inside a recurrent network")
     with st.form("sentence-form", border=False):
@@ -346,14 +347,14 @@ def main() -> None:
         unknown = [t for t, u in zip(run.tokens, run.encoding.unknown) if u]
         if unknown:
             st.caption(f"Not in the model's vocabulary (read as ⟨unk⟩): {', '.join(unknown[:20])}")
-        exactness_badge(state)
-        if untrained_seed(state) is not None:
+        exactness_badge(state, seed)
+        if seed is not None:
             st.info(
                 f"Freshly initialised weights (seed {state.seed}): what this architecture does before any "
                 "training. Switch back to trained weights in the sidebar."
             )
         write_url(state)  # before the view: the lecture's player writes its own step after this
-        show_view(state, run)
+        show_view(state, run, seed)
         return
     write_url(state)
 

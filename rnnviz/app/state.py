@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import streamlit as st
 
-from rnnviz.ordering import ORDERINGS, busiest_unit
+from rnnviz.ordering import ORDERINGS
 from rnnviz.presets import PAIR, first_text, presets_for
 from rnnviz.quantities import DIRECTIONS, Notation
 
@@ -23,7 +23,9 @@ DEFAULT_MODEL = "sst2-lstm"
 # Session keys shared between the page's parts (a ViewState field's key is its name).
 RESTORED = "restored"  # the URL has been read into the session, once
 NOTICES = "notices"  # what the link asked for and could not have
-UNIT_AUTO = "unit_auto"  # no unit chosen yet: the page shows the busiest one (auto_unit)
+UNIT_AUTO = (
+    "unit_auto"  # no unit chosen yet: the page shows the busiest one (ordering.busiest_unit)
+)
 TEXT_TASK = "text_task"  # the task the current text was chosen for
 PLAYING = "playing"  # the lecture plays
 PRESET = "preset"
@@ -238,11 +240,6 @@ def unit_chosen_by_hand() -> None:
 
 def unit_is_automatic() -> bool:
     return bool(st.session_state.get(UNIT_AUTO, False))
-
-
-def auto_unit(values_over_text) -> int:
-    """The unit the page shows until one is chosen: the one that varies most over this text."""
-    return busiest_unit(values_over_text)
 
 
 def start_model(task: str | None, labels: tuple[str, ...] = ()) -> None:
