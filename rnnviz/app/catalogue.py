@@ -22,7 +22,7 @@ from rnnviz.untrained import untrained_copy
 from rnnviz.uploads import load_upload
 
 UPLOADS = "uploads"  # session key: this session's uploaded models, by name
-UPLOAD_RUNS = "upload_runs"  # session key: their runs, by (name, text)
+UPLOAD_RUNS = "upload_runs"  # session key: their runs and exactness, by (what, name, text)
 UPLOAD_MESSAGE = "upload_message"
 UPLOAD_RUNS_KEPT = 32
 
@@ -157,20 +157,29 @@ def text_run(name: str, text: str, untrained_seed: int | None = None) -> TextRun
     uploads = session_uploads()
     if name not in uploads:
         return _shared_run(server_offers()[name][0], text, untrained_seed)
-    runs = st.session_state.setdefault(UPLOAD_RUNS, {})
-    if (name, text) not in runs:
-        if len(runs) >= UPLOAD_RUNS_KEPT:
-            runs.clear()
-        runs[(name, text)] = inspect_text(uploads[name], text, truncate=True)
-    return runs[(name, text)]
+    return _session_cached(
+        ("run", name, text), lambda: inspect_text(uploads[name], text, truncate=True)
+    )
 
 
 def exactness(name: str, text: str, untrained_seed: int | None = None) -> Exactness | None:
     """How closely the run's recorded quantities match the module's own outputs (None: not measured)."""
     uploads = session_uploads()
-    if name in uploads:
-        return run_exactness(uploads[name], text_run(name, text))
-    return _shared_exactness(server_offers()[name][0], text, untrained_seed)
+    if name not in uploads:
+        return _shared_exactness(server_offers()[name][0], text, untrained_seed)
+    return _session_cached(
+        ("exactness", name, text), lambda: run_exactness(uploads[name], text_run(name, text))
+    )
+
+
+def _session_cached(key: tuple, compute):
+    """What this session computed for its uploads, kept (a bounded number) until it uploads again."""
+    kept = st.session_state.setdefault(UPLOAD_RUNS, {})
+    if key not in kept:
+        if len(kept) >= UPLOAD_RUNS_KEPT:
+            kept.clear()
+        kept[key] = compute()
+    return kept[key]
 
 
 def load_uploaded_model() -> None:
