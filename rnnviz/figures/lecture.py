@@ -56,9 +56,8 @@ def cell_diagram(
     """
     figure = go.Figure()
     t = notation.index
-    previous = (
-        f"{t}−1" if direction == "forward" else f"{t}+1"
-    )  # the backward direction reads right to left
+    # the backward direction reads right to left: its previous state is at t + 1
+    previous = f"{t}−1" if direction == "forward" else f"{t}+1"
     h, x_in = notation.symbol("hidden"), notation.input_symbol
     positions = _LAYOUT[cell]
     for source, target in _FLOWS[cell]:
@@ -67,21 +66,7 @@ def cell_diagram(
         end_x = x1 - _HALF_WIDTH if y1 == y0 or abs(y1 - y0) < 0.1 else x1
         start_y = y0 + _HALF_HEIGHT if y1 > y0 else y0
         start_x = x0 + _HALF_WIDTH if abs(y1 - y0) < 0.1 else x0
-        figure.add_annotation(
-            x=end_x,
-            y=end_y,
-            ax=start_x,
-            ay=start_y,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=3,
-            arrowwidth=3,
-            arrowcolor="#444",
-            text="",
-        )
+        _arrow(figure, (start_x, start_y), (end_x, end_y))
     for quantity, (x, y) in positions.items():
         mean, unit_value = gate_values.get(quantity, (float("nan"), float("nan")))
         gate = quantity in SIGMOID_GATES
@@ -119,21 +104,7 @@ def cell_diagram(
     )
     if cell == "lstm":
         x, y = positions["cell"]
-        figure.add_annotation(
-            x=x - _HALF_WIDTH,
-            y=y,
-            ax=0.3,
-            ay=y,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=3,
-            arrowwidth=3,
-            arrowcolor="#444",
-            text="",
-        )
+        _arrow(figure, (0.3, y), (x - _HALF_WIDTH, y))  # the previous cell state comes in
         figure.add_annotation(
             x=0.3,
             y=y + 0.35,
@@ -154,3 +125,22 @@ def cell_diagram(
         showlegend=False,
     )
     return figure
+
+
+def _arrow(figure: go.Figure, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """An arrow from `start` to `end` in the diagram's own coordinates."""
+    figure.add_annotation(
+        x=end[0],
+        y=end[1],
+        ax=start[0],
+        ay=start[1],
+        xref="x",
+        yref="y",
+        axref="x",
+        ayref="y",
+        showarrow=True,
+        arrowhead=3,
+        arrowwidth=3,
+        arrowcolor="#444",
+        text="",
+    )
