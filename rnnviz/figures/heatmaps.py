@@ -65,14 +65,14 @@ def _heatmap_traces(
         colorscale=_colour_steps(scale.colorscale),
         zmin=scale.zmin,
         zmax=scale.zmax,
-        hovertemplate=hover("z"),
         colorbar=dict(thickness=12),
     )
     if clickable:  # the click layer answers every hover (its markers are about a cell wide)
         heatmap["hoverinfo"] = "skip"
-        del heatmap["hovertemplate"]
-    elif numeric_columns:
-        heatmap["text"] = [list(labels)] * len(rows)
+    else:
+        heatmap["hovertemplate"] = hover("z")
+        if numeric_columns:
+            heatmap["text"] = [list(labels)] * len(rows)
     traces = [heatmap]
     if clickable:
         steps = np.tile(np.arange(len(columns)), len(rows))
