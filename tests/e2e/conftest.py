@@ -33,11 +33,11 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="session")
-def app_server():
-    """app.py served by `python -m streamlit run` from the repo root, for the whole session."""
+def served_app(**env: str):
+    """app.py served by `python -m streamlit run` from the repo root until the generator is closed
+    (a fixture's body); a server that does not come up fails the test with its output."""
     # One torch thread: the machines running the suite are small and often busy.
-    server = StreamlitServer("app.py", env={"OMP_NUM_THREADS": "1"}).start()
+    server = StreamlitServer("app.py", env={"OMP_NUM_THREADS": "1", **env}).start()
     try:
         server.wait_healthy()
     except ServerFailed as failure:
@@ -45,6 +45,12 @@ def app_server():
         pytest.fail(str(failure), pytrace=False)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """app.py for the whole session."""
+    yield from served_app()
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from .conftest import CONTENT_HEIGHT_JS, SCREENSHOT_DIR
-from .harness import EXCEPTION, ServerFailed, StreamlitServer, wait_until_idle
+from .conftest import CONTENT_HEIGHT_JS, SCREENSHOT_DIR, served_app
+from .harness import EXCEPTION, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -35,14 +35,8 @@ SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE][+\-−]?\d")
 
 @pytest.fixture(scope="module")
 def lab_server():
-    server = StreamlitServer("app.py", env={"OMP_NUM_THREADS": "1", "RNNVIZ_LAB_JOBS": "1"}).start()
-    try:
-        server.wait_healthy()
-    except ServerFailed as failure:
-        server.stop()
-        pytest.fail(str(failure), pytrace=False)
-    yield server
-    server.stop()
+    """app.py with one lab job at a time, so that a second session waits."""
+    yield from served_app(RNNVIZ_LAB_JOBS="1")
 
 
 def open_lab(browser, server, viewport=(1280, 720)):
