@@ -106,6 +106,29 @@ AGNEWS_SELECTION = (
     "(docs/models.md lists the two earlier runs whose test was also read)."
 )
 
+# The two news recipes (the lesson's RNN-vs-LSTM contrast) share one set of settings, chosen on the
+# dev part; only the cell and the seed differ.
+AGNEWS_SETTINGS = dict(
+    task="classifier",
+    data_files=AGNEWS_FILES,
+    labels=AGNEWS_LABELS,
+    pooling="mean",
+    embedding_dim=128,
+    hidden_size=128,
+    dropout=0.5,
+    word_dropout=0.1,
+    min_freq=2,
+    lr=5e-3,
+    min_lr=1e-4,
+    batch_size=64,
+    max_epochs=10,
+    patience=8,
+    evals_per_epoch=2,
+    dev_fraction=0.1,
+    weights_dtype="float16",
+    selection=AGNEWS_SELECTION,
+)
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
@@ -196,51 +219,17 @@ RECIPES: dict[str, Recipe] = {
             name="agnews-lstm",
             description="Word-level LSTM news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
             "linear head on the mean of its outputs.",
-            task="classifier",
             cell="lstm",
-            data_files=AGNEWS_FILES,
-            labels=AGNEWS_LABELS,
-            pooling="mean",
-            embedding_dim=128,
-            hidden_size=128,
-            dropout=0.5,
-            word_dropout=0.1,
-            min_freq=2,
-            lr=5e-3,
-            min_lr=1e-4,
-            batch_size=64,
-            max_epochs=10,
-            patience=8,
-            evals_per_epoch=2,
-            dev_fraction=0.1,
             seed=0,
-            weights_dtype="float16",
-            selection=AGNEWS_SELECTION,
+            **AGNEWS_SETTINGS,
         ),
         Recipe(
             name="agnews-rnn",
             description="Vanilla tanh RNN news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
             "linear head on the mean of its outputs, as the lesson writes it.",
-            task="classifier",
             cell="rnn",
-            data_files=AGNEWS_FILES,
-            labels=AGNEWS_LABELS,
-            pooling="mean",
-            embedding_dim=128,
-            hidden_size=128,
-            dropout=0.5,
-            word_dropout=0.1,
-            min_freq=2,
-            lr=5e-3,
-            min_lr=1e-4,
-            batch_size=64,
-            max_epochs=10,
-            patience=8,
-            evals_per_epoch=2,
-            dev_fraction=0.1,
-            seed=1,
-            weights_dtype="float16",
-            selection=AGNEWS_SELECTION,
+            seed=1,  # the best of seeds 0-2 on the dev part
+            **AGNEWS_SETTINGS,
         ),
         Recipe(
             name="sst2-rnn",
