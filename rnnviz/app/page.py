@@ -334,6 +334,7 @@ def main() -> None:
     st.segmented_control(
         "view", list(VIEWS), key="view", format_func=VIEW_TITLES.get, label_visibility="collapsed"
     )
+    write_url(state)  # before any view: the lecture's player writes its own step after this
     if not state.text.strip():
         st.info("Type a sentence above and press Enter — for example *the movie was not good*.")
     elif run is None:
@@ -353,10 +354,7 @@ def main() -> None:
                 f"Freshly initialised weights (seed {state.seed}): what this architecture does before any "
                 "training. Switch back to trained weights in the sidebar."
             )
-        write_url(state)  # before the view: the lecture's player writes its own step after this
         show_view(state, run, seed)
-        return
-    write_url(state)
 
 
 if __name__ == "__main__":  # `streamlit run rnnviz/app/page.py`, as `rnnviz app` does

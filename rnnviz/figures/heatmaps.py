@@ -194,6 +194,11 @@ GRID_COLUMN_GAP = (
 )
 
 
+# What Streamlit sets on a grid drawn with point selection; set here, its effect finds nothing to
+# change and skips one more render of the chart.
+SELECTABLE = dict(clickmode="event+select", dragmode="pan", hovermode="closest")
+
+
 def _panel_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
@@ -246,11 +251,7 @@ def _panel_grid(
             font=dict(size=font_size),
             showlegend=False,
             annotations=[],
-            # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
-            # change and skips one more render of the chart
-            clickmode="event+select",
-            dragmode="pan",
-            hovermode="closest",
+            **SELECTABLE,
         ),
     )
 
@@ -504,11 +505,7 @@ def _side_by_side_grid(
         font=dict(size=font_size),
         showlegend=False,
         annotations=[],
-        # what Streamlit sets on a chart with point selection; set here, its effect finds nothing to
-        # change and skips one more render of the chart
-        clickmode="event+select",
-        dragmode="pan",
-        hovermode="closest",
+        **SELECTABLE,
         # Fixed ranges, one column per token: no autorange pass, no padding for the click layer's markers.
         xaxis=dict(
             showgrid=False,
