@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Cell kinds as capture records them (a bundled config's cell "rnn" is the tanh RNN).
-CELL_KINDS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
-
 QUANTITIES = (
     "hidden",
     "cell",
@@ -21,7 +18,8 @@ QUANTITIES = (
     "new_gate",
 )
 
-# What each cell kind records, in the order a lecture introduces them.
+# What each cell kind records ("lstm", "gru", "rnn_tanh", "rnn_relu", as capture names them; a
+# bundled config's cell "rnn" is the tanh RNN), in the order a lecture introduces them.
 QUANTITIES_BY_CELL = {
     "lstm": ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"),
     "gru": ("reset_gate", "update_gate", "new_gate", "hidden"),
