@@ -188,9 +188,10 @@ def restore_from_url_once(catalogue: Mapping[str, "Offer"]) -> None:
     task, labels = catalogue[state.model].task, catalogue[state.model].labels
     if "text" not in st.query_params and presets_for(task, labels):
         state = replace(state, text=first_text(task, labels))  # a text of the model's own kind
-    for key, value in vars(state).items():
+    for key, value in vars(
+        state
+    ).items():  # current_state, run next, brings them to the widgets' types
         st.session_state[key] = value
-    st.session_state["present"] = bool(state.present)
     st.session_state[UNIT_AUTO] = "unit" not in st.query_params
     st.session_state[TEXT_TASK] = (task, labels)
     st.session_state[NOTICES] = notices
