@@ -1,4 +1,4 @@
-"""Capture overhead: plain forward vs forward inside rnnviz.capture, measured side by side.
+"""Capture overhead: plain forward vs forward inside rnnviz.core.capture, measured side by side.
 
 2-layer LSTM (E=64, H=256) at (batch 1, time 50) — the interactive case — and
 (batch 256, time 100) — the corpus case; on CPU, and on CUDA when present.

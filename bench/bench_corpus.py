@@ -22,8 +22,7 @@ import time
 
 import torch
 
-from rnnviz.capture import capture
-from rnnviz.corpus import (
+from rnnviz.analysis.corpus import (
     BATCH_SIZE,
     compute_corpus_index,
     corpus_batches,
@@ -33,9 +32,10 @@ from rnnviz.corpus import (
     reference_corpus,
     run_batch,
 )
+from rnnviz.core.capture import capture
 from rnnviz.errors import RnnvizError
-from rnnviz.models import LoadedModel, ModelConfig, build_module, bundled_names, load
-from rnnviz.tokenizers import CharTokenizer
+from rnnviz.models.architectures import LoadedModel, ModelConfig, build_module, bundled_names, load
+from rnnviz.models.tokenizers import CharTokenizer
 
 
 def shakespeare_model(corpus_text: str) -> tuple[LoadedModel, str]:

@@ -22,7 +22,7 @@ from dataclasses import replace
 
 import torch
 
-from rnnviz.lab import LabConfig, train
+from rnnviz.training.lab import LabConfig, train
 
 CELLS = ("rnn", "gru", "lstm")
 

@@ -120,7 +120,7 @@ def resident_kb(field: str) -> int:
 def measure(config_path: str, weights_path: str) -> dict:
     """In the child process: peak RSS growth and Python peak of one load_upload call."""
     import rnnviz
-    from rnnviz.uploads import load_upload
+    from rnnviz.models.uploads import load_upload
 
     config, weights = Path(config_path).read_bytes(), Path(weights_path).read_bytes()
     load_upload(

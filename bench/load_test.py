@@ -133,8 +133,8 @@ class Expectation:
 
     def __init__(self, model: str):
         import rnnviz
+        from rnnviz.analysis.inspection import inspect_text
         from rnnviz.figures import token_labels
-        from rnnviz.inspection import inspect_text
 
         self._loaded = rnnviz.load(model)
         self._token_labels = token_labels

@@ -1,12 +1,12 @@
 """rnnviz: see inside recurrent neural networks, timestep by timestep."""
 
-from rnnviz.capture import capture
-from rnnviz.custom import CustomModel
-from rnnviz.edits import Edit
+from rnnviz.core.capture import capture
+from rnnviz.core.edits import Edit
+from rnnviz.core.trace import QUANTITIES, RecordedCall, Trace
 from rnnviz.errors import ModelError, RnnvizError
-from rnnviz.models import LoadedModel, ModelConfig, load
+from rnnviz.models.architectures import LoadedModel, ModelConfig, load
+from rnnviz.models.custom import CustomModel
 from rnnviz.notebook import Shown, save_for_app, show
-from rnnviz.trace import QUANTITIES, RecordedCall, Trace
 
 __all__ = [
     "QUANTITIES",

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .errors import RnnvizError
+from rnnviz.errors import RnnvizError
 
 Register = Callable[[argparse._SubParsersAction], None]
 COMMANDS: dict[str, Register] = {}
@@ -31,7 +31,7 @@ def command(name: str) -> Callable[[Register], Register]:
 
 @command("train")
 def _register_train(sub: argparse._SubParsersAction) -> None:
-    from .train import DEFAULT_DATA_DIR, RECIPES
+    from rnnviz.training.recipes import DEFAULT_DATA_DIR, RECIPES
 
     p = sub.add_parser(
         "train",
@@ -73,7 +73,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import RECIPES, run_custom, run_recipe
+    from rnnviz.training.recipes import RECIPES, run_custom, run_recipe
 
     cmd = "rnnviz " + " ".join(shlex.quote(a) for a in args.argv)
     if args.recipe == "custom":
@@ -131,7 +131,7 @@ def _register_models(sub: argparse._SubParsersAction) -> None:
 
 def models_table() -> list[list[str]]:
     """Rows (header first) of the bundled-model table, read from each model's config.json."""
-    from .models import PRETRAINED_DIR, bundled_names, read_config
+    from rnnviz.models.architectures import PRETRAINED_DIR, bundled_names, read_config
 
     rows = [["name", "task", "cell", "layers", "hidden", *[h for _, h in _TABLE_METRICS]]]
     for name in bundled_names():
@@ -182,7 +182,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 @command("trace")
 def _register_trace(sub: argparse._SubParsersAction) -> None:
-    from .inspection import MAX_TEXT_CHARACTERS
+    from rnnviz.analysis.inspection import MAX_TEXT_CHARACTERS
 
     p = sub.add_parser(
         "trace",
@@ -205,10 +205,10 @@ def _register_trace(sub: argparse._SubParsersAction) -> None:
 def _cmd_trace(args: argparse.Namespace) -> int:
     import json
 
-    from .exactness import run_exactness
-    from .inspection import inspect_text
-    from .models import load
-    from .trace_report import trace_json, trace_summary
+    from rnnviz.analysis.inspection import inspect_text
+    from rnnviz.core.exactness import run_exactness
+    from rnnviz.exports.trace_report import trace_json, trace_summary
+    from rnnviz.models.architectures import load
 
     loaded = load(args.model)
     run = inspect_text(loaded, args.text)
@@ -244,9 +244,9 @@ def _register_app(sub: argparse._SubParsersAction) -> None:
 def _cmd_app(args: argparse.Namespace) -> int:
     import subprocess
 
-    from .custom import load_entry_point
-    from .models import load
-    from .uploads import MAX_WEIGHTS_BYTES
+    from rnnviz.models.architectures import load
+    from rnnviz.models.custom import load_entry_point
+    from rnnviz.models.uploads import MAX_WEIGHTS_BYTES
 
     for source in args.model:  # fail here, with the loader's message, rather than inside the page
         if ":" in source and not Path(source).is_dir():
@@ -307,7 +307,7 @@ def _register_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .lecture_pack import read_sentences, write_lecture_pack
+    from rnnviz.exports.lecture_pack import read_sentences, write_lecture_pack
 
     sentences = list(args.sentences) + (read_sentences(args.file) if args.file else [])
     out = write_lecture_pack(
@@ -328,7 +328,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 @command("corpus")
 def _register_corpus(sub: argparse._SubParsersAction) -> None:
-    from .corpus import MAX_CORPUS_CHARACTERS, REFERENCE_CORPORA
+    from rnnviz.analysis.corpus import MAX_CORPUS_CHARACTERS, REFERENCE_CORPORA
 
     references = ", ".join(sum(REFERENCE_CORPORA.values(), ()))
     p = sub.add_parser(
@@ -355,15 +355,15 @@ def _register_corpus(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_corpus(args: argparse.Namespace) -> int:
-    from .corpus import (
+    from rnnviz.analysis.corpus import (
         REFERENCE_CORPORA,
         corpus_index,
         read_corpus_file,
         reference_corpus,
         summarize,
     )
-    from .corpus_stats import FEATURE_LABELS
-    from .models import load
+    from rnnviz.analysis.corpus_stats import FEATURE_LABELS
+    from rnnviz.models.architectures import load
 
     loaded = load(args.model)
     names = sum(REFERENCE_CORPORA.values(), ())

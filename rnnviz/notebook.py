@@ -4,7 +4,7 @@
     shown                       # in Jupyter / VS Code: the heatmaps, a unit's timeline, the prediction
     shown.heatmaps              # each is a plotly Figure, the same builders the app draws with
 
-`show` runs the model once inside `rnnviz.capture`, picks one sequence of the batch (a padded batch,
+`show` runs the model once inside `rnnviz.core.capture`, picks one sequence of the batch (a padded batch,
 a `PackedSequence`, or a model that packs inside its forward) and draws the chosen layer and direction
 of the first recurrent module the forward pass calls. `save_for_app` writes a model of the lesson's
 shape (embedding → RNN / LSTM / GRU → linear on h[-1] or on the pooled outputs) and its vocabulary as
@@ -25,12 +25,12 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnviz import figures
-from rnnviz.capture import capture
+from rnnviz.analysis.ordering import ORDERINGS, shown_units, unit_order
+from rnnviz.core.capture import capture
+from rnnviz.core.trace import RecordedCall, Trace
 from rnnviz.errors import RnnvizError
-from rnnviz.models import POOLINGS, ModelConfig, TextClassifier, save
-from rnnviz.ordering import ORDERINGS, shown_units, unit_order
-from rnnviz.tokenizers import PAD, UNK, WordTokenizer
-from rnnviz.trace import RecordedCall, Trace
+from rnnviz.models.architectures import POOLINGS, ModelConfig, TextClassifier, save
+from rnnviz.models.tokenizers import PAD, UNK, WordTokenizer
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Shown:
     """One sequence as the model saw it, and the app's figures of it; displays itself in a notebook."""
 
     tokens: list[str]
-    trace: Trace  # the whole batch, as `rnnviz.capture` records it
+    trace: Trace  # the whole batch, as `rnnviz.core.capture` records it
     record: RecordedCall  # the recurrent module call the figures show
     sequence: int  # which sequence of the batch
     layer: int

@@ -6,20 +6,11 @@ with a reason naming the missing path, all others always run.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-DATA_DIR = Path(
-    os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-if (
-    "RNNVIZ_DATA_DIR" not in os.environ
-    and not (DATA_DIR / "sst2").is_dir()
-    and Path("/work/shared/data/sst2").is_dir()
-):
-    DATA_DIR = Path("/work/shared/data")
+from rnnviz.settings import shared_data_dir  # one rule for finding the data
+
+DATA_DIR = shared_data_dir()
 
 SST2_DIR = DATA_DIR / "sst2"
 SHAKESPEARE = DATA_DIR / "tinyshakespeare" / "input.txt"

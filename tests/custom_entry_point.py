@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 import rnnviz
-from rnnviz.tokenizers import Encoding
+from rnnviz.models.tokenizers import Encoding
 
 LETTERS = string.ascii_lowercase
 

@@ -1,7 +1,7 @@
 """An independent, step-by-step reference for nn.RNN / nn.LSTM / nn.GRU internals.
 
 Written from the equations in the PyTorch documentation, one sequence and one timestep at
-a time, in float64, sharing no code with rnnviz.capture. It returns, per layer and
+a time, in float64, sharing no code with rnnviz.core.capture. It returns, per layer and
 direction, every quantity as a [time, units] tensor.
 """
 

@@ -4,7 +4,6 @@ their published accuracies re-measured on the stored weights, four classes after
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -12,16 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DATA_DIR
 
 import rnnviz
+from rnnviz.analysis.gradients import model_output
+from rnnviz.analysis.inspection import inspect_text, unit_contributions
+from rnnviz.analysis.predict import class_probabilities_per_step
 from rnnviz.cli import main
-from rnnviz.gradients import model_output
-from rnnviz.inspection import inspect_text, unit_contributions
-from rnnviz.models import LoadedModel, ModelConfig, build_module
-from rnnviz.predict import class_probabilities_per_step
-from rnnviz.presets import NEWS, PAIR, presets_for
-from rnnviz.tokenizers import WordTokenizer
-from rnnviz.train import (
+from rnnviz.models.architectures import LoadedModel, ModelConfig, build_module
+from rnnviz.models.presets import NEWS, PAIR, presets_for
+from rnnviz.models.tokenizers import WordTokenizer
+from rnnviz.training.recipes import (
     AGNEWS_LABELS,
     RECIPES,
     _encode_rows,
@@ -32,10 +32,7 @@ from rnnviz.train import (
     sha256_of,
 )
 
-DATA = (
-    Path(os.environ.get("RNNVIZ_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-    / "agnews"
-)
+DATA = DATA_DIR / "agnews"
 NEWS_MODELS = sorted(name for name in RECIPES if name.startswith("agnews-"))
 # SOURCE.md of the shared AG News folder: the files every card must name
 TRAIN_SHA256 = "4a888f9ae19945f6b347e076e2fa5b91a2858e519d877485cbd405701255353c"
@@ -184,7 +181,7 @@ def test_a_shipped_news_model_gives_the_four_class_probabilities_after_every_tok
     probabilities = class_probabilities_per_step(model, "Yankees beat Red Sox as oil prices climb")
     assert probabilities.shape == (len(model.encode("Yankees beat Red Sox as oil prices climb")), 4)
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    card = (rnnviz.models.PRETRAINED_DIR / name / "README.md").read_text()
+    card = (rnnviz.models.architectures.PRETRAINED_DIR / name / "README.md").read_text()
     assert TRAIN_SHA256 in card and TEST_SHA256 in card and "seed: " in card
 
 

@@ -10,9 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import rnnviz
+from rnnviz.analysis.inspection import inspect_text
 from rnnviz.figures import NEXT_TOKENS_GROUP, PLOT_DECIMALS, token_labels
-from rnnviz.inspection import inspect_text
-from rnnviz.models import bundled_names
+from rnnviz.models.architectures import bundled_names
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -320,7 +320,7 @@ def test_training_lab_view_is_reachable_from_a_link():
 
 
 def test_corpus_view_is_reachable_from_a_link():
-    from rnnviz.corpus import available_reference_corpora
+    from rnnviz.analysis.corpus import available_reference_corpora
 
     at = page(view="corpus")
     assert_clean(at)
@@ -432,7 +432,7 @@ def test_the_lessons_symbols_and_the_candidate_as_c_tilde_reach_titles_and_equat
 
 
 def test_the_inspector_offers_the_units_whose_ablation_moves_the_prediction_most():
-    from rnnviz.interventions import rank_units_by_ablation
+    from rnnviz.analysis.interventions import rank_units_by_ablation
 
     at = page(view="inspector", step="3", unit="0")
     assert_clean(at)

@@ -1,4 +1,4 @@
-"""rnnviz.capture records exact per-timestep states and gates of nn.RNN / nn.LSTM / nn.GRU.
+"""rnnviz.core.capture records exact per-timestep states and gates of nn.RNN / nn.LSTM / nn.GRU.
 
 Every check compares against an independent reference: PyTorch's own outputs (output,
 h_n, c_n) or the step-by-step equations in tests/reference.py.
@@ -181,8 +181,8 @@ def test_gates_are_exact_through_either_matrix_product_path(cell, onednn, monkey
     """On CPU float32 the rebuild uses oneDNN when this build passes its self-check; every other
     build takes the F.linear path. Both must give the reference gates."""
     capture_module = importlib.import_module(
-        "rnnviz.capture"
-    )  # the module, not rnnviz.capture the function
+        "rnnviz.core.capture"
+    )  # the module, not rnnviz.core.capture the function
     if onednn and not capture_module._onednn_linear_works():
         pytest.skip("this torch build has no usable oneDNN linear")
     monkeypatch.setattr(capture_module, "_ONEDNN_LINEAR", onednn)
@@ -212,7 +212,7 @@ def test_gates_follow_weights_changed_in_place_between_captures(cell):
     [
         (
             "layer1.backward.*",
-            {f"layer1.backward.{q}" for q in rnnviz.trace.QUANTITIES_BY_CELL["lstm"]},
+            {f"layer1.backward.{q}" for q in rnnviz.core.trace.QUANTITIES_BY_CELL["lstm"]},
         ),
         (
             ["*.hidden", "layer0.forward.forget_gate"],

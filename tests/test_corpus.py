@@ -9,7 +9,7 @@ from conftest import DATA_DIR, needs_shakespeare, needs_sst2
 from reference import reference_states
 
 from rnnviz import cli
-from rnnviz.corpus import (
+from rnnviz.analysis.corpus import (
     MAX_CORPUS_CHARACTERS,
     Corpus,
     cache_key,
@@ -18,11 +18,11 @@ from rnnviz.corpus import (
     reference_corpus,
     select_units,
 )
-from rnnviz.corpus_stats import FEATURES, HISTOGRAM_EDGES, token_features, unit_clusters
+from rnnviz.analysis.corpus_stats import FEATURES, HISTOGRAM_EDGES, token_features, unit_clusters
+from rnnviz.analysis.inspection import inspect_text
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import inspect_text
-from rnnviz.models import LoadedModel, ModelConfig, build_module, save
-from rnnviz.tokenizers import CharTokenizer, WordTokenizer
+from rnnviz.models.architectures import LoadedModel, ModelConfig, build_module, save
+from rnnviz.models.tokenizers import CharTokenizer, WordTokenizer
 
 TEXT = (
     'First Citizen:\nBefore we proceed (any further), hear me speak.\n\nAll:\nSpeak, speak. "Not so," '

@@ -16,8 +16,8 @@ SPEECH = "box xxx ab\nxx bo axxxx\n" * 600  # validation split: 1,380 characters
 def page():
     from test_corpus import planted_model
 
+    from rnnviz.analysis.inspection import inspect_text
     from rnnviz.app.views import corpus as corpus_view
-    from rnnviz.inspection import inspect_text
 
     loaded = planted_model()
     corpus_view.render(loaded, "planted", inspect_text(loaded, "abxxxab"), 0, "forward")
@@ -144,9 +144,9 @@ def test_a_click_on_the_units_map_opens_that_units_card(data):
 
 
 def sst2_page():
+    from rnnviz.analysis.inspection import inspect_text
     from rnnviz.app.views import corpus as corpus_view
-    from rnnviz.inspection import inspect_text
-    from rnnviz.models import load
+    from rnnviz.models.architectures import load
 
     loaded = load("sst2-lstm")
     corpus_view.render(

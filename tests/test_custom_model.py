@@ -11,9 +11,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from rnnviz.custom import CustomModel, load_entry_point
+from rnnviz.analysis.inspection import inspect_text
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import inspect_text
+from rnnviz.models.custom import CustomModel, load_entry_point
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SPEC = "custom_entry_point:build_model"

@@ -21,7 +21,7 @@ from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
 
 import rnnviz
 from rnnviz import Edit, RnnvizError
-from rnnviz.trace import QUANTITIES_BY_CELL
+from rnnviz.core.trace import QUANTITIES_BY_CELL
 
 
 def reference_edit(edits: list[Edit], b: int):
@@ -560,7 +560,7 @@ def sst2_lstm():
 
 @pytest.fixture(scope="module")
 def negated_run(sst2_lstm):
-    from rnnviz.inspection import inspect_text
+    from rnnviz.analysis.inspection import inspect_text
 
     return inspect_text(sst2_lstm, NEGATED)
 
@@ -568,7 +568,7 @@ def negated_run(sst2_lstm):
 def test_holding_the_units_that_react_most_to_not_moves_the_prediction_more_than_random_units(
     sst2_lstm, negated_run
 ):
-    from rnnviz.interventions import edit_effect, held_at_previous, rank_units_by_change
+    from rnnviz.analysis.interventions import edit_effect, held_at_previous, rank_units_by_change
 
     run = negated_run
     step = run.tokens.index("not")
@@ -603,7 +603,7 @@ def test_holding_the_units_that_react_most_to_not_moves_the_prediction_more_than
 
 
 def test_ablating_the_units_ranked_by_ablation_flips_the_negated_sentence(sst2_lstm, negated_run):
-    from rnnviz.interventions import edit_effect, rank_units_by_ablation
+    from rnnviz.analysis.interventions import edit_effect, rank_units_by_ablation
 
     run = negated_run
     step = run.tokens.index("not")
@@ -632,7 +632,7 @@ def test_ablating_the_units_ranked_by_ablation_flips_the_negated_sentence(sst2_l
 
 
 def test_edit_effect_reports_predictions_and_differences_of_every_quantity(sst2_lstm, negated_run):
-    from rnnviz.interventions import edit_effect
+    from rnnviz.analysis.interventions import edit_effect
 
     run = negated_run
     unchanged = edit_effect(sst2_lstm, run, [Edit("rnn.layer0.forward.forget_gate", scale=1.0)])
@@ -654,8 +654,8 @@ def test_edit_effect_reports_predictions_and_differences_of_every_quantity(sst2_
 
 
 def test_edit_effect_of_a_bidirectional_classifier_edits_every_prefix_at_the_same_tokens():
-    from rnnviz.inspection import inspect_text
-    from rnnviz.interventions import edit_effect
+    from rnnviz.analysis.inspection import inspect_text
+    from rnnviz.analysis.interventions import edit_effect
 
     loaded = rnnviz.load("sst2-bilstm")
     run = inspect_text(loaded, NEGATED)
@@ -675,8 +675,8 @@ def test_edit_effect_of_a_bidirectional_classifier_edits_every_prefix_at_the_sam
 
 
 def test_edit_effect_of_the_language_model_is_its_edited_next_character_distribution():
-    from rnnviz.inspection import inspect_text
-    from rnnviz.interventions import edit_effect
+    from rnnviz.analysis.inspection import inspect_text
+    from rnnviz.analysis.interventions import edit_effect
 
     loaded = rnnviz.load("shakespeare-char-lstm")
     run = inspect_text(loaded, "To be, or not")
@@ -691,7 +691,7 @@ def test_edit_effect_of_the_language_model_is_its_edited_next_character_distribu
 
 
 def test_rank_units_by_change_is_the_step_difference_in_reading_order(negated_run):
-    from rnnviz.interventions import rank_units_by_change
+    from rnnviz.analysis.interventions import rank_units_by_change
 
     run = negated_run
     cell = run.trace["rnn.layer0.forward.cell"][0].numpy()
@@ -707,8 +707,8 @@ def test_rank_units_by_change_is_the_step_difference_in_reading_order(negated_ru
 
 
 def test_rank_units_by_change_runs_backward_from_the_next_token():
-    from rnnviz.inspection import inspect_text
-    from rnnviz.interventions import held_at_previous, rank_units_by_change
+    from rnnviz.analysis.inspection import inspect_text
+    from rnnviz.analysis.interventions import held_at_previous, rank_units_by_change
 
     run = inspect_text(rnnviz.load("sst2-bilstm"), NEGATED)
     hidden = run.trace["rnn.layer0.backward.hidden"][0].numpy()
@@ -725,8 +725,8 @@ def test_rank_units_by_change_runs_backward_from_the_next_token():
 
 
 def test_ablation_ranking_of_the_language_model_reads_the_prediction_after_a_chosen_token():
-    from rnnviz.inspection import inspect_text
-    from rnnviz.interventions import edit_effect, rank_units_by_ablation
+    from rnnviz.analysis.inspection import inspect_text
+    from rnnviz.analysis.interventions import edit_effect, rank_units_by_ablation
 
     loaded = rnnviz.load("shakespeare-char-lstm")
     run = inspect_text(loaded, "To be, or not to be")

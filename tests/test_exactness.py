@@ -11,11 +11,11 @@ from torch.nn.utils.rnn import pack_sequence
 
 import rnnviz
 from rnnviz import RnnvizError
+from rnnviz.analysis.inspection import inspect_text
+from rnnviz.analysis.untrained import untrained_copy
 from rnnviz.cli import main
-from rnnviz.exactness import EXACT_WITHIN, capture_exactness, run_exactness
-from rnnviz.inspection import inspect_text
-from rnnviz.models import bundled_names
-from rnnviz.untrained import untrained_copy
+from rnnviz.core.exactness import EXACT_WITHIN, capture_exactness, run_exactness
+from rnnviz.models.architectures import bundled_names
 
 
 @pytest.mark.parametrize("cell", CELLS)

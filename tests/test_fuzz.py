@@ -10,12 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rnnviz
-from rnnviz import figures, lecture
+from rnnviz import figures
+from rnnviz.analysis import lecture
+from rnnviz.analysis.inspection import MAX_TEXT_CHARACTERS, inspect_text
+from rnnviz.analysis.ordering import ORDERINGS, unit_order
 from rnnviz.app.state import ModelShape, ViewState, parse_query
 from rnnviz.errors import RnnvizError
-from rnnviz.export import heatmap_csv, trace_json_text
-from rnnviz.inspection import MAX_TEXT_CHARACTERS, inspect_text
-from rnnviz.ordering import ORDERINGS, unit_order
+from rnnviz.exports.files import heatmap_csv, trace_json_text
 
 NASTY = [
     "",

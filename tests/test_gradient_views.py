@@ -12,10 +12,10 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import rnnviz
+from rnnviz.analysis.gradients import LOG_FLOOR, gradient_flow, token_attributions
 from rnnviz.app.views.gradients import COMPARED_MODELS
-from rnnviz.gradients import LOG_FLOOR, gradient_flow, token_attributions
-from rnnviz.models import ModelConfig, build_module, bundled_names, save
-from rnnviz.tokenizers import CharTokenizer
+from rnnviz.models.architectures import ModelConfig, build_module, bundled_names, save
+from rnnviz.models.tokenizers import CharTokenizer
 
 SENTENCE = "the movie was not good"
 needs_sst2_lstm = pytest.mark.skipif(
@@ -25,8 +25,8 @@ needs_sst2_lstm = pytest.mark.skipif(
 
 def gradient_page(source: str, text: str) -> None:
     import rnnviz
+    from rnnviz.analysis.inspection import inspect_text
     from rnnviz.app.views.gradients import render
-    from rnnviz.inspection import inspect_text
 
     loaded = rnnviz.load(source)
     render(loaded, inspect_text(loaded, text), 0, "forward", rnnviz.load)

@@ -1,6 +1,6 @@
 """Gradient flow and token attributions, checked against independent autograd computations.
 
-The references never use rnnviz.gradients' step-by-step re-execution: they perturb h_t / c_t
+The references never use rnnviz.analysis.gradients' step-by-step re-execution: they perturb h_t / c_t
 between two calls of PyTorch's fused module, take torch.autograd.functional.jacobian of the
 fused module, run a float64 per-step implementation written here, or use finite differences.
 """
@@ -15,7 +15,14 @@ import torch
 from torch import nn
 
 import rnnviz
-from rnnviz.capture import capture
+from rnnviz.analysis.gradients import (
+    embed,
+    gradient_flow,
+    reproduction_error,
+    token_attributions,
+    unroll,
+)
+from rnnviz.core.capture import capture
 from rnnviz.errors import RnnvizError
 from rnnviz.figures.gradients import (
     attribution_bars,
@@ -25,9 +32,8 @@ from rnnviz.figures.gradients import (
     flow_heatmap,
     flow_lines,
 )
-from rnnviz.gradients import embed, gradient_flow, reproduction_error, token_attributions, unroll
-from rnnviz.models import LoadedModel, ModelConfig, build_module, bundled_names
-from rnnviz.tokenizers import CharTokenizer, WordTokenizer
+from rnnviz.models.architectures import LoadedModel, ModelConfig, build_module, bundled_names
+from rnnviz.models.tokenizers import CharTokenizer, WordTokenizer
 
 SENTENCE = "the movie was not good at all"
 CELLS = ["lstm", "gru", "rnn"]

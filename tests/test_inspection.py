@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import rnnviz
+from rnnviz.analysis.inspection import MAX_TEXT_CHARACTERS, inspect_text
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import MAX_TEXT_CHARACTERS, inspect_text
-from rnnviz.models import ModelConfig, save
-from rnnviz.tokenizers import CharTokenizer
+from rnnviz.models.architectures import ModelConfig, save
+from rnnviz.models.tokenizers import CharTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def tiny_language_model(tmp_path_factory):
         num_layers=2,
     )
     torch.manual_seed(0)
-    from rnnviz.models import build_module
+    from rnnviz.models.architectures import build_module
 
     folder = save(
         tmp_path_factory.mktemp("lm") / "tiny-lm", config, tokenizer, build_module(config)

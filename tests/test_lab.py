@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from rnnviz.app.views.lab import ordinal, outcome_message, progress_line
-from rnnviz.capture import capture
+from rnnviz.core.capture import capture
 from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
 from rnnviz.figures.lab import gradient_norm_figure, readable_log_axis, tick_label, training_figure
-from rnnviz.lab import (
+from rnnviz.training.lab import (
     LabConfig,
     LabScheduler,
     TrainingJob,
@@ -36,7 +36,7 @@ from rnnviz.lab import (
     train,
     usable_cores,
 )
-from rnnviz.lab_tasks import DISTRACTORS, SYMBOLS, TASKS, is_balanced
+from rnnviz.training.lab_tasks import DISTRACTORS, SYMBOLS, TASKS, is_balanced
 
 
 def brute_force_balanced(text: str) -> bool:
@@ -238,7 +238,7 @@ def test_a_job_reports_finished_only_once_its_trained_model_is_there(monkeypatch
     appear together (under load, a gap between them left the page without the trained model)."""
     returned = threading.Event()
     release = threading.Event()
-    lab_module = importlib.import_module("rnnviz.lab")
+    lab_module = importlib.import_module("rnnviz.training.lab")
     real_train = lab_module.train
 
     def slow_to_return(config, on_progress=None, stop=None):
@@ -260,7 +260,7 @@ def test_a_job_whose_training_fails_reports_the_error_and_no_model(monkeypatch):
     def broken(config, on_progress=None, stop=None):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(importlib.import_module("rnnviz.lab"), "train", broken)
+    monkeypatch.setattr(importlib.import_module("rnnviz.training.lab"), "train", broken)
     job = TrainingJob(tiny(cell="gru"))
     progress = job.wait(timeout=30)
     assert progress.state == "failed" and progress.reason == "RuntimeError: out of memory"

@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import rnnviz
+from rnnviz.analysis.inspection import inspect_text
 from rnnviz.errors import RnnvizError
+from rnnviz.exports.lecture_pack import build_lecture_pack, read_sentences
 from rnnviz.figures import PLOT_DECIMALS, token_labels
-from rnnviz.inspection import inspect_text
-from rnnviz.lecture_pack import build_lecture_pack, read_sentences
-from rnnviz.models import ModelConfig, build_module, save
-from rnnviz.tokenizers import CharTokenizer
+from rnnviz.models.architectures import ModelConfig, build_module, save
+from rnnviz.models.tokenizers import CharTokenizer
 
 SENTENCES = ["the movie was not good", 'a <script>alert("x")</script> & <b>bold</b> film']
 UNITS_SHOWN = 40

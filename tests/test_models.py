@@ -12,8 +12,9 @@ from conftest import SST2_DIR, needs_sst2
 from safetensors.torch import load_file, save_file
 
 import rnnviz
+from rnnviz.analysis.predict import class_probabilities_per_step
 from rnnviz.errors import ModelError
-from rnnviz.models import (
+from rnnviz.models.architectures import (
     CONFIG_FILE,
     PRETRAINED_DIR,
     WEIGHTS_FILE,
@@ -25,9 +26,8 @@ from rnnviz.models import (
     load,
     save,
 )
-from rnnviz.negation import CONTRAST_PAIRS, contrast_examples
-from rnnviz.predict import class_probabilities_per_step
-from rnnviz.tokenizers import WordTokenizer
+from rnnviz.models.negation import CONTRAST_PAIRS, contrast_examples
+from rnnviz.models.tokenizers import WordTokenizer
 
 EXPECTED_BUNDLED = [
     "agnews-lstm",

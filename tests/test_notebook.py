@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DATA_DIR
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_sequence
 
 import rnnviz
+from rnnviz.analysis.predict import class_probabilities_per_step
 from rnnviz.errors import RnnvizError
-from rnnviz.predict import class_probabilities_per_step
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
@@ -248,11 +249,7 @@ def test_save_for_app_refuses_what_the_apps_format_cannot_compute_and_says_why(t
 def test_the_lesson_notebook_runs_headless_and_shows_its_figures(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    data = (
-        Path(os.environ.get("RNNVIZ_DATA_DIR", ROOT.parent / "shared" / "data"))
-        / "agnews"
-        / "train.tsv"
-    )
+    data = DATA_DIR / "agnews" / "train.tsv"
     if not data.is_file():
         pytest.skip(f"AG News sample not found at {data}")
     notebook = nbformat.read(ROOT / "docs" / "lesson.ipynb", as_version=4)

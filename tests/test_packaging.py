@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnviz.models import CONFIG_FILE, WEIGHTS_FILE, bundled_names
+from rnnviz.models.architectures import CONFIG_FILE, WEIGHTS_FILE, bundled_names
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def test_an_installed_wheel_loads_the_bundled_models_without_the_checkout(wheel,
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     script = (
-        "import json, rnnviz, rnnviz.models as m\n"
+        "import json, rnnviz, rnnviz.models.architectures as m\n"
         "print(json.dumps({'dir': str(m.PRETRAINED_DIR), 'names': m.bundled_names(),\n"
         "                  'labels': rnnviz.load('sst2-lstm').config.labels}))\n"
     )

@@ -7,15 +7,15 @@ import pytest
 import torch
 
 import rnnviz
-from rnnviz.errors import RnnvizError
-from rnnviz.models import LoadedModel, ModelConfig, build_module
-from rnnviz.predict import (
+from rnnviz.analysis.predict import (
     class_probabilities_per_step,
     next_token_distribution,
     predict_label,
     sample_continuation,
 )
-from rnnviz.tokenizers import CharTokenizer, WordTokenizer
+from rnnviz.errors import RnnvizError
+from rnnviz.models.architectures import LoadedModel, ModelConfig, build_module
+from rnnviz.models.tokenizers import CharTokenizer, WordTokenizer
 
 
 def _classifier(cell: str, bidirectional: bool, num_layers: int = 1) -> LoadedModel:

@@ -16,8 +16,8 @@ from test_capture import Config, sequences
 
 import rnnviz
 from rnnviz import Edit, RnnvizError
-from rnnviz.inspection import inspect_text
-from rnnviz.retention import mean_retention, retention_matrices, text_retention
+from rnnviz.analysis.inspection import inspect_text
+from rnnviz.analysis.retention import mean_retention, retention_matrices, text_retention
 
 
 def brute_force(gates: np.ndarray, direction: str) -> np.ndarray:

@@ -8,7 +8,7 @@ import re
 import pytest
 from conftest import SST2_DIR, needs_sst2
 
-from rnnviz.tokenizers import (
+from rnnviz.models.tokenizers import (
     PAD_ID,
     UNK_ID,
     CharTokenizer,

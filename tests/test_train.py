@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import rnnviz
+from rnnviz.analysis.predict import class_probabilities_per_step, next_token_distribution
 from rnnviz.cli import main, models_table
-from rnnviz.predict import class_probabilities_per_step, next_token_distribution
-from rnnviz.train import RECIPES, run_recipe, sha256_of
+from rnnviz.training.recipes import RECIPES, run_recipe, sha256_of
 
 POS = ["good", "great", "fun", "moving", "smart"]
 NEG = ["bad", "dull", "boring", "awful", "flat"]
@@ -72,7 +72,7 @@ def test_training_is_reproducible_with_the_same_seed(tmp_path):
 
 
 def test_greedy_soup_averages_only_checkpoints_that_keep_dev_accuracy():
-    from rnnviz.train import evaluate_classifier, greedy_soup
+    from rnnviz.training.recipes import evaluate_classifier, greedy_soup
 
     torch.manual_seed(0)
     module = _TinyClassifier()
@@ -226,9 +226,9 @@ def test_models_command_lists_every_bundled_model_with_metrics(capsys):
 
 def test_every_bundled_model_has_a_recipe_that_matches_its_config():
     for name, recipe in RECIPES.items():
-        cfg = json.loads((Path(rnnviz.models.PRETRAINED_DIR) / name / "config.json").read_text())[
-            "model"
-        ]
+        cfg = json.loads(
+            (Path(rnnviz.models.architectures.PRETRAINED_DIR) / name / "config.json").read_text()
+        )["model"]
         assert (
             cfg["cell"],
             cfg["hidden_size"],

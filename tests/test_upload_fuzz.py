@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as save_safetensors
 
-from rnnviz import models
 from rnnviz.errors import ModelError
-from rnnviz.models import ModelConfig, build_module
-from rnnviz.tokenizers import CharTokenizer, WordTokenizer
-from rnnviz.uploads import SAFETENSORS_DTYPE_BITS, load_upload
+from rnnviz.models import architectures as models
+from rnnviz.models.architectures import ModelConfig, build_module
+from rnnviz.models.tokenizers import CharTokenizer, WordTokenizer
+from rnnviz.models.uploads import SAFETENSORS_DTYPE_BITS, load_upload
 
 ARCHITECTURES = [
     dict(task="classifier", cell="gru", embedding_dim=4, hidden_size=5, labels=["neg", "pos"]),

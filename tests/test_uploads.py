@@ -19,11 +19,12 @@ from safetensors.torch import save as save_safetensors
 from streamlit.testing.v1 import AppTest
 
 import rnnviz
-from rnnviz import models, uploads
 from rnnviz.errors import ModelError
-from rnnviz.models import ModelConfig, architecture_shapes, build_module, save
-from rnnviz.tokenizers import WordTokenizer
-from rnnviz.uploads import MAX_PARAMETERS, load_upload
+from rnnviz.models import architectures as models
+from rnnviz.models import uploads
+from rnnviz.models.architectures import ModelConfig, architecture_shapes, build_module, save
+from rnnviz.models.tokenizers import WordTokenizer
+from rnnviz.models.uploads import MAX_PARAMETERS, load_upload
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

@@ -8,11 +8,12 @@ import io
 import numpy as np
 import pytest
 
-from rnnviz import figures, lecture
+from rnnviz import figures
+from rnnviz.analysis import lecture
+from rnnviz.analysis.ordering import shown_units, unit_order
+from rnnviz.analysis.projection import fit_pca
 from rnnviz.app.state import ModelShape, ViewState, parse_query
-from rnnviz.export import heatmap_csv
-from rnnviz.ordering import shown_units, unit_order
-from rnnviz.projection import fit_pca
+from rnnviz.exports.files import heatmap_csv
 
 LSTM_SHAPE = ModelShape(
     2, True, 8, ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden")

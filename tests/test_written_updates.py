@@ -8,8 +8,8 @@ import pytest
 from arithmetic import check_written_update, previous_index
 
 import rnnviz
-from rnnviz import lecture
-from rnnviz.inspection import inspect_text
+from rnnviz.analysis import lecture
+from rnnviz.analysis.inspection import inspect_text
 
 TEXT = "the movie was not good at all"
 MODELS = ["sst2-lstm", "sst2-gru", "sst2-rnn", "sst2-bilstm"]

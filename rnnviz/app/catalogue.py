@@ -10,16 +10,16 @@ from pathlib import Path
 import streamlit as st
 
 import rnnviz
+from rnnviz.analysis.inspection import TextRun, inspect_text
+from rnnviz.analysis.untrained import untrained_copy
 from rnnviz.app.state import ModelShape, start_model
-from rnnviz.capture import cell_kind
-from rnnviz.custom import CustomModel, first_recurrent, load_entry_point
+from rnnviz.core.capture import cell_kind
+from rnnviz.core.exactness import Exactness, run_exactness
+from rnnviz.core.quantities import QUANTITIES_BY_CELL, cell_kind_of
 from rnnviz.errors import ModelError
-from rnnviz.exactness import Exactness, run_exactness
-from rnnviz.inspection import TextRun, inspect_text
-from rnnviz.models import bundled_names, read_config, resolve
-from rnnviz.quantities import QUANTITIES_BY_CELL, cell_kind_of
-from rnnviz.untrained import untrained_copy
-from rnnviz.uploads import load_upload
+from rnnviz.models.architectures import bundled_names, read_config, resolve
+from rnnviz.models.custom import CustomModel, first_recurrent, load_entry_point
+from rnnviz.models.uploads import load_upload
 
 UPLOADS = "uploads"  # session key: this session's uploaded models, by name
 UPLOAD_RUNS = "upload_runs"  # session key: their runs and exactness, by (what, name, text)

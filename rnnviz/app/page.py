@@ -13,6 +13,8 @@ from dataclasses import replace
 import streamlit as st
 import torch
 
+from rnnviz.analysis.inspection import MAX_TEXT_CHARACTERS, NotatedRun, TextRun
+from rnnviz.analysis.ordering import ORDERINGS, busiest_unit
 from rnnviz.app import catalogue as models
 from rnnviz.app.catalogue import Offer, load_uploaded_model
 from rnnviz.app.state import (
@@ -42,15 +44,13 @@ from rnnviz.app.views import (
     trajectory,
     whatif,
 )
-from rnnviz.custom import CustomModel
+from rnnviz.core.exactness import EXACT_WITHIN
+from rnnviz.core.quantities import DIRECTIONS
 from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
-from rnnviz.exactness import EXACT_WITHIN
-from rnnviz.inspection import MAX_TEXT_CHARACTERS, NotatedRun, TextRun
-from rnnviz.ordering import ORDERINGS, busiest_unit
-from rnnviz.presets import presets_for
-from rnnviz.quantities import DIRECTIONS
-from rnnviz.uploads import MAX_WEIGHTS_BYTES
+from rnnviz.models.custom import CustomModel
+from rnnviz.models.presets import presets_for
+from rnnviz.models.uploads import MAX_WEIGHTS_BYTES
 
 VIEW_TITLES = {  # short enough for one row of tabs beside the sidebar at a projector's 1280 px
     "heatmaps": "Heatmaps",

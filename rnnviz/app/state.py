@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Mapping
 
 import streamlit as st
 
-from rnnviz.ordering import ORDERINGS
-from rnnviz.presets import PAIR, first_text, presets_for
-from rnnviz.quantities import DIRECTIONS, Notation
+from rnnviz.analysis.ordering import ORDERINGS
+from rnnviz.core.quantities import DIRECTIONS, Notation
+from rnnviz.models.presets import PAIR, first_text, presets_for
 
 if TYPE_CHECKING:
     from rnnviz.app.catalogue import Offer

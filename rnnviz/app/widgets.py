@@ -6,10 +6,10 @@ import numpy as np
 import streamlit as st
 
 from rnnviz import figures
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.analysis.interventions import UnitRanking, rank_units_by_ablation
+from rnnviz.analysis.ordering import shown_units, unit_order
 from rnnviz.app.state import ViewState, choose_step, choose_unit
-from rnnviz.inspection import TextRun
-from rnnviz.interventions import UnitRanking, rank_units_by_ablation
-from rnnviz.ordering import shown_units, unit_order
 
 
 def chosen_units(run: TextRun, state: ViewState) -> np.ndarray:

@@ -5,6 +5,7 @@ predictions, timelines, comparisons, trajectories; lecture: the cell diagram; gr
 the charts of those views.
 """
 
+from rnnviz.core.quantities import LABELS, SIGMOID_GATES, SYMBOLS, TANH_QUANTITIES
 from rnnviz.display import UNKNOWN_MARK, readable_number, token_labels, token_text
 from rnnviz.figures.charts import (
     class_probability_figure,
@@ -35,7 +36,6 @@ from rnnviz.figures.look import (
     title_and_legend,
     with_title_and_legend,
 )
-from rnnviz.quantities import LABELS, SIGMOID_GATES, SYMBOLS, TANH_QUANTITIES
 
 __all__ = [
     "CELL_TEXT_MAX_COLUMNS",

@@ -8,10 +8,10 @@ import html
 import numpy as np
 import plotly.graph_objects as go
 
+from rnnviz.analysis.projection import Projection
+from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import token_display, token_text
 from rnnviz.figures.look import _plain_figure, with_title_and_legend
-from rnnviz.projection import Projection
-from rnnviz.quantities import PYTORCH_NOTATION, Notation
 
 
 def class_probability_figure(

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from rnnviz.corpus import GateSaturation
-from rnnviz.corpus_stats import FEATURE_LABELS, FEATURES
+from rnnviz.analysis.corpus import GateSaturation
+from rnnviz.analysis.corpus_stats import FEATURE_LABELS, FEATURES
+from rnnviz.core.quantities import LABELS
 from rnnviz.figures.heatmaps import coloured_tokens_html
 from rnnviz.figures.look import colour_scale, with_title_and_legend
-from rnnviz.quantities import LABELS
 
 GATE_COLOURS = {
     "input_gate": "#1f77b4",

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from rnnviz.analysis.gradients import LOG_FLOOR, Attributions, GradientFlow
 from rnnviz.figures.heatmaps import coloured_tokens_html
 from rnnviz.figures.look import ColourScale, with_title_and_legend
-from rnnviz.gradients import LOG_FLOOR, Attributions, GradientFlow
 
 
 def _row_label(row: str, quantity: str) -> str:

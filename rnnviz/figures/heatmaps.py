@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
+from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import POSITION_MARK, token_display, token_text
 from rnnviz.figures.look import (
     ColourScale,
@@ -18,7 +19,6 @@ from rnnviz.figures.look import (
     _unvalidated_figure,
     colour_scale,
 )
-from rnnviz.quantities import PYTORCH_NOTATION, Notation
 
 
 def _heatmap_traces(

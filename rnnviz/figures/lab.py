@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from rnnviz.analysis.gradients import LOG_FLOOR
 from rnnviz.display import readable_number
-from rnnviz.gradients import LOG_FLOOR
-from rnnviz.lab import Checkpoint
-from rnnviz.lab_tasks import Task
+from rnnviz.training.lab import Checkpoint
+from rnnviz.training.lab_tasks import Task
 
 # Titles sit above the plot and legends below it, so neither covers the other at any width; numbers
 # are written as the rest of the app writes them (rnnviz.display.readable_number), since students read them.

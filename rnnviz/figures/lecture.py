@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from rnnviz.quantities import PYTORCH_NOTATION, SIGMOID_GATES, Notation
+from rnnviz.core.quantities import PYTORCH_NOTATION, SIGMOID_GATES, Notation
 
 # Boxes of the diagram: quantity → (x, y) centre, on a 12 × 7 canvas; inputs enter from below.
 _LAYOUT = {

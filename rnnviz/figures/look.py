@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
-from rnnviz.quantities import SIGMOID_GATES, TANH_QUANTITIES
+from rnnviz.core.quantities import SIGMOID_GATES, TANH_QUANTITIES
 
 # The app draws its busiest charts (the heatmap grid, the prediction chart) with theme=None, Streamlit's
 # theming being a cost on every redraw. They carry their own plain look instead: white, Streamlit's

@@ -140,7 +140,7 @@ def test_training_lab_run_shows_its_progress_moving_then_the_trained_model(
 
 
 def needs_reference_corpus():
-    from rnnviz.corpus import available_reference_corpora
+    from rnnviz.analysis.corpus import available_reference_corpora
 
     if not available_reference_corpora("classifier"):
         pytest.skip(

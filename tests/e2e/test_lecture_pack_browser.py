@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import rnnviz
-from rnnviz.inspection import inspect_text
-from rnnviz.lecture_pack import build_lecture_pack
+from rnnviz.analysis.inspection import inspect_text
+from rnnviz.exports.lecture_pack import build_lecture_pack
 
 from .conftest import SCREENSHOT_DIR
 

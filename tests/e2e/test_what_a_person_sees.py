@@ -11,8 +11,8 @@ from arithmetic import check_written_update, previous_index
 
 import rnnviz
 import rnnviz.app.state
+from rnnviz.analysis.inspection import inspect_text
 from rnnviz.figures import LABELS
-from rnnviz.inspection import inspect_text
 
 from .conftest import CONTENT_HEIGHT_JS, SCREENSHOT_DIR
 from .harness import EXCEPTION, wait_for_heatmaps, wait_until_idle

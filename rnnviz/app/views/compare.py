@@ -7,10 +7,10 @@ import numpy as np
 import streamlit as st
 
 from rnnviz import figures
+from rnnviz.analysis.inspection import TextRun
 from rnnviz.app.state import ALIGNMENTS, ViewState
 from rnnviz.app.widgets import chosen_units
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import TextRun
 
 
 def actual_next_probability(run: TextRun) -> np.ndarray:

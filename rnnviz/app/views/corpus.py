@@ -12,7 +12,7 @@ import html
 import numpy as np
 import streamlit as st
 
-from rnnviz.corpus import (
+from rnnviz.analysis.corpus import (
     MAX_CORPUS_CHARACTERS,
     PROVIDE_CORPUS_HELP,
     Corpus,
@@ -25,7 +25,9 @@ from rnnviz.corpus import (
     reference_corpus,
     select_units,
 )
-from rnnviz.corpus_stats import FEATURE_LABELS, FEATURES, unit_clusters
+from rnnviz.analysis.corpus_stats import FEATURE_LABELS, FEATURES, unit_clusters
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.core.quantities import LABELS
 from rnnviz.display import token_labels
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import colour_scale, coloured_tokens_html, quantity_heatmap
@@ -36,9 +38,7 @@ from rnnviz.figures.corpus import (
     span_html,
     units_map_figure,
 )
-from rnnviz.inspection import TextRun
-from rnnviz.models import LoadedModel
-from rnnviz.quantities import LABELS
+from rnnviz.models.architectures import LoadedModel
 
 SECTIONS = ("Pattern search", "Unit card", "Gate saturation", "Units map")
 YOUR_TEXT = "your text (upload or paste)"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rnnviz import export, figures
+from rnnviz import figures
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.analysis.ordering import unit_order
 from rnnviz.app.state import ViewState
 from rnnviz.app.widgets import chosen_units
-from rnnviz.inspection import TextRun
-from rnnviz.ordering import unit_order
-from rnnviz.quantities import LABELS
+from rnnviz.core.quantities import LABELS
+from rnnviz.exports import files as export
 
 
 def heatmap_figures(run: TextRun, state: ViewState):

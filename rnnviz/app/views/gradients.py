@@ -11,6 +11,9 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
+from rnnviz.analysis.gradients import Attributions, GradientFlow, gradient_flow, token_attributions
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.core.quantities import layer_key
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import readable_number, token_labels
 from rnnviz.figures.gradients import (
@@ -21,10 +24,7 @@ from rnnviz.figures.gradients import (
     flow_heatmap,
     flow_lines,
 )
-from rnnviz.gradients import Attributions, GradientFlow, gradient_flow, token_attributions
-from rnnviz.inspection import TextRun
-from rnnviz.models import LoadedModel, bundled_names
-from rnnviz.quantities import layer_key
+from rnnviz.models.architectures import LoadedModel, bundled_names
 
 COMPARED_MODELS = ("sst2-rnn", "sst2-gru", "sst2-lstm")
 

@@ -7,11 +7,11 @@ import numpy as np
 import streamlit as st
 
 from rnnviz import figures
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.analysis.ordering import unit_order
+from rnnviz.analysis.predict import sample_continuation
 from rnnviz.app.state import ViewState
 from rnnviz.app.widgets import chosen_units, clickable_heatmap
-from rnnviz.inspection import TextRun
-from rnnviz.ordering import unit_order
-from rnnviz.predict import sample_continuation
 
 # Beyond this many cells per panel the click layer (a point per cell in every panel) makes the chart's
 # data megabytes, so long texts are clicked in the inspector's heatmap or with fewer units.

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rnnviz import figures, lecture
+from rnnviz import figures
+from rnnviz.analysis import lecture
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.analysis.interventions import rank_units_by_change
 from rnnviz.app.state import ViewState, choose_unit
 from rnnviz.app.widgets import ablation_ranking, chosen_units, clickable_heatmap, unit_series
-from rnnviz.inspection import TextRun
-from rnnviz.interventions import rank_units_by_change
-from rnnviz.models import LoadedModel
+from rnnviz.models.architectures import LoadedModel
 
 TOP_UNITS = 8
 

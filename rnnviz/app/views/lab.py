@@ -1,6 +1,6 @@
 """Training lab view: pick a cell, a long-range task and N; train on the CPU while the page stays live.
 
-`render()` draws the whole view. Jobs go through one server-wide rnnviz.lab.LabScheduler (at most
+`render()` draws the whole view. Jobs go through one server-wide rnnviz.training.lab.LabScheduler (at most
 RNNVIZ_LAB_JOBS train at once; the others wait their turn and see their place in line); the
 session's job is kept in st.session_state["lab_job"]. A fragment polls its progress (every
 second while it trains, every two while it waits) and redraws only itself, so the rest of the
@@ -19,7 +19,7 @@ import streamlit as st
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import quantity_heatmap, token_labels
 from rnnviz.figures.lab import gradient_norm_figure, training_figure
-from rnnviz.lab import (
+from rnnviz.training.lab import (
     LabConfig,
     LabScheduler,
     Progress,
@@ -28,7 +28,7 @@ from rnnviz.lab import (
     inspect_example,
     lab_job_slots,
 )
-from rnnviz.lab_tasks import TASKS
+from rnnviz.training.lab_tasks import TASKS
 
 CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
 # How often a session's page asks for its job's progress. Every poll is a script run on the server

@@ -11,11 +11,12 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from rnnviz import figures, lecture
+from rnnviz import figures
+from rnnviz.analysis import lecture
+from rnnviz.analysis.inspection import TextRun
 from rnnviz.app.state import PLAYING, ViewState, choose_step, unit_is_automatic, write_url
 from rnnviz.app.widgets import unit_series
 from rnnviz.figures.lecture import cell_diagram
-from rnnviz.inspection import TextRun
 
 PLAY_TICK = "play_tick"  # when play last moved on
 RERUN_PAGE = (

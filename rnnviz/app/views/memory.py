@@ -7,12 +7,12 @@ from __future__ import annotations
 import streamlit as st
 
 from rnnviz import figures
+from rnnviz.analysis.gradients import gradient_flow
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.analysis.retention import text_retention
 from rnnviz.app.state import ViewState
 from rnnviz.figures.gradients import flow_lines
 from rnnviz.figures.memory import retention_heatmap
-from rnnviz.gradients import gradient_flow
-from rnnviz.inspection import TextRun
-from rnnviz.retention import text_retention
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

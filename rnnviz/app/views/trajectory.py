@@ -7,10 +7,10 @@ import numpy as np
 import streamlit as st
 
 from rnnviz import figures
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.analysis.projection import fit_pca
 from rnnviz.app.state import ViewState
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import TextRun
-from rnnviz.projection import fit_pca
 
 BOTH = "this sentence and the second one"
 

@@ -8,13 +8,13 @@ import numpy as np
 import streamlit as st
 
 from rnnviz import figures
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.analysis.interventions import EditEffect, edit_effect
 from rnnviz.app.state import EDIT_KINDS, EDIT_STEPS, EDIT_UNITS, ViewState, choose_step
 from rnnviz.app.widgets import ablation_ranking, chosen_units
-from rnnviz.edits import Edit
+from rnnviz.core.edits import Edit
+from rnnviz.core.quantities import LABELS
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import TextRun
-from rnnviz.interventions import EditEffect, edit_effect
-from rnnviz.quantities import LABELS
 
 UNIT_CHOICES = {
     "selected": "the selected unit",

@@ -7,7 +7,7 @@ import dataclasses
 import torch
 
 from rnnviz.errors import RnnvizError
-from rnnviz.models import LoadedModel, build_module
+from rnnviz.models.architectures import LoadedModel, build_module
 
 
 def untrained_copy(loaded: LoadedModel, seed: int = 0) -> LoadedModel:

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .errors import ModelError
-from .tokenizers import Tokenizer, tokenizer_from_dict
+from rnnviz.errors import ModelError
+from rnnviz.models.tokenizers import Tokenizer, tokenizer_from_dict
 
 Task = Literal["classifier", "language_model"]
 Cell = Literal["lstm", "gru", "rnn"]
@@ -38,8 +38,9 @@ FORMAT_VERSION = 1
 def _pretrained_dir() -> Path:
     """The shipped models: `pretrained/` beside the package in a checkout; in an installed wheel the
     same folders, packed as `rnnviz/pretrained` (pyproject.toml maps one onto the other)."""
-    checkout = Path(__file__).resolve().parent.parent / "pretrained"
-    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "pretrained"
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent / "pretrained"
+    return checkout if checkout.is_dir() else package / "pretrained"
 
 
 PRETRAINED_DIR = _pretrained_dir()
@@ -291,7 +292,7 @@ class LoadedModel:
         return self.config.name
 
     def encode(self, text: str):
-        """Tokenize ``text`` with this model's tokenizer (an :class:`~rnnviz.tokenizers.Encoding`)."""
+        """Tokenize ``text`` with this model's tokenizer (an :class:`~rnnviz.models.tokenizers.Encoding`)."""
         return self.tokenizer.encode(text)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnnviz.errors import ModelError
-from rnnviz.models import (
+from rnnviz.models.architectures import (
     CONFIG_FILE,
     FORMAT_VERSION,
     WEIGHTS_FILE,
@@ -31,7 +31,7 @@ from rnnviz.models import (
     config_from_payload,
     module_from_tensors,
 )
-from rnnviz.tokenizers import PAD, UNK, Tokenizer
+from rnnviz.models.tokenizers import PAD, UNK, Tokenizer
 
 MAX_WEIGHTS_BYTES = 100 * 1024 * 1024  # documented limits (README, "Your own model")
 MAX_CONFIG_BYTES = 10 * 1024 * 1024  # config.json, vocabulary included

@@ -17,13 +17,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from rnnviz.capture import capture
-from rnnviz.edits import Edit
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.analysis.predict import class_probabilities_per_step
+from rnnviz.core.capture import capture
+from rnnviz.core.edits import Edit
+from rnnviz.core.trace import Trace
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import TextRun
-from rnnviz.models import LoadedModel
-from rnnviz.predict import class_probabilities_per_step
-from rnnviz.trace import Trace
+from rnnviz.models.architectures import LoadedModel
 
 # Rows × tokens × units of one batch of ablation reruns: bounds the memory of long texts (an LM's
 # 2,000 characters), whose reruns then go in several batches.

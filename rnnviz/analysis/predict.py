@@ -20,9 +20,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .errors import RnnvizError
-from .models import CharLanguageModel, LoadedModel, TextClassifier
-from .tokenizers import CharTokenizer
+from rnnviz.errors import RnnvizError
+from rnnviz.models.architectures import CharLanguageModel, LoadedModel, TextClassifier
+from rnnviz.models.tokenizers import CharTokenizer
 
 
 def _as_ids(loaded: LoadedModel, ids: Sequence[int] | str) -> list[int]:

@@ -19,12 +19,12 @@ import plotly.offline
 
 import rnnviz
 from rnnviz import figures
+from rnnviz.analysis.inspection import TextRun, inspect_text
+from rnnviz.analysis.ordering import shown_units, unit_order
 from rnnviz.display import token_display
 from rnnviz.errors import RnnvizError
 from rnnviz.figures.lecture import cell_diagram
-from rnnviz.inspection import TextRun, inspect_text
-from rnnviz.models import LoadedModel
-from rnnviz.ordering import shown_units, unit_order
+from rnnviz.models.architectures import LoadedModel
 
 TOKENS_PER_LINE = 14  # the step-through's revealed text wraps so long sentences stay on the canvas
 

@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import torch
 
-from rnnviz.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
+from rnnviz.core.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
 
 __all__ = [
     "DIRECTIONS",

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from rnnviz.errors import RnnvizError
-from rnnviz.models import LoadedModel
-from rnnviz.tokenizers import Encoding
+from rnnviz.models.architectures import LoadedModel
+from rnnviz.models.tokenizers import Encoding
 
 
 @dataclass(frozen=True)

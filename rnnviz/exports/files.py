@@ -9,8 +9,8 @@ import json
 import numpy as np
 import plotly.graph_objects as go
 
-from rnnviz.inspection import TextRun
-from rnnviz.trace_report import trace_json
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.exports.trace_report import trace_json
 
 
 def figure_html(figure: go.Figure) -> str:

@@ -2,7 +2,7 @@
 
 Streaming keeps memory bounded: a batch's gates are reduced to counts and sums as soon as they
 are recorded, so no gate of the whole corpus is ever held at once. Everything here is numpy in,
-numpy out; `rnnviz.corpus` feeds it and owns the model, the cache and the result objects.
+numpy out; `rnnviz.analysis.corpus` feeds it and owns the model, the cache and the result objects.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from rnnviz.inspection import TextRun, unit_contributions
-from rnnviz.models import LoadedModel
+from rnnviz.analysis.inspection import TextRun, unit_contributions
+from rnnviz.models.architectures import LoadedModel
 
 
 def _prediction(run: TextRun, step: int, k: int) -> dict[str, Any]:

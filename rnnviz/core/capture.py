@@ -8,7 +8,7 @@ for all timesteps at once: h_{t-1} is known, so W·x_t + U·h_{t-1} + b is one m
 product; only the LSTM cell state needs an element-wise recursion
 c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t. Leaving the block restores the modules' own forward once no other thread captures them.
 
-With `edits=`, a layer that has an edit runs step by step instead (rnnviz.edits); the others as above.
+With `edits=`, a layer that has an edit runs step by step instead (rnnviz.core.edits); the others as above.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from rnnviz.edits import Edit, edits_by_module, run_edited_layer
-from rnnviz.errors import RnnvizError
-from rnnviz.trace import (
+from rnnviz.core.edits import Edit, edits_by_module, run_edited_layer
+from rnnviz.core.trace import (
     DIRECTIONS,
     QUANTITIES_BY_CELL,
     RecordedCall,
@@ -37,6 +36,7 @@ from rnnviz.trace import (
     call_prefix,
     quantity_name,
 )
+from rnnviz.errors import RnnvizError
 
 RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
 _STOCK_FORWARDS = {cls: cls.forward for cls in RECURRENT_TYPES}
@@ -69,7 +69,7 @@ def capture(
     `only`: glob pattern(s) over the recorded names (e.g. "rnn.layer1.forward.*"); quantities that
     match none are neither rebuilt nor stored (their layers still run), which saves the rebuild
     of every other layer and direction when one is all that is wanted.
-    `edits`: `rnnviz.Edit`s applied inside the recurrence (see rnnviz.edits); the model runs as
+    `edits`: `rnnviz.Edit`s applied inside the recurrence (see rnnviz.core.edits); the model runs as
     edited, and the trace holds the quantities it used.
     """
     patterns = None if only is None else ((only,) if isinstance(only, str) else tuple(only))
@@ -85,12 +85,14 @@ def capture(
             continue
         if type(module).forward is not _STOCK_FORWARDS[base]:
             warnings.warn(
-                f"rnnviz.capture: {path or type(module).__name__} overrides forward(); not recorded",
+                f"rnnviz.core.capture: {path or type(module).__name__} overrides forward(); not recorded",
                 stacklevel=3,
             )
             continue
         if id(module) in outer:
-            raise RuntimeError(f"module {path!r} is already inside another rnnviz.capture block")
+            raise RuntimeError(
+                f"module {path!r} is already inside another rnnviz.core.capture block"
+            )
         recorders[id(module)] = _recording_forward(
             module, base, path, trace, calls_so_far, detach, patterns, planned.get(path)
         )

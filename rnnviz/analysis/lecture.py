@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnviz.quantities import PYTORCH_NOTATION, Notation
+from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 
 EQUATIONS = {
     "lstm": [

@@ -9,7 +9,7 @@ seeded generators, never from the global RNG, so concurrent sessions do not dist
 run ends at the first of: the held-out accuracy reaching `target_accuracy`, `max_steps`,
 `time_budget_s`, or Stop.
 
-While training, the gradient of the loss with respect to every h_t (via rnnviz.gradients'
+While training, the gradient of the loss with respect to every h_t (via rnnviz.analysis.gradients'
 step-by-step re-execution) is measured on a fixed probe batch: ‖∂L/∂h_t‖ averaged over the
 examples, which shows how much of the error signal reaches step t.
 """
@@ -32,11 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnviz.capture import capture
+from rnnviz.analysis.gradients import unroll
+from rnnviz.core.capture import capture
+from rnnviz.core.trace import QUANTITIES_BY_CELL
 from rnnviz.errors import RnnvizError
-from rnnviz.gradients import unroll
-from rnnviz.lab_tasks import ADDING_TOLERANCE, TASKS, Batch, Task
-from rnnviz.trace import QUANTITIES_BY_CELL
+from rnnviz.training.lab_tasks import ADDING_TOLERANCE, TASKS, Batch, Task
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 CONFIG_FILE = "config.json"
@@ -563,7 +563,7 @@ class LabInspection:
 
 
 def inspect_example(model: LabModel, config: LabConfig, seed: int = 0) -> LabInspection:
-    """Run one generated example inside rnnviz.capture and collect every quantity of the layer."""
+    """Run one generated example inside rnnviz.core.capture and collect every quantity of the layer."""
     task = config.task_spec
     example = task.generate(config.n, 1, torch.Generator().manual_seed(seed))
     with torch.no_grad(), capture(model) as trace:

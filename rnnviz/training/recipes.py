@@ -28,13 +28,21 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .errors import DataError
-from .models import CARD_FILE, PRETRAINED_DIR, ModelConfig, build_module, num_parameters, save
-from .negation import contrast_examples
-from .tokenizers import PAD_ID, UNK_ID, CharTokenizer, WordTokenizer
+from rnnviz.errors import DataError
+from rnnviz.models.architectures import (
+    CARD_FILE,
+    PRETRAINED_DIR,
+    ModelConfig,
+    build_module,
+    num_parameters,
+    save,
+)
+from rnnviz.models.negation import contrast_examples
+from rnnviz.models.tokenizers import PAD_ID, UNK_ID, CharTokenizer, WordTokenizer
+from rnnviz.settings import shared_data_dir
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-"""``../shared/data`` relative to the repository root (override with ``--data-dir``)."""
+DEFAULT_DATA_DIR = shared_data_dir()
+"""rnnviz.settings.shared_data_dir() when this module is read (override with ``--data-dir``)."""
 
 
 @dataclass(frozen=True)
@@ -362,7 +370,7 @@ def evaluate_classifier(
 
 
 def contrast_accuracy(module: nn.Module, tok: WordTokenizer) -> float:
-    """Accuracy on the negation contrast set (:mod:`rnnviz.negation`)."""
+    """Accuracy on the negation contrast set (:mod:`rnnviz.models.negation`)."""
     return evaluate_classifier(module, _encode_rows(tok, contrast_examples()))["accuracy"]
 
 
@@ -566,7 +574,7 @@ def _average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
 
 
 def _pairs_both_correct(module: nn.Module, tok: WordTokenizer) -> float:
-    from .negation import CONTRAST_PAIRS
+    from rnnviz.models.negation import CONTRAST_PAIRS
 
     ex = _encode_rows(tok, contrast_examples())
     with torch.no_grad():
@@ -972,7 +980,7 @@ def write_card(
         lines += [
             "",
             "`contrast_accuracy` is the accuracy on the 40 sentences of the negation contrast set "
-            "(`rnnviz/negation.py`, never used for training or model selection); "
+            "(`rnnviz/models/negation.py`, never used for training or model selection); "
             "`contrast_pairs_both_correct` the fraction of its 20 pairs with both sentences right.",
         ]
     lines += ["", "## History", ""]

@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnviz.core.quantities import DIRECTIONS, layer_key
 from rnnviz.errors import RnnvizError
-from rnnviz.models import LoadedModel
-from rnnviz.quantities import DIRECTIONS, layer_key
+from rnnviz.models.architectures import LoadedModel
 
 # The step-by-step re-execution must reproduce the fused module's output to this (float32).
 REPRODUCTION_TOLERANCE = 1e-5

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnviz.analysis.inspection import TextRun
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import TextRun
 
 # The gate whose product is the retention, per cell kind.
 RETENTION_GATES = {"lstm": "forget_gate", "gru": "update_gate"}

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from rnnviz.core.trace import DIRECTIONS, QUANTITIES_BY_CELL, quantity_name
 from rnnviz.errors import RnnvizError
-from rnnviz.trace import DIRECTIONS, QUANTITIES_BY_CELL, quantity_name
 
 Steps = int | slice | Sequence[int] | None
 Indices = int | Sequence[int] | None
@@ -351,7 +351,7 @@ def run_edited_layer(
 ) -> EditedLayer:
     """Layer `layer` of `module` step by step with its own weights, each quantity edited as made."""
     # capture imports this module at its top, so its helpers are imported here.
-    from rnnviz.capture import _batch_first, _initial_state, _reverse
+    from rnnviz.core.capture import _batch_first, _initial_state, _reverse
 
     cell = _cell(module)
     inputs, lengths = _batch_first(layer_input, module)

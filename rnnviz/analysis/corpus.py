@@ -8,8 +8,8 @@
 How: the corpus is a list of segments (sentences for the classifiers; for the character LM,
 chunks of `CHUNK_CHARACTERS` characters, each starting from a zero state — no state is carried
 across chunks, so chunks batch freely and a unit's context never reaches past its chunk's start).
-Segments run in batches of `BATCH_SIZE` through the model inside `rnnviz.capture`, the same path
-the app uses; each batch's gates are reduced at once to saturation counts (`rnnviz.corpus_stats`),
+Segments run in batches of `BATCH_SIZE` through the model inside `rnnviz.core.capture`, the same path
+the app uses; each batch's gates are reduced at once to saturation counts (`rnnviz.analysis.corpus_stats`),
 so memory holds one batch of gates, never the corpus's. Kept for the views: the hidden state h of
 the one chosen layer and direction as float16 (display precision, ~3 significant digits) — at most
 `MAX_CORPUS_CHARACTERS` tokens × units × 2 bytes (Shakespeare validation, 256 units: 57 MB).
@@ -32,12 +32,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from rnnviz.capture import capture
-from rnnviz.corpus_stats import FEATURES, HISTOGRAM_EDGES, StatsAccumulator, token_features
+from rnnviz.analysis.corpus_stats import FEATURES, HISTOGRAM_EDGES, StatsAccumulator, token_features
+from rnnviz.analysis.inspection import RECURRENT_PATH
+from rnnviz.core.capture import capture
+from rnnviz.core.quantities import SIGMOID_GATES, quantity_name
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import RECURRENT_PATH
-from rnnviz.models import LoadedModel
-from rnnviz.quantities import SIGMOID_GATES, quantity_name
+from rnnviz.models.architectures import LoadedModel
+from rnnviz.settings import shared_data_dir
 
 CODE_VERSION = "corpus-1"  # bump when what is stored or how it is computed changes
 CHUNK_CHARACTERS = 256
@@ -61,13 +62,8 @@ Progress = Callable[[int, int], None]  # (tokens done, tokens in all)
 
 
 def default_data_dir() -> Path:
-    """$RNNVIZ_DATA_DIR, else ../shared/data beside the repository (read at each call, so tests can
-    point it elsewhere)."""
-    return Path(
-        os.environ.get(
-            "RNNVIZ_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-        )
-    )
+    """Where the reference corpora are read from (rnnviz.settings.shared_data_dir)."""
+    return shared_data_dir()
 
 
 @dataclass(frozen=True)
@@ -146,7 +142,9 @@ def reference_corpus(name: str, data_dir: str | Path | None = None) -> Corpus:
         if not path.is_file():
             raise RnnvizError(f"{path} not found. " + PROVIDE_CORPUS_HELP.format(data_dir=data_dir))
         text = path.read_text(encoding="utf-8")
-        held_out = text[int(len(text) * 0.9) :]  # the split rnnviz.train validates the LM on
+        held_out = text[
+            int(len(text) * 0.9) :
+        ]  # the split rnnviz.training.recipes validates the LM on
         chunks = tuple(
             held_out[i : i + CHUNK_CHARACTERS] for i in range(0, len(held_out), CHUNK_CHARACTERS)
         )
@@ -221,7 +219,7 @@ class CorpusIndex:
     direction: str
     tokens: np.ndarray  # [N] str: every token of the corpus, segments concatenated
     offsets: np.ndarray  # [segments + 1]: segment s is tokens[offsets[s]:offsets[s + 1]]
-    features: np.ndarray  # [N, len(FEATURES)] float32 token features (rnnviz.corpus_stats)
+    features: np.ndarray  # [N, len(FEATURES)] float32 token features (rnnviz.analysis.corpus_stats)
     hidden: np.ndarray  # [N, units] float16: h of this layer and direction
     mean: np.ndarray  # [units] (from float32 values, not the float16 copy)
     std: np.ndarray  # [units]

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnnviz.capture import capture
-from rnnviz.custom import CustomModel
+from rnnviz.analysis.predict import class_probabilities_per_step
+from rnnviz.core.capture import capture
+from rnnviz.core.quantities import Notation
+from rnnviz.core.trace import RecordedCall, Trace
 from rnnviz.errors import RnnvizError
-from rnnviz.models import LoadedModel
-from rnnviz.predict import class_probabilities_per_step
-from rnnviz.quantities import Notation
-from rnnviz.tokenizers import Encoding
-from rnnviz.trace import RecordedCall, Trace
+from rnnviz.models.architectures import LoadedModel
+from rnnviz.models.custom import CustomModel
+from rnnviz.models.tokenizers import Encoding
 
 # Longest text inspected at once. Beyond it the CLI refuses and the app truncates with a
 # notice: heatmaps of thousands of columns are unreadable and the trace grows with length.

@@ -17,11 +17,11 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from rnnviz.capture import _STOCK_FORWARDS, _recurrent_base
+from rnnviz.analysis.inspection import TextRun
+from rnnviz.core.capture import _STOCK_FORWARDS, _recurrent_base
+from rnnviz.core.trace import DIRECTIONS, Trace, call_prefix, quantity_name
 from rnnviz.errors import RnnvizError
-from rnnviz.inspection import TextRun
-from rnnviz.models import LoadedModel
-from rnnviz.trace import DIRECTIONS, Trace, call_prefix, quantity_name
+from rnnviz.models.architectures import LoadedModel
 
 # The largest |recorded − PyTorch| a float32 capture is held to (tests, the page's green badge).
 EXACT_WITHIN = 1e-5

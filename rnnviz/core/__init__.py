@@ -1,0 +1,1 @@
+"""The engine (torch only): quantity names, the recurrence, capture, edits, the Trace, exactness."""

@@ -1,0 +1,1 @@
+"""Models: architectures and loading, tokenizers, uploads, custom models, presets."""

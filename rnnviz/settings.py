@@ -1,0 +1,20 @@
+"""Where things live, read from the environment at each call (so tests and deployments can move them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """$RNNVIZ_DATA_DIR, else the nearest `shared/data` beside the checkout or any folder above it
+    (a clone in a scratch folder still finds the project's data), else `../shared/data`."""
+    if "RNNVIZ_DATA_DIR" in os.environ:
+        return Path(os.environ["RNNVIZ_DATA_DIR"])
+    for folder in REPOSITORY.parents:
+        candidate = folder / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return REPOSITORY.parent / "shared" / "data"

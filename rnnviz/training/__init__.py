@@ -1,0 +1,1 @@
+"""Training: the bundled recipes and the in-page lab."""
