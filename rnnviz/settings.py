@@ -33,3 +33,9 @@ def data_home() -> Path:
 def classroom_database() -> Path:
     """The SQLite file of the classroom's rooms (one file, shared by every replica on one host)."""
     return data_home() / "classroom.sqlite3"
+
+
+def public_url() -> str | None:
+    """$RNNVIZ_PUBLIC_URL: the address phones reach this server at (http://192.168.1.20:8501), where
+    the lecturer's own browser uses another (localhost); None: the lecturer's address is used."""
+    return os.environ.get("RNNVIZ_PUBLIC_URL", "").strip().rstrip("/") or None

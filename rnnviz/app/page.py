@@ -32,6 +32,7 @@ from rnnviz.app.state import (
     write_url,
 )
 from rnnviz.app.views import (
+    classroom,
     compare,
     corpus,
     export,
@@ -64,6 +65,7 @@ VIEW_TITLES = {  # short enough for one row of tabs beside the sidebar at a proj
     "lab": "Lab",
     "corpus": "Corpus",
     "export": "Export",
+    "class": "Class",
 }
 # A title on one line at a projector's 1280 px, and room at the end of the sentence box (Streamlit's
 # "Press Enter to submit form" hint covered its last characters; the Run button says the same).
@@ -273,6 +275,7 @@ def show_view(state: ViewState, raw: TextRun, seed: int | None) -> None:
             and corpus.render(model, state.model, raw, state.layer, state.direction)
         ),
         "export": lambda: export.render(raw, state),
+        "class": lambda: classroom.render(state),
     }
     try:
         views[state.view]()

@@ -42,6 +42,7 @@ VIEWS = (
     "lab",
     "corpus",
     "export",
+    "class",
 )
 WEIGHTS = ("trained", "untrained")
 EDIT_UNITS = ("selected", "list", "top")  # the selected unit, the units listed, the top k by effect
@@ -82,6 +83,9 @@ class ViewState:
     gru_update: str = "pytorch"
     candidate: str = "g"
     symbols: str = "h"
+    # The classroom: the lecturer's room and its secret (in the link only while the Class view shows)
+    room: str = ""
+    room_key: str = ""
 
     @property
     def notation(self) -> Notation:
@@ -94,6 +98,7 @@ class ViewState:
             k: str(int(v) if isinstance(v, bool) else v)
             for k, v in asdict(self).items()
             if v != getattr(default, k)
+            and (self.view == "class" or k not in ("room", "room_key"))  # a shared view never leaks it
         }
 
 

@@ -50,14 +50,19 @@ class Reading:
             "labels": [token_display(label) for label in self.labels],
             "probabilities": [round(p, 4) for p in self.probabilities],
             "flips": list(self.flips),
-            "final": {"label": token_display(self.final_label), "probability": self.final_probability},
+            "final": {
+                "label": token_display(self.final_label),
+                "probability": self.final_probability,
+            },
         }
 
 
 def reading_of(run: TextRun) -> Reading:
     """The reading of a run whose model predicts after every token."""
     if run.predictions is None:
-        raise RnnvizError("this model gives no prediction after each token; pick another for the room")
+        raise RnnvizError(
+            "this model gives no prediction after each token; pick another for the room"
+        )
     per_step = np.asarray(run.predictions, dtype=np.float64)  # [time, outcomes]
     best = per_step.argmax(axis=1)
     flips = tuple(int(t) for t in np.flatnonzero(best[1:] != best[:-1]) + 1)
@@ -74,7 +79,9 @@ def reading_of(run: TextRun) -> Reading:
         tokens=tuple(run.tokens),
         labels=tuple(run.prediction_labels[i] for i in best),
         probabilities=tuple(float(per_step[t, i]) for t, i in enumerate(best)),
-        final_probabilities={token_display(run.prediction_labels[i]): float(final[i]) for i in kept},
+        final_probabilities={
+            token_display(run.prediction_labels[i]): float(final[i]) for i in kept
+        },
         flips=flips,
         surprise=float(moves.max()) if len(moves) else 0.0,
         final_state=np.concatenate(ends).astype(np.float32),

@@ -39,7 +39,9 @@ def client_address(request: Request) -> str:
     peer = request.client.host if request.client else "unknown"
     forwarded = request.headers.get("x-forwarded-for", "")
     try:
-        behind_proxy = ipaddress.ip_address(peer).is_private or ipaddress.ip_address(peer).is_loopback
+        behind_proxy = (
+            ipaddress.ip_address(peer).is_private or ipaddress.ip_address(peer).is_loopback
+        )
     except ValueError:
         behind_proxy = False
     if forwarded and behind_proxy:
@@ -87,14 +89,20 @@ class PhoneRoutes:
         code = normal_code(typed)
         if code:
             return RedirectResponse(f"/join/{code}", status_code=303)
-        message = "A room code has 8 letters and digits." if typed else "Type the code on the lecturer's screen."
+        message = (
+            "A room code has 8 letters and digits."
+            if typed
+            else "Type the code on the lecturer's screen."
+        )
         return HTMLResponse(notice_page("Join a room", message), status_code=400 if typed else 200)
 
     async def page(self, request: Request) -> Response:
         try:
             code = await run_in_threadpool(self._room_code, request)
         except Refused as refusal:
-            return HTMLResponse(notice_page("No such room", str(refusal)), status_code=refusal.status)
+            return HTMLResponse(
+                notice_page("No such room", str(refusal)), status_code=refusal.status
+            )
         return HTMLResponse(phone_page(code, shown_code(code), f"/join/{code}"))
 
     async def hello(self, request: Request) -> Response:
@@ -114,14 +122,18 @@ class PhoneRoutes:
         except Refused as refusal:
             return JSONResponse({"error": str(refusal)}, status_code=refusal.status)
         except RnnvizError as error:
-            return JSONResponse({"error": f"The model could not read this: {error}"}, status_code=400)
+            return JSONResponse(
+                {"error": f"The model could not read this: {error}"}, status_code=400
+            )
 
     def _hello(self, request: Request, phone: str, body: dict) -> dict:
         code = self._room_code(request)
         room = self.store.join(code, phone)
         model = room_model(room.model)
         config = getattr(model, "config", None)
-        labels = list(config.labels or ()) if config is not None and config.task == "classifier" else []
+        labels = (
+            list(config.labels or ()) if config is not None and config.task == "classifier" else []
+        )
         return {"model": model.name, "labels": labels}
 
     def _say(self, request: Request, phone: str, body: dict) -> dict:

@@ -120,7 +120,9 @@ class ClassStore:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash of the process loses nothing
+            db.execute(
+                "PRAGMA synchronous=NORMAL"
+            )  # WAL + NORMAL: a crash of the process loses nothing
             db.execute("PRAGMA foreign_keys=ON")
             self._local.db = db
         return db
@@ -187,7 +189,9 @@ class ClassStore:
 
     def close_room(self, code: str) -> None:
         with self._write() as db:
-            db.execute("UPDATE rooms SET closed = 1, revision = revision + 1 WHERE code = ?", (code,))
+            db.execute(
+                "UPDATE rooms SET closed = 1, revision = revision + 1 WHERE code = ?", (code,)
+            )
 
     def _purge_expired(self, db: sqlite3.Connection, now: float) -> None:
         cutoff = now - self.rules.room_lifetime_hours * 3600
@@ -204,7 +208,9 @@ class ClassStore:
         return room
 
     def _join(self, db: sqlite3.Connection, code: str, phone: str, now: float) -> None:
-        if db.execute("SELECT 1 FROM phones WHERE room = ? AND phone = ?", (code, phone)).fetchone():
+        if db.execute(
+            "SELECT 1 FROM phones WHERE room = ? AND phone = ?", (code, phone)
+        ).fetchone():
             return
         (phones,) = db.execute("SELECT COUNT(*) FROM phones WHERE room = ?", (code,)).fetchone()
         if phones >= self.rules.phones_per_room:
@@ -221,7 +227,9 @@ class ClassStore:
             return room
 
     def phones_joined(self, code: str) -> int:
-        return self._db().execute("SELECT COUNT(*) FROM phones WHERE room = ?", (code,)).fetchone()[0]
+        return (
+            self._db().execute("SELECT COUNT(*) FROM phones WHERE room = ?", (code,)).fetchone()[0]
+        )
 
     # -- sentences -----------------------------------------------------------------------------
 
@@ -284,15 +292,18 @@ class ClassStore:
                 ),
             )
             db.execute(
-                "UPDATE rooms SET last_used = ?, revision = revision + 1 WHERE code = ?", (now, code)
+                "UPDATE rooms SET last_used = ?, revision = revision + 1 WHERE code = ?",
+                (now, code),
             )
             return int(cursor.lastrowid)
 
     def sentences(self, code: str) -> list[StoredSentence]:
         """Every sentence of the room, hidden ones included, oldest first."""
-        rows = self._db().execute(
-            "SELECT * FROM sentences WHERE room = ? ORDER BY id", (code,)
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute("SELECT * FROM sentences WHERE room = ? ORDER BY id", (code,))
+            .fetchall()
+        )
         return [_sentence(row) for row in rows]
 
     def set_hidden(self, code: str, sentence_id: int, hidden: bool) -> None:
