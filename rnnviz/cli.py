@@ -253,9 +253,8 @@ def _cmd_app(args: argparse.Namespace) -> int:
             load_entry_point(source)
         else:
             load(source)
-    page = (
-        Path(__file__).resolve().parent / "app" / "page.py"
-    )  # inside the package: a wheel install has it too
+    # the page and the classroom's routes, inside the package: a wheel install has them too
+    page = Path(__file__).resolve().parent / "app" / "serve.py"
     command = [
         sys.executable,
         "-m",

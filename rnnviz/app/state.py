@@ -98,7 +98,9 @@ class ViewState:
             k: str(int(v) if isinstance(v, bool) else v)
             for k, v in asdict(self).items()
             if v != getattr(default, k)
-            and (self.view == "class" or k not in ("room", "room_key"))  # a shared view never leaks it
+            and (
+                self.view == "class" or k not in ("room", "room_key")
+            )  # a shared view never leaks it
         }
 
 

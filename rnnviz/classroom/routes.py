@@ -72,6 +72,8 @@ class PhoneRoutes:
             Route("/join/{code}", self.page, methods=["GET"]),
             Route("/join/{code}/hello", self.hello, methods=["POST"]),
             Route("/join/{code}/say", self.say, methods=["POST"]),
+            # Anything else under a join link (a list, a control) does not exist, whatever the method.
+            Route("/join/{code}/{rest:path}", self.nothing_else, methods=["GET", "POST"]),
         ]
 
     def _room_code(self, request: Request) -> str:
@@ -104,6 +106,9 @@ class PhoneRoutes:
                 notice_page("No such room", str(refusal)), status_code=refusal.status
             )
         return HTMLResponse(phone_page(code, shown_code(code), f"/join/{code}"))
+
+    async def nothing_else(self, request: Request) -> Response:
+        return JSONResponse({"error": "A join link can only send sentences."}, status_code=404)
 
     async def hello(self, request: Request) -> Response:
         return await self._answer(request, self._hello)

@@ -43,6 +43,7 @@ def class_state_space(
         yaxis=dict(title=f"PC 2 ({second:.0%} of variance)", **PLAIN_AXIS),
         title=dict(text="the class's sentences: final state h, PCA", font=dict(size=font_size)),
         legend=dict(title=dict(text="prediction")),
+        showlegend=True,
         height=460,
         margin=dict(l=50, r=20, t=50, b=50),
     )
