@@ -94,13 +94,11 @@ class ViewState:
     def to_query(self) -> dict[str, str]:
         """Only what differs from the defaults, so links stay short."""
         default = ViewState()
+        # The room's key stays out of every other view's link: a shared Heatmaps link never leaks it.
         return {
             k: str(int(v) if isinstance(v, bool) else v)
             for k, v in asdict(self).items()
-            if v != getattr(default, k)
-            and (
-                self.view == "class" or k not in ("room", "room_key")
-            )  # a shared view never leaks it
+            if v != getattr(default, k) and (self.view == "class" or k not in ("room", "room_key"))
         }
 
 
