@@ -149,8 +149,8 @@ class PhoneRoutes:
         text, truncated = cut_text(text, self.store.rules)
         room = self.store.check_sentence(code, phone)  # refuse before the model runs
         reading = read_sentence(room.model, text)
-        self.store.add_sentence(code, phone, text, truncated, reading)
-        answer = {"text": text, "reading": reading.as_json()}
+        sentence_id = self.store.add_sentence(code, phone, text, truncated, reading)
+        answer = {"id": sentence_id, "text": text, "reading": reading.as_json()}
         if truncated:
             answer["notice"] = (
                 f"Your sentence was cut to its first {self.store.rules.max_characters} characters."

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from .conftest import CONTENT_HEIGHT_JS, MAX_SCREENSHOT_HEIGHT, SCREENSHOT_DIR, VIEWPORT
-from .harness import SENTENCE_INPUT, ServerFailed, StreamlitServer
+from .harness import ERROR_ALERT, EXCEPTION, SENTENCE_INPUT, ServerFailed, StreamlitServer
 
 pytestmark = pytest.mark.e2e
 
@@ -123,6 +123,7 @@ def test_the_class_view_shows_a_qr_code_that_decodes_to_the_join_link(browser, s
     page.locator(".rnnviz-qr").screenshot(path=shot)
     (decoded,) = zxingcpp.read_barcodes(image.open(shot))
     assert decoded.text == link
+    assert page.locator(EXCEPTION).count() == 0 and page.locator(ERROR_ALERT).count() == 0
     box = page.locator(QR).bounding_box()
     assert box["width"] >= 360  # large enough to scan from the back of a hall on a projector
 

@@ -79,7 +79,7 @@ def set_hidden(code: str, sentence_id: int, hidden: bool) -> None:
     class_store().set_hidden(code, sentence_id, hidden)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def room_sentences(database: str, code: str, revision: int) -> list[StoredSentence]:
     """A room's sentences, read again only when the room changed (its revision grew)."""
     return class_store().sentences(code)
