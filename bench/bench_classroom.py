@@ -39,7 +39,8 @@ from harness import (  # noqa: E402
     launch_chromium,
     wait_for_heatmaps,
 )
-from load_test import cpu_seconds, load_note, rss_mib  # noqa: E402
+from load_test import Expectation, SocketSession, cpu_seconds, load_note, rss_mib  # noqa: E402
+from load_test import Tally as SessionTally  # noqa: E402
 
 MODEL = "sst2-lstm"
 WORDS = (
@@ -144,6 +145,33 @@ def lecturer_typing(page, deadline: float, timings: list[float], errors: list[st
         time.sleep(max(0.0, 3.0 - (time.perf_counter() - began)))
 
 
+def lecturer_socket(url: str, deadline: float, timings: list[float], errors: list[str]) -> None:
+    """The same typing as a websocket client (bench/load_test.py): Enter → the server has sent every
+    heatmap of the new sentence, without a browser drawing them on this machine's cores."""
+    import asyncio
+
+    async def typing() -> None:
+        session = SocketSession(url, Expectation(MODEL), SessionTally())
+        await session.open()
+        index = 0
+        while time.perf_counter() < deadline:
+            text = LECTURER_TEXTS[index % len(LECTURER_TEXTS)]
+            index += 1
+            began = time.perf_counter()
+            try:
+                await session.type(text)
+                timings.append(time.perf_counter() - began)
+            except Exception as error:  # noqa: BLE001
+                errors.append(f"lecturer: {type(error).__name__}: {str(error)[:120]}")
+            await asyncio.sleep(max(0.0, 3.0 - (time.perf_counter() - began)))
+        await session.close()
+
+    # Its own thread and event loop: Playwright's sync API holds this thread's loop.
+    worker = threading.Thread(target=lambda: asyncio.run(typing()))
+    worker.start()
+    worker.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phones", type=int, default=300)
@@ -153,6 +181,12 @@ def main() -> None:
         "--without-class-page",
         action="store_true",
         help="no lecturer's Class view open in the browser (it redraws every second on this machine's cores)",
+    )
+    parser.add_argument(
+        "--lecturer",
+        choices=("browser", "websocket"),
+        default="browser",
+        help="time the lecturer's Enter → heatmaps in Chromium (drawn) or as a websocket client (sent)",
     )
     args = parser.parse_args()
 
@@ -175,13 +209,22 @@ def main() -> None:
             code = lecturer_link.split("room=")[1].split("&")[0]
             if args.without_class_page:
                 room_page.goto("about:blank")
-            heatmaps = browser.new_page(viewport={"width": 1400, "height": 1000})
-            heatmaps.set_default_timeout(60_000)
-            heatmaps.goto(f"{server.url}/?model={MODEL}")
-            wait_for_heatmaps(heatmaps)
+            heatmaps = None
+            if args.lecturer == "browser":
+                heatmaps = browser.new_page(viewport={"width": 1400, "height": 1000})
+                heatmaps.set_default_timeout(60_000)
+                heatmaps.goto(f"{server.url}/?model={MODEL}")
+                wait_for_heatmaps(heatmaps)
+
+            def typing(deadline: float, timings: list[float], errors: list[str]) -> None:
+                if args.lecturer == "browser":
+                    lecturer_typing(heatmaps, deadline, timings, errors)
+                else:
+                    lecturer_socket(server.url, deadline, timings, errors)
+
             baseline_s: list[float] = []
             baseline_errors: list[str] = []
-            lecturer_typing(heatmaps, time.perf_counter() + 18, baseline_s, baseline_errors)
+            typing(time.perf_counter() + 18, baseline_s, baseline_errors)
             memory_before = rss_mib([server.process.pid])
             cpu_before = cpu_seconds([server.process.pid])
 
@@ -195,7 +238,7 @@ def main() -> None:
                 thread.start()
             lecturer_s: list[float] = []
             lecturer_errors: list[str] = []
-            lecturer_typing(heatmaps, start + args.duration, lecturer_s, lecturer_errors)
+            typing(start + args.duration, lecturer_s, lecturer_errors)
             for thread in threads:
                 thread.join(timeout=args.duration + 60)
             elapsed = time.perf_counter() - start

@@ -4,7 +4,7 @@ changed, how much one word moved it, and the final state (a point in the room's 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from rnnviz.models.custom import CustomModel, load_entry_point
 class Reading:
     """What the phone shows and the room keeps of one sentence."""
 
-    model: str
+    model: str  # where the model was loaded from (a room's model: a bundled name, folder or entry point)
     tokens: tuple[str, ...]
     labels: tuple[str, ...]  # after each token: the most probable class (an LM: next token)
     probabilities: tuple[float, ...]  # after each token: that label's probability
@@ -99,4 +99,4 @@ def room_model(source: str) -> rnnviz.LoadedModel | CustomModel:
 
 def read_sentence(source: str, text: str) -> Reading:
     """`text` (already cut to the room's limit) read by the model at `source`."""
-    return reading_of(inspect_text(room_model(source), text))
+    return replace(reading_of(inspect_text(room_model(source), text)), model=source)

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS sentences (
     reading TEXT NOT NULL,           -- JSON: tokens, labels, probabilities, flips, final probabilities
     final_label TEXT NOT NULL,
     final_probability REAL NOT NULL,
+    flip_word TEXT,                  -- the token the final prediction was set at (NULL: never changed)
     surprise REAL NOT NULL,
     final_state BLOB NOT NULL,       -- float32 [units]
     hidden INTEGER NOT NULL DEFAULT 0
@@ -77,26 +78,20 @@ class Room:
 
 @dataclass(frozen=True)
 class StoredSentence:
+    """A sentence as the lecturer's list shows it (the per-token reading stays in the database)."""
+
     id: int
     phone: str
     received: float
     text: str
     truncated: bool
     model: str
-    tokens: tuple[str, ...]
-    labels: tuple[str, ...]
-    probabilities: tuple[float, ...]
-    flips: tuple[int, ...]
     final_label: str
     final_probability: float
+    flip_word: str | None  # the token the final prediction was set at (the last change), if any
     surprise: float
     final_state: np.ndarray
     hidden: bool
-
-    @property
-    def flip_word(self) -> str | None:
-        """The token the final prediction was set at (the last change), if it ever changed."""
-        return self.tokens[self.flips[-1]] if self.flips else None
 
 
 def _hash(secret: str) -> str:
@@ -270,13 +265,14 @@ class ClassStore:
             "labels": list(reading.labels),
             "probabilities": list(reading.probabilities),
             "flips": list(reading.flips),
+            "final_probabilities": reading.final_probabilities,
         }
         with self._write() as db:
             self._check_sentence(db, code, phone, now)
             cursor = db.execute(
                 "INSERT INTO sentences (room, phone, received, text, truncated, model, reading, "
-                "final_label, final_probability, surprise, final_state) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "final_label, final_probability, flip_word, surprise, final_state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     code,
                     phone,
@@ -287,6 +283,7 @@ class ClassStore:
                     json.dumps(record),
                     reading.final_label,
                     reading.final_probability,
+                    None if reading.flip_token is None else reading.tokens[reading.flip_token],
                     reading.surprise,
                     np.asarray(reading.final_state, dtype=np.float32).tobytes(),
                 ),
@@ -316,7 +313,6 @@ class ClassStore:
 
 
 def _sentence(row: sqlite3.Row) -> StoredSentence:
-    record = json.loads(row["reading"])
     return StoredSentence(
         id=row["id"],
         phone=row["phone"],
@@ -324,12 +320,9 @@ def _sentence(row: sqlite3.Row) -> StoredSentence:
         text=row["text"],
         truncated=bool(row["truncated"]),
         model=row["model"],
-        tokens=tuple(record["tokens"]),
-        labels=tuple(record["labels"]),
-        probabilities=tuple(record["probabilities"]),
-        flips=tuple(record["flips"]),
         final_label=row["final_label"],
         final_probability=row["final_probability"],
+        flip_word=row["flip_word"],
         surprise=row["surprise"],
         final_state=np.frombuffer(row["final_state"], dtype=np.float32),
         hidden=bool(row["hidden"]),

@@ -157,7 +157,11 @@ def live_room(code: str, source: str) -> None:
         if len(shown) > SHOWN_SENTENCES:
             st.caption(f"{len(shown) - SHOWN_SENTENCES} more in the state space →")
     with space:
-        state_space([s for s in shown if s.model == room.model and not s.hidden])
+        figure = state_space_figure(str(store.path), code, room.revision, room.model)
+        if figure is None:
+            st.caption("The class's sentences appear here as points in state space from two on.")
+        else:
+            st.plotly_chart(figure, use_container_width=True, theme=None, key="class-state-space")
 
 
 def sentence_row(code: str, sentence: StoredSentence) -> None:
@@ -186,17 +190,21 @@ def sentence_row(code: str, sentence: StoredSentence) -> None:
         )
 
 
-def state_space(sentences: list[StoredSentence]) -> None:
-    if len(sentences) < 2:
-        st.caption("The class's sentences appear here as points in state space from two on.")
-        return
-    states = np.stack([s.final_state for s in sentences])
+@st.cache_resource(max_entries=4, show_spinner=False)
+def state_space_figure(database: str, code: str, revision: int, model: str):
+    """The room's visible sentences read by its model, as points in state space; None below two.
+    Built again only when the room changed."""
+    shown = [
+        s for s in room_sentences(database, code, revision) if s.model == model and not s.hidden
+    ]
+    if len(shown) < 2:
+        return None
+    states = np.stack([s.final_state for s in shown])
     projection = fit_pca(states)
-    figure = class_state_space(
+    return class_state_space(
         projection.apply(states),
-        [s.final_label for s in sentences],
-        [s.text for s in sentences],
-        [s.id for s in sentences],
+        [s.final_label for s in shown],
+        [s.text for s in shown],
+        [s.id for s in shown],
         projection,
     )
-    st.plotly_chart(figure, use_container_width=True, theme=None, key="class-state-space")
