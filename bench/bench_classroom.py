@@ -274,7 +274,7 @@ def main() -> None:
                 f"the lecturer's Class view shows: {' | '.join(s.replace(chr(10), ' ') for s in shown)}"
             )
             print(
-                f"lecturer Enter → heatmaps meanwhile: {quantiles(lecturer_s)}; "
+                f"lecturer Enter → heatmaps ({args.lecturer}) meanwhile: {quantiles(lecturer_s)}; "
                 f"errors {len(lecturer_errors)} {lecturer_errors[:2]}"
             )
             print(
