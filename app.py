@@ -3,6 +3,10 @@ rnnviz/app/page.py; beside it, the classroom's join links (rnnviz/classroom/rout
 
 from streamlit.starlette import App
 
+from rnnviz.app.page import main
 from rnnviz.classroom.routes import classroom_routes
 
-app = App("rnnviz/app/page.py", routes=classroom_routes())
+if __name__ == "__main__":  # run as a page script itself (Streamlit's AppTest in the tests)
+    main()
+else:  # imported by `streamlit run app.py`, which serves `app`
+    app = App("rnnviz/app/page.py", routes=classroom_routes())

@@ -20,9 +20,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
 from check_proxy import CHROMIUM_ARGS, FAILURES
+from playwright.sync_api import sync_playwright
 
 COUNT_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
     .map(m => m.innerText.replace(/\\s+/g, ' '))"""
@@ -63,7 +62,8 @@ def main() -> int:
         accepted = 1
         for index in range(phones):
             status, answer = post(
-                f"{proxy}/join/{code}/say", {"phone": f"{index + 1:032x}", "text": f"sentence {index}"}
+                f"{proxy}/join/{code}/say",
+                {"phone": f"{index + 1:032x}", "text": f"sentence {index}"},
             )
             if status == 200:
                 accepted += 1

@@ -4,12 +4,16 @@ drives the real one)."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
 import rnnviz
+from rnnviz.app.state import ViewState
 from rnnviz.classroom.reading import Reading, read_sentence
 from rnnviz.classroom.rules import (
     CODE_ALPHABET,
@@ -23,11 +27,13 @@ from rnnviz.classroom.rules import (
     shown_code,
     valid_phone_token,
 )
-from rnnviz.classroom.store import ClassStore
+from rnnviz.classroom.store import ClassStore, class_store
 from rnnviz.errors import RnnvizError
 
 PHONE_A = "a" * 32
 PHONE_B = "b" * 32
+HARMFUL = '<img src="x" onerror="alert(1)"> **not** <b>good</b>'
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 class Clock:
@@ -231,3 +237,34 @@ def test_a_reading_matches_the_model_run_on_every_prefix():
     moves = [0.5 * np.abs(per_prefix[t] - per_prefix[t - 1]).sum() for t in range(1, len(ids))]
     assert got.surprise == pytest.approx(max(moves), abs=1e-5)
     np.testing.assert_allclose(got.final_state, h_n[-1, 0].numpy(), atol=1e-5)
+
+
+def class_page(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def test_the_class_view_opens_a_room_and_shows_typed_markup_as_text():
+    at = class_page(view="class")
+    assert not at.exception and not at.error
+    code, key = at.query_params["room"], at.query_params["room_key"]
+    store = class_store()
+    assert store.lecturer_room(code, key) is not None
+    assert any(f"/join/{code}" in c.value for c in at.code)
+    store.add_sentence(code, PHONE_A, HARMFUL, False, reading())
+    at = class_page(view="class", room=code, room_key=key)
+    assert at.query_params["room"] == code  # the same room, reopened by its link
+    assert HARMFUL in [t.value for t in at.text]  # st.text: never Markdown or HTML
+    assert not any(HARMFUL in m.value for m in at.markdown)
+    at = class_page(view="class", room=code, room_key="wrong")
+    assert at.query_params["room"] != code
+    assert any("key does not match" in w.value for w in at.warning)
+
+
+def test_the_rooms_key_is_in_the_class_views_link_only():
+    state = ViewState(view="class", room="K7QMX2PD", room_key="secret")
+    assert state.to_query()["room_key"] == "secret"
+    assert "room_key" not in replace(state, view="heatmaps").to_query()
+    assert "room" not in replace(state, view="lecture").to_query()
