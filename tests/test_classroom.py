@@ -44,7 +44,7 @@ class Clock:
         return self.now
 
 
-def reading(label: str = "positive", units: int = 4) -> Reading:
+def reading(label: str = "positive", units: int = 4, surprise: float = 0.3) -> Reading:
     return Reading(
         model="sst2-lstm",
         tokens=("a", "b"),
@@ -52,7 +52,7 @@ def reading(label: str = "positive", units: int = 4) -> Reading:
         probabilities=(0.6, 0.7),
         final_probabilities={label: 0.7},
         flips=(1,) if label != "negative" else (),
-        surprise=0.3,
+        surprise=surprise,
         final_state=np.arange(units, dtype=np.float32),
     )
 
@@ -268,3 +268,17 @@ def test_the_rooms_key_is_in_the_class_views_link_only():
     assert state.to_query()["room_key"] == "secret"
     assert "room_key" not in replace(state, view="heatmaps").to_query()
     assert "room" not in replace(state, view="lecture").to_query()
+
+
+def test_the_room_sorts_by_newest_or_by_the_largest_move_one_word_made():
+    at = class_page(view="class")
+    code, key = at.query_params["room"], at.query_params["room_key"]
+    store = ClassStore(class_store().path, RoomRules(seconds_between_sentences=0))
+    for text, surprise in (("calm", 0.1), ("jolted", 0.9), ("mild", 0.4)):
+        store.add_sentence(code, PHONE_A, text, False, reading(surprise=surprise))
+    at = class_page(view="class", room=code, room_key=key)
+    texts = [t.value for t in at.text if t.value in ("calm", "jolted", "mild")]
+    assert texts == ["mild", "jolted", "calm"]  # newest first
+    at.session_state["class_sort"] = "most surprising"
+    texts = [t.value for t in at.run().text if t.value in ("calm", "jolted", "mild")]
+    assert texts == ["jolted", "mild", "calm"]
