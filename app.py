@@ -3,10 +3,11 @@ rnnviz/app/page.py; beside it, the classroom's join links (rnnviz/classroom/rout
 
 from streamlit.starlette import App
 
-from rnnviz.app.page import main
 from rnnviz.classroom.routes import classroom_routes
 
 if __name__ == "__main__":  # run as a page script itself (Streamlit's AppTest in the tests)
+    from rnnviz.app.page import main
+
     main()
-else:  # imported by `streamlit run app.py`, which serves `app`
+else:  # imported by `streamlit run app.py`, which serves `app` and runs the page per session
     app = App("rnnviz/app/page.py", routes=classroom_routes())

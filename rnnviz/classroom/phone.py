@@ -142,6 +142,7 @@ document.getElementById('form').addEventListener('submit', async event => {
     const data = await post('say', {text: text});
     if (data.error) { message.textContent = data.error; return; }
     if (data.notice) message.textContent = data.notice;
+    document.getElementById('model').textContent = 'Model: ' + data.reading.model;
     show(data.text, data);
     input.value = '';
   } catch (e) {
