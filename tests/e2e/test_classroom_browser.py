@@ -176,6 +176,11 @@ def test_the_join_link_only_sends(browser, served):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code in (404, 405)
+    # A typed code (any case, with its dash) leads to the phone's page.
+    typed = f"{code[:4]}-{code[4:]}".lower()
+    with urllib.request.urlopen(f"{served.server.url}/join?code={typed}", timeout=10) as response:
+        assert response.url.endswith(f"/join/{code}")
+        assert f"Room {code[:4]}-{code[4:]}" in response.read().decode()
     # The room's code without its key opens a room of one's own, never this one.
     page, other, _ = open_room(browser, f"{served.server.url}/?view=class&room={code}")
     assert other != code
