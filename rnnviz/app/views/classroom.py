@@ -23,7 +23,8 @@ from rnnviz.classroom.store import Room, StoredSentence, class_store
 from rnnviz.figures.classroom import class_state_space
 from rnnviz.settings import public_url
 
-REFRESH_SECONDS = 1.0
+REFRESH_SECONDS = 1.0  # the list and the counts
+STATE_SPACE_SECONDS = 3.0
 SHOWN_SENTENCES = 20  # rows drawn; the state space shows them all
 SORTS = ("newest", "most surprising")
 SORT_KEY = "class_sort"
@@ -120,12 +121,16 @@ def render(state: ViewState) -> None:
         )
         if not room.closed:
             st.button("Close the room", on_click=close_room, args=(room.code,), key="class_close")
-    live_room(room.code, source)
+    listing, space = st.columns([3, 2], gap="medium")
+    with listing:
+        live_list(room.code)
+    with space:
+        live_state_space(room.code)
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
-def live_room(code: str, source: str) -> None:
-    """The room as it fills, redrawn every second without reloading the page."""
+def live_list(code: str) -> None:
+    """The room's sentences as they come, redrawn every second without reloading the page."""
     if st.session_state.pop(OPEN_ELSEWHERE, False):
         st.rerun(scope="app")
     store = class_store()
@@ -138,30 +143,39 @@ def live_room(code: str, source: str) -> None:
     counts[0].metric("phones joined", store.phones_joined(code))
     counts[1].metric("sentences", len(sentences))
     counts[2].metric("hidden", sum(s.hidden for s in sentences))
-    controls = st.columns([2, 1])
+    controls = st.columns([3, 2])
     order = (
         controls[0].segmented_control("order", SORTS, key=SORT_KEY, default=SORTS[0]) or SORTS[0]
     )
-    show_hidden = controls[1].toggle("show hidden sentences", key=SHOW_HIDDEN_KEY)
+    show_hidden = controls[1].toggle("show hidden", key=SHOW_HIDDEN_KEY)
     shown = [s for s in sentences if show_hidden or not s.hidden]
     if order == "newest":
         shown.sort(key=lambda s: -s.id)
     else:
         shown.sort(key=lambda s: (-s.surprise, -s.id))
-    listing, space = st.columns([3, 2], gap="medium")
-    with listing:
-        if not shown:
-            st.info("No sentences yet: scan the code, type a sentence, press Enter.")
-        for sentence in shown[:SHOWN_SENTENCES]:
-            sentence_row(code, sentence)
-        if len(shown) > SHOWN_SENTENCES:
-            st.caption(f"{len(shown) - SHOWN_SENTENCES} more in the state space →")
-    with space:
-        figure = state_space_figure(str(store.path), code, room.revision, room.model)
-        if figure is None:
-            st.caption("The class's sentences appear here as points in state space from two on.")
-        else:
-            st.plotly_chart(figure, use_container_width=True, theme=None, key="class-state-space")
+    if not shown:
+        st.info("No sentences yet: scan the code, type a sentence, press Enter.")
+    for sentence in shown[:SHOWN_SENTENCES]:
+        sentence_row(code, sentence)
+    if len(shown) > SHOWN_SENTENCES:
+        st.caption(f"{len(shown) - SHOWN_SENTENCES} more in the state space →")
+
+
+@st.fragment(run_every=STATE_SPACE_SECONDS)
+def live_state_space(code: str) -> None:
+    """The class's sentences in state space, redrawn less often than the list: a chart of hundreds of
+    points is the heaviest thing the lecturer's browser draws (bench/bench_classroom.py)."""
+    store = class_store()
+    room = store.phone_room(code)
+    figure = (
+        None
+        if room is None
+        else state_space_figure(str(store.path), code, room.revision, room.model)
+    )
+    if figure is None:
+        st.caption("The class's sentences appear here as points in state space from two on.")
+    else:
+        st.plotly_chart(figure, use_container_width=True, theme=None, key="class-state-space")
 
 
 def sentence_row(code: str, sentence: StoredSentence) -> None:
