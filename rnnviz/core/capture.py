@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from rnnviz.core.cell_loops import recording_cell_loops
 from rnnviz.core.edits import Edit, edits_by_module, run_edited_layer
 from rnnviz.core.trace import (
     DIRECTIONS,
@@ -100,7 +101,9 @@ def capture(
     token = _ACTIVE_RECORDERS.set({**outer, **recorders})
     _instrument(modules)
     try:
-        yield trace
+        # Cells called in a loop and hand-written cells (rnnviz.core.cell_loops).
+        with recording_cell_loops(model, trace, detach, lambda name: _wanted(name, patterns)):
+            yield trace
     finally:
         _ACTIVE_RECORDERS.reset(token)
         _uninstrument(modules)

@@ -1,0 +1,378 @@
+"""Recurrent cells called in a Python loop, and cells written by hand, recorded as one time axis.
+
+Students write a recurrence three ways: `nn.RNN` / `nn.LSTM` / `nn.GRU` layers (rnnviz.core.capture),
+`nn.RNNCell` / `nn.LSTMCell` / `nn.GRUCell` called once per token in a loop, and a cell of their own
+from `nn.Linear` and `torch.sigmoid`. Inside `capture(model)` this module records the last two:
+
+- every call of an `nn.*Cell` is one timestep; its gates are rebuilt from the call's own input and
+  state with the cell's weights, while h (and the LSTM's c) are the cell's own outputs;
+- a hand-written cell declares what it computes with `HookPoint` modules (an identity, as
+  TransformerLens's): `self.forget_gate = rnnviz.HookPoint()` in `__init__`, `f = self.forget_gate(f)`
+  in `forward`. Each call of a hook point is one timestep of the quantity its attribute names.
+
+The calls of one cell module between two calls of the captured model become `[batch, time, units]`
+tensors under the names the layers use: `{cell path}.layer0.forward.{quantity}`, the second forward
+pass of the model `{cell path}[1]…`. `stack(owner, [fwd0, bwd0], [fwd1, bwd1])` declares that cells
+are the layers and directions of one network: they are then named `{owner path}.layer{k}.{direction}`,
+and a backward cell's calls (which read the text from its end) are put back in token order.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from rnnviz.core.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
+from rnnviz.core.trace import RecordedCall, Trace, call_prefix
+from rnnviz.errors import RnnvizError
+
+CELL_TYPES = (nn.LSTMCell, nn.GRUCell, nn.RNNCell)
+_STACK_ATTRIBUTE = "_rnnviz_stack"
+
+
+class HookPoint(nn.Module):
+    """An identity module that names a quantity of a hand-written cell: inside `rnnviz.capture`, each
+    call records its input as the next timestep of that quantity ([batch, units] or [units]).
+
+    The quantity is the attribute name (`self.forget_gate = HookPoint()`) or `quantity=` when the
+    attribute is named otherwise. An LSTM declares input_gate, forget_gate, cell_gate, output_gate,
+    cell and hidden; a GRU reset_gate, update_gate (PyTorch's convention: h = (1 − z)·n + z·h_prev),
+    new_gate and hidden; a plain RNN hidden.
+    """
+
+    def __init__(self, quantity: str | None = None):
+        super().__init__()
+        if quantity is not None and quantity not in QUANTITIES:
+            raise RnnvizError(f"HookPoint({quantity!r}): the quantity must be one of {QUANTITIES}")
+        self.quantity = quantity
+
+    def forward(self, value: torch.Tensor) -> torch.Tensor:
+        session = _SESSION.get()
+        if session is not None:
+            session.hook_point_called(self, value)
+        return value
+
+
+def stack(owner: nn.Module, *layers: nn.Module | Sequence[nn.Module | None]) -> nn.Module:
+    """Declare cells (nn.*Cell or hand-written) inside `owner` as the layers of one network.
+
+    Each layer is one cell (read left to right) or a pair (forward cell, backward cell); the backward
+    cell is expected to be called on the tokens from the last to the first. Call it in `__init__`
+    after the cells are attributes: `rnnviz.stack(self, [self.forward_cell, self.backward_cell])`.
+    The recorded names are then `{owner path}.layer{k}.{forward|backward}.{quantity}`. Returns owner.
+    """
+    paths = {id(module): path for path, module in owner.named_modules()}
+    declared = []
+    for k, layer in enumerate(layers):
+        pair = (layer, None) if isinstance(layer, nn.Module) else tuple(layer)
+        if len(pair) != 2 or pair[0] is None:
+            raise RnnvizError(f"stack: layer {k} must be a cell or a pair (forward, backward)")
+        for cell in pair:
+            if cell is not None and (id(cell) not in paths or cell is owner):
+                raise RnnvizError(
+                    f"stack: layer {k}'s {type(cell).__name__} is not a submodule of the owner; "
+                    "assign the cells as attributes before calling rnnviz.stack"
+                )
+        declared.append(tuple(None if cell is None else paths[id(cell)] for cell in pair))
+    # A plain attribute (not a buffer or parameter): the state dict and the weights are untouched.
+    object.__setattr__(owner, _STACK_ATTRIBUTE, tuple(declared))
+    return owner
+
+
+@dataclass(frozen=True)
+class _Member:
+    """Where a cell's (or a hand-written cell's) steps go: its network's path, layer and direction."""
+
+    path: str
+    layer: int
+    direction: str
+
+
+@dataclass
+class _Steps:
+    """One pass of one network: per (layer, direction), per quantity, the recorded [batch, units] steps."""
+
+    first_seen: int  # how many recorded calls the trace held when this pass's first step came
+    by_layer: dict[tuple[int, str], dict[str, list[torch.Tensor]]] = field(default_factory=dict)
+    cells: dict[tuple[int, str], str] = field(
+        default_factory=dict
+    )  # cell kind per (layer, direction)
+    max_error: float = 0.0  # largest |rebuilt − the cell's own output| over the nn.*Cell steps
+
+
+_SESSION: ContextVar[_Session | None] = ContextVar("rnnviz_cell_loop_session", default=None)
+
+# Largest |rebuilt − own output| of each recorded loop, by trace and name prefix (see loop_exactness).
+_ERRORS: dict[int, dict[str, float]] = {}
+
+
+class _Session:
+    """The cells of one capture block and the steps recorded so far (this thread / context only)."""
+
+    def __init__(self, model: nn.Module, trace: Trace, detach: bool):
+        self.trace, self.detach = trace, detach
+        self.members = _members(model)
+        self.hand_written: dict[
+            _Member, set[str]
+        ] = {}  # the quantities each hand-written cell declares
+        for entry in self.members.values():
+            if isinstance(entry, tuple):
+                self.hand_written.setdefault(entry[0], set()).add(entry[1])
+        # Networks made of nn.*Cells: their gates are rebuilt, so their exactness is measured.
+        self.built_in_paths = {m.path for m in self.members.values() if isinstance(m, _Member)}
+        self.passes = -1  # calls of the captured model so far (-1: none, the cells called directly)
+        self.steps: dict[tuple[str, int], _Steps] = {}
+
+    def _steps(self, member: _Member) -> _Steps:
+        key = (member.path, max(self.passes, 0))
+        if key not in self.steps:
+            self.steps[key] = _Steps(first_seen=len(self.trace.calls))
+        return self.steps[key]
+
+    def cell_called(self, cell: nn.Module, args: tuple, output) -> None:
+        member = self.members.get(id(cell))
+        if member is None:
+            return
+        x, state = args[0], args[1] if len(args) > 1 else None
+        kind = cell_kind_of_cell(cell)
+        with torch.set_grad_enabled(not self.detach and torch.is_grad_enabled()):
+            quantities, rebuilt = _rebuilt_step(cell, kind, x, state)
+        own = output if isinstance(output, tuple) else (output,)
+        steps = self._steps(member)
+        error = max(
+            float((r.detach().double() - o.detach().double()).abs().max())
+            for r, o in zip(rebuilt, own)
+        )
+        steps.max_error = max(steps.max_error, error)
+        quantities["hidden"] = own[0]
+        if kind == "lstm":
+            quantities["cell"] = own[1]
+        self._keep(member, kind, quantities)
+
+    def hook_point_called(self, hook_point: HookPoint, value: torch.Tensor) -> None:
+        owner = self.members.get(id(hook_point))
+        if owner is None:
+            return
+        member, quantity = owner
+        self._keep(member, _hand_written_kind(self.hand_written[member]), {quantity: value})
+
+    def _keep(self, member: _Member, kind: str, quantities: dict[str, torch.Tensor]) -> None:
+        steps = self._steps(member)
+        key = (member.layer, member.direction)
+        steps.cells[key] = kind
+        recorded = steps.by_layer.setdefault(key, {})
+        for quantity, value in quantities.items():
+            value = value.detach() if self.detach else value
+            recorded.setdefault(quantity, []).append(value if value.dim() > 1 else value[None])
+
+    def finish(self, patterns_wanted) -> None:
+        """Stack every network's steps into [batch, time, units] tensors and record its calls."""
+        finished = []
+        for (path, pass_index), steps in self.steps.items():
+            record = self._record(path, pass_index, steps, patterns_wanted)
+            if record is not None:
+                finished.append((steps.first_seen, record, steps.max_error))
+        # Insert each call where its first step came, so trace.calls stays in the order of calls.
+        for offset, (position, record, error) in enumerate(sorted(finished, key=lambda f: f[0])):
+            self.trace.calls.insert(position + offset, record)
+            if record.path in self.built_in_paths:
+                errors = _ERRORS.setdefault(id(self.trace), {})
+                if not errors:
+                    weakref.finalize(self.trace, _ERRORS.pop, id(self.trace), None)
+                errors[record.prefix] = error
+
+    def _record(self, path, pass_index, steps: _Steps, wanted) -> RecordedCall | None:
+        prefix = call_prefix(path, pass_index)
+        kinds = set(steps.cells.values())
+        where = prefix or "the model"
+        if len(kinds) != 1:
+            warnings.warn(
+                f"rnnviz: {where} mixes cell kinds {sorted(kinds)}; not recorded", stacklevel=4
+            )
+            return None
+        (kind,) = kinds
+        tensors = {}
+        batch = None
+        for (layer, direction), quantities in sorted(steps.by_layer.items()):
+            missing = [q for q in QUANTITIES_BY_CELL[kind] if q not in quantities]
+            lengths = {len(v) for v in quantities.values()}
+            batches = {t.shape[0] for v in quantities.values() for t in v}
+            problem = (
+                f"declares no {', '.join(missing)}"
+                if missing
+                else "records its quantities a different number of times"
+                if len(lengths) != 1
+                else "changes its batch size between steps"
+                if len(batches) != 1 or (batch is not None and batches != {batch})
+                else None
+            )
+            if problem:
+                warnings.warn(
+                    f"rnnviz: layer {layer} {direction} of {where} {problem}; not recorded",
+                    stacklevel=4,
+                )
+                return None
+            (batch,) = batches
+            for quantity, values in quantities.items():
+                if quantity not in QUANTITIES_BY_CELL[kind]:
+                    continue
+                name = quantity_name(prefix, layer, direction, quantity)
+                if not wanted(name):
+                    continue
+                sequence = torch.stack(values, dim=1).to(torch.float32)  # [batch, time, units]
+                tensors[name] = sequence.flip(1) if direction == "backward" else sequence
+        layers = {layer for layer, _ in steps.by_layer}
+        if layers != set(range(len(layers))):
+            warnings.warn(
+                f"rnnviz: {where} ran layers {sorted(layers)} only; not recorded", stacklevel=4
+            )
+            return None
+        steps_per_sequence = len(next(iter(next(iter(steps.by_layer.values())).values())))
+        self.trace.tensors.update(tensors)
+        return RecordedCall(
+            path=path,
+            call=pass_index,
+            cell=kind,
+            num_layers=len(layers),
+            bidirectional=any(direction == "backward" for _, direction in steps.by_layer),
+            hidden_size=next(
+                v[0].shape[-1]
+                for (_, d), q in steps.by_layer.items()
+                for name, v in q.items()
+                if name == "hidden"
+            ),
+            proj_size=0,
+            lengths=(steps_per_sequence,) * batch,
+        )
+
+
+def _members(model: nn.Module) -> dict[int, object]:
+    """id(cell or hook point) → where its steps go, for every cell and hook point in `model`."""
+    declared: dict[str, _Member] = {}
+    for owner_path, owner in model.named_modules():
+        for layer, pair in enumerate(getattr(owner, _STACK_ATTRIBUTE, ())):
+            for direction, cell_path in zip(DIRECTIONS, pair):
+                if cell_path is not None:
+                    full = f"{owner_path}.{cell_path}" if owner_path else cell_path
+                    declared[full] = _Member(owner_path, layer, direction)
+    members: dict[int, object] = {}
+    for path, module in model.named_modules():
+        if isinstance(module, CELL_TYPES):
+            members[id(module)] = declared.get(path, _Member(path, 0, "forward"))
+        elif isinstance(module, HookPoint):
+            parent, _, attribute = path.rpartition(".")
+            quantity = module.quantity or attribute
+            if quantity not in QUANTITIES:
+                raise RnnvizError(
+                    f"HookPoint {path!r}: name the attribute after a quantity ({', '.join(QUANTITIES)}) "
+                    "or pass HookPoint(quantity=...)"
+                )
+            members[id(module)] = (declared.get(parent, _Member(parent, 0, "forward")), quantity)
+    return members
+
+
+def _hand_written_kind(quantities: set[str]) -> str:
+    if "forget_gate" in quantities or "cell" in quantities:
+        return "lstm"
+    if "update_gate" in quantities or "reset_gate" in quantities:
+        return "gru"
+    return "rnn_tanh"
+
+
+def cell_kind_of_cell(cell: nn.Module) -> str:
+    """'lstm', 'gru', 'rnn_tanh' or 'rnn_relu' for an nn.*Cell."""
+    if isinstance(cell, nn.LSTMCell):
+        return "lstm"
+    if isinstance(cell, nn.GRUCell):
+        return "gru"
+    return f"rnn_{cell.nonlinearity}"
+
+
+def _rebuilt_step(cell: nn.Module, kind: str, x: torch.Tensor, state):
+    """The gates of one step of an nn.*Cell from its input and state, and the (h, c) they give."""
+    batched = x.dim() == 2
+    x = x if batched else x[None]
+    if state is None:
+        zeros = x.new_zeros(x.shape[0], cell.hidden_size)
+        state = (zeros, zeros) if kind == "lstm" else zeros
+    h, c = state if kind == "lstm" else (state, None)
+    h = h if batched else h[None]
+    c = None if c is None else (c if batched else c[None])
+    quantities, rebuilt = _step(cell, kind, x, h, c)
+    if not batched:
+        quantities = {q: v[0] for q, v in quantities.items()}
+        rebuilt = tuple(v[0] for v in rebuilt)
+    return quantities, rebuilt
+
+
+def _step(cell, kind, x, h, c):
+    """One step of the PyTorch cell equations ([batch, units]): the gates and the new (h[, c])."""
+    input_part = nn.functional.linear(x, cell.weight_ih, cell.bias_ih)
+    hidden_part = nn.functional.linear(h, cell.weight_hh, cell.bias_hh)
+    if kind == "lstm":
+        i, f, g, o = (input_part + hidden_part).chunk(4, dim=-1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c_new = f * c + i * g
+        h_new = o * torch.tanh(c_new)
+        gates = {"input_gate": i, "forget_gate": f, "cell_gate": g, "output_gate": o}
+        return gates, (h_new, c_new)
+    if kind == "gru":
+        input_r, input_z, input_n = input_part.chunk(3, dim=-1)
+        hidden_r, hidden_z, hidden_n = hidden_part.chunk(3, dim=-1)
+        r, z = torch.sigmoid(input_r + hidden_r), torch.sigmoid(input_z + hidden_z)
+        n = torch.tanh(input_n + r * hidden_n)
+        return {"reset_gate": r, "update_gate": z, "new_gate": n}, ((1 - z) * n + z * h,)
+    activation = torch.tanh if kind == "rnn_tanh" else torch.relu
+    return {}, (activation(input_part + hidden_part),)
+
+
+@contextmanager
+def recording_cell_loops(model: nn.Module, trace: Trace, detach: bool, wanted) -> Iterator[None]:
+    """While the block runs, record the model's cells and hook points (this context's calls only);
+    at its end, add their [batch, time, units] tensors and calls to `trace`. `wanted(name)`: keep it?"""
+    session = _Session(model, trace, detach)
+    if not session.members:
+        yield
+        return
+    handles = []
+
+    def cell_hook(cell, args, output):
+        if _SESSION.get() is session:
+            session.cell_called(cell, args, output)
+
+    def next_pass(module, args):
+        if _SESSION.get() is session:
+            session.passes += 1
+
+    for module in model.modules():
+        if isinstance(module, CELL_TYPES):
+            handles.append(module.register_forward_hook(cell_hook))
+    # Each call of the model is one sequence (its own pass), unless the model is itself the cell.
+    root_is_cell = not hasattr(model, _STACK_ATTRIBUTE) and any(
+        (entry[0] if isinstance(entry, tuple) else entry).path == ""
+        for entry in session.members.values()
+    )
+    if not root_is_cell:
+        handles.append(model.register_forward_pre_hook(next_pass))
+    token = _SESSION.set(session)
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
+        for handle in handles:
+            handle.remove()
+    session.finish(wanted)
+
+
+def loop_exactness(trace: Trace, prefix: str) -> float | None:
+    """The largest |rebuilt − own| difference of the h (and c) of a recorded nn.*Cell loop over its
+    steps: the gates rebuilt from each call's input and state give back the cell's own outputs. None
+    for a hand-written cell (its own hook points are what is shown) or a layer."""
+    return _ERRORS.get(id(trace), {}).get(prefix)
