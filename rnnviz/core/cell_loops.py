@@ -376,3 +376,21 @@ def loop_exactness(trace: Trace, prefix: str) -> float | None:
     steps: the gates rebuilt from each call's input and state give back the cell's own outputs. None
     for a hand-written cell (its own hook points are what is shown) or a layer."""
     return _ERRORS.get(id(trace), {}).get(prefix)
+
+
+def cell_layers(model: nn.Module) -> list[tuple[nn.Module, nn.Module | None]] | None:
+    """The model's nn.*Cells as layers of one network — its one `stack` declaration, or its only
+    cell — as (forward cell, backward cell or None) per layer; None when that is not one network."""
+    cells = [m for m in model.modules() if isinstance(m, CELL_TYPES)]
+    owners = [m for m in model.modules() if hasattr(m, _STACK_ATTRIBUTE)]
+    if len(owners) == 1:
+        owner = owners[0]
+        layers = [
+            tuple(None if path is None else owner.get_submodule(path) for path in pair)
+            for pair in getattr(owner, _STACK_ATTRIBUTE)
+        ]
+        declared = {id(c) for pair in layers for c in pair if c is not None}
+        if declared == {id(c) for c in cells}:
+            return layers
+        return None
+    return [(cells[0], None)] if len(cells) == 1 and not owners else None
