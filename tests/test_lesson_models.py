@@ -273,3 +273,25 @@ def test_save_for_app_on_the_packed_model_without_run_says_how_to_call_it(tmp_pa
 def test_zz_print_the_largest_differences():
     for what, difference in LARGEST.items():
         print(f"{what}: {difference:.1e}")
+
+
+def test_rnnviz_app_passes_unknown_options_to_streamlit_and_names_the_model_to_open(
+    tmp_path, monkeypatch
+):
+    import subprocess
+
+    from rnnviz import cli
+
+    vocabulary = ["<pad>", "<unk>"] + [f"w{i}" for i in range(VOCABULARY - 2)]
+    folder = rnnviz.save_for_app(_build(LSTMClassifier), tmp_path / "mine", vocabulary, CLASSES)
+    commands = []
+    monkeypatch.setattr(subprocess, "call", lambda command: commands.append(command) or 0)
+    argv = ["app", "--model", str(folder), "--server.port", "8633", "--theme.base=dark"]
+    assert cli.main(argv) == 0
+    (command,) = commands
+    options, page_arguments = command[: command.index("--")], command[command.index("--") + 1 :]
+    assert options[options.index("--server.port") + 1] == "8633"
+    assert options.count("--server.port") == 1 and "--theme.base=dark" in options
+    assert page_arguments == ["--model", str(folder.resolve())]
+    with pytest.raises(SystemExit):
+        cli.main(["models", "--server.port", "8633"])  # other commands still refuse them
