@@ -29,11 +29,12 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
+from rnnviz.core import cells
 from rnnviz.core.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
 from rnnviz.core.trace import RecordedCall, Trace, call_prefix
 from rnnviz.errors import RnnvizError
 
-CELL_TYPES = (nn.LSTMCell, nn.GRUCell, nn.RNNCell)
+CELL_TYPES = cells.RECURRENT_CELLS
 _STACK_ATTRIBUTE = "_rnnviz_stack"
 
 
@@ -141,7 +142,7 @@ class _Session:
         if member is None:
             return
         x, state = args[0], args[1] if len(args) > 1 else None
-        kind = cell_kind_of_cell(cell)
+        kind = cells.cell_kind(cell)
         with torch.set_grad_enabled(not self.detach and torch.is_grad_enabled()):
             quantities, rebuilt = _rebuilt_step(cell, kind, x, state)
         own = output if isinstance(output, tuple) else (output,)
@@ -286,17 +287,9 @@ def _hand_written_kind(quantities: set[str]) -> str:
     return "rnn_tanh"
 
 
-def cell_kind_of_cell(cell: nn.Module) -> str:
-    """'lstm', 'gru', 'rnn_tanh' or 'rnn_relu' for an nn.*Cell."""
-    if isinstance(cell, nn.LSTMCell):
-        return "lstm"
-    if isinstance(cell, nn.GRUCell):
-        return "gru"
-    return f"rnn_{cell.nonlinearity}"
-
-
 def _rebuilt_step(cell: nn.Module, kind: str, x: torch.Tensor, state):
-    """The gates of one step of an nn.*Cell from its input and state, and the (h, c) they give."""
+    """The gates of one step of an nn.*Cell from its input and state (rnnviz.core.cells' equations
+    with the cell's weights), and the (h[, c]) they give."""
     batched = x.dim() == 2
     x = x if batched else x[None]
     if state is None:
@@ -305,32 +298,14 @@ def _rebuilt_step(cell: nn.Module, kind: str, x: torch.Tensor, state):
     h, c = state if kind == "lstm" else (state, None)
     h = h if batched else h[None]
     c = None if c is None else (c if batched else c[None])
-    quantities, rebuilt = _step(cell, kind, x, h, c)
+    weights = cells.CellWeights.of_cell(cell)
+    quantities, h_new, c_new = cells.step(kind, cells.input_projection(x, weights), h, c, weights)
+    quantities = {q: v for q, v in quantities.items() if q not in ("hidden", "cell")}
+    rebuilt = (h_new,) if c_new is None else (h_new, c_new)
     if not batched:
         quantities = {q: v[0] for q, v in quantities.items()}
         rebuilt = tuple(v[0] for v in rebuilt)
     return quantities, rebuilt
-
-
-def _step(cell, kind, x, h, c):
-    """One step of the PyTorch cell equations ([batch, units]): the gates and the new (h[, c])."""
-    input_part = nn.functional.linear(x, cell.weight_ih, cell.bias_ih)
-    hidden_part = nn.functional.linear(h, cell.weight_hh, cell.bias_hh)
-    if kind == "lstm":
-        i, f, g, o = (input_part + hidden_part).chunk(4, dim=-1)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c_new = f * c + i * g
-        h_new = o * torch.tanh(c_new)
-        gates = {"input_gate": i, "forget_gate": f, "cell_gate": g, "output_gate": o}
-        return gates, (h_new, c_new)
-    if kind == "gru":
-        input_r, input_z, input_n = input_part.chunk(3, dim=-1)
-        hidden_r, hidden_z, hidden_n = hidden_part.chunk(3, dim=-1)
-        r, z = torch.sigmoid(input_r + hidden_r), torch.sigmoid(input_z + hidden_z)
-        n = torch.tanh(input_n + r * hidden_n)
-        return {"reset_gate": r, "update_gate": z, "new_gate": n}, ((1 - z) * n + z * h,)
-    activation = torch.tanh if kind == "rnn_tanh" else torch.relu
-    return {}, (activation(input_part + hidden_part),)
 
 
 @contextmanager
