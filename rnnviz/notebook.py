@@ -34,7 +34,7 @@ from rnnviz.core.exactness import EXACT_WITHIN, capture_exactness
 from rnnviz.core.trace import RecordedCall, Trace
 from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import POOLINGS, ModelConfig, TextClassifier, save
-from rnnviz.models.tokenizers import PAD, UNK, WordTokenizer
+from rnnviz.models.tokenizers import PAD, UNK, WORD_STYLES, WordTokenizer
 
 
 @dataclass(frozen=True)
@@ -489,6 +489,7 @@ def save_for_app(
     run: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
     pad: str = PAD,
     unk: str = UNK,
+    tokenizer: str = "sst-ptb",
 ) -> Path:
     """Write a model of the lesson's shape (one nn.Embedding → one nn.RNN / LSTM / GRU → one nn.Linear on
     h[-1] or on the mean or max of the outputs) and its vocabulary as a folder `rnnviz app --model FOLDER` opens.
@@ -499,6 +500,10 @@ def save_for_app(
     `lambda m, ids: m(ids, torch.tensor([ids.shape[1]]))`). The written model is checked to give the
     same logits as `model` on probe sentences (which also tells h[-1] from mean and max); a model that
     reads something else is refused with the reason. Weights are safetensors, the rest JSON: nothing is pickled.
+    `tokenizer`: how the app splits typed text — "sst-ptb" (the bundled models' treebank style) or
+    "basic_english" (torchtext's `get_tokenizer("basic_english")`, which the lesson's vocabulary is
+    built with: "don't" → don ' t). A model of the lesson's shape written with nn.*Cells in a loop
+    is saved as the equivalent nn.RNN / LSTM / GRU (checked like the rest).
     """
     embedding, recurrent, head = (
         _only(model, nn.Embedding),
@@ -517,6 +522,8 @@ def save_for_app(
         problems.append(
             f"the RNN reads {recurrent.input_size} features, the embedding gives {embedding.embedding_dim}"
         )
+    if tokenizer not in WORD_STYLES:
+        problems.append(f"tokenizer must be one of {', '.join(WORD_STYLES)}, got {tokenizer!r}")
     if problems:
         raise RnnvizError("this model does not map onto the app's format: " + "; ".join(problems))
     itos = _index_to_word(vocabulary, embedding.num_embeddings)
@@ -570,8 +577,8 @@ def save_for_app(
             "another readout needs an entry point instead: `rnnviz app --model package.module:build_model` "
             "(README, 'Your own model')"
         )
-    tokenizer = WordTokenizer([PAD, UNK, *(itos[i] for i in rest)])
-    return save(folder, config, tokenizer, bundled)
+    words = WordTokenizer([PAD, UNK, *(itos[i] for i in rest)], tokenizer)
+    return save(folder, config, words, bundled)
 
 
 def _recurrent_for_app(model: nn.Module) -> nn.RNNBase:

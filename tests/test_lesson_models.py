@@ -295,3 +295,19 @@ def test_rnnviz_app_passes_unknown_options_to_streamlit_and_names_the_model_to_o
     assert page_arguments == ["--model", str(folder.resolve())]
     with pytest.raises(SystemExit):
         cli.main(["models", "--server.port", "8633"])  # other commands still refuse them
+
+
+def test_save_for_app_keeps_the_lessons_basic_english_splitting(tmp_path):
+    words = ["don", "'", "t", "apple", "s", "u", ".", "3%"]
+    vocabulary = ["<unk>", "<pad>", *words] + [f"w{i}" for i in range(VOCABULARY - 10)]
+    folder = rnnviz.save_for_app(
+        _build(LSTMClassifier), tmp_path / "basic", vocabulary, CLASSES, tokenizer="basic_english"
+    )
+    loaded = rnnviz.load(folder)
+    encoding = loaded.encode("Don't: Apple's U.S. 3%")
+    assert encoding.tokens == ["don", "'", "t", "apple", "'", "s", "u", ".", "s", ".", "3%"]
+    assert not any(encoding.unknown)
+    with pytest.raises(RnnvizError, match="tokenizer must be one of"):
+        rnnviz.save_for_app(
+            _build(LSTMClassifier), tmp_path / "x", vocabulary, CLASSES, tokenizer="spacy"
+        )
