@@ -260,21 +260,27 @@ class HandWrittenGRUCell(nn.Module):
         return self.hidden(z * n + (1 - z) * h)
 
 
-def _reference_hand_written_lstm(model: HandWrittenLSTM, x: torch.Tensor) -> dict:
+def _reference_hand_written_lstm(
+    model: HandWrittenLSTM, x: torch.Tensor, edit=lambda name, t, value: value
+) -> dict:
     w, b = model.gates.weight.detach().double(), model.gates.bias.detach().double()
     size = model.hidden_size
     h = c = torch.zeros(size, dtype=torch.float64)
     out = {}
-    for x_t in x.double():
-        pre = w @ torch.cat([x_t, h]) + b
-        i, f = torch.sigmoid(pre[:size]), torch.sigmoid(pre[size : 2 * size])
-        g, o = torch.tanh(pre[2 * size : 3 * size]), torch.sigmoid(pre[3 * size :])
-        c = f * c + i * g
-        h = o * torch.tanh(c)
-        for key, value in dict(
-            input_gate=i, forget_gate=f, cell_gate=g, output_gate=o, cell=c, hidden=h
-        ).items():
+    for t, x_t in enumerate(x.double()):
+
+        def keep(key, value, t=t):
+            value = edit(key, t, value)
             out.setdefault(key, []).append(value)
+            return value
+
+        pre = w @ torch.cat([x_t, h]) + b
+        i = keep("input_gate", torch.sigmoid(pre[:size]))
+        f = keep("forget_gate", torch.sigmoid(pre[size : 2 * size]))
+        g = keep("cell_gate", torch.tanh(pre[2 * size : 3 * size]))
+        o = keep("output_gate", torch.sigmoid(pre[3 * size :]))
+        c = keep("cell", f * c + i * g)
+        h = keep("hidden", o * torch.tanh(c))
     return {k: torch.stack(v) for k, v in out.items()}
 
 
@@ -372,6 +378,98 @@ def test_an_incomplete_hand_written_cell_is_skipped_with_a_warning():
     with pytest.warns(UserWarning, match="declares no input_gate"), rnnviz.capture(half) as trace:
         half.forget_gate(torch.rand(1, 3))
     assert not trace.calls and not trace.names()
+
+
+def _unit_edit(units, steps, value=None, scale=None):
+    """The reference's intervention: set or scale `units` at the call indices `steps`."""
+
+    def edit(value_now, t):
+        if t not in steps:
+            return value_now
+        value_now = value_now.clone()
+        value_now[units] = value if value is not None else value_now[units] * scale
+        return value_now
+
+    return edit
+
+
+def test_an_edit_inside_an_lstm_cell_loop_changes_the_later_steps_as_the_reference_does():
+    torch.manual_seed(9)
+    model = CellLoop(nn.LSTMCell(4, 5)).eval()
+    x = torch.randn(2, 6, 4)
+    edits = [
+        rnnviz.Edit("cell.layer0.forward.forget_gate", units=[1, 3], steps=slice(2, None), value=1),
+        rnnviz.Edit("cell.layer0.forward.input_gate", units=[1, 3], steps=slice(2, None), value=0),
+        rnnviz.Edit("cell.layer0.forward.hidden", units=[0], steps=[4], scale=0.5, batch=[1]),
+    ]
+    with torch.no_grad(), rnnviz.capture(model, edits=edits) as trace:
+        output = model(x)
+    keep_c = {
+        "forget_gate": _unit_edit([1, 3], range(2, 6), value=1.0),
+        "input_gate": _unit_edit([1, 3], range(2, 6), value=0.0),
+    }
+    worst = 0.0
+    for b in range(2):
+        halve = {"hidden": _unit_edit([0], [4], scale=0.5)} if b == 1 else {}
+        plan = {**keep_c, **halve}
+        expected = reference_cell_steps(
+            model.cell, x[b], edit=lambda name, t, v: plan[name](v, t) if name in plan else v
+        )
+        worst = max(worst, _compare(trace, "cell", 0, "forward", expected, b))
+        with torch.no_grad():
+            _close(output[b], model.fc(expected["hidden"][-1].float()), "the edited model's output")
+    c = trace["cell.layer0.forward.cell"]
+    assert torch.equal(c[:, 2:, [1, 3]], c[:, 1:2, [1, 3]].expand(-1, 4, -1))  # c held from step 1
+    assert loop_exactness(trace, "cell") is None  # an edited run is another model
+    LARGEST["edited LSTM cell loop"] = worst
+
+
+def test_an_edit_of_a_backward_cell_counts_its_steps_from_the_end_of_the_text():
+    torch.manual_seed(10)
+    model = BidirectionalStackedLSTM().eval()
+    x = torch.randn(1, 5, 4)
+    edit = rnnviz.Edit("layer0.backward.cell", units=[2], steps=[-1, -2], value=0.0)
+    with torch.no_grad(), rnnviz.capture(model, edits=[edit]) as trace:
+        model(x)
+    # the backward cell reads token 4 first, then 3: its calls 0 and 1
+    plan = _unit_edit([2], [0, 1], value=0.0)
+    expected = reference_cell_steps(
+        model.backward0, x[0].flip(0), edit=lambda name, t, v: plan(v, t) if name == "cell" else v
+    )
+    expected = {q: v.flip(0) for q, v in expected.items()}
+    LARGEST["edited backward cell"] = _compare(trace, "", 0, "backward", expected, 0)
+    assert float(trace["layer0.backward.cell"][0, 3:, 2].abs().max()) == 0.0
+
+
+def test_an_edit_through_a_hook_point_changes_what_a_hand_written_cell_goes_on_with():
+    torch.manual_seed(11)
+    model = HandWrittenLSTM(3, 4)
+    x = torch.randn(1, 5, 3)
+    edit = rnnviz.Edit("layer0.forward.hidden", units=[0, 2], steps=[1], value=0.0)
+    with torch.no_grad(), rnnviz.capture(model, edits=[edit]) as trace:
+        h = model(x)
+    plan = _unit_edit([0, 2], [1], value=0.0)
+    expected = _reference_hand_written_lstm(
+        model, x[0], edit=lambda name, t, v: plan(v, t) if name == "hidden" else v
+    )
+    LARGEST["edited hand-written LSTM"] = _compare(trace, "", 0, "forward", expected, 0)
+    _close(h[0], expected["hidden"][-1], "the edited cell's output")
+
+
+def test_cell_loop_edits_say_what_is_wrong():
+    model = BidirectionalStackedLSTM()
+    x = torch.randn(1, 3, 4)
+    cases = [
+        (rnnviz.Edit("layer0.backward.cell", steps=[1], value=0), "counted from the end"),
+        (rnnviz.Edit("layer0.forward.cell", steps=[-1], value=0), "positions from the start"),
+        (rnnviz.Edit("layer0.forward.reset_gate", value=0), "cannot edit"),
+        (rnnviz.Edit("[1].layer0.forward.cell", value=0), "never applied"),
+        (rnnviz.Edit("layer1.forward.cell", units=[9], value=0), "units \\[9\\] outside 0..4"),
+    ]
+    for edit, message in cases:
+        with pytest.raises(rnnviz.RnnvizError, match=message):
+            with torch.no_grad(), rnnviz.capture(model, edits=[edit]):
+                model(x)
 
 
 def test_zz_print_the_largest_differences():

@@ -281,4 +281,9 @@ def test_the_lesson_notebook_runs_headless_and_shows_its_figures(tmp_path):
     assert len(plotly) >= 3  # the prediction, heatmaps and timeline of the trained model at least
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "held-out accuracy" in text
-    assert rnnviz.load(tmp_path / "lesson-lstm").config.labels == CLASSES
+    # every shown model says how close its numbers are to the module's own outputs
+    assert text.count("matches the module's own outputs") >= 4
+    assert "the head on the mean of h_1..h_t (the model reads the mean)" in text
+    assert "padding left out" in text
+    saved = rnnviz.load(tmp_path / "lesson-lstm")
+    assert saved.config.labels == CLASSES and saved.tokenizer.style == "basic_english"

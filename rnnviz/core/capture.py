@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnviz.core import cells
-from rnnviz.core.cell_loops import recording_cell_loops
+from rnnviz.core.cell_loops import recording_cell_loops, split_edits
 from rnnviz.core.cells import (
     RECURRENT_MODULES,
     CellWeights,
@@ -83,6 +83,7 @@ def capture(
     outer = _ACTIVE_RECORDERS.get() or {}
     recorders: dict[int, Callable] = {}
     modules: list[nn.Module] = []
+    loop_edits, edits = split_edits(model, edits)  # cells in a loop edit their own steps
     planned = _planned_edits(model, edits) if edits else {}
     for path, module in model.named_modules():
         if not isinstance(module, RECURRENT_MODULES):
@@ -106,7 +107,9 @@ def capture(
     _instrument(modules)
     try:
         # Cells called in a loop and hand-written cells (rnnviz.core.cell_loops).
-        with recording_cell_loops(model, trace, detach, lambda name: _wanted(name, patterns)):
+        with recording_cell_loops(
+            model, trace, detach, lambda name: _wanted(name, patterns), loop_edits
+        ):
             yield trace
     finally:
         _ACTIVE_RECORDERS.reset(token)

@@ -19,6 +19,7 @@ and a backward cell's calls (which read the text from its end) are put back in t
 
 from __future__ import annotations
 
+import re
 import warnings
 import weakref
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ import torch
 from torch import nn
 
 from rnnviz.core import cells
+from rnnviz.core.edits import Edit
 from rnnviz.core.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
 from rnnviz.core.trace import RecordedCall, Trace, call_prefix
 from rnnviz.errors import RnnvizError
@@ -57,7 +59,7 @@ class HookPoint(nn.Module):
     def forward(self, value: torch.Tensor) -> torch.Tensor:
         session = _SESSION.get()
         if session is not None:
-            session.hook_point_called(self, value)
+            return session.hook_point_called(self, value)
         return value
 
 
@@ -101,6 +103,7 @@ class _Steps:
     """One pass of one network: per (layer, direction), per quantity, the recorded [batch, units] steps."""
 
     first_seen: int  # how many recorded calls the trace held when this pass's first step came
+    edited: bool = False  # an edit acted on a step: the model ran as edited
     by_layer: dict[tuple[int, str], dict[str, list[torch.Tensor]]] = field(default_factory=dict)
     cells: dict[tuple[int, str], str] = field(
         default_factory=dict
@@ -117,9 +120,15 @@ _ERRORS: dict[int, dict[str, float]] = {}
 class _Session:
     """The cells of one capture block and the steps recorded so far (this thread / context only)."""
 
-    def __init__(self, model: nn.Module, trace: Trace, detach: bool):
+    def __init__(self, model: nn.Module, trace: Trace, detach: bool, edits: Sequence[Edit] = ()):
         self.trace, self.detach = trace, detach
         self.members = _members(model)
+        cell_kinds = {
+            (member.path, member.layer, member.direction): cells.cell_kind(module)
+            for module in model.modules()
+            if isinstance(member := self.members.get(id(module)), _Member)
+        }
+        self.edits = _planned_loop_edits(edits, self.members, cell_kinds)
         self.hand_written: dict[
             _Member, set[str]
         ] = {}  # the quantities each hand-written cell declares
@@ -129,6 +138,7 @@ class _Session:
         # Networks made of nn.*Cells: their gates are rebuilt, so their exactness is measured.
         self.built_in_paths = {m.path for m in self.members.values() if isinstance(m, _Member)}
         self.passes = -1  # calls of the captured model so far (-1: none, the cells called directly)
+        self.applied: set[int] = set()  # id() of the edits whose network and pass ran
         self.steps: dict[tuple[str, int], _Steps] = {}
 
     def _steps(self, member: _Member) -> _Steps:
@@ -137,16 +147,22 @@ class _Session:
             self.steps[key] = _Steps(first_seen=len(self.trace.calls))
         return self.steps[key]
 
-    def cell_called(self, cell: nn.Module, args: tuple, output) -> None:
+    def cell_called(self, cell: nn.Module, args: tuple, output):
+        """Record one step of an nn.*Cell; with edits at this step, the edited (h[, c]) it returns."""
         member = self.members.get(id(cell))
         if member is None:
-            return
+            return None
         x, state = args[0], args[1] if len(args) > 1 else None
         kind = cells.cell_kind(cell)
-        with torch.set_grad_enabled(not self.detach and torch.is_grad_enabled()):
-            quantities, rebuilt = _rebuilt_step(cell, kind, x, state)
-        own = output if isinstance(output, tuple) else (output,)
         steps = self._steps(member)
+        step_edits = self._edits_now(member, "hidden")
+        intervene = _intervention(step_edits) if step_edits else None
+        with torch.set_grad_enabled(not self.detach and torch.is_grad_enabled()):
+            quantities, rebuilt = _rebuilt_step(cell, kind, x, state, intervene)
+        own = output if isinstance(output, tuple) else (output,)
+        if intervene is not None:  # the model goes on from the edited step
+            steps.edited = True
+            own = rebuilt
         error = max(
             float((r.detach().double() - o.detach().double()).abs().max())
             for r, o in zip(rebuilt, own)
@@ -156,13 +172,32 @@ class _Session:
         if kind == "lstm":
             quantities["cell"] = own[1]
         self._keep(member, kind, quantities)
+        return None if intervene is None else (own if kind == "lstm" else own[0])
 
-    def hook_point_called(self, hook_point: HookPoint, value: torch.Tensor) -> None:
+    def hook_point_called(self, hook_point: HookPoint, value: torch.Tensor) -> torch.Tensor:
+        """Record one step of a hand-written cell's quantity; the value the cell goes on with."""
         owner = self.members.get(id(hook_point))
         if owner is None:
-            return
+            return value
         member, quantity = owner
+        step_edits = [edit for q, edit in self._edits_now(member, quantity) if q == quantity]
+        if step_edits:
+            self._steps(member).edited = True
+            for edit in step_edits:
+                value = _edited(edit, value)
         self._keep(member, _hand_written_kind(self.hand_written[member]), {quantity: value})
+        return value
+
+    def _edits_now(self, member: _Member, quantity: str) -> list[tuple[str, Edit]]:
+        """The (quantity, edit) pairs that act at the step this member is about to record."""
+        pass_index = max(self.passes, 0)
+        planned = self.edits.get((member.path, pass_index, member.layer, member.direction))
+        if not planned:
+            return []
+        recorded = self._steps(member).by_layer.get((member.layer, member.direction), {})
+        step = len(recorded.get(quantity, ()))
+        self.applied.update(id(edit) for _, edit in planned)
+        return [(q, edit) for q, edit in planned if _acts_at(edit, step, member.direction)]
 
     def _keep(self, member: _Member, kind: str, quantities: dict[str, torch.Tensor]) -> None:
         steps = self._steps(member)
@@ -175,15 +210,29 @@ class _Session:
 
     def finish(self, patterns_wanted) -> None:
         """Stack every network's steps into [batch, time, units] tensors and record its calls."""
+        missed = [
+            edit.name
+            for planned in self.edits.values()
+            for _, edit in planned
+            if id(edit) not in self.applied
+        ]
+        if missed:
+            raise RnnvizError(
+                f"edits {missed} were never applied: that cell loop did not run in that call of "
+                "the model inside the capture block"
+            )
         finished = []
         for (path, pass_index), steps in self.steps.items():
             record = self._record(path, pass_index, steps, patterns_wanted)
             if record is not None:
-                finished.append((steps.first_seen, record, steps.max_error))
+                # An edited run is another model: nothing to hold its numbers against.
+                finished.append(
+                    (steps.first_seen, record, None if steps.edited else steps.max_error)
+                )
         # Insert each call where its first step came, so trace.calls stays in the order of calls.
         for offset, (position, record, error) in enumerate(sorted(finished, key=lambda f: f[0])):
             self.trace.calls.insert(position + offset, record)
-            if record.path in self.built_in_paths:
+            if record.path in self.built_in_paths and error is not None:
                 errors = _ERRORS.setdefault(id(self.trace), {})
                 if not errors:
                     weakref.finalize(self.trace, _ERRORS.pop, id(self.trace), None)
@@ -287,7 +336,7 @@ def _hand_written_kind(quantities: set[str]) -> str:
     return "rnn_tanh"
 
 
-def _rebuilt_step(cell: nn.Module, kind: str, x: torch.Tensor, state):
+def _rebuilt_step(cell: nn.Module, kind: str, x: torch.Tensor, state, intervene=None):
     """The gates of one step of an nn.*Cell from its input and state (rnnviz.core.cells' equations
     with the cell's weights), and the (h[, c]) they give."""
     batched = x.dim() == 2
@@ -299,7 +348,10 @@ def _rebuilt_step(cell: nn.Module, kind: str, x: torch.Tensor, state):
     h = h if batched else h[None]
     c = None if c is None else (c if batched else c[None])
     weights = cells.CellWeights.of_cell(cell)
-    quantities, h_new, c_new = cells.step(kind, cells.input_projection(x, weights), h, c, weights)
+    hook = () if intervene is None else (intervene,)
+    quantities, h_new, c_new = cells.step(
+        kind, cells.input_projection(x, weights), h, c, weights, *hook
+    )
     quantities = {q: v for q, v in quantities.items() if q not in ("hidden", "cell")}
     rebuilt = (h_new,) if c_new is None else (h_new, c_new)
     if not batched:
@@ -309,10 +361,13 @@ def _rebuilt_step(cell: nn.Module, kind: str, x: torch.Tensor, state):
 
 
 @contextmanager
-def recording_cell_loops(model: nn.Module, trace: Trace, detach: bool, wanted) -> Iterator[None]:
-    """While the block runs, record the model's cells and hook points (this context's calls only);
-    at its end, add their [batch, time, units] tensors and calls to `trace`. `wanted(name)`: keep it?"""
-    session = _Session(model, trace, detach)
+def recording_cell_loops(
+    model: nn.Module, trace: Trace, detach: bool, wanted, edits: Sequence[Edit] = ()
+) -> Iterator[None]:
+    """While the block runs, record the model's cells and hook points (this context's calls only),
+    applying `edits` (those `split_edits` gave to cell loops); at its end, add their [batch, time,
+    units] tensors and calls to `trace`. `wanted(name)`: keep it?"""
+    session = _Session(model, trace, detach, edits)
     if not session.members:
         yield
         return
@@ -320,7 +375,8 @@ def recording_cell_loops(model: nn.Module, trace: Trace, detach: bool, wanted) -
 
     def cell_hook(cell, args, output):
         if _SESSION.get() is session:
-            session.cell_called(cell, args, output)
+            return session.cell_called(cell, args, output)  # None: the cell's own output stands
+        return None
 
     def next_pass(module, args):
         if _SESSION.get() is session:
@@ -369,3 +425,121 @@ def cell_layers(model: nn.Module) -> list[tuple[nn.Module, nn.Module | None]] | 
             return layers
         return None
     return [(cells[0], None)] if len(cells) == 1 and not owners else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Edits inside a cell loop: applied to the quantity as the step computes it, before anything reads it
+
+_EDIT_NAME = re.compile(
+    r"^(?:(?P<path>.*?)(?:\[(?P<call>\d+)\])?\.)?layer(?P<layer>\d+)\.(?P<direction>\w+)\.(?P<quantity>\w+)$"
+)
+
+
+def split_edits(model: nn.Module, edits: Sequence[Edit]) -> tuple[list[Edit], list[Edit]]:
+    """(edits of the model's cell loops and hand-written cells, the rest) — by the name's path."""
+    networks = {_network_of(entry).path for entry in _members(model).values()}
+    mine, rest = [], []
+    for edit in edits:
+        match = _EDIT_NAME.match(edit.name) if isinstance(edit, Edit) else None
+        (mine if match and (match["path"] or "") in networks else rest).append(edit)
+    return mine, rest
+
+
+def _network_of(entry) -> _Member:
+    return entry[0] if isinstance(entry, tuple) else entry
+
+
+def _planned_loop_edits(
+    edits: Sequence[Edit], members: dict[int, object], cell_kinds: dict[tuple, str]
+) -> dict:
+    """(path, pass, layer, direction) → [(quantity, edit)], each edit checked against the networks:
+    an nn.*Cell's quantities are its kind's, a hand-written cell's those its hook points declare."""
+    declared = {key: set(QUANTITIES_BY_CELL[kind]) for key, kind in cell_kinds.items()}
+    for entry in members.values():
+        if isinstance(entry, tuple):
+            member = entry[0]
+            declared.setdefault((member.path, member.layer, member.direction), set()).add(entry[1])
+    planned: dict[tuple[str, int, int, str], list[tuple[str, Edit]]] = {}
+    for edit in edits:
+        match = _EDIT_NAME.match(edit.name)
+        path, layer, direction = match["path"] or "", int(match["layer"]), match["direction"]
+        quantity = match["quantity"]
+        key = (path, layer, direction)
+        allowed = declared.get(key, set())
+        if quantity not in allowed:
+            raise RnnvizError(
+                f"cannot edit {edit.name!r}: layer {layer} {direction} of {path or 'the model'!r} "
+                f"records {', '.join(sorted(allowed)) or 'nothing'}"
+            )
+        _check_loop_steps(edit, direction)
+        planned.setdefault((path, int(match["call"] or 0), layer, direction), []).append(
+            (quantity, edit)
+        )
+    return planned
+
+
+def _check_loop_steps(edit: Edit, direction: str) -> None:
+    """While a loop runs its length is unknown: forward steps count from the start, backward ones
+    (which read the text from its end) from the end."""
+    steps = edit.steps
+    if steps is None:
+        return
+    if isinstance(steps, slice):
+        fine = (
+            direction == "forward"
+            and all(v is None or v >= 0 for v in (steps.start, steps.stop))
+            and (steps.step or 1) > 0
+        )
+    else:
+        chosen = (steps,) if isinstance(steps, int) else steps
+        fine = all((p >= 0) == (direction == "forward") for p in chosen)
+    if not fine:
+        raise RnnvizError(
+            f"edit of {edit.name}: in a cell loop the text's length is not known while it runs; "
+            + (
+                "give forward steps as positions from the start (0, 1, …, or slice(3, None))"
+                if direction == "forward"
+                else "give backward steps counted from the end (-1 the last token, -2, …)"
+            )
+        )
+
+
+def _acts_at(edit: Edit, step: int, direction: str) -> bool:
+    """Whether the edit acts at the loop's `step`-th call (a backward cell's call k is token −k−1)."""
+    steps = edit.steps
+    if steps is None:
+        return True
+    if isinstance(steps, slice):
+        return step in range(
+            steps.start or 0, step + 1 if steps.stop is None else steps.stop, steps.step or 1
+        )
+    chosen = (steps,) if isinstance(steps, int) else steps
+    return (step if direction == "forward" else -step - 1) in chosen
+
+
+def _edited(edit: Edit, value: torch.Tensor) -> torch.Tensor:
+    """The value with the edit applied to its chosen sequences and units ([batch, units] or [units])."""
+    rows = value if value.dim() > 1 else value[None]
+    batch, units = rows.shape
+    for what, chosen, count in (("units", edit.units, units), ("batch", edit.batch, batch)):
+        if chosen is not None and any(i >= count for i in chosen):
+            raise RnnvizError(f"edit of {edit.name}: {what} {list(chosen)} outside 0..{count - 1}")
+    mask = torch.zeros(batch, units, dtype=torch.bool, device=value.device)
+    row_index = torch.arange(batch) if edit.batch is None else torch.tensor(edit.batch)
+    unit_index = torch.arange(units) if edit.units is None else torch.tensor(edit.units)
+    mask[row_index[:, None], unit_index[None, :]] = True
+    changed = torch.full_like(rows, edit.value) if edit.value is not None else rows * edit.scale
+    result = torch.where(mask, changed, rows)
+    return result if value.dim() > 1 else result[0]
+
+
+def _intervention(step_edits: list[tuple[str, Edit]]):
+    """rnnviz.core.cells' intervene hook applying this step's edits, in list order."""
+
+    def intervene(quantity: str, value: torch.Tensor) -> torch.Tensor:
+        for edited_quantity, edit in step_edits:
+            if edited_quantity == quantity:
+                value = _edited(edit, value)
+        return value
+
+    return intervene
