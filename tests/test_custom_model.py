@@ -118,6 +118,7 @@ def test_the_app_opens_a_cell_loop_model_from_an_entry_point_on_that_model(monke
             "hidden state h",
         ]
         assert "layer 0, backward" in " ".join(c.value for c in at.caption)
+        assert any("matches PyTorch to" in m.value for m in at.markdown)  # the exactness badge
     finally:
         st.cache_resource.clear()
 

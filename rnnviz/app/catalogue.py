@@ -13,6 +13,7 @@ import rnnviz
 from rnnviz.analysis.inspection import TextRun, inspect_text
 from rnnviz.analysis.untrained import untrained_copy
 from rnnviz.app.state import ModelShape, start_model
+from rnnviz.core.cell_loops import loop_exactness
 from rnnviz.core.exactness import Exactness, run_exactness
 from rnnviz.core.quantities import QUANTITIES_BY_CELL, cell_kind_of
 from rnnviz.errors import ModelError
@@ -129,9 +130,12 @@ def _shared_exactness(
     source: str, text: str, untrained_seed: int | None = None
 ) -> Exactness | None:
     loaded = _server_model(source, untrained_seed)
+    run = _shared_run(source, text, untrained_seed)
     if not isinstance(loaded, rnnviz.LoadedModel):
-        return None
-    return run_exactness(loaded, _shared_run(source, text, untrained_seed))
+        # An entry point's nn.*Cell loop: h and c rebuilt from the recorded gates vs the cell's own.
+        error = loop_exactness(run.trace, run.recurrent_call.prefix)
+        return None if error is None else Exactness(error, {"h, c from gates": error})
+    return run_exactness(loaded, run)
 
 
 def can_untrain(name: str) -> bool:
