@@ -20,12 +20,13 @@ and a backward cell's calls (which read the text from its end) are put back in t
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -371,35 +372,75 @@ def recording_cell_loops(
     if not session.members:
         yield
         return
-    handles = []
-
-    def cell_hook(cell, args, output):
-        if _SESSION.get() is session:
-            return session.cell_called(cell, args, output)  # None: the cell's own output stands
-        return None
-
-    def next_pass(module, args):
-        if _SESSION.get() is session:
-            session.passes += 1
-
-    for module in model.modules():
-        if isinstance(module, CELL_TYPES):
-            handles.append(module.register_forward_hook(cell_hook))
     # Each call of the model is one sequence (its own pass), unless the model is itself the cell.
     root_is_cell = not hasattr(model, _STACK_ATTRIBUTE) and any(
-        (entry[0] if isinstance(entry, tuple) else entry).path == ""
-        for entry in session.members.values()
+        _network_of(entry).path == "" for entry in session.members.values()
     )
+    instrumented = [
+        (m, _recording_cell_forward) for m in model.modules() if isinstance(m, CELL_TYPES)
+    ]
     if not root_is_cell:
-        handles.append(model.register_forward_pre_hook(next_pass))
+        instrumented.append((model, _counting_forward))
+    _instrument(instrumented)
     token = _SESSION.set(session)
     try:
         yield
     finally:
         _SESSION.reset(token)
-        for handle in handles:
-            handle.remove()
+        _uninstrument([module for module, _ in instrumented])
     session.finish(wanted)
+
+
+# A module stays instrumented while any capture block (in any thread) uses it. Its forward is
+# replaced by setting an instance attribute (one atomic write) rather than adding hooks, whose
+# dictionary another thread may be iterating while it calls the shared model; the instrumented
+# forward records only for the session of the calling context, so uncaptured calls run as before.
+_INSTALL_LOCK = threading.Lock()
+_INSTALLED: dict[int, int] = {}  # id(module) → capture blocks using it
+
+
+def _instrument(modules: list[tuple[nn.Module, Callable]]) -> None:
+    with _INSTALL_LOCK:
+        for module, make_forward in modules:
+            if _INSTALLED.get(id(module), 0) == 0:
+                module.forward = make_forward(module, module.forward)
+            _INSTALLED[id(module)] = _INSTALLED.get(id(module), 0) + 1
+
+
+def _uninstrument(modules: list[nn.Module]) -> None:
+    with _INSTALL_LOCK:
+        for module in modules:
+            _INSTALLED[id(module)] -= 1
+            if _INSTALLED[id(module)] == 0:
+                del _INSTALLED[id(module)]
+                module.__dict__.pop("forward", None)
+
+
+def _recording_cell_forward(cell: nn.Module, own_forward: Callable) -> Callable:
+    """The cell's forward, then (inside a capture block) its step recorded, or replaced when edited."""
+
+    def forward(*args, **kwargs):
+        output = own_forward(*args, **kwargs)
+        session = _SESSION.get()
+        if session is None:
+            return output
+        inputs = (*args, *kwargs.values())  # (input, hx) however they were passed
+        edited = session.cell_called(cell, inputs, output)
+        return output if edited is None else edited
+
+    return forward
+
+
+def _counting_forward(model: nn.Module, own_forward: Callable) -> Callable:
+    """The model's forward; inside a capture block, each call starts the next pass (sequence)."""
+
+    def forward(*args, **kwargs):
+        session = _SESSION.get()
+        if session is not None:
+            session.passes += 1
+        return own_forward(*args, **kwargs)
+
+    return forward
 
 
 def loop_exactness(trace: Trace, prefix: str) -> float | None:
