@@ -464,6 +464,7 @@ def test_cell_loop_edits_say_what_is_wrong():
         (rnnviz.Edit("layer0.forward.cell", steps=[-1], value=0), "positions from the start"),
         (rnnviz.Edit("layer0.forward.reset_gate", value=0), "cannot edit"),
         (rnnviz.Edit("[1].layer0.forward.cell", value=0), "never applied"),
+        (rnnviz.Edit("layer0.forward.cell", steps=[2, 3], value=0), "not at every step listed"),
         (rnnviz.Edit("layer1.forward.cell", units=[9], value=0), "units \\[9\\] outside 0..4"),
     ]
     for edit, message in cases:

@@ -106,9 +106,8 @@ class _Steps:
     first_seen: int  # how many recorded calls the trace held when this pass's first step came
     edited: bool = False  # an edit acted on a step: the model ran as edited
     by_layer: dict[tuple[int, str], dict[str, list[torch.Tensor]]] = field(default_factory=dict)
-    cells: dict[tuple[int, str], str] = field(
-        default_factory=dict
-    )  # cell kind per (layer, direction)
+    # The cell kind per (layer, direction).
+    cells: dict[tuple[int, str], str] = field(default_factory=dict)
     max_error: float = 0.0  # largest |rebuilt − the cell's own output| over the nn.*Cell steps
 
 
@@ -130,16 +129,16 @@ class _Session:
             if isinstance(member := self.members.get(id(module)), _Member)
         }
         self.edits = _planned_loop_edits(edits, self.members, cell_kinds)
-        self.hand_written: dict[
-            _Member, set[str]
-        ] = {}  # the quantities each hand-written cell declares
+        # The quantities each hand-written cell declares with its hook points.
+        self.hand_written: dict[_Member, set[str]] = {}
         for entry in self.members.values():
             if isinstance(entry, tuple):
                 self.hand_written.setdefault(entry[0], set()).add(entry[1])
         # Networks made of nn.*Cells: their gates are rebuilt, so their exactness is measured.
         self.built_in_paths = {m.path for m in self.members.values() if isinstance(m, _Member)}
         self.passes = -1  # calls of the captured model so far (-1: none, the cells called directly)
-        self.applied: set[int] = set()  # id() of the edits whose network and pass ran
+        self.applied: set[int] = set()  # id() of the slice edits whose network and pass ran
+        self.reached: set[tuple[int, int]] = set()  # (id(edit), step) where an edit acted
         self.steps: dict[tuple[str, int], _Steps] = {}
 
     def _steps(self, member: _Member) -> _Steps:
@@ -197,8 +196,11 @@ class _Session:
             return []
         recorded = self._steps(member).by_layer.get((member.layer, member.direction), {})
         step = len(recorded.get(quantity, ()))
-        self.applied.update(id(edit) for _, edit in planned)
-        return [(q, edit) for q, edit in planned if _acts_at(edit, step, member.direction)]
+        acting = [(q, edit) for q, edit in planned if _acts_at(edit, step, member.direction)]
+        # A slice may select no step (as for layers); listed steps must each be reached.
+        self.applied.update(id(edit) for _, edit in planned if isinstance(edit.steps, slice))
+        self.reached.update((id(edit), step) for _, edit in acting)
+        return acting
 
     def _keep(self, member: _Member, kind: str, quantities: dict[str, torch.Tensor]) -> None:
         steps = self._steps(member)
@@ -211,16 +213,17 @@ class _Session:
 
     def finish(self, patterns_wanted) -> None:
         """Stack every network's steps into [batch, time, units] tensors and record its calls."""
+        acted = self.applied | {edit for edit, _ in self.reached}
         missed = [
             edit.name
             for planned in self.edits.values()
             for _, edit in planned
-            if id(edit) not in self.applied
+            if id(edit) not in acted or not _every_step_reached(edit, self.reached)
         ]
         if missed:
             raise RnnvizError(
-                f"edits {missed} were never applied: that cell loop did not run in that call of "
-                "the model inside the capture block"
+                f"edits {missed} were never applied (or not at every step listed): that cell loop "
+                "did not run that far in that call of the model inside the capture block"
             )
         finished = []
         for (path, pass_index), steps in self.steps.items():
@@ -279,13 +282,21 @@ class _Session:
                     continue
                 sequence = torch.stack(values, dim=1).to(torch.float32)  # [batch, time, units]
                 tensors[name] = sequence.flip(1) if direction == "backward" else sequence
+        lengths = {len(v) for q in steps.by_layer.values() for v in q.values()}
+        if len(lengths) != 1:
+            warnings.warn(
+                f"rnnviz: the layers and directions of {where} ran {sorted(lengths)} steps; "
+                "not recorded",
+                stacklevel=4,
+            )
+            return None
         layers = {layer for layer, _ in steps.by_layer}
         if layers != set(range(len(layers))):
             warnings.warn(
                 f"rnnviz: {where} ran layers {sorted(layers)} only; not recorded", stacklevel=4
             )
             return None
-        steps_per_sequence = len(next(iter(next(iter(steps.by_layer.values())).values())))
+        (steps_per_sequence,) = lengths
         self.trace.tensors.update(tensors)
         return RecordedCall(
             path=path,
@@ -293,12 +304,7 @@ class _Session:
             cell=kind,
             num_layers=len(layers),
             bidirectional=any(direction == "backward" for _, direction in steps.by_layer),
-            hidden_size=next(
-                v[0].shape[-1]
-                for (_, d), q in steps.by_layer.items()
-                for name, v in q.items()
-                if name == "hidden"
-            ),
+            hidden_size=steps.by_layer[min(steps.by_layer)]["hidden"][0].shape[-1],
             proj_size=0,
             lengths=(steps_per_sequence,) * batch,
         )
@@ -543,6 +549,14 @@ def _check_loop_steps(edit: Edit, direction: str) -> None:
                 else "give backward steps counted from the end (-1 the last token, -2, …)"
             )
         )
+
+
+def _every_step_reached(edit: Edit, reached: set[tuple[int, int]]) -> bool:
+    """Whether a list of steps was reached whole (None and slices need no particular step)."""
+    if edit.steps is None or isinstance(edit.steps, slice):
+        return True
+    listed = (edit.steps,) if isinstance(edit.steps, int) else edit.steps
+    return len({step for key, step in reached if key == id(edit)}) == len(set(listed))
 
 
 def _acts_at(edit: Edit, step: int, direction: str) -> bool:
