@@ -12,6 +12,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from rnnviz.analysis.inspection import inspect_text
+from rnnviz.analysis.retention import text_retention
 from rnnviz.errors import RnnvizError
 from rnnviz.models.custom import CustomModel, load_entry_point
 
@@ -129,8 +130,16 @@ def test_entry_points_may_hold_cells_in_a_loop_and_a_model_without_any_recurrenc
     import custom_entry_point
 
     model = load_entry_point("custom_entry_point:build_cell_model")
-    run = inspect_text(model, "abc")
+    run = inspect_text(model, "abcd")
     assert run.recurrent_call.cell == "lstm" and run.recurrent_call.bidirectional
+    # retention reads the loop's forget gates like a layer's: R[s→t] = ∏_{k=s+1..t} f_k
+    forget = run.states(0, "forward", "forget_gate")[:, 2]
+    retained = text_retention(run, 0, "forward", unit=2).unit_matrix
+    assert np.isclose(retained[0, 3], forget[1] * forget[2] * forget[3], atol=1e-6)
+    # the backward cell's memory runs towards earlier tokens: R[s→t] = ∏_{k=t..s−1} f_k
+    backward = run.states(0, "backward", "forget_gate")[:, 2]
+    retained = text_retention(run, 0, "backward", unit=2).unit_matrix
+    assert np.isclose(retained[3, 1], backward[1] * backward[2], atol=1e-6)
     monkeypatch.setattr(
         custom_entry_point,
         "nothing",
