@@ -484,6 +484,8 @@ _EDIT_NAME = re.compile(
 
 def split_edits(model: nn.Module, edits: Sequence[Edit]) -> tuple[list[Edit], list[Edit]]:
     """(edits of the model's cell loops and hand-written cells, the rest) — by the name's path."""
+    if not edits:
+        return [], []
     networks = {_network_of(entry).path for entry in _members(model).values()}
     mine, rest = [], []
     for edit in edits:
