@@ -372,6 +372,42 @@ def test_hook_points_and_stack_say_what_is_wrong():
             pass
 
 
+def test_a_hook_point_given_a_whole_sequence_says_it_records_one_step_per_call():
+    cell = HandWrittenLSTM(3, 4)
+    with pytest.raises(
+        rnnviz.RnnvizError, match=r"shape \(2, 5, 4\): a hook point records one step"
+    ):
+        with rnnviz.capture(cell):
+            cell.hidden(torch.zeros(2, 5, 4))
+
+
+def test_threads_capturing_one_shared_cell_loop_each_get_their_own_steps():
+    torch.manual_seed(12)
+    model = CellLoop(nn.LSTMCell(3, 4)).eval()
+    inputs = [torch.randn(1, 3 + k, 3) for k in range(4)]
+    results, errors = {}, []
+
+    def worker(k):
+        try:
+            for _ in range(5):
+                with torch.no_grad(), rnnviz.capture(model) as trace:
+                    model(inputs[k])
+                results[k] = trace
+        except Exception as error:  # noqa: BLE001 — reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    for k, trace in results.items():
+        assert trace.call().lengths == (3 + k,)
+        _compare(trace, "cell", 0, "forward", reference_cell_steps(model.cell, inputs[k][0]), 0)
+    assert "forward" not in model.cell.__dict__
+
+
 def test_an_incomplete_hand_written_cell_is_skipped_with_a_warning():
     half = nn.Module()
     half.forget_gate = rnnviz.HookPoint()

@@ -180,6 +180,12 @@ class _Session:
         if owner is None:
             return value
         member, quantity = owner
+        if value.dim() not in (1, 2):
+            raise RnnvizError(
+                f"rnnviz.HookPoint {quantity!r} of {member.path or 'the model'!r} got a tensor of "
+                f"shape {tuple(value.shape)}: a hook point records one step, [batch, units] or "
+                "[units], per call"
+            )
         step_edits = [edit for q, edit in self._edits_now(member, quantity) if q == quantity]
         if step_edits:
             self._steps(member).edited = True
