@@ -21,16 +21,10 @@ from rnnviz.cli import main
 from rnnviz.models.architectures import LoadedModel, ModelConfig, build_module
 from rnnviz.models.presets import NEWS, PAIR, presets_for
 from rnnviz.models.tokenizers import WordTokenizer
-from rnnviz.training.recipes import (
-    AGNEWS_LABELS,
-    RECIPES,
-    _encode_rows,
-    evaluate_classifier,
-    hold_out,
-    read_agnews,
-    run_recipe,
-    sha256_of,
-)
+from rnnviz.training.classifier import evaluate_classifier
+from rnnviz.training.data import encode_rows, hold_out, read_agnews, sha256_of
+from rnnviz.training.recipes import AGNEWS_LABELS, RECIPES
+from rnnviz.training.runs import run_recipe
 
 DATA = DATA_DIR / "agnews"
 NEWS_MODELS = sorted(name for name in RECIPES if name.startswith("agnews-"))
@@ -195,7 +189,7 @@ def test_a_shipped_news_models_published_test_accuracies_hold_on_its_stored_weig
         (read_agnews(DATA / "test.tsv"), "test_accuracy"),
         (read_agnews(DATA / "test.tsv", titles_only=True), "test_titles_only_accuracy"),
     ):
-        measured = evaluate_classifier(model.module, _encode_rows(model.tokenizer, rows))
+        measured = evaluate_classifier(model.module, encode_rows(model.tokenizer, rows))
         assert measured["n"] == 7600
         assert abs(measured["accuracy"] - model.config.metrics[key]) < 6e-4, (
             key

@@ -23,19 +23,15 @@ from rnnviz.core.capture import capture
 from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
 from rnnviz.figures.lab import gradient_norm_figure, readable_log_axis, tick_label, training_figure
-from rnnviz.training.lab import (
+from rnnviz.training.lab_files import export_zip, load_zip
+from rnnviz.training.lab_jobs import LabScheduler, TrainingJob, lab_job_slots, usable_cores
+from rnnviz.training.lab_model import (
     LabConfig,
-    LabScheduler,
-    TrainingJob,
     build_lab_model,
-    export_zip,
     gradient_norms_per_step,
     inspect_example,
-    lab_job_slots,
-    load_zip,
-    train,
-    usable_cores,
 )
+from rnnviz.training.lab_run import train
 from rnnviz.training.lab_tasks import DISTRACTORS, SYMBOLS, TASKS, is_balanced
 
 
@@ -238,7 +234,7 @@ def test_a_job_reports_finished_only_once_its_trained_model_is_there(monkeypatch
     appear together (under load, a gap between them left the page without the trained model)."""
     returned = threading.Event()
     release = threading.Event()
-    lab_module = importlib.import_module("rnnviz.training.lab")
+    lab_module = importlib.import_module("rnnviz.training.lab_jobs")
     real_train = lab_module.train
 
     def slow_to_return(config, on_progress=None, stop=None):
@@ -260,7 +256,7 @@ def test_a_job_whose_training_fails_reports_the_error_and_no_model(monkeypatch):
     def broken(config, on_progress=None, stop=None):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(importlib.import_module("rnnviz.training.lab"), "train", broken)
+    monkeypatch.setattr(importlib.import_module("rnnviz.training.lab_jobs"), "train", broken)
     job = TrainingJob(tiny(cell="gru"))
     progress = job.wait(timeout=30)
     assert progress.state == "failed" and progress.reason == "RuntimeError: out of memory"

@@ -13,7 +13,9 @@ import torch
 import rnnviz
 from rnnviz.analysis.predict import class_probabilities_per_step, next_token_distribution
 from rnnviz.cli import main, models_table
-from rnnviz.training.recipes import RECIPES, run_recipe, sha256_of
+from rnnviz.training.data import sha256_of
+from rnnviz.training.recipes import RECIPES
+from rnnviz.training.runs import run_recipe
 
 POS = ["good", "great", "fun", "moving", "smart"]
 NEG = ["bad", "dull", "boring", "awful", "flat"]
@@ -72,7 +74,7 @@ def test_training_is_reproducible_with_the_same_seed(tmp_path):
 
 
 def test_greedy_soup_averages_only_checkpoints_that_keep_dev_accuracy():
-    from rnnviz.training.recipes import evaluate_classifier, greedy_soup
+    from rnnviz.training.classifier import evaluate_classifier, greedy_soup
 
     torch.manual_seed(0)
     module = _TinyClassifier()
