@@ -497,14 +497,11 @@ def test_corpus_view_reads_the_dev_split_and_selects_the_units_on_at_the_busiest
     # where most units switch on
     hidden = fused_hidden_states("sst2-lstm", "the movie was not good")
     on = hidden >= 0.3
-    selected = []
-    for t in range(len(hidden)):
-        alone = (
-            on[t]
-            & ~(on[t - 1] if t > 0 else False)
-            & ~(on[t + 1] if t + 1 < len(hidden) else False)
-        )
-        selected.append([int(u) for u in np.flatnonzero(alone)])
+    outside = np.zeros((1, on.shape[1]), dtype=bool)  # before the first token, after the last: off
+    before, after = np.vstack([outside, on[:-1]]), np.vstack([on[1:], outside])
+    selected = [
+        [int(u) for u in np.flatnonzero(on[t] & ~before[t] & ~after[t])] for t in range(len(on))
+    ]
     units = max(selected, key=len)
     shown = next(m.value for m in at.markdown if "units selected**" in m.value)
     assert shown.startswith(
