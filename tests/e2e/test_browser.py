@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import functools
 import re
@@ -162,9 +163,30 @@ PLOT_TITLES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'
 # The traces of the first chart whose title holds `t`, as drawn in the browser (typed arrays as lists).
 PLOT_DATA_JS = """t => { const plot = Array.from(document.querySelectorAll('.js-plotly-plot')).find(p =>
         ((p._fullLayout && p._fullLayout.title && p._fullLayout.title.text) || '').toLowerCase().includes(t));
-    const list = v => v == null ? null : Array.from(v, e => (e != null && typeof e === 'object') ? Array.from(e) : e);
+    const list = v => v == null ? null : (v.bdata !== undefined ? v
+        : Array.from(v, e => (e != null && typeof e === 'object') ? Array.from(e) : e));
     return plot.data.map(d => ({name: d.name || '', x: list(d.x), y: list(d.y), z: list(d.z),
         width: list(d.width), customdata: list(d.customdata)})); }"""
+
+
+def plot_data(page, title: str) -> list[dict]:
+    """PLOT_DATA_JS, with Plotly's binary arrays ({dtype, bdata, shape}) decoded."""
+
+    def decoded(value):
+        if not isinstance(value, dict):
+            return value
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        if shape is not None:
+            shape = [int(n) for n in shape.split(",")] if isinstance(shape, str) else shape
+            array = array.reshape(shape)
+        return array.tolist()
+
+    return [
+        {k: decoded(v) for k, v in trace.items()} for trace in page.evaluate(PLOT_DATA_JS, title)
+    ]
+
+
 MAIN_TEXT_JS = (
     """() => (document.querySelector('[data-testid="stMain"]') || document.body).innerText"""
 )
@@ -244,7 +266,7 @@ def test_each_corpus_view_draws_over_the_reference_corpus(
     corpus = dev_split_through_the_model()
     hidden = corpus["hidden"]
     if section == "Gate saturation":  # per gate unit: share of tokens < 0.1 (x) and > 0.9 (y)
-        traces = {t["name"]: t for t in page.evaluate(PLOT_DATA_JS, title)}
+        traces = {t["name"]: t for t in plot_data(page, title)}
         for gate in ("input_gate", "forget_gate", "output_gate"):
             drawn = traces[LABELS[gate]]
             np.testing.assert_allclose(drawn["x"], (corpus[gate] < 0.1).mean(axis=0), atol=1e-3)
@@ -255,7 +277,7 @@ def test_each_corpus_view_draws_over_the_reference_corpus(
             float, re.search(r"Unit 0: mean h ([+-][\d.]+), std ([\d.]+)\.", text).groups()
         )
         assert abs(mean - hidden[:, 0].mean()) <= 1.5e-3 and abs(std - hidden[:, 0].std()) <= 1.5e-3
-        (bars,) = page.evaluate(PLOT_DATA_JS, title)
+        (bars,) = plot_data(page, title)
         centres, widths = np.array(bars["x"]), np.array(bars["width"])
         edges = np.append(centres - widths / 2, centres[-1] + widths[-1] / 2)
         counts, _ = np.histogram(np.clip(hidden[:, 0], edges[0], edges[-1]), bins=edges)
@@ -270,7 +292,7 @@ def test_each_corpus_view_draws_over_the_reference_corpus(
         values, vectors = np.linalg.eigh(-0.5 * centring @ (1.0 - correlation) ** 2 @ centring)
         expected = vectors[:, ::-1][:, :2] * np.sqrt(values[::-1][:2])
         drawn = np.zeros((units, 2))
-        clusters = [t for t in page.evaluate(PLOT_DATA_JS, title) if t["customdata"] is not None]
+        clusters = [t for t in plot_data(page, title) if t["customdata"] is not None]
         for trace in clusters:
             drawn[np.array(trace["customdata"], dtype=int)] = np.stack([trace["x"], trace["y"]], 1)
         assert sorted(u for t in clusters for u in t["customdata"]) == list(range(units))
@@ -308,7 +330,7 @@ def test_pattern_search_finds_units_of_a_span_and_their_matches_in_the_corpus(
     shown = re.search(r"(\d+) units selected: ([\d, …]+)", page.evaluate(MAIN_TEXT_JS))
     assert int(shown.group(1)) == units.size
     assert shown.group(2).rstrip(" …").split(", ") == [str(u) for u in units[:40]]
-    (match,) = [t for t in page.evaluate(PLOT_DATA_JS, "selected units around match #1") if t["z"]]
+    (match,) = [t for t in plot_data(page, "selected units around match #1") if t["z"]]
     z = np.array(match["z"], dtype=np.float64)  # [units in the selected order, tokens]
     assert z.shape[0] == units.size
     all_on = (z >= 0.3 - 1e-3).all(axis=0)  # the plot's rounding
