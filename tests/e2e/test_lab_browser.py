@@ -152,7 +152,8 @@ def set_longest_run(page) -> None:
     steps.fill("100000")
     steps.press("Enter")
     wait_until_idle(page)
-    assert budget.get_by_role("slider").get_attribute("aria-valuenow") == "60"
+    assert budget.locator('[data-testid="stSliderThumbValue"]').inner_text() == "60"
+    assert steps.input_value() == "100000"
 
 
 def test_a_closed_tab_frees_its_training_slot_for_the_next_in_line(browser, lab_server):
