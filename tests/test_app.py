@@ -380,18 +380,30 @@ def test_export_view_downloads_hold_every_quantity_as_the_recurrence_computes_it
 
 
 def test_exported_heatmaps_are_the_values_without_the_click_layer():
+    from reference import reference_states
+
     from rnnviz.app.state import ViewState
     from rnnviz.app.views.export import heatmap_figures
 
-    run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
+    model = rnnviz.load("sst2-lstm")
+    run = inspect_text(model, "the movie was not good")
     labels, order, built = heatmap_figures(run, ViewState(unit=7, step=3))
-    assert [quantity for quantity, _, _ in built] == list(run.recurrent_call.quantities)
-    for quantity, values, figure in built:
+    quantities = ["input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"]
+    assert [quantity for quantity, _, _ in built] == quantities
+    assert len(set(order.tolist())) == len(order) and set(order.tolist()) <= set(range(256))
+    ids = torch.tensor(model.tokenizer.encode("the movie was not good").ids)
+    with torch.no_grad():
+        reference = reference_states(model.module.rnn, model.module.embedding(ids))
+    for quantity, _, figure in built:
         assert [t.name for t in figure.data] == [
             quantity,
             "selected",
         ]  # a standalone file has nothing to click
-        np.testing.assert_allclose(np.asarray(figure.data[0].z), values[:, order].T, rtol=1e-6)
+        # rows: the shown units in the shown order; columns: tokens; values: the recurrence's own
+        expected = reference[f"layer0.forward.{quantity}"].numpy().T[order]
+        np.testing.assert_allclose(
+            np.asarray(figure.data[0].z, dtype=np.float64), expected, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("name, quantities", [("sst2-gru", 4), ("sst2-rnn", 1), ("sst2-bilstm", 6)])
