@@ -558,10 +558,38 @@ def test_switching_to_the_character_model_gives_it_a_passage_of_its_own_kind():
 
 
 def test_every_run_states_how_closely_the_page_matches_pytorch():
+    import re
+
     at = page()
     assert_clean(at)
     badge = [m.value for m in at.markdown if "matches PyTorch to" in m.value]
     assert badge and ":green-badge[" in badge[0]
+    # the claim recomputed here: the quantities the page shows against the fused module's own outputs
+    # (its h at every step, its final c, and h rebuilt from the gates as o ⊙ tanh(c))
+    model = rnnviz.load("sst2-lstm")
+    run = inspect_text(model, "the movie was not good")
+    with torch.no_grad():
+        inputs = model.module.embedding(torch.tensor([run.encoding.ids]))
+        outputs, (_, c_n) = model.module.rnn(inputs)
+    shown = {
+        q: run.states(0, "forward", q).astype(np.float64) for q in ("hidden", "cell", "output_gate")
+    }
+    fused_h, fused_c = outputs[0].double().numpy(), c_n[0, 0].double().numpy()
+    largest = max(
+        np.abs(shown["hidden"] - fused_h).max(),
+        np.abs(shown["cell"][-1] - fused_c).max(),
+        np.abs(shown["output_gate"] * np.tanh(shown["cell"]) - fused_h).max(),
+    )
+    assert largest <= 1e-5
+    written = re.search(r"matches PyTorch to ([^\]]+)\]", badge[0]).group(1)  # "2.4 × 10⁻⁸" or "0"
+    mantissa, _, power = written.partition(" × 10")
+    power = power.translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")) or "0"
+    decimals = len(mantissa.partition(".")[2])
+    last_digit = 10.0 ** (int(power) - decimals)  # the number as written is rounded to this
+    assert abs(float(mantissa) * 10 ** int(power) - largest) <= last_digit / 2 * 1.001, (
+        written,
+        largest,
+    )
 
 
 def test_the_memory_view_draws_retention_as_the_product_of_forget_gates():
