@@ -31,7 +31,8 @@ def command(name: str) -> Callable[[Register], Register]:
 
 @command("train")
 def _register_train(sub: argparse._SubParsersAction) -> None:
-    from rnnviz.training.recipes import DEFAULT_DATA_DIR, RECIPES
+    from rnnviz.training.data import DEFAULT_DATA_DIR
+    from rnnviz.training.recipes import RECIPES
 
     p = sub.add_parser(
         "train",
@@ -73,7 +74,8 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from rnnviz.training.recipes import RECIPES, run_custom, run_recipe
+    from rnnviz.training.recipes import RECIPES
+    from rnnviz.training.runs import run_custom, run_recipe
 
     cmd = "rnnviz " + " ".join(shlex.quote(a) for a in args.argv)
     if args.recipe == "custom":
