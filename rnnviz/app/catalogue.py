@@ -4,7 +4,6 @@ session's uploads; loading them once per server process and running a text once 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -12,7 +11,7 @@ import streamlit as st
 import rnnviz
 from rnnviz.analysis.inspection import TextRun, inspect_text
 from rnnviz.analysis.untrained import untrained_copy
-from rnnviz.app.state import ModelShape, start_model
+from rnnviz.app.state import Offer, start_model
 from rnnviz.core.capture import cell_kind
 from rnnviz.core.exactness import Exactness, run_exactness
 from rnnviz.core.quantities import QUANTITIES_BY_CELL, cell_kind_of
@@ -27,16 +26,6 @@ UPLOAD_MESSAGE = "upload_message"
 UPLOAD_RUNS_KEPT = 32
 
 
-@dataclass(frozen=True)
-class Offer:
-    """What the page needs to offer a model: a one-line description, its task and its bounds."""
-
-    description: str
-    task: str
-    shape: ModelShape
-    labels: tuple[str, ...] = ()  # a classifier's classes (they pick its presets)
-
-
 def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
     if isinstance(model, CustomModel):
         recurrent = first_recurrent(
@@ -45,14 +34,25 @@ def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer
             else model.module.get_submodule(model.recurrent_path)
         )
         quantities = QUANTITIES_BY_CELL[cell_kind(recurrent)]
-        shape = ModelShape(
-            recurrent.num_layers, recurrent.bidirectional, recurrent.hidden_size, quantities
+        return Offer(
+            f"{model.description} — from a Python entry point",
+            "custom",
+            recurrent.num_layers,
+            recurrent.bidirectional,
+            recurrent.hidden_size,
+            quantities,
         )
-        return Offer(f"{model.description} — from a Python entry point", "custom", shape)
     config = model if isinstance(model, rnnviz.ModelConfig) else model.config
     quantities = QUANTITIES_BY_CELL[cell_kind_of(config.cell)]
-    shape = ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
-    return Offer(describe(config), config.task, shape, tuple(config.labels or ()))
+    return Offer(
+        describe(config),
+        config.task,
+        config.num_layers,
+        config.bidirectional,
+        config.hidden_size,
+        quantities,
+        tuple(config.labels or ()),
+    )
 
 
 def describe(config: rnnviz.ModelConfig) -> str:
@@ -95,7 +95,7 @@ def session_uploads() -> dict[str, rnnviz.LoadedModel]:
     return st.session_state.setdefault(UPLOADS, {})
 
 
-def catalogue() -> dict[str, Offer]:
+def offers() -> dict[str, Offer]:
     """Every model this session can choose, by name."""
     offered = {name: entry for name, (_, entry) in server_offers().items()}
     offered.update({name: offer(model) for name, model in session_uploads().items()})
