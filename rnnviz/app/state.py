@@ -1,4 +1,5 @@
-"""Every choice on the page as one `ViewState`, its round trip through the URL, and the session.
+"""Every choice on the page as one `ViewState`, its round trip through the URL, and the session;
+each model as one `Offer` (what bounds the choices about it); what a view is given (`ViewInputs`).
 
 A shared link must reopen the exact view; a link with nonsense in it (unknown model, unit 99999,
 layer "x") must still open, on defaults, with a notice saying what was ignored. The session keys
