@@ -222,12 +222,12 @@ def show_view(state: ViewState, raw: TextRun, seed: int | None) -> None:
         return NotatedRun(catalogue.text_run(state.model, text, seed), state.notation)
 
     inputs = ViewInputs(
-        state,
-        model,
-        NotatedRun(raw, state.notation),
-        raw,
-        other_text,
-        catalogue.shared_model,
+        state=state,
+        model=model,
+        run=NotatedRun(raw, state.notation),
+        recorded=raw,
+        other_text=other_text,
+        load_model=catalogue.shared_model,
     )
     try:
         view.render(inputs)
