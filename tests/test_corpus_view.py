@@ -15,20 +15,11 @@ SPEECH = "box xxx ab\nxx bo axxxx\n" * 600  # validation split: 1,380 characters
 
 def page():
     from test_corpus import planted_model
-    from test_corpus_view import view_inputs
+    from view_inputs import view_inputs
 
     from rnnviz.app.views import corpus as corpus_view
 
-    corpus_view.render(view_inputs(planted_model(), "planted", "abxxxab"))
-
-
-def view_inputs(loaded, name: str, text: str):
-    """What the page hands the corpus view for `text` read by `loaded` (named `name`), layer 0 forward."""
-    from rnnviz.analysis.inspection import NotatedRun, inspect_text
-    from rnnviz.app.state import ViewInputs, ViewState
-
-    run, state = inspect_text(loaded, text), ViewState(model=name)
-    return ViewInputs(state, loaded, NotatedRun(run, state.notation), run, None, None)
+    corpus_view.render(view_inputs(planted_model(), "abxxxab", model="planted"))
 
 
 @pytest.fixture
@@ -152,12 +143,12 @@ def test_a_click_on_the_units_map_opens_that_units_card(data):
 
 
 def sst2_page():
-    from test_corpus_view import view_inputs
+    from view_inputs import view_inputs
 
     from rnnviz.app.views import corpus as corpus_view
     from rnnviz.models.architectures import load
 
-    corpus_view.render(view_inputs(load("sst2-lstm"), "sst2-lstm", "the movie was not good"))
+    corpus_view.render(view_inputs(load("sst2-lstm"), "the movie was not good", model="sst2-lstm"))
 
 
 @needs_sst2
