@@ -98,6 +98,7 @@ class Offer:
     hidden_size: int
     quantities: tuple[str, ...]
     labels: tuple[str, ...] = ()  # a classifier's classes (they pick its presets)
+    opened: bool = False  # given as `rnnviz app --model`: the page starts on the first such model
 
 
 @dataclass(frozen=True)
@@ -183,11 +184,17 @@ def clamp(
     return state, notices
 
 
+def opening_model(catalogue: Mapping[str, Offer]) -> str | None:
+    """The model a fresh page shows: the first one `rnnviz app --model` gave, else the default."""
+    opened = [name for name, entry in catalogue.items() if entry.opened]
+    return opened[0] if opened else DEFAULT_MODEL if DEFAULT_MODEL in catalogue else None
+
+
 def restore_from_url_once(catalogue: Mapping[str, Offer]) -> None:
     """On a session's first run, the URL's choices become the widgets' values."""
     if RESTORED in st.session_state:
         return
-    default_model = DEFAULT_MODEL if DEFAULT_MODEL in catalogue else next(iter(catalogue))
+    default_model = opening_model(catalogue) or next(iter(catalogue))
     state, notices = parse_query(dict(st.query_params), catalogue, default_model)
     task, labels = catalogue[state.model].task, catalogue[state.model].labels
     if "text" not in st.query_params and presets_for(task, labels):
@@ -210,7 +217,7 @@ def current_state(catalogue: Mapping[str, Offer]) -> ViewState:
     if values.get("view") is None:  # the segmented control was clicked off
         values["view"] = DEFAULT_VIEW
     values["present"] = int(bool(values.get("present", 0)))
-    default_model = DEFAULT_MODEL if DEFAULT_MODEL in catalogue else None
+    default_model = opening_model(catalogue)
     state, _ = clamp(ViewState(**values), catalogue, default_model=default_model)
     state = replace(state, units_shown=min(state.units_shown, catalogue[state.model].hidden_size))
     for key, value in vars(state).items():
