@@ -16,7 +16,6 @@ from streamlit.testing.v1 import AppTest
 from rnnviz.app.state import ViewState, parse_query
 from rnnviz.app.views import DEFAULT_VIEW, VIEWS
 from rnnviz.models.architectures import bundled_names, load
-from rnnviz.models.custom import first_recurrent
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 # The quantities a cell records, as a textbook names them (the heatmap grid's panels, in order).
@@ -46,7 +45,7 @@ def bundled_cases() -> list[Case]:
     cases = []
     for name in bundled_names():
         loaded = load(name)
-        recurrent = first_recurrent(loaded.module)
+        recurrent = loaded.module.rnn  # the bundled format: embedding → rnn → head
         for direction in ("forward", "backward")[: 1 + recurrent.bidirectional]:
             cases.append(Case(name, direction, type(recurrent).__name__, loaded.config.task))
     return cases
