@@ -4,7 +4,7 @@ session's uploads; loading them once per server process and running a text once 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -12,7 +12,7 @@ import streamlit as st
 import rnnviz
 from rnnviz.analysis.inspection import TextRun, inspect_text
 from rnnviz.analysis.untrained import untrained_copy
-from rnnviz.app.state import ModelShape, start_model
+from rnnviz.app.state import Offer, start_model
 from rnnviz.core.cell_loops import loop_exactness
 from rnnviz.core.exactness import Exactness, run_exactness
 from rnnviz.core.quantities import QUANTITIES_BY_CELL, cell_kind_of
@@ -27,28 +27,28 @@ UPLOAD_MESSAGE = "upload_message"
 UPLOAD_RUNS_KEPT = 32
 
 
-@dataclass(frozen=True)
-class Offer:
-    """What the page needs to offer a model: a one-line description, its task and its bounds."""
-
-    description: str
-    task: str
-    shape: ModelShape
-    labels: tuple[str, ...] = ()  # a classifier's classes (they pick its presets)
-    opened: bool = False  # given as `rnnviz app --model`: the page starts on the first such model
-
-
 def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
     if isinstance(model, CustomModel):
         record = probe_call(model)
-        shape = ModelShape(
-            record.num_layers, record.bidirectional, record.hidden_size, record.quantities
+        return Offer(
+            f"{model.description} — from a Python entry point",
+            "custom",
+            record.num_layers,
+            record.bidirectional,
+            record.hidden_size,
+            record.quantities,
         )
-        return Offer(f"{model.description} — from a Python entry point", "custom", shape)
     config = model if isinstance(model, rnnviz.ModelConfig) else model.config
     quantities = QUANTITIES_BY_CELL[cell_kind_of(config.cell)]
-    shape = ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
-    return Offer(describe(config), config.task, shape, tuple(config.labels or ()))
+    return Offer(
+        describe(config),
+        config.task,
+        config.num_layers,
+        config.bidirectional,
+        config.hidden_size,
+        quantities,
+        tuple(config.labels or ()),
+    )
 
 
 def describe(config: rnnviz.ModelConfig) -> str:
@@ -92,7 +92,7 @@ def session_uploads() -> dict[str, rnnviz.LoadedModel]:
     return st.session_state.setdefault(UPLOADS, {})
 
 
-def catalogue() -> dict[str, Offer]:
+def offers() -> dict[str, Offer]:
     """Every model this session can choose, by name."""
     offered = {name: entry for name, (_, entry) in server_offers().items()}
     offered.update({name: offer(model) for name, model in session_uploads().items()})

@@ -10,8 +10,8 @@ import pytest
 from arithmetic import check_written_update, previous_index
 
 import rnnviz
-import rnnviz.app.state
 from rnnviz.analysis.inspection import inspect_text
+from rnnviz.app.views import VIEWS as REGISTERED_VIEWS
 from rnnviz.figures import LABELS
 
 from .conftest import CONTENT_HEIGHT_JS, SCREENSHOT_DIR
@@ -240,7 +240,7 @@ def test_the_written_update_on_the_page_adds_up_for_the_backward_direction(page,
     assert f"({c_next:.3f})" in update[0]
 
 
-VIEWS = list(rnnviz.app.state.VIEWS)  # every view the page offers
+VIEWS = [view.name for view in REGISTERED_VIEWS]  # every view the page offers
 
 
 @pytest.mark.parametrize("size", [PROJECTOR, LAPTOP], ids=["projector", "laptop"])

@@ -17,7 +17,7 @@ import streamlit as st
 
 from rnnviz.analysis.projection import fit_pca
 from rnnviz.app import catalogue
-from rnnviz.app.state import ViewState
+from rnnviz.app.state import ViewInputs, ViewState
 from rnnviz.classroom.rules import shown_code
 from rnnviz.classroom.store import Room, StoredSentence, class_store
 from rnnviz.figures.classroom import class_state_space
@@ -86,7 +86,8 @@ def room_sentences(database: str, code: str, revision: int) -> list[StoredSenten
     return class_store().sentences(code)
 
 
-def render(state: ViewState) -> None:
+def render(inputs: ViewInputs) -> None:
+    state = inputs.state
     source = catalogue.server_offers().get(state.model, (None,))[0]
     if source is None:
         st.info(

@@ -8,7 +8,7 @@ import streamlit as st
 
 from rnnviz import figures
 from rnnviz.analysis.inspection import TextRun
-from rnnviz.app.state import ALIGNMENTS, ViewState
+from rnnviz.app.state import ALIGNMENTS, ViewInputs
 from rnnviz.app.widgets import chosen_units
 from rnnviz.errors import RnnvizError
 
@@ -19,8 +19,9 @@ def actual_next_probability(run: TextRun) -> np.ndarray:
     return run.predictions[np.arange(len(following)), following]
 
 
-def render(run: TextRun, state: ViewState, text_run) -> None:
+def render(inputs: ViewInputs) -> None:
     """`text_run(text)` reads another text with the same model."""
+    run, state, text_run = inputs.run, inputs.state, inputs.other_text
     st.text_input("second sentence", key="text2")
     try:
         other = text_run(state.text2)

@@ -16,6 +16,7 @@ from typing import Callable
 
 import streamlit as st
 
+from rnnviz.app.state import ViewInputs
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import quantity_heatmap, token_labels
 from rnnviz.figures.lab import gradient_norm_figure, training_figure
@@ -112,7 +113,7 @@ def _settings() -> LabConfig:
     )
 
 
-def render() -> None:
+def render(inputs: ViewInputs) -> None:
     """Draw the training lab: settings, Train / Stop, live progress, then the trained model."""
     defaults = LabConfig()
     st.markdown(
