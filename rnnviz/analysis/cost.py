@@ -125,7 +125,7 @@ def plan_run(size: ModelSize, tokens: int, limits: Limits) -> RunPlan:
         fitting = max(int(tokens * limits.seconds / base_seconds), 1)
         raise RnnvizError(
             f"this model has {size.parameters:,} parameters; reading {tokens} tokens would take "
-            f"about {base_seconds:.0f} s, more than the {limits.seconds:g} s one run may take here: "
+            f"about {base_seconds:.2g} s, more than the {limits.seconds:g} s one run may take here: "
             f"try a text of at most {fitting} tokens"
         )
     room = limits.run_bytes - states
