@@ -271,6 +271,8 @@ def _cmd_app(args: argparse.Namespace) -> int:
         "false",
         "--runner.postScriptGC",
         "false",
+        "--server.disconnectedSessionTTL",
+        "30",
         "--",
     ]
     for source in args.model:
