@@ -90,9 +90,9 @@ def hostile_models(folder: Path) -> tuple[Path, Path]:
     import torch
 
     from rnnviz.models.architectures import ModelConfig, build_module, save
-    from rnnviz.models.tokenizers import CharTokenizer
+    from rnnviz.models.tokenizers import CharTokenizer, WordTokenizer
 
-    itos = ["<pad>", "<unk>", *(chr(0x4E00 + i) for i in range(200_000 - 2))]
+    itos = ["<pad>", "<unk>", *(chr(0x10000 + i) for i in range(200_000 - 2))]
     wide = ModelConfig(
         name="wide-lm",
         description="200,000 entries, 1 unit",
@@ -104,7 +104,7 @@ def hostile_models(folder: Path) -> tuple[Path, Path]:
     )
     torch.manual_seed(0)
     save(folder / "wide-lm", wide, CharTokenizer(itos), build_module(wide))
-    deep_itos = ["<pad>", "<unk>", *"abcdefghijklmnopqrstuvwxyz "]
+    deep_itos = ["<pad>", "<unk>", "word", "a"]
     deep = ModelConfig(
         name="deep-bilstm",
         description="64 layers, bidirectional, 47 M parameters",
@@ -117,7 +117,7 @@ def hostile_models(folder: Path) -> tuple[Path, Path]:
         bidirectional=True,
         labels=["negative", "positive"],
     )
-    save(folder / "deep-bilstm", deep, CharTokenizer(deep_itos), build_module(deep))
+    save(folder / "deep-bilstm", deep, WordTokenizer(deep_itos), build_module(deep))
     return folder / "wide-lm", folder / "deep-bilstm"
 
 
@@ -133,7 +133,8 @@ async def hostile(url: str, query: str, said: dict[str, list[str]], label: str, 
                 if any(w in line for w in ("kept", "prefix", "try a text", "longer than"))
             ]
             said.setdefault(label, []).append(
-                f"{time.perf_counter() - start:5.1f} s: " + (lines[0][:150] if lines else "(no notice)")
+                f"{time.perf_counter() - start:5.1f} s: "
+                + (lines[0][:150] if lines else "(no notice)")
             )
         except Exception as error:  # noqa: BLE001 — reported
             said.setdefault(label, []).append(f"failed: {type(error).__name__}: {error}"[:160])
@@ -183,7 +184,7 @@ async def main(args: argparse.Namespace) -> None:
             )
             for _ in range(args.texts)
         ]
-        wide_text = "".join(chr(0x4E00 + rng.randrange(199_000)) for _ in range(2000))
+        wide_text = "".join(chr(0x10000 + rng.randrange(199_000)) for _ in range(2000))
         jobs.append(
             hostile(
                 server.url,
@@ -230,8 +231,10 @@ async def main(args: argparse.Namespace) -> None:
         print(f"bystanders' view and back:    {quantiles(tally.view_switch_s)}")
         print(f"  errors: {len(tally.errors)} {sorted(set(tally.errors))[:3]}")
         budget = args.budget_mb
-        print(f"RSS peak during the load: {peak:.0f} MiB (budget {budget} MiB): "
-              f"{'within' if peak <= budget else 'OVER'}")
+        print(
+            f"RSS peak during the load: {peak:.0f} MiB (budget {budget} MiB): "
+            f"{'within' if peak <= budget else 'OVER'}"
+        )
         returned = None
         for after in range(0, 61, 5):
             await asyncio.sleep(max(0.0, closed + after - time.perf_counter()))

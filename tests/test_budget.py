@@ -52,7 +52,7 @@ def _storages(run):
 
 def big_vocabulary_model(vocabulary: int = 50_000) -> LoadedModel:
     """Issue 21's hostile language model: a huge vocabulary behind one unit."""
-    itos = ["<pad>", "<unk>", *(chr(0x4E00 + i) for i in range(vocabulary - 2))]
+    itos = ["<pad>", "<unk>", *(chr(0x10000 + i) for i in range(vocabulary - 2))]
     config = ModelConfig(
         name="wide",
         description="a wide vocabulary",
@@ -69,7 +69,7 @@ def big_vocabulary_model(vocabulary: int = 50_000) -> LoadedModel:
 
 def test_a_language_model_whose_vocabulary_does_not_fit_keeps_its_top_tokens_exactly():
     loaded = big_vocabulary_model()
-    text = "".join(chr(0x4E00 + (i * 37) % 40_000) for i in range(300))
+    text = "".join(chr(0x10000 + (i * 37) % 40_000) for i in range(300))
     limits = Limits(run_bytes=8 * 2**20, seconds=60.0)  # 300 × 50,000 float32 = 57 MB
     run = inspect_text(loaded, text, limits=limits)
     with torch.no_grad():
@@ -78,7 +78,9 @@ def test_a_language_model_whose_vocabulary_does_not_fit_keeps_its_top_tokens_exa
     assert np.allclose(run.predictions, reference[:, run.prediction_ids], atol=1e-7)
     for step in (0, 150, 299):
         best = np.argsort(-reference[step], kind="stable")[:5]
-        assert [label for label, _ in run.top_outcomes(step)] == [loaded.tokenizer.itos[i] for i in best]
+        assert [label for label, _ in run.top_outcomes(step)] == [
+            loaded.tokenizer.itos[i] for i in best
+        ]
     following = run.encoding.ids[1:]
     assert np.allclose(
         run.predictions[np.arange(299), run.prediction_columns(following)],
@@ -192,7 +194,9 @@ def test_an_over_budget_run_is_refused_with_a_message(monkeypatch):
     monkeypatch.setattr(budget, "RUN_SECONDS", 1e-4)
     at = page(model="sst2-lstm", text="a different sentence for this test " * 4)
     assert not at.exception
-    assert any("try a text of at most" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any("try a text of at most" in w.value for w in at.warning), [
+        w.value for w in at.warning
+    ]
 
 
 def test_a_session_may_keep_a_bounded_number_of_uploads(monkeypatch):
@@ -213,7 +217,9 @@ def test_a_session_may_keep_a_bounded_number_of_uploads(monkeypatch):
     }
     monkeypatch.setattr(catalogue.st, "session_state", state)
     catalogue.load_uploaded_model()
-    assert state["upload_message"].startswith("Could not keep the model: this session already holds")
+    assert state["upload_message"].startswith(
+        "Could not keep the model: this session already holds"
+    )
     assert len(state["uploads"]) == budget.MAX_UPLOADS_PER_SESSION
     del state["uploads"]["upload: earlier 0"]
     catalogue.load_uploaded_model()

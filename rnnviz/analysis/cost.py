@@ -24,8 +24,8 @@ from rnnviz.errors import RnnvizError
 
 FLOAT_BYTES = 4
 # Multiply-adds per second on one CPU thread (the app sets one intra-op thread): a batch-1 forward,
-# and a batch of prefixes; about half what runs of the bundled models measured on a busy 2-core machine, so that estimates
-# err towards too slow.
+# and a batch of prefixes; about half what runs of the bundled models measured on a busy 2-core
+# machine, so that estimates err towards too slow.
 MULTIPLY_ADDS_PER_SECOND = 5e9
 PREFIX_MULTIPLY_ADDS_PER_SECOND = 1e10
 # Passes over the text per run: the captured forward and the exactness rerun.
@@ -44,7 +44,9 @@ class ModelSize:
     parameters: int
     outputs: int  # classes, or a language model's vocabulary (0: no per-step predictions)
     language_model: bool = False
-    per_prefix: bool = False  # a bidirectional classifier: the prediction after token t runs x[:t+1]
+    per_prefix: bool = (
+        False  # a bidirectional classifier: the prediction after token t runs x[:t+1]
+    )
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,9 @@ def model_size(module: nn.Module, recurrent: nn.Module, task: str, outputs: int)
 
 def _parameters_per_token(module: nn.Module) -> int:
     """The weights a token's pass multiplies by: all but the embedding tables, of which it reads a row."""
-    looked_up = {id(p) for m in module.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    looked_up = {
+        id(p) for m in module.modules() if isinstance(m, nn.Embedding) for p in m.parameters()
+    }
     return sum(p.numel() for p in module.parameters() if id(p) not in looked_up)
 
 
@@ -135,7 +139,11 @@ def plan_run(size: ModelSize, tokens: int, limits: Limits) -> RunPlan:
     if prediction_bytes > room:
         # A language model's top tokens of every row and the text's own: at most that many columns.
         columns = tokens * (TOP_NEXT_TOKENS + 1)
-        if not size.language_model or columns >= size.outputs or tokens * columns * FLOAT_BYTES > room:
+        if (
+            not size.language_model
+            or columns >= size.outputs
+            or tokens * columns * FLOAT_BYTES > room
+        ):
             fitting = max(room // (FLOAT_BYTES * min(size.outputs, TOP_NEXT_TOKENS + 1)), 1)
             raise RnnvizError(
                 f"the predictions after each of {tokens} tokens ({size.outputs:,} outputs each) would "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnnviz.analysis.cost import Limits, RunPlan, TOP_NEXT_TOKENS, model_size, plan_run
+from rnnviz.analysis.cost import TOP_NEXT_TOKENS, Limits, RunPlan, model_size, plan_run
 from rnnviz.analysis.predict import class_probabilities_per_step, next_token_probabilities
 from rnnviz.core.capture import capture
 from rnnviz.core.quantities import Notation
@@ -141,7 +141,11 @@ def inspect_text(
 
 
 def _outputs(loaded: LoadedModel) -> int:
-    return len(loaded.config.labels) if loaded.config.task == "classifier" else loaded.config.vocab_size
+    return (
+        len(loaded.config.labels)
+        if loaded.config.task == "classifier"
+        else loaded.config.vocab_size
+    )
 
 
 def _plan(module, recurrent, task: str, outputs: int, encoding: Encoding, limits) -> RunPlan | None:
@@ -162,7 +166,9 @@ def _captured_forward(encode, module, forward, text: str):
     return encoding, trace, output
 
 
-def _inspect_custom(model: CustomModel, text: str, truncated: bool, limits: Limits | None) -> TextRun:
+def _inspect_custom(
+    model: CustomModel, text: str, truncated: bool, limits: Limits | None
+) -> TextRun:
     encoding = model.encode(text)
     recurrent = (
         first_recurrent(model.module)

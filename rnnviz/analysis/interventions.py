@@ -103,7 +103,9 @@ def _edited_run(
         if loaded.config.task == "language_model":
             with capture(module, edits=edits) as trace:
                 outputs = module.rnn(module.embedding(x))[0]
-            return trace, next_token_probabilities(module.head, outputs[0], columns=prediction_ids)[0]
+            return trace, next_token_probabilities(module.head, outputs[0], columns=prediction_ids)[
+                0
+            ]
         # class_probabilities_per_step makes one call of the recurrent module: the text itself
         # (unidirectional), or the batch of its prefixes (bidirectional), which edits also reach.
         if not loaded.config.bidirectional:

@@ -98,7 +98,9 @@ def next_token_probabilities(
     if keep_top is not None and columns is None:
         chosen = set(int(i) for i in always)
         for block in blocks:
-            chosen.update(torch.topk(head(outputs[block]), keep_top, dim=-1).indices.flatten().tolist())
+            chosen.update(
+                torch.topk(head(outputs[block]), keep_top, dim=-1).indices.flatten().tolist()
+            )
         kept = np.array(sorted(chosen), dtype=np.int64)
     probabilities = np.empty((steps, vocabulary if kept is None else len(kept)), dtype=np.float32)
     for block in blocks:

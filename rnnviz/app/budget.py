@@ -35,7 +35,9 @@ SESSION_SHARE = 0.25  # of the caches
 RUN_SHARE = 1 / 16  # of the caches
 MAX_UPLOADS_PER_SESSION = 3
 IDLE_SECONDS = 30.0  # a shared entry unused this long is dropped (recomputing a sentence is cheap)
-GONE_SECONDS = 10.0  # a session disconnected this long loses its entries (a reload reconnects sooner)
+GONE_SECONDS = (
+    10.0  # a session disconnected this long loses its entries (a reload reconnects sooner)
+)
 SWEEP_SECONDS = 5.0
 SHARED = "shared"  # the scope of entries every session may read
 
@@ -91,7 +93,9 @@ class MemoryBudget:
                     self.computing.pop(full_key, None)
             return value
 
-    def put(self, scope: str, key: Hashable, session: str, value: Any, pinned: bool = False) -> None:
+    def put(
+        self, scope: str, key: Hashable, session: str, value: Any, pinned: bool = False
+    ) -> None:
         entry = Entry(value, held_bytes(value), session, self.clock(), pinned)
         with self.lock:
             self.entries[(scope, key)] = entry
