@@ -144,7 +144,14 @@ def plan_run(size: ModelSize, tokens: int, limits: Limits) -> RunPlan:
             or columns >= size.outputs
             or tokens * columns * FLOAT_BYTES > room
         ):
-            fitting = max(room // (FLOAT_BYTES * min(size.outputs, TOP_NEXT_TOKENS + 1)), 1)
+            # tokens × min(outputs, tokens × (top + 1)) floats must fit in the room left
+            per_token = FLOAT_BYTES * min(size.outputs, TOP_NEXT_TOKENS + 1)
+            fitting = (
+                int(np.sqrt(room / per_token))
+                if size.language_model and size.outputs > TOP_NEXT_TOKENS + 1
+                else room // (FLOAT_BYTES * size.outputs)
+            )
+            fitting = max(min(fitting, tokens - 1), 1)
             raise RnnvizError(
                 f"the predictions after each of {tokens} tokens ({size.outputs:,} outputs each) would "
                 f"not fit in the {_mb(limits.run_bytes)} one run may hold here: try a text of at "
