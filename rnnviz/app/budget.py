@@ -174,12 +174,32 @@ def _mb(count: int) -> str:
     return f"{count / 2**20:,.0f} MB"
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
+M_ARENA_MAX = -8
+
+
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None  # not glibc: nothing to tune
+
+
+def _return_large_blocks_to_the_system() -> None:
+    """Large arrays straight from the system and few per-thread heaps: glibc otherwise raises its
+    mmap threshold to the largest block freed so far (up to 32 MB), so that a session's traces land
+    in heaps spread over each script thread's arena, where freed memory stays resident."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        libc.mallopt(M_ARENA_MAX, 2)
+
+
 def _release_freed_memory() -> None:
     """Hand freed heap pages back to the system (glibc keeps them otherwise, and RSS stays high)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to do
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _is_active(session: str) -> bool:
@@ -189,6 +209,7 @@ def _is_active(session: str) -> bool:
 @st.cache_resource
 def server_budget() -> MemoryBudget:
     """The process's one budget, and the thread that sweeps it."""
+    _return_large_blocks_to_the_system()
     caches = int(MEMORY_BUDGET_MB * 2**20 * CACHE_SHARE)
     budget = MemoryBudget(caches, int(caches * SESSION_SHARE))
 
