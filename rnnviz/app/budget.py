@@ -12,6 +12,8 @@ with room for the system), RNNVIZ_RUN_SECONDS (default 3: the work one run may t
 from __future__ import annotations
 
 import ctypes
+import gc
+import itertools
 import os
 import threading
 import time
@@ -39,6 +41,7 @@ GONE_SECONDS = (
     10.0  # a session disconnected this long loses its entries (a reload reconnects sooner)
 )
 SWEEP_SECONDS = 5.0
+COLLECT_EVERY_SWEEPS = 6  # a full collection every 30 s, whatever was dropped
 SHARED = "shared"  # the scope of entries every session may read
 
 
@@ -214,9 +217,12 @@ def server_budget() -> MemoryBudget:
     budget = MemoryBudget(caches, int(caches * SESSION_SHARE))
 
     def sweep_forever() -> None:
-        while True:
+        for count in itertools.count(1):
             time.sleep(SWEEP_SECONDS)
-            if budget.sweep(_is_active):
+            if budget.sweep(_is_active) or count % COLLECT_EVERY_SWEEPS == 0:
+                # Closed sessions' objects hold cycles, and the page turns off Streamlit's collection
+                # after every run: collect here now and then (only what is newer than the frozen heap).
+                gc.collect()
                 _release_freed_memory()
 
     threading.Thread(target=sweep_forever, name="rnnviz-memory-sweep", daemon=True).start()
