@@ -140,6 +140,27 @@ def inspect_text(
     )
 
 
+def estimated_seconds(loaded: LoadedModel | CustomModel, text: str, limits: Limits) -> float:
+    """About how long `inspect_text(loaded, text, truncate=True, limits=limits)` will take (0: it
+    will be refused, or the text has no tokens)."""
+    text, _ = prepare_text(text, truncate=True)
+    encoding = loaded.encode(text)
+    if isinstance(loaded, CustomModel):
+        recurrent = (
+            first_recurrent(loaded.module)
+            if loaded.recurrent_path is None
+            else loaded.module.get_submodule(loaded.recurrent_path)
+        )
+        shape = (loaded.module, recurrent, "custom", len(loaded.outcomes))
+    else:
+        shape = (loaded.module, loaded.module.rnn, loaded.config.task, _outputs(loaded))
+    try:
+        plan = _plan(*shape, encoding, limits)
+    except RnnvizError:
+        return 0.0
+    return plan.seconds if plan else 0.0
+
+
 def _outputs(loaded: LoadedModel) -> int:
     return (
         len(loaded.config.labels)

@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 import rnnviz
-from rnnviz.analysis.inspection import TextRun, inspect_text
+from rnnviz.analysis.inspection import TextRun, estimated_seconds, inspect_text
 from rnnviz.analysis.untrained import untrained_copy
 from rnnviz.app import budget
 from rnnviz.app.state import ModelShape, start_model
@@ -132,9 +132,13 @@ def _shared_run(source: str, text: str, untrained_seed: int | None = None) -> Te
 
 
 def _inspect(loaded: rnnviz.LoadedModel | CustomModel, text: str) -> TextRun:
-    """`inspect_text` within one run's limits; a run that takes more than half a second says so."""
+    """`inspect_text` within one run's limits; a run expected to take a second or more says so (a
+    spinner on every run would add an element and a thread to each sentence's rerun)."""
+    limits = budget.run_limits()
+    if estimated_seconds(loaded, text, limits) < 1:
+        return inspect_text(loaded, text, truncate=True, limits=limits)
     with st.spinner("Reading the text through the model…", show_time=True):
-        return inspect_text(loaded, text, truncate=True, limits=budget.run_limits())
+        return inspect_text(loaded, text, truncate=True, limits=limits)
 
 
 def _shared_exactness(
