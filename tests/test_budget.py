@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 import rnnviz
 from rnnviz.analysis.corpus import prune_cache
-from rnnviz.analysis.cost import Limits, held_bytes, model_size, plan_run
+from rnnviz.analysis.cost import Limits, held_bytes, model_size, plan_run, trace_bytes
 from rnnviz.analysis.inspection import inspect_text
 from rnnviz.app import budget
 from rnnviz.app.budget import MemoryBudget
@@ -87,6 +87,17 @@ def test_a_language_model_whose_vocabulary_does_not_fit_keeps_its_top_tokens_exa
         reference[np.arange(299), following],
     )
     assert "5 likeliest next tokens" in run.notices[0]
+
+
+def test_a_language_model_whose_top_tokens_spread_too_wide_is_refused_not_cut_silently():
+    loaded = big_vocabulary_model()
+    text = "".join(chr(0x10000 + (i * 37) % 40_000) for i in range(300))  # 300 distinct tokens
+    size = size_of(loaded)
+    limits = Limits(run_bytes=trace_bytes(size, 300) + 300 * 8 * 4, seconds=60.0)
+    plan = plan_run(size, 300, limits)
+    assert plan.prediction_columns == 8 and plan.bytes <= limits.run_bytes
+    with pytest.raises(RnnvizError, match="vocabulary entries, more than the 8 one run may keep"):
+        inspect_text(loaded, text, limits=limits)  # the text's own next tokens alone are 300
 
 
 def test_a_bidirectional_models_prefixes_stop_at_a_length_within_the_time_limit():

@@ -65,7 +65,8 @@ class RunPlan:
     trace_bytes: int
     prediction_bytes: int
     seconds: float
-    prediction_columns: int | None = None  # None: every output; else a language model's top tokens
+    # None: every output; else at most this many columns: a language model's top tokens
+    prediction_columns: int | None = None
     prefixes: int | None = None  # a bidirectional classifier's per-token predictions computed
     notices: tuple[str, ...] = ()
 
@@ -137,26 +138,19 @@ def plan_run(size: ModelSize, tokens: int, limits: Limits) -> RunPlan:
     columns, prefixes = None, None
     prediction_bytes = tokens * size.outputs * FLOAT_BYTES
     if prediction_bytes > room:
-        # A language model's top tokens of every row and the text's own: at most that many columns.
-        columns = tokens * (TOP_NEXT_TOKENS + 1)
-        if (
-            not size.language_model
-            or columns >= size.outputs
-            or tokens * columns * FLOAT_BYTES > room
-        ):
-            # tokens × min(outputs, tokens × (top + 1)) floats must fit in the room left
-            per_token = FLOAT_BYTES * min(size.outputs, TOP_NEXT_TOKENS + 1)
-            fitting = (
-                int(np.sqrt(room / per_token))
-                if size.language_model and size.outputs > TOP_NEXT_TOKENS + 1
-                else room // (FLOAT_BYTES * size.outputs)
-            )
-            fitting = max(min(fitting, tokens - 1), 1)
+        # A language model keeps its top tokens of every row and the text's own: how many distinct
+        # entries that is shows only once the head has run, so the plan bounds the columns kept
+        # (next_token_probabilities refuses a text whose top tokens spread over more).
+        fitting_columns = room // (tokens * FLOAT_BYTES)
+        if not size.language_model or fitting_columns < TOP_NEXT_TOKENS + 1:
+            per_token = FLOAT_BYTES * (TOP_NEXT_TOKENS + 1 if size.language_model else size.outputs)
+            fitting = max(min(room // per_token, tokens - 1), 1)
             raise RnnvizError(
                 f"the predictions after each of {tokens} tokens ({size.outputs:,} outputs each) would "
                 f"not fit in the {_mb(limits.run_bytes)} one run may hold here: try a text of at "
                 f"most {fitting} tokens"
             )
+        columns = min(fitting_columns, tokens * (TOP_NEXT_TOKENS + 1))
         prediction_bytes = tokens * columns * FLOAT_BYTES
         notices.append(
             f"The whole next-token distribution ({size.outputs:,} entries × {tokens} positions, "

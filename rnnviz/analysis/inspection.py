@@ -121,7 +121,11 @@ def inspect_text(
         )
         keep_top = TOP_NEXT_TOKENS if plan and plan.prediction_columns else None
         per_step, prediction_ids = next_token_probabilities(
-            module.head, outputs[0], keep_top, always=encoding.ids
+            module.head,
+            outputs[0],
+            keep_top,
+            always=encoding.ids,
+            max_columns=plan and plan.prediction_columns,
         )
         itos = loaded.tokenizer.itos
         outcomes = tuple(itos) if prediction_ids is None else tuple(itos[i] for i in prediction_ids)

@@ -84,12 +84,13 @@ def next_token_probabilities(
     keep_top: int | None = None,
     always: Sequence[int] = (),
     columns: np.ndarray | None = None,
+    max_columns: int | None = None,
     block_bytes: int = 32 * 2**20,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """softmax(head(h_t)) for the last layer's outputs [T, H], a block of rows at a time: [T, V] and
     None; with `keep_top`, only the vocabulary entries among some row's `keep_top` likeliest or in
-    `always`: ([T, kept] probabilities, the kept entries' ids in increasing order); with `columns`,
-    only those entries."""
+    `always`: ([T, kept] probabilities, the kept entries' ids in increasing order), refused when they
+    are more than `max_columns`; with `columns`, only those entries."""
     steps = outputs.shape[0]
     vocabulary = head.out_features
     rows = max(block_bytes // (4 * vocabulary), 1)
@@ -100,6 +101,12 @@ def next_token_probabilities(
         for block in blocks:
             chosen.update(
                 torch.topk(head(outputs[block]), keep_top, dim=-1).indices.flatten().tolist()
+            )
+        if max_columns is not None and len(chosen) > max_columns:
+            raise RnnvizError(
+                f"the {keep_top} likeliest next tokens after each of {steps} positions span "
+                f"{len(chosen):,} vocabulary entries, more than the {max_columns:,} one run may keep "
+                "here: try a shorter text"
             )
         kept = np.array(sorted(chosen), dtype=np.int64)
     probabilities = np.empty((steps, vocabulary if kept is None else len(kept)), dtype=np.float32)
