@@ -306,6 +306,8 @@ def main() -> None:
                 f"The text is longer than {MAX_TEXT_CHARACTERS} characters; only the first "
                 f"{MAX_TEXT_CHARACTERS} are shown."
             )
+        for notice in run.notices:  # what this server's limits cut from the run (app/budget.py)
+            st.info(notice, icon=":material/memory:")
         unknown = [t for t, u in zip(run.tokens, run.encoding.unknown) if u]
         if unknown:
             st.caption(f"Not in the model's vocabulary (read as ⟨unk⟩): {', '.join(unknown[:20])}")
