@@ -23,6 +23,7 @@ from rnnviz.analysis.gradients import (
     unroll,
 )
 from rnnviz.core.capture import capture
+from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
 from rnnviz.figures.gradients import (
     attribution_bars,
@@ -418,3 +419,34 @@ def test_attribution_figures_show_both_methods_and_escape_tokens():
     np.testing.assert_allclose(bars.data[1].y, attributions.integrated)
     shown = attribution_html(["<b>", "ok"], np.array([0.5, -1.0]))
     assert html.escape("<b>") in shown and "<b>" not in shown
+
+
+def lightness(colour: str) -> float:
+    """CIELAB L* of an 'rgb(r, g, b)' or '#rrggbb' colour (sRGB, D65): what 'faint' means to an eye."""
+    if colour.startswith("#"):
+        channels = [int(colour[k : k + 2], 16) for k in (1, 3, 5)]
+    else:
+        channels = [float(v) for v in colour[colour.index("(") + 1 : colour.index(")")].split(",")]
+    linear = [
+        (c / 255) / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4
+        for c in channels[:3]
+    ]
+    y = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 116 * (y ** (1 / 3) if y > 216 / 24389 else (24389 / 27 * y + 16) / 116) - 16
+
+
+def test_gradient_heatmap_draws_small_norms_faint_on_a_one_way_scale():
+    from plotly.colors import get_colorscale
+
+    loaded = classifier("lstm")
+    flow = gradient_flow(loaded, ids_of(loaded, "not good at all"))
+    heat = flow_heatmap(flow, ["not ·0", "good ·1", "at ·2", "all ·3"])
+    scale = heat.data[0].colorscale
+    steps = [colour for _, colour in (get_colorscale(scale) if isinstance(scale, str) else scale)]
+    lightness_steps = [lightness(colour) for colour in steps]
+    assert all(a > b for a, b in zip(lightness_steps, lightness_steps[1:])), lightness_steps
+    assert lightness_steps[0] > 95  # the smallest gradient is (nearly) the page's white
+    bar, z = heat.data[0].colorbar, np.asarray(heat.data[0].z)
+    assert z.min() - 1e-9 <= min(bar.tickvals) <= max(bar.tickvals) <= z.max() + 1e-9
+    # the bar names the norms themselves, not their logarithms
+    assert list(bar.ticktext) == [readable_number(10**v, 2) for v in bar.tickvals]

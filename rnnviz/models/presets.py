@@ -7,6 +7,15 @@ from __future__ import annotations
 
 PAIR = "  ⟷  "
 
+# A long review from SST-2's test split (41 tokens, none unknown) for the vanishing-gradient lesson: the
+# predicted class's ‖∂y/∂h_t‖ at the first token over that at the last is 1.4 × 10⁻¹⁰ on sst2-rnn, 0.08
+# on sst2-lstm and 0.14 on sst2-gru (README, "Vanishing gradients"; tests/test_retention.py checks it).
+VANISHING_GRADIENT_TEXT = (
+    "a tender and touching drama , based on the true story of a troubled african-american 's quest to "
+    "come to terms with his origins , reveals the yearning we all have in our hearts for acceptance "
+    "within the family circle ."
+)
+
 SENTIMENT = [
     f"the movie was not good{PAIR}the movie was good",
     f"the movie was not bad{PAIR}the movie was bad",
@@ -15,6 +24,7 @@ SENTIMENT = [
     f"not a very enjoyable film{PAIR}a very enjoyable film",
     f"it was not a waste of time{PAIR}it was a waste of time",
     "the acting is great , but the plot is thin and the ending is n't worth the wait",
+    VANISHING_GRADIENT_TEXT,
 ]
 
 SHAKESPEARE = [
