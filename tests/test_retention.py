@@ -16,8 +16,8 @@ from test_capture import Config, sequences
 
 import rnnviz
 from rnnviz import Edit, RnnvizError
-from rnnviz.analysis.inspection import inspect_text
 from rnnviz.analysis.gradients import gradient_flow
+from rnnviz.analysis.inspection import inspect_text
 from rnnviz.analysis.retention import (
     mean_retention,
     retention_matrices,
@@ -116,7 +116,9 @@ def test_text_retention_refuses_what_it_cannot_answer():
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 def test_rnn_state_dependence_is_the_norm_of_the_jacobian_autograd_gives(nonlinearity, direction):
     torch.manual_seed(0)
-    rnn = torch.nn.RNN(3, 5, nonlinearity=nonlinearity, bidirectional=True, batch_first=True).double()
+    rnn = torch.nn.RNN(
+        3, 5, nonlinearity=nonlinearity, bidirectional=True, batch_first=True
+    ).double()
     inputs = torch.randn(1, 7, 3, dtype=torch.float64)
     suffix = "_reverse" if direction == "backward" else ""
     w_ih, w_hh = getattr(rnn, f"weight_ih_l0{suffix}"), getattr(rnn, f"weight_hh_l0{suffix}")

@@ -107,7 +107,10 @@ STATE_DEPENDENCE_MAX_TOKENS = 80
 
 
 def rnn_state_dependence(
-    hidden: np.ndarray, weight_hh: np.ndarray, nonlinearity: str = "tanh", direction: str = "forward"
+    hidden: np.ndarray,
+    weight_hh: np.ndarray,
+    nonlinearity: str = "tanh",
+    direction: str = "forward",
 ) -> np.ndarray:
     """[T, T] D[s, t] = ‖∂h_t/∂h_s‖_F / √units for a plain RNN layer, h_t = φ(W_ih x_t + W_hh h_{t−1} + b).
 

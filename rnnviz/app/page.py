@@ -71,6 +71,7 @@ PAGE_CSS = """
 <style>
 [data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding-top: 0.2rem; white-space: nowrap;
   overflow: hidden; text-overflow: ellipsis; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.8rem; }
 [data-testid="InputInstructions"] { display: none; }
 [data-testid="stButtonGroup"] button { padding-left: 0.6rem; padding-right: 0.6rem; }
 [data-testid="stElementContainer"]:has(.rnnviz-page-style) { display: none; }
@@ -251,13 +252,19 @@ def show_view(state: ViewState, raw: TextRun, seed: int | None) -> None:
     the freshly initialised weights shown, or None for the trained ones."""
     model = models.model(state.model, seed)
     run = NotatedRun(raw, state.notation)
+    # untrained weights are drawn on the trained run's colour ranges, so the two compare by eye
+    trained = (
+        None
+        if seed is None
+        else NotatedRun(models.text_run(state.model, state.text), state.notation)
+    )
 
     def other_text(text: str) -> NotatedRun:
         return NotatedRun(models.text_run(state.model, text, seed), state.notation)
 
     views = {
-        "heatmaps": lambda: heatmaps.render(model, run, state),
-        "inspector": lambda: inspector.render(model, run, state),
+        "heatmaps": lambda: heatmaps.render(model, run, state, trained),
+        "inspector": lambda: inspector.render(model, run, state, trained),
         "compare": lambda: compare.render(run, state, other_text),
         "trajectory": lambda: trajectory.render(run, state, other_text),
         "lecture": lambda: lecture.render(run, state),
@@ -313,8 +320,10 @@ def main() -> None:
         state = with_text_length(state, len(run.tokens))
         if unit_is_automatic():  # before the sidebar draws the unit box
             quantity = "cell" if "cell" in run.recurrent_call.quantities else "hidden"
+            # the trained run's busiest unit, also under untrained weights: switching keeps the unit
+            chooser = run if seed is None else models.text_run(state.model, state.text)
             state = replace(
-                state, unit=busiest_unit(run.states(state.layer, state.direction, quantity))
+                state, unit=busiest_unit(chooser.states(state.layer, state.direction, quantity))
             )
             st.session_state["unit"] = state.unit
     sidebar(offered, state, untrainable)

@@ -188,6 +188,8 @@ def restore_from_url_once(catalogue: Mapping[str, "Offer"]) -> None:
     task, labels = catalogue[state.model].task, catalogue[state.model].labels
     if "text" not in st.query_params and presets_for(task, labels):
         state = replace(state, text=first_text(task, labels))  # a text of the model's own kind
+    if "text2" not in st.query_params and presets_for(task, labels):
+        state = replace(state, text2=first_text(task, labels, second=True))
     for key, value in vars(
         state
     ).items():  # current_state, run next, brings them to the widgets' types

@@ -7,8 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from rnnviz.display import readable_number, token_text
-from rnnviz.figures.look import MAGNITUDE_SCALE, _colour_steps, _plain_figure, with_title_and_legend
 from rnnviz.figures.gradients import magnitude_ticks
+from rnnviz.figures.look import MAGNITUDE_SCALE, _colour_steps, _plain_figure, with_title_and_legend
 
 
 def retention_heatmap(

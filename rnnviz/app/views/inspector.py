@@ -10,6 +10,7 @@ from rnnviz.analysis import lecture
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.interventions import rank_units_by_change
 from rnnviz.app.state import ViewState, choose_unit
+from rnnviz.app.views.heatmaps import colour_ranges
 from rnnviz.app.widgets import ablation_ranking, chosen_units, clickable_heatmap, unit_series
 from rnnviz.models.architectures import LoadedModel
 
@@ -49,7 +50,9 @@ def units_that_matter(model, run: TextRun, state: ViewState) -> None:
                 )
 
 
-def render(model, run: TextRun, state: ViewState) -> None:
+def render(model, run: TextRun, state: ViewState, reference: TextRun | None = None) -> None:
+    """`reference`: the trained model's run of the text when `run` is of untrained weights (its colour
+    ranges are kept)."""
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     recorded = run.recurrent_call
     step = state.step
@@ -69,7 +72,13 @@ def render(model, run: TextRun, state: ViewState) -> None:
         format_func=notation.label,
         key="colour_by",
     )
-    scale = figures.colour_scale(colour_by, series[colour_by], recorded.cell)
+    scale = figures.colour_scale(
+        colour_by,
+        series[colour_by]
+        if reference is None
+        else unit_series(reference, state, state.unit)[colour_by],
+        recorded.cell,
+    )
     st.markdown(
         figures.coloured_tokens_html(run.tokens, series[colour_by], scale), unsafe_allow_html=True
     )
@@ -91,6 +100,7 @@ def render(model, run: TextRun, state: ViewState) -> None:
             (step, state.unit),
             clickable=True,
             notation=notation,
+            scale=colour_ranges(run, state, reference).get("hidden"),
         ),
         "inspector-heatmap",
     )

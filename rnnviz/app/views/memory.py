@@ -27,7 +27,9 @@ def _flow(_model, key: tuple, ids: tuple[int, ...]):
 
 def reading(direction: str) -> str:
     return (
-        "later" if direction == "forward" else "earlier (the backward direction reads right to left)"
+        "later"
+        if direction == "forward"
+        else "earlier (the backward direction reads right to left)"
     )
 
 
