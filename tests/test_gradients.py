@@ -12,6 +12,7 @@ import html
 import numpy as np
 import pytest
 import torch
+from colour import lightness
 from torch import nn
 
 import rnnviz
@@ -419,20 +420,6 @@ def test_attribution_figures_show_both_methods_and_escape_tokens():
     np.testing.assert_allclose(bars.data[1].y, attributions.integrated)
     shown = attribution_html(["<b>", "ok"], np.array([0.5, -1.0]))
     assert html.escape("<b>") in shown and "<b>" not in shown
-
-
-def lightness(colour: str) -> float:
-    """CIELAB L* of an 'rgb(r, g, b)' or '#rrggbb' colour (sRGB, D65): what 'faint' means to an eye."""
-    if colour.startswith("#"):
-        channels = [int(colour[k : k + 2], 16) for k in (1, 3, 5)]
-    else:
-        channels = [float(v) for v in colour[colour.index("(") + 1 : colour.index(")")].split(",")]
-    linear = [
-        (c / 255) / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4
-        for c in channels[:3]
-    ]
-    y = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-    return 116 * (y ** (1 / 3) if y > 216 / 24389 else (24389 / 27 * y + 16) / 116) - 16
 
 
 def test_gradient_heatmap_draws_small_norms_faint_on_a_one_way_scale():
