@@ -13,6 +13,12 @@ from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import token_display, token_text
 from rnnviz.figures.look import _plain_figure, with_title_and_legend
 
+POINT_LABELS_MAX_TOKENS = (
+    12  # comparison curves write their words beside the points up to this many
+)
+LEGEND_NAME_MAX = (
+    60  # characters of a curve's name in a legend (a whole sentence runs off the chart)
+)
 # Where a chart's width is not known to the figure: the main column beside the sidebar at 1280 px.
 ASSUMED_PLOT_PX = 720
 
@@ -129,6 +135,9 @@ def comparison_figure(
     below, so no two labels print on top of each other.
     """
     same_tokens = all(list(labels) == list(curves[0][2]) for _, _, labels in curves)
+    longest = max(len(labels) for _, _, labels in curves)
+    # past a dozen tokens the words beside the points run into each other: hover names them
+    point_words = not same_tokens and longest <= POINT_LABELS_MAX_TOKENS
     figure = go.Figure()
     for k, (name, probabilities, labels) in enumerate(curves):
         words = [token_text(label) for label in labels]
@@ -137,14 +146,13 @@ def comparison_figure(
                 x=list(range(len(labels))),
                 y=probabilities,
                 text=words,
-                mode="lines+markers" if same_tokens else "lines+markers+text",
+                mode="lines+markers+text" if point_words else "lines+markers",
                 textposition="top center" if k == 0 else "bottom center",
                 textfont=dict(size=font_size - 1),
-                name=name,
+                name=name if len(name) <= LEGEND_NAME_MAX else name[: LEGEND_NAME_MAX - 1] + "…",
                 hovertemplate="%{text} (position %{x})<br>P = %{y:.3f}<extra></extra>",
             )
         )
-    longest = max(len(labels) for _, _, labels in curves)
     if same_tokens:
         xaxis, bottom_px = token_axis(list(curves[0][2]), font_size)
         xaxis = dict(  # the tokens named at their positions
@@ -155,7 +163,8 @@ def comparison_figure(
             title="position",
             tickmode="linear",
             tick0=0,
-            dtick=1,  # whole positions only
+            dtick=1 if longest <= 2 * POINT_LABELS_MAX_TOKENS else 5,  # whole positions only
+            range=[-0.5, longest - 0.5],
             tickfont=dict(size=font_size),
         )
         bottom_px = int(font_size * 3.6)
@@ -165,7 +174,7 @@ def comparison_figure(
                 xaxis=xaxis,
                 yaxis=dict(
                     title="probability",
-                    range=[-0.12 if not same_tokens else 0, 1.12],
+                    range=[-0.12 if point_words else 0, 1.12],
                     tickvals=[0, 0.5, 1],
                     tickfont=dict(size=font_size),
                 ),

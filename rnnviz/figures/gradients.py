@@ -29,7 +29,7 @@ def flow_heatmap(flow: GradientFlow, labels: list[str], font_size: int = 15) -> 
     norms = np.array([values for _, values in rows])
     logs = np.log10(np.maximum(norms, LOG_FLOOR))
     ticks = magnitude_ticks(float(logs.min()), float(logs.max()))
-    height = max(300, 56 * len(rows) + 170)
+    height = max(360, 64 * len(rows) + 220)  # the colour bar spans the plot: tall enough to read
     figure = go.Figure(
         go.Heatmap(
             z=logs,

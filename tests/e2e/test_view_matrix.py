@@ -129,6 +129,8 @@ def problems_on_page(found: dict, view: str, classes: list[str], length: str) ->
         if chart["axisTitleOverTicks"]:
             problems.append(f"{name}: axis title over the token labels")
         texts = chart["pointTexts"]
+        if any(boxes_meet(a, b) for curve in texts for a, b in zip(curve, curve[1:])):
+            problems.append(f"{name}: neighbouring point labels on top of each other")
         for i in range(len(texts)):
             for j in range(i + 1, len(texts)):
                 if any(boxes_meet(a, b) for a in texts[i] for b in texts[j]):
