@@ -93,7 +93,12 @@ def _log_lines(
         with_title_and_legend(
             dict(
                 xaxis=dict(title="token", type="category", tickfont=dict(size=font_size)),
-                yaxis=dict(title=y_title, type="log", tickfont=dict(size=font_size)),
+                yaxis=dict(
+                    title=y_title,
+                    type="log",
+                    tickfont=dict(size=font_size),
+                    exponentformat="power",  # 10⁻⁹, not plotly's "1n"
+                ),
                 height=360,
                 margin=dict(l=60, r=20, b=60),
                 font=dict(size=font_size),

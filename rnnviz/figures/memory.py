@@ -60,6 +60,9 @@ def dependence_heatmap(
 def _token_by_token(colours: dict, labels: list[str], title: str, font_size: int) -> go.Figure:
     """A [s, t] heatmap over the text's tokens on both axes (s down, t across)."""
     names = [token_text(label) for label in labels]
+    # margins sized for the longest token, slanted below and upright at the left, so none is cut
+    label_px = max((len(name) for name in names), default=1) * font_size * 0.62
+    angle = -60 if len(labels) > 6 else 0
     heatmap = dict(
         type="heatmap",
         x=list(range(len(labels))),
@@ -80,17 +83,19 @@ def _token_by_token(colours: dict, labels: list[str], title: str, font_size: int
                 xaxis=dict(
                     title=dict(text="read at token t"),
                     **ticks,
-                    tickangle=-60 if len(labels) > 6 else 0,
+                    tickangle=angle,
                     showgrid=False,
+                    automargin=True,  # the axis title below the slanted labels, not over them
                 ),
                 yaxis=dict(
                     title=dict(text="written at token s"),
                     **ticks,
                     autorange="reversed",
                     showgrid=False,
+                    automargin=True,
                 ),
-                height=max(320, min(640, 26 * len(labels) + 160)),
-                margin=dict(l=70, r=20, b=70),
+                height=max(320, min(640, 26 * len(labels) + 160)) + int(label_px * 0.87),
+                margin=dict(l=int(label_px) + 40, r=20, b=int(label_px * 0.87) + 50),
                 font=dict(size=font_size),
             ),
             title,

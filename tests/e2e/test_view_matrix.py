@@ -77,6 +77,7 @@ PAGE_FINDINGS_JS = """() => {
         const layout = plot._fullLayout || {}, frame = box(plot);
         const title = plot.querySelector('.g-gtitle .gtitle'), legend = plot.querySelector('.legend');
         const ticks = Array.from(plot.querySelectorAll('.xtick text')).filter(t => seen(box(t)));
+        const rowTicks = Array.from(plot.querySelectorAll('.ytick text')).filter(t => seen(box(t)));
         const axisTitle = plot.querySelector('.xtitle');
         const selected = (plot.data || []).find(t => t.name === 'selected');
         found.charts.push({
@@ -91,7 +92,8 @@ PAGE_FINDINGS_JS = """() => {
                 .map(t => t.name),
             ticksOutside: ticks.filter(t => { const b = box(t);
                 return b[0] < frame[0] - 1 || b[2] > frame[2] + 1 || b[3] > frame[3] + 1; })
-                .map(t => t.textContent),
+                .map(t => t.textContent).concat(rowTicks.filter(t => box(t)[0] < frame[0] - 1)
+                .map(t => t.textContent)),
             axisTitleOverTicks: !!(axisTitle && seen(box(axisTitle))
                                    && ticks.some(t => hit(box(axisTitle), box(t)))),
             pointTexts: Array.from(plot.querySelectorAll('.scatterlayer .trace'))

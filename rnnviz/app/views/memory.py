@@ -63,8 +63,9 @@ def rnn_dependence(model, run: TextRun, state: ViewState, labels: list[str]) -> 
     suffix = f"l{state.layer}" + ("_reverse" if state.direction == "backward" else "")
     st.markdown(
         "**How long h_s still counts**: a plain RNN has no gate that says what it keeps, so retention "
-        "is read from the recurrence itself — ‖∂h_t/∂h_s‖_F / √units, the product of "
-        "∂h_k/∂h_(k−1) = diag(φ′) W_hh over the tokens between: how strongly a change of the state at "
+        "is read from the recurrence itself — $\\lVert\\partial h_t/\\partial h_s\\rVert_F/\\sqrt{units}$, "
+        "the product of $\\partial h_k/\\partial h_{k-1} = \\mathrm{diag}(\\varphi') W_{hh}$ over the "
+        "tokens between: how strongly a change of the state at "
         f"token s still moves it at a {reading(state.direction)} token t (1 on the diagonal; faint = "
         "forgotten). Every step multiplies by W_hh and the nonlinearity's slope, so it shrinks "
         "geometrically — the vanishing gradient."
