@@ -57,6 +57,9 @@ CASES = [
     for length in ("short", "long")
 ]
 TEXT_FREE_VIEWS = {"lab", "corpus"}  # they do not read the sentence: once per model and direction
+PROJECTOR_VIEWS = {"inspector", "compare", "whatif"}  # their axis labels read from the back row
+MIN_TICK_PX = 14
+TRAJECTORY_TITLE = "<b><b>hidden-state trajectory"
 MAGNITUDE_TITLE = "‖∂"  # the gradient-flow and state-dependence heatmaps' titles
 
 # Everything the checks read from the drawn page, in one pass. A written block counts as cut when it
@@ -99,6 +102,8 @@ PAGE_FINDINGS_JS = """() => {
             pointTexts: Array.from(plot.querySelectorAll('.scatterlayer .trace'))
                 .map(g => Array.from(g.querySelectorAll('.textpoint text')).map(box).filter(seen)),
             selectedUnit: selected ? Number(Array.from(selected.customdata[0])[1]) : null,
+            smallestTickPx: Math.min(...ticks.concat(rowTicks)
+                .map(t => parseFloat(getComputedStyle(t).fontSize))),
             unitTicks: Array.from(plot.querySelectorAll('.ytick text')).map(t => t.textContent),
         });
     }
@@ -131,7 +136,10 @@ def problems_on_page(found: dict, view: str, classes: list[str], length: str) ->
         if chart["axisTitleOverTicks"]:
             problems.append(f"{name}: axis title over the token labels")
         texts = chart["pointTexts"]
-        if any(boxes_meet(a, b) for curve in texts for a, b in zip(curve, curve[1:])):
+        # along one curve over token positions (a PCA path's close points may share a place)
+        if not chart["title"].startswith(TRAJECTORY_TITLE) and any(
+            boxes_meet(a, b) for curve in texts for a, b in zip(curve, curve[1:])
+        ):
             problems.append(f"{name}: neighbouring point labels on top of each other")
         for i in range(len(texts)):
             for j in range(i + 1, len(texts)):
@@ -147,6 +155,12 @@ def problems_on_page(found: dict, view: str, classes: list[str], length: str) ->
             problems.append(
                 f"{name}: the selected unit {chart['selectedUnit']}'s row is unlabelled"
             )
+    if view in PROJECTOR_VIEWS:
+        problems += [
+            f"{chart['title'][:50]}: axis labels {chart['smallestTickPx']:.0f} px"
+            for chart in found["charts"]
+            if chart["smallestTickPx"] < MIN_TICK_PX
+        ]
     if view == "heatmaps" and length == "short":
         tops = [chart["top"] for chart in found["charts"] if chart["heatmaps"]]
         if not tops or min(tops) > SCREEN["height"] - 40:

@@ -42,7 +42,7 @@ def gated_retention(run: TextRun, state: ViewState, labels: list[str]) -> None:
     )
     st.markdown(
         f"**Retention** R[s→t] = the product of the {gate} over the tokens after s up to t: how much of "
-        f"what token s wrote into the state is still there when the layer reaches a "
+        f"what token s wrote into the state is still there when the layer reaches "
         f"{reading(state.direction)} token t."
     )
     left, right = st.columns(2)
@@ -66,7 +66,7 @@ def rnn_dependence(model, run: TextRun, state: ViewState, labels: list[str]) -> 
         "is read from the recurrence itself — $\\lVert\\partial h_t/\\partial h_s\\rVert_F/\\sqrt{units}$, "
         "the product of $\\partial h_k/\\partial h_{k-1} = \\mathrm{diag}(\\varphi') W_{hh}$ over the "
         "tokens between: how strongly a change of the state at "
-        f"token s still moves it at a {reading(state.direction)} token t (1 on the diagonal; faint = "
+        f"token s still moves it at {reading(state.direction)} token t (1 on the diagonal; faint = "
         "forgotten). Every step multiplies by W_hh and the nonlinearity's slope, so it shrinks "
         "geometrically — the vanishing gradient."
     )
