@@ -59,7 +59,7 @@ CASES = [
 TEXT_FREE_VIEWS = {"lab", "corpus"}  # they do not read the sentence: once per model and direction
 PROJECTOR_VIEWS = {"inspector", "compare", "whatif"}  # their axis labels read from the back row
 MIN_TICK_PX = 14
-TRAJECTORY_TITLE = "<b><b>hidden-state trajectory"
+TRAJECTORY_TITLE = "hidden-state trajectory"
 MAGNITUDE_TITLE = "‖∂"  # the gradient-flow and state-dependence heatmaps' titles
 
 # Everything the checks read from the drawn page, in one pass. A written block counts as cut when it
@@ -137,7 +137,7 @@ def problems_on_page(found: dict, view: str, classes: list[str], length: str) ->
             problems.append(f"{name}: axis title over the token labels")
         texts = chart["pointTexts"]
         # along one curve over token positions (a PCA path's close points may share a place)
-        if not chart["title"].startswith(TRAJECTORY_TITLE) and any(
+        if TRAJECTORY_TITLE not in chart["title"] and any(
             boxes_meet(a, b) for curve in texts for a, b in zip(curve, curve[1:])
         ):
             problems.append(f"{name}: neighbouring point labels on top of each other")
