@@ -56,6 +56,7 @@ CASES = [
     for direction in directions
     for length in ("short", "long")
 ]
+CHART_VIEWS = {"heatmaps", "inspector", "compare", "trajectory", "whatif", "memory", "gradients"}
 TEXT_FREE_VIEWS = {"lab", "corpus"}  # they do not read the sentence: once per model and direction
 PROJECTOR_VIEWS = {"inspector", "compare", "whatif"}  # their axis labels read from the back row
 MIN_TICK_PX = 14
@@ -184,6 +185,8 @@ def open_view(page, url: str, query: dict) -> dict:
     page.set_viewport_size(SCREEN)
     page.goto(f"{url}/?{urlencode(query)}", wait_until="domcontentloaded")
     page.wait_for_selector('[data-testid="stButtonGroup"]')  # the script has run as far as the tabs
+    if query["view"] in CHART_VIEWS:  # on a cold server the run state reads idle before the run
+        page.wait_for_selector(".js-plotly-plot", state="attached")
     page.wait_for_selector(IDLE, state="attached")
     # every chart drawn (plotly.js sets _fullLayout when it has laid the chart out)
     page.wait_for_function(
