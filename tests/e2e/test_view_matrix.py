@@ -22,7 +22,7 @@ import pytest
 from colour import runs_one_way
 
 import rnnviz
-from rnnviz.app.state import VIEWS
+from rnnviz.app.views import VIEWS
 from rnnviz.models.presets import NEWS, SHAKESPEARE, VANISHING_GRADIENT_TEXT
 
 from .conftest import CONTENT_HEIGHT_JS, MAX_SCREENSHOT_HEIGHT, REPO_ROOT
