@@ -556,3 +556,62 @@ def test_nested_capture_of_the_same_module_in_one_thread_is_refused():
             with rnnviz.capture(module):
                 pass
     assert "forward" not in module.__dict__
+
+
+LONG = 150  # longer than capture's anchoring chunk (64 steps), not a multiple of it
+
+
+@pytest.mark.parametrize(
+    "layout", ["batch_first", "time_first", "unbatched", "packed_one_length", "packed_lengths"]
+)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_long_lstm_sequences_are_exact_and_leave_the_output_bit_for_bit(layout, bidirectional):
+    """Past 64 steps an LSTM layer runs in chunks with its own (h, c) carried, and the rebuilt
+    c restarts from the module's c at each chunk end: the model's result must not change by a bit,
+    every quantity must still match the reference, and c_n must be the module's own."""
+    config = Config(
+        cell="lstm", num_layers=2, bidirectional=bidirectional, batch_first=layout != "time_first"
+    )
+    module = config.build()
+    lengths = {"unbatched": [LONG], "packed_lengths": [LONG, 90]}.get(layout, [LONG, LONG])
+    seqs = sequences(config, lengths)
+    hx = None if layout == "unbatched" else initial_states(config, len(seqs))
+    if layout == "unbatched":
+        inputs = seqs[0]
+    elif layout.startswith("packed"):
+        inputs = pack_sequence(seqs, enforce_sorted=False)
+    else:
+        inputs = torch.stack(seqs, dim=0 if config.batch_first else 1)
+    with torch.no_grad():
+        expected_output, (expected_h, expected_c) = module(inputs, hx)
+        with rnnviz.capture(module) as trace:
+            output, (h_n, c_n) = module(inputs, hx)
+    if layout.startswith("packed"):
+        output, expected_output = output.data, expected_output.data
+    if layout == "packed_lengths":  # not anchored; layer by layer, as for short sequences
+        assert_close(output, expected_output, "output")
+    else:
+        assert torch.equal(output, expected_output) and torch.equal(h_n, expected_h)
+        assert torch.equal(c_n, expected_c)
+    check_against_reference(module, trace, seqs, hx)
+    if layout != "packed_lengths":  # one length: each direction's last c is the module's c_n
+        c_n = c_n.reshape(config.num_layers * config.directions, len(seqs), -1)
+        for layer in range(config.num_layers):
+            for d, direction in enumerate(("forward", "backward")[: config.directions]):
+                cells = trace[f"layer{layer}.{direction}.cell"]
+                last = cells[:, -1] if d == 0 else cells[:, 0]
+                assert torch.equal(last, c_n[layer * config.directions + d])
+
+
+def test_long_lstm_with_projection_and_training_dropout_is_exact():
+    config = Config(cell="lstm", num_layers=2, proj_size=3, dropout=0.5)
+    module = config.build()
+    seqs = sequences(config, [LONG, LONG])
+    hx = initial_states(config, 2)
+    check_against_reference(module, captured(module, seqs, hx), seqs, hx)
+    module.train()
+    with rnnviz.capture(module) as trace:
+        output, (h_n, c_n) = module(torch.stack(seqs))
+    assert_close(trace["layer1.forward.hidden"], output, "output")
+    assert torch.equal(trace["layer0.forward.cell"][:, -1], c_n[0])
+    assert torch.equal(trace["layer1.forward.cell"][:, -1], c_n[1])
