@@ -615,3 +615,57 @@ def test_long_lstm_with_projection_and_training_dropout_is_exact():
     assert_close(trace["layer1.forward.hidden"], output, "output")
     assert torch.equal(trace["layer0.forward.cell"][:, -1], c_n[0])
     assert torch.equal(trace["layer1.forward.cell"][:, -1], c_n[1])
+
+
+def test_shorthand_keys_name_quantity_layer_direction_and_module():
+    """trace["cell", 1, "backward"] is the tensor named layer1.backward.cell: checked against the
+    reference's values and the literal full names; omitted parts default only where unambiguous."""
+    config = Config(cell="lstm", num_layers=2, bidirectional=True)
+    module = config.build()
+    seqs = sequences(config, [6])
+    trace = captured(module, seqs)
+    reference = reference_states(module, seqs[0])
+    assert_close(trace["cell", 1, "backward"][0], reference["layer1.backward.cell"], "shorthand")
+    assert trace["cell", 1, "backward"] is trace.tensors["layer1.backward.cell"]
+    assert trace["forget_gate", -1] is trace.tensors["layer1.forward.forget_gate"]  # forward
+    assert trace["hidden", 0] is trace.tensors["layer0.forward.hidden"]
+    assert trace["layer0.backward.hidden"] is trace.tensors["layer0.backward.hidden"]  # full names
+    with pytest.raises(KeyError, match=r"which layer\? .* has 2 \(0\.\.1"):
+        trace["cell"]  # two layers: no default
+    with pytest.raises(KeyError, match="records input_gate, forget_gate"):
+        trace["reset_gate", 0]
+    with pytest.raises(KeyError, match="layer 2 outside 0..1"):
+        trace["cell", 2]
+    with pytest.raises(KeyError, match="direction 'sideways'"):
+        trace["cell", 0, "sideways"]
+
+    one_layer = Config(cell="gru").build()
+    gru_trace = captured(one_layer, sequences(Config(cell="gru"), [4]))
+    assert gru_trace["update_gate"] is gru_trace.tensors["layer0.forward.update_gate"]
+    assert gru_trace["hidden"] is gru_trace.tensors["layer0.forward.hidden"]
+
+
+def test_shorthand_asks_which_module_when_a_trace_holds_several():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.GRU(5, 4, batch_first=True)
+            self.decoder = nn.LSTM(4, 3, batch_first=True)
+
+        def forward(self, x):
+            first, _ = self.encoder(x)
+            second, _ = self.encoder(x)
+            return self.decoder(first + second)
+
+    model = Twice().eval()
+    with torch.no_grad(), rnnviz.capture(model) as trace:
+        model(torch.randn(1, 6, 5))
+    with pytest.raises(KeyError, match=r"which module\? .*'encoder', 'encoder\[1\]', 'decoder'"):
+        trace["hidden", 0]
+    assert (
+        trace["hidden", 0, "forward", "encoder[1]"]
+        is trace.tensors["encoder[1].layer0.forward.hidden"]
+    )
+    assert trace["cell", 0, "forward", "decoder"] is trace.tensors["decoder.layer0.forward.cell"]
+    with pytest.raises(KeyError, match="no recorded module 'head'"):
+        trace["hidden", 0, "forward", "head"]
