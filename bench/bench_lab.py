@@ -24,7 +24,7 @@ import torch
 
 from rnnviz.training.lab import LabConfig, train
 
-CELLS = ("rnn", "gru", "lstm")
+CELLS = ("rnn_tanh", "gru", "lstm")
 
 
 def run(config: LabConfig) -> float:
@@ -32,10 +32,10 @@ def run(config: LabConfig) -> float:
     progress = train(config).progress
     wall = time.perf_counter() - start
     init = (
-        config.gate_init if config.cell != "rnn" else "-"
+        config.gate_init if config.cell_kind != "rnn_tanh" else "-"
     )  # a plain RNN has no gate to initialise
     print(
-        f"{config.cell:<5} {config.n:>4} {config.seed:>4} {init:<8} {progress.step:>6} {progress.accuracy:>9.1%} "
+        f"{config.cell_kind:<5} {config.n:>4} {config.seed:>4} {init:<8} {progress.step:>6} {progress.accuracy:>9.1%} "
         f"{wall:>7.1f}  {progress.reason}",
         flush=True,
     )

@@ -212,7 +212,7 @@ def test_gates_follow_weights_changed_in_place_between_captures(cell):
     [
         (
             "layer1.backward.*",
-            {f"layer1.backward.{q}" for q in rnnviz.core.trace.QUANTITIES_BY_CELL["lstm"]},
+            {f"layer1.backward.{q}" for q in rnnviz.core.trace.QUANTITIES_BY_CELL_KIND["lstm"]},
         ),
         (
             ["*.hidden", "layer0.forward.forget_gate"],
@@ -461,7 +461,7 @@ def test_numpy_view_matches_tensors():
     arrays = trace.numpy()
     assert set(arrays) == set(trace.names())
     assert arrays["layer0.forward.hidden"].dtype == np.float32
-    assert trace.call().cell == "rnn_tanh"
+    assert trace.call().cell_kind == "rnn_tanh"
     assert trace.call().quantities == ("hidden",)
 
 

@@ -156,7 +156,7 @@ def test_every_bundled_model_is_exact_on_a_long_text(name):
     assert len(run.tokens) >= (2000 if name.startswith("shakespeare") else 300)
     exactness = run_exactness(loaded, run)
     assert exactness.max_abs_error <= EXACT_WITHIN, exactness
-    if loaded.config.cell != "lstm" or loaded.config.bidirectional:
+    if loaded.config.cell_kind != "lstm" or loaded.config.bidirectional:
         return
     # Inside the text, too: the recorded c against the module's own c at the ends of 23-token
     # chunks (a grid apart from the capture's), relative where |c| exceeds 1 — a counting unit's c

@@ -35,12 +35,12 @@ import torch
 from rnnviz.analysis.corpus_stats import FEATURES, HISTOGRAM_EDGES, StatsAccumulator, token_features
 from rnnviz.analysis.inspection import RECURRENT_PATH
 from rnnviz.core.capture import capture
-from rnnviz.core.quantities import SIGMOID_GATES, quantity_name
+from rnnviz.core.quantities import SIGMOID_GATES, CellKind, quantity_name
 from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import LoadedModel
 from rnnviz.settings import shared_data_dir
 
-CODE_VERSION = "corpus-1"  # bump when what is stored or how it is computed changes
+CODE_VERSION = "corpus-2"  # bump when what is stored or how it is computed changes
 CHUNK_CHARACTERS = 256
 BATCH_SIZE = 32
 TOP_K = 20
@@ -214,7 +214,7 @@ class CorpusIndex:
     model: str
     corpus: str
     key: str
-    cell: str
+    cell_kind: CellKind
     layer: int
     direction: str
     tokens: np.ndarray  # [N] str: every token of the corpus, segments concatenated
@@ -487,7 +487,7 @@ def compute_corpus_index(
         model=loaded.name,
         corpus=corpus.name,
         key=key,
-        cell=record.cell,
+        cell_kind=record.cell_kind,
         layer=layer,
         direction=direction,
         tokens=tokens,
@@ -529,7 +529,7 @@ def _write(index: CorpusIndex, path: Path) -> None:
         model=index.model,
         corpus=index.corpus,
         key=index.key,
-        cell=index.cell,
+        cell_kind=index.cell_kind,
         layer=index.layer,
         direction=index.direction,
         seconds=index.seconds,
@@ -556,7 +556,7 @@ def _read(path: Path) -> CorpusIndex:
         model=meta["model"],
         corpus=meta["corpus"],
         key=meta["key"],
-        cell=meta["cell"],
+        cell_kind=meta["cell_kind"],
         layer=meta["layer"],
         direction=meta["direction"],
         saturation=saturation,

@@ -13,9 +13,9 @@ import rnnviz
 from rnnviz.analysis.inspection import TextRun, inspect_text
 from rnnviz.analysis.untrained import untrained_copy
 from rnnviz.app.state import ModelShape, start_model
-from rnnviz.core.capture import cell_kind
+from rnnviz.core.cells import cell_kind
 from rnnviz.core.exactness import Exactness, run_exactness
-from rnnviz.core.quantities import QUANTITIES_BY_CELL, cell_kind_of
+from rnnviz.core.quantities import QUANTITIES_BY_CELL_KIND
 from rnnviz.errors import ModelError
 from rnnviz.models.architectures import bundled_names, read_config, resolve
 from rnnviz.models.custom import CustomModel, first_recurrent, load_entry_point
@@ -44,13 +44,13 @@ def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer
             if model.recurrent_path is None
             else model.module.get_submodule(model.recurrent_path)
         )
-        quantities = QUANTITIES_BY_CELL[cell_kind(recurrent)]
+        quantities = QUANTITIES_BY_CELL_KIND[cell_kind(recurrent)]
         shape = ModelShape(
             recurrent.num_layers, recurrent.bidirectional, recurrent.hidden_size, quantities
         )
         return Offer(f"{model.description} — from a Python entry point", "custom", shape)
     config = model if isinstance(model, rnnviz.ModelConfig) else model.config
-    quantities = QUANTITIES_BY_CELL[cell_kind_of(config.cell)]
+    quantities = QUANTITIES_BY_CELL_KIND[config.cell_kind]
     shape = ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
     return Offer(describe(config), config.task, shape, tuple(config.labels or ()))
 

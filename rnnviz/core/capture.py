@@ -38,7 +38,7 @@ from rnnviz.core.cells import (
 from rnnviz.core.edits import Edit, edits_by_module, run_edited_layer
 from rnnviz.core.trace import (
     DIRECTIONS,
-    QUANTITIES_BY_CELL,
+    QUANTITIES_BY_CELL_KIND,
     RecordedCall,
     Trace,
     call_prefix,
@@ -220,7 +220,7 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns
             RecordedCall(
                 path=path,
                 call=call,
-                cell=cell_kind(module),
+                cell_kind=cell_kind(module),
                 num_layers=module.num_layers,
                 bidirectional=module.bidirectional,
                 hidden_size=module.hidden_size,
@@ -446,7 +446,7 @@ def _record_layer(
         full_length = all(n == steps for n in lengths)
         length_tensor = torch.tensor(lengths, device=outputs.device)
         width = getattr(module, "proj_size", 0) or module.hidden_size
-        cell = cell_kind(module)
+        kind = cell_kind(module)
         h0, c0 = (
             (None, None)
             if layer_hx is None
@@ -454,7 +454,7 @@ def _record_layer(
             if isinstance(layer_hx, tuple)
             else (layer_hx, None)
         )
-        possible = QUANTITIES_BY_CELL[cell] + (
+        possible = QUANTITIES_BY_CELL_KIND[kind] + (
             ("unprojected_hidden",) if getattr(module, "proj_size", 0) else ()
         )
         for d, direction in enumerate(DIRECTIONS[: 2 if module.bidirectional else 1]):
@@ -482,12 +482,12 @@ def _record_layer(
             h_start = layout.initial_state(h0, d, batch, width, h).to(work_dtype)
             if wanted <= {"hidden"}:
                 quantities = {}  # h is PyTorch's own output: nothing to rebuild
-            elif cell == "lstm":
+            elif kind == "lstm":
                 c_start = layout.initial_state(c0, d, batch, module.hidden_size, h).to(work_dtype)
                 quantities = _lstm_quantities(
                     x, h, h_start, c_start, weights, wanted, cache, anchors and anchors[d]
                 )
-            elif cell == "gru":
+            elif kind == "gru":
                 quantities = _gru_quantities(x, h, h_start, weights, wanted, cache)
             else:
                 quantities = {}

@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnnviz.core import cells, layout
 from rnnviz.core.cells import CellWeights, cell_kind
-from rnnviz.core.trace import DIRECTIONS, QUANTITIES_BY_CELL, quantity_name
+from rnnviz.core.trace import DIRECTIONS, QUANTITIES_BY_CELL_KIND, quantity_name
 from rnnviz.errors import RnnvizError
 
 Steps = int | slice | Sequence[int] | None
@@ -157,7 +157,7 @@ ModuleEdits = dict[int, dict[int, dict[str, list[tuple[str, Edit]]]]]
 
 def quantities_of(module: nn.Module) -> tuple[str, ...]:
     """The quantity names a recurrent module records (what an edit may name)."""
-    return QUANTITIES_BY_CELL[cell_kind(module)] + (
+    return QUANTITIES_BY_CELL_KIND[cell_kind(module)] + (
         ("unprojected_hidden",) if getattr(module, "proj_size", 0) else ()
     )
 

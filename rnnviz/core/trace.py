@@ -16,12 +16,18 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import torch
 
-from rnnviz.core.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
+from rnnviz.core.quantities import (
+    DIRECTIONS,
+    QUANTITIES,
+    QUANTITIES_BY_CELL_KIND,
+    CellKind,
+    quantity_name,
+)
 
 __all__ = [
     "DIRECTIONS",
     "QUANTITIES",
-    "QUANTITIES_BY_CELL",
+    "QUANTITIES_BY_CELL_KIND",
     "RecordedCall",
     "Trace",
     "call_prefix",
@@ -38,7 +44,7 @@ class RecordedCall:
 
     path: str  # as in model.named_modules(); "" when the model itself is recurrent
     call: int  # 0 for the first call in the capture block, 1 for the second, ...
-    cell: str  # "lstm", "gru", "rnn_tanh" or "rnn_relu"
+    cell_kind: CellKind  # "lstm", "gru", "rnn_tanh" or "rnn_relu"
     num_layers: int
     bidirectional: bool
     hidden_size: int
@@ -57,7 +63,7 @@ class RecordedCall:
     @property
     def quantities(self) -> tuple[str, ...]:
         extra = ("unprojected_hidden",) if self.proj_size > 0 else ()
-        return QUANTITIES_BY_CELL[self.cell] + extra
+        return QUANTITIES_BY_CELL_KIND[self.cell_kind] + extra
 
     def name(self, layer: int, direction: str, quantity: str) -> str:
         return quantity_name(self.prefix, layer, direction, quantity)
@@ -118,7 +124,7 @@ class Trace:
         recorded = self._call_for(module, key)
         if quantity not in recorded.quantities:
             raise KeyError(
-                f"{key!r}: no quantity {quantity!r} in {recorded.cell} module "
+                f"{key!r}: no quantity {quantity!r} in {recorded.cell_kind} module "
                 f"{recorded.prefix or 'at the root'!r}; it records {', '.join(recorded.quantities)}"
             )
         if layer is None:
@@ -206,5 +212,13 @@ class Trace:
             tensors = {
                 name: torch.from_numpy(archive[name]) for name in archive.files if name != _META_KEY
             }
-        calls = [RecordedCall(**{**c, "lengths": tuple(c["lengths"])}) for c in meta["calls"]]
+        calls = [RecordedCall(**_call_fields(c)) for c in meta["calls"]]
         return cls(tensors=tensors, calls=calls)
+
+
+def _call_fields(saved: dict) -> dict:
+    """A saved call's fields; traces saved before the cell kind had its own name stored it as "cell"."""
+    fields = {**saved, "lengths": tuple(saved["lengths"])}
+    if "cell" in fields:
+        fields["cell_kind"] = fields.pop("cell")
+    return fields

@@ -25,7 +25,7 @@ def _heatmap_traces(
     values: np.ndarray,
     labels: list[str],
     quantity: str,
-    cell: str,
+    cell_kind: str,
     unit_order: np.ndarray | None,
     selected: tuple[int, int] | None,
     clickable: bool,
@@ -44,7 +44,7 @@ def _heatmap_traces(
     values = np.asarray(values, dtype=np.float32)
     order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
     z = values[:, order].T  # [shown units, time]
-    scale = colour_scale(quantity, values, cell)
+    scale = colour_scale(quantity, values, cell_kind)
     rows = [str(u) for u in order]
     numeric_columns = columns is not None
     columns = list(labels) if columns is None else list(columns)
@@ -137,7 +137,7 @@ def quantity_heatmap(
     values: np.ndarray,
     labels: list[str],
     quantity: str,
-    cell: str = "lstm",
+    cell_kind: str = "lstm",
     unit_order: np.ndarray | None = None,
     selected: tuple[int, int] | None = None,
     clickable: bool = False,
@@ -151,7 +151,7 @@ def quantity_heatmap(
     heatmaps themselves, but does for these markers (x = token label, y = unit id).
     """
     traces = _heatmap_traces(
-        values, labels, quantity, cell, unit_order, selected, clickable, notation=notation
+        values, labels, quantity, cell_kind, unit_order, selected, clickable, notation=notation
     )
     units = len(traces[0]["y"])
     return _unvalidated_figure(
@@ -202,7 +202,7 @@ SELECTABLE = dict(clickmode="event+select", dragmode="pan", hovermode="closest")
 def _panel_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
-    cell: str,
+    cell_kind: str,
     unit_order: np.ndarray | None,
     selected: tuple[int, int] | None,
     clickable: bool,
@@ -357,7 +357,7 @@ def _panel_grid(
             values_by_quantity[quantity],
             labels,
             quantity,
-            cell,
+            cell_kind,
             unit_order,
             selected,
             clickable,
@@ -419,7 +419,7 @@ def grid_arrangement(tokens: int, quantities: int) -> str:
 def quantity_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
-    cell: str = "lstm",
+    cell_kind: str = "lstm",
     unit_order: np.ndarray | None = None,
     selected: tuple[int, int] | None = None,
     clickable: bool = False,
@@ -449,12 +449,19 @@ def quantity_grid(
         )
     if arrangement == "side by side":
         return _side_by_side_grid(
-            values_by_quantity, labels, cell, unit_order, selected, clickable, font_size, notation
+            values_by_quantity,
+            labels,
+            cell_kind,
+            unit_order,
+            selected,
+            clickable,
+            font_size,
+            notation,
         )
     return _panel_grid(
         values_by_quantity,
         labels,
-        cell,
+        cell_kind,
         unit_order,
         selected,
         clickable,
@@ -468,7 +475,7 @@ def quantity_grid(
 def _side_by_side_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
-    cell: str,
+    cell_kind: str,
     unit_order: np.ndarray | None,
     selected: tuple[int, int] | None,
     clickable: bool,
@@ -540,7 +547,7 @@ def _side_by_side_grid(
             values_by_quantity[quantity],
             labels,
             quantity,
-            cell,
+            cell_kind,
             order,
             selected,
             clickable,

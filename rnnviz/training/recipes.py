@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rnnviz.core.quantities import CellKind
 from rnnviz.errors import DataError
 from rnnviz.models.architectures import (
     CARD_FILE,
@@ -52,7 +53,7 @@ class Recipe:
     name: str
     description: str
     task: str  # "classifier" | "language_model"
-    cell: str
+    cell_kind: CellKind
     data_files: dict[str, str]  # split -> path relative to the data dir
     embedding_dim: int
     hidden_size: int
@@ -144,7 +145,7 @@ RECIPES: dict[str, Recipe] = {
             name="shakespeare-char-lstm",
             description="Character-level LSTM language model (2x256) trained on Tiny Shakespeare.",
             task="language_model",
-            cell="lstm",
+            cell_kind="lstm",
             data_files={"text": "tinyshakespeare/input.txt"},
             embedding_dim=64,
             hidden_size=256,
@@ -163,7 +164,7 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-lstm",
             description="Word-level LSTM sentiment classifier (SST-2), linear head on the final hidden state.",
             task="classifier",
-            cell="lstm",
+            cell_kind="lstm",
             data_files=SST2_FILES,
             labels=SST2_LABELS,
             embedding_dim=128,
@@ -187,7 +188,7 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-bilstm",
             description="2-layer bidirectional LSTM sentiment classifier (SST-2); the lesson's best model.",
             task="classifier",
-            cell="lstm",
+            cell_kind="lstm",
             data_files=SST2_FILES,
             labels=SST2_LABELS,
             embedding_dim=64,
@@ -208,7 +209,7 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-gru",
             description="Word-level GRU sentiment classifier (SST-2), same size as sst2-lstm.",
             task="classifier",
-            cell="gru",
+            cell_kind="gru",
             data_files=SST2_FILES,
             labels=SST2_LABELS,
             embedding_dim=64,
@@ -227,7 +228,7 @@ RECIPES: dict[str, Recipe] = {
             name="agnews-lstm",
             description="Word-level LSTM news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
             "linear head on the mean of its outputs.",
-            cell="lstm",
+            cell_kind="lstm",
             seed=0,
             **AGNEWS_SETTINGS,
         ),
@@ -235,7 +236,7 @@ RECIPES: dict[str, Recipe] = {
             name="agnews-rnn",
             description="Vanilla tanh RNN news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
             "linear head on the mean of its outputs, as the lesson writes it.",
-            cell="rnn",
+            cell_kind="rnn_tanh",
             seed=1,  # the best of seeds 0-2 on the dev part
             **AGNEWS_SETTINGS,
         ),
@@ -243,7 +244,7 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-rnn",
             description="Vanilla tanh RNN sentiment classifier (SST-2); the lesson's simple RNN.",
             task="classifier",
-            cell="rnn",
+            cell_kind="rnn_tanh",
             data_files=SST2_FILES,
             labels=SST2_LABELS,
             embedding_dim=64,
@@ -395,7 +396,7 @@ def train_classifier(
         name=recipe.name,
         description=recipe.description,
         task="classifier",
-        cell=recipe.cell,  # type: ignore[arg-type]
+        cell_kind=recipe.cell_kind,
         vocab_size=tok.vocab_size,
         embedding_dim=recipe.embedding_dim,
         hidden_size=recipe.hidden_size,
@@ -665,7 +666,7 @@ def train_language_model(recipe: Recipe, text: str, *, progress: bool = True):
         name=recipe.name,
         description=recipe.description,
         task="language_model",
-        cell=recipe.cell,  # type: ignore[arg-type]
+        cell_kind=recipe.cell_kind,
         vocab_size=tok.vocab_size,
         embedding_dim=recipe.embedding_dim,
         hidden_size=recipe.hidden_size,
@@ -817,7 +818,7 @@ def run_custom(
     text_column: str = "text",
     label_column: str = "label",
     name: str | None = None,
-    cell: str = "lstm",
+    cell_kind: CellKind = "lstm",
     val_fraction: float = 0.1,
     seed: int = 0,
     max_epochs: int = 5,
@@ -852,9 +853,9 @@ def run_custom(
     train = [rows[i] for i in order[n_val:]]
     recipe = Recipe(
         name=name or data.stem,
-        description=f"Word-level {cell.upper()} classifier trained on {data.name}.",
+        description=f"Word-level {cell_kind.upper()} classifier trained on {data.name}.",
         task="classifier",
-        cell=cell,
+        cell_kind=cell_kind,
         data_files={"data": str(data)},
         embedding_dim=embedding_dim,
         hidden_size=hidden_size,
@@ -926,7 +927,7 @@ def write_card(
         "",
         "## Architecture",
         "",
-        f"- task: {cfg.task}; cell: {cfg.cell}; layers: {cfg.num_layers}; bidirectional: {cfg.bidirectional}",
+        f"- task: {cfg.task}; cell: {cfg.cell_kind}; layers: {cfg.num_layers}; bidirectional: {cfg.bidirectional}",
         f"- vocabulary: {cfg.vocab_size} ({'characters' if cfg.task == 'language_model' else 'words'}, "
         f"incl. `<pad>`=0 and `<unk>`=1); embedding: {cfg.embedding_dim}; hidden: {cfg.hidden_size}; "
         f"dropout: {cfg.dropout}",

@@ -105,7 +105,7 @@ def render(model, run: TextRun, state: ViewState) -> None:
     grid = figures.quantity_grid(
         {q: run.states(state.layer, state.direction, q) for q in recorded.quantities},
         labels,
-        recorded.cell,
+        recorded.cell_kind,
         order,
         selected=(state.step, state.unit),
         clickable=clickable,

@@ -69,15 +69,15 @@ def render(model, run: TextRun, state: ViewState) -> None:
         format_func=notation.label,
         key="colour_by",
     )
-    scale = figures.colour_scale(colour_by, series[colour_by], recorded.cell)
+    scale = figures.colour_scale(colour_by, series[colour_by], recorded.cell_kind)
     st.markdown(
         figures.coloured_tokens_html(run.tokens, series[colour_by], scale), unsafe_allow_html=True
     )
     st.markdown("**The update at this token, with the recorded numbers**")
     moment = lecture.unit_step(series, step, state.unit, state.direction)
-    for line in lecture.written_update(recorded.cell, moment, notation):
+    for line in lecture.written_update(recorded.cell_kind, moment, notation):
         st.latex(line)
-    st.markdown("  \n".join(lecture.gate_sentences(recorded.cell, moment, notation)))
+    st.markdown("  \n".join(lecture.gate_sentences(recorded.cell_kind, moment, notation)))
     units_that_matter(model, run, state)
     order = chosen_units(run, state)
     hidden = run.states(state.layer, state.direction, "hidden")
@@ -86,7 +86,7 @@ def render(model, run: TextRun, state: ViewState) -> None:
             hidden,
             labels,
             "hidden",
-            recorded.cell,
+            recorded.cell_kind,
             order,
             (step, state.unit),
             clickable=True,

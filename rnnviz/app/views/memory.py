@@ -25,7 +25,7 @@ def render(model, run: TextRun, state: ViewState) -> None:
     retention = text_retention(run, state.layer, state.direction, state.unit)
     gate = (
         "forget gate f"
-        if run.recurrent_call.cell == "lstm"
+        if run.recurrent_call.cell_kind == "lstm"
         else "update gate z (PyTorch's: the share kept)"
     )
     reading = (
