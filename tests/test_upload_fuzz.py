@@ -50,7 +50,7 @@ def base_upload(architecture: dict) -> tuple[dict, dict, bytes]:
     else:
         tokenizer = CharTokenizer.build("to be or not to be")
     config = ModelConfig(
-        name=f"fuzz {architecture['cell']}",
+        name=f"fuzz {architecture['cell_kind']}",
         description="",
         vocab_size=tokenizer.vocab_size,
         **architecture,

@@ -249,13 +249,17 @@ def _run_layer(module, base, k, layer, layer_input, layer_hx):
     with warnings.catch_warnings():
         # On CUDA, a layer's weights are not one contiguous cuDNN chunk: harmless here.
         warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
-        if base is not nn.LSTM or ANCHOR_STEPS is None:
+        packed = isinstance(layer_input, PackedSequence)
+        unbatched = not packed and layer_input.dim() == 2
+        if packed:  # one length when every step holds the whole batch
+            sizes = layer_input.batch_sizes
+            steps, one_length = len(sizes), bool(sizes[0] == sizes[-1])
+        else:
+            steps = layer_input.shape[0 if unbatched or not module.batch_first else 1]
+            one_length = True
+        if base is not nn.LSTM or ANCHOR_STEPS is None or steps <= ANCHOR_STEPS or not one_length:
             return *layer(layer_input, layer_hx), None
-        padded, lengths = layout.batch_first(layer_input, module)
-        steps = padded.shape[1]
-        if steps <= ANCHOR_STEPS or any(n != steps for n in lengths):
-            return *layer(layer_input, layer_hx), None
-        unbatched = not isinstance(layer_input, PackedSequence) and layer_input.dim() == 2
+        padded, _ = layout.batch_first(layer_input, module)
         directions = _direction_layers(module, base)[k] if module.bidirectional else [layer]
         outputs, finals, anchors = [], [], []
         for d, direction_layer in enumerate(directions):
