@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnviz.core.cells import RECURRENT_MODULES
 from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import LoadedModel
 from rnnviz.models.tokenizers import Encoding
@@ -68,7 +69,7 @@ def load_entry_point(spec: str) -> LoadedModel | CustomModel:
         raise RnnvizError(
             f"{spec} returned {type(model).__name__}; return an rnnviz.CustomModel or an rnnviz.LoadedModel"
         )
-    if not any(isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)) for m in model.module.modules()):
+    if not any(isinstance(m, RECURRENT_MODULES) for m in model.module.modules()):
         raise RnnvizError(
             f"{spec}: the model has no nn.RNN, nn.LSTM or nn.GRU inside, so there is nothing to show"
         )
@@ -79,6 +80,6 @@ def load_entry_point(spec: str) -> LoadedModel | CustomModel:
 def first_recurrent(module: nn.Module) -> nn.Module:
     """The first recurrent submodule in definition order (its shape bounds the view's choices)."""
     for submodule in module.modules():
-        if isinstance(submodule, (nn.RNN, nn.LSTM, nn.GRU)):
+        if isinstance(submodule, RECURRENT_MODULES):
             return submodule
     raise RnnvizError("the model has no nn.RNN, nn.LSTM or nn.GRU inside")
