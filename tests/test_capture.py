@@ -558,7 +558,7 @@ def test_nested_capture_of_the_same_module_in_one_thread_is_refused():
     assert "forward" not in module.__dict__
 
 
-LONG = 150  # longer than capture's anchoring chunk (64 steps), not a multiple of it
+LONG = 300  # longer than capture's anchoring chunk (128 steps): three chunks of 100
 
 
 @pytest.mark.parametrize(
@@ -566,7 +566,7 @@ LONG = 150  # longer than capture's anchoring chunk (64 steps), not a multiple o
 )
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_long_lstm_sequences_are_exact_and_leave_the_output_bit_for_bit(layout, bidirectional):
-    """Past 64 steps an LSTM layer runs in chunks with its own (h, c) carried, and the rebuilt
+    """Past 128 steps an LSTM layer runs in chunks with its own (h, c) carried, and the rebuilt
     c restarts from the module's c at each chunk end: the model's result must not change by a bit,
     every quantity must still match the reference, and c_n must be the module's own."""
     config = Config(

@@ -237,7 +237,7 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns
 # from one chunk to the next): each chunk's final c is the module's own, and the rebuilt recursion
 # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t restarts from it, so float32 rounding accumulates over one chunk
 # at most, not over the whole text (bench/bench_capture.py measures the cost). None: one run.
-ANCHOR_STEPS: int | None = 64
+ANCHOR_STEPS: int | None = 128
 
 
 def _run_layer(module, base, k, layer, layer_input, layer_hx):
