@@ -22,7 +22,8 @@ from dataclasses import replace
 
 import torch
 
-from rnnviz.training.lab import LabConfig, train
+from rnnviz.training.lab_model import LabConfig
+from rnnviz.training.lab_run import train
 
 CELLS = ("rnn_tanh", "gru", "lstm")
 
@@ -71,7 +72,7 @@ def main() -> None:
     header = f"{'cell':<5} {'N':>4} {'seed':>4} {'init':<8} {'steps':>6} {'accuracy':>9} {'wall s':>7}  ended"
     print(header)
     accuracy = {
-        cell: [run(replace(defaults, cell=cell, seed=seed)) for seed in args.seeds]
+        cell: [run(replace(defaults, cell_kind=cell, seed=seed)) for seed in args.seeds]
         for cell in CELLS
     }
     print(
@@ -87,10 +88,14 @@ def main() -> None:
         print(f"\nsweep over N, seed {args.seeds[0]}\n{header}")
         for cell in CELLS:
             for n in args.lengths:
-                run(replace(defaults, cell=cell, n=n, seed=args.seeds[0]))
+                run(replace(defaults, cell_kind=cell, n=n, seed=args.seeds[0]))
         run(
             replace(
-                defaults, cell="lstm", n=max(args.lengths), seed=args.seeds[0], gate_init="pytorch"
+                defaults,
+                cell_kind="lstm",
+                n=max(args.lengths),
+                seed=args.seeds[0],
+                gate_init="pytorch",
             )
         )
 

@@ -4,55 +4,50 @@ session's uploads; loading them once per server process and running a text once 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
 import rnnviz
-from rnnviz.analysis.inspection import TextRun, inspect_text
+from rnnviz.analysis.inspection import TextRun, estimated_seconds, inspect_text
 from rnnviz.analysis.untrained import untrained_copy
-from rnnviz.app.state import ModelShape, start_model
-from rnnviz.core.cells import cell_kind
+from rnnviz.app import budget
+from rnnviz.app.state import Offer, start_model
+from rnnviz.core.cell_loops import loop_exactness
 from rnnviz.core.exactness import Exactness, run_exactness
 from rnnviz.core.quantities import QUANTITIES_BY_CELL_KIND
-from rnnviz.errors import ModelError
+from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.models.architectures import bundled_names, read_config, resolve
-from rnnviz.models.custom import CustomModel, first_recurrent, load_entry_point
+from rnnviz.models.custom import CustomModel, load_entry_point, probe_call
 from rnnviz.models.uploads import load_upload
 
 UPLOADS = "uploads"  # session key: this session's uploaded models, by name
-UPLOAD_RUNS = "upload_runs"  # session key: their runs and exactness, by (what, name, text)
 UPLOAD_MESSAGE = "upload_message"
-UPLOAD_RUNS_KEPT = 32
-
-
-@dataclass(frozen=True)
-class Offer:
-    """What the page needs to offer a model: a one-line description, its task and its bounds."""
-
-    description: str
-    task: str
-    shape: ModelShape
-    labels: tuple[str, ...] = ()  # a classifier's classes (they pick its presets)
 
 
 def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
     if isinstance(model, CustomModel):
-        recurrent = first_recurrent(
-            model.module
-            if model.recurrent_path is None
-            else model.module.get_submodule(model.recurrent_path)
+        record = probe_call(model)
+        return Offer(
+            f"{model.description} — from a Python entry point",
+            "custom",
+            record.num_layers,
+            record.bidirectional,
+            record.hidden_size,
+            record.quantities,
         )
-        quantities = QUANTITIES_BY_CELL_KIND[cell_kind(recurrent)]
-        shape = ModelShape(
-            recurrent.num_layers, recurrent.bidirectional, recurrent.hidden_size, quantities
-        )
-        return Offer(f"{model.description} — from a Python entry point", "custom", shape)
     config = model if isinstance(model, rnnviz.ModelConfig) else model.config
     quantities = QUANTITIES_BY_CELL_KIND[config.cell_kind]
-    shape = ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
-    return Offer(describe(config), config.task, shape, tuple(config.labels or ()))
+    return Offer(
+        describe(config),
+        config.task,
+        config.num_layers,
+        config.bidirectional,
+        config.hidden_size,
+        quantities,
+        tuple(config.labels or ()),
+    )
 
 
 def describe(config: rnnviz.ModelConfig) -> str:
@@ -86,7 +81,8 @@ def server_offers() -> dict[str, tuple[str, Offer]]:
     for source in cli_model_sources():
         model = read_config(source)[0] if Path(source).is_dir() else shared_model(source)
         name = model.name
-        offered[name if name not in offered else f"{name} ({source})"] = (source, offer(model))
+        entry = replace(offer(model), opened=True)
+        offered[name if name not in offered else f"{name} ({source})"] = (source, entry)
     return offered
 
 
@@ -95,7 +91,7 @@ def session_uploads() -> dict[str, rnnviz.LoadedModel]:
     return st.session_state.setdefault(UPLOADS, {})
 
 
-def catalogue() -> dict[str, Offer]:
+def offers() -> dict[str, Offer]:
     """Every model this session can choose, by name."""
     offered = {name: entry for name, (_, entry) in server_offers().items()}
     offered.update({name: offer(model) for name, model in session_uploads().items()})
@@ -122,20 +118,40 @@ def _server_model(source: str, untrained_seed: int | None) -> rnnviz.LoadedModel
     )
 
 
-@st.cache_resource(max_entries=256)
 def _shared_run(source: str, text: str, untrained_seed: int | None = None) -> TextRun:
-    """A trace computed once per (model, text) and reused while only the view changes."""
-    return inspect_text(_server_model(source, untrained_seed), text, truncate=True)
+    """A trace computed once per (model, text) and reused while only the view changes; kept in the
+    server's memory budget, within the limits of one run."""
+    return budget.kept(
+        budget.SHARED,
+        ("run", source, text, untrained_seed),
+        lambda: _inspect(_server_model(source, untrained_seed), text),
+    )
 
 
-@st.cache_resource(max_entries=256)
+def _inspect(loaded: rnnviz.LoadedModel | CustomModel, text: str) -> TextRun:
+    """`inspect_text` within one run's limits; a run expected to take a second or more says so (a
+    spinner on every run would add an element and a thread to each sentence's rerun)."""
+    limits = budget.run_limits()
+    if estimated_seconds(loaded, text, limits) < 1:
+        return inspect_text(loaded, text, truncate=True, limits=limits)
+    with st.spinner("Reading the text through the model…", show_time=True):
+        return inspect_text(loaded, text, truncate=True, limits=limits)
+
+
 def _shared_exactness(
     source: str, text: str, untrained_seed: int | None = None
 ) -> Exactness | None:
     loaded = _server_model(source, untrained_seed)
+    run = _shared_run(source, text, untrained_seed)
     if not isinstance(loaded, rnnviz.LoadedModel):
-        return None
-    return run_exactness(loaded, _shared_run(source, text, untrained_seed))
+        # An entry point's nn.*Cell loop: h and c rebuilt from the recorded gates vs the cell's own.
+        error = loop_exactness(run.trace, run.recurrent_call.prefix)
+        return None if error is None else Exactness(error, {"h, c from gates": error})
+    return budget.kept(
+        budget.SHARED,
+        ("exactness", source, text, untrained_seed),
+        lambda: run_exactness(loaded, run),
+    )
 
 
 def can_untrain(name: str) -> bool:
@@ -158,7 +174,8 @@ def text_run(name: str, text: str, untrained_seed: int | None = None) -> TextRun
     if name not in uploads:
         return _shared_run(server_offers()[name][0], text, untrained_seed)
     return _session_cached(
-        ("run", name, text), lambda: inspect_text(uploads[name], text, truncate=True)
+        ("run", name, text),
+        lambda: _inspect(uploads[name], text),
     )
 
 
@@ -173,13 +190,10 @@ def exactness(name: str, text: str, untrained_seed: int | None = None) -> Exactn
 
 
 def _session_cached(key: tuple, compute):
-    """What this session computed for its uploads, kept (a bounded number) until it uploads again."""
-    kept = st.session_state.setdefault(UPLOAD_RUNS, {})
-    if key not in kept:
-        if len(kept) >= UPLOAD_RUNS_KEPT:
-            kept.clear()
-        kept[key] = compute()
-    return kept[key]
+    """What this session computed for its uploads, kept in the server's budget as its own (the
+    upload's identity in the key: a new upload of the same name is another model)."""
+    module = id(session_uploads()[key[1]].module)
+    return budget.kept(budget.session_id(), (*key, module), compute)
 
 
 def load_uploaded_model() -> None:
@@ -197,8 +211,13 @@ def load_uploaded_model() -> None:
         st.session_state[UPLOAD_MESSAGE] = f"Could not load the model: {error}"
         return
     name = f"upload: {loaded.config.name}"
-    session_uploads()[name] = loaded
-    st.session_state.pop(UPLOAD_RUNS, None)
+    uploads = session_uploads()
+    try:
+        budget.keep_upload(name, loaded, len(uploads) - (name in uploads))
+    except RnnvizError as error:
+        st.session_state[UPLOAD_MESSAGE] = f"Could not keep the model: {error}"
+        return
+    uploads[name] = loaded
     st.session_state[UPLOAD_MESSAGE] = ""
     st.session_state["model"] = name
     start_model(loaded.config.task, tuple(loaded.config.labels or ()))

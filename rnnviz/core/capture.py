@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from rnnviz.core import cells, layout
+from rnnviz.core.cell_loops import recording_cell_loops, split_edits
 from rnnviz.core.cells import (
     RECURRENT_MODULES,
     CellWeights,
@@ -82,6 +83,7 @@ def capture(
     outer = _ACTIVE_RECORDERS.get() or {}
     recorders: dict[int, Callable] = {}
     modules: list[nn.Module] = []
+    loop_edits, edits = split_edits(model, edits)  # cells in a loop edit their own steps
     planned = _planned_edits(model, edits) if edits else {}
     for path, module in model.named_modules():
         if not isinstance(module, RECURRENT_MODULES):
@@ -104,7 +106,11 @@ def capture(
     token = _ACTIVE_RECORDERS.set({**outer, **recorders})
     _instrument(modules)
     try:
-        yield trace
+        # Cells called in a loop and hand-written cells (rnnviz.core.cell_loops).
+        with recording_cell_loops(
+            model, trace, detach, lambda name: _wanted(name, patterns), loop_edits
+        ):
+            yield trace
     finally:
         _ACTIVE_RECORDERS.reset(token)
         _uninstrument(modules)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from rnnviz import figures
 from rnnviz.analysis.inspection import TextRun
-from rnnviz.app.state import ALIGNMENTS, ViewState
+from rnnviz.app.state import ALIGNMENTS, ViewInputs
 from rnnviz.app.widgets import chosen_units
 from rnnviz.errors import RnnvizError
 
@@ -16,11 +16,12 @@ from rnnviz.errors import RnnvizError
 def actual_next_probability(run: TextRun) -> np.ndarray:
     """P(token t+1 | tokens ≤ t) for every position but the last: how well a language model foresaw the text."""
     following = np.asarray(run.encoding.ids[1:])
-    return run.predictions[np.arange(len(following)), following]
+    return run.predictions[np.arange(len(following)), run.prediction_columns(following)]
 
 
-def render(run: TextRun, state: ViewState, text_run) -> None:
+def render(inputs: ViewInputs) -> None:
     """`text_run(text)` reads another text with the same model."""
+    run, state, text_run = inputs.run, inputs.state, inputs.other_text
     st.text_input("second sentence", key="text2")
     try:
         other = text_run(state.text2)

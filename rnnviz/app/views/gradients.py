@@ -13,6 +13,7 @@ import streamlit as st
 
 from rnnviz.analysis.gradients import Attributions, GradientFlow, gradient_flow, token_attributions
 from rnnviz.analysis.inspection import TextRun
+from rnnviz.app.state import ViewInputs
 from rnnviz.core.quantities import layer_key
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import readable_number, token_labels
@@ -84,25 +85,22 @@ def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
         top,
         key="grad_token",
         format_func=lambda i: (
-            f"{loaded.tokenizer.itos[i]!r} (p = {run.predictions[position][i]:.3f})"
+            f"{loaded.tokenizer.itos[i]!r} "
+            f"(p = {run.predictions[position][run.prediction_columns([i])[0]]:.3f})"
         ),
     )
     return int(target), int(position)
 
 
-def render(
-    loaded: LoadedModel,
-    run: TextRun,
-    layer: int,
-    direction: str,
-    load_model: Callable[[str], LoadedModel],
-) -> None:
+def render(inputs: ViewInputs) -> None:
     """Draw the gradients view for `run` (the text as `loaded` read it).
 
     layer, direction: the layer and direction the rest of the page shows; their curves are
     named in the summary line. load_model(name) loads a bundled model for the side-by-side
-    comparison (pass the app's cached loader); models that are not bundled are skipped.
+    comparison (the app's cached loader); models that are not bundled are skipped.
     """
+    loaded, run, load_model = inputs.model, inputs.recorded, inputs.load_model
+    layer, direction = inputs.state.layer, inputs.state.direction
     labels = token_labels(run.tokens, run.encoding.unknown)
     ids = tuple(run.encoding.ids)
     left, right = st.columns([3, 1])

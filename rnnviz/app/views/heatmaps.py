@@ -10,7 +10,7 @@ from rnnviz import figures
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.ordering import unit_order
 from rnnviz.analysis.predict import sample_continuation
-from rnnviz.app.state import ViewState
+from rnnviz.app.state import ViewInputs, ViewState
 from rnnviz.app.widgets import chosen_units, clickable_heatmap
 
 # Beyond this many cells per panel the click layer (a point per cell in every panel) makes the chart's
@@ -82,7 +82,8 @@ def shown_units_note(run: TextRun, state: ViewState, order: np.ndarray) -> str:
     return note + "."
 
 
-def render(model, run: TextRun, state: ViewState) -> None:
+def render(inputs: ViewInputs) -> None:
+    model, run, state = inputs.model, inputs.run, inputs.state
     prediction_panel(model, run)
     recorded = run.recurrent_call
     labels = figures.token_labels(run.tokens, run.encoding.unknown)

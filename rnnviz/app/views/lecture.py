@@ -14,7 +14,14 @@ import streamlit as st
 from rnnviz import figures
 from rnnviz.analysis import lecture
 from rnnviz.analysis.inspection import TextRun
-from rnnviz.app.state import PLAYING, ViewState, choose_step, unit_is_automatic, write_url
+from rnnviz.app.state import (
+    PLAYING,
+    ViewInputs,
+    ViewState,
+    choose_step,
+    unit_is_automatic,
+    write_url,
+)
 from rnnviz.app.widgets import unit_series
 from rnnviz.figures.lecture import cell_diagram
 
@@ -90,7 +97,8 @@ def _toggle_play(order: list[int]) -> None:
     st.session_state[RERUN_PAGE] = True  # the timer is set by the whole page
 
 
-def render(run: TextRun, state: ViewState) -> None:
+def render(inputs: ViewInputs) -> None:
+    run, state = inputs.run, inputs.state
     st.markdown(LECTURE_CSS, unsafe_allow_html=True)
     if state.present:
         st.markdown(PRESENTER_CSS, unsafe_allow_html=True)

@@ -4,13 +4,15 @@ later quantity. The lesson's preset clamps the units that matter most to "not" o
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import streamlit as st
 
 from rnnviz import figures
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.interventions import EditEffect, edit_effect
-from rnnviz.app.state import EDIT_KINDS, EDIT_STEPS, EDIT_UNITS, ViewState, choose_step
+from rnnviz.app.state import EDIT_KINDS, EDIT_STEPS, EDIT_UNITS, ViewInputs, ViewState, choose_step
 from rnnviz.app.widgets import ablation_ranking, chosen_units
 from rnnviz.core.edits import Edit
 from rnnviz.core.quantities import LABELS
@@ -22,6 +24,8 @@ UNIT_CHOICES = {
     "top": "the top k by effect",
 }
 STEP_CHOICES = {"from": "from the selected token on", "at": "at the selected token only"}
+# Beyond it an edit only shows float overflow: a state scaled by 1e308 is inf, a prediction nan.
+MAX_EDIT_VALUE = 1e4
 KIND_CHOICES = {"set": "set to", "scale": "multiply by"}
 NEGATION_PRESET = dict(
     text="the movie was not good",
@@ -66,7 +70,8 @@ def edited_units(model, run: TextRun, state: ViewState, name: str) -> tuple[list
     )
 
 
-def render(model, run: TextRun, state: ViewState) -> None:
+def render(inputs: ViewInputs) -> None:
+    model, run, state = inputs.model, inputs.recorded, inputs.state
     recorded = run.recurrent_call
     st.button(
         "Lesson example: on 'the movie was not good', zero the cell state of the 40 units that matter most "
@@ -114,6 +119,19 @@ def render(model, run: TextRun, state: ViewState) -> None:
         value = float(state.edit_value)
     except ValueError:
         st.warning(f"value: '{state.edit_value}' is not a number")
+        return
+    if not math.isfinite(value) or abs(value) > MAX_EDIT_VALUE:
+        st.warning(
+            f"value: {state.edit_value} is outside what an edit can show: give a number between "
+            f"−{MAX_EDIT_VALUE:g} and {MAX_EDIT_VALUE:g} (gates lie in [0, 1], states in [−1, 1])"
+        )
+        return
+    if run.prefixes is not None:
+        st.info(
+            "What if reruns the model on every prefix of this text, which is longer than this "
+            f"server runs at once (predictions after the first {run.prefixes} tokens only, see the "
+            "notice above): try a shorter text."
+        )
         return
     name = recorded.name(state.layer, state.direction, state.edit_quantity)
     units, which = edited_units(model, run, state, name)
