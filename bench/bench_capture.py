@@ -2,6 +2,10 @@
 
 2-layer LSTM (E=64, H=256) at (batch 1, time 50) — the interactive case — and
 (batch 256, time 100) — the corpus case; on CPU, and on CUDA when present.
+Then the bundled models on the app's texts: the default sentence on sst2-lstm and a 2,000-character
+passage on shakespeare-char-lstm, captured with the long-sequence anchoring (capture.ANCHOR_STEPS,
+the LSTM run in chunks whose final c the rebuilt recursion restarts from) and without it, interleaved
+in one run, with the exactness badge's number for each.
 Run: python bench/bench_capture.py [--repeats N]
 """
 
@@ -15,19 +19,23 @@ import torch
 from torch import nn
 
 import rnnviz
+from rnnviz.analysis.inspection import inspect_text
+from rnnviz.core import capture as capture_module
+from rnnviz.core.exactness import run_exactness
+from rnnviz.settings import shared_data_dir
 
 SIZES = [(1, 50), (256, 100)]
 
 
-def _timed(fn, device, repeats):
+def _timed(fn, device, repeats, clock=time.perf_counter):
     def once():
         if device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return time.perf_counter() - start
+        return clock() - start
 
     for _ in range(3):
         once()
@@ -60,12 +68,73 @@ def bench(device: torch.device, repeats: int) -> None:
         )
 
 
+def _passage(loaded, characters: int = 2000) -> str:
+    """The first 2,000 characters of Tiny Shakespeare (seeded vocabulary characters without it)."""
+    path = shared_data_dir() / "tinyshakespeare" / "input.txt"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")[:characters]
+    generator = torch.Generator().manual_seed(0)
+    picks = torch.randint(2, len(loaded.tokenizer.itos), (characters,), generator=generator)
+    return "".join(loaded.tokenizer.itos[i] for i in picks.tolist())
+
+
+def bench_bundled(repeats: int) -> None:
+    """Plain forward, capture without anchoring (before) and with it (after), interleaved."""
+    anchor_steps = capture_module.ANCHOR_STEPS
+    cases = [("sst2-lstm", None), ("shakespeare-char-lstm", _passage)]
+    for name, text_for in cases:
+        loaded = rnnviz.load(name)
+        text = "the movie was not good" if text_for is None else text_for(loaded)
+        ids = torch.tensor([loaded.encode(text).ids])
+
+        def plain():
+            with torch.no_grad():
+                loaded.module(ids)
+
+        def captured(steps):
+            def run():
+                capture_module.ANCHOR_STEPS = steps
+                with torch.no_grad(), rnnviz.capture(loaded.module):
+                    loaded.module(ids)
+
+            return run
+
+        # CPU time of this process as well as wall time: on a shared machine other jobs stretch the
+        # wall clock of whichever run they happen to overlap.
+        times = {(k, c): [] for k in ("plain", "before", "after") for c in ("wall", "cpu")}
+        runs = {"plain": plain, "before": captured(None), "after": captured(anchor_steps)}
+        for _ in range(repeats):
+            for label, run in runs.items():
+                times[label, "wall"] += _timed(run, torch.device("cpu"), 1)
+                times[label, "cpu"] += _timed(run, torch.device("cpu"), 1, time.process_time)
+        errors = {}
+        for label, steps in (("before", None), ("after", anchor_steps)):
+            capture_module.ANCHOR_STEPS = steps
+            errors[label] = run_exactness(loaded, inspect_text(loaded, text)).max_abs_error
+        capture_module.ANCHOR_STEPS = anchor_steps
+        print(
+            f"{name} ({ids.shape[1]} tokens), max error before {errors['before']:.1e}, "
+            f"after {errors['after']:.1e}; medians of {repeats}:"
+        )
+        for clock in ("wall", "cpu"):
+            p, b, a = (statistics.median(times[k, clock]) for k in ("plain", "before", "after"))
+            print(
+                f"  {clock:4s}: plain {p * 1e3:7.2f} ms | capture before {b * 1e3:7.2f} ms "
+                f"({b / p:4.2f}x plain) | after {a * 1e3:7.2f} ms ({a / p:4.2f}x plain) | "
+                f"after/before {a / b:4.2f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--bundled-only", action="store_true", help="only the bundled models")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    bench(torch.device("cpu"), args.repeats)
+    if not args.bundled_only:
+        bench(torch.device("cpu"), args.repeats)
+    print(f"anchoring every {capture_module.ANCHOR_STEPS} steps (before: none), CPU:")
+    bench_bundled(args.repeats)
     if torch.cuda.is_available():
         bench(torch.device("cuda"), args.repeats)
 

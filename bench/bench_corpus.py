@@ -46,7 +46,7 @@ def shakespeare_model(corpus_text: str) -> tuple[LoadedModel, str]:
         name="shakespeare-shape",
         description="",
         task="language_model",
-        cell="lstm",
+        cell_kind="lstm",
         vocab_size=tokenizer.vocab_size,
         embedding_dim=64,
         hidden_size=256,

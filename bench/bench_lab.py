@@ -25,7 +25,7 @@ import torch
 from rnnviz.training.lab_model import LabConfig
 from rnnviz.training.lab_run import train
 
-CELLS = ("rnn", "gru", "lstm")
+CELLS = ("rnn_tanh", "gru", "lstm")
 
 
 def run(config: LabConfig) -> float:
@@ -33,10 +33,10 @@ def run(config: LabConfig) -> float:
     progress = train(config).progress
     wall = time.perf_counter() - start
     init = (
-        config.gate_init if config.cell != "rnn" else "-"
+        config.gate_init if config.cell_kind != "rnn_tanh" else "-"
     )  # a plain RNN has no gate to initialise
     print(
-        f"{config.cell:<5} {config.n:>4} {config.seed:>4} {init:<8} {progress.step:>6} {progress.accuracy:>9.1%} "
+        f"{config.cell_kind:<5} {config.n:>4} {config.seed:>4} {init:<8} {progress.step:>6} {progress.accuracy:>9.1%} "
         f"{wall:>7.1f}  {progress.reason}",
         flush=True,
     )
@@ -72,7 +72,7 @@ def main() -> None:
     header = f"{'cell':<5} {'N':>4} {'seed':>4} {'init':<8} {'steps':>6} {'accuracy':>9} {'wall s':>7}  ended"
     print(header)
     accuracy = {
-        cell: [run(replace(defaults, cell=cell, seed=seed)) for seed in args.seeds]
+        cell: [run(replace(defaults, cell_kind=cell, seed=seed)) for seed in args.seeds]
         for cell in CELLS
     }
     print(
@@ -88,10 +88,14 @@ def main() -> None:
         print(f"\nsweep over N, seed {args.seeds[0]}\n{header}")
         for cell in CELLS:
             for n in args.lengths:
-                run(replace(defaults, cell=cell, n=n, seed=args.seeds[0]))
+                run(replace(defaults, cell_kind=cell, n=n, seed=args.seeds[0]))
         run(
             replace(
-                defaults, cell="lstm", n=max(args.lengths), seed=args.seeds[0], gate_init="pytorch"
+                defaults,
+                cell_kind="lstm",
+                n=max(args.lengths),
+                seed=args.seeds[0],
+                gate_init="pytorch",
             )
         )
 

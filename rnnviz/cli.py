@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from rnnviz.core.quantities import CELL_KINDS
 from rnnviz.errors import RnnvizError
 
 Register = Callable[[argparse._SubParsersAction], None]
@@ -61,7 +62,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--text-column", default="text")
     g.add_argument("--label-column", default="label")
     g.add_argument("--name", default=None, help="model name (default: the file's stem)")
-    g.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+    g.add_argument("--cell", dest="cell_kind", choices=CELL_KINDS, default="lstm")
     g.add_argument("--epochs", type=int, default=5)
     g.add_argument("--hidden-size", type=int, default=128)
     g.add_argument("--batch-size", type=int, default=64)
@@ -87,7 +88,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             text_column=args.text_column,
             label_column=args.label_column,
             name=args.name,
-            cell=args.cell,
+            cell_kind=args.cell_kind,
             val_fraction=args.val_fraction,
             seed=args.seed,
             max_epochs=args.epochs,
@@ -143,7 +144,7 @@ def models_table() -> list[list[str]]:
             [
                 name,
                 cfg.task,
-                cfg.cell,
+                cfg.cell_kind,
                 layers,
                 str(cfg.hidden_size),
                 *[_fmt(cfg.metrics.get(k)) for k, _ in _TABLE_METRICS],

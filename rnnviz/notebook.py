@@ -30,6 +30,7 @@ from rnnviz import figures
 from rnnviz.analysis.ordering import ORDERINGS, shown_units, unit_order
 from rnnviz.core.capture import capture
 from rnnviz.core.cell_loops import HookPoint, cell_layers, loop_exactness
+from rnnviz.core.cells import RECURRENT_MODULES, cell_kind
 from rnnviz.core.exactness import EXACT_WITHIN, capture_exactness
 from rnnviz.core.trace import RecordedCall, Trace
 from rnnviz.errors import RnnvizError
@@ -188,7 +189,7 @@ def show(
         raise RnnvizError(f"unit {unit} does not exist: the layer has {hidden.shape[1]} units")
     rows = shown_units(unit_order(hidden, order, unit), units or hidden.shape[1], unit)
     heatmaps = figures.quantity_grid(
-        {q: states(q) for q in record.quantities}, labels, record.cell, rows
+        {q: states(q) for q in record.quantities}, labels, record.cell_kind, rows
     )
     timeline = figures.unit_timeline(
         {q: states(q)[:, unit] for q in record.quantities}, labels, unit
@@ -510,12 +511,9 @@ def save_for_app(
         _recurrent_for_app(model),
         _only(model, nn.Linear),
     )
-    cell = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}.get(type(recurrent))
     problems = []
-    if cell is None:
+    if not isinstance(recurrent, RECURRENT_MODULES):
         problems.append(f"{type(recurrent).__name__} is not nn.RNN, nn.LSTM or nn.GRU")
-    if getattr(recurrent, "nonlinearity", "tanh") != "tanh":
-        problems.append("the app's RNN uses tanh, this one relu")
     if getattr(recurrent, "proj_size", 0) or not recurrent.bias:
         problems.append("the app's format has no LSTM projection and always has biases")
     if recurrent.input_size != embedding.embedding_dim:
@@ -538,7 +536,7 @@ def save_for_app(
         name=name or Path(folder).name,
         description=description,
         task="classifier",
-        cell=cell,
+        cell_kind=cell_kind(recurrent),
         vocab_size=len(rows),
         embedding_dim=embedding.embedding_dim,
         hidden_size=recurrent.hidden_size,

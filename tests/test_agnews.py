@@ -89,7 +89,7 @@ def test_the_held_out_dev_part_is_seeded_disjoint_and_complete():
     assert hold_out(rows, 0.1, seed=0) == (train, dev) and hold_out(rows, 0.1, seed=1)[1] != dev
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm"])
 @pytest.mark.parametrize("pooling", ["mean", "max"])
 def test_a_pooled_classifier_reads_only_each_texts_own_tokens_and_its_prediction_after_token_t_is_the_prefix(
     cell, pooling
@@ -100,7 +100,7 @@ def test_a_pooled_classifier_reads_only_each_texts_own_tokens_and_its_prediction
         name="pooled",
         description="",
         task="classifier",
-        cell=cell,
+        cell_kind=cell,
         vocab_size=32,
         embedding_dim=6,
         hidden_size=5,

@@ -212,7 +212,7 @@ def test_gates_follow_weights_changed_in_place_between_captures(cell):
     [
         (
             "layer1.backward.*",
-            {f"layer1.backward.{q}" for q in rnnviz.core.trace.QUANTITIES_BY_CELL["lstm"]},
+            {f"layer1.backward.{q}" for q in rnnviz.core.trace.QUANTITIES_BY_CELL_KIND["lstm"]},
         ),
         (
             ["*.hidden", "layer0.forward.forget_gate"],
@@ -461,7 +461,7 @@ def test_numpy_view_matches_tensors():
     arrays = trace.numpy()
     assert set(arrays) == set(trace.names())
     assert arrays["layer0.forward.hidden"].dtype == np.float32
-    assert trace.call().cell == "rnn_tanh"
+    assert trace.call().cell_kind == "rnn_tanh"
     assert trace.call().quantities == ("hidden",)
 
 
@@ -556,3 +556,116 @@ def test_nested_capture_of_the_same_module_in_one_thread_is_refused():
             with rnnviz.capture(module):
                 pass
     assert "forward" not in module.__dict__
+
+
+LONG = 300  # longer than capture's anchoring chunk (128 steps): three chunks of 100
+
+
+@pytest.mark.parametrize(
+    "layout", ["batch_first", "time_first", "unbatched", "packed_one_length", "packed_lengths"]
+)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_long_lstm_sequences_are_exact_and_leave_the_output_bit_for_bit(layout, bidirectional):
+    """Past 128 steps an LSTM layer runs in chunks with its own (h, c) carried, and the rebuilt
+    c restarts from the module's c at each chunk end: the model's result must not change by a bit,
+    every quantity must still match the reference, and c_n must be the module's own."""
+    config = Config(
+        cell="lstm", num_layers=2, bidirectional=bidirectional, batch_first=layout != "time_first"
+    )
+    module = config.build()
+    lengths = {"unbatched": [LONG], "packed_lengths": [LONG, 90]}.get(layout, [LONG, LONG])
+    seqs = sequences(config, lengths)
+    hx = None if layout == "unbatched" else initial_states(config, len(seqs))
+    if layout == "unbatched":
+        inputs = seqs[0]
+    elif layout.startswith("packed"):
+        inputs = pack_sequence(seqs, enforce_sorted=False)
+    else:
+        inputs = torch.stack(seqs, dim=0 if config.batch_first else 1)
+    with torch.no_grad():
+        expected_output, (expected_h, expected_c) = module(inputs, hx)
+        with rnnviz.capture(module) as trace:
+            output, (h_n, c_n) = module(inputs, hx)
+    if layout.startswith("packed"):
+        output, expected_output = output.data, expected_output.data
+    if layout == "packed_lengths":  # not anchored; layer by layer, as for short sequences
+        assert_close(output, expected_output, "output")
+    else:
+        assert torch.equal(output, expected_output) and torch.equal(h_n, expected_h)
+        assert torch.equal(c_n, expected_c)
+    check_against_reference(module, trace, seqs, hx)
+    if layout != "packed_lengths":  # one length: each direction's last c is the module's c_n
+        c_n = c_n.reshape(config.num_layers * config.directions, len(seqs), -1)
+        for layer in range(config.num_layers):
+            for d, direction in enumerate(("forward", "backward")[: config.directions]):
+                cells = trace[f"layer{layer}.{direction}.cell"]
+                last = cells[:, -1] if d == 0 else cells[:, 0]
+                assert torch.equal(last, c_n[layer * config.directions + d])
+
+
+def test_long_lstm_with_projection_and_training_dropout_is_exact():
+    config = Config(cell="lstm", num_layers=2, proj_size=3, dropout=0.5)
+    module = config.build()
+    seqs = sequences(config, [LONG, LONG])
+    hx = initial_states(config, 2)
+    check_against_reference(module, captured(module, seqs, hx), seqs, hx)
+    module.train()
+    with rnnviz.capture(module) as trace:
+        output, (h_n, c_n) = module(torch.stack(seqs))
+    assert_close(trace["layer1.forward.hidden"], output, "output")
+    assert torch.equal(trace["layer0.forward.cell"][:, -1], c_n[0])
+    assert torch.equal(trace["layer1.forward.cell"][:, -1], c_n[1])
+
+
+def test_shorthand_keys_name_quantity_layer_direction_and_module():
+    """trace["cell", 1, "backward"] is the tensor named layer1.backward.cell: checked against the
+    reference's values and the literal full names; omitted parts default only where unambiguous."""
+    config = Config(cell="lstm", num_layers=2, bidirectional=True)
+    module = config.build()
+    seqs = sequences(config, [6])
+    trace = captured(module, seqs)
+    reference = reference_states(module, seqs[0])
+    assert_close(trace["cell", 1, "backward"][0], reference["layer1.backward.cell"], "shorthand")
+    assert trace["cell", 1, "backward"] is trace.tensors["layer1.backward.cell"]
+    assert trace["forget_gate", -1] is trace.tensors["layer1.forward.forget_gate"]  # forward
+    assert trace["hidden", 0] is trace.tensors["layer0.forward.hidden"]
+    assert trace["layer0.backward.hidden"] is trace.tensors["layer0.backward.hidden"]  # full names
+    with pytest.raises(KeyError, match=r"which layer\? .* has 2 \(0\.\.1"):
+        trace["cell"]  # two layers: no default
+    with pytest.raises(KeyError, match="records input_gate, forget_gate"):
+        trace["reset_gate", 0]
+    with pytest.raises(KeyError, match="layer 2 outside 0..1"):
+        trace["cell", 2]
+    with pytest.raises(KeyError, match="direction 'sideways'"):
+        trace["cell", 0, "sideways"]
+
+    one_layer = Config(cell="gru").build()
+    gru_trace = captured(one_layer, sequences(Config(cell="gru"), [4]))
+    assert gru_trace["update_gate"] is gru_trace.tensors["layer0.forward.update_gate"]
+    assert gru_trace["hidden"] is gru_trace.tensors["layer0.forward.hidden"]
+
+
+def test_shorthand_asks_which_module_when_a_trace_holds_several():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.GRU(5, 4, batch_first=True)
+            self.decoder = nn.LSTM(4, 3, batch_first=True)
+
+        def forward(self, x):
+            first, _ = self.encoder(x)
+            second, _ = self.encoder(x)
+            return self.decoder(first + second)
+
+    model = Twice().eval()
+    with torch.no_grad(), rnnviz.capture(model) as trace:
+        model(torch.randn(1, 6, 5))
+    with pytest.raises(KeyError, match=r"which module\? .*'encoder', 'encoder\[1\]', 'decoder'"):
+        trace["hidden", 0]
+    assert (
+        trace["hidden", 0, "forward", "encoder[1]"]
+        is trace.tensors["encoder[1].layer0.forward.hidden"]
+    )
+    assert trace["cell", 0, "forward", "decoder"] is trace.tensors["decoder.layer0.forward.cell"]
+    with pytest.raises(KeyError, match="no recorded module 'head'"):
+        trace["hidden", 0, "forward", "head"]

@@ -68,7 +68,7 @@ def test_a_batched_loop_over_each_cell_kind_records_every_quantity_as_the_refere
     with torch.no_grad(), rnnviz.capture(model) as trace:
         model(x, state)
     (record,) = trace.calls
-    assert (record.path, record.cell, record.num_layers, record.bidirectional) == (
+    assert (record.path, record.cell_kind, record.num_layers, record.bidirectional) == (
         "cell",
         kind.replace("_no_bias", ""),
         1,
@@ -292,7 +292,7 @@ def test_a_hand_written_lstm_declares_its_gates_with_hook_points_and_they_match_
     with torch.no_grad(), rnnviz.capture(model) as trace:
         model(x)
     (record,) = trace.calls
-    assert (record.path, record.cell, record.hidden_size) == ("encoder", "lstm", 4)
+    assert (record.path, record.cell_kind, record.hidden_size) == ("encoder", "lstm", 4)
     worst = max(
         _compare(
             trace, "encoder", 0, "forward", _reference_hand_written_lstm(model.encoder, x[b]), b
@@ -311,7 +311,7 @@ def test_a_hand_written_gru_cell_in_a_loop_matches_the_reference_in_pytorchs_con
         h = torch.zeros(2, 4)
         for t in range(5):
             h = cell(x[:, t], h)
-    assert trace.call().cell == "gru"
+    assert trace.call().cell_kind == "gru"
     w, b = cell.reset_update.weight.detach().double(), cell.reset_update.bias.detach().double()
     wx, bx = cell.candidate_x.weight.detach().double(), cell.candidate_x.bias.detach().double()
     wh, bh = cell.candidate_h.weight.detach().double(), cell.candidate_h.bias.detach().double()

@@ -44,7 +44,7 @@ def char_model(hidden=6, layers=2, seed=0) -> LoadedModel:
         name="tiny-lm",
         description="",
         task="language_model",
-        cell="lstm",
+        cell_kind="lstm",
         vocab_size=tokenizer.vocab_size,
         embedding_dim=5,
         hidden_size=hidden,
@@ -60,7 +60,7 @@ def word_model() -> LoadedModel:
         name="tiny-bigru",
         description="",
         task="classifier",
-        cell="gru",
+        cell_kind="gru",
         vocab_size=tokenizer.vocab_size,
         embedding_dim=4,
         hidden_size=5,
@@ -161,7 +161,7 @@ def test_streamed_statistics_equal_brute_force_numpy_over_an_independent_referen
     gates = {
         "lstm": ("input_gate", "forget_gate", "output_gate"),
         "gru": ("reset_gate", "update_gate"),
-    }[loaded.config.cell]
+    }[loaded.config.cell_kind]
     seen = {(s.layer, s.direction, s.gate) for s in index.saturation}
     directions = ("forward", "backward")[: loaded.config.num_directions]
     assert seen == {
@@ -213,7 +213,7 @@ def planted_model() -> LoadedModel:
         name="planted",
         description="",
         task="language_model",
-        cell="lstm",
+        cell_kind="lstm",
         vocab_size=vocab,
         embedding_dim=vocab,
         hidden_size=4,

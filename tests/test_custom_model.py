@@ -131,7 +131,7 @@ def test_entry_points_may_hold_cells_in_a_loop_and_a_model_without_any_recurrenc
 
     model = load_entry_point("custom_entry_point:build_cell_model")
     run = inspect_text(model, "abcd")
-    assert run.recurrent_call.cell == "lstm" and run.recurrent_call.bidirectional
+    assert run.recurrent_call.cell_kind == "lstm" and run.recurrent_call.bidirectional
     # retention reads the loop's forget gates like a layer's: R[s→t] = ∏_{k=s+1..t} f_k
     forget = run.states(0, "forward", "forget_gate")[:, 2]
     retained = text_retention(run, 0, "forward", unit=2).unit_matrix

@@ -21,7 +21,7 @@ from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
 
 import rnnviz
 from rnnviz import Edit, RnnvizError
-from rnnviz.core.trace import QUANTITIES_BY_CELL
+from rnnviz.core.trace import QUANTITIES_BY_CELL_KIND
 
 
 def reference_edit(edits: list[Edit], b: int):
@@ -110,7 +110,7 @@ def test_scaling_every_quantity_by_one_reproduces_the_module_outputs(
         f"layer{k}.{d}.{q}"
         for k in range(2)
         for d in ("forward", "backward")[: config.directions]
-        for q in QUANTITIES_BY_CELL[cell]
+        for q in QUANTITIES_BY_CELL_KIND[cell]
     ]
     with torch.no_grad():
         expected_output, expected_final = module(batch, hx)
@@ -137,7 +137,7 @@ def test_setting_one_unit_to_the_value_it_already_has_changes_nothing(cell):
         expected_output, _ = module(batch)
         with rnnviz.capture(module) as plain:
             module(batch)
-    quantity = QUANTITIES_BY_CELL[cell][0]
+    quantity = QUANTITIES_BY_CELL_KIND[cell][0]
     name = f"layer0.backward.{quantity}"
     value = float(plain[name][0, 2, 3])
     trace, output, _ = edited(module, batch, None, [Edit(name, units=[3], steps=2, value=value)])
@@ -302,7 +302,7 @@ def test_packed_sequences_take_negative_steps_from_each_sequence_end(cell):
     lengths = [3, 7, 1, 5]
     seqs = sequences(config, lengths)
     hx = initial_states(config, len(seqs))
-    quantity = QUANTITIES_BY_CELL[cell][0]
+    quantity = QUANTITIES_BY_CELL_KIND[cell][0]
     edits = [
         Edit(f"layer0.forward.{quantity}", units=[1, 3], steps=-1, value=0.3),
         Edit(f"layer1.backward.{quantity}", steps=slice(0, 2), scale=-0.5),
@@ -480,7 +480,7 @@ def edit_strategy(config: Config, max_length: int):
         f"layer{k}.{d}.{q}"
         for k in range(config.num_layers)
         for d in ("forward", "backward")[: config.directions]
-        for q in QUANTITIES_BY_CELL[config.cell]
+        for q in QUANTITIES_BY_CELL_KIND[config.cell]
     ]
     steps = st.one_of(
         st.none(),

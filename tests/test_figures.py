@@ -37,7 +37,7 @@ def test_sigmoid_gates_use_a_fixed_zero_to_one_range(gate):
 
 @pytest.mark.parametrize("quantity", ["cell_gate", "new_gate", "hidden"])
 def test_tanh_quantities_are_centred_on_zero_from_minus_one_to_one(quantity):
-    scale = colour_scale(quantity, np.array([[0.1, -0.05]]), cell="lstm")
+    scale = colour_scale(quantity, np.array([[0.1, -0.05]]), cell_kind="lstm")
     assert (scale.zmin, scale.zmax) == (-1.0, 1.0)
 
 
@@ -47,7 +47,7 @@ def test_cell_state_range_is_symmetric_around_zero_and_covers_the_values():
 
 
 def test_relu_hidden_state_is_non_negative_scale():
-    scale = colour_scale("hidden", np.array([[0.0, 7.5]]), cell="rnn_relu")
+    scale = colour_scale("hidden", np.array([[0.0, 7.5]]), cell_kind="rnn_relu")
     assert (scale.zmin, scale.zmax) == (0.0, 7.5)
 
 

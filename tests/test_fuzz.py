@@ -53,12 +53,14 @@ def check_figures(run) -> None:
             order = unit_order(values, ordering, 0)
             assert sorted(order) == list(range(values.shape[1]))
         figure = figures.quantity_heatmap(
-            values, labels, quantity, record.cell, order[:16], (0, 0), clickable=True
+            values, labels, quantity, record.cell_kind, order[:16], (0, 0), clickable=True
         )
         assert np.isfinite(np.asarray(figure.data[0].z, dtype=float)).all()
         assert heatmap_csv(values, run.tokens, order).count("\n") == values.shape[1] + 1
     series = {q: run.states(0, "forward", q)[:, 0] for q in record.quantities}
-    lines = lecture.written_update(record.cell, lecture.unit_step(series, len(run.tokens) - 1, 0))
+    lines = lecture.written_update(
+        record.cell_kind, lecture.unit_step(series, len(run.tokens) - 1, 0)
+    )
     assert all("nan" not in line for line in lines)
     html_text = figures.coloured_tokens_html(
         run.tokens, series["hidden"], figures.colour_scale("hidden", series["hidden"])

@@ -137,7 +137,7 @@ def tiny_language_model(folder) -> str:
         name="tiny-lm",
         description="",
         task="language_model",
-        cell="gru",
+        cell_kind="gru",
         vocab_size=tok.vocab_size,
         embedding_dim=4,
         hidden_size=6,
@@ -191,7 +191,7 @@ def test_lab_trains_in_the_background_then_shows_the_model_inside_and_offers_the
     at.button(key="lab_train").click().run()
     assert_clean(at)
     job = at.session_state["lab_job"]
-    assert job.config.cell == "lstm" and job.config.n == 5 and job.config.hidden_size == 8
+    assert job.config.cell_kind == "lstm" and job.config.n == 5 and job.config.hidden_size == 8
     progress = job.wait(timeout=60)
     assert progress.finished and progress.state == "done"
     at.run()
@@ -210,7 +210,7 @@ def test_lab_trains_in_the_background_then_shows_the_model_inside_and_offers_the
 
 
 def test_lab_stop_button_ends_a_running_job():
-    at = lab(lab_cell="rnn", lab_n=60, lab_budget=60, lab_max_steps=100_000, lab_target=1.0)
+    at = lab(lab_cell="rnn_tanh", lab_n=60, lab_budget=60, lab_max_steps=100_000, lab_target=1.0)
     at.button(key="lab_train").click().run()
     job = at.session_state["lab_job"]
     assert not job.snapshot().finished

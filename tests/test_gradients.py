@@ -38,7 +38,7 @@ from rnnviz.models.architectures import LoadedModel, ModelConfig, build_module, 
 from rnnviz.models.tokenizers import CharTokenizer, WordTokenizer
 
 SENTENCE = "the movie was not good at all"
-CELLS = ["lstm", "gru", "rnn"]
+CELLS = ["lstm", "gru", "rnn_tanh"]
 
 
 def classifier(
@@ -49,7 +49,7 @@ def classifier(
         name=f"tiny-{cell}",
         description="",
         task="classifier",
-        cell=cell,
+        cell_kind=cell,
         vocab_size=tok.vocab_size,
         embedding_dim=5,
         hidden_size=6,
@@ -71,7 +71,7 @@ def language_model(cell: str, num_layers: int = 1) -> LoadedModel:
         name="tiny-lm",
         description="",
         task="language_model",
-        cell=cell,
+        cell_kind=cell,
         vocab_size=tok.vocab_size,
         embedding_dim=4,
         hidden_size=5,
@@ -378,11 +378,11 @@ def test_bundled_lstm_integrated_gradients_are_complete_and_flow_is_exact():
 
 def test_position_is_refused_for_classifiers_and_checked_for_language_models():
     with pytest.raises(RnnvizError, match="language models only"):
-        gradient_flow(classifier("rnn"), [2, 3], position=0)
+        gradient_flow(classifier("rnn_tanh"), [2, 3], position=0)
     with pytest.raises(RnnvizError, match="outside the text"):
-        gradient_flow(language_model("rnn"), [2, 3], position=2)
+        gradient_flow(language_model("rnn_tanh"), [2, 3], position=2)
     with pytest.raises(RnnvizError, match="out of range"):
-        token_attributions(classifier("rnn"), [2, 3], target=3)
+        token_attributions(classifier("rnn_tanh"), [2, 3], target=3)
 
 
 def test_flow_figures_show_log_norms_per_layer_and_log_axes():
@@ -412,7 +412,7 @@ def test_flow_figures_show_log_norms_per_layer_and_log_axes():
 
 
 def test_attribution_figures_show_both_methods_and_escape_tokens():
-    loaded = classifier("rnn")
+    loaded = classifier("rnn_tanh")
     ids = ids_of(loaded, "not good")
     attributions = token_attributions(loaded, ids, target=1)
     bars = attribution_bars(attributions, ["not ·0", "good ·1"])

@@ -30,7 +30,7 @@ def tiny_language_model(tmp_path_factory):
         name="tiny-lm",
         description="test",
         task="language_model",
-        cell="lstm",
+        cell_kind="lstm",
         vocab_size=tokenizer.vocab_size,
         embedding_dim=4,
         hidden_size=6,

@@ -90,21 +90,23 @@ def test_tasks_and_initialisation_depend_on_the_seed_alone():
         a, b = task.generate(7, 16, generator(3)), task.generate(7, 16, generator(3))
         assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
     torch.manual_seed(123)  # the global RNG must not matter
-    first = build_lab_model(LabConfig(cell="gru", seed=5)).state_dict()
+    first = build_lab_model(LabConfig(cell_kind="gru", seed=5)).state_dict()
     torch.manual_seed(456)
-    second = build_lab_model(LabConfig(cell="gru", seed=5)).state_dict()
+    second = build_lab_model(LabConfig(cell_kind="gru", seed=5)).state_dict()
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_chrono_initialisation_spreads_lstm_forget_biases_over_the_task_timescales():
-    config = LabConfig(cell="lstm", n=30, hidden_size=16)
+    config = LabConfig(cell_kind="lstm", n=30, hidden_size=16)
     rnn = build_lab_model(config).rnn
     H, T = 16, 32  # first_symbol: symbol, 30 distractors, "?"
     forget = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach()[H : 2 * H]
     inputs = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach()[:H]
     assert float(forget.min()) >= 0 and float(forget.max()) <= math.log(T - 1)
     torch.testing.assert_close(inputs, -forget)
-    plain = build_lab_model(LabConfig(cell="lstm", n=30, hidden_size=16, gate_init="pytorch")).rnn
+    plain = build_lab_model(
+        LabConfig(cell_kind="lstm", n=30, hidden_size=16, gate_init="pytorch")
+    ).rnn
     assert float(plain.bias_ih_l0.detach().abs().max()) <= 1 / math.sqrt(16)
 
 
@@ -137,10 +139,10 @@ def fused_reference_norms(model, task, batch) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "cell,task", [("rnn", "first_symbol"), ("gru", "brackets"), ("lstm", "adding")]
+    "cell,task", [("rnn_tanh", "first_symbol"), ("gru", "brackets"), ("lstm", "adding")]
 )
 def test_gradient_norm_per_timestep_equals_perturbing_the_fused_module(cell, task):
-    config = LabConfig(cell=cell, task=task, n=6, hidden_size=8)
+    config = LabConfig(cell_kind=cell, task=task, n=6, hidden_size=8)
     model = build_lab_model(config)
     batch = config.task_spec.generate(6, 5, generator(1))
     np.testing.assert_allclose(
@@ -162,7 +164,7 @@ def endless(**changes) -> LabConfig:
 
 def tiny(**changes) -> LabConfig:
     settings = dict(
-        cell="lstm",
+        cell_kind="lstm",
         n=3,
         hidden_size=12,
         batch_size=32,
@@ -211,7 +213,7 @@ def test_a_stopped_run_keeps_its_partial_progress_and_reads_as_stopped_not_done(
         and message.count("steps") == 1
     )
     assert f"{progress.fraction:.0%} of its budget" in message
-    done = TrainingJob(tiny(cell="gru")).wait(timeout=60)
+    done = TrainingJob(tiny(cell_kind="gru")).wait(timeout=60)
     assert done.state == "done" and done.fraction == 1.0
     assert (
         outcome_message(done).startswith("Done: reached")
@@ -220,7 +222,7 @@ def test_a_stopped_run_keeps_its_partial_progress_and_reads_as_stopped_not_done(
 
 
 def test_training_job_runs_in_the_background_and_publishes_its_progress():
-    job = TrainingJob(tiny(cell="gru"))
+    job = TrainingJob(tiny(cell_kind="gru"))
     progress = job.wait(timeout=60)
     assert progress.finished and progress.fraction == 1.0 and job.result is not None
     assert job.result.progress == progress
@@ -244,7 +246,7 @@ def test_a_job_reports_finished_only_once_its_trained_model_is_there(monkeypatch
         return result
 
     monkeypatch.setattr(lab_module, "train", slow_to_return)
-    job = TrainingJob(tiny(cell="gru"))
+    job = TrainingJob(tiny(cell_kind="gru"))
     assert returned.wait(timeout=60)
     assert not job.snapshot().finished and job.result is None
     release.set()
@@ -257,15 +259,15 @@ def test_a_job_whose_training_fails_reports_the_error_and_no_model(monkeypatch):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(importlib.import_module("rnnviz.training.lab_jobs"), "train", broken)
-    job = TrainingJob(tiny(cell="gru"))
+    job = TrainingJob(tiny(cell_kind="gru"))
     progress = job.wait(timeout=30)
     assert progress.state == "failed" and progress.reason == "RuntimeError: out of memory"
     assert job.result is None
 
 
 def test_invalid_lab_settings_are_user_errors():
-    with pytest.raises(RnnvizError, match="cell must be one of"):
-        LabConfig(cell="transformer")
+    with pytest.raises(RnnvizError, match="cell_kind must be one of"):
+        LabConfig(cell_kind="transformer")
     with pytest.raises(RnnvizError, match="n must be an integer"):
         LabConfig(n=0)
     with pytest.raises(RnnvizError, match="unknown keys"):
@@ -280,7 +282,7 @@ def test_inspection_of_a_trained_model_holds_every_quantity_for_the_heatmaps():
         inspection.tokens == result.config.task_spec.tokens(example.inputs[0])
         and len(inspection.tokens) == 5
     )
-    assert inspection.cell == "lstm"
+    assert inspection.cell_kind == "lstm"
     assert list(inspection.quantities) == [
         "input_gate",
         "forget_gate",
@@ -298,7 +300,7 @@ def test_inspection_of_a_trained_model_holds_every_quantity_for_the_heatmaps():
 
 
 def test_download_is_a_zip_of_safetensors_and_json_that_loads_back_to_the_same_model():
-    result = train(tiny(cell="rnn", task="adding", max_steps=15))
+    result = train(tiny(cell_kind="rnn_tanh", task="adding", max_steps=15))
     data = export_zip(result)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert sorted(archive.namelist()) == ["config.json", "model.safetensors"]
@@ -342,7 +344,7 @@ def wait_until(condition, timeout_s: float = 30.0) -> None:
 def test_never_more_jobs_train_at_once_than_the_bound_and_they_start_in_order_of_submission():
     scheduler = LabScheduler(slots=2)
     jobs = [
-        scheduler.submit(tiny(cell=cell, seed=k))
+        scheduler.submit(tiny(cell_kind=cell, seed=k))
         for k, cell in enumerate(["gru", "lstm", "gru", "lstm", "gru"])
     ]
     assert [job.snapshot().state for job in jobs[2:]] == ["queued"] * 3

@@ -157,7 +157,7 @@ def test_language_model_pack_shows_the_chosen_layer_and_next_characters(tmp_path
         name="tiny-lm",
         description="test",
         task="language_model",
-        cell="lstm",
+        cell_kind="lstm",
         vocab_size=tokenizer.vocab_size,
         embedding_dim=4,
         hidden_size=6,

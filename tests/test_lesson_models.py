@@ -246,7 +246,7 @@ def test_cells_in_a_loop_and_a_hand_written_cell_go_through_show():
     torch.manual_seed(0)
     hand = HandWrittenClassifier().eval()
     shown = rnnviz.show(hand, ids, predict=hand.fc)
-    assert shown.record.cell == "lstm" and shown.reading == "last" and shown.exactness is None
+    assert shown.record.cell_kind == "lstm" and shown.reading == "last" and shown.exactness is None
     assert np.abs(shown.probabilities - _prefix_answers(hand, ids)).max() <= 1e-5
 
 
@@ -254,7 +254,7 @@ def test_save_for_app_takes_a_cell_loop_and_refuses_a_hand_written_cell_with_the
     vocabulary = ["<pad>", "<unk>"] + [f"w{i}" for i in range(VOCABULARY - 2)]
     model = _build(LSTMCellClassifier)
     loaded = rnnviz.load(rnnviz.save_for_app(model, tmp_path / "cells", vocabulary, CLASSES))
-    assert (loaded.config.cell, loaded.config.pooling) == ("lstm", "last")
+    assert (loaded.config.cell_kind, loaded.config.pooling) == ("lstm", "last")
     words = ["w3", "w17", "w5", "w9"]
     ids = torch.tensor([vocabulary.index(w) for w in words])
     expected = _prefix_answers(model, ids)

@@ -41,13 +41,13 @@ EXPECTED_BUNDLED = [
 SST2_MODELS = ["sst2-lstm", "sst2-bilstm", "sst2-gru", "sst2-rnn"]
 
 
-def tiny_classifier(tmp_path: Path, cell="lstm", bidirectional=False, num_layers=1):
+def tiny_classifier(tmp_path: Path, cell_kind="lstm", bidirectional=False, num_layers=1):
     tok = WordTokenizer.build(["the movie was good", "not bad at all"])
     cfg = ModelConfig(
         name="tiny",
         description="test model",
         task="classifier",
-        cell=cell,
+        cell_kind=cell_kind,
         vocab_size=tok.vocab_size,
         embedding_dim=8,
         hidden_size=6,
@@ -64,7 +64,7 @@ def tiny_classifier(tmp_path: Path, cell="lstm", bidirectional=False, num_layers
 
 
 @pytest.mark.parametrize(
-    "cell, cls", [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU), ("rnn", torch.nn.RNN)]
+    "cell, cls", [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU), ("rnn_tanh", torch.nn.RNN)]
 )
 def test_modules_have_the_fixed_submodule_names_capture_relies_on(cell, cls):
     clf = build_module(
@@ -72,7 +72,7 @@ def test_modules_have_the_fixed_submodule_names_capture_relies_on(cell, cls):
             name="c",
             description="",
             task="classifier",
-            cell=cell,
+            cell_kind=cell,
             vocab_size=10,
             embedding_dim=4,
             hidden_size=3,
@@ -84,7 +84,7 @@ def test_modules_have_the_fixed_submodule_names_capture_relies_on(cell, cls):
             name="l",
             description="",
             task="language_model",
-            cell=cell,
+            cell_kind=cell,
             vocab_size=10,
             embedding_dim=4,
             hidden_size=3,
@@ -110,7 +110,7 @@ def test_classifier_reads_the_final_state_of_each_sequence_despite_padding(tmp_p
 
 
 def test_classifier_head_reads_last_layer_final_hidden_state_by_hand(tmp_path):
-    _, cfg, _, module = tiny_classifier(tmp_path, cell="gru", bidirectional=True)
+    _, cfg, _, module = tiny_classifier(tmp_path, cell_kind="gru", bidirectional=True)
     module.eval()
     x = torch.tensor([[2, 3, 4]])
     out, _ = module.rnn(module.embedding(x))  # [1, T, 2H]
@@ -157,7 +157,7 @@ def test_float16_storage_halves_the_file_and_loads_as_the_rounded_float32_weight
 def test_config_json_is_plain_json_with_architecture_tokenizer_and_labels(tmp_path):
     folder, cfg, _, _ = tiny_classifier(tmp_path)
     payload = json.loads((folder / CONFIG_FILE).read_text())
-    assert payload["model"]["cell"] == "lstm" and payload["model"]["labels"] == [
+    assert payload["model"]["cell_kind"] == "lstm" and payload["model"]["labels"] == [
         "negative",
         "positive",
     ]
@@ -206,9 +206,9 @@ def test_nan_weights_are_rejected(tmp_path):
 def test_bad_config_values_and_files_are_reported(tmp_path):
     folder, *_ = tiny_classifier(tmp_path)
     payload = json.loads((folder / CONFIG_FILE).read_text())
-    payload["model"]["cell"] = "transformer"
+    payload["model"]["cell_kind"] = "transformer"
     (folder / CONFIG_FILE).write_text(json.dumps(payload))
-    with pytest.raises(ModelError, match="cell must be one of"):
+    with pytest.raises(ModelError, match="cell_kind must be one of"):
         load(folder)
     (folder / CONFIG_FILE).write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
@@ -236,7 +236,7 @@ def test_language_model_cannot_be_bidirectional():
             name="x",
             description="",
             task="language_model",
-            cell="lstm",
+            cell_kind="lstm",
             vocab_size=5,
             embedding_dim=2,
             hidden_size=2,
@@ -321,3 +321,25 @@ def test_dev_rows_reproduce_card_accuracy(name):
 
 # set once the bundled models are trained: what the best model honestly reaches
 BEST_CONTRAST = 0.85  # sst2-bilstm reached 0.85 (34/40); the 0.9 aim was not reached
+
+
+@pytest.mark.parametrize(
+    "legacy, kind, module_class", [("rnn", "rnn_tanh", torch.nn.RNN), ("gru", "gru", torch.nn.GRU)]
+)
+def test_a_folder_written_before_cell_kind_still_loads(tmp_path, legacy, kind, module_class):
+    """config.json files from before the cell kind had one spelling say {"cell": "rnn"}."""
+    folder, *_ = tiny_classifier(tmp_path, cell_kind=kind)
+    payload = json.loads((folder / CONFIG_FILE).read_text())
+    payload["model"].pop("cell_kind")
+    payload["model"]["cell"] = legacy
+    (folder / CONFIG_FILE).write_text(json.dumps(payload))
+    loaded = load(folder)
+    assert loaded.config.cell_kind == kind and type(loaded.module.rnn) is module_class
+    if kind == "rnn_tanh":
+        assert loaded.module.rnn.nonlinearity == "tanh"
+
+
+def test_a_relu_rnn_is_a_cell_kind_of_the_format(tmp_path):
+    folder, *_ = tiny_classifier(tmp_path, cell_kind="rnn_relu")
+    loaded = load(folder)
+    assert loaded.config.cell_kind == "rnn_relu" and loaded.module.rnn.nonlinearity == "relu"

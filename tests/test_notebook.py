@@ -213,7 +213,7 @@ def test_save_for_app_recognises_a_head_on_the_mean_of_the_outputs(tmp_path):
     model = MeanRNNClassifier()
     vocabulary = ["<pad>", "<unk>"] + [f"w{i}" for i in range(38)]
     loaded = rnnviz.load(rnnviz.save_for_app(model, tmp_path / "mean", vocabulary, CLASSES))
-    assert loaded.config.pooling == "mean" and loaded.config.cell == "rnn"
+    assert loaded.config.pooling == "mean" and loaded.config.cell_kind == "rnn_tanh"
     ids = torch.tensor([[vocabulary.index(w) for w in ("w1", "w9", "w4")]])
     with torch.no_grad():
         prefixes = [torch.softmax(model.eval()(ids[:, : t + 1]), -1)[0].numpy() for t in range(3)]

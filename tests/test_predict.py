@@ -24,7 +24,7 @@ def _classifier(cell: str, bidirectional: bool, num_layers: int = 1) -> LoadedMo
         name="t",
         description="",
         task="classifier",
-        cell=cell,
+        cell_kind=cell,
         vocab_size=tok.vocab_size,
         embedding_dim=5,
         hidden_size=4,
@@ -42,7 +42,7 @@ def _lm() -> LoadedModel:
         name="lm",
         description="",
         task="language_model",
-        cell="lstm",
+        cell_kind="lstm",
         vocab_size=tok.vocab_size,
         embedding_dim=4,
         hidden_size=8,
@@ -52,7 +52,7 @@ def _lm() -> LoadedModel:
     return LoadedModel(cfg, tok, build_module(cfg).eval())
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 def test_unidirectional_per_step_probabilities_equal_head_of_h_t(cell):
     m = _classifier(cell, bidirectional=False, num_layers=2)
     ids = m.tokenizer.encode("the movie was not good").ids
@@ -89,7 +89,7 @@ def test_last_step_is_the_whole_sentence_prediction():
 
 
 def test_text_and_ids_give_the_same_curve():
-    m = _classifier("rnn", bidirectional=False)
+    m = _classifier("rnn_tanh", bidirectional=False)
     np.testing.assert_array_equal(
         class_probabilities_per_step(m, "not good"),
         class_probabilities_per_step(m, m.tokenizer.encode("not good").ids),

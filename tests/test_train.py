@@ -235,13 +235,13 @@ def test_every_bundled_model_has_a_recipe_that_matches_its_config():
             (Path(rnnviz.models.architectures.PRETRAINED_DIR) / name / "config.json").read_text()
         )["model"]
         assert (
-            cfg["cell"],
+            cfg["cell_kind"],
             cfg["hidden_size"],
             cfg["num_layers"],
             cfg["bidirectional"],
             cfg["embedding_dim"],
         ) == (
-            recipe.cell,
+            recipe.cell_kind,
             recipe.hidden_size,
             recipe.num_layers,
             recipe.bidirectional,

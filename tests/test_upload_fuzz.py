@@ -27,11 +27,11 @@ from rnnviz.models.tokenizers import CharTokenizer, WordTokenizer
 from rnnviz.models.uploads import SAFETENSORS_DTYPE_BITS, load_upload
 
 ARCHITECTURES = [
-    dict(task="classifier", cell="gru", embedding_dim=4, hidden_size=5, labels=["neg", "pos"]),
-    dict(task="language_model", cell="lstm", embedding_dim=3, hidden_size=4, num_layers=2),
+    dict(task="classifier", cell_kind="gru", embedding_dim=4, hidden_size=5, labels=["neg", "pos"]),
+    dict(task="language_model", cell_kind="lstm", embedding_dim=3, hidden_size=4, num_layers=2),
     dict(
         task="classifier",
-        cell="rnn",
+        cell_kind="rnn_tanh",
         embedding_dim=2,
         hidden_size=3,
         bidirectional=True,
@@ -50,7 +50,7 @@ def base_upload(architecture: dict) -> tuple[dict, dict, bytes]:
     else:
         tokenizer = CharTokenizer.build("to be or not to be")
     config = ModelConfig(
-        name=f"fuzz {architecture['cell']}",
+        name=f"fuzz {architecture['cell_kind']}",
         description="",
         vocab_size=tokenizer.vocab_size,
         **architecture,
@@ -110,7 +110,7 @@ plausible = {  # values of the right type, often of the wrong size: mismatches a
         st.text(max_size=5), st.floats() | st.integers() | st.text(max_size=3), max_size=3
     ),
     "task": st.sampled_from(["classifier", "language_model"]),
-    "cell": st.sampled_from(["lstm", "gru", "rnn"]),
+    "cell_kind": st.sampled_from(["lstm", "gru", "rnn_tanh"]),
 }
 
 

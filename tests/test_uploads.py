@@ -36,7 +36,7 @@ def good_files(tmp_path_factory) -> tuple[bytes, bytes]:
         name="mine",
         description="a test model",
         task="classifier",
-        cell="gru",
+        cell_kind="gru",
         vocab_size=tokenizer.vocab_size,
         embedding_dim=4,
         hidden_size=5,
@@ -63,7 +63,7 @@ def edited_weights(weights: bytes, edit) -> bytes:
 
 def test_a_valid_upload_loads_and_runs(good_files):
     loaded = load_upload(*good_files)
-    assert loaded.config.name == "mine" and loaded.config.cell == "gru"
+    assert loaded.config.name == "mine" and loaded.config.cell_kind == "gru"
     assert loaded.module(torch.tensor([[2, 3]])).shape == (1, 2)
 
 
@@ -86,8 +86,8 @@ CASES = {
     "invalid JSON": (lambda c, w: (c[:-20], w), "not valid JSON"),
     "not an rnnviz config": (lambda c, w: (b'{"hello": 1}', w), "'model' and 'tokenizer'"),
     "unknown cell type": (
-        lambda c, w: (edited_config(c, cell="transformer"), w),
-        "cell must be one of",
+        lambda c, w: (edited_config(c, cell_kind="transformer"), w),
+        "cell_kind must be one of",
     ),
     "vocabulary too large": (
         lambda c, w: (edited_config(c, vocab_size=5_000_000), w),
@@ -223,7 +223,7 @@ def test_the_parameter_count_in_the_refusal_is_the_declared_architectures(good_f
         load_upload(huge_architecture(good_files[0]), good_files[1])
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 @pytest.mark.parametrize(
     "task, layers, bidirectional",
     [
@@ -240,7 +240,7 @@ def test_the_declared_weight_shapes_are_those_of_the_built_module(
         name="m",
         description="",
         task=task,
-        cell=cell,
+        cell_kind=cell,
         vocab_size=11,
         embedding_dim=3,
         hidden_size=5,
@@ -662,7 +662,7 @@ def test_a_config_at_every_limit_loads(tmp_path):
         name="n" * uploads.MAX_NAME_CHARACTERS,
         description="," * uploads.MAX_DESCRIPTION_CHARACTERS,
         task="classifier",
-        cell="rnn",
+        cell_kind="rnn_tanh",
         vocab_size=len(vocabulary),
         embedding_dim=1,
         hidden_size=1,
@@ -712,7 +712,7 @@ def test_a_config_with_many_problems_names_three_and_counts_the_rest(good_files)
     with pytest.raises(
         ModelError,
         match=r"^config.json: model has unknown entries \['extra'\]; model lacks name, "
-        r"description, task, cell, vocab_size, embedding_dim; model.hidden_size must "
+        r"description, task, cell_kind, vocab_size, embedding_dim; model.hidden_size must "
         r"be an integer from 1 up, got '5' \(and 2 more problems\)$",
     ):
         load_upload(hostile, good_files[1])

@@ -30,11 +30,11 @@ def test_each_written_update_evaluates_to_its_shown_result_and_names_the_state_i
                 series = {q: run.states(layer, direction, q)[:, unit] for q in record.quantities}
                 for step in range(len(run.tokens)):
                     moment = lecture.unit_step(series, step, unit, direction)
-                    lines = lecture.written_update(record.cell, moment)
-                    previous = check_written_update(record.cell, lines)
+                    lines = lecture.written_update(record.cell_kind, moment)
+                    previous = check_written_update(record.cell_kind, lines)
                     expected_index = step - 1 if direction == "forward" else step + 1
                     assert previous_index(lines[0]) == expected_index
-                    quantity = "cell" if record.cell == "lstm" else "hidden"
+                    quantity = "cell" if record.cell_kind == "lstm" else "hidden"
                     at_start = (direction == "forward" and step == 0) or (
                         direction == "backward" and step == last
                     )

@@ -35,14 +35,14 @@ import torch
 from rnnviz.analysis.corpus_stats import FEATURES, HISTOGRAM_EDGES, StatsAccumulator, token_features
 from rnnviz.analysis.inspection import RECURRENT_PATH
 from rnnviz.core.capture import capture
-from rnnviz.core.quantities import SIGMOID_GATES, quantity_name
+from rnnviz.core.quantities import SIGMOID_GATES, CellKind, quantity_name
 from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import LoadedModel
 from rnnviz.settings import shared_data_dir
 
 CACHE_MB = 256  # the on-disk cache's bound (RNNVIZ_CORPUS_CACHE_MB) and its files' age
 CACHE_DAYS = 30  # (RNNVIZ_CORPUS_CACHE_DAYS): the bundled corpora's indexes are rebuilt in seconds
-CODE_VERSION = "corpus-1"  # bump when what is stored or how it is computed changes
+CODE_VERSION = "corpus-2"  # bump when what is stored or how it is computed changes
 CHUNK_CHARACTERS = 256
 BATCH_SIZE = 32
 TOP_K = 20
@@ -216,7 +216,7 @@ class CorpusIndex:
     model: str
     corpus: str
     key: str
-    cell: str
+    cell_kind: CellKind
     layer: int
     direction: str
     tokens: np.ndarray  # [N] str: every token of the corpus, segments concatenated
@@ -489,7 +489,7 @@ def compute_corpus_index(
         model=loaded.name,
         corpus=corpus.name,
         key=key,
-        cell=record.cell,
+        cell_kind=record.cell_kind,
         layer=layer,
         direction=direction,
         tokens=tokens,
@@ -531,7 +531,7 @@ def _write(index: CorpusIndex, path: Path) -> None:
         model=index.model,
         corpus=index.corpus,
         key=index.key,
-        cell=index.cell,
+        cell_kind=index.cell_kind,
         layer=index.layer,
         direction=index.direction,
         seconds=index.seconds,
@@ -588,7 +588,7 @@ def _read(path: Path) -> CorpusIndex:
         model=meta["model"],
         corpus=meta["corpus"],
         key=meta["key"],
-        cell=meta["cell"],
+        cell_kind=meta["cell_kind"],
         layer=meta["layer"],
         direction=meta["direction"],
         saturation=saturation,

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from rnnviz.core.capture import cell_kind
-from rnnviz.core.quantities import QUANTITIES_BY_CELL, cell_kind_of
+from rnnviz.core.quantities import QUANTITIES_BY_CELL_KIND
 from rnnviz.core.trace import RecordedCall
 from rnnviz.errors import RnnvizError
 
@@ -84,7 +84,7 @@ def model_size(
     if isinstance(recurrent, RecordedCall):
         quantities = len(recurrent.quantities)
     else:
-        quantities = len(QUANTITIES_BY_CELL[cell_kind_of(cell_kind(recurrent))])
+        quantities = len(QUANTITIES_BY_CELL_KIND[cell_kind(recurrent)])
     return ModelSize(
         quantities=quantities,
         num_layers=recurrent.num_layers,

@@ -49,10 +49,10 @@ def written(tex: str, notation: Notation) -> str:
     return tex
 
 
-def equations(cell: str, notation: Notation = PYTORCH_NOTATION) -> list[str]:
+def equations(cell_kind: str, notation: Notation = PYTORCH_NOTATION) -> list[str]:
     """The cell's equations in the notation (the textbook GRU's z is PyTorch's 1 − z)."""
-    lines = EQUATIONS[cell]
-    if cell == "gru" and notation.textbook_update:
+    lines = EQUATIONS[cell_kind]
+    if cell_kind == "gru" and notation.textbook_update:
         lines = [TEXTBOOK_GRU.get(line, line) for line in lines]
     return [written(line, notation) for line in lines]
 
@@ -97,20 +97,20 @@ def _number(value: float) -> str:
     return f"{value:.3f}"
 
 
-def written_update(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION) -> list[str]:
+def written_update(cell_kind: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION) -> list[str]:
     """The update at token t for one unit, in LaTeX, with the recorded numbers filled in.
 
     Every line adds up: its written arithmetic evaluates to its shown result within the rounding of
     the numbers shown (three decimals).
     """
-    return [written(line, notation) for line in _written_update(cell, s, notation)]
+    return [written(line, notation) for line in _written_update(cell_kind, s, notation)]
 
 
-def _written_update(cell: str, s: UnitStep, notation: Notation) -> list[str]:
+def _written_update(cell_kind: str, s: UnitStep, notation: Notation) -> list[str]:
     v, t, p = s.values, s.step, s.previous_step
     n = _number
     if (
-        cell == "gru" and notation.textbook_update
+        cell_kind == "gru" and notation.textbook_update
     ):  # the values are the textbook's z = 1 − PyTorch's
         return [
             rf"\begin{{aligned}}h_{{{t}}} &= z \cdot n + (1 - z) \cdot h_{{{p}}} \\ &= {n(v['update_gate'])} "
@@ -118,7 +118,7 @@ def _written_update(cell: str, s: UnitStep, notation: Notation) -> list[str]:
             rf"({n(s.previous_hidden)}) = {n(v['hidden'])}"
             r"\end{aligned}",
         ]
-    if cell == "lstm":
+    if cell_kind == "lstm":
         return [
             rf"\begin{{aligned}}c_{{{t}}} &= f \cdot c_{{{p}}} + i \cdot g \\ &= {n(v['forget_gate'])} \cdot "
             rf"({n(s.previous_cell)}) + {n(v['input_gate'])} \cdot ({n(v['cell_gate'])}) = "
@@ -126,13 +126,13 @@ def _written_update(cell: str, s: UnitStep, notation: Notation) -> list[str]:
             rf"h_{{{t}}} = o \cdot \tanh(c_{{{t}}}) = {n(v['output_gate'])} \cdot "
             rf"\tanh({n(v['cell'])}) = {n(v['hidden'])}",
         ]
-    if cell == "gru":
+    if cell_kind == "gru":
         return [
             rf"\begin{{aligned}}h_{{{t}}} &= (1 - z) \cdot n + z \cdot h_{{{p}}} \\ &= (1 - {n(v['update_gate'])}) "
             rf"\cdot ({n(v['new_gate'])}) + {n(v['update_gate'])} \cdot ({n(s.previous_hidden)}) = {n(v['hidden'])}"
             r"\end{aligned}",
         ]
-    if cell == "rnn_tanh":
+    if cell_kind == "rnn_tanh":
         # the pre-activation a is recovered from h = tanh(a); W x_t and H h_prev are not recorded apart
         pre_activation = float(np.arctanh(np.clip(v["hidden"], -1 + 1e-7, 1 - 1e-7)))
         return [
@@ -145,7 +145,7 @@ def _written_update(cell: str, s: UnitStep, notation: Notation) -> list[str]:
     ]
 
 
-def gate_sentences(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION) -> list[str]:
+def gate_sentences(cell_kind: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION) -> list[str]:
     """One line in plain words per gate at this step (Markdown)."""
     v, p = s.values, s.previous_step
     h, g = notation.symbol("hidden"), notation.symbol("cell_gate")
@@ -153,14 +153,14 @@ def gate_sentences(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION
     old_h = f"the initial state {h}" if s.from_initial else f"the old state {h}{_sub(p)}"
     into = f"the initial {h}" if s.from_initial else f"{h}{_sub(p)}"
     percent = lambda value: f"{value:.0%}"  # noqa: E731
-    if cell == "lstm":
+    if cell_kind == "lstm":
         return [
             f"**f = {v['forget_gate']:.2f}**: keeps {percent(v['forget_gate'])} of {old_c}",
             f"**i = {v['input_gate']:.2f}**: writes {percent(v['input_gate'])} of the candidate "
             f"{g} = {v['cell_gate']:.2f} into c",
             f"**o = {v['output_gate']:.2f}**: lets {percent(v['output_gate'])} of tanh(c) out as {h}",
         ]
-    if cell == "gru":
+    if cell_kind == "gru":
         kept = 1 - v["update_gate"] if notation.textbook_update else v["update_gate"]
         return [
             f"**z = {v['update_gate']:.2f}**: keeps {percent(kept)} of {old_h} and takes "

@@ -76,10 +76,10 @@ def text_retention(
 ) -> Retention:
     """Retention of a text's layer and direction: of `unit` (when given) and the mean over units."""
     record = run.recurrent_call
-    gate = RETENTION_GATES.get(record.cell)
+    gate = RETENTION_GATES.get(record.cell_kind)
     if gate is None:
         raise RnnvizError(
-            f"a plain RNN ({record.cell}) has no gate that says what it keeps; "
+            f"a plain RNN ({record.cell_kind}) has no gate that says what it keeps; "
             f"retention needs an LSTM or a GRU"
         )
     if not 0 <= layer < record.num_layers or direction not in record.directions:

@@ -16,7 +16,7 @@ from rnnviz.app import budget
 from rnnviz.app.state import Offer, start_model
 from rnnviz.core.cell_loops import loop_exactness
 from rnnviz.core.exactness import Exactness, run_exactness
-from rnnviz.core.quantities import QUANTITIES_BY_CELL, cell_kind_of
+from rnnviz.core.quantities import QUANTITIES_BY_CELL_KIND
 from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.models.architectures import bundled_names, read_config, resolve
 from rnnviz.models.custom import CustomModel, load_entry_point, probe_call
@@ -38,7 +38,7 @@ def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer
             record.quantities,
         )
     config = model if isinstance(model, rnnviz.ModelConfig) else model.config
-    quantities = QUANTITIES_BY_CELL[cell_kind_of(config.cell)]
+    quantities = QUANTITIES_BY_CELL_KIND[config.cell_kind]
     return Offer(
         describe(config),
         config.task,

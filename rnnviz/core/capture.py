@@ -25,9 +25,9 @@ from typing import Callable, Iterable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from rnnviz.core import cells
+from rnnviz.core import cells, layout
 from rnnviz.core.cell_loops import recording_cell_loops, split_edits
 from rnnviz.core.cells import (
     RECURRENT_MODULES,
@@ -39,7 +39,7 @@ from rnnviz.core.cells import (
 from rnnviz.core.edits import Edit, edits_by_module, run_edited_layer
 from rnnviz.core.trace import (
     DIRECTIONS,
-    QUANTITIES_BY_CELL,
+    QUANTITIES_BY_CELL_KIND,
     RecordedCall,
     Trace,
     call_prefix,
@@ -201,10 +201,9 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns
                     patterns,
                 )
             else:
-                with warnings.catch_warnings():
-                    # On CUDA, a layer's weights are not one contiguous cuDNN chunk: harmless here.
-                    warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
-                    layer_output, layer_final = layer(layer_input, layer_hx)
+                layer_output, layer_final, anchors = _run_layer(
+                    module, base, k, layer, layer_input, layer_hx
+                )
                 lengths = _record_layer(
                     trace,
                     module,
@@ -216,6 +215,7 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns
                     layer_hx,
                     detach,
                     patterns,
+                    anchors,
                 )
             finals.append(layer_final)
             is_last = k == module.num_layers - 1
@@ -226,7 +226,7 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns
             RecordedCall(
                 path=path,
                 call=call,
-                cell=cell_kind(module),
+                cell_kind=cell_kind(module),
                 num_layers=module.num_layers,
                 bidirectional=module.bidirectional,
                 hidden_size=module.hidden_size,
@@ -239,32 +239,127 @@ def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns
     return forward
 
 
+# Long LSTM sequences run in chunks of this many steps (PyTorch's own kernel, its final (h, c) carried
+# from one chunk to the next): each chunk's final c is the module's own, and the rebuilt recursion
+# c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t restarts from it, so float32 rounding accumulates over one chunk
+# at most, not over the whole text (bench/bench_capture.py measures the cost). None: one run.
+ANCHOR_STEPS: int | None = 128
+
+
+def _run_layer(module, base, k, layer, layer_input, layer_hx):
+    """PyTorch's own forward of one layer: (output, final state, anchors).
+
+    anchors: per direction, {step in reading order: the module's c there [batch, H]}, from an
+    LSTM over sequences of one length longer than ANCHOR_STEPS, run in chunks; else None.
+    """
+    with warnings.catch_warnings():
+        # On CUDA, a layer's weights are not one contiguous cuDNN chunk: harmless here.
+        warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
+        packed = isinstance(layer_input, PackedSequence)
+        unbatched = not packed and layer_input.dim() == 2
+        if packed:  # one length when every step holds the whole batch
+            sizes = layer_input.batch_sizes
+            steps, one_length = len(sizes), bool(sizes[0] == sizes[-1])
+        else:
+            steps = layer_input.shape[0 if unbatched or not module.batch_first else 1]
+            one_length = True
+        if base is not nn.LSTM or ANCHOR_STEPS is None or steps <= ANCHOR_STEPS or not one_length:
+            return *layer(layer_input, layer_hx), None
+        padded, _ = layout.batch_first(layer_input, module)
+        directions = _direction_layers(module, base)[k] if module.bidirectional else [layer]
+        outputs, finals, anchors = [], [], []
+        for d, direction_layer in enumerate(directions):
+            direction_layer.training = module.training
+            sequence = padded.flip(1) if d == 1 else padded  # one length: a flip reverses each
+            state = None if layer_hx is None else tuple(s[d : d + 1] for s in layer_hx)
+            pieces, anchor = [], {}
+            for start, length in _chunks(steps, ANCHOR_STEPS):
+                chunk = _in_layout(sequence[:, start : start + length], layer_input, module)
+                piece, state = direction_layer(chunk, state)
+                pieces.append(layout.batch_first(piece, module)[0])
+                anchor[start + length - 1] = state[1] if unbatched else state[1][0]
+            output = torch.cat(pieces, dim=1)
+            outputs.append(output.flip(1) if d == 1 else output)
+            finals.append(state)
+            anchors.append(anchor)
+        output = layout.like_input(torch.cat(outputs, dim=-1), layer_input, module)
+        return output, _concat_finals(finals), anchors
+
+
+def _in_layout(chunk, layer_input, module):
+    """A batch-first [B, T, F] chunk of one-length sequences in the layer input's layout."""
+    if isinstance(layer_input, PackedSequence):
+        lengths = torch.full((chunk.shape[0],), chunk.shape[1], dtype=torch.int64)
+        return pack_padded_sequence(chunk, lengths, batch_first=True, enforce_sorted=False)
+    if layer_input.dim() == 2:
+        return chunk.squeeze(0)
+    return chunk if module.batch_first else chunk.transpose(0, 1)
+
+
+def _chunks(steps: int, size: int) -> list[tuple[int, int]]:
+    """(start, length) of ⌈steps / size⌉ chunks of near-equal length (none very short: PyTorch's
+    kernel takes another path for a single step, which would change the output's last bits)."""
+    count = -(-steps // size)
+    base, extra = divmod(steps, count)
+    bounds, start = [], 0
+    for index in range(count):
+        length = base + (1 if index < extra else 0)
+        bounds.append((start, length))
+        start += length
+    return bounds
+
+
 # One-layer modules per recurrent module, kept across capture blocks (building them costs
 # more than a batch-1 forward); weak keys, so a module that is gone takes its entry along.
 _SINGLE_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+# Each layer's directions as one-layer one-direction modules (for the anchored run, below).
+_DIRECTION_LAYERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _single_layers(module, base):
     """The module's layers as one-layer modules; rebuilt if its parameters were swapped
     (e.g. by torch.func.functional_call)."""
+    return _cached_layers(
+        _SINGLE_LAYERS,
+        module,
+        lambda: [_single_layer(module, base, k) for k in range(module.num_layers)],
+    )
+
+
+def _direction_layers(module, base):
+    """Per layer, its forward and backward directions as one-direction one-layer modules."""
+    return _cached_layers(
+        _DIRECTION_LAYERS,
+        module,
+        lambda: [
+            [_single_layer(module, base, k, direction=d) for d in range(2)]
+            for k in range(module.num_layers)
+        ],
+    )
+
+
+def _cached_layers(cache, module, build):
     key = tuple(id(getattr(module, name)) for name in module._flat_weights_names)
     with _INSTALL_LOCK:
-        cached = _SINGLE_LAYERS.get(module)
+        cached = cache.get(module)
         if cached is None or cached[0] != key:
-            cached = (key, [_single_layer(module, base, k) for k in range(module.num_layers)])
-            _SINGLE_LAYERS[module] = cached
+            cached = (key, build())
+            cache[module] = cached
     return cached[1]
 
 
-def _single_layer(module, base, layer):
-    """A one-layer module of the same kind that shares layer `layer`'s parameters with `module`."""
+def _single_layer(module, base, layer, direction=None):
+    """A one-layer module of the same kind that shares layer `layer`'s parameters with `module`
+    (with `direction` 0 or 1: that direction's alone, as a one-direction module)."""
     options = dict(
         input_size=module.input_size if layer == 0 else _output_size(module),
         hidden_size=module.hidden_size,
         num_layers=1,
         bias=module.bias,
         batch_first=module.batch_first,
-        bidirectional=module.bidirectional,
+        bidirectional=module.bidirectional and direction is None,
         device="meta",
     )
     if base is nn.LSTM:
@@ -272,8 +367,10 @@ def _single_layer(module, base, layer):
     if base is nn.RNN:
         options["nonlinearity"] = module.nonlinearity
     single = base(**options)
+    suffix = "_reverse" if direction == 1 else ""
     for name in single._flat_weights_names:
-        single._parameters[name] = getattr(module, name.replace("_l0", f"_l{layer}"))
+        own = name.replace("_l0", f"_l{layer}") + ("" if name.endswith("_reverse") else suffix)
+        single._parameters[name] = getattr(module, own)
     # Set the flat-weight lists by hand: flatten_parameters() would move the shared
     # parameters into a new cuDNN buffer and change the user's module.
     single._flat_weights = [single._parameters[name] for name in single._flat_weights_names]
@@ -307,26 +404,6 @@ def _dropout(sequence, p):
     return F.dropout(sequence, p, training=True)
 
 
-def _batch_first(sequence, module):
-    """A padded [batch, time, features] view of a layer's input or output, and the lengths."""
-    if isinstance(sequence, PackedSequence):
-        padded, lengths = pad_packed_sequence(sequence, batch_first=True)
-        return padded, lengths.tolist()
-    if sequence.dim() == 2:  # unbatched [time, features]
-        padded = sequence.unsqueeze(0)
-    else:
-        padded = sequence if module.batch_first else sequence.transpose(0, 1)
-    return padded, [padded.shape[1]] * padded.shape[0]
-
-
-def _initial_state(state, direction, batch, width, like):
-    """[batch, width] initial state of one direction (zeros when the user gave none)."""
-    if state is None:
-        return like.new_zeros(batch, width)
-    state = state[direction]
-    return state.unsqueeze(0) if state.dim() == 1 else state
-
-
 def _wanted(name: str, patterns: tuple[str, ...] | None) -> bool:
     return patterns is None or any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
@@ -338,7 +415,11 @@ def _run_edited_layer(
     edited = run_edited_layer(module, layer, layer_input, layer_hx, layer_edits)
     steps = max(edited.lengths)
     length_tensor = torch.tensor(edited.lengths)
-    mask = None if all(n == steps for n in edited.lengths) else _padding_mask(length_tensor, steps)
+    mask = (
+        None
+        if all(n == steps for n in edited.lengths)
+        else layout.padding_mask(length_tensor, steps)
+    )
     for direction, quantities in edited.quantities.items():
         for quantity, value in quantities.items():
             name = quantity_name(prefix, layer, direction, quantity)
@@ -352,12 +433,22 @@ def _run_edited_layer(
 
 
 def _record_layer(
-    trace, module, path, call, layer, layer_input, layer_output, layer_hx, detach, patterns=None
+    trace,
+    module,
+    path,
+    call,
+    layer,
+    layer_input,
+    layer_output,
+    layer_hx,
+    detach,
+    patterns=None,
+    anchors=None,
 ):
     """Rebuild and store every (wanted) quantity of one layer, both directions; returns the lengths."""
     with torch.set_grad_enabled(not detach):
-        inputs, lengths = _batch_first(layer_input, module)
-        outputs, _ = _batch_first(layer_output, module)
+        inputs, lengths = layout.batch_first(layer_input, module)
+        outputs, _ = layout.batch_first(layer_output, module)
         # Half precision is rebuilt in float32 (from PyTorch's half-precision h); float64 stays float64.
         work_dtype = torch.float64 if inputs.dtype == torch.float64 else torch.float32
         inputs, outputs = inputs.to(work_dtype), outputs.to(work_dtype)
@@ -365,7 +456,7 @@ def _record_layer(
         full_length = all(n == steps for n in lengths)
         length_tensor = torch.tensor(lengths, device=outputs.device)
         width = getattr(module, "proj_size", 0) or module.hidden_size
-        cell = cell_kind(module)
+        kind = cell_kind(module)
         h0, c0 = (
             (None, None)
             if layer_hx is None
@@ -373,7 +464,7 @@ def _record_layer(
             if isinstance(layer_hx, tuple)
             else (layer_hx, None)
         )
-        possible = QUANTITIES_BY_CELL[cell] + (
+        possible = QUANTITIES_BY_CELL_KIND[kind] + (
             ("unprojected_hidden",) if getattr(module, "proj_size", 0) else ()
         )
         for d, direction in enumerate(DIRECTIONS[: 2 if module.bidirectional else 1]):
@@ -395,27 +486,29 @@ def _record_layer(
             x, h = inputs, hidden
             if d == 1:  # run the backward direction as a forward one over reversed sequences
                 x, h = (
-                    _reverse(x, length_tensor, full_length),
-                    _reverse(h, length_tensor, full_length),
+                    layout.reverse(x, length_tensor, full_length),
+                    layout.reverse(h, length_tensor, full_length),
                 )
-            h_start = _initial_state(h0, d, batch, width, h).to(work_dtype)
+            h_start = layout.initial_state(h0, d, batch, width, h).to(work_dtype)
             if wanted <= {"hidden"}:
                 quantities = {}  # h is PyTorch's own output: nothing to rebuild
-            elif cell == "lstm":
-                c_start = _initial_state(c0, d, batch, module.hidden_size, h).to(work_dtype)
-                quantities = _lstm_quantities(x, h, h_start, c_start, weights, wanted, cache)
-            elif cell == "gru":
+            elif kind == "lstm":
+                c_start = layout.initial_state(c0, d, batch, module.hidden_size, h).to(work_dtype)
+                quantities = _lstm_quantities(
+                    x, h, h_start, c_start, weights, wanted, cache, anchors and anchors[d]
+                )
+            elif kind == "gru":
                 quantities = _gru_quantities(x, h, h_start, weights, wanted, cache)
             else:
                 quantities = {}
             quantities = {q: v for q, v in quantities.items() if q in wanted}
             if d == 1:
                 quantities = {
-                    q: _reverse(v, length_tensor, full_length) for q, v in quantities.items()
+                    q: layout.reverse(v, length_tensor, full_length) for q, v in quantities.items()
                 }
             if "hidden" in wanted:
                 quantities["hidden"] = hidden
-            mask = None if full_length else _padding_mask(length_tensor, steps)
+            mask = None if full_length else layout.padding_mask(length_tensor, steps)
             for quantity, value in quantities.items():
                 value = value.to(torch.float32)
                 if mask is not None:
@@ -538,11 +631,12 @@ def _joined_rows(weights: CellWeights, rows: slice | list[slice], cache: dict | 
     return weight, bias
 
 
-def _lstm_quantities(x, hidden, h_start, c_start, weights, wanted=None, cache=None):
+def _lstm_quantities(x, hidden, h_start, c_start, weights, wanted=None, cache=None, anchors=None):
     """The LSTM's gates for every step at once, from PyTorch's h_{t-1} (cells.lstm_gates' equations,
     in two joined products), and its cell state c_t = f·c_{t-1} + i·g (cells.cell_update).
 
     `wanted` (default: all): when neither g, c nor o·tanh(c) is among them, only the σ gates are built.
+    `anchors`: {step: the module's own c there}; the recursion takes it in place of its own value.
     """
     size = weights.hidden_size
     rows = {gate: cells.gate_rows("lstm", gate, size) for gate in cells.GATE_ROWS["lstm"]}
@@ -563,7 +657,9 @@ def _lstm_quantities(x, hidden, h_start, c_start, weights, wanted=None, cache=No
         *_joined_rows(weights, rows["cell_gate"], cache),
         activation=cells.GATE_ACTIVATION["cell_gate"],
     )
-    cell = _cell_recursion(quantities["forget_gate"], quantities["input_gate"] * cell_gate, c_start)
+    cell = _cell_recursion(
+        quantities["forget_gate"], quantities["input_gate"] * cell_gate, c_start, anchors
+    )
     quantities.update(cell_gate=cell_gate, cell=cell)
     if weights.weight_hr is not None:  # proj_size > 0: h_t = W_hr·(o_t ⊙ tanh(c_t))
         quantities["unprojected_hidden"] = cells.lstm_hidden(
@@ -572,12 +668,15 @@ def _lstm_quantities(x, hidden, h_start, c_start, weights, wanted=None, cache=No
     return quantities
 
 
-def _cell_recursion(forget_gate, written, c_start):
-    """c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, one fused element-wise step per timestep ([batch, time, H])."""
+def _cell_recursion(forget_gate, written, c_start, anchors=None):
+    """c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, one fused element-wise step per timestep ([batch, time, H]);
+    at an anchored step the module's own c_t, from which the recursion goes on."""
     steps = []
     previous = c_start
     for t in range(written.shape[1]):
         previous = cells.cell_update(forget_gate[:, t], written[:, t], previous)
+        if anchors and t in anchors:
+            previous = anchors[t].to(previous.dtype)
         steps.append(previous)
     return torch.stack(steps, dim=1)
 
@@ -612,19 +711,3 @@ def _inplace_if_no_grad(tensor, op, *args):
     if torch.is_grad_enabled() and (tensor.requires_grad or any(a.requires_grad for a in args)):
         return op(tensor, *args)
     return op(tensor, *args, out=tensor)
-
-
-def _reverse(x, lengths, full_length):
-    """Reverse each sequence within its own length (its own inverse)."""
-    if full_length:
-        return x.flip(1)
-    steps = x.shape[1]
-    t = torch.arange(steps, device=x.device).unsqueeze(0)
-    index = torch.where(t < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - t, t)
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-
-
-def _padding_mask(lengths, steps):
-    return (
-        torch.arange(steps, device=lengths.device).unsqueeze(0) >= lengths.unsqueeze(1)
-    ).unsqueeze(-1)

@@ -33,7 +33,7 @@ from torch import nn
 
 from rnnviz.core import cells
 from rnnviz.core.edits import Edit
-from rnnviz.core.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
+from rnnviz.core.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL_KIND, quantity_name
 from rnnviz.core.trace import RecordedCall, Trace, call_prefix
 from rnnviz.errors import RnnvizError
 
@@ -261,7 +261,7 @@ class _Session:
         tensors = {}
         batch = None
         for (layer, direction), quantities in sorted(steps.by_layer.items()):
-            missing = [q for q in QUANTITIES_BY_CELL[kind] if q not in quantities]
+            missing = [q for q in QUANTITIES_BY_CELL_KIND[kind] if q not in quantities]
             lengths = {len(v) for v in quantities.values()}
             batches = {t.shape[0] for v in quantities.values() for t in v}
             problem = (
@@ -281,7 +281,7 @@ class _Session:
                 return None
             (batch,) = batches
             for quantity, values in quantities.items():
-                if quantity not in QUANTITIES_BY_CELL[kind]:
+                if quantity not in QUANTITIES_BY_CELL_KIND[kind]:
                     continue
                 name = quantity_name(prefix, layer, direction, quantity)
                 if not wanted(name):
@@ -307,7 +307,7 @@ class _Session:
         return RecordedCall(
             path=path,
             call=pass_index,
-            cell=kind,
+            cell_kind=kind,
             num_layers=len(layers),
             bidirectional=any(direction == "backward" for _, direction in steps.by_layer),
             hidden_size=steps.by_layer[min(steps.by_layer)]["hidden"][0].shape[-1],
@@ -509,7 +509,7 @@ def _planned_loop_edits(
 ) -> dict:
     """(path, pass, layer, direction) → [(quantity, edit)], each edit checked against the networks:
     an nn.*Cell's quantities are its kind's, a hand-written cell's those its hook points declare."""
-    declared = {key: set(QUANTITIES_BY_CELL[kind]) for key, kind in cell_kinds.items()}
+    declared = {key: set(QUANTITIES_BY_CELL_KIND[kind]) for key, kind in cell_kinds.items()}
     for entry in members.values():
         if isinstance(entry, tuple):
             member = entry[0]

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnviz.core.quantities import CELL_KINDS, QUANTITIES_BY_CELL, CellKind
+from rnnviz.core.quantities import CELL_KINDS, QUANTITIES_BY_CELL_KIND, CellKind
 
 __all__ = [
     "ACTIVATIONS",
@@ -404,7 +404,7 @@ def unroll(
     h, c = h0, c0
     records: dict[str, list[torch.Tensor]] = {
         q: []
-        for q in QUANTITIES_BY_CELL[kind]
+        for q in QUANTITIES_BY_CELL_KIND[kind]
         + (("unprojected_hidden",) if kind == "lstm" and weights.weight_hr is not None else ())
     }
     for t in range(x_proj.shape[0]):

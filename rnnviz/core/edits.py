@@ -26,9 +26,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from rnnviz.core import cells
+from rnnviz.core import cells, layout
 from rnnviz.core.cells import CellWeights, cell_kind
-from rnnviz.core.trace import DIRECTIONS, QUANTITIES_BY_CELL, quantity_name
+from rnnviz.core.trace import DIRECTIONS, QUANTITIES_BY_CELL_KIND, quantity_name
 from rnnviz.errors import RnnvizError
 
 Steps = int | slice | Sequence[int] | None
@@ -157,7 +157,7 @@ ModuleEdits = dict[int, dict[int, dict[str, list[tuple[str, Edit]]]]]
 
 def quantities_of(module: nn.Module) -> tuple[str, ...]:
     """The quantity names a recurrent module records (what an edit may name)."""
-    return QUANTITIES_BY_CELL[cell_kind(module)] + (
+    return QUANTITIES_BY_CELL_KIND[cell_kind(module)] + (
         ("unprojected_hidden",) if getattr(module, "proj_size", 0) else ()
     )
 
@@ -342,11 +342,8 @@ def run_edited_layer(
     module: nn.Module, layer: int, layer_input, layer_hx, edits: dict[str, list[tuple[str, Edit]]]
 ) -> EditedLayer:
     """Layer `layer` of `module` step by step with its own weights, each quantity edited as made."""
-    # capture imports this module at its top, so its helpers are imported here.
-    from rnnviz.core.capture import _batch_first, _initial_state, _reverse
-
     kind = cell_kind(module)
-    inputs, lengths = _batch_first(layer_input, module)
+    inputs, lengths = layout.batch_first(layer_input, module)
     work_dtype = torch.float64 if inputs.dtype == torch.float64 else torch.float32
     x = inputs.to(work_dtype)
     batch, steps = x.shape[:2]
@@ -366,7 +363,7 @@ def run_edited_layer(
     )
 
     def reverse(tensor):
-        return _reverse(tensor, length_tensor, full_length)
+        return layout.reverse(tensor, length_tensor, full_length)
 
     quantities, finals, hidden_parts = {}, [], []
     directions = DIRECTIONS[: 2 if module.bidirectional else 1]
@@ -376,9 +373,9 @@ def run_edited_layer(
             edits.get(direction, []), lengths, widths, reverse if d == 1 else (lambda t: t), x
         )
         source = reverse(x) if d == 1 else x
-        h_start = _initial_state(h0, d, batch, width, x).to(work_dtype)
+        h_start = layout.initial_state(h0, d, batch, width, x).to(work_dtype)
         c_start = (
-            _initial_state(c0, d, batch, module.hidden_size, x).to(work_dtype)
+            layout.initial_state(c0, d, batch, module.hidden_size, x).to(work_dtype)
             if kind == "lstm"
             else None
         )
@@ -397,24 +394,10 @@ def run_edited_layer(
         output = output.masked_fill(
             torch.arange(steps, device=x.device).view(1, -1, 1) >= length_tensor.view(-1, 1, 1), 0.0
         )
-    output = _like_input(output.to(inputs.dtype), layer_input, module)
+    output = layout.like_input(output.to(inputs.dtype), layer_input, module)
     h_n = torch.stack([f[0] for f in finals]).to(inputs.dtype)
     c_n = torch.stack([f[1] for f in finals]).to(inputs.dtype) if kind == "lstm" else None
     if not isinstance(layer_input, PackedSequence) and layer_input.dim() == 2:  # unbatched
         h_n = h_n.squeeze(1)
         c_n = None if c_n is None else c_n.squeeze(1)
     return EditedLayer(output, h_n if c_n is None else (h_n, c_n), quantities, lengths)
-
-
-def _like_input(padded: torch.Tensor, layer_input, module: nn.Module):
-    """A batch-first [B, T, F] output in the layout of the layer's input (packed, time-first, …)."""
-    if isinstance(layer_input, PackedSequence):
-        order = layer_input.sorted_indices
-        ordered = padded if order is None else padded[order]  # sorted by decreasing length
-        sizes = layer_input.batch_sizes.to(padded.device)
-        rows = torch.arange(ordered.shape[0], device=padded.device)
-        mask = rows.unsqueeze(0) < sizes.unsqueeze(1)  # [time, batch]: time-major packing order
-        return layer_input._replace(data=ordered.transpose(0, 1)[mask])
-    if layer_input.dim() == 2:
-        return padded.squeeze(0)
-    return padded if module.batch_first else padded.transpose(0, 1)

@@ -18,7 +18,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnviz.analysis.inspection import TextRun
-from rnnviz.core.cells import RECURRENT_MODULES, stock_forward
+from rnnviz.core import cells
+from rnnviz.core.cells import RECURRENT_MODULES, CellWeights, GRUGates, stock_forward
 from rnnviz.core.trace import DIRECTIONS, Trace, call_prefix, quantity_name
 from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import LoadedModel
@@ -126,7 +127,8 @@ def capture_exactness(
 
 
 def _hidden_from_gates(module, layer, d, states, b, n, h_start):
-    """h_t of one sequence recomputed from the recorded gates by the cell's last equation, or None.
+    """h_t of one sequence recomputed from the recorded gates by the cell's last equation
+    (rnnviz.core.cells, in float64), or None.
 
     LSTM: o_t ⊙ tanh(c_t) (then W_hr· with proj_size); GRU: (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}.
     """
@@ -136,11 +138,10 @@ def _hidden_from_gates(module, layer, d, states, b, n, h_start):
     if isinstance(module, nn.LSTM):
         if states["output_gate"] is None or states["cell"] is None:
             return None
-        unprojected = states["output_gate"][b, :n].double() * states["cell"][b, :n].double().tanh()
-        if module.proj_size:
-            suffix = "_reverse" if d else ""
-            return unprojected @ getattr(module, f"weight_hr_l{layer}{suffix}").detach().double().T
-        return unprojected
+        weights = CellWeights.of_layer(module, layer, d, torch.float64)
+        output_gate, cell = states["output_gate"][b, :n].double(), states["cell"][b, :n].double()
+        with torch.no_grad():
+            return cells.lstm_hidden(output_gate, cell, weights)[1]
     if (
         isinstance(module, nn.GRU)
         and states["update_gate"] is not None
@@ -150,7 +151,7 @@ def _hidden_from_gates(module, layer, d, states, b, n, h_start):
         start = torch.zeros_like(h[0]) if h_start is None else h_start.double()
         previous = torch.cat([start[None], h[:-1]]) if d == 0 else torch.cat([h[1:], start[None]])
         z, new = states["update_gate"][b, :n].double(), states["new_gate"][b, :n].double()
-        return (1 - z) * new + z * previous
+        return cells.gru_hidden(GRUGates(None, z, new), previous)
     return None
 
 

@@ -24,7 +24,7 @@ CellKind = Literal["lstm", "gru", "rnn_tanh", "rnn_relu"]
 CELL_KINDS: tuple[CellKind, ...] = get_args(CellKind)
 
 # What each cell kind records, in the order a lecture introduces them.
-QUANTITIES_BY_CELL: dict[CellKind, tuple[str, ...]] = {
+QUANTITIES_BY_CELL_KIND: dict[CellKind, tuple[str, ...]] = {
     "lstm": ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"),
     "gru": ("reset_gate", "update_gate", "new_gate", "hidden"),
     "rnn_tanh": ("hidden",),
@@ -60,11 +60,6 @@ SYMBOLS = {
     "new_gate": "n",
     "unprojected_hidden": "o·tanh(c)",
 }
-
-
-def cell_kind_of(cell: str) -> str:
-    """A bundled config's cell ("rnn", "gru", "lstm") as the kind capture records ("rnn_tanh", ...)."""
-    return "rnn_tanh" if cell == "rnn" else cell
 
 
 def layer_key(layer: int, direction: str) -> str:

@@ -16,12 +16,18 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import torch
 
-from rnnviz.core.quantities import DIRECTIONS, QUANTITIES, QUANTITIES_BY_CELL, quantity_name
+from rnnviz.core.quantities import (
+    DIRECTIONS,
+    QUANTITIES,
+    QUANTITIES_BY_CELL_KIND,
+    CellKind,
+    quantity_name,
+)
 
 __all__ = [
     "DIRECTIONS",
     "QUANTITIES",
-    "QUANTITIES_BY_CELL",
+    "QUANTITIES_BY_CELL_KIND",
     "RecordedCall",
     "Trace",
     "call_prefix",
@@ -38,7 +44,7 @@ class RecordedCall:
 
     path: str  # as in model.named_modules(); "" when the model itself is recurrent
     call: int  # 0 for the first call in the capture block, 1 for the second, ...
-    cell: str  # "lstm", "gru", "rnn_tanh" or "rnn_relu"
+    cell_kind: CellKind  # "lstm", "gru", "rnn_tanh" or "rnn_relu"
     num_layers: int
     bidirectional: bool
     hidden_size: int
@@ -57,7 +63,7 @@ class RecordedCall:
     @property
     def quantities(self) -> tuple[str, ...]:
         extra = ("unprojected_hidden",) if self.proj_size > 0 else ()
-        return QUANTITIES_BY_CELL[self.cell] + extra
+        return QUANTITIES_BY_CELL_KIND[self.cell_kind] + extra
 
     def name(self, layer: int, direction: str, quantity: str) -> str:
         return quantity_name(self.prefix, layer, direction, quantity)
@@ -81,7 +87,10 @@ class Trace:
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: tuple(tensor.shape) for name, tensor in self.tensors.items()}
 
-    def __getitem__(self, name: str) -> torch.Tensor:
+    def __getitem__(self, key: str | tuple) -> torch.Tensor:
+        """A recorded tensor by its full name, or by shorthand as TransformerLens's cache takes it:
+        ``trace["cell", 0, "forward"]`` — (quantity, layer, direction, module); see `resolve`."""
+        name = self.resolve(key)
         try:
             return self.tensors[name]
         except KeyError:
@@ -92,6 +101,74 @@ class Trace:
                 else f"; recorded: {len(self.tensors)} names, see trace.names()"
             )
             raise KeyError(f"no quantity named {name!r} in this trace{hint}") from None
+
+    def resolve(self, key: str | tuple) -> str:
+        """The full name a key stands for: a full name as it is, or a shorthand
+        (quantity, layer, direction, module), each part optional from the end.
+
+        layer: an index, negative from the last (omitted: 0 when the module has one layer);
+        direction: "forward" (omitted) or "backward"; module: its call prefix as in the names
+        ("lstm", "encoder.lstm", "lstm[1]" for a second call, "" for a recurrent root), needed only
+        when the trace holds several. A bare quantity ("cell") reads as (quantity,). Where the
+        shorthand is ambiguous or names nothing, a KeyError lists the candidates.
+        """
+        if isinstance(key, str):
+            if key in self.tensors or key not in QUANTITIES:
+                return key
+            key = (key,)
+        if not isinstance(key, tuple) or not 1 <= len(key) <= 4:
+            raise KeyError(
+                f"a trace is indexed by a name or by (quantity, layer, direction, module), got {key!r}"
+            )
+        quantity, layer, direction, module = key + (None,) * (4 - len(key))
+        recorded = self._call_for(module, key)
+        if quantity not in recorded.quantities:
+            raise KeyError(
+                f"{key!r}: no quantity {quantity!r} in {recorded.cell_kind} module "
+                f"{recorded.prefix or 'at the root'!r}; it records {', '.join(recorded.quantities)}"
+            )
+        if layer is None:
+            if recorded.num_layers != 1:
+                raise KeyError(
+                    f"{key!r}: which layer? module {recorded.prefix or 'at the root'!r} has "
+                    f"{recorded.num_layers} (0..{recorded.num_layers - 1}, or -1 for the last)"
+                )
+            layer = 0
+        if (
+            isinstance(layer, bool)
+            or not isinstance(layer, int)
+            or not -recorded.num_layers <= layer < recorded.num_layers
+        ):
+            raise KeyError(
+                f"{key!r}: layer {layer!r} outside 0..{recorded.num_layers - 1} "
+                f"(negative counts from the last)"
+            )
+        direction = "forward" if direction is None else direction
+        if direction not in recorded.directions:
+            raise KeyError(
+                f"{key!r}: direction {direction!r}; this module has {', '.join(recorded.directions)}"
+            )
+        return recorded.name(layer % recorded.num_layers, direction, quantity)
+
+    def _call_for(self, module: str | None, key: tuple) -> RecordedCall:
+        """The recorded call a shorthand names by its prefix, or the only one."""
+        prefixes = [recorded.prefix for recorded in self.calls]
+        if module is None:
+            if len(self.calls) == 1:
+                return self.calls[0]
+            if not self.calls:
+                raise KeyError(f"{key!r}: this trace lists no recorded calls to resolve it with")
+            raise KeyError(
+                f"{key!r}: which module? this trace holds several: "
+                f"{', '.join(repr(p) for p in prefixes)} (give it as the fourth part)"
+            )
+        for recorded in self.calls:
+            if recorded.prefix == module:
+                return recorded
+        raise KeyError(
+            f"{key!r}: no recorded module {module!r}; recorded: "
+            f"{', '.join(repr(p) for p in prefixes) or 'none'}"
+        )
 
     def __contains__(self, name: object) -> bool:
         return name in self.tensors
@@ -135,5 +212,13 @@ class Trace:
             tensors = {
                 name: torch.from_numpy(archive[name]) for name in archive.files if name != _META_KEY
             }
-        calls = [RecordedCall(**{**c, "lengths": tuple(c["lengths"])}) for c in meta["calls"]]
+        calls = [RecordedCall(**_call_fields(c)) for c in meta["calls"]]
         return cls(tensors=tensors, calls=calls)
+
+
+def _call_fields(saved: dict) -> dict:
+    """A saved call's fields; traces saved before the cell kind had its own name stored it as "cell"."""
+    fields = {**saved, "lengths": tuple(saved["lengths"])}
+    if "cell" in fields:
+        fields["cell_kind"] = fields.pop("cell")
+    return fields

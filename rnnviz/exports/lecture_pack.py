@@ -90,7 +90,7 @@ def sentence_panel(
         (
             quantity,
             figures.quantity_heatmap(
-                run.states(layer, direction, quantity), labels, quantity, record.cell, order
+                run.states(layer, direction, quantity), labels, quantity, record.cell_kind, order
             ),
         )
         for quantity in record.quantities
@@ -111,7 +111,7 @@ def step_through_figure(run: TextRun, layer: int, direction: str, unit: int) -> 
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     diagrams = [
         cell_diagram(
-            record.cell,
+            record.cell_kind,
             {q: (float(np.nanmean(v[t])), float(v[t, unit])) for q, v in states.items()},
             f"step {t} of {len(labels) - 1} — unit {unit}",
             font_size=16,
@@ -303,7 +303,7 @@ def build_lecture_pack(
 </head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p class="meta">{html.escape(config.description)} — {html.escape(config.cell)}, {config.num_layers} layer(s),
+<p class="meta">{html.escape(config.description)} — {html.escape(config.cell_kind)}, {config.num_layers} layer(s),
 {config.hidden_size} units{" per direction, bidirectional" if config.bidirectional else ""}.
 Shown: layer {layer}, {direction}, the first {shown} of {config.hidden_size} units.
 Made with rnnviz {html.escape(_version())}; opens offline, no server needed.</p>

@@ -45,7 +45,7 @@ def trace_summary(loaded: LoadedModel, run: TextRun, top_k: int = 5) -> str:
     """A readable summary: tokens (unknown ones marked), prediction, the units that matter most."""
     record = run.recurrent_call
     lines = [
-        f"model   {run.model} ({record.cell}, {record.num_layers} layer(s), "
+        f"model   {run.model} ({record.cell_kind}, {record.num_layers} layer(s), "
         f"{'bidirectional' if record.bidirectional else 'forward only'}, {record.hidden_size} units)",
         f"tokens  {_marked(run)}  ({len(run.tokens)} tokens, {run.encoding.num_unknown} unknown)",
     ]

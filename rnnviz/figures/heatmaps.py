@@ -25,7 +25,7 @@ def _heatmap_traces(
     values: np.ndarray,
     labels: list[str],
     quantity: str,
-    cell: str,
+    cell_kind: str,
     unit_order: np.ndarray | None,
     selected: tuple[int, int] | None,
     clickable: bool,
@@ -45,7 +45,7 @@ def _heatmap_traces(
     values = np.asarray(values, dtype=np.float32)
     order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
     z = values[:, order].T  # [shown units, time]
-    scale = scale or colour_scale(quantity, values, cell)
+    scale = scale or colour_scale(quantity, values, cell_kind)
     rows = [str(u) for u in order]
     numeric_columns = columns is not None
     columns = list(labels) if columns is None else list(columns)
@@ -138,7 +138,7 @@ def quantity_heatmap(
     values: np.ndarray,
     labels: list[str],
     quantity: str,
-    cell: str = "lstm",
+    cell_kind: str = "lstm",
     unit_order: np.ndarray | None = None,
     selected: tuple[int, int] | None = None,
     clickable: bool = False,
@@ -156,7 +156,7 @@ def quantity_heatmap(
         values,
         labels,
         quantity,
-        cell,
+        cell_kind,
         unit_order,
         selected,
         clickable,
@@ -238,7 +238,7 @@ SELECTABLE = dict(clickmode="event+select", dragmode="pan", hovermode="closest")
 def _panel_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
-    cell: str,
+    cell_kind: str,
     unit_order: np.ndarray | None,
     selected: tuple[int, int] | None,
     clickable: bool,
@@ -411,7 +411,7 @@ def _panel_grid(
             values_by_quantity[quantity],
             labels,
             quantity,
-            cell,
+            cell_kind,
             unit_order,
             selected,
             clickable,
@@ -474,7 +474,7 @@ def grid_arrangement(tokens: int, quantities: int) -> str:
 def quantity_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
-    cell: str = "lstm",
+    cell_kind: str = "lstm",
     unit_order: np.ndarray | None = None,
     selected: tuple[int, int] | None = None,
     clickable: bool = False,
@@ -507,7 +507,7 @@ def quantity_grid(
         return _side_by_side_grid(
             values_by_quantity,
             labels,
-            cell,
+            cell_kind,
             unit_order,
             selected,
             clickable,
@@ -518,7 +518,7 @@ def quantity_grid(
     return _panel_grid(
         values_by_quantity,
         labels,
-        cell,
+        cell_kind,
         unit_order,
         selected,
         clickable,
@@ -533,7 +533,7 @@ def quantity_grid(
 def _side_by_side_grid(
     values_by_quantity: dict[str, np.ndarray],
     labels: list[str],
-    cell: str,
+    cell_kind: str,
     unit_order: np.ndarray | None,
     selected: tuple[int, int] | None,
     clickable: bool,
@@ -607,7 +607,7 @@ def _side_by_side_grid(
             values_by_quantity[quantity],
             labels,
             quantity,
-            cell,
+            cell_kind,
             order,
             selected,
             clickable,

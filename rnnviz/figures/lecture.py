@@ -42,7 +42,7 @@ _HALF_WIDTH, _HALF_HEIGHT = 1.2, 0.85
 
 
 def cell_diagram(
-    cell: str,
+    cell_kind: str,
     gate_values: dict[str, tuple[float, float]],
     step_label: str,
     font_size: int = 20,
@@ -59,8 +59,8 @@ def cell_diagram(
     # the backward direction reads right to left: its previous state is at t + 1
     previous = f"{t}−1" if direction == "forward" else f"{t}+1"
     h, x_in = notation.symbol("hidden"), notation.input_symbol
-    positions = _LAYOUT[cell]
-    for source, target in _FLOWS[cell]:
+    positions = _LAYOUT[cell_kind]
+    for source, target in _FLOWS[cell_kind]:
         (x0, y0), (x1, y1) = positions[source], positions[target]
         end_y = y1 - _HALF_HEIGHT if y1 > y0 else y1
         end_x = x1 - _HALF_WIDTH if y1 == y0 or abs(y1 - y0) < 0.1 else x1
@@ -102,7 +102,7 @@ def cell_diagram(
         font=dict(size=font_size, color="#444"),
         text=f"the gates read {x_in}<sub>{t}</sub> and {h}<sub>{previous}</sub>",
     )
-    if cell == "lstm":
+    if cell_kind == "lstm":
         x, y = positions["cell"]
         _arrow(figure, (0.3, y), (x - _HALF_WIDTH, y))  # the previous cell state comes in
         figure.add_annotation(

@@ -86,11 +86,11 @@ class ColourScale:
     zmax: float
 
 
-def colour_scale(quantity: str, values: np.ndarray, cell: str = "lstm") -> ColourScale:
+def colour_scale(quantity: str, values: np.ndarray, cell_kind: str = "lstm") -> ColourScale:
     """[0, 1] sequential for sigmoid gates, [−1, 1] diverging for tanh, symmetric for c."""
     if quantity in SIGMOID_GATES:
         return ColourScale("Viridis", 0.0, 1.0)
-    if quantity in TANH_QUANTITIES or (quantity == "hidden" and cell != "rnn_relu"):
+    if quantity in TANH_QUANTITIES or (quantity == "hidden" and cell_kind != "rnn_relu"):
         return ColourScale("RdBu_r", -1.0, 1.0)
     finite = np.abs(np.asarray(values)[np.isfinite(values)])
     bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0

@@ -21,11 +21,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnviz.core.cells import GATE_ROWS
+from rnnviz.core.quantities import CELL_KINDS, CellKind
 from rnnviz.errors import ModelError
 from rnnviz.models.tokenizers import Tokenizer, tokenizer_from_dict
 
 Task = Literal["classifier", "language_model"]
-Cell = Literal["lstm", "gru", "rnn"]
 Pooling = Literal["last", "mean", "max"]
 POOLINGS = ("last", "mean", "max")
 
@@ -45,7 +46,22 @@ def _pretrained_dir() -> Path:
 
 PRETRAINED_DIR = _pretrained_dir()
 
-_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+_RNN_CLASSES: dict[CellKind, type[nn.RNNBase]] = {
+    "lstm": nn.LSTM,
+    "gru": nn.GRU,
+    "rnn_tanh": nn.RNN,
+    "rnn_relu": nn.RNN,
+}
+# config.json files written before the cell kind had one spelling: {"cell": "rnn" | "gru" | "lstm"}.
+_LEGACY_CELL = {"rnn": "rnn_tanh", "gru": "gru", "lstm": "lstm"}
+
+
+def with_cell_kind(model: dict[str, Any]) -> dict[str, Any]:
+    """A config's "model" entries, a file's legacy {"cell": "rnn"} read as {"cell_kind": "rnn_tanh"}."""
+    if not isinstance(model, dict) or "cell_kind" in model or model.get("cell") not in _LEGACY_CELL:
+        return model
+    fields = {key: value for key, value in model.items() if key != "cell"}
+    return {**fields, "cell_kind": _LEGACY_CELL[model["cell"]]}
 
 
 @dataclass(frozen=True)
@@ -55,7 +71,7 @@ class ModelConfig:
     name: str
     description: str
     task: Task
-    cell: Cell
+    cell_kind: CellKind
     vocab_size: int
     embedding_dim: int
     hidden_size: int
@@ -72,8 +88,8 @@ class ModelConfig:
         problems = []
         if self.task not in ("classifier", "language_model"):
             problems.append(f"task must be 'classifier' or 'language_model', got {self.task!r}")
-        if self.cell not in _RNN_CLASSES:
-            problems.append(f"cell must be one of {sorted(_RNN_CLASSES)}, got {self.cell!r}")
+        if self.cell_kind not in CELL_KINDS:
+            problems.append(f"cell_kind must be one of {CELL_KINDS}, got {self.cell_kind!r}")
         for name in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -102,6 +118,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        d = with_cell_kind(d)
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -121,9 +138,9 @@ def _make_rnn(cfg: ModelConfig) -> nn.RNNBase:
         bidirectional=cfg.bidirectional,
         dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
     )
-    if cfg.cell == "rnn":
-        kwargs["nonlinearity"] = "tanh"
-    return _RNN_CLASSES[cfg.cell](**kwargs)
+    if cfg.cell_kind in ("rnn_tanh", "rnn_relu"):
+        kwargs["nonlinearity"] = cfg.cell_kind.removeprefix("rnn_")
+    return _RNN_CLASSES[cfg.cell_kind](**kwargs)
 
 
 class TextClassifier(nn.Module):
@@ -224,7 +241,7 @@ def architecture_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     Arithmetic rather than a module on the meta device: the first meta-device build imports some 800
     modules (nn.init.normal_ has no native meta kernel). tests/test_uploads.py checks it against the module.
     """
-    gate_rows = {"lstm": 4, "gru": 3, "rnn": 1}[cfg.cell] * cfg.hidden_size
+    gate_rows = len(GATE_ROWS[cfg.cell_kind]) * cfg.hidden_size
     shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (cfg.vocab_size, cfg.embedding_dim)}
     for layer in range(cfg.num_layers):
         inputs = cfg.embedding_dim if layer == 0 else cfg.hidden_size * cfg.num_directions

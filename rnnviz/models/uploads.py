@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from rnnviz.core.quantities import CELL_KINDS
 from rnnviz.errors import ModelError
 from rnnviz.models.architectures import (
     CONFIG_FILE,
@@ -30,6 +31,7 @@ from rnnviz.models.architectures import (
     check_weight_shapes,
     config_from_payload,
     module_from_tensors,
+    with_cell_kind,
 )
 from rnnviz.models.tokenizers import PAD, UNK, WORD_STYLES, Tokenizer
 
@@ -77,7 +79,7 @@ _REQUIRED_MODEL_FIELDS = (
     "name",
     "description",
     "task",
-    "cell",
+    "cell_kind",
     "vocab_size",
     "embedding_dim",
     "hidden_size",
@@ -243,7 +245,7 @@ def _config_problems(payload: dict[str, Any]) -> list[str]:
         problems.append(
             f"format_version must be {FORMAT_VERSION}, got {_shown(payload['format_version'])}"
         )
-    model, tokenizer = payload["model"], payload["tokenizer"]
+    model, tokenizer = with_cell_kind(payload["model"]), payload["tokenizer"]
     unknown = [key for key in model if key not in _MODEL_FIELDS]
     if unknown:
         problems.append(f"model has unknown entries {_shown(unknown)}")
@@ -280,7 +282,7 @@ def _config_problems(payload: dict[str, Any]) -> list[str]:
         model.get("task") in ("classifier", "language_model"),
         "'classifier' or 'language_model'",
     )
-    check("cell", model.get("cell") in ("lstm", "gru", "rnn"), "one of 'gru', 'lstm', 'rnn'")
+    check("cell_kind", model.get("cell_kind") in CELL_KINDS, f"one of {', '.join(CELL_KINDS)}")
     integer_in("vocab_size", 2, MAX_VOCABULARY)
     integer_in("embedding_dim", 1, None)  # sizes are bounded by the parameter count
     integer_in("hidden_size", 1, None)

@@ -46,7 +46,7 @@ def write_card(
         "",
         "## Architecture",
         "",
-        f"- task: {cfg.task}; cell: {cfg.cell}; layers: {cfg.num_layers}; bidirectional: {cfg.bidirectional}",
+        f"- task: {cfg.task}; cell: {cfg.cell_kind}; layers: {cfg.num_layers}; bidirectional: {cfg.bidirectional}",
         f"- vocabulary: {cfg.vocab_size} ({'characters' if cfg.task == 'language_model' else 'words'}, "
         f"incl. `<pad>`=0 and `<unk>`=1); embedding: {cfg.embedding_dim}; hidden: {cfg.hidden_size}; "
         f"dropout: {cfg.dropout}",

@@ -66,7 +66,7 @@ def train_classifier(
         name=recipe.name,
         description=recipe.description,
         task="classifier",
-        cell=recipe.cell,  # type: ignore[arg-type]
+        cell_kind=recipe.cell_kind,
         vocab_size=tok.vocab_size,
         embedding_dim=recipe.embedding_dim,
         hidden_size=recipe.hidden_size,

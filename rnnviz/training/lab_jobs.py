@@ -54,7 +54,7 @@ class TrainingJob:
         self.started_at: float | None = None  # time.monotonic() when training began
         self.ended_at: float | None = None  # … and when the job ended (trained, stopped or failed)
         self._thread = threading.Thread(
-            target=self._run, name=f"rnnviz-lab-{config.cell}", daemon=True
+            target=self._run, name=f"rnnviz-lab-{config.cell_kind}", daemon=True
         )
         if start:
             self.start()

@@ -22,18 +22,18 @@ from torch import nn
 
 from rnnviz.analysis.gradients import unroll
 from rnnviz.core.capture import capture
-from rnnviz.core.trace import QUANTITIES_BY_CELL
+from rnnviz.core.quantities import QUANTITIES_BY_CELL_KIND, CellKind
 from rnnviz.errors import RnnvizError
 from rnnviz.training.lab_tasks import ADDING_TOLERANCE, TASKS, Batch, Task
 
-CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+CELLS: dict[CellKind, type[nn.RNNBase]] = {"rnn_tanh": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 @dataclass(frozen=True)
 class LabConfig:
     """One lab run: the cell, the task and its distance N, and the training settings."""
 
-    cell: Literal["rnn", "gru", "lstm"] = "lstm"
+    cell_kind: CellKind = "lstm"
     task: str = "first_symbol"
     # The defaults show the contrast the lab is about (bench/bench_lab.py, README): at N = 60 a
     # vanilla RNN stays far from the target for all its steps while a GRU and an LSTM reach it.
@@ -50,8 +50,8 @@ class LabConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.cell not in CELLS:
-            problems.append(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
+        if self.cell_kind not in CELLS:
+            problems.append(f"cell_kind must be one of {sorted(CELLS)}, got {self.cell_kind!r}")
         if self.task not in TASKS:
             problems.append(f"task must be one of {sorted(TASKS)}, got {self.task!r}")
         for name, low, high in (
@@ -96,7 +96,7 @@ class LabModel(nn.Module):
     def __init__(self, config: LabConfig):
         super().__init__()
         task = config.task_spec
-        self.rnn = CELLS[config.cell](task.features, config.hidden_size, batch_first=True)
+        self.rnn = CELLS[config.cell_kind](task.features, config.hidden_size, batch_first=True)
         self.head = nn.Linear(config.hidden_size, task.outputs)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -121,7 +121,7 @@ def build_lab_model(config: LabConfig) -> LabModel:
                 p.zero_()
             else:
                 p.copy_(torch.rand(p.shape, generator=generator) * 2 * bound - bound)
-        if config.gate_init == "chrono" and config.cell != "rnn":
+        if config.gate_init == "chrono" and config.cell_kind != "rnn_tanh":
             H = config.hidden_size
             steps = config.task_spec.sequence_length(config.n)
             timescale = torch.log(1 + torch.rand(H, generator=generator) * max(steps - 2, 0))
@@ -129,7 +129,7 @@ def build_lab_model(config: LabConfig) -> LabModel:
             keep = slice(H, 2 * H)  # LSTM gates i, f, g, o: f; GRU gates r, z, n: z
             rnn.bias_ih_l0[keep].copy_(timescale)
             rnn.bias_hh_l0[keep].zero_()
-            if config.cell == "lstm":
+            if config.cell_kind == "lstm":
                 rnn.bias_ih_l0[:H].copy_(-timescale)
                 rnn.bias_hh_l0[:H].zero_()
     return model
@@ -161,7 +161,7 @@ class LabInspection:
     """One example through a trained lab model, ready for the normal heatmap views."""
 
     tokens: list[str]
-    cell: str  # capture's cell kind: "lstm", "gru", "rnn_tanh"
+    cell_kind: CellKind
     quantities: dict[str, np.ndarray]  # quantity → [time, units]
     target: str
     prediction: str
@@ -175,7 +175,8 @@ def inspect_example(model: LabModel, config: LabConfig, seed: int = 0) -> LabIns
         output = model(example.inputs)[0]
     record = trace.call("rnn")
     quantities = {
-        q: trace[record.name(0, "forward", q)][0].numpy() for q in QUANTITIES_BY_CELL[record.cell]
+        q: trace[record.name(0, "forward", q)][0].numpy()
+        for q in QUANTITIES_BY_CELL_KIND[record.cell_kind]
     }
     if task.kind == "regression":
         target, prediction = f"{float(example.targets[0]):.3f}", f"{float(output[0]):.3f}"
@@ -185,5 +186,5 @@ def inspect_example(model: LabModel, config: LabConfig, seed: int = 0) -> LabIns
             task.classes[int(output.argmax())],
         )
     return LabInspection(
-        task.tokens(example.inputs[0]), record.cell, quantities, target, prediction
+        task.tokens(example.inputs[0]), record.cell_kind, quantities, target, prediction
     )

@@ -50,7 +50,7 @@ def train_language_model(
         name=recipe.name,
         description=recipe.description,
         task="language_model",
-        cell=recipe.cell,  # type: ignore[arg-type]
+        cell_kind=recipe.cell_kind,
         vocab_size=tok.vocab_size,
         embedding_dim=recipe.embedding_dim,
         hidden_size=recipe.hidden_size,

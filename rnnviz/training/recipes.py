@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rnnviz.core.quantities import CellKind
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -23,7 +25,7 @@ class Recipe:
     name: str
     description: str
     task: str  # "classifier" | "language_model"
-    cell: str
+    cell_kind: CellKind
     data_files: dict[str, str]  # split -> path relative to the data dir
     embedding_dim: int
     hidden_size: int
@@ -115,7 +117,7 @@ RECIPES: dict[str, Recipe] = {
             name="shakespeare-char-lstm",
             description="Character-level LSTM language model (2x256) trained on Tiny Shakespeare.",
             task="language_model",
-            cell="lstm",
+            cell_kind="lstm",
             data_files={"text": "tinyshakespeare/input.txt"},
             embedding_dim=64,
             hidden_size=256,
@@ -134,7 +136,7 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-lstm",
             description="Word-level LSTM sentiment classifier (SST-2), linear head on the final hidden state.",
             task="classifier",
-            cell="lstm",
+            cell_kind="lstm",
             data_files=SST2_FILES,
             labels=SST2_LABELS,
             embedding_dim=128,
@@ -158,7 +160,7 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-bilstm",
             description="2-layer bidirectional LSTM sentiment classifier (SST-2); the lesson's best model.",
             task="classifier",
-            cell="lstm",
+            cell_kind="lstm",
             data_files=SST2_FILES,
             labels=SST2_LABELS,
             embedding_dim=64,
@@ -179,7 +181,7 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-gru",
             description="Word-level GRU sentiment classifier (SST-2), same size as sst2-lstm.",
             task="classifier",
-            cell="gru",
+            cell_kind="gru",
             data_files=SST2_FILES,
             labels=SST2_LABELS,
             embedding_dim=64,
@@ -198,7 +200,7 @@ RECIPES: dict[str, Recipe] = {
             name="agnews-lstm",
             description="Word-level LSTM news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
             "linear head on the mean of its outputs.",
-            cell="lstm",
+            cell_kind="lstm",
             seed=0,
             **AGNEWS_SETTINGS,
         ),
@@ -206,7 +208,7 @@ RECIPES: dict[str, Recipe] = {
             name="agnews-rnn",
             description="Vanilla tanh RNN news-topic classifier (AG News: World, Sports, Business, Sci/Tech), "
             "linear head on the mean of its outputs, as the lesson writes it.",
-            cell="rnn",
+            cell_kind="rnn_tanh",
             seed=1,  # the best of seeds 0-2 on the dev part
             **AGNEWS_SETTINGS,
         ),
@@ -214,7 +216,7 @@ RECIPES: dict[str, Recipe] = {
             name="sst2-rnn",
             description="Vanilla tanh RNN sentiment classifier (SST-2); the lesson's simple RNN.",
             task="classifier",
-            cell="rnn",
+            cell_kind="rnn_tanh",
             data_files=SST2_FILES,
             labels=SST2_LABELS,
             embedding_dim=64,

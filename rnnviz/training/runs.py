@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from rnnviz.core.quantities import CellKind
 from rnnviz.errors import DataError
 from rnnviz.models.architectures import PRETRAINED_DIR, save
 from rnnviz.training.cards import write_card
@@ -103,7 +104,7 @@ def run_custom(
     text_column: str = "text",
     label_column: str = "label",
     name: str | None = None,
-    cell: str = "lstm",
+    cell_kind: CellKind = "lstm",
     val_fraction: float = 0.1,
     seed: int = 0,
     max_epochs: int = 5,
@@ -138,9 +139,9 @@ def run_custom(
     train = [rows[i] for i in order[n_val:]]
     recipe = Recipe(
         name=name or data.stem,
-        description=f"Word-level {cell.upper()} classifier trained on {data.name}.",
+        description=f"Word-level {cell_kind.upper()} classifier trained on {data.name}.",
         task="classifier",
-        cell=cell,
+        cell_kind=cell_kind,
         data_files={"data": str(data)},
         embedding_dim=embedding_dim,
         hidden_size=hidden_size,

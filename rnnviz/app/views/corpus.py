@@ -253,7 +253,7 @@ def _unit_card(index: CorpusIndex) -> None:
     st.markdown(
         f"**Top {min(10, index.top_positions.shape[1])} contexts** (one per segment; the strongest token framed):"
     )
-    scale = colour_scale("hidden", index.top_values[unit], index.cell)
+    scale = colour_scale("hidden", index.top_values[unit], index.cell_kind)
     rows = []
     for context in index.top_contexts(unit, 10):
         rows.append(

@@ -26,7 +26,7 @@ def heatmap_figures(run: TextRun, state: ViewState):
             values,
             labels,
             quantity,
-            recorded.cell,
+            recorded.cell_kind,
             order,
             selected=(state.step, state.unit),
             clickable=False,

@@ -93,7 +93,7 @@ def colour_ranges(run: TextRun, state: ViewState, reference: TextRun | None) -> 
     so that freshly initialised weights are seen on the trained model's scales; None: the run's own."""
     if reference is None:
         return {}
-    cell = run.recurrent_call.cell
+    cell = run.recurrent_call.cell_kind
     return {
         q: figures.colour_scale(q, reference.states(state.layer, state.direction, q), cell)
         for q in run.recurrent_call.quantities
@@ -124,7 +124,7 @@ def render(inputs: ViewInputs) -> None:
     grid = figures.quantity_grid(
         {q: run.states(state.layer, state.direction, q) for q in recorded.quantities},
         labels,
-        recorded.cell,
+        recorded.cell_kind,
         order,
         selected=(state.step, state.unit),
         clickable=clickable,

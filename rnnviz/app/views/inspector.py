@@ -76,16 +76,16 @@ def render(inputs: ViewInputs) -> None:
         series[colour_by]
         if reference is None
         else unit_series(reference, state, state.unit)[colour_by],
-        recorded.cell,
+        recorded.cell_kind,
     )
     st.markdown(
         figures.coloured_tokens_html(run.tokens, series[colour_by], scale), unsafe_allow_html=True
     )
     st.markdown("**The update at this token, with the recorded numbers**")
     moment = lecture.unit_step(series, step, state.unit, state.direction)
-    for line in lecture.written_update(recorded.cell, moment, notation):
+    for line in lecture.written_update(recorded.cell_kind, moment, notation):
         st.latex(line)
-    st.markdown("  \n".join(lecture.gate_sentences(recorded.cell, moment, notation)))
+    st.markdown("  \n".join(lecture.gate_sentences(recorded.cell_kind, moment, notation)))
     units_that_matter(model, run, state)
     order = chosen_units(run, state)
     hidden = run.states(state.layer, state.direction, "hidden")
@@ -94,7 +94,7 @@ def render(inputs: ViewInputs) -> None:
             hidden,
             labels,
             "hidden",
-            recorded.cell,
+            recorded.cell_kind,
             order,
             (step, state.unit),
             clickable=True,

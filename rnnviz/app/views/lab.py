@@ -26,7 +26,7 @@ from rnnviz.training.lab_model import LabConfig, inspect_example
 from rnnviz.training.lab_run import Progress
 from rnnviz.training.lab_tasks import TASKS
 
-CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
+CELL_NAMES = {"rnn_tanh": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
 # How often a session's page asks for its job's progress. Every poll is a script run on the server
 # (a fragment rerun: Streamlit's run overhead, the charts sent again), paid by everyone's pages: ten
 # students polling twice a second slowed the other sessions' Enter → heatmaps sixfold in
@@ -69,7 +69,7 @@ def _settings() -> LabConfig:
     cell = columns[0].radio(
         "cell",
         list(CELL_NAMES),
-        index=list(CELL_NAMES).index(defaults.cell),
+        index=list(CELL_NAMES).index(defaults.cell_kind),
         format_func=CELL_NAMES.get,
         horizontal=True,
         key="lab_cell",
@@ -101,7 +101,7 @@ def _settings() -> LabConfig:
             "stop at held-out accuracy", 0.5, 1.0, defaults.target_accuracy, key="lab_target"
         )
     return LabConfig(
-        cell=cell,
+        cell_kind=cell,
         task=task,
         n=int(n),
         hidden_size=int(hidden),
@@ -161,7 +161,7 @@ def render(inputs: ViewInputs) -> None:
 def progress_line(progress: Progress, place: int | None) -> str:
     """The progress bar's text: what runs, where it stands, or its place in the queue."""
     config = progress.config
-    head = f"{CELL_NAMES[config.cell]} on “{config.task_spec.title}”, N = {config.n}"
+    head = f"{CELL_NAMES[config.cell_kind]} on “{config.task_spec.title}”, N = {config.n}"
     if progress.state == "queued":
         return f"{head}: waiting: {ordinal(place or 1)} in line for a training slot"
     accuracy = "–" if progress.accuracy is None else f"{progress.accuracy:.1%}"
@@ -254,12 +254,13 @@ def _trained_model(job: TrainingJob) -> None:
     labels = token_labels(inspection.tokens)
     for quantity, values in inspection.quantities.items():
         st.plotly_chart(
-            quantity_heatmap(values, labels, quantity, inspection.cell), key=f"lab_chart_{quantity}"
+            quantity_heatmap(values, labels, quantity, inspection.cell_kind),
+            key=f"lab_chart_{quantity}",
         )
     st.download_button(
         "Download the trained model (safetensors + config.json, zip)",
         export_zip(result),
-        file_name=f"rnnviz-lab-{config.cell}-{config.task}-N{config.n}.zip",
+        file_name=f"rnnviz-lab-{config.cell_kind}-{config.task}-N{config.n}.zip",
         mime="application/zip",
         key="lab_download",
     )

@@ -203,7 +203,7 @@ def lecture_stage(
     diagram_font = 20 if state.present else 15
     diagram_column.plotly_chart(
         cell_diagram(
-            recorded.cell,
+            recorded.cell_kind,
             values,
             label,
             font_size=diagram_font,
@@ -215,13 +215,13 @@ def lecture_stage(
         theme=None,
     )
     with numbers_column:
-        for line in lecture.written_update(recorded.cell, moment, state.notation):
+        for line in lecture.written_update(recorded.cell_kind, moment, state.notation):
             st.latex(line)
-        st.markdown("  \n".join(lecture.gate_sentences(recorded.cell, moment, state.notation)))
+        st.markdown("  \n".join(lecture.gate_sentences(recorded.cell_kind, moment, state.notation)))
         step_prediction(run, step)
     st.caption(unit_choice_note(run, state))
     with st.expander("the equations of the cell"):
-        for equation in lecture.equations(recorded.cell, state.notation):
+        for equation in lecture.equations(recorded.cell_kind, state.notation):
             st.latex(equation)
 
 

@@ -37,7 +37,7 @@ def gated_retention(run: TextRun, state: ViewState, labels: list[str]) -> None:
     retention = text_retention(run, state.layer, state.direction, state.unit)
     gate = (
         "forget gate f"
-        if run.recurrent_call.cell == "lstm"
+        if run.recurrent_call.cell_kind == "lstm"
         else "update gate z (PyTorch's: the share kept)"
     )
     st.markdown(
@@ -92,7 +92,7 @@ def rnn_dependence(model, run: TextRun, state: ViewState, labels: list[str]) -> 
 def render(inputs: ViewInputs) -> None:
     model, run, state = inputs.model, inputs.recorded, inputs.state
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
-    if run.recurrent_call.cell.startswith("rnn"):
+    if run.recurrent_call.cell_kind.startswith("rnn"):
         rnn_dependence(model, run, state, labels)
     else:
         gated_retention(run, state, labels)

@@ -111,7 +111,7 @@ def render(inputs: ViewInputs) -> None:
             args=(example,),
             icon=":material/school:",
         )
-    if state.notation.textbook_update and recorded.cell == "gru":
+    if state.notation.textbook_update and recorded.cell_kind == "gru":
         st.caption(
             "Edits are made in PyTorch's convention: the update gate z edited here is the share of the old "
             "state kept (the textbook's 1 − z)."
@@ -213,7 +213,7 @@ def show_effect(run: TextRun, state: ViewState, effect: EditEffect, which: str) 
     )
     order = chosen_units(run, state)
     left, right = st.columns(2)
-    shown = ("cell", "hidden") if run.recurrent_call.cell == "lstm" else ("hidden",)
+    shown = ("cell", "hidden") if run.recurrent_call.cell_kind == "lstm" else ("hidden",)
     for column, quantity in zip((left, right), shown):
         name = run.recurrent_call.name(state.layer, state.direction, quantity)
         original = run.states(state.layer, state.direction, quantity)
