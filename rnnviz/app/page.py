@@ -234,8 +234,10 @@ def exactness_badge(state: ViewState, seed: int | None) -> None:
         return
     error = readable_number(measured.max_abs_error, 2)
     if measured.exact:
+        # a difference of exactly 0 (the RNN's h is the module's own) is not "to 0"
+        match = "exactly (0)" if measured.max_abs_error == 0 else f"to within {error}"
         st.markdown(
-            f":green-badge[:material/check: matches PyTorch to {error}] "
+            f":green-badge[:material/check: matches PyTorch {match}] "
             ":gray[largest difference between the quantities shown and the module's own outputs]"
         )
     else:
@@ -260,7 +262,7 @@ def show_view(state: ViewState, raw: TextRun, seed: int | None) -> None:
         "inspector": lambda: inspector.render(model, run, state),
         "compare": lambda: compare.render(run, state, other_text),
         "trajectory": lambda: trajectory.render(run, state, other_text),
-        "lecture": lambda: lecture.render(run, state),
+        "lecture": lambda: lecture.render(run, state, model),
         "whatif": lambda: bundled_format_only(model) and whatif.render(model, raw, state),
         "memory": lambda: bundled_format_only(model) and memory.render(model, raw, state),
         "gradients": lambda: (
