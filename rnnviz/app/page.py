@@ -65,6 +65,8 @@ VIEW_TITLES = {  # short enough for one row of tabs beside the sidebar at a proj
     "corpus": "Corpus",
     "export": "Export",
 }
+# The views with a presenter screen (present=1 in the link): their first load closes the sidebar.
+PRESENTER_VIEWS = ("lecture", "heatmaps", "compare", "gradients")
 # A title on one line at a projector's 1280 px, and room at the end of the sentence box (Streamlit's
 # "Press Enter to submit form" hint covered its last characters; the Run button says the same).
 PAGE_CSS = """
@@ -267,7 +269,9 @@ def show_view(state: ViewState, raw: TextRun, seed: int | None) -> None:
         "memory": lambda: bundled_format_only(model) and memory.render(model, raw, state),
         "gradients": lambda: (
             bundled_format_only(model)
-            and gradients.render(model, raw, state.layer, state.direction, models.shared_model)
+            and gradients.render(
+                model, raw, state.layer, state.direction, models.shared_model, bool(state.present)
+            )
         ),
         "lab": lab.render,
         "corpus": lambda: (
@@ -285,7 +289,9 @@ def show_view(state: ViewState, raw: TextRun, seed: int | None) -> None:
 
 
 def main() -> None:
-    presenting = st.query_params.get("present") == "1" and st.query_params.get("view") == "lecture"
+    presenting = (
+        st.query_params.get("present") == "1" and st.query_params.get("view") in PRESENTER_VIEWS
+    )
     st.set_page_config(
         page_title="rnnviz — inside recurrent networks",
         layout="wide",  # every run, first

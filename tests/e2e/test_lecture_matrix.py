@@ -188,7 +188,9 @@ def test_the_lecture_fits_reads_in_order_and_keeps_the_class_order(
     settle(page)
     opened = 2 if direction == "forward" else len(tokens) - 1
     assert page.evaluate(CURRENT_JS) == shown_token(tokens[opened])
-    if direction == "backward":  # the first token in reading order: nothing before it, the slider at its start
+    if (
+        direction == "backward"
+    ):  # the first token in reading order: nothing before it, the slider at its start
         assert page.evaluate(STEP_JS) == len(tokens) - 1
         assert page.locator(".st-key-step_back button").first.is_disabled()
         assert page.locator(".st-key-step_forward button").first.is_enabled()

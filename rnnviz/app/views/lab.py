@@ -186,7 +186,7 @@ def outcome_message(progress: Progress) -> str:
             f"Stopped {where}, at {progress.fraction:.0%} of its budget; held-out accuracy {accuracy}. "
             "Press Train to start again."
         )
-    if progress.reason == f"reached {progress.step} steps":  # the step budget names the steps already
+    if progress.reason == f"reached {progress.step} steps":  # the budget names the steps already
         where = f"in {progress.seconds:.1f} s"
     return f"Done: {progress.reason} {where}; held-out accuracy {accuracy}."
 

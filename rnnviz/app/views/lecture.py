@@ -15,6 +15,7 @@ from rnnviz import figures
 from rnnviz.analysis import lecture
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.lecture import reading_order
+from rnnviz.app import widgets
 from rnnviz.app.state import PLAYING, ViewState, choose_step, unit_is_automatic, write_url
 from rnnviz.app.widgets import unit_series
 from rnnviz.display import token_display
@@ -45,16 +46,9 @@ LECTURE_CSS = """
 </style>
 <span class="rnnviz-lecture-style"></span>
 """
-# The presenter screen: one 1280×720 screen without the page header, title, sentence box, view tabs,
-# the page's notes above the view (the toggle beside the controls leaves it).
+# The presenter screen (widgets.PRESENTER_CSS hides the page's own parts): the stage a little tighter.
 PRESENTER_CSS = """
 <style>
-[data-testid="stHeader"] { display: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 0.6rem !important; padding-bottom: 0.5rem !important; }
-[data-testid="stMainBlockContainer"] h1, [data-testid="stForm"],
-[data-testid="stButtonGroup"] { display: none !important; }
-[data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"]
-  > [data-testid="stElementContainer"]:has([data-testid="stCaptionContainer"], .stMarkdownBadge) { display: none !important; }
 .st-key-lecture [data-testid="stVerticalBlock"] { gap: 0.5rem; }
 </style>
 <span class="rnnviz-lecture-style"></span>
@@ -141,7 +135,7 @@ def render(run: TextRun, state: ViewState, model=None) -> None:
     """`model`: the loaded model, for the prediction on what a backward layer has read (optional)."""
     st.markdown(LECTURE_CSS, unsafe_allow_html=True)
     if state.present:
-        st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
+        st.markdown(widgets.PRESENTER_CSS + PRESENTER_CSS, unsafe_allow_html=True)
     playing = bool(st.session_state.get(PLAYING, False))
     start_of_reading(state, reading_order(len(run.tokens), state.direction))
 
@@ -206,7 +200,9 @@ def controls(run: TextRun, step: int, order: list[int], playing: bool) -> None:
         use_container_width=True,
         type="primary" if playing else "secondary",
     )
-    if len(order) > 1:  # its options in reading order: a backward reading fills it from the left too
+    if (
+        len(order) > 1
+    ):  # its options in reading order: a backward reading fills it from the left too
         slider.select_slider(
             "token",
             options=order,
@@ -252,7 +248,8 @@ def lecture_stage(
         if moment.from_initial
         else (float(np.nanmean(hidden[moment.previous_step])), moment.previous_hidden)
     )
-    label = f"token {step} '{token_display(run.tokens[step])}' — unit {state.unit}, layer {state.layer} {state.direction}"
+    token = token_display(run.tokens[step])
+    label = f"token {step} '{token}' — unit {state.unit}, layer {state.layer} {state.direction}"
     # 20 px on the presenter screen (sidebar closed, a wide column); smaller beside the sidebar
     font = 20 if presenting else 14
     diagram_column, numbers_column = st.columns([1.1, 1])
@@ -299,7 +296,9 @@ def lecture_predictions(run: TextRun, state: ViewState, model) -> np.ndarray:
     """[T, C]: row t is the prediction a reader at token t is shown: on the prefix up to t (the page's
     per-token prediction), or, backward, on the suffix from t to the end, which is what it has read."""
     if reads_suffixes(run, state, model):
-        return _suffix_predictions(model, (model.name, id(model.module), run.text), run.encoding.ids)
+        return _suffix_predictions(
+            model, (model.name, id(model.module), run.text), run.encoding.ids
+        )
     return run.predictions
 
 
