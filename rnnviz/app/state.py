@@ -66,6 +66,7 @@ class ViewState:
     quantity: str = "hidden"
     align: str = "end"
     present: int = 0  # 1: the lecture's presenter screen
+    both: int = 0  # 1: a bidirectional lecture reads both directions side by side
     weights: str = (
         "trained"  # or "untrained": the same architecture freshly initialised with `seed`
     )
@@ -158,6 +159,7 @@ def clamp(
         "units_shown": 1 <= state.units_shown <= 4096,
         "step": 0 <= state.step <= 100_000,
         "present": state.present in (0, 1),
+        "both": state.both in (0, 1),
         "weights": state.weights in WEIGHTS,
         "seed": 0 <= state.seed < 2**31,
         "edit_quantity": state.edit_quantity in shape.quantities,
@@ -207,11 +209,12 @@ def current_state(catalogue: Mapping[str, "Offer"]) -> ViewState:
     if values.get("view") is None:  # the segmented control was clicked off
         values["view"] = "heatmaps"
     values["present"] = int(bool(values.get("present", 0)))
+    values["both"] = int(bool(values.get("both", 0)))
     default_model = DEFAULT_MODEL if DEFAULT_MODEL in catalogue else None
     state, _ = clamp(ViewState(**values), shapes, default_model=default_model)
     state = replace(state, units_shown=min(state.units_shown, shapes[state.model].hidden_size))
     for key, value in vars(state).items():
-        st.session_state[key] = bool(value) if key == "present" else value
+        st.session_state[key] = bool(value) if key in ("present", "both") else value
     return state
 
 

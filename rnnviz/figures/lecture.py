@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from rnnviz.core.quantities import PYTORCH_NOTATION, SIGMOID_GATES, Notation
 from rnnviz.display import token_display
-from rnnviz.figures.look import _plain_figure
+from rnnviz.figures.look import _colour_steps, _plain_figure
 
 # The canvas, in the diagram's own units: inputs enter from below, the state leaves to the right.
 _WIDTH, _BOTTOM, _TOP = 12.0, -0.4, 7.0
@@ -258,6 +258,99 @@ def reading_prediction_curve(
             legend=dict(orientation="h", x=0, y=-0.08, yanchor="top"),
             height=height,
             margin=dict(l=50, r=10, t=font_size * 2 + 6, b=font_size * 2 + 10),
+            font=dict(size=font_size),
+        ),
+    )
+
+
+def concatenated_reading(
+    forward_hidden: np.ndarray,
+    backward_hidden: np.ndarray,
+    forward_read: int,
+    backward_from: int,
+    token_labels: list[str],
+    unit: int,
+    reader: str,
+    font_size: int = 20,
+    height: int = 230,
+) -> go.Figure:
+    """What the next layer reads of a bidirectional layer: at each token t the concatenation
+    [h→_t ; h←_t], complete once the forward direction has read t (t < `forward_read`) and the
+    backward one has too (t ≥ `backward_from`). One row per direction (the unit's value in each
+    half, blank where that direction has not read yet) and a row that marks the complete tokens."""
+    steps = len(token_labels)
+    positions = np.arange(steps)
+    forward_done, backward_done = positions < forward_read, positions >= backward_from
+    rows = np.vstack(
+        [
+            np.where(backward_done, backward_hidden, np.nan),
+            np.where(forward_done, forward_hidden, np.nan),
+        ]
+    )
+    # rows at numbers (a category axis shared by two heatmaps misplaces their cell texts)
+    names = {2: f"h→ unit {unit}", 1: f"h← unit {unit}", 0: f"[h→; h←] {reader}"}
+    written = steps <= 16  # values in the cells while they fit
+    text = [[shown_value(v) if np.isfinite(v) else "" for v in row] for row in rows]
+    complete = forward_done & backward_done
+    traces = [
+        dict(
+            type="heatmap",
+            z=rows.tolist(),
+            x=positions.tolist(),
+            y=[1, 2],
+            zmin=-1,
+            zmax=1,
+            colorscale=_colour_steps("RdBu_r"),  # the heatmaps' colours for h
+            showscale=False,
+            text=text,
+            texttemplate="%{text}" if written else None,
+            textfont=dict(size=font_size),
+            hovertemplate="%{z:.3f}<extra></extra>",
+            xgap=2,
+            ygap=2,
+        ),
+        dict(
+            type="heatmap",
+            z=[[1.0 if done else np.nan for done in complete]],
+            x=positions.tolist(),
+            y=[0],
+            zmin=0,
+            zmax=1,
+            colorscale=[[0, "#2ca02c"], [1, "#2ca02c"]],
+            showscale=False,
+            text=[["✓" if done else "" for done in complete]],
+            texttemplate="%{text}",
+            textfont=dict(size=font_size, color="white"),
+            hovertemplate="both directions have read it<extra></extra>",
+            xgap=2,
+            ygap=2,
+        ),
+    ]
+    return _plain_figure(
+        traces,
+        dict(
+            xaxis=dict(
+                tickmode="array",
+                tickvals=positions.tolist(),
+                ticktext=[label.rsplit(" ·", 1)[0] for label in token_labels],
+                range=[-0.5, steps - 0.5],
+                showgrid=False,
+                zeroline=False,
+                fixedrange=True,
+                automargin=True,
+            ),
+            yaxis=dict(
+                tickmode="array",
+                tickvals=list(names),
+                ticktext=list(names.values()),
+                range=[-0.5, 2.5],
+                showgrid=False,
+                zeroline=False,
+                fixedrange=True,
+                automargin=True,
+            ),
+            height=height,
+            margin=dict(l=10, r=10, t=10, b=10),
             font=dict(size=font_size),
         ),
     )

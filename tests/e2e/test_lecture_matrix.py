@@ -97,9 +97,10 @@ CURRENT_JS = """() => { const c = document.querySelector('.rnnviz-reading .curre
     return c ? c.textContent : null; }"""
 STEP_JS = "() => Number(new URL(location.href).searchParams.get('step') || 0)"
 # Where the slider's thumb sits along its track, 0 (left) to 1 (right).
-THUMB_JS = """() => { const thumb = document.querySelector('.st-key-lecture [role="slider"]');
-    if (!thumb) return null; const track = thumb.parentElement.parentElement.getBoundingClientRect();
-    const t = thumb.getBoundingClientRect(); return ((t.left + t.right) / 2 - track.left) / track.width; }"""
+THUMB_JS = """() => { const value = document.querySelector('.st-key-lecture_step [data-testid="stSliderThumbValue"]');
+    if (!value) return null; const thumb = value.parentElement.getBoundingClientRect();
+    const track = value.parentElement.parentElement.getBoundingClientRect();
+    return ((thumb.left + thumb.right) / 2 - track.left) / track.width; }"""
 
 
 def shown_token(token: str) -> str:
@@ -211,4 +212,5 @@ def test_the_lecture_fits_reads_in_order_and_keeps_the_class_order(
         assert after == before  # the class order does not follow the probabilities
     if direction == "backward":
         assert 0 < page.evaluate(THUMB_JS) < 0.5  # the slider fills in reading order, from the left
+    page.mouse.move(0, PROJECTOR["height"] - 1)  # no tooltip over the screenshot
     page.screenshot(path=str(SCREENS / f"{name}-2.png"))

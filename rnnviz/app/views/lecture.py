@@ -19,7 +19,7 @@ from rnnviz.app import widgets
 from rnnviz.app.state import PLAYING, ViewState, choose_step, unit_is_automatic, write_url
 from rnnviz.app.widgets import unit_series
 from rnnviz.display import token_display
-from rnnviz.figures.lecture import cell_diagram, reading_prediction_curve
+from rnnviz.figures.lecture import cell_diagram, concatenated_reading, reading_prediction_curve
 from rnnviz.models.architectures import TextClassifier
 
 PLAY_TICK = "play_tick"  # when play last moved on
@@ -118,10 +118,10 @@ def _toggle_play(order: list[int]) -> None:
     st.session_state[RERUN_PAGE] = True  # the timer is set by the whole page
 
 
-def start_of_reading(state: ViewState, order: list[int]) -> None:
+def start_of_reading(state: ViewState, order: list[int], both: bool = False) -> None:
     """A new reading (model, text or direction) opens at its first token in reading order — the last
     token of the text for a backward layer — unless the link that opened the page names a token."""
-    reading = (state.model, state.text, state.direction)
+    reading = (state.model, state.text, "both" if both else state.direction)
     before = st.session_state.get(READING)
     if before == reading:
         return
@@ -137,13 +137,16 @@ def render(run: TextRun, state: ViewState, model=None) -> None:
     if state.present:
         st.markdown(widgets.PRESENTER_CSS + PRESENTER_CSS, unsafe_allow_html=True)
     playing = bool(st.session_state.get(PLAYING, False))
-    start_of_reading(state, reading_order(len(run.tokens), state.direction))
+    both = bool(state.both) and run.recurrent_call.bidirectional
+    # both directions read together, one token each per step; the step is the forward one's token
+    direction = "forward" if both else state.direction
+    start_of_reading(state, reading_order(len(run.tokens), direction), both)
 
     @st.fragment(run_every=PLAY_SECONDS if playing else None)
     def stage() -> None:
         if st.session_state.pop(RERUN_PAGE, False):
             st.rerun(scope="app")
-        order = reading_order(len(run.tokens), state.direction)
+        order = reading_order(len(run.tokens), direction)
         step = min(st.session_state.get("step", 0), len(order) - 1)
         if playing:
             now = time.monotonic()
@@ -158,16 +161,31 @@ def render(run: TextRun, state: ViewState, model=None) -> None:
             replace(state, step=step)
         )  # a fragment's rerun does not reach the page's own write
         with st.container(key="lecture"):
-            lecture_stage(run, state, step, order, playing, model)
+            if both:
+                both_directions_stage(run, state, step, order, playing)
+            else:
+                lecture_stage(run, state, step, order, playing, model)
 
     stage()
 
 
-def controls(run: TextRun, step: int, order: list[int], playing: bool) -> None:
-    """◀ ▶, play / pause, the slider (it fills in reading order) and the presenter toggle."""
-    back, forward, play, slider, present = st.columns(
-        [0.8, 0.8, 1.2, 5, 1.9], vertical_alignment="center"
+def controls(run: TextRun, step: int, order: list[int], playing: bool, both: bool = False) -> None:
+    """◀ ▶, play / pause, the slider (it fills in reading order), for a bidirectional layer the
+    choice of both directions side by side, and the presenter toggle."""
+    bidirectional = run.recurrent_call.bidirectional
+    widths = [0.7, 0.7, 1.2, 3.4, 1.5, 1.9] if bidirectional else [0.8, 0.8, 1.2, 5, 1.9]
+    back, forward, play, slider, *both_column, present = st.columns(
+        widths, vertical_alignment="center"
     )
+    if bidirectional:
+        both_column[0].toggle(
+            "both",
+            key="both",
+            on_change=lambda: st.session_state.update({RERUN_PAGE: True}),
+            help="Forward and backward side by side, each from its own first token, and the "
+            "concatenated h the next layer reads.",
+        )
+    last = len(run.tokens) - 1
     here = order.index(step)
     back.button(
         "",
@@ -209,7 +227,15 @@ def controls(run: TextRun, step: int, order: list[int], playing: bool) -> None:
             key=SLIDER,
             label_visibility="collapsed",
             on_change=lambda: choose_step(st.session_state[SLIDER]),
-            format_func=lambda t: f"{token_display(run.tokens[t])} ·{t}",
+            format_func=(
+                (
+                    lambda t: (
+                        f"→ {token_display(run.tokens[t])} ← {token_display(run.tokens[last - t])}"
+                    )
+                )
+                if both
+                else (lambda t: f"{token_display(run.tokens[t])} ·{t}")
+            ),
         )
     present.toggle(
         "presenter",
@@ -281,6 +307,71 @@ def lecture_stage(
         with st.expander("the equations of the cell"):
             for equation in lecture.equations(recorded.cell, state.notation):
                 st.latex(equation)
+
+
+def both_directions_stage(
+    run: TextRun, state: ViewState, step: int, order: list[int], playing: bool
+) -> None:
+    """A bidirectional layer read both ways at once: at step k the forward direction reads token k
+    and the backward one token T − 1 − k, each from its own first token; below, what the next layer
+    (or the head) reads: [h→_t ; h←_t], complete once both have passed t."""
+    recorded = run.recurrent_call
+    characters = run.task == "language_model"
+    presenting = bool(state.present)
+    last = len(run.tokens) - 1
+    readings = (("forward", step), ("backward", last - step))
+    for direction, token in readings:
+        st.markdown(
+            reading_line_html(
+                run.tokens, token, direction, characters, READING_CHARACTERS[presenting]
+            ),
+            unsafe_allow_html=True,
+        )
+    controls(run, step, order, playing, both=True)
+    for column, (direction, token) in zip(st.columns(2), readings):
+        series = {
+            q: run.states(state.layer, direction, q)[:, state.unit] for q in recorded.quantities
+        }
+        moment = lecture.unit_step(series, token, state.unit, direction)
+        with column:
+            arrow = "→" if direction == "forward" else "←"
+            st.markdown(
+                f"**{arrow} {direction}** at token {token} '{token_display(run.tokens[token])}'"
+            )
+            for line in lecture.written_update(recorded.cell, moment, state.notation):
+                st.latex(line)
+            if not presenting:
+                st.markdown(
+                    "  \n".join(lecture.gate_sentences(recorded.cell, moment, state.notation))
+                )
+    final = state.layer == recorded.num_layers - 1
+    reader = "both read" if final else f"layer {state.layer + 1} reads"
+    st.plotly_chart(
+        concatenated_reading(
+            run.states(state.layer, "forward", "hidden")[:, state.unit],
+            run.states(state.layer, "backward", "hidden")[:, state.unit],
+            step + 1,
+            last - step,
+            figures.token_labels(run.tokens, run.encoding.unknown),
+            state.unit,
+            reader,
+            font_size=20 if presenting else 16,
+            height=200 if presenting else 190,
+        ),
+        key="concatenated-reading",
+        theme=None,
+    )
+    if final:
+        note = (
+            "The head reads h→ at the last token and h← at the first: both exist only once both "
+            "directions have read the whole text."
+        )
+    else:
+        note = (
+            f"Layer {state.layer + 1} reads [h→_t ; h←_t] ({2 * recorded.hidden_size} numbers) at every "
+            "token t: a token's input is complete only once both directions have passed it."
+        )
+    st.caption(note)
 
 
 def reads_suffixes(run: TextRun, state: ViewState, model) -> bool:
