@@ -7,7 +7,9 @@ token on in reading order and checks again. Screenshots of every case go to scre
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.parse import urlencode
 
 import pytest
 
@@ -71,10 +73,12 @@ PARTS_JS = """() => {
                          const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
     const smallest = sel => Math.min(...Array.from(document.querySelectorAll(sel + ' svg text'))
         .filter(t => t.textContent.trim()).map(t => parseFloat(getComputedStyle(t).fontSize)));
-    const charts = ['.st-key-cell-diagram', '.st-key-step-prediction', '.st-key-reading-prediction'];
+    const charts = ['.st-key-cell-diagram', '.st-key-step-prediction', '.st-key-reading-prediction',
+                    '.st-key-concatenated-reading'];
     return {lecture: box('.st-key-lecture'), reading: box('.rnnviz-reading'),
             controls: box('.st-key-step_forward button'), diagram: box('.st-key-cell-diagram .js-plotly-plot'),
             bars: box('.st-key-step-prediction .js-plotly-plot'),
+            both: box('.st-key-concatenated-reading .js-plotly-plot'),
             curve: box('.st-key-reading-prediction .js-plotly-plot'),
             fonts: charts.filter(c => document.querySelector(c)).map(c => [c, smallest(c)]),
             main_height: document.querySelector('[data-testid="stMain"]').scrollHeight};
@@ -82,6 +86,7 @@ PARTS_JS = """() => {
 # Each text of the cell diagram and the box it sits in (the shape holding its centre).
 DIAGRAM_JS = """() => {
     const plot = document.querySelector('.st-key-cell-diagram .js-plotly-plot');
+    if (!plot) return [];
     const rects = Array.from(plot.querySelectorAll('.shapelayer path')).map(p => p.getBoundingClientRect());
     return Array.from(plot.querySelectorAll('.annotation')).filter(a => a.textContent.trim()).map(a => {
         const r = a.querySelector('text').getBoundingClientRect();
@@ -108,8 +113,6 @@ def shown_token(token: str) -> str:
 
 
 def url(server, model: str, direction: str, mode: str, text: str, step: int | None) -> str:
-    from urllib.parse import urlencode
-
     query = {"model": model, "view": "lecture", "text": text}
     if direction != "forward":
         query["direction"] = direction
@@ -120,8 +123,8 @@ def url(server, model: str, direction: str, mode: str, text: str, step: int | No
     return f"{server.url}/?{urlencode(query)}"
 
 
-def settle(page) -> None:
-    page.wait_for_selector(".st-key-cell-diagram .js-plotly-plot")
+def settle(page, chart: str = ".st-key-cell-diagram") -> None:
+    page.wait_for_selector(f"{chart} .js-plotly-plot")
     page.wait_for_selector(".st-key-lecture .katex-display")
     wait_until_idle(page)
     page.wait_for_timeout(400)  # plotly and KaTeX lay out after the run ends
@@ -131,7 +134,12 @@ def settle(page) -> None:
     )
 
 
-def check_screen(page, model: str, mode: str, classes: list[str] | None) -> list[str] | None:
+LECTURE_PARTS = ("lecture", "reading", "controls", "diagram", "bars", "curve")
+
+
+def check_screen(
+    page, model: str, mode: str, classes: list[str] | None, parts_shown=LECTURE_PARTS
+) -> list[str] | None:
     """What must hold on every screen of the lecture; returns the prediction bars' rows."""
     assert page.locator(EXCEPTION).count() == 0 and page.locator(ERROR_ALERT).count() == 0
     for equation in page.evaluate(EQUATIONS_JS):  # written in full, nothing scrolled or cut
@@ -147,7 +155,7 @@ def check_screen(page, model: str, mode: str, classes: list[str] | None) -> list
         assert text["margin"] is None or text["margin"] >= 3, text
     parts = page.evaluate(PARTS_JS)
     if mode == "presenter":  # one screen: everything inside the viewport, chart text 20 px or more
-        for name in ("lecture", "reading", "controls", "diagram", "bars", "curve"):
+        for name in parts_shown:
             if parts[name] is None:
                 assert name == "curve" and classes is None, parts
                 continue
@@ -214,3 +222,75 @@ def test_the_lecture_fits_reads_in_order_and_keeps_the_class_order(
         assert 0 < page.evaluate(THUMB_JS) < 0.5  # the slider fills in reading order, from the left
     page.mouse.move(0, PROJECTOR["height"] - 1)  # no tooltip over the screenshot
     page.screenshot(path=str(SCREENS / f"{name}-2.png"))
+
+
+CURRENT_TOKENS_JS = """() => Array.from(document.querySelectorAll('.rnnviz-reading .current'))
+    .map(c => c.textContent)"""
+
+
+@pytest.mark.parametrize("mode", ["normal", "presenter"])
+@pytest.mark.parametrize("length", ["short", "long"])
+def test_a_bidirectional_lecture_reads_both_ways_each_from_its_own_first_token(
+    app_server, projector_page, mode, length
+):
+    page, model = projector_page, "sst2-bilstm"
+    SCREENS.mkdir(exist_ok=True)
+    text = TEXTS[model][length]
+    tokens = list(rnnviz.load(model).encode(text).tokens)
+    address = url(app_server, model, "forward", mode, text, None) + "&both=1"
+    page.goto(address, wait_until="domcontentloaded")
+    settle(page, ".st-key-concatenated-reading")
+    # forward at its first token (the first word), backward at its own (the last word)
+    assert page.evaluate(CURRENT_TOKENS_JS) == [tokens[0], tokens[-1]]
+    both_parts = ("lecture", "reading", "controls", "both")
+    check_screen(page, model, mode, None, both_parts)
+    if mode == "presenter":
+        assert page.evaluate(PARTS_JS)["main_height"] <= PROJECTOR["height"] + 2
+    name = f"{model}-both-{mode}-{length}"
+    page.screenshot(path=str(SCREENS / f"{name}-1.png"))
+    page.locator(".st-key-step_forward button").first.click()
+    page.wait_for_function(
+        f"t => JSON.stringify(({CURRENT_TOKENS_JS})()) === t",
+        arg=json.dumps([tokens[1], tokens[-2]], ensure_ascii=False).replace(", ", ","),
+        timeout=30_000,
+    )
+    settle(page, ".st-key-concatenated-reading")
+    check_screen(page, model, mode, None, both_parts)
+    page.mouse.move(0, PROJECTOR["height"] - 1)
+    page.screenshot(path=str(SCREENS / f"{name}-2.png"))
+
+
+# Every chart of a presenter screen: its box and its smallest text.
+CHARTS_JS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]')).map(chart => {
+    const r = chart.getBoundingClientRect();
+    const sizes = Array.from(chart.querySelectorAll('svg text')).filter(t => t.textContent.trim())
+        .map(t => parseFloat(getComputedStyle(t).fontSize));
+    return {box: [r.left, r.top, r.right, r.bottom], smallest: Math.min(...sizes)};
+})"""
+
+
+@pytest.mark.parametrize("view", ["heatmaps", "compare", "gradients"])
+@pytest.mark.parametrize("model", list(TEXTS))
+def test_the_presenter_screens_of_heatmaps_compare_and_gradients_fit_one_projector_screen(
+    app_server, projector_page, model, view
+):
+    page = projector_page
+    SCREENS.mkdir(exist_ok=True)
+    query = {"model": model, "view": view, "present": "1", "text": TEXTS[model]["short"]}
+    page.goto(f"{app_server.url}/?{urlencode(query)}", wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot')
+    wait_until_idle(page)
+    page.wait_for_timeout(600)
+    wait_until_idle(page)
+    assert page.locator(EXCEPTION).count() == 0 and page.locator(ERROR_ALERT).count() == 0
+    page.screenshot(path=str(SCREENS / f"{view}-{model}-presenter.png"))
+    charts = page.evaluate(CHARTS_JS)
+    assert charts
+    for chart in charts:
+        left, top, right, bottom = chart["box"]
+        assert 0 <= left and right <= PROJECTOR["width"] and 0 <= top, (view, chart)
+        assert bottom <= PROJECTOR["height"], (view, chart)
+        assert chart["smallest"] >= 20, (view, chart)
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    assert height <= PROJECTOR["height"] + 2
+    assert page.locator("h1").first.is_hidden()  # no page title, sentence box or tabs

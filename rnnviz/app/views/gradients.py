@@ -236,12 +236,15 @@ def render_presenter(loaded: LoadedModel, run: TextRun, layer: int, direction: s
     font = widgets.PRESENTER_FONT
     heatmap_column, lines_column = st.columns(2)
     heatmap = flow_heatmap(flow, labels, font_size=font)
-    heatmap.update_layout(height=600, title=None, margin=dict(l=10, t=20))
+    heatmap.update_layout(height=580, title=None, margin=dict(l=10, t=20))
     heatmap.update_yaxes(automargin=True, title=None)
     heatmap.update_xaxes(automargin=True, title=None)
     heatmap_column.plotly_chart(heatmap, key="grad_chart_heatmap", theme=None)
     lines = flow_lines(flow, labels, font_size=font)
-    lines.update_layout(height=600, margin=dict(l=10))
-    lines.update_yaxes(automargin=True, nticks=6, title=dict(standoff=12))
+    lines.update_layout(height=580, margin=dict(l=10))
+    # full-size labels between the powers of ten (plotly draws its small digits at 3/4 size)
+    lines.update_yaxes(
+        automargin=True, nticks=6, minorloglabels="complete", title=dict(standoff=12)
+    )
     lines.update_xaxes(automargin=True, title=None)
     lines_column.plotly_chart(lines, key="grad_chart_lines", theme=None)

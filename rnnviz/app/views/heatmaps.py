@@ -156,5 +156,5 @@ def render_presenter(run: TextRun, state: ViewState) -> None:
         arrangement="side by side",
         notation=state.notation,
     )
-    grid.update_layout(height=620)
+    grid.update_layout(height=600)
     st.plotly_chart(grid, key="heatmaps", theme=None)
