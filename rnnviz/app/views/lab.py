@@ -69,7 +69,7 @@ def ordinal(n: int) -> str:
 def _settings() -> LabConfig:
     """The LabConfig chosen with the lab_ widgets."""
     defaults = LabConfig()
-    columns = st.columns([1.2, 2.2, 1.4])  # the task's title is the longest: its box shows it whole
+    columns = st.columns([1.5, 2.2, 1.3])  # the task's title is the longest: its box shows it whole
     cell = columns[0].radio(
         "cell",
         list(CELL_NAMES),
