@@ -221,6 +221,7 @@ def test_the_lecture_fits_reads_in_order_and_keeps_the_class_order(
     if direction == "backward":
         assert 0 < page.evaluate(THUMB_JS) < 0.5  # the slider fills in reading order, from the left
     page.mouse.move(0, PROJECTOR["height"] - 1)  # no tooltip over the screenshot
+    page.wait_for_timeout(400)
     page.screenshot(path=str(SCREENS / f"{name}-2.png"))
 
 

@@ -121,7 +121,7 @@ def render_presenter(run: TextRun, state: ViewState, text_run) -> None:
             outcome = run.prediction_labels[class_index]
         curve_figure = figures.comparison_figure(curves, outcome, font_size=font)
         curve_figure.update_layout(height=260)
-        if max(len(labels) for _, _, labels in curves) > 20:  # a long text: no word over every point
+        if max(len(labels) for _, _, labels in curves) > 20:  # long: no word over every point
             curve_figure.update_traces(mode="lines+markers")
             curve_figure.update_xaxes(tickmode="auto", nticks=12, title=None)
         st.plotly_chart(curve_figure, key="compare-curves", theme=None)
