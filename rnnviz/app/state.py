@@ -208,8 +208,8 @@ def current_state(catalogue: Mapping[str, "Offer"]) -> ViewState:
     values = {k: st.session_state[k] for k in vars(ViewState()) if k in st.session_state}
     if values.get("view") is None:  # the segmented control was clicked off
         values["view"] = "heatmaps"
-    values["present"] = int(bool(values.get("present", 0)))
     values["both"] = int(bool(values.get("both", 0)))
+    values["present"] = int(bool(values.get("present", 0)))
     default_model = DEFAULT_MODEL if DEFAULT_MODEL in catalogue else None
     state, _ = clamp(ViewState(**values), shapes, default_model=default_model)
     state = replace(state, units_shown=min(state.units_shown, shapes[state.model].hidden_size))
