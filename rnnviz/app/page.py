@@ -237,7 +237,7 @@ def exactness_badge(state: ViewState, seed: int | None) -> None:
     error = readable_number(measured.max_abs_error, 2)
     if measured.exact:
         # a difference of exactly 0 (the RNN's h is the module's own) is not "to 0"
-        match = "exactly (0)" if measured.max_abs_error == 0 else f"to within {error}"
+        match = "exactly (0)" if measured.max_abs_error == 0 else f"to {error}"
         st.markdown(
             f":green-badge[:material/check: matches PyTorch {match}] "
             ":gray[largest difference between the quantities shown and the module's own outputs]"
