@@ -9,10 +9,10 @@ import pytest
 import rnnviz
 from rnnviz.analysis.inspection import inspect_text
 from rnnviz.analysis.lecture import class_probabilities_per_suffix, reading_order
-from rnnviz.app.views.lab import outcome_message
+# the names the Lab view itself reads (the training package's modules are being regrouped)
+from rnnviz.app.views.lab import LabConfig, Progress, outcome_message
 from rnnviz.app.views.lecture import reading_line_html, reading_window
 from rnnviz.figures.lecture import cell_diagram, concatenated_reading, shown_value
-from rnnviz.training.lab import LabConfig, Progress
 
 TEXT = "the movie was not good at all"
 
