@@ -9,6 +9,7 @@ import pytest
 import rnnviz
 from rnnviz.analysis.inspection import inspect_text
 from rnnviz.analysis.lecture import class_probabilities_per_suffix, reading_order
+
 # the names the Lab view itself reads (the training package's modules are being regrouped)
 from rnnviz.app.views.lab import LabConfig, Progress, outcome_message
 from rnnviz.app.views.lecture import reading_line_html, reading_window
