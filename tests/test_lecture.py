@@ -112,3 +112,10 @@ def test_the_concatenated_reading_is_complete_only_where_both_directions_have_re
 def test_a_lab_run_that_used_its_step_budget_names_the_steps_once():
     done = Progress(LabConfig(), step=2000, seconds=17.2, state="done", reason="reached 2000 steps")
     assert outcome_message(done) == "Done: reached 2000 steps in 17.2 s; held-out accuracy –."
+
+
+def test_plain_words_never_read_minus_zero():
+    from rnnviz.analysis.lecture import gate_sentences, unit_step
+
+    series = {"hidden": np.array([-0.001, 0.3])}
+    assert "= 0.00;" in gate_sentences("rnn_tanh", unit_step(series, 1, 0))[0]

@@ -206,20 +206,26 @@ def gate_sentences(cell: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION
         return [
             f"**f = {v['forget_gate']:.2f}**: keeps {percent(v['forget_gate'])} of {old_c}",
             f"**i = {v['input_gate']:.2f}**: writes {percent(v['input_gate'])} of the candidate "
-            f"{g} = {v['cell_gate']:.2f} into c",
+            f"{g} = {_two(v['cell_gate'])} into c",
             f"**o = {v['output_gate']:.2f}**: lets {percent(v['output_gate'])} of tanh(c) out as {h}",
         ]
     if cell == "gru":
         kept = 1 - v["update_gate"] if notation.textbook_update else v["update_gate"]
         return [
             f"**z = {v['update_gate']:.2f}**: keeps {percent(kept)} of {old_h} and takes "
-            f"{percent(1 - kept)} from the candidate n = {v['new_gate']:.2f}",
+            f"{percent(1 - kept)} from the candidate n = {_two(v['new_gate'])}",
             f"**r = {v['reset_gate']:.2f}**: lets {percent(v['reset_gate'])} of {into} into the candidate n",
         ]
     return [
-        f"{h} is a squashed mix of the input and {old_h} = {s.previous_hidden:.2f}; "
+        f"{h} is a squashed mix of the input and {old_h} = {_two(s.previous_hidden)}; "
         "no gate decides what to keep"
     ]
+
+
+def _two(value: float) -> str:
+    """Two decimals for a signed value in a sentence; one that rounds to zero is 0.00, not -0.00."""
+    written = f"{value:.2f}"
+    return "0.00" if written == "-0.00" else written
 
 
 def _sub(index: int) -> str:
