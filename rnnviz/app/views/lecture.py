@@ -55,8 +55,9 @@ PRESENTER_CSS = """
 """
 PLAY_SECONDS = 1.2
 # A reading line is at most this many characters (about two lines beside the sidebar, one on the
-# presenter screen at 1280 px): a long text shows the part around the current token.
-READING_CHARACTERS = {False: 150, True: 70}
+# presenter screen at 1280 px): a long text shows the part around the current token. Keyed by
+# (characters, presenting): a character model's line has no spaces to break at, so it stays one line.
+READING_CHARACTERS = {(False, False): 150, (False, True): 70, (True, False): 45, (True, True): 60}
 
 
 def reading_window(tokens: list[str], step: int, characters: bool, limit: int) -> range:
@@ -254,7 +255,11 @@ def lecture_stage(
     presenting = bool(state.present)
     st.markdown(
         reading_line_html(
-            run.tokens, step, state.direction, characters, READING_CHARACTERS[presenting]
+            run.tokens,
+            step,
+            state.direction,
+            characters,
+            READING_CHARACTERS[characters, presenting],
         ),
         unsafe_allow_html=True,
     )
@@ -323,7 +328,7 @@ def both_directions_stage(
     for direction, token in readings:
         st.markdown(
             reading_line_html(
-                run.tokens, token, direction, characters, READING_CHARACTERS[presenting]
+                run.tokens, token, direction, characters, READING_CHARACTERS[characters, presenting]
             ),
             unsafe_allow_html=True,
         )
