@@ -22,7 +22,8 @@ from dataclasses import replace
 
 import torch
 
-from rnnviz.training.lab import LabConfig, train
+from rnnviz.training.lab_model import LabConfig
+from rnnviz.training.lab_run import train
 
 CELLS = ("rnn", "gru", "lstm")
 

@@ -6,6 +6,7 @@
 # nginx's access log to see which replica served every request of every browser.
 # Needs: nginx (apt-get install -y nginx-light), /usr/bin/chromium, the repo's .venv.
 # Usage: deploy/try_local_proxy.sh [BROWSERS]   (default 6 browser sessions)
+#        RNNVIZ_PROXY_CHECKS=classroom deploy/try_local_proxy.sh   (only the classroom across replicas)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -26,6 +27,7 @@ trap cleanup EXIT
 export STREAMLIT_SERVER_COOKIE_SECRET=$("$PY" -c 'import secrets; print(secrets.token_hex(32))')
 export OMP_NUM_THREADS=1
 export RNNVIZ_LAB_JOBS=1  # one lab job per replica, so the check sees the bound compose across replicas
+export RNNVIZ_DATA_HOME="$WORK/data"  # one classroom database for both replicas, as compose's volume
 for port in "$PORT_A" "$PORT_B"; do
   "$PY" -m streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port "$port" \
     --server.fileWatcherType none --browser.gatherUsageStats false >"$WORK/replica-$port.log" 2>&1 &
@@ -63,4 +65,10 @@ for port in "$PORT_A" "$PORT_B"; do
   done
 done
 echo "== through the proxy: /_stcore/health -> $("$PY" -c 'import urllib.request, sys; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$PROXY_PORT/_stcore/health")"
-"$PY" deploy/check_proxy.py "http://127.0.0.1:$PROXY_PORT" "$WORK/access.log" "$BROWSERS" "127.0.0.1:$PORT_A" "127.0.0.1:$PORT_B"
+CHECKS=${RNNVIZ_PROXY_CHECKS:-sessions classroom}  # sticky sessions and the lab; one room across replicas
+if [[ " $CHECKS " == *" sessions "* ]]; then
+  "$PY" deploy/check_proxy.py "http://127.0.0.1:$PROXY_PORT" "$WORK/access.log" "$BROWSERS" "127.0.0.1:$PORT_A" "127.0.0.1:$PORT_B"
+fi
+if [[ " $CHECKS " == *" classroom "* ]]; then
+  "$PY" deploy/check_classroom_proxy.py "http://127.0.0.1:$PROXY_PORT" "$WORK/access.log" 40 "127.0.0.1:$PORT_A" "127.0.0.1:$PORT_B"
+fi

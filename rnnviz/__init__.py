@@ -1,6 +1,7 @@
 """rnnviz: see inside recurrent neural networks, timestep by timestep."""
 
 from rnnviz.core.capture import capture
+from rnnviz.core.cell_loops import HookPoint, stack
 from rnnviz.core.edits import Edit
 from rnnviz.core.trace import QUANTITIES, RecordedCall, Trace
 from rnnviz.errors import ModelError, RnnvizError
@@ -12,6 +13,7 @@ __all__ = [
     "QUANTITIES",
     "CustomModel",
     "Edit",
+    "HookPoint",
     "LoadedModel",
     "ModelConfig",
     "ModelError",
@@ -23,4 +25,5 @@ __all__ = [
     "load",
     "save_for_app",
     "show",
+    "stack",
 ]

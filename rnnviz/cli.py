@@ -31,7 +31,8 @@ def command(name: str) -> Callable[[Register], Register]:
 
 @command("train")
 def _register_train(sub: argparse._SubParsersAction) -> None:
-    from rnnviz.training.recipes import DEFAULT_DATA_DIR, RECIPES
+    from rnnviz.training.data import DEFAULT_DATA_DIR
+    from rnnviz.training.recipes import RECIPES
 
     p = sub.add_parser(
         "train",
@@ -73,7 +74,8 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from rnnviz.training.recipes import RECIPES, run_custom, run_recipe
+    from rnnviz.training.recipes import RECIPES
+    from rnnviz.training.runs import run_custom, run_recipe
 
     cmd = "rnnviz " + " ".join(shlex.quote(a) for a in args.argv)
     if args.recipe == "custom":
@@ -238,7 +240,7 @@ def _register_app(sub: argparse._SubParsersAction) -> None:
         "point returning an rnnviz.CustomModel or LoadedModel; repeatable",
     )
     p.add_argument("--port", type=int, default=8501)
-    p.set_defaults(func=_cmd_app)
+    p.set_defaults(func=_cmd_app, streamlit_options=[])
 
 
 def _cmd_app(args: argparse.Namespace) -> int:
@@ -253,26 +255,21 @@ def _cmd_app(args: argparse.Namespace) -> int:
             load_entry_point(source)
         else:
             load(source)
-    page = (
-        Path(__file__).resolve().parent / "app" / "page.py"
-    )  # inside the package: a wheel install has it too
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(page),
-        "--server.port",
-        str(args.port),
+    # the page and the classroom's routes, inside the package: a wheel install has them too
+    page = Path(__file__).resolve().parent / "app" / "serve.py"
+    ours = {
+        "--server.port": str(args.port),
         # .streamlit/config.toml says the same, but only where the server starts in the checkout
-        "--server.maxUploadSize",
-        str(MAX_WEIGHTS_BYTES // 2**20),
-        "--browser.gatherUsageStats",
-        "false",
-        "--runner.postScriptGC",
-        "false",
-        "--",
-    ]
+        "--server.maxUploadSize": str(MAX_WEIGHTS_BYTES // 2**20),
+        "--browser.gatherUsageStats": "false",
+        "--runner.postScriptGC": "false",
+    }
+    given = {option.split("=", 1)[0] for option in args.streamlit_options}
+    command = [sys.executable, "-m", "streamlit", "run", str(page)]
+    for option, value in ours.items():
+        if option not in given:  # the user's own value wins
+            command += [option, value]
+    command += [*args.streamlit_options, "--"]
     for source in args.model:
         command += ["--model", str(Path(source).resolve()) if Path(source).is_dir() else source]
     return subprocess.call(command)
@@ -416,7 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    # `rnnviz app` passes options it does not know (--server.port 8633, --theme.base dark) to streamlit.
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "func", None) is not _cmd_app:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.streamlit_options = extra
     args.argv = argv  # recorded verbatim in model cards as the reproducing command
     try:
         return int(args.func(args) or 0)

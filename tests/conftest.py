@@ -6,6 +6,8 @@ with a reason naming the missing path, all others always run.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from rnnviz.settings import shared_data_dir  # one rule for finding the data
@@ -29,3 +31,9 @@ needs_shakespeare = pytest.mark.skipif(
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def classroom_data_home(tmp_path_factory):
+    """The Class view's rooms (SQLite) go to a folder of this test session, never the user's home."""
+    os.environ["RNNVIZ_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))

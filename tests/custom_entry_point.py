@@ -50,3 +50,42 @@ def build_model() -> rnnviz.CustomModel:
 
 def not_a_model():
     return "hello"
+
+
+class CellTagger(nn.Module):
+    """The same tagger written with nn.LSTMCells in a loop, one per direction, declared as one
+    bidirectional layer with rnnviz.stack."""
+
+    def __init__(self):
+        super().__init__()
+        self.characters = nn.Embedding(len(LETTERS) + 1, 8)
+        self.forward_cell, self.backward_cell = nn.LSTMCell(8, 6), nn.LSTMCell(8, 6)
+        rnnviz.stack(self, [self.forward_cell, self.backward_cell])
+        self.classify = nn.Linear(12, 2)
+
+    def forward(self, ids):
+        x = self.characters(ids)
+        steps = x.shape[1]
+        forward_states, backward_states = [None] * steps, [None] * steps
+        state = None
+        for t in range(steps):
+            state = self.forward_cell(x[:, t], state)
+            forward_states[t] = state[0]
+        state = None
+        for t in reversed(range(steps)):
+            state = self.backward_cell(x[:, t], state)
+            backward_states[t] = state[0]
+        states = torch.cat([torch.stack(forward_states, 1), torch.stack(backward_states, 1)], -1)
+        return self.classify(states)
+
+
+def build_cell_model() -> rnnviz.CustomModel:
+    torch.manual_seed(0)
+    return rnnviz.CustomModel(
+        module=CellTagger(),
+        encode=encode,
+        name="cell-tagger",
+        description="an untrained character tagger (two nn.LSTMCells in a loop)",
+        per_step=lambda logits: torch.softmax(logits[0], dim=-1).numpy(),
+        outcomes=("consonant", "vowel"),
+    )

@@ -94,3 +94,45 @@ def reference_states(
             outputs.append(result[f"layer{layer}.{direction}.hidden"])
         layer_input = torch.cat(outputs, dim=-1)
     return result
+
+
+def reference_cell_steps(
+    cell: nn.Module, sequence: torch.Tensor, h0=None, c0=None, edit=lambda name, t, value: value
+):
+    """Every quantity of an nn.RNNCell / nn.LSTMCell / nn.GRUCell run over one unbatched [time, input]
+    sequence, first step first, as [time, units] float64 tensors (names without layer and direction).
+    edit(name, t, value) → value: an intervention on each quantity as soon as it is computed (t the
+    call's index), used from then on."""
+    w_ih, w_hh = cell.weight_ih.detach().double(), cell.weight_hh.detach().double()
+    zeros = torch.zeros(w_ih.shape[0], dtype=torch.float64)
+    b_ih = zeros if cell.bias_ih is None else cell.bias_ih.detach().double()
+    b_hh = zeros if cell.bias_hh is None else cell.bias_hh.detach().double()
+    h = torch.zeros(cell.hidden_size, dtype=torch.float64) if h0 is None else h0.double()
+    c = torch.zeros(cell.hidden_size, dtype=torch.float64) if c0 is None else c0.double()
+    records: dict[str, list] = {}
+    for t, x in enumerate(sequence.double()):
+
+        def keep(key, value, t=t):
+            value = edit(key, t, value)
+            records.setdefault(key, []).append(value)
+            return value
+
+        if isinstance(cell, nn.LSTMCell):
+            i, f, g, o = (w_ih @ x + b_ih + w_hh @ h + b_hh).chunk(4)
+            i, f = keep("input_gate", torch.sigmoid(i)), keep("forget_gate", torch.sigmoid(f))
+            g, o = keep("cell_gate", torch.tanh(g)), keep("output_gate", torch.sigmoid(o))
+            c = keep("cell", f * c + i * g)
+            h = keep("hidden", o * torch.tanh(c))
+        elif isinstance(cell, nn.GRUCell):
+            w_ir, w_iz, w_in = w_ih.chunk(3)
+            w_hr, w_hz, w_hn = w_hh.chunk(3)
+            b_ir, b_iz, b_in = b_ih.chunk(3)
+            b_hr, b_hz, b_hn = b_hh.chunk(3)
+            r = keep("reset_gate", torch.sigmoid(w_ir @ x + b_ir + w_hr @ h + b_hr))
+            z = keep("update_gate", torch.sigmoid(w_iz @ x + b_iz + w_hz @ h + b_hz))
+            n = keep("new_gate", torch.tanh(w_in @ x + b_in + r * (w_hn @ h + b_hn)))
+            h = keep("hidden", (1 - z) * n + z * h)
+        else:
+            activation = torch.tanh if cell.nonlinearity == "tanh" else torch.relu
+            h = keep("hidden", activation(w_ih @ x + b_ih + w_hh @ h + b_hh))
+    return {key: torch.stack(values) for key, values in records.items()}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 import rnnviz
@@ -99,12 +100,42 @@ def assert_clean(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def plotted(trace: dict, key: str) -> np.ndarray:
+    """A trace's x / y / z as numbers, whether Plotly wrote a list or its binary encoding."""
+    data = trace[key]
+    if isinstance(data, dict) and "shape" not in data:  # a one-dimensional binary array
+        data = dict(data, shape=[-1])
+    return z_values({"z": data}).astype(np.float64)
+
+
+def prefix_probabilities(name: str, text: str) -> np.ndarray:
+    """[token, class]: the bundled model's softmax after each prefix of `text`, each prefix run through
+    the model's own torch module from scratch (no rnnviz analysis involved)."""
+    model = rnnviz.load(name)
+    ids = model.tokenizer.encode(text).ids
+    with torch.no_grad():
+        return np.stack(
+            [
+                torch.softmax(model.module(torch.tensor([ids[: t + 1]])), -1)[0].double().numpy()
+                for t in range(len(ids))
+            ]
+        )
+
+
 def test_default_page_shows_the_prediction_flip_and_one_heatmap_per_lstm_quantity():
     at = page(unit="0")
     assert_clean(at)
     prediction = charts(at)[0]
-    assert [t["name"] for t in prediction["data"]] == ["negative", "positive"]
-    assert len(prediction["data"][0]["x"]) == 5  # "the movie was not good"
+    names = [t["name"] for t in prediction["data"]]
+    assert names == ["negative", "positive"]
+    drawn = np.stack([plotted(t, "y") for t in prediction["data"]], axis=1)  # [token, class]
+    expected = prefix_probabilities("sst2-lstm", "the movie was not good")
+    np.testing.assert_allclose(drawn, expected, atol=1e-3)  # the plot's 3 decimals
+    # The flip: after "the movie" the model leans positive, from "was not" on negative; the drawn
+    # curves cross where the independently computed label changes.
+    label_after = [names[k] for k in expected.argmax(axis=1)]
+    assert label_after[1] == "positive" and label_after[3] == "negative", label_after
+    assert [names[k] for k in drawn.argmax(axis=1)] == label_after
     maps = heatmaps(at)
     assert [m["title"] for m in maps] == [
         "input gate i",
@@ -243,11 +274,35 @@ def test_compare_view_overlays_both_prediction_curves_and_a_difference_heatmap()
     np.testing.assert_allclose(z_values(difference), (second - first[1:])[:, :64].T, atol=1e-6)
 
 
-def test_trajectory_view_draws_one_point_per_token():
-    at = page(view="trajectory", text="the movie was not good")
+def fused_hidden_states(name: str, text: str) -> np.ndarray:
+    """[time, units]: h of a one-layer classifier, from its embedding and fused nn.LSTM/GRU/RNN."""
+    model = rnnviz.load(name)
+    ids = torch.tensor([model.tokenizer.encode(text).ids])
+    with torch.no_grad():
+        outputs, _ = model.module.rnn(model.module.embedding(ids))
+    return outputs[0].double().numpy()
+
+
+def test_trajectory_view_draws_each_tokens_hidden_state_at_its_first_two_principal_components():
+    text = "the movie was not good"
+    at = page(view="trajectory", text=text)
     assert_clean(at)
-    path = charts(at)[0]["data"][0]
+    chart = charts(at)[0]
+    path = chart["data"][0]
     assert path["text"] == ["the", "movie", "was", "not", "good"]
+    # independent PCA: eigenvectors of the covariance matrix (the view uses an SVD of the states)
+    hidden = fused_hidden_states("sst2-lstm", text)
+    centred = hidden - hidden.mean(axis=0)
+    variances, vectors = np.linalg.eigh(centred.T @ centred)
+    variances, vectors = variances[::-1], vectors[:, ::-1]
+    expected = centred @ vectors[:, :2]
+    for axis, key in enumerate(["x", "y"]):
+        drawn = plotted(path, key)
+        sign = np.sign(drawn @ expected[:, axis])  # a principal axis has no preferred sign
+        np.testing.assert_allclose(drawn, sign * expected[:, axis], atol=1e-4)
+        share = variances[axis] / variances.sum()
+        title = chart["layout"][f"{key}axis"]["title"]["text"]
+        assert title == f"PC {axis + 1} ({share:.0%} of variance)", title
 
 
 def test_lecture_view_shows_the_cell_diagram_and_equations_at_the_chosen_step():
@@ -265,25 +320,91 @@ def test_lecture_view_shows_the_cell_diagram_and_equations_at_the_chosen_step():
     assert at.query_params["step"] == "3"
 
 
-def test_export_view_offers_trace_and_per_quantity_downloads():
-    at = page(view="export")
+def downloads(monkeypatch, at: AppTest) -> dict[str, bytes]:
+    """Run `at` and read every download button's file, by label, as a click would produce it: the
+    page hands Streamlit deferred callables, recorded here as they are registered."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    registered = {}
+    register = MediaFileManager.add_deferred
+
+    def recording(self, data_callable, *args, **kwargs):
+        file_id = register(self, data_callable, *args, **kwargs)
+        registered[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recording)
+    at.run()
     assert_clean(at)
-    assert len(at.get("download_button")) == 2 + 2 * 6
+    files = {}
+    for button in at.get("download_button"):
+        data = registered[button.proto.deferred_file_id]()
+        files[button.label] = data.encode() if isinstance(data, str) else data
+    return files
+
+
+def test_export_view_downloads_hold_every_quantity_as_the_recurrence_computes_it(monkeypatch):
+    import csv
+    import io
+
+    from reference import reference_states
+
+    from rnnviz.core.quantities import LABELS
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["view"] = "export"
+    files = downloads(monkeypatch, at)
+    assert len(files) == 2 + 2 * 6
+    model = rnnviz.load("sst2-lstm")
+    ids = torch.tensor(model.tokenizer.encode("the movie was not good").ids)
+    with torch.no_grad():
+        reference = reference_states(model.module.rnn, model.module.embedding(ids))
+    for quantity in ["input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"]:
+        rows = list(
+            csv.reader(
+                io.StringIO(files[f"{LABELS[quantity]} — values of all 256 units (CSV)"].decode())
+            )
+        )
+        assert rows[0] == ["unit", "0:the", "1:movie", "2:was", "3:not", "4:good"]
+        units = [int(row[0]) for row in rows[1:]]
+        assert sorted(units) == list(range(256))
+        values = np.array([[float(v) for v in row[1:]] for row in rows[1:]])  # [unit, token]
+        expected = reference[f"layer0.forward.{quantity}"].numpy().T[units]
+        np.testing.assert_allclose(values, expected, rtol=2e-5, atol=2e-6)  # 6 significant digits
+    with np.load(io.BytesIO(files["trace (NPZ)"]), allow_pickle=False) as npz:
+        stored = {name: npz[name] for name in npz.files}
+    hidden = [v for name, v in stored.items() if name.endswith("hidden") and "layer0" in name]
+    assert len(hidden) == 1, sorted(stored)
+    np.testing.assert_allclose(
+        hidden[0].reshape(5, 256), reference["layer0.forward.hidden"].numpy(), atol=1e-5
+    )
 
 
 def test_exported_heatmaps_are_the_values_without_the_click_layer():
+    from reference import reference_states
+
     from rnnviz.app.state import ViewState
     from rnnviz.app.views.export import heatmap_figures
 
-    run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
+    model = rnnviz.load("sst2-lstm")
+    run = inspect_text(model, "the movie was not good")
     labels, order, built = heatmap_figures(run, ViewState(unit=7, step=3))
-    assert [quantity for quantity, _, _ in built] == list(run.recurrent_call.quantities)
-    for quantity, values, figure in built:
+    quantities = ["input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"]
+    assert [quantity for quantity, _, _ in built] == quantities
+    assert len(set(order.tolist())) == len(order) and set(order.tolist()) <= set(range(256))
+    ids = torch.tensor(model.tokenizer.encode("the movie was not good").ids)
+    with torch.no_grad():
+        reference = reference_states(model.module.rnn, model.module.embedding(ids))
+    for quantity, _, figure in built:
         assert [t.name for t in figure.data] == [
             quantity,
             "selected",
         ]  # a standalone file has nothing to click
-        np.testing.assert_allclose(np.asarray(figure.data[0].z), values[:, order].T, rtol=1e-6)
+        # rows: the shown units in the shown order; columns: tokens; values: the recurrence's own
+        expected = reference[f"layer0.forward.{quantity}"].numpy().T[order]
+        np.testing.assert_allclose(
+            np.asarray(figure.data[0].z, dtype=np.float64), expected, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("name, quantities", [("sst2-gru", 4), ("sst2-rnn", 1), ("sst2-bilstm", 6)])
@@ -307,28 +428,98 @@ def test_changing_layer_and_ordering_in_the_sidebar_updates_the_link():
     assert at.query_params["order"] == "clustering" and at.query_params["unit"] == "7"
 
 
-def test_gradients_view_is_reachable_from_a_link_and_draws_the_flow():
+def perturbed_gradient_norms(name: str, text: str) -> tuple[float, int, np.ndarray]:
+    """(y, its class, ‖∂y/∂h_t‖ per t) for a one-layer LSTM classifier with a head on the last h:
+    y the predicted class's logit; the fused nn.LSTM run up to t, δ added to h_t (c_t kept), then
+    continued, and autograd asked for ∂y/∂δ (no step-by-step re-execution as the view uses)."""
+    model = rnnviz.load(name)
+    module = model.module
+    inputs = module.embedding(torch.tensor([model.tokenizer.encode(text).ids])).detach()
+    with torch.no_grad():
+        logits = module(torch.tensor([model.tokenizer.encode(text).ids]))[0]
+    target = int(logits.argmax())
+    norms = []
+    for t in range(inputs.shape[1]):
+        _, (h, c) = module.rnn(inputs[:, : t + 1])
+        delta = torch.zeros_like(h, requires_grad=True)
+        state = (h + delta, c)
+        rest = inputs[:, t + 1 :]
+        last = module.rnn(rest, state)[0][:, -1] if rest.shape[1] else state[0][0]
+        (grad,) = torch.autograd.grad(module.head(last)[0, target], delta)
+        norms.append(float(grad.norm()))
+    return float(logits[target]), target, np.array(norms)
+
+
+def test_gradients_view_states_the_output_and_draws_the_gradient_reaching_each_step():
     at = page(view="gradients")
     assert_clean(at)
-    assert at.get("plotly_chart"), "the gradient-flow charts"
-    assert any("completeness" in m.value.lower() for m in [*at.markdown, *at.caption, *at.info])
+    y, target, norms = perturbed_gradient_norms("sst2-lstm", "the movie was not good")
+    assert at.selectbox(key="grad_class").value == target  # the predicted class by default
+    summary = next(m.value for m in at.markdown if m.value.startswith("y = "))
+    assert f"= **{y:.4f}**" in summary, summary
+    lines = next(
+        chart
+        for chart in charts(at)
+        if "gradient norm per timestep" in chart["layout"]["title"]["text"]
+    )
+    np.testing.assert_allclose(plotted(lines["data"][0], "y"), norms, rtol=1e-4)  # ‖∂y/∂h_t‖
+    completeness = next(c.value for c in at.caption if c.value.startswith("Completeness"))
+    assert f"y(x) − y(baseline) = {y:.4f} − " in completeness, completeness
 
 
-def test_training_lab_view_is_reachable_from_a_link():
+def test_training_lab_view_opens_on_the_lessons_contrast_and_counts_this_servers_free_slots():
+    import os
+
     at = page(view="lab")
     assert_clean(at)
-    assert at.button(key="lab_train")
+    assert at.button(key="lab_train").label == "Train" and at.button(key="lab_stop").disabled
+    # the README's contrast: an LSTM at N = 60 by default, the RNN one click away
+    assert at.radio(key="lab_cell").value == "lstm" and at.slider(key="lab_n").value == 60
+    assert list(at.radio(key="lab_cell").options) == ["RNN (tanh)", "GRU", "LSTM"]
+    # half the cores this process may use, unless RNNVIZ_LAB_JOBS says otherwise; none training yet
+    slots = int(os.environ.get("RNNVIZ_LAB_JOBS") or max(1, len(os.sched_getaffinity(0)) // 2))
+    assert any(
+        f"On this server 0 of {slots} training slots are in use." in i.value for i in at.info
+    )
 
 
-def test_corpus_view_is_reachable_from_a_link():
-    from rnnviz.analysis.corpus import available_reference_corpora
+def test_corpus_view_reads_the_dev_split_and_selects_the_units_on_at_the_busiest_token():
+    import csv
+
+    from conftest import SST2_DIR
 
     at = page(view="corpus")
     assert_clean(at)
-    if available_reference_corpora("classifier"):
-        assert at.radio(key="corpus_section").value == "Pattern search"
-    else:  # no data here: the view says how to give it a corpus
+    if not (SST2_DIR / "dev.tsv").is_file():  # no data here: the view says how to give it a corpus
         assert at.text_area(key="corpus_paste") is not None
+        assert any("RNNVIZ_DATA_DIR" in i.value or "data" in i.value for i in at.info)
+        return
+    model = rnnviz.load("sst2-lstm")
+    with open(SST2_DIR / "dev.tsv", newline="", encoding="utf-8") as f:
+        sentences = [
+            r["sentence"].strip() for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        ]
+    lengths = [len(model.tokenizer.encode(s).ids) for s in sentences if s]
+    lengths = [n for n in lengths if n]
+    caption = next(c.value for c in at.caption if c.value.startswith("sst2-lstm on "))
+    assert caption.startswith(
+        f"sst2-lstm on sst2-dev: {sum(lengths):,} tokens in {len(lengths):,} segments, layer 0 forward h"
+    ), caption
+    assert at.radio(key="corpus_section").value == "Pattern search"
+    # LSTMVis's select: units with h ≥ 0.3 at the token and < 0.3 at its neighbours, at the token
+    # where most units switch on
+    hidden = fused_hidden_states("sst2-lstm", "the movie was not good")
+    on = hidden >= 0.3
+    outside = np.zeros((1, on.shape[1]), dtype=bool)  # before the first token, after the last: off
+    before, after = np.vstack([outside, on[:-1]]), np.vstack([on[1:], outside])
+    selected = [
+        [int(u) for u in np.flatnonzero(on[t] & ~before[t] & ~after[t])] for t in range(len(on))
+    ]
+    units = max(selected, key=len)
+    shown = next(m.value for m in at.markdown if "units selected**" in m.value)
+    assert shown.startswith(
+        f"**{len(units)} units selected**: {', '.join(map(str, units[:40]))}"
+    ), shown
 
 
 def test_a_link_naming_an_unknown_model_opens_the_default_model_and_says_so():
@@ -368,10 +559,38 @@ def test_switching_to_the_character_model_gives_it_a_passage_of_its_own_kind():
 
 
 def test_every_run_states_how_closely_the_page_matches_pytorch():
+    import re
+
     at = page()
     assert_clean(at)
     badge = [m.value for m in at.markdown if "matches PyTorch to" in m.value]
     assert badge and ":green-badge[" in badge[0]
+    # the claim recomputed here: the quantities the page shows against the fused module's own outputs
+    # (its h at every step, its final c, and h rebuilt from the gates as o ⊙ tanh(c))
+    model = rnnviz.load("sst2-lstm")
+    run = inspect_text(model, "the movie was not good")
+    with torch.no_grad():
+        inputs = model.module.embedding(torch.tensor([run.encoding.ids]))
+        outputs, (_, c_n) = model.module.rnn(inputs)
+    shown = {
+        q: run.states(0, "forward", q).astype(np.float64) for q in ("hidden", "cell", "output_gate")
+    }
+    fused_h, fused_c = outputs[0].double().numpy(), c_n[0, 0].double().numpy()
+    largest = max(
+        np.abs(shown["hidden"] - fused_h).max(),
+        np.abs(shown["cell"][-1] - fused_c).max(),
+        np.abs(shown["output_gate"] * np.tanh(shown["cell"]) - fused_h).max(),
+    )
+    assert largest <= 1e-5
+    written = re.search(r"matches PyTorch to ([^\]]+)\]", badge[0]).group(1)  # "2.4 × 10⁻⁸" or "0"
+    mantissa, _, power = written.partition(" × 10")
+    power = power.translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")) or "0"
+    decimals = len(mantissa.partition(".")[2])
+    last_digit = 10.0 ** (int(power) - decimals)  # the number as written is rounded to this
+    assert abs(float(mantissa) * 10 ** int(power) - largest) <= last_digit / 2 * 1.001, (
+        written,
+        largest,
+    )
 
 
 def test_a_run_that_matches_pytorch_bit_for_bit_says_exactly_not_to_zero():
@@ -469,14 +688,42 @@ def test_the_lessons_symbols_and_the_candidate_as_c_tilde_reach_titles_and_equat
 
 
 def test_the_inspector_offers_the_units_whose_ablation_moves_the_prediction_most():
-    from rnnviz.analysis.interventions import rank_units_by_ablation
+    from reference import reference_states
 
     at = page(view="inspector", step="3", unit="0")
     assert_clean(at)
+    # independently: each cell unit set to 0 at "not" (step 3) inside the step-by-step reference, the
+    # rest of the sentence read on, and the change in p(the unedited prediction) after "good"
     model = rnnviz.load("sst2-lstm")
-    run = inspect_text(model, "the movie was not good")
-    ranking = rank_units_by_ablation(model, run, run.recurrent_call.name(0, "forward", "cell"), 3)
+    head = model.module.head
+    with torch.no_grad():
+        inputs = model.module.embedding(
+            torch.tensor(model.tokenizer.encode("the movie was not good").ids)
+        )
+
+        def final_probabilities(edit=lambda name, t, steps, value: value) -> torch.Tensor:
+            h = reference_states(model.module.rnn, inputs, edit=edit)["layer0.forward.hidden"][-1]
+            return torch.softmax(head.weight.double() @ h + head.bias.double(), -1)
+
+        def cell_unit_zeroed(unit: int):
+            def edit(name, t, steps, value):
+                if name == "layer0.forward.cell" and t == 3:
+                    value = value.clone()
+                    value[unit] = 0.0
+                return value
+
+            return edit
+
+        baseline = final_probabilities()
+        chosen = int(baseline.argmax())
+        effects = np.array(
+            [
+                float(final_probabilities(cell_unit_zeroed(u))[chosen] - baseline[chosen])
+                for u in range(256)
+            ]
+        )
+    strongest = [int(u) for u in np.argsort(-np.abs(effects), kind="stable")[:8]]
     offered = [b.label for b in at.button if b.label.startswith("unit ")]
-    assert offered == [f"unit {u}" for u, _ in ranking.top(8)]
-    at.button(key=f"matter_{ranking.top(1)[0][0]}").click().run()
-    assert at.session_state["unit"] == ranking.top(1)[0][0]
+    assert offered == [f"unit {u}" for u in strongest], (offered, effects[strongest])
+    at.button(key=f"matter_{strongest[0]}").click().run()
+    assert at.session_state["unit"] == strongest[0]

@@ -15,12 +15,11 @@ SPEECH = "box xxx ab\nxx bo axxxx\n" * 600  # validation split: 1,380 characters
 
 def page():
     from test_corpus import planted_model
+    from view_inputs import view_inputs
 
-    from rnnviz.analysis.inspection import inspect_text
     from rnnviz.app.views import corpus as corpus_view
 
-    loaded = planted_model()
-    corpus_view.render(loaded, "planted", inspect_text(loaded, "abxxxab"), 0, "forward")
+    corpus_view.render(view_inputs(planted_model(), "abxxxab", model="planted"))
 
 
 @pytest.fixture
@@ -144,14 +143,12 @@ def test_a_click_on_the_units_map_opens_that_units_card(data):
 
 
 def sst2_page():
-    from rnnviz.analysis.inspection import inspect_text
+    from view_inputs import view_inputs
+
     from rnnviz.app.views import corpus as corpus_view
     from rnnviz.models.architectures import load
 
-    loaded = load("sst2-lstm")
-    corpus_view.render(
-        loaded, "sst2-lstm", inspect_text(loaded, "the movie was not good"), 0, "forward"
-    )
+    corpus_view.render(view_inputs(load("sst2-lstm"), "the movie was not good", model="sst2-lstm"))
 
 
 @needs_sst2

@@ -12,6 +12,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from rnnviz.analysis.inspection import inspect_text
+from rnnviz.analysis.retention import text_retention
 from rnnviz.errors import RnnvizError
 from rnnviz.models.custom import CustomModel, load_entry_point
 
@@ -94,3 +95,56 @@ def test_the_app_offers_the_entry_point_model_with_its_own_quantities(app_with_e
     at.session_state["view"] = "gradients"
     at.run()
     assert any("bundled format" in i.value for i in at.info)
+
+
+def test_the_app_opens_a_cell_loop_model_from_an_entry_point_on_that_model(monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setattr(sys, "argv", ["app.py", "--model", "custom_entry_point:build_cell_model"])
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["text"] = "hello"
+        at.query_params["direction"] = "backward"
+        at.run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="model").value == "cell-tagger"  # the model given, not sst2-lstm
+        grid = json.loads(at.get("plotly_chart")[1].proto.spec)
+        assert [a["text"] for a in grid["layout"]["annotations"]] == [
+            "input gate i",
+            "forget gate f",
+            "cell candidate g",
+            "output gate o",
+            "cell state c",
+            "hidden state h",
+        ]
+        assert "layer 0, backward" in " ".join(c.value for c in at.caption)
+        assert any("matches PyTorch to" in m.value for m in at.markdown)  # the exactness badge
+    finally:
+        st.cache_resource.clear()
+
+
+def test_entry_points_may_hold_cells_in_a_loop_and_a_model_without_any_recurrence_is_refused(
+    monkeypatch,
+):
+    import custom_entry_point
+
+    model = load_entry_point("custom_entry_point:build_cell_model")
+    run = inspect_text(model, "abcd")
+    assert run.recurrent_call.cell == "lstm" and run.recurrent_call.bidirectional
+    # retention reads the loop's forget gates like a layer's: R[s→t] = ∏_{k=s+1..t} f_k
+    forget = run.states(0, "forward", "forget_gate")[:, 2]
+    retained = text_retention(run, 0, "forward", unit=2).unit_matrix
+    assert np.isclose(retained[0, 3], forget[1] * forget[2] * forget[3], atol=1e-6)
+    # the backward cell's memory runs towards earlier tokens: R[s→t] = ∏_{k=t..s−1} f_k
+    backward = run.states(0, "backward", "forget_gate")[:, 2]
+    retained = text_retention(run, 0, "backward", unit=2).unit_matrix
+    assert np.isclose(retained[3, 1], backward[1] * backward[2], atol=1e-6)
+    monkeypatch.setattr(
+        custom_entry_point,
+        "nothing",
+        lambda: CustomModel(torch.nn.Linear(2, 2), custom_entry_point.encode),
+        raising=False,
+    )
+    with pytest.raises(RnnvizError, match="no nn.*Cell and no rnnviz.HookPoint"):
+        load_entry_point("custom_entry_point:nothing")

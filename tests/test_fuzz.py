@@ -14,7 +14,7 @@ from rnnviz import figures
 from rnnviz.analysis import lecture
 from rnnviz.analysis.inspection import MAX_TEXT_CHARACTERS, inspect_text
 from rnnviz.analysis.ordering import ORDERINGS, unit_order
-from rnnviz.app.state import ModelShape, ViewState, parse_query
+from rnnviz.app.state import Offer, ViewState, parse_query
 from rnnviz.errors import RnnvizError
 from rnnviz.exports.files import heatmap_csv, trace_json_text
 
@@ -88,8 +88,8 @@ def test_any_text_gives_a_clear_refusal_or_finite_figures(models, text):
 
 
 SHAPES = {
-    "m": ModelShape(2, True, 16, ("hidden", "cell")),
-    "n": ModelShape(1, False, 4, ("hidden",)),
+    "m": Offer("an LSTM", "classifier", 2, True, 16, ("hidden", "cell")),
+    "n": Offer("an RNN", "language_model", 1, False, 4, ("hidden",)),
 }
 query_values = st.one_of(
     st.text(max_size=30),

@@ -24,18 +24,18 @@ needs_sst2_lstm = pytest.mark.skipif(
 
 
 def gradient_page(source: str, text: str) -> None:
+    from view_inputs import view_inputs
+
     import rnnviz
-    from rnnviz.analysis.inspection import inspect_text
     from rnnviz.app.views.gradients import render
 
-    loaded = rnnviz.load(source)
-    render(loaded, inspect_text(loaded, text), 0, "forward", rnnviz.load)
+    render(view_inputs(rnnviz.load(source), text, model=source))
 
 
 def lab_page() -> None:
     from rnnviz.app.views.lab import render
 
-    render()
+    render(None)  # the lab reads nothing of the page: it trains models of its own
 
 
 def charts(at: AppTest) -> dict[str, dict]:

@@ -52,3 +52,29 @@ def test_the_checks_see_an_import_where_there_is_one(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("import os\nfrom plotly import graph_objects\nimport streamlit as st\n")
     assert {"plotly", "streamlit"} <= imported_roots(module)
+
+
+def layout_block() -> str:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How the code is laid out", 1)[1]
+    return section.split("```", 2)[1]
+
+
+def test_the_package_root_keeps_at_most_ten_modules():
+    root_modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(root_modules) <= 10, root_modules
+
+
+def test_readme_names_every_subpackage_and_root_module_and_nothing_that_is_gone():
+    block = layout_block()
+    subpackages = sorted(
+        p.parent.name for p in PACKAGE.glob("*/__init__.py") if p.parent.name != "pretrained"
+    )
+    root_modules = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    missing = [f"{s}/" for s in subpackages if f"{s}/" not in block]
+    missing += [m for m in root_modules if m not in block]
+    assert missing == [], f"README's layout does not name {missing}"
+    for line in block.splitlines():
+        folder = line.strip().split(" ")[0]
+        if folder.endswith("/") and line.startswith("  ") and not line.startswith("   "):
+            assert (PACKAGE / folder).is_dir(), f"README names {folder}, which is not in rnnviz/"

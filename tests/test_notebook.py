@@ -157,12 +157,14 @@ def test_show_says_what_is_wrong_with_its_arguments():
         rnnviz.show(model, (ids, lengths), tokens=["a", "b", "c"])
     with pytest.raises(RnnvizError, match="sequence 5 is not in the batch"):
         rnnviz.show(model, (ids, lengths), sequence=5)
-    with pytest.raises(RnnvizError, match="4 class names for"):
+    with pytest.raises(RnnvizError, match="predict gives 12 scores per step, the model's output 4"):
         rnnviz.show(model, (ids, lengths), predict=lambda h: h, classes=CLASSES)
+    with pytest.raises(RnnvizError, match="3 class names for 4 outputs"):
+        rnnviz.show(model, (ids, lengths), predict=model.fc, classes=CLASSES[:3])
     bidirectional = nn.LSTM(3, 4, bidirectional=True, batch_first=True)
-    with pytest.raises(RnnvizError, match="bidirectional"):
+    with pytest.raises(RnnvizError, match="needs a model that returns \\[batch, classes\\]"):
         rnnviz.show(bidirectional, torch.randn(1, 5, 3), predict=nn.Linear(8, 2))
-    with pytest.raises(RnnvizError, match="no nn.RNN"):
+    with pytest.raises(RnnvizError, match="no nn.RNN, nn.LSTM or nn.GRU, no nn.*Cell"):
         rnnviz.show(nn.Linear(3, 3), torch.randn(1, 3))
 
 
@@ -279,4 +281,9 @@ def test_the_lesson_notebook_runs_headless_and_shows_its_figures(tmp_path):
     assert len(plotly) >= 3  # the prediction, heatmaps and timeline of the trained model at least
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "held-out accuracy" in text
-    assert rnnviz.load(tmp_path / "lesson-lstm").config.labels == CLASSES
+    # every shown model says how close its numbers are to the module's own outputs
+    assert text.count("matches the module's own outputs") >= 4
+    assert "the head on the mean of h_1..h_t (the model reads the mean)" in text
+    assert "padding left out" in text
+    saved = rnnviz.load(tmp_path / "lesson-lstm")
+    assert saved.config.labels == CLASSES and saved.tokenizer.style == "basic_english"

@@ -49,6 +49,8 @@ def test_the_wheel_ships_the_page_and_every_bundled_model(wheel):
         "rnnviz/app/page.py" in names
         and "rnnviz/app/views/lab.py" in names
         and "rnnviz/figures/heatmaps.py" in names
+        and "rnnviz/app/serve.py" in names  # what `rnnviz app` runs: the page and the join routes
+        and "rnnviz/classroom/routes.py" in names
     )
     assert bundled_names(), "the checkout has bundled models"
     for name in bundled_names():

@@ -113,3 +113,40 @@ def test_bad_tokenizer_dicts_are_rejected():
         tokenizer_from_dict({"type": "bpe", "vocab": []})
     with pytest.raises(ValueError):
         CharTokenizer(["a", "b"])  # does not start with <pad>, <unk>
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # torchtext's own docstring example for get_tokenizer("basic_english")
+        (
+            "You can now install TorchText using pip!",
+            ["you", "can", "now", "install", "torchtext", "using", "pip", "!"],
+        ),
+        # the rules by hand: an apostrophe stands apart, periods too, % is not split off
+        ("I don't know", ["i", "don", "'", "t", "know"]),
+        (
+            "Apple's U.S. sales rose 3%",
+            ["apple", "'", "s", "u", ".", "s", ".", "sales", "rose", "3%"],
+        ),
+        (
+            'He said "no" (twice); then: <br />stop, now?',
+            ["he", "said", "no", "(", "twice", ")", "then", "stop", ",", "now", "?"],
+        ),
+    ],
+)
+def test_the_basic_english_style_splits_as_torchtexts_basic_english(text, expected):
+    tok = WordTokenizer(["<pad>", "<unk>", *sorted(set(expected))], style="basic_english")
+    encoding = tok.encode(text)
+    assert encoding.tokens == expected and not any(encoding.unknown)
+    # the bundled (treebank) style splits the same text otherwise: why a lesson vocabulary needs this
+    assert WordTokenizer.split("I don't know") == ["i", "do", "n't", "know"]
+
+
+def test_the_word_style_travels_through_json_and_unknown_styles_are_refused():
+    tok = WordTokenizer(["<pad>", "<unk>", "don", "'", "t"], style="basic_english")
+    back = tokenizer_from_dict(json.loads(json.dumps(tok.to_dict())))
+    assert back.style == "basic_english" and back.encode("Don't").ids == [2, 3, 4]
+    assert tokenizer_from_dict({"type": "word", "vocab": ["<pad>", "<unk>"]}).style == "sst-ptb"
+    with pytest.raises(ValueError, match="unknown word style"):
+        tokenizer_from_dict({"type": "word", "style": "bert", "vocab": ["<pad>", "<unk>"]})

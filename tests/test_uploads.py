@@ -552,7 +552,7 @@ CONFIG_CASES = {
     ),
     "another tokenizer style": (
         set_tokenizer("style", "bert"),
-        "tokenizer.style can only be 'sst-ptb'",
+        "tokenizer.style must be one of sst-ptb, basic_english",
     ),
     "a vocabulary that is an object": (
         set_tokenizer("vocab", {"a": 1}),

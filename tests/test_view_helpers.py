@@ -12,15 +12,22 @@ from rnnviz import figures
 from rnnviz.analysis import lecture
 from rnnviz.analysis.ordering import shown_units, unit_order
 from rnnviz.analysis.projection import fit_pca
-from rnnviz.app.state import ModelShape, ViewState, parse_query
+from rnnviz.app.state import Offer, ViewState, parse_query
 from rnnviz.exports.files import heatmap_csv
 
-LSTM_SHAPE = ModelShape(
-    2, True, 8, ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden")
+LSTM_SHAPE = Offer(
+    "an LSTM",
+    "classifier",
+    2,
+    True,
+    8,
+    ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"),
 )
 MODELS = {
     "m": LSTM_SHAPE,
-    "g": ModelShape(1, False, 4, ("reset_gate", "update_gate", "new_gate", "hidden")),
+    "g": Offer(
+        "a GRU", "classifier", 1, False, 4, ("reset_gate", "update_gate", "new_gate", "hidden")
+    ),
 }
 
 

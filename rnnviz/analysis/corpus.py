@@ -144,7 +144,7 @@ def reference_corpus(name: str, data_dir: str | Path | None = None) -> Corpus:
         text = path.read_text(encoding="utf-8")
         held_out = text[
             int(len(text) * 0.9) :
-        ]  # the split rnnviz.training.recipes validates the LM on
+        ]  # the split rnnviz.training.language_model validates the LM on
         chunks = tuple(
             held_out[i : i + CHUNK_CHARACTERS] for i in range(0, len(held_out), CHUNK_CHARACTERS)
         )

@@ -26,9 +26,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from rnnviz.core import cells
+from rnnviz.core.cells import CellWeights, cell_kind
 from rnnviz.core.quantities import DIRECTIONS, layer_key
 from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import LoadedModel
@@ -72,15 +73,9 @@ def unroll(rnn: nn.RNNBase, inputs: torch.Tensor) -> Unrolled:
         raise RnnvizError(
             "unroll: put the module in eval mode (inter-layer dropout is not re-executed)"
         )
-    kind = (
-        "lstm"
-        if isinstance(rnn, nn.LSTM)
-        else "gru"
-        if isinstance(rnn, nn.GRU)
-        else rnn.nonlinearity
-    )
+    kind = cell_kind(rnn)
     directions = 2 if rnn.bidirectional else 1
-    batch, steps = inputs.shape[:2]
+    batch = inputs.shape[0]
     width = getattr(rnn, "proj_size", 0) or rnn.hidden_size
     hidden: dict[str, list[torch.Tensor]] = {}
     cell: dict[str, list[torch.Tensor]] = {}
@@ -88,41 +83,21 @@ def unroll(rnn: nn.RNNBase, inputs: torch.Tensor) -> Unrolled:
     for layer in range(rnn.num_layers):
         per_direction = []
         for d in range(directions):
-            suffix = "_reverse" if d else ""
-            weight = {
-                k: getattr(rnn, f"{k}_l{layer}{suffix}", None)
-                for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
-            }
-            # The input projection W_ih·x_t + b_ih for all timesteps at once; only U·h_{t−1} is sequential.
-            from_input = F.linear(layer_input, weight["weight_ih"], weight["bias_ih"])
-            h = inputs.new_zeros(batch, width)
-            c = inputs.new_zeros(batch, rnn.hidden_size)
-            hs: list[torch.Tensor | None] = [None] * steps
-            cs: list[torch.Tensor | None] = [None] * steps
-            for t in range(steps - 1, -1, -1) if d else range(steps):
-                from_hidden = F.linear(h, weight["weight_hh"], weight["bias_hh"])
-                if kind == "lstm":
-                    i, f, g, o = (from_input[:, t] + from_hidden).chunk(4, dim=-1)
-                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                    h = torch.sigmoid(o) * torch.tanh(c)
-                    if weight["weight_hr"] is not None:
-                        h = F.linear(h, weight["weight_hr"])
-                    cs[t] = c
-                elif kind == "gru":
-                    input_r, input_z, input_n = from_input[:, t].chunk(3, dim=-1)
-                    hidden_r, hidden_z, hidden_n = from_hidden.chunk(3, dim=-1)
-                    r = torch.sigmoid(input_r + hidden_r)
-                    z = torch.sigmoid(input_z + hidden_z)
-                    n = torch.tanh(input_n + r * hidden_n)
-                    h = (1 - z) * n + z * h
-                else:
-                    pre = from_input[:, t] + from_hidden
-                    h = torch.tanh(pre) if kind == "tanh" else torch.relu(pre)
-                hs[t] = h
+            source = layer_input.flip(1) if d else layer_input  # backward: read from the end
+            unrolled = cells.unroll(
+                kind,
+                source,
+                CellWeights.of_layer(rnn, layer, d),
+                inputs.new_zeros(batch, width),
+                inputs.new_zeros(batch, rnn.hidden_size) if kind == "lstm" else None,
+            )
+            # Each list in token order (a backward row's first entry is its last step).
+            hs = unrolled.steps["hidden"][::-1] if d else unrolled.steps["hidden"]
             row = layer_key(layer, DIRECTIONS[d])
             hidden[row] = hs
             if kind == "lstm":
-                cell[row] = cs
+                cs = unrolled.steps["cell"]
+                cell[row] = cs[::-1] if d else cs
             per_direction.append(torch.stack(hs, dim=1))
         layer_input = torch.cat(per_direction, dim=-1)
     return Unrolled(outputs=layer_input, hidden=hidden, cell=cell)

@@ -4,7 +4,7 @@ session's uploads; loading them once per server process and running a text once 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -12,13 +12,13 @@ import streamlit as st
 import rnnviz
 from rnnviz.analysis.inspection import TextRun, inspect_text
 from rnnviz.analysis.untrained import untrained_copy
-from rnnviz.app.state import ModelShape, start_model
-from rnnviz.core.capture import cell_kind
+from rnnviz.app.state import Offer, start_model
+from rnnviz.core.cell_loops import loop_exactness
 from rnnviz.core.exactness import Exactness, run_exactness
 from rnnviz.core.quantities import QUANTITIES_BY_CELL, cell_kind_of
 from rnnviz.errors import ModelError
 from rnnviz.models.architectures import bundled_names, read_config, resolve
-from rnnviz.models.custom import CustomModel, first_recurrent, load_entry_point
+from rnnviz.models.custom import CustomModel, load_entry_point, probe_call
 from rnnviz.models.uploads import load_upload
 
 UPLOADS = "uploads"  # session key: this session's uploaded models, by name
@@ -27,32 +27,28 @@ UPLOAD_MESSAGE = "upload_message"
 UPLOAD_RUNS_KEPT = 32
 
 
-@dataclass(frozen=True)
-class Offer:
-    """What the page needs to offer a model: a one-line description, its task and its bounds."""
-
-    description: str
-    task: str
-    shape: ModelShape
-    labels: tuple[str, ...] = ()  # a classifier's classes (they pick its presets)
-
-
 def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
     if isinstance(model, CustomModel):
-        recurrent = first_recurrent(
-            model.module
-            if model.recurrent_path is None
-            else model.module.get_submodule(model.recurrent_path)
+        record = probe_call(model)
+        return Offer(
+            f"{model.description} — from a Python entry point",
+            "custom",
+            record.num_layers,
+            record.bidirectional,
+            record.hidden_size,
+            record.quantities,
         )
-        quantities = QUANTITIES_BY_CELL[cell_kind(recurrent)]
-        shape = ModelShape(
-            recurrent.num_layers, recurrent.bidirectional, recurrent.hidden_size, quantities
-        )
-        return Offer(f"{model.description} — from a Python entry point", "custom", shape)
     config = model if isinstance(model, rnnviz.ModelConfig) else model.config
     quantities = QUANTITIES_BY_CELL[cell_kind_of(config.cell)]
-    shape = ModelShape(config.num_layers, config.bidirectional, config.hidden_size, quantities)
-    return Offer(describe(config), config.task, shape, tuple(config.labels or ()))
+    return Offer(
+        describe(config),
+        config.task,
+        config.num_layers,
+        config.bidirectional,
+        config.hidden_size,
+        quantities,
+        tuple(config.labels or ()),
+    )
 
 
 def describe(config: rnnviz.ModelConfig) -> str:
@@ -86,7 +82,8 @@ def server_offers() -> dict[str, tuple[str, Offer]]:
     for source in cli_model_sources():
         model = read_config(source)[0] if Path(source).is_dir() else shared_model(source)
         name = model.name
-        offered[name if name not in offered else f"{name} ({source})"] = (source, offer(model))
+        entry = replace(offer(model), opened=True)
+        offered[name if name not in offered else f"{name} ({source})"] = (source, entry)
     return offered
 
 
@@ -95,7 +92,7 @@ def session_uploads() -> dict[str, rnnviz.LoadedModel]:
     return st.session_state.setdefault(UPLOADS, {})
 
 
-def catalogue() -> dict[str, Offer]:
+def offers() -> dict[str, Offer]:
     """Every model this session can choose, by name."""
     offered = {name: entry for name, (_, entry) in server_offers().items()}
     offered.update({name: offer(model) for name, model in session_uploads().items()})
@@ -133,9 +130,12 @@ def _shared_exactness(
     source: str, text: str, untrained_seed: int | None = None
 ) -> Exactness | None:
     loaded = _server_model(source, untrained_seed)
+    run = _shared_run(source, text, untrained_seed)
     if not isinstance(loaded, rnnviz.LoadedModel):
-        return None
-    return run_exactness(loaded, _shared_run(source, text, untrained_seed))
+        # An entry point's nn.*Cell loop: h and c rebuilt from the recorded gates vs the cell's own.
+        error = loop_exactness(run.trace, run.recurrent_call.prefix)
+        return None if error is None else Exactness(error, {"h, c from gates": error})
+    return run_exactness(loaded, run)
 
 
 def can_untrain(name: str) -> bool:

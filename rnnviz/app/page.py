@@ -1,7 +1,7 @@
 """rnnviz in the browser: type a sentence, see every gate of an LSTM, GRU or RNN, token by token.
 
-The page: the sidebar, the sentence box, the table of views. Each view lives in rnnviz/app/views/,
-the choices and the URL in state.py, the models in catalogue.py. `streamlit run app.py` in a
+The page: the sidebar, the sentence box, the row of views. Each view lives in rnnviz/app/views/
+(its __init__ lists them), the choices and the URL in state.py, the models in catalogue.py. `streamlit run app.py` in a
 checkout and `rnnviz app` (which runs this file, so it works from an installed wheel too) open it.
 """
 
@@ -15,12 +15,13 @@ import torch
 
 from rnnviz.analysis.inspection import MAX_TEXT_CHARACTERS, NotatedRun, TextRun
 from rnnviz.analysis.ordering import ORDERINGS, busiest_unit
-from rnnviz.app import catalogue as models
-from rnnviz.app.catalogue import Offer, load_uploaded_model
+from rnnviz.app import catalogue
+from rnnviz.app.catalogue import load_uploaded_model
 from rnnviz.app.state import (
     NOTICES,
     PRESET,
-    VIEWS,
+    Offer,
+    ViewInputs,
     ViewState,
     apply_preset,
     current_state,
@@ -31,42 +32,14 @@ from rnnviz.app.state import (
     with_text_length,
     write_url,
 )
-from rnnviz.app.views import (
-    compare,
-    corpus,
-    export,
-    gradients,
-    heatmaps,
-    inspector,
-    lab,
-    lecture,
-    memory,
-    trajectory,
-    whatif,
-)
+from rnnviz.app.views import VIEWS, VIEWS_BY_NAME, unmet_notice
 from rnnviz.core.exactness import EXACT_WITHIN
 from rnnviz.core.quantities import DIRECTIONS
 from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
-from rnnviz.models.custom import CustomModel
 from rnnviz.models.presets import presets_for
 from rnnviz.models.uploads import MAX_WEIGHTS_BYTES
 
-VIEW_TITLES = {  # short enough for one row of tabs beside the sidebar at a projector's 1280 px
-    "heatmaps": "Heatmaps",
-    "inspector": "Inspector",
-    "compare": "Compare",
-    "trajectory": "Trajectory",
-    "lecture": "Lecture",
-    "whatif": "What if",
-    "memory": "Memory",
-    "gradients": "Gradients",
-    "lab": "Lab",
-    "corpus": "Corpus",
-    "export": "Export",
-}
-# The views with a presenter screen (present=1 in the link): their first load closes the sidebar.
-PRESENTER_VIEWS = ("lecture", "heatmaps", "compare", "gradients")
 # A title on one line at a projector's 1280 px, and room at the end of the sentence box (Streamlit's
 # "Press Enter to submit form" hint covered its last characters; the Run button says the same).
 PAGE_CSS = """
@@ -96,7 +69,7 @@ def freeze_startup_heap() -> None:
 
 
 def change_model() -> None:
-    offered = models.catalogue()
+    offered = catalogue.offers()
     name = st.session_state.get("model")
     start_model(
         offered[name].task if name in offered else None,
@@ -115,7 +88,6 @@ def sidebar(offered: dict[str, Offer], state: ViewState, untrainable: bool) -> N
             help="Every bundled model; see the description below.",
         )
         entry = offered[state.model]
-        shape = entry.shape
         st.caption(entry.description)
         st.selectbox(
             "presets",
@@ -133,15 +105,15 @@ def sidebar(offered: dict[str, Offer], state: ViewState, untrainable: bool) -> N
             st.file_uploader("config.json", type=["json"], key="upload_config")
             st.file_uploader("model.safetensors", type=["safetensors"], key="upload_weights")
             st.button("Load my model", on_click=load_uploaded_model, key="upload_load")
-            if st.session_state.get(models.UPLOAD_MESSAGE):
-                st.error(st.session_state[models.UPLOAD_MESSAGE])
+            if st.session_state.get(catalogue.UPLOAD_MESSAGE):
+                st.error(st.session_state[catalogue.UPLOAD_MESSAGE])
         st.header("What to show")
         st.selectbox(
-            "layer", list(range(shape.num_layers)), key="layer", format_func=lambda k: f"layer {k}"
+            "layer", list(range(entry.num_layers)), key="layer", format_func=lambda k: f"layer {k}"
         )
         st.radio(
             "direction",
-            list(DIRECTIONS[: 2 if shape.bidirectional else 1]),
+            list(DIRECTIONS[: 2 if entry.bidirectional else 1]),
             key="direction",
             horizontal=True,
         )
@@ -155,7 +127,7 @@ def sidebar(offered: dict[str, Offer], state: ViewState, untrainable: bool) -> N
         st.number_input(
             "unit",
             min_value=0,
-            max_value=shape.hidden_size - 1,
+            max_value=entry.hidden_size - 1,
             key="unit",
             on_change=unit_chosen_by_hand,
             help="The unit shown in the inspector and the lecture; clicking a heatmap cell sets it. "
@@ -164,7 +136,7 @@ def sidebar(offered: dict[str, Offer], state: ViewState, untrainable: bool) -> N
         st.number_input(
             "units shown",
             min_value=1,
-            max_value=max(shape.hidden_size, 1),
+            max_value=max(entry.hidden_size, 1),
             step=8,
             key="units_shown",
             help="The first units in the chosen order; order by variance to see the busiest ones.",
@@ -213,17 +185,6 @@ def sidebar(offered: dict[str, Offer], state: ViewState, untrainable: bool) -> N
             )
 
 
-def bundled_format_only(model) -> bool:
-    """Gradients and corpus analyses read the bundled format's embedding and head."""
-    if isinstance(model, CustomModel):
-        st.info(
-            "This view needs a model in the bundled format (embedding → rnn → head, see README); "
-            "models from a Python entry point show heatmaps, inspector, compare, trajectory and lecture."
-        )
-        return False
-    return True
-
-
 def untrained_seed(state: ViewState, untrainable: bool) -> int | None:
     """The seed of the freshly initialised weights the page shows, or None for the trained ones."""
     return state.seed if state.weights == "untrained" and untrainable else None
@@ -231,7 +192,7 @@ def untrained_seed(state: ViewState, untrainable: bool) -> int | None:
 
 def exactness_badge(state: ViewState, seed: int | None) -> None:
     """Every run says how closely the numbers on the page match the model's own outputs."""
-    measured = models.exactness(state.model, state.text, seed)
+    measured = catalogue.exactness(state.model, state.text, seed)
     if measured is None:
         return
     error = readable_number(measured.max_abs_error, 2)
@@ -249,39 +210,29 @@ def exactness_badge(state: ViewState, seed: int | None) -> None:
         )
 
 
-def show_view(state: ViewState, raw: TextRun, seed: int | None) -> None:
-    """Draw the chosen view; a failing view says so and leaves the page working. Views that draw
-    states read them in the chosen notation; analyses and exports read the run as recorded. `seed`:
-    the freshly initialised weights shown, or None for the trained ones."""
-    model = models.model(state.model, seed)
-    run = NotatedRun(raw, state.notation)
+def show_view(state: ViewState, raw: TextRun | None, seed: int | None) -> None:
+    """Draw the chosen view, or say why it does not apply to this model; a failing view says so and
+    leaves the page working. `seed`: the freshly initialised weights shown, or None for the trained ones."""
+    model = catalogue.model(state.model, seed)
+    view = VIEWS_BY_NAME[state.view]
+    notice = unmet_notice(view, model)
+    if notice:
+        st.info(notice)
+        return
 
     def other_text(text: str) -> NotatedRun:
-        return NotatedRun(models.text_run(state.model, text, seed), state.notation)
+        return NotatedRun(catalogue.text_run(state.model, text, seed), state.notation)
 
-    views = {
-        "heatmaps": lambda: heatmaps.render(model, run, state),
-        "inspector": lambda: inspector.render(model, run, state),
-        "compare": lambda: compare.render(run, state, other_text),
-        "trajectory": lambda: trajectory.render(run, state, other_text),
-        "lecture": lambda: lecture.render(run, state, model),
-        "whatif": lambda: bundled_format_only(model) and whatif.render(model, raw, state),
-        "memory": lambda: bundled_format_only(model) and memory.render(model, raw, state),
-        "gradients": lambda: (
-            bundled_format_only(model)
-            and gradients.render(
-                model, raw, state.layer, state.direction, models.shared_model, bool(state.present)
-            )
-        ),
-        "lab": lab.render,
-        "corpus": lambda: (
-            bundled_format_only(model)
-            and corpus.render(model, state.model, raw, state.layer, state.direction)
-        ),
-        "export": lambda: export.render(raw, state),
-    }
+    inputs = ViewInputs(
+        state=state,
+        model=model,
+        run=None if raw is None else NotatedRun(raw, state.notation),
+        recorded=raw,
+        other_text=other_text,
+        load_model=catalogue.shared_model,
+    )
     try:
-        views[state.view]()
+        view.render(inputs)
     except RnnvizError as error:
         st.warning(str(error))
     except Exception as error:  # noqa: BLE001 — a broken view must not take the page down
@@ -289,16 +240,15 @@ def show_view(state: ViewState, raw: TextRun, seed: int | None) -> None:
 
 
 def main() -> None:
-    presenting = (
-        st.query_params.get("present") == "1" and st.query_params.get("view") in PRESENTER_VIEWS
-    )
+    opened = VIEWS_BY_NAME.get(st.query_params.get("view"))
+    presenting = st.query_params.get("present") == "1" and opened is not None and opened.presents
     st.set_page_config(
         page_title="rnnviz — inside recurrent networks",
         layout="wide",  # every run, first
         initial_sidebar_state="collapsed" if presenting else "auto",
     )
     freeze_startup_heap()
-    offered = models.catalogue()
+    offered = catalogue.offers()
     if not offered:
         st.error(
             "No bundled models found in pretrained/. Run `rnnviz train sst2-lstm` or restore the pretrained "
@@ -309,12 +259,12 @@ def main() -> None:
     for notice in st.session_state.pop(NOTICES, []):
         st.warning(f"From the link: {notice}")
     state = current_state(offered)
-    untrainable = models.can_untrain(state.model)
+    untrainable = catalogue.can_untrain(state.model)
     seed = untrained_seed(state, untrainable)
     run, problem = None, None
     if state.text.strip():
         try:
-            run = models.text_run(state.model, state.text, seed)
+            run = catalogue.text_run(state.model, state.text, seed)
         except RnnvizError as error:
             problem = str(error)
     if run is not None:
@@ -340,11 +290,17 @@ def main() -> None:
         )
         right.form_submit_button("Run", use_container_width=True)
     st.segmented_control(
-        "view", list(VIEWS), key="view", format_func=VIEW_TITLES.get, label_visibility="collapsed"
+        "view",
+        [view.name for view in VIEWS],
+        key="view",
+        format_func=lambda name: VIEWS_BY_NAME[name].title,
+        label_visibility="collapsed",
     )
     write_url(state)  # before any view: the lecture's player writes its own step after this
     if not state.text.strip():
         st.info("Type a sentence above and press Enter — for example *the movie was not good*.")
+        if not VIEWS_BY_NAME[state.view].reads_text:
+            show_view(state, None, seed)
     elif run is None:
         st.warning(problem or "The text could not be read.")
     else:

@@ -1,4 +1,5 @@
-"""Every choice on the page as one `ViewState`, its round trip through the URL, and the session.
+"""Every choice on the page as one `ViewState`, its round trip through the URL, and the session;
+each model as one `Offer` (what bounds the choices about it); what a view is given (`ViewInputs`).
 
 A shared link must reopen the exact view; a link with nonsense in it (unknown model, unit 99999,
 layer "x") must still open, on defaults, with a notice saying what was ignored. The session keys
@@ -8,16 +9,17 @@ the page shares between its parts are named here, once; each view's own widget k
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Mapping
+from typing import Callable, Mapping
 
 import streamlit as st
 
+from rnnviz.analysis.inspection import NotatedRun, TextRun
 from rnnviz.analysis.ordering import ORDERINGS
+from rnnviz.app.views import DEFAULT_VIEW, VIEWS_BY_NAME
 from rnnviz.core.quantities import DIRECTIONS, Notation
+from rnnviz.models.architectures import LoadedModel
+from rnnviz.models.custom import CustomModel
 from rnnviz.models.presets import PAIR, first_text, presets_for
-
-if TYPE_CHECKING:
-    from rnnviz.app.catalogue import Offer
 
 DEFAULT_MODEL = "sst2-lstm"
 # Session keys shared between the page's parts (a ViewState field's key is its name).
@@ -30,19 +32,6 @@ TEXT_TASK = "text_task"  # the task the current text was chosen for
 PLAYING = "playing"  # the lecture plays
 PRESET = "preset"
 
-VIEWS = (
-    "heatmaps",
-    "inspector",
-    "compare",
-    "trajectory",
-    "lecture",
-    "whatif",
-    "memory",
-    "gradients",
-    "lab",
-    "corpus",
-    "export",
-)
 WEIGHTS = ("trained", "untrained")
 EDIT_UNITS = ("selected", "list", "top")  # the selected unit, the units listed, the top k by effect
 EDIT_STEPS = ("from", "at")  # from the selected token on, or at it only
@@ -56,7 +45,7 @@ class ViewState:
     model: str = "sst2-lstm"
     text: str = "the movie was not good"
     text2: str = "the movie was good"
-    view: str = "heatmaps"
+    view: str = DEFAULT_VIEW
     layer: int = 0
     direction: str = "forward"
     unit: int = 0
@@ -83,6 +72,9 @@ class ViewState:
     gru_update: str = "pytorch"
     candidate: str = "g"
     symbols: str = "h"
+    # The classroom: the lecturer's room and its secret (in the link only while the Class view shows)
+    room: str = ""
+    room_key: str = ""
 
     @property
     def notation(self) -> Notation:
@@ -91,25 +83,48 @@ class ViewState:
     def to_query(self) -> dict[str, str]:
         """Only what differs from the defaults, so links stay short."""
         default = ViewState()
+        # The room's key stays out of every other view's link: a shared Heatmaps link never leaks it.
         return {
             k: str(int(v) if isinstance(v, bool) else v)
             for k, v in asdict(self).items()
-            if v != getattr(default, k)
+            if v != getattr(default, k) and (self.view == "class" or k not in ("room", "room_key"))
         }
 
 
 @dataclass(frozen=True)
-class ModelShape:
-    """What bounds a view of one model: its layers, directions, units and quantities."""
+class Offer:
+    """One model as the page offers it: a one-line description, its task and classes, and what
+    bounds the choices about it (layers, directions, units, quantities)."""
 
+    description: str
+    task: str
     num_layers: int
     bidirectional: bool
     hidden_size: int
     quantities: tuple[str, ...]
+    labels: tuple[str, ...] = ()  # a classifier's classes (they pick its presets)
+    opened: bool = False  # given as `rnnviz app --model`: the page starts on the first such model
+
+
+@dataclass(frozen=True)
+class ViewInputs:
+    """What the page hands every view's `render`."""
+
+    state: ViewState
+    model: LoadedModel | CustomModel  # the weights shown (freshly initialised where state asks)
+    # None only for a view that does not read the text (View.reads_text), before any is typed
+    run: (
+        NotatedRun | None
+    )  # the text's states in the chosen notation: what views that draw states read
+    recorded: (
+        TextRun | None
+    )  # the run as recorded: what analyses (edits, retention) and exports read
+    other_text: Callable[[str], NotatedRun]  # another text, read by the same model
+    load_model: Callable[[str], LoadedModel]  # a bundled model by name, loaded once per server
 
 
 def parse_query(
-    params: Mapping[str, str], models: Mapping[str, ModelShape], default_model: str
+    params: Mapping[str, str], models: Mapping[str, Offer], default_model: str
 ) -> tuple[ViewState, list[str]]:
     """A ViewState from query parameters; anything invalid falls back to its default, with a notice."""
     notices: list[str] = []
@@ -136,7 +151,7 @@ def parse_query(
 
 def clamp(
     state: ViewState,
-    models: Mapping[str, ModelShape],
+    models: Mapping[str, Offer],
     notices: list[str] | None = None,
     default_model: str | None = None,
 ) -> tuple[ViewState, list[str]]:
@@ -149,7 +164,7 @@ def clamp(
         state = replace(state, model=fallback)
     shape = models[state.model]
     checks = {
-        "view": state.view in VIEWS,
+        "view": state.view in VIEWS_BY_NAME,
         "direction": state.direction in DIRECTIONS[: 2 if shape.bidirectional else 1],
         "order": state.order in ORDERINGS,
         "align": state.align in ALIGNMENTS,
@@ -180,13 +195,18 @@ def clamp(
     return state, notices
 
 
-def restore_from_url_once(catalogue: Mapping[str, "Offer"]) -> None:
+def opening_model(catalogue: Mapping[str, Offer]) -> str | None:
+    """The model a fresh page shows: the first one `rnnviz app --model` gave, else the default."""
+    opened = [name for name, entry in catalogue.items() if entry.opened]
+    return opened[0] if opened else DEFAULT_MODEL if DEFAULT_MODEL in catalogue else None
+
+
+def restore_from_url_once(catalogue: Mapping[str, Offer]) -> None:
     """On a session's first run, the URL's choices become the widgets' values."""
     if RESTORED in st.session_state:
         return
-    default_model = DEFAULT_MODEL if DEFAULT_MODEL in catalogue else next(iter(catalogue))
-    shapes = {name: entry.shape for name, entry in catalogue.items()}
-    state, notices = parse_query(dict(st.query_params), shapes, default_model)
+    default_model = opening_model(catalogue) or next(iter(catalogue))
+    state, notices = parse_query(dict(st.query_params), catalogue, default_model)
     task, labels = catalogue[state.model].task, catalogue[state.model].labels
     if "text" not in st.query_params and presets_for(task, labels):
         state = replace(state, text=first_text(task, labels))  # a text of the model's own kind
@@ -200,19 +220,18 @@ def restore_from_url_once(catalogue: Mapping[str, "Offer"]) -> None:
     st.session_state[RESTORED] = True
 
 
-def current_state(catalogue: Mapping[str, "Offer"]) -> ViewState:
+def current_state(catalogue: Mapping[str, Offer]) -> ViewState:
     """The page's choices, brought within the model's bounds and stored back in the session (call it
     once per run, before any widget is drawn): that also keeps the values of widgets a view does
     not draw (Streamlit forgets those otherwise), so switching views never loses a choice."""
-    shapes = {name: entry.shape for name, entry in catalogue.items()}
     values = {k: st.session_state[k] for k in vars(ViewState()) if k in st.session_state}
     if values.get("view") is None:  # the segmented control was clicked off
-        values["view"] = "heatmaps"
+        values["view"] = DEFAULT_VIEW
     values["both"] = int(bool(values.get("both", 0)))
     values["present"] = int(bool(values.get("present", 0)))
-    default_model = DEFAULT_MODEL if DEFAULT_MODEL in catalogue else None
-    state, _ = clamp(ViewState(**values), shapes, default_model=default_model)
-    state = replace(state, units_shown=min(state.units_shown, shapes[state.model].hidden_size))
+    default_model = opening_model(catalogue)
+    state, _ = clamp(ViewState(**values), catalogue, default_model=default_model)
+    state = replace(state, units_shown=min(state.units_shown, catalogue[state.model].hidden_size))
     for key, value in vars(state).items():
         st.session_state[key] = bool(value) if key in ("present", "both") else value
     return state

@@ -27,6 +27,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from rnnviz.core import cells
+from rnnviz.core.cell_loops import recording_cell_loops, split_edits
+from rnnviz.core.cells import (
+    RECURRENT_MODULES,
+    CellWeights,
+    cell_kind,
+    recurrent_base,
+    stock_forward,
+)
 from rnnviz.core.edits import Edit, edits_by_module, run_edited_layer
 from rnnviz.core.trace import (
     DIRECTIONS,
@@ -37,10 +46,6 @@ from rnnviz.core.trace import (
     quantity_name,
 )
 from rnnviz.errors import RnnvizError
-
-RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
-_STOCK_FORWARDS = {cls: cls.forward for cls in RECURRENT_TYPES}
-
 
 # Recorders active in the current thread / context: id(module) → recording forward. A
 # module stays instrumented while any thread captures it; calls from a thread (or context)
@@ -78,12 +83,13 @@ def capture(
     outer = _ACTIVE_RECORDERS.get() or {}
     recorders: dict[int, Callable] = {}
     modules: list[nn.Module] = []
+    loop_edits, edits = split_edits(model, edits)  # cells in a loop edit their own steps
     planned = _planned_edits(model, edits) if edits else {}
     for path, module in model.named_modules():
-        base = _recurrent_base(module)
-        if base is None:
+        if not isinstance(module, RECURRENT_MODULES):
             continue
-        if type(module).forward is not _STOCK_FORWARDS[base]:
+        base = recurrent_base(module)
+        if type(module).forward is not stock_forward(module):
             warnings.warn(
                 f"rnnviz.core.capture: {path or type(module).__name__} overrides forward(); not recorded",
                 stacklevel=3,
@@ -100,7 +106,11 @@ def capture(
     token = _ACTIVE_RECORDERS.set({**outer, **recorders})
     _instrument(modules)
     try:
-        yield trace
+        # Cells called in a loop and hand-written cells (rnnviz.core.cell_loops).
+        with recording_cell_loops(
+            model, trace, detach, lambda name: _wanted(name, patterns), loop_edits
+        ):
+            yield trace
     finally:
         _ACTIVE_RECORDERS.reset(token)
         _uninstrument(modules)
@@ -112,8 +122,7 @@ def _planned_edits(model: nn.Module, edits: Sequence[Edit]) -> dict:
     modules = {
         path: module
         for path, module in model.named_modules()
-        if (base := _recurrent_base(module)) is not None
-        and type(module).forward is _STOCK_FORWARDS[base]
+        if isinstance(module, RECURRENT_MODULES) and type(module).forward is stock_forward(module)
     }
     return edits_by_module(list(edits), modules)
 
@@ -139,9 +148,7 @@ def _instrument(modules: list[nn.Module]) -> None:
     with _INSTALL_LOCK:
         for module in modules:
             if _INSTALLED.get(id(module), 0) == 0:
-                module.forward = _dispatching_forward(
-                    module, _STOCK_FORWARDS[_recurrent_base(module)]
-                )
+                module.forward = _dispatching_forward(module, stock_forward(module))
             _INSTALLED[id(module)] = _INSTALLED.get(id(module), 0) + 1
 
 
@@ -165,22 +172,6 @@ def _dispatching_forward(module: nn.Module, stock: Callable) -> Callable:
         return recorder(*args, **kwargs)
 
     return forward
-
-
-def _recurrent_base(module: nn.Module) -> type | None:
-    for cls in RECURRENT_TYPES:
-        if isinstance(module, cls):
-            return cls
-    return None
-
-
-def cell_kind(module: nn.Module) -> str:
-    """'lstm', 'gru', 'rnn_tanh' or 'rnn_relu'."""
-    if isinstance(module, nn.LSTM):
-        return "lstm"
-    if isinstance(module, nn.GRU):
-        return "gru"
-    return f"rnn_{module.nonlinearity}"
 
 
 def _recording_forward(module, base, path, trace, calls_so_far, detach, patterns=None, edits=None):
@@ -392,16 +383,11 @@ def _record_layer(
             wanted = {q for q, name in names.items() if _wanted(name, patterns)}
             if not wanted:
                 continue  # nothing of this layer and direction is wanted: no rebuild
-            suffix = "_reverse" if d == 1 else ""
-            parameters = {
-                kind: getattr(module, f"{kind}_l{layer}{suffix}")
-                for kind in _WEIGHT_KINDS + ("weight_hr",)
-                if hasattr(module, f"{kind}_l{layer}{suffix}")
-            }
-            weights = {kind: p.to(work_dtype) for kind, p in parameters.items()}
+            parameters = CellWeights.of_layer(module, layer, d)
+            weights = parameters.to(work_dtype)
             # Joined matrices are reused only when built from the parameters themselves: their storage
             # and version tell when they change, which a per-call dtype-converted copy's do not.
-            own = all(weights[kind] is parameters[kind] for kind in parameters)
+            own = weights is parameters
             cache = (
                 _JOINED_WEIGHTS.setdefault(module, {}).setdefault((layer, d), {}) if own else None
             )
@@ -523,13 +509,16 @@ def _joined(x, hidden, h_start):
 # Joined weights per module, layer and direction, reused while the parameters are unchanged: building
 # them copies a layer's weights, a sizeable part of a batch-1 capture.
 _JOINED_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-def _joined_rows(weights, rows: slice | list[slice], cache: dict | None = None):
+def _joined_rows(weights: CellWeights, rows: slice | list[slice], cache: dict | None = None):
     """The given gate rows of [W_ih, W_hh] side by side, and of b_ih + b_hh (None without biases)."""
     rows = [rows] if isinstance(rows, slice) else rows
-    sources = [weights[k] for k in _WEIGHT_KINDS if k in weights]
+    sources = [
+        t
+        for t in (weights.weight_ih, weights.weight_hh, weights.bias_ih, weights.bias_hh)
+        if t is not None
+    ]
     reusable = cache is not None and not (
         torch.is_grad_enabled() and any(t.requires_grad for t in sources)
     )
@@ -540,9 +529,9 @@ def _joined_rows(weights, rows: slice | list[slice], cache: dict | None = None):
         if hit is not None and hit[0] == stamp:
             return hit[1], hit[2]
     weight = torch.cat(
-        [torch.cat([weights["weight_ih"][r], weights["weight_hh"][r]], dim=1) for r in rows]
+        [torch.cat([weights.weight_ih[r], weights.weight_hh[r]], dim=1) for r in rows]
     )
-    biases = [b for b in (weights.get("bias_ih"), weights.get("bias_hh")) if b is not None]
+    biases = [b for b in (weights.bias_ih, weights.bias_hh) if b is not None]
     bias = torch.cat([sum(b[r] for b in biases) for r in rows]) if biases else None
     if reusable:
         cache[key] = (stamp, weight, bias)
@@ -550,59 +539,71 @@ def _joined_rows(weights, rows: slice | list[slice], cache: dict | None = None):
 
 
 def _lstm_quantities(x, hidden, h_start, c_start, weights, wanted=None, cache=None):
-    """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh); c_t = f·c_{t-1} + i·g.
+    """The LSTM's gates for every step at once, from PyTorch's h_{t-1} (cells.lstm_gates' equations,
+    in two joined products), and its cell state c_t = f·c_{t-1} + i·g (cells.cell_update).
 
     `wanted` (default: all): when neither g, c nor o·tanh(c) is among them, only the σ gates are built.
     """
-    size = weights["weight_hh"].shape[0] // 4
-    i, f, g, o = (slice(k * size, (k + 1) * size) for k in range(4))
+    size = weights.hidden_size
+    rows = {gate: cells.gate_rows("lstm", gate, size) for gate in cells.GATE_ROWS["lstm"]}
     joined = _joined(x, hidden, h_start)
     # Two products over [x_t, h_{t-1}]: the σ gates (i, f, o) and the tanh candidate g, each activated
     # as it is written.
-    sigmoid_gates = _affine(joined, *_joined_rows(weights, [i, f, o], cache), activation="sigmoid")
-    input_gate, forget_gate, output_gate = sigmoid_gates.split(size, dim=-1)
-    quantities = {"input_gate": input_gate, "forget_gate": forget_gate, "output_gate": output_gate}
+    sigmoid_names = [g for g in cells.GATE_ROWS["lstm"] if cells.GATE_ACTIVATION[g] == "sigmoid"]
+    sigmoid_gates = _affine(
+        joined,
+        *_joined_rows(weights, [rows[g] for g in sigmoid_names], cache),
+        activation="sigmoid",
+    )
+    quantities = dict(zip(sigmoid_names, sigmoid_gates.split(size, dim=-1)))
     if wanted is not None and not wanted & {"cell_gate", "cell", "unprojected_hidden"}:
         return quantities
-    cell_gate = _affine(joined, *_joined_rows(weights, g, cache), activation="tanh")
-    cell = _cell_recursion(forget_gate, input_gate * cell_gate, c_start)
+    cell_gate = _affine(
+        joined,
+        *_joined_rows(weights, rows["cell_gate"], cache),
+        activation=cells.GATE_ACTIVATION["cell_gate"],
+    )
+    cell = _cell_recursion(quantities["forget_gate"], quantities["input_gate"] * cell_gate, c_start)
     quantities.update(cell_gate=cell_gate, cell=cell)
-    if "weight_hr" in weights:  # proj_size > 0: h_t = W_hr·(o_t ⊙ tanh(c_t))
-        quantities["unprojected_hidden"] = output_gate * cell.tanh()
+    if weights.weight_hr is not None:  # proj_size > 0: h_t = W_hr·(o_t ⊙ tanh(c_t))
+        quantities["unprojected_hidden"] = cells.lstm_hidden(
+            quantities["output_gate"], cell, weights
+        )[0]
     return quantities
 
 
-def _cell_recursion(forget_gate, update, c_start):
-    """c_t = f_t ⊙ c_{t-1} + u_t, one fused element-wise step per timestep ([batch, time, H])."""
+def _cell_recursion(forget_gate, written, c_start):
+    """c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, one fused element-wise step per timestep ([batch, time, H])."""
     steps = []
     previous = c_start
-    for t in range(update.shape[1]):
-        previous = torch.addcmul(update[:, t], forget_gate[:, t], previous)
+    for t in range(written.shape[1]):
+        previous = cells.cell_update(forget_gate[:, t], written[:, t], previous)
         steps.append(previous)
     return torch.stack(steps, dim=1)
 
 
 def _gru_quantities(x, hidden, h_start, weights, wanted=None, cache=None):
-    """r, z = σ(W_i·x_t + b_i + W_h·h_{t-1} + b_h); n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t-1} + b_hn)).
+    """The GRU's gates for every step at once, from PyTorch's h_{t-1} (cells.gru_gates' equations):
+    r and z in one joined product, the candidate n from its two products (cells.gru_candidate).
 
     `wanted` (default: all): without the candidate n among them, its two products are skipped.
     """
-    size = weights["weight_hh"].shape[0] // 3
-    reset_update, new = slice(0, 2 * size), slice(2 * size, 3 * size)
+    size = weights.hidden_size
+    reset, update, new = (cells.gate_rows("gru", g, size) for g in cells.GATE_ROWS["gru"])
     joined = _joined(x, hidden, h_start)
     reset_gate, update_gate = _affine(
-        joined, *_joined_rows(weights, reset_update, cache), activation="sigmoid"
+        joined, *_joined_rows(weights, [reset, update], cache), activation="sigmoid"
     ).split(size, dim=-1)
     if wanted is not None and "new_gate" not in wanted:
         return {"reset_gate": reset_gate, "update_gate": update_gate}
-    bias_ih, bias_hh = weights.get("bias_ih"), weights.get("bias_hh")
-    input_n = _affine(x, weights["weight_ih"][new], None if bias_ih is None else bias_ih[new])
+    bias_ih, bias_hh = weights.bias_ih, weights.bias_hh
+    input_n = _affine(x, weights.weight_ih[new], None if bias_ih is None else bias_ih[new])
     hidden_n = _affine(
         joined[..., x.shape[-1] :],
-        weights["weight_hh"][new],
+        weights.weight_hh[new],
         None if bias_hh is None else bias_hh[new],
     )
-    new_gate = _inplace_if_no_grad(torch.addcmul(input_n, reset_gate, hidden_n), torch.tanh)
+    new_gate = cells.gru_candidate(input_n, reset_gate, hidden_n)
     return {"reset_gate": reset_gate, "update_gate": update_gate, "new_gate": new_gate}
 
 

@@ -23,10 +23,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from rnnviz.core import cells
+from rnnviz.core.cells import CellWeights, cell_kind
 from rnnviz.core.trace import DIRECTIONS, QUANTITIES_BY_CELL, quantity_name
 from rnnviz.errors import RnnvizError
 
@@ -156,8 +157,7 @@ ModuleEdits = dict[int, dict[int, dict[str, list[tuple[str, Edit]]]]]
 
 def quantities_of(module: nn.Module) -> tuple[str, ...]:
     """The quantity names a recurrent module records (what an edit may name)."""
-    cell = _cell(module)
-    return QUANTITIES_BY_CELL[cell] + (
+    return QUANTITIES_BY_CELL[cell_kind(module)] + (
         ("unprojected_hidden",) if getattr(module, "proj_size", 0) else ()
     )
 
@@ -231,14 +231,6 @@ def _unknown_name_message(name: object, modules: dict[str, nn.Module]) -> str:
         f"cannot edit {name!r}: no such quantity. {hint}Valid names: {shown} "
         f"(a module's second call is addressed as path[1])"
     )
-
-
-def _cell(module: nn.Module) -> str:
-    if isinstance(module, nn.LSTM):
-        return "lstm"
-    if isinstance(module, nn.GRU):
-        return "gru"
-    return f"rnn_{module.nonlinearity}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,7 +345,7 @@ def run_edited_layer(
     # capture imports this module at its top, so its helpers are imported here.
     from rnnviz.core.capture import _batch_first, _initial_state, _reverse
 
-    cell = _cell(module)
+    kind = cell_kind(module)
     inputs, lengths = _batch_first(layer_input, module)
     work_dtype = torch.float64 if inputs.dtype == torch.float64 else torch.float32
     x = inputs.to(work_dtype)
@@ -379,12 +371,7 @@ def run_edited_layer(
     quantities, finals, hidden_parts = {}, [], []
     directions = DIRECTIONS[: 2 if module.bidirectional else 1]
     for d, direction in enumerate(directions):
-        suffix = "_reverse" if d == 1 else ""
-        weights = {
-            kind: getattr(module, f"{kind}_l{layer}{suffix}").to(work_dtype)
-            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
-            if getattr(module, f"{kind}_l{layer}{suffix}", None) is not None
-        }
+        weights = CellWeights.of_layer(module, layer, d, work_dtype)
         plan = _Plan(
             edits.get(direction, []), lengths, widths, reverse if d == 1 else (lambda t: t), x
         )
@@ -392,11 +379,14 @@ def run_edited_layer(
         h_start = _initial_state(h0, d, batch, width, x).to(work_dtype)
         c_start = (
             _initial_state(c0, d, batch, module.hidden_size, x).to(work_dtype)
-            if cell == "lstm"
+            if kind == "lstm"
             else None
         )
-        recurrence = _lstm if cell == "lstm" else _gru if cell == "gru" else _simple
-        recorded, final = recurrence(source, h_start, c_start, weights, plan, valid, cell)
+        unrolled = cells.unroll(
+            kind, source, weights, h_start, c_start, intervene=plan.apply, running=valid
+        )
+        recorded = {q: unrolled.stacked(q) for q in unrolled.steps}
+        final = (unrolled.final_hidden, unrolled.final_cell)
         if d == 1:
             recorded = {q: reverse(v) for q, v in recorded.items()}
         quantities[direction] = recorded
@@ -409,7 +399,7 @@ def run_edited_layer(
         )
     output = _like_input(output.to(inputs.dtype), layer_input, module)
     h_n = torch.stack([f[0] for f in finals]).to(inputs.dtype)
-    c_n = torch.stack([f[1] for f in finals]).to(inputs.dtype) if cell == "lstm" else None
+    c_n = torch.stack([f[1] for f in finals]).to(inputs.dtype) if kind == "lstm" else None
     if not isinstance(layer_input, PackedSequence) and layer_input.dim() == 2:  # unbatched
         h_n = h_n.squeeze(1)
         c_n = None if c_n is None else c_n.squeeze(1)
@@ -428,92 +418,3 @@ def _like_input(padded: torch.Tensor, layer_input, module: nn.Module):
     if layer_input.dim() == 2:
         return padded.squeeze(0)
     return padded if module.batch_first else padded.transpose(0, 1)
-
-
-def _keep(new: torch.Tensor, old: torch.Tensor, valid, t: int) -> torch.Tensor:
-    """The new state where the sequence is still running at step t, the old one past its end."""
-    return new if valid is None else torch.where(valid[t], new, old)
-
-
-def _lstm(x, h, c, weights, plan: _Plan, valid, cell):
-    """i, f, g, o = σ, σ, tanh, σ(W_ih·x_t + b_ih + W_hh·h_{t−1} + b_hh); c_t = f ⊙ c_{t−1} + i ⊙ g;
-    h_t = o ⊙ tanh(c_t) (· W_hrᵀ with proj_size) — each edited as soon as it is made."""
-    size = weights["weight_hh"].shape[0] // 4
-    bias = _summed_bias(weights)
-    from_input = F.linear(x, weights["weight_ih"], bias).transpose(0, 1)  # [T, B, 4H]
-    recurrent = weights["weight_hh"].t()
-    projection = weights["weight_hr"].t() if "weight_hr" in weights else None
-    names = (
-        "input_gate",
-        "forget_gate",
-        "cell_gate",
-        "output_gate",
-        "cell",
-        "unprojected_hidden",
-        "hidden",
-    )
-    records = {q: [] for q in names}
-    for t in range(x.shape[1]):
-        gates = torch.addmm(from_input[t], h, recurrent)
-        sigmoid = torch.sigmoid(gates)
-        i = plan.apply("input_gate", t, sigmoid[:, :size])
-        f = plan.apply("forget_gate", t, sigmoid[:, size : 2 * size])
-        g = plan.apply("cell_gate", t, torch.tanh(gates[:, 2 * size : 3 * size]))
-        o = plan.apply("output_gate", t, sigmoid[:, 3 * size :])
-        c_new = plan.apply("cell", t, torch.addcmul(i * g, f, c))
-        unprojected = o * torch.tanh(c_new)
-        if projection is not None:
-            unprojected = plan.apply("unprojected_hidden", t, unprojected)
-            h_new = plan.apply("hidden", t, unprojected @ projection)
-        else:
-            h_new = plan.apply("hidden", t, unprojected)
-        c, h = _keep(c_new, c, valid, t), _keep(h_new, h, valid, t)
-        for name, value in zip(names, (i, f, g, o, c_new, unprojected, h_new)):
-            records[name].append(value)
-    if projection is None:
-        del records["unprojected_hidden"]
-    return {q: torch.stack(v, dim=1) for q, v in records.items()}, (h, c)
-
-
-def _gru(x, h, _c, weights, plan: _Plan, valid, cell):
-    """r, z = σ(W_i·x_t + b_i + W_h·h_{t−1} + b_h);
-    n = tanh(W_in·x_t + b_in + r ⊙ (W_hn·h_{t−1} + b_hn));
-    h_t = (1 − z) ⊙ n + z ⊙ h_{t−1} (PyTorch's convention) — each edited as soon as it is made."""
-    size = weights["weight_hh"].shape[0] // 3
-    # [T, B, 3H]
-    from_input = F.linear(x, weights["weight_ih"], weights.get("bias_ih")).transpose(0, 1)
-    records = {q: [] for q in QUANTITIES_BY_CELL["gru"]}
-    for t in range(x.shape[1]):
-        from_hidden = F.linear(h, weights["weight_hh"], weights.get("bias_hh"))
-        reset_update = torch.sigmoid(from_input[t, :, : 2 * size] + from_hidden[:, : 2 * size])
-        r = plan.apply("reset_gate", t, reset_update[:, :size])
-        z = plan.apply("update_gate", t, reset_update[:, size:])
-        n = plan.apply(
-            "new_gate",
-            t,
-            torch.tanh(torch.addcmul(from_input[t, :, 2 * size :], r, from_hidden[:, 2 * size :])),
-        )
-        # Written as (1 − z)·n + z·h (not n + z·(h − n)) so that z = 1 keeps h exactly.
-        h_new = plan.apply("hidden", t, torch.addcmul((1 - z) * n, z, h))
-        h = _keep(h_new, h, valid, t)
-        for name, value in zip(QUANTITIES_BY_CELL["gru"], (r, z, n, h_new)):
-            records[name].append(value)
-    return {q: torch.stack(v, dim=1) for q, v in records.items()}, (h, None)
-
-
-def _simple(x, h, _c, weights, plan: _Plan, valid, cell):
-    """h_t = tanh or relu(W_ih·x_t + b_ih + W_hh·h_{t−1} + b_hh), edited as soon as it is made."""
-    activation = torch.tanh if cell == "rnn_tanh" else torch.relu
-    from_input = F.linear(x, weights["weight_ih"], _summed_bias(weights)).transpose(0, 1)
-    recurrent = weights["weight_hh"].t()
-    hidden = []
-    for t in range(x.shape[1]):
-        h_new = plan.apply("hidden", t, activation(torch.addmm(from_input[t], h, recurrent)))
-        h = _keep(h_new, h, valid, t)
-        hidden.append(h_new)
-    return {"hidden": torch.stack(hidden, dim=1)}, (h, None)
-
-
-def _summed_bias(weights) -> torch.Tensor | None:
-    biases = [weights[k] for k in ("bias_ih", "bias_hh") if k in weights]
-    return sum(biases) if biases else None

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnnviz.analysis.inspection import TextRun
-from rnnviz.core.capture import _STOCK_FORWARDS, _recurrent_base
+from rnnviz.core.cells import RECURRENT_MODULES, stock_forward
 from rnnviz.core.trace import DIRECTIONS, Trace, call_prefix, quantity_name
 from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import LoadedModel
@@ -44,11 +44,10 @@ def capture_exactness(
     trace: Trace, module: nn.Module, inputs, hx=None, path: str = "", call: int = 0
 ) -> Exactness:
     """Call `call` of recurrent `module` (at `path` in the model) vs a stock rerun on `inputs`."""
-    base = _recurrent_base(module)
-    if base is None:
+    if not isinstance(module, RECURRENT_MODULES):
         raise RnnvizError(f"{type(module).__name__} is not an nn.RNN, nn.LSTM or nn.GRU")
     with torch.no_grad():
-        output, final = _STOCK_FORWARDS[base](module, inputs, hx)
+        output, final = stock_forward(module)(module, inputs, hx)
     h_n, c_n = final if isinstance(final, tuple) else (final, None)
     if isinstance(output, PackedSequence):
         output, lengths = pad_packed_sequence(output, batch_first=True)

@@ -4,6 +4,7 @@ symbols, which are σ gates, the directions, and the one way a layer and directi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 QUANTITIES = (
     "hidden",
@@ -18,9 +19,12 @@ QUANTITIES = (
     "new_gate",
 )
 
-# What each cell kind records ("lstm", "gru", "rnn_tanh", "rnn_relu", as capture names them; a
-# bundled config's cell "rnn" is the tanh RNN), in the order a lecture introduces them.
-QUANTITIES_BY_CELL = {
+# The kind of recurrent cell, one spelling everywhere: nn.LSTM, nn.GRU, nn.RNN with tanh or relu.
+CellKind = Literal["lstm", "gru", "rnn_tanh", "rnn_relu"]
+CELL_KINDS: tuple[CellKind, ...] = get_args(CellKind)
+
+# What each cell kind records, in the order a lecture introduces them.
+QUANTITIES_BY_CELL: dict[CellKind, tuple[str, ...]] = {
     "lstm": ("input_gate", "forget_gate", "cell_gate", "output_gate", "cell", "hidden"),
     "gru": ("reset_gate", "update_gate", "new_gate", "hidden"),
     "rnn_tanh": ("hidden",),

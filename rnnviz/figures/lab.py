@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from rnnviz.analysis.gradients import LOG_FLOOR
 from rnnviz.display import readable_number
-from rnnviz.training.lab import Checkpoint
+from rnnviz.training.lab_run import Checkpoint
 from rnnviz.training.lab_tasks import Task
 
 # Titles sit above the plot and legends below it, so neither covers the other at any width; numbers

@@ -4,7 +4,8 @@
 no arguments. It returns either an `rnnviz.LoadedModel` (the bundled format) or a
 `CustomModel`: the nn.Module plus how its text is tokenized (and, optionally, how to run it
 and what it predicts after each token). The capture engine records every nn.RNN / nn.LSTM /
-nn.GRU inside; the first one the forward pass calls is the one the views show, unless
+nn.GRU inside, and nn.*Cells called in a loop and hand-written cells with rnnviz.HookPoint
+(rnnviz.core.cell_loops); the first one the forward pass calls is the one the views show, unless
 `recurrent_path` names another.
 """
 
@@ -18,9 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnviz.core.capture import capture
+from rnnviz.core.cell_loops import CELL_TYPES, HookPoint
+from rnnviz.core.trace import RecordedCall
 from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import LoadedModel
 from rnnviz.models.tokenizers import Encoding
+
+RECORDED_TYPES = (nn.RNN, nn.LSTM, nn.GRU, *CELL_TYPES, HookPoint)  # what capture records
 
 
 @dataclass(frozen=True)
@@ -68,17 +74,25 @@ def load_entry_point(spec: str) -> LoadedModel | CustomModel:
         raise RnnvizError(
             f"{spec} returned {type(model).__name__}; return an rnnviz.CustomModel or an rnnviz.LoadedModel"
         )
-    if not any(isinstance(m, (nn.RNN, nn.LSTM, nn.GRU)) for m in model.module.modules()):
+    if not any(isinstance(m, RECORDED_TYPES) for m in model.module.modules()):
         raise RnnvizError(
-            f"{spec}: the model has no nn.RNN, nn.LSTM or nn.GRU inside, so there is nothing to show"
+            f"{spec}: the model has no nn.RNN, nn.LSTM or nn.GRU, no nn.*Cell and no "
+            "rnnviz.HookPoint inside, so there is nothing to show"
         )
     model.module.eval()
     return model
 
 
-def first_recurrent(module: nn.Module) -> nn.Module:
-    """The first recurrent submodule in definition order (its shape bounds the view's choices)."""
-    for submodule in module.modules():
-        if isinstance(submodule, (nn.RNN, nn.LSTM, nn.GRU)):
-            return submodule
-    raise RnnvizError("the model has no nn.RNN, nn.LSTM or nn.GRU inside")
+def probe_call(model: CustomModel) -> RecordedCall:
+    """The recorded call the views show, from one run on a three-token probe (its layers, directions
+    and units bound the view's choices; a hand-written cell's sizes are known only once it runs)."""
+    with torch.no_grad(), capture(model.module) as trace:
+        model.forward(torch.zeros(1, 3, dtype=torch.int64))
+    if not trace.calls:
+        raise RnnvizError(f"{model.name}: the forward pass called none of its recurrent modules")
+    if model.recurrent_path is None:
+        return trace.calls[0]
+    try:
+        return trace.call(model.recurrent_path)
+    except KeyError as error:
+        raise RnnvizError(f"{model.name}: {error.args[0]}") from None

@@ -138,8 +138,11 @@ class WordTokenizer(_VocabMixin):
 
     kind = "word"
 
-    def __init__(self, itos: Iterable[str]):
+    def __init__(self, itos: Iterable[str], style: str = "sst-ptb"):
+        if style not in WORD_STYLES:
+            raise ValueError(f"unknown word style {style!r} (expected one of {tuple(WORD_STYLES)})")
         self._init_vocab(itos)
+        self.style = style
 
     @classmethod
     def build(
@@ -216,14 +219,50 @@ class WordTokenizer(_VocabMixin):
         return out
 
     def encode(self, text: str) -> Encoding:
-        return self._encode_tokens(self.split(text))
+        return self._encode_tokens(WORD_STYLES[self.style](text))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.kind, "style": "sst-ptb", "lowercase": True, "vocab": self.itos}
+        return {"type": self.kind, "style": self.style, "lowercase": True, "vocab": self.itos}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "WordTokenizer":
-        return cls(d["vocab"])
+        return cls(d["vocab"], d.get("style", "sst-ptb"))
+
+
+# --- torchtext's basic_english, the lesson's tokenizer ------------------------
+
+# torchtext.data.utils._basic_english_normalize, rule for rule and in its order: after lower-casing,
+# an apostrophe stands apart (don't → don ' t), double quotes go, . , ( ) ! ? stand apart,
+# "<br />" ; : become spaces; then the text is split on whitespace (3% stays one token).
+_BASIC_ENGLISH_RULES = [
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"\'", " '  "),
+        (r"\"", ""),
+        (r"\.", " . "),
+        (r"<br \/>", " "),
+        (r",", " , "),
+        (r"\(", " ( "),
+        (r"\)", " ) "),
+        (r"\!", " ! "),
+        (r"\?", " ? "),
+        (r"\;", " "),
+        (r"\:", " "),
+        (r"\s+", " "),
+    )
+]
+
+
+def basic_english_split(text: str) -> list[str]:
+    """Split text as torchtext's `get_tokenizer("basic_english")` does (the lesson's vocabulary)."""
+    text = text.lower()
+    for pattern, replacement in _BASIC_ENGLISH_RULES:
+        text = pattern.sub(replacement, text)
+    return text.split()
+
+
+# How a word tokenizer splits text, by the config's tokenizer "style".
+WORD_STYLES = {"sst-ptb": WordTokenizer.split, "basic_english": basic_english_split}
 
 
 Tokenizer = CharTokenizer | WordTokenizer

@@ -31,7 +31,7 @@ from rnnviz.models.architectures import (
     config_from_payload,
     module_from_tensors,
 )
-from rnnviz.models.tokenizers import PAD, UNK, Tokenizer
+from rnnviz.models.tokenizers import PAD, UNK, WORD_STYLES, Tokenizer
 
 MAX_WEIGHTS_BYTES = 100 * 1024 * 1024  # documented limits (README, "Your own model")
 MAX_CONFIG_BYTES = 10 * 1024 * 1024  # config.json, vocabulary included
@@ -313,8 +313,10 @@ def _config_problems(payload: dict[str, Any]) -> list[str]:
         problems.append(
             f"tokenizer.type must be 'char' or 'word', got {_shown(tokenizer.get('type'))}"
         )
-    if "style" in tokenizer and tokenizer["style"] != "sst-ptb":
-        problems.append(f"tokenizer.style can only be 'sst-ptb', got {_shown(tokenizer['style'])}")
+    if "style" in tokenizer and tokenizer["style"] not in WORD_STYLES:
+        problems.append(
+            f"tokenizer.style must be one of {', '.join(WORD_STYLES)}, got {_shown(tokenizer['style'])}"
+        )
     if "lowercase" in tokenizer and tokenizer["lowercase"] is not True:
         problems.append(
             f"tokenizer.lowercase can only be true, got {_shown(tokenizer['lowercase'])}"

@@ -7,6 +7,7 @@ and screenshots saved under artifacts/screenshots/ for every test that asks for 
 from __future__ import annotations
 
 import re
+import tempfile
 
 import pytest
 
@@ -37,7 +38,9 @@ def served_app(**env: str):
     """app.py served by `python -m streamlit run` from the repo root until the generator is closed
     (a fixture's body); a server that does not come up fails the test with its output."""
     # One torch thread: the machines running the suite are small and often busy.
-    server = StreamlitServer("app.py", env={"OMP_NUM_THREADS": "1", **env}).start()
+    # A data folder of its own: the Class view's rooms never land in the user's home.
+    data = {"RNNVIZ_DATA_HOME": tempfile.mkdtemp(prefix="rnnviz-data-")}
+    server = StreamlitServer("app.py", env={"OMP_NUM_THREADS": "1", **data, **env}).start()
     try:
         server.wait_healthy()
     except ServerFailed as failure:

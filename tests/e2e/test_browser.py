@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import csv
+import functools
+import re
+
+import numpy as np
 import pytest
+import torch
+
+import rnnviz
+from rnnviz.core.quantities import LABELS
 
 from .harness import (
     ERROR_ALERT,
@@ -150,6 +160,92 @@ def needs_reference_corpus():
 
 PLOT_TITLES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
     .map(p => (p._fullLayout && p._fullLayout.title && p._fullLayout.title.text) || '')"""
+# The traces of the first chart whose title holds `t`, as drawn in the browser (typed arrays as lists).
+PLOT_DATA_JS = """t => { const plot = Array.from(document.querySelectorAll('.js-plotly-plot')).find(p =>
+        ((p._fullLayout && p._fullLayout.title && p._fullLayout.title.text) || '').toLowerCase().includes(t));
+    const list = v => v == null ? null : (v.bdata !== undefined ? v
+        : Array.from(v, e => (e != null && typeof e === 'object') ? Array.from(e) : e));
+    return plot.data.map(d => ({name: d.name || '', x: list(d.x), y: list(d.y), z: list(d.z),
+        width: list(d.width), customdata: list(d.customdata)})); }"""
+
+
+def plot_data(page, title: str) -> list[dict]:
+    """PLOT_DATA_JS, with Plotly's binary arrays ({dtype, bdata, shape}) decoded."""
+
+    def decoded(value):
+        if not isinstance(value, dict):
+            return value
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        if shape is not None:
+            shape = [int(n) for n in shape.split(",")] if isinstance(shape, str) else shape
+            array = array.reshape(shape)
+        return array.tolist()
+
+    return [
+        {k: decoded(v) for k, v in trace.items()} for trace in page.evaluate(PLOT_DATA_JS, title)
+    ]
+
+
+MAIN_TEXT_JS = (
+    """() => (document.querySelector('[data-testid="stMain"]') || document.body).innerText"""
+)
+
+
+@functools.cache
+def dev_split_through_the_model() -> dict[str, np.ndarray]:
+    """Every token of the SST-2 dev split through MODEL, one sentence at a time from a zero state:
+    h from the fused nn.LSTM, and its sigmoid gates written out from PyTorch's LSTM equations
+    (σ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), gates in the order i, f, g, o); [tokens, units] each."""
+    from rnnviz.settings import shared_data_dir
+
+    model = rnnviz.load(MODEL)
+    lstm = model.module.rnn
+    with open(shared_data_dir() / "sst2" / "dev.tsv", newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        sentences = [row["sentence"].strip() for row in rows]
+    found = {"hidden": [], "input_gate": [], "forget_gate": [], "output_gate": []}
+    with torch.no_grad():
+        for sentence in sentences:
+            ids = model.tokenizer.encode(sentence).ids if sentence else []
+            if not ids:
+                continue
+            x = model.module.embedding(torch.tensor([ids]))
+            h = lstm(x)[0][0].double()
+            x = x[0].double()
+            previous = torch.cat([torch.zeros(1, h.shape[1], dtype=h.dtype), h[:-1]])
+            pre = (
+                x @ lstm.weight_ih_l0.double().T
+                + lstm.bias_ih_l0.double()
+                + previous @ lstm.weight_hh_l0.double().T
+                + lstm.bias_hh_l0.double()
+            )
+            i, f, _, o = pre.chunk(4, dim=1)
+            for name, value in (
+                ("hidden", h),
+                ("input_gate", i.sigmoid()),
+                ("forget_gate", f.sigmoid()),
+                ("output_gate", o.sigmoid()),
+            ):
+                found[name].append(value.numpy())
+    return {name: np.concatenate(parts) for name, parts in found.items()}
+
+
+def open_corpus_section(page, url: str, section: str, title: str, query: str = "") -> None:
+    page.goto(f"{url}/?model={MODEL}&view=corpus{query}", wait_until="domcontentloaded")
+    page.get_by_text(section, exact=True).click()
+    page.wait_for_function(
+        "t => (" + PLOT_TITLES_JS + ")().some(s => s.toLowerCase().includes(t))",
+        arg=title,
+        timeout=120_000,
+    )
+    wait_until_idle(page)
+    assert page.locator(EXCEPTION).count() == 0
+
+
+def same_up_to_sign(drawn: np.ndarray, expected: np.ndarray, atol: float) -> None:
+    sign = np.sign(drawn @ expected) or 1.0
+    np.testing.assert_allclose(drawn, sign * expected, atol=atol)
 
 
 @pytest.mark.parametrize(
@@ -163,32 +259,79 @@ PLOT_TITLES_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'
 def test_each_corpus_view_draws_over_the_reference_corpus(
     app_server, page, screenshot, section, title
 ):
+    """What each corpus view draws equals the dev split run through the model here, independently."""
     needs_reference_corpus()
-    page.goto(f"{app_server.url}/?model={MODEL}&view=corpus", wait_until="domcontentloaded")
-    page.get_by_text(section, exact=True).click()
-    page.wait_for_function(
-        "t => (" + PLOT_TITLES_JS + ")().some(s => s.toLowerCase().includes(t))",
-        arg=title,
-        timeout=120_000,
-    )
-    wait_until_idle(page)
-    assert page.locator(EXCEPTION).count() == 0
+    open_corpus_section(page, app_server.url, section, title)
     screenshot(section.replace(" ", "-").lower())
+    corpus = dev_split_through_the_model()
+    hidden = corpus["hidden"]
+    if section == "Gate saturation":  # per gate unit: share of tokens < 0.1 (x) and > 0.9 (y)
+        traces = {t["name"]: t for t in plot_data(page, title)}
+        for gate in ("input_gate", "forget_gate", "output_gate"):
+            drawn = traces[LABELS[gate]]
+            np.testing.assert_allclose(drawn["x"], (corpus[gate] < 0.1).mean(axis=0), atol=1e-3)
+            np.testing.assert_allclose(drawn["y"], (corpus[gate] > 0.9).mean(axis=0), atol=1e-3)
+    elif section == "Unit card":  # unit 0: its mean, spread and histogram over every token
+        text = page.evaluate(MAIN_TEXT_JS)
+        mean, std = map(
+            float, re.search(r"Unit 0: mean h ([+-][\d.]+), std ([\d.]+)\.", text).groups()
+        )
+        assert abs(mean - hidden[:, 0].mean()) <= 1.5e-3 and abs(std - hidden[:, 0].std()) <= 1.5e-3
+        (bars,) = plot_data(page, title)
+        centres, widths = np.array(bars["x"]), np.array(bars["width"])
+        edges = np.append(centres - widths / 2, centres[-1] + widths[-1] / 2)
+        counts, _ = np.histogram(np.clip(hidden[:, 0], edges[0], edges[-1]), bins=edges)
+        assert sum(bars["y"]) == len(hidden)
+        assert np.abs(np.array(bars["y"]) - counts).sum() <= 0.002 * len(
+            hidden
+        )  # float16 at bin edges
+    else:  # classical MDS of the distance 1 − ρ between the units' h over the corpus
+        correlation = np.nan_to_num(np.corrcoef(hidden.T))
+        units = len(correlation)
+        centring = np.eye(units) - 1.0 / units
+        values, vectors = np.linalg.eigh(-0.5 * centring @ (1.0 - correlation) ** 2 @ centring)
+        expected = vectors[:, ::-1][:, :2] * np.sqrt(values[::-1][:2])
+        drawn = np.zeros((units, 2))
+        clusters = [t for t in plot_data(page, title) if t["customdata"] is not None]
+        for trace in clusters:
+            drawn[np.array(trace["customdata"], dtype=int)] = np.stack([trace["x"], trace["y"]], 1)
+        assert sorted(u for t in clusters for u in t["customdata"]) == list(range(units))
+        scale = np.abs(expected).max()
+        for axis in range(2):
+            same_up_to_sign(drawn[:, axis], expected[:, axis], atol=2e-3 * scale)
 
 
 def test_pattern_search_finds_units_of_a_span_and_their_matches_in_the_corpus(
     app_server, page, screenshot
 ):
+    """The units said to be selected are those on (h ≥ 0.3) at the busiest token of the sentence and off
+    at its neighbours; the first match's heatmap shows every one of them on over a span of that length."""
     needs_reference_corpus()
-    page.goto(
-        f"{app_server.url}/?model={MODEL}&view=corpus&text=the+movie+was+not+good",
-        wait_until="domcontentloaded",
+    text = "the movie was not good"
+    open_corpus_section(
+        page,
+        app_server.url,
+        "Pattern search",
+        "selected units around match",
+        "&text=the+movie+was+not+good",
     )
-    page.get_by_text("Pattern search", exact=True).click()
-    page.wait_for_function(
-        "() => (" + PLOT_TITLES_JS + ")().some(s => s.includes('selected units around match'))",
-        timeout=120_000,
-    )
-    wait_until_idle(page)
-    assert page.locator(EXCEPTION).count() == 0
     screenshot("pattern-search")
+    model = rnnviz.load(MODEL)
+    with torch.no_grad():
+        hidden = model.module.rnn(
+            model.module.embedding(torch.tensor([model.tokenizer.encode(text).ids]))
+        )[0][0].numpy()
+    on = hidden >= 0.3
+    outside = np.zeros((1, on.shape[1]), dtype=bool)  # before the first token, after the last: off
+    before, after = np.vstack([outside, on[:-1]]), np.vstack([on[1:], outside])
+    selected = [np.flatnonzero(on[t] & ~before[t] & ~after[t]) for t in range(len(on))]
+    units = max(selected, key=len)
+    assert units.size > 0
+    shown = re.search(r"(\d+) units selected: ([\d, …]+)", page.evaluate(MAIN_TEXT_JS))
+    assert int(shown.group(1)) == units.size
+    assert shown.group(2).rstrip(" …").split(", ") == [str(u) for u in units[:40]]
+    (match,) = [t for t in plot_data(page, "selected units around match #1") if t["z"]]
+    z = np.array(match["z"], dtype=np.float64)  # [units in the selected order, tokens]
+    assert z.shape[0] == units.size
+    all_on = (z >= 0.3 - 1e-3).all(axis=0)  # the plot's rounding
+    assert all_on.any(), "a match is a span where every selected unit is on"

@@ -10,8 +10,8 @@ import pytest
 from arithmetic import check_written_update, previous_index
 
 import rnnviz
-import rnnviz.app.state
 from rnnviz.analysis.inspection import inspect_text
+from rnnviz.app.views import VIEWS as REGISTERED_VIEWS
 from rnnviz.figures import LABELS
 
 from .conftest import CONTENT_HEIGHT_JS, SCREENSHOT_DIR
@@ -93,6 +93,14 @@ def test_clicking_a_cell_in_any_panel_selects_that_token_and_unit(app_server, pa
 CURRENT_TOKEN_JS = """() => { const c = document.querySelector('.rnnviz-reading .current');
     return c ? c.textContent : null; }"""
 STEP_IN_URL_JS = "() => Number(new URL(location.href).searchParams.get('step') || 0)"
+# Records every token the lecture marks as current, as the page changes (no polling that a busy
+# machine could make miss a step): window.rnnvizTokens, consecutive repeats dropped.
+RECORD_CURRENT_TOKENS_JS = """() => { window.rnnvizTokens = [];
+    const note = () => { const c = document.querySelector('.rnnviz-reading .current');
+        const seen = window.rnnvizTokens;
+        if (c && seen[seen.length - 1] !== c.textContent) seen.push(c.textContent); };
+    note(); new MutationObserver(note).observe(document.body,
+        {subtree: true, childList: true, characterData: true}); }"""
 
 
 def lecture_step(page) -> int:
@@ -110,33 +118,33 @@ def test_play_walks_the_lecture_through_the_sentence_and_stops_at_the_end_and_pa
     )
     page.wait_for_selector(".rnnviz-reading .current")
     wait_until_idle(page)
+    page.evaluate(RECORD_CURRENT_TOKENS_JS)
     page.get_by_role("button", name="play").click()
-    seen = []
-    for _ in range(150):  # at most ~15 s for 8 tokens at 1.2 s each
-        token = page.evaluate(CURRENT_TOKEN_JS)
-        if token and (not seen or seen[-1] != token):
-            seen.append(token)
-        if len(seen) >= 4:
-            break
-        page.wait_for_timeout(100)
+    page.wait_for_function("() => window.rnnvizTokens.length >= 4", timeout=60_000)
+    seen = page.evaluate("() => window.rnnvizTokens")
     assert seen[:4] == tokens[:4], f"play should move token by token: {seen}"
     page.get_by_role("button", name="pause").click()
     wait_until_idle(page)
     paused_at = page.evaluate(CURRENT_TOKEN_JS)
-    page.wait_for_timeout(3000)  # more than two play intervals
-    assert page.evaluate(CURRENT_TOKEN_JS) == paused_at, "pause keeps the step"
-    assert tokens[lecture_step(page)] == paused_at
+    page.evaluate("t => { window.rnnvizTokens = [t]; }", paused_at)
+    # more than two play intervals: any step taken meanwhile is recorded
+    page.wait_for_timeout(3000)
+    assert page.evaluate("() => window.rnnvizTokens") == [paused_at], "pause keeps the step"
+    assert page.evaluate(CURRENT_TOKEN_JS) == paused_at and tokens[lecture_step(page)] == paused_at
     page.get_by_role("button", name="play").click()
     page.wait_for_function(
         "last => { const c = document.querySelector('.rnnviz-reading .current');"
         " return c && c.textContent === last; }",
         arg=tokens[-1],
-        timeout=20_000,
+        timeout=60_000,
     )
     page.get_by_role("button", name="play").wait_for(
-        timeout=10_000
+        timeout=30_000
     )  # it stopped by itself at the end
+    wait_until_idle(page)
+    page.evaluate("t => { window.rnnvizTokens = [t]; }", tokens[-1])
     page.wait_for_timeout(2500)
+    assert page.evaluate("() => window.rnnvizTokens") == [tokens[-1]], "nothing moves after the end"
     assert page.evaluate(CURRENT_TOKEN_JS) == tokens[-1] and lecture_step(page) == len(tokens) - 1
     assert page.locator(EXCEPTION).count() == 0
 
@@ -232,7 +240,7 @@ def test_the_written_update_on_the_page_adds_up_for_the_backward_direction(page,
     assert f"({c_next:.3f})" in update[0]
 
 
-VIEWS = list(rnnviz.app.state.VIEWS)  # every view the page offers
+VIEWS = [view.name for view in REGISTERED_VIEWS]  # every view the page offers
 
 
 @pytest.mark.parametrize("size", [PROJECTOR, LAPTOP], ids=["projector", "laptop"])

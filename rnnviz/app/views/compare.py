@@ -11,7 +11,7 @@ import streamlit as st
 from rnnviz import figures
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.app import widgets
-from rnnviz.app.state import ALIGNMENTS, ViewState
+from rnnviz.app.state import ALIGNMENTS, ViewInputs, ViewState
 from rnnviz.app.widgets import chosen_units
 from rnnviz.errors import RnnvizError
 
@@ -22,8 +22,9 @@ def actual_next_probability(run: TextRun) -> np.ndarray:
     return run.predictions[np.arange(len(following)), following]
 
 
-def render(run: TextRun, state: ViewState, text_run) -> None:
+def render(inputs: ViewInputs) -> None:
     """`text_run(text)` reads another text with the same model."""
+    run, state, text_run = inputs.run, inputs.state, inputs.other_text
     if state.present:
         return render_presenter(run, state, text_run)
     st.text_input("second sentence", key="text2")

@@ -27,6 +27,7 @@ from rnnviz.analysis.corpus import (
 )
 from rnnviz.analysis.corpus_stats import FEATURE_LABELS, FEATURES, unit_clusters
 from rnnviz.analysis.inspection import TextRun
+from rnnviz.app.state import ViewInputs
 from rnnviz.core.quantities import LABELS
 from rnnviz.display import token_labels
 from rnnviz.errors import RnnvizError
@@ -95,8 +96,10 @@ def _choose_corpus(loaded: LoadedModel) -> Corpus | None:
     return corpus_from_text(text, task, name=name)
 
 
-def render(loaded: LoadedModel, model_name: str, run: TextRun, layer: int, direction: str) -> None:
+def render(inputs: ViewInputs) -> None:
     """Draw the corpus view for `loaded` (shown as `model_name`); `run` is the current sentence for pattern search."""
+    loaded, model_name, run = inputs.model, inputs.state.model, inputs.recorded
+    layer, direction = inputs.state.layer, inputs.state.direction
     _follow_map_click()
     try:
         corpus = _choose_corpus(loaded)

@@ -7,7 +7,7 @@ import streamlit as st
 from rnnviz import figures
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.ordering import unit_order
-from rnnviz.app.state import ViewState
+from rnnviz.app.state import ViewInputs, ViewState
 from rnnviz.app.widgets import chosen_units
 from rnnviz.core.quantities import LABELS
 from rnnviz.exports import files as export
@@ -35,7 +35,8 @@ def heatmap_figures(run: TextRun, state: ViewState):
     return labels, order, built
 
 
-def render(run: TextRun, state: ViewState) -> None:
+def render(inputs: ViewInputs) -> None:
+    run, state = inputs.recorded, inputs.state
     st.markdown(
         "Every chart also has a camera button (top right of the chart) that saves a PNG in the browser, "
         "offline."

@@ -15,6 +15,7 @@ import streamlit as st
 from rnnviz.analysis.gradients import Attributions, GradientFlow, gradient_flow, token_attributions
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.app import widgets
+from rnnviz.app.state import ViewInputs
 from rnnviz.core.quantities import layer_key
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import readable_number, token_labels
@@ -92,22 +93,17 @@ def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
     return int(target), int(position)
 
 
-def render(
-    loaded: LoadedModel,
-    run: TextRun,
-    layer: int,
-    direction: str,
-    load_model: Callable[[str], LoadedModel],
-    present: bool = False,
-) -> None:
+def render(inputs: ViewInputs) -> None:
     """Draw the gradients view for `run` (the text as `loaded` read it).
 
     layer, direction: the layer and direction the rest of the page shows; their curves are
     named in the summary line. load_model(name) loads a bundled model for the side-by-side
-    comparison (pass the app's cached loader); models that are not bundled are skipped.
-    present: the presenter screen (one 1280×720 screen, chart text 20 px).
+    comparison (the app's cached loader); models that are not bundled are skipped. A presenter
+    screen (present=1) shows the gradient flow alone, chart text 20 px.
     """
-    if present:
+    loaded, run, load_model = inputs.model, inputs.recorded, inputs.load_model
+    layer, direction = inputs.state.layer, inputs.state.direction
+    if inputs.state.present:
         return render_presenter(loaded, run, layer, direction)
     labels = token_labels(run.tokens, run.encoding.unknown)
     ids = tuple(run.encoding.ids)

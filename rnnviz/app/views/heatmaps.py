@@ -13,7 +13,7 @@ from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.ordering import unit_order
 from rnnviz.analysis.predict import sample_continuation
 from rnnviz.app import widgets
-from rnnviz.app.state import ViewState
+from rnnviz.app.state import ViewInputs, ViewState
 from rnnviz.app.widgets import chosen_units, clickable_heatmap
 
 # Beyond this many cells per panel the click layer (a point per cell in every panel) makes the chart's
@@ -85,7 +85,8 @@ def shown_units_note(run: TextRun, state: ViewState, order: np.ndarray) -> str:
     return note + "."
 
 
-def render(model, run: TextRun, state: ViewState) -> None:
+def render(inputs: ViewInputs) -> None:
+    model, run, state = inputs.model, inputs.run, inputs.state
     if state.present:
         return render_presenter(run, state)
     prediction_panel(model, run)

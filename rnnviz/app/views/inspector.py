@@ -9,7 +9,7 @@ from rnnviz import figures
 from rnnviz.analysis import lecture
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.interventions import rank_units_by_change
-from rnnviz.app.state import ViewState, choose_unit
+from rnnviz.app.state import ViewInputs, ViewState, choose_unit
 from rnnviz.app.widgets import ablation_ranking, chosen_units, clickable_heatmap, unit_series
 from rnnviz.models.architectures import LoadedModel
 
@@ -49,7 +49,8 @@ def units_that_matter(model, run: TextRun, state: ViewState) -> None:
                 )
 
 
-def render(model, run: TextRun, state: ViewState) -> None:
+def render(inputs: ViewInputs) -> None:
+    model, run, state = inputs.model, inputs.run, inputs.state
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     recorded = run.recurrent_call
     step = state.step

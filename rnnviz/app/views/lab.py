@@ -1,6 +1,6 @@
 """Training lab view: pick a cell, a long-range task and N; train on the CPU while the page stays live.
 
-`render()` draws the whole view. Jobs go through one server-wide rnnviz.training.lab.LabScheduler (at most
+`render()` draws the whole view. Jobs go through one server-wide rnnviz.training.lab_jobs.LabScheduler (at most
 RNNVIZ_LAB_JOBS train at once; the others wait their turn and see their place in line); the
 session's job is kept in st.session_state["lab_job"]. A fragment polls its progress (every
 second while it trains, every two while it waits) and redraws only itself, so the rest of the
@@ -16,18 +16,14 @@ from typing import Callable
 
 import streamlit as st
 
+from rnnviz.app.state import ViewInputs
 from rnnviz.errors import RnnvizError
 from rnnviz.figures import quantity_heatmap, token_labels
 from rnnviz.figures.lab import gradient_norm_figure, training_figure
-from rnnviz.training.lab import (
-    LabConfig,
-    LabScheduler,
-    Progress,
-    TrainingJob,
-    export_zip,
-    inspect_example,
-    lab_job_slots,
-)
+from rnnviz.training.lab_files import export_zip
+from rnnviz.training.lab_jobs import LabScheduler, TrainingJob, lab_job_slots
+from rnnviz.training.lab_model import LabConfig, inspect_example
+from rnnviz.training.lab_run import Progress
 from rnnviz.training.lab_tasks import TASKS
 
 CELL_NAMES = {"rnn": "RNN (tanh)", "gru": "GRU", "lstm": "LSTM"}
@@ -117,7 +113,7 @@ def _settings() -> LabConfig:
     )
 
 
-def render() -> None:
+def render(inputs: ViewInputs) -> None:
     """Draw the training lab: settings, Train / Stop, live progress, then the trained model."""
     defaults = LabConfig()
     st.markdown(

@@ -16,7 +16,14 @@ from rnnviz.analysis import lecture
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.lecture import reading_order
 from rnnviz.app import widgets
-from rnnviz.app.state import PLAYING, ViewState, choose_step, unit_is_automatic, write_url
+from rnnviz.app.state import (
+    PLAYING,
+    ViewInputs,
+    ViewState,
+    choose_step,
+    unit_is_automatic,
+    write_url,
+)
 from rnnviz.app.widgets import unit_series
 from rnnviz.display import token_display
 from rnnviz.figures.lecture import cell_diagram, concatenated_reading, reading_prediction_curve
@@ -132,8 +139,10 @@ def start_of_reading(state: ViewState, order: list[int], both: bool = False) -> 
     _step_to(order[0])
 
 
-def render(run: TextRun, state: ViewState, model=None) -> None:
-    """`model`: the loaded model, for the prediction on what a backward layer has read (optional)."""
+def render(inputs: ViewInputs) -> None:
+    """The lecture of `inputs.run`; its model also gives the prediction on what a backward layer has
+    read (the bundled format only)."""
+    run, state, model = inputs.run, inputs.state, inputs.model
     st.markdown(LECTURE_CSS, unsafe_allow_html=True)
     if state.present:
         st.markdown(widgets.PRESENTER_CSS + PRESENTER_CSS, unsafe_allow_html=True)

@@ -8,9 +8,8 @@ import streamlit as st
 
 from rnnviz import figures
 from rnnviz.analysis.gradients import gradient_flow
-from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.retention import text_retention
-from rnnviz.app.state import ViewState
+from rnnviz.app.state import ViewInputs
 from rnnviz.figures.gradients import flow_lines
 from rnnviz.figures.memory import retention_heatmap
 
@@ -20,7 +19,8 @@ def _flow(_model, key: tuple, ids: tuple[int, ...]):
     return gradient_flow(_model, ids)
 
 
-def render(model, run: TextRun, state: ViewState) -> None:
+def render(inputs: ViewInputs) -> None:
+    model, run, state = inputs.model, inputs.recorded, inputs.state
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     retention = text_retention(run, state.layer, state.direction, state.unit)
     gate = (

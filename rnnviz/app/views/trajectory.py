@@ -7,16 +7,16 @@ import numpy as np
 import streamlit as st
 
 from rnnviz import figures
-from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.projection import fit_pca
-from rnnviz.app.state import ViewState
+from rnnviz.app.state import ViewInputs
 from rnnviz.errors import RnnvizError
 
 BOTH = "this sentence and the second one"
 
 
-def render(run: TextRun, state: ViewState, text_run) -> None:
+def render(inputs: ViewInputs) -> None:
     """`text_run(text)` reads another text with the same model."""
+    run, state, text_run = inputs.run, inputs.state, inputs.other_text
     fit_on = st.radio(
         "fit the projection on", ["this sentence", BOTH], horizontal=True, key="pca_fit"
     )

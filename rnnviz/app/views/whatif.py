@@ -10,7 +10,7 @@ import streamlit as st
 from rnnviz import figures
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.interventions import EditEffect, edit_effect
-from rnnviz.app.state import EDIT_KINDS, EDIT_STEPS, EDIT_UNITS, ViewState, choose_step
+from rnnviz.app.state import EDIT_KINDS, EDIT_STEPS, EDIT_UNITS, ViewInputs, ViewState, choose_step
 from rnnviz.app.widgets import ablation_ranking, chosen_units
 from rnnviz.core.edits import Edit
 from rnnviz.core.quantities import LABELS
@@ -66,7 +66,8 @@ def edited_units(model, run: TextRun, state: ViewState, name: str) -> tuple[list
     )
 
 
-def render(model, run: TextRun, state: ViewState) -> None:
+def render(inputs: ViewInputs) -> None:
+    model, run, state = inputs.model, inputs.recorded, inputs.state
     recorded = run.recurrent_call
     st.button(
         "Lesson example: on 'the movie was not good', zero the cell state of the 40 units that matter most "
