@@ -263,6 +263,7 @@ def _cmd_app(args: argparse.Namespace) -> int:
         "--server.maxUploadSize": str(MAX_WEIGHTS_BYTES // 2**20),
         "--browser.gatherUsageStats": "false",
         "--runner.postScriptGC": "false",
+        "--server.disconnectedSessionTTL": "30",  # a closed tab's memory is freed sooner (budget)
     }
     given = {option.split("=", 1)[0] for option in args.streamlit_options}
     command = [sys.executable, "-m", "streamlit", "run", str(page)]

@@ -12,6 +12,7 @@ import html
 import numpy as np
 import pytest
 import torch
+from colour import lightness
 from torch import nn
 
 import rnnviz
@@ -23,6 +24,7 @@ from rnnviz.analysis.gradients import (
     unroll,
 )
 from rnnviz.core.capture import capture
+from rnnviz.display import readable_number
 from rnnviz.errors import RnnvizError
 from rnnviz.figures.gradients import (
     attribution_bars,
@@ -418,3 +420,20 @@ def test_attribution_figures_show_both_methods_and_escape_tokens():
     np.testing.assert_allclose(bars.data[1].y, attributions.integrated)
     shown = attribution_html(["<b>", "ok"], np.array([0.5, -1.0]))
     assert html.escape("<b>") in shown and "<b>" not in shown
+
+
+def test_gradient_heatmap_draws_small_norms_faint_on_a_one_way_scale():
+    from plotly.colors import get_colorscale
+
+    loaded = classifier("lstm")
+    flow = gradient_flow(loaded, ids_of(loaded, "not good at all"))
+    heat = flow_heatmap(flow, ["not ·0", "good ·1", "at ·2", "all ·3"])
+    scale = heat.data[0].colorscale
+    steps = [colour for _, colour in (get_colorscale(scale) if isinstance(scale, str) else scale)]
+    lightness_steps = [lightness(colour) for colour in steps]
+    assert all(a > b for a, b in zip(lightness_steps, lightness_steps[1:])), lightness_steps
+    assert lightness_steps[0] > 95  # the smallest gradient is (nearly) the page's white
+    bar, z = heat.data[0].colorbar, np.asarray(heat.data[0].z)
+    assert z.min() - 1e-9 <= min(bar.tickvals) <= max(bar.tickvals) <= z.max() + 1e-9
+    # the bar names the norms themselves, not their logarithms
+    assert list(bar.ticktext) == [readable_number(10**v, 2) for v in bar.tickvals]

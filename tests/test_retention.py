@@ -16,8 +16,15 @@ from test_capture import Config, sequences
 
 import rnnviz
 from rnnviz import Edit, RnnvizError
+from rnnviz.analysis.gradients import gradient_flow
 from rnnviz.analysis.inspection import inspect_text
-from rnnviz.analysis.retention import mean_retention, retention_matrices, text_retention
+from rnnviz.analysis.retention import (
+    mean_retention,
+    retention_matrices,
+    rnn_state_dependence,
+    text_retention,
+)
+from rnnviz.models.presets import VANISHING_GRADIENT_TEXT
 
 
 def brute_force(gates: np.ndarray, direction: str) -> np.ndarray:
@@ -103,3 +110,55 @@ def test_text_retention_refuses_what_it_cannot_answer():
         text_retention(lstm, 0, "backward")
     with pytest.raises(RnnvizError, match="unit 256 outside 0..255"):
         text_retention(lstm, 0, unit=256)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_rnn_state_dependence_is_the_norm_of_the_jacobian_autograd_gives(nonlinearity, direction):
+    torch.manual_seed(0)
+    rnn = torch.nn.RNN(
+        3, 5, nonlinearity=nonlinearity, bidirectional=True, batch_first=True
+    ).double()
+    inputs = torch.randn(1, 7, 3, dtype=torch.float64)
+    suffix = "_reverse" if direction == "backward" else ""
+    w_ih, w_hh = getattr(rnn, f"weight_ih_l0{suffix}"), getattr(rnn, f"weight_hh_l0{suffix}")
+    bias = getattr(rnn, f"bias_ih_l0{suffix}") + getattr(rnn, f"bias_hh_l0{suffix}")
+    phi = torch.tanh if nonlinearity == "tanh" else torch.relu
+    with torch.no_grad():
+        outputs, _ = rnn(inputs)
+    hidden = outputs[0, :, :5] if direction == "forward" else outputs[0, :, 5:]
+    order = range(7) if direction == "forward" else range(6, -1, -1)
+    position = {t: k for k, t in enumerate(order)}
+
+    def run_on(state: torch.Tensor, s: int, t: int) -> torch.Tensor:
+        """The layer's state at t, restarted from `state` at s (steps strictly between in reading order)."""
+        for k in list(order)[position[s] + 1 : position[t] + 1]:
+            state = phi(inputs[0, k] @ w_ih.T + state @ w_hh.T + bias)
+        return state
+
+    dependence = rnn_state_dependence(
+        hidden.numpy(), w_hh.detach().numpy(), nonlinearity, direction
+    )
+    for s in range(7):
+        for t in range(7):
+            if position[t] < position[s]:
+                assert np.isnan(dependence[s, t])
+                continue
+            jacobian = torch.autograd.functional.jacobian(lambda v: run_on(v, s, t), hidden[s])
+            assert dependence[s, t] == pytest.approx(
+                float(jacobian.norm()) / math.sqrt(5), rel=1e-9, abs=1e-12
+            )
+
+
+def test_the_vanishing_gradient_preset_decays_on_the_rnn_and_not_on_the_lstm():
+    """The figures the preset's comment and README give: ‖∂y/∂h_first‖ / ‖∂y/∂h_last‖."""
+    ratios = {}
+    for name in ("sst2-rnn", "sst2-lstm", "sst2-gru"):
+        model = rnnviz.load(name)
+        encoding = model.encode(VANISHING_GRADIENT_TEXT)
+        assert len(encoding.ids) == 41 and not any(encoding.unknown)
+        norms = gradient_flow(model, encoding.ids).norms_hidden[0]
+        ratios[name] = norms[0] / norms[-1]
+    assert ratios["sst2-rnn"] == pytest.approx(1.4e-10, rel=0.1)
+    assert ratios["sst2-lstm"] == pytest.approx(0.08, rel=0.1)
+    assert ratios["sst2-gru"] == pytest.approx(0.14, rel=0.1)

@@ -40,6 +40,8 @@ from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import LoadedModel
 from rnnviz.settings import shared_data_dir
 
+CACHE_MB = 256  # the on-disk cache's bound (RNNVIZ_CORPUS_CACHE_MB) and its files' age
+CACHE_DAYS = 30  # (RNNVIZ_CORPUS_CACHE_DAYS): the bundled corpora's indexes are rebuilt in seconds
 CODE_VERSION = "corpus-1"  # bump when what is stored or how it is computed changes
 CHUNK_CHARACTERS = 256
 BATCH_SIZE = 32
@@ -542,6 +544,36 @@ def _write(index: CorpusIndex, path: Path) -> None:
     with open(partial, "wb") as file:
         np.savez(file, meta=np.array(json.dumps(meta)), **arrays)
     os.replace(partial, path)  # readers never see a half-written file
+    prune_cache(path.parent)
+
+
+def prune_cache(
+    directory: Path, max_bytes: int | None = None, max_age_seconds: float | None = None
+) -> list[Path]:
+    """Remove the cache's files older than `max_age_seconds`, then the least recently written until
+    the rest hold at most `max_bytes` (defaults: RNNVIZ_CORPUS_CACHE_MB, RNNVIZ_CORPUS_CACHE_DAYS);
+    every pasted corpus writes a file, and nothing else would ever remove them. Returns the removed."""
+    if max_bytes is None:
+        max_bytes = int(float(os.environ.get("RNNVIZ_CORPUS_CACHE_MB", CACHE_MB)) * 2**20)
+    if max_age_seconds is None:
+        max_age_seconds = float(os.environ.get("RNNVIZ_CORPUS_CACHE_DAYS", CACHE_DAYS)) * 86400
+    now = time.time()
+    files = []
+    for path in directory.glob("*.npz"):
+        try:
+            status = path.stat()
+        except OSError:
+            continue  # another process removed it
+        files.append((status.st_mtime, status.st_size, path))
+    files.sort(reverse=True)  # newest first: they stay
+    removed, kept_bytes = [], 0
+    for modified, size, path in files:
+        if now - modified > max_age_seconds or kept_bytes + size > max_bytes:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        else:
+            kept_bytes += size
+    return removed
 
 
 def _read(path: Path) -> CorpusIndex:

@@ -7,18 +7,22 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnnviz.analysis.predict import class_probabilities_per_step
+from rnnviz.analysis.cost import TOP_NEXT_TOKENS, Limits, RunPlan, model_size, plan_run
+from rnnviz.analysis.predict import class_probabilities_per_step, next_token_probabilities
 from rnnviz.core.capture import capture
 from rnnviz.core.quantities import Notation
 from rnnviz.core.trace import RecordedCall, Trace
 from rnnviz.errors import RnnvizError
 from rnnviz.models.architectures import LoadedModel
-from rnnviz.models.custom import CustomModel
+from rnnviz.models.custom import CustomModel, probe_call
 from rnnviz.models.tokenizers import Encoding
 
 # Longest text inspected at once. Beyond it the CLI refuses and the app truncates with a
 # notice: heatmaps of thousands of columns are unreadable and the trace grows with length.
 MAX_TEXT_CHARACTERS = 2000
+# A bidirectional classifier's prefixes run in batches of about this many padded tokens: memory
+# stays bounded (a 1,000-word text in one batch of 1,000 prefixes peaked at 3.2 GB, issue 21).
+PREFIX_BATCH_TOKENS = 32768
 RECURRENT_PATH = "rnn"  # the recurrent submodule of every bundled model
 
 
@@ -39,6 +43,13 @@ class TextRun:
     ]  # class labels, or the vocabulary (what the predictions' columns mean)
     truncated: bool = False
     recurrent_path: str = RECURRENT_PATH  # the recurrent submodule the views show
+    # The vocabulary ids of the predictions' columns when a language model's whole vocabulary did
+    # not fit (increasing; prediction_labels name them); None: every outcome is a column.
+    prediction_ids: np.ndarray | None = None
+    # A bidirectional classifier's predictions computed after the first `prefixes` tokens and the
+    # whole text only (the rows between are NaN); None: after every token.
+    prefixes: int | None = None
+    notices: tuple[str, ...] = ()  # what was cut to stay within the run's limits, and why
 
     @property
     def tokens(self) -> list[str]:
@@ -52,6 +63,13 @@ class TextRun:
     def states(self, layer: int, direction: str, quantity: str) -> np.ndarray:
         """[time, units] values of one quantity for this (single) text."""
         return self.trace[self.recurrent_call.name(layer, direction, quantity)][0].numpy()
+
+    def prediction_columns(self, token_ids) -> np.ndarray:
+        """The predictions' columns of vocabulary entries `token_ids` (a language model's)."""
+        token_ids = np.asarray(token_ids, dtype=np.int64)
+        if self.prediction_ids is None:
+            return token_ids
+        return np.searchsorted(self.prediction_ids, token_ids)
 
     def top_outcomes(self, step: int, k: int = 5) -> list[tuple[str, float]]:
         """The k most probable classes / next tokens after token `step`."""
@@ -78,18 +96,39 @@ def inspect_text(
     text: str,
     max_characters: int = MAX_TEXT_CHARACTERS,
     truncate: bool = False,
+    limits: Limits | None = None,
 ) -> TextRun:
-    """Tokenize `text`, run the model inside `capture`, and compute the per-step predictions."""
+    """Tokenize `text`, run the model inside `capture`, and compute the per-step predictions.
+
+    With `limits`, the run's cost is planned from its token count first (rnnviz.analysis.cost):
+    what would not fit is cut (the run's `notices` say what) or refused with an RnnvizError."""
     text, truncated = prepare_text(text, max_characters, truncate)
     if isinstance(loaded, CustomModel):
-        return _inspect_custom(loaded, text, truncated)
-    encoding, trace, output = _captured_forward(loaded.encode, loaded.module, loaded.module, text)
+        return _inspect_custom(loaded, text, truncated, limits)
+    module = loaded.module
+    encoding = loaded.encode(text)
+    plan = _plan(module, module.rnn, loaded.config.task, _outputs(loaded), encoding, limits)
+    prediction_ids = None
     if loaded.config.task == "classifier":
-        per_step = class_probabilities_per_step(loaded, encoding.ids)
+        _, trace, _ = _captured_forward(lambda _: encoding, module, module, text)
+        per_step = class_probabilities_per_step(
+            loaded, encoding.ids, plan and plan.prefixes, PREFIX_BATCH_TOKENS
+        )
         outcomes = tuple(loaded.config.labels)
-    else:  # the language model's output already is its prediction at every position
-        per_step = torch.softmax(output[0], dim=-1).numpy().astype(np.float32)
-        outcomes = tuple(loaded.tokenizer.itos)
+    else:  # the language model's head reads the last layer's outputs a block of rows at a time
+        _, trace, outputs = _captured_forward(
+            lambda _: encoding, module, lambda ids: module.rnn(module.embedding(ids))[0], text
+        )
+        keep_top = TOP_NEXT_TOKENS if plan and plan.prediction_columns else None
+        per_step, prediction_ids = next_token_probabilities(
+            module.head,
+            outputs[0],
+            keep_top,
+            always=encoding.ids,
+            max_columns=plan and plan.prediction_columns,
+        )
+        itos = loaded.tokenizer.itos
+        outcomes = tuple(itos) if prediction_ids is None else tuple(itos[i] for i in prediction_ids)
     return TextRun(
         model=loaded.name,
         task=loaded.config.task,
@@ -99,7 +138,41 @@ def inspect_text(
         predictions=per_step,
         prediction_labels=outcomes,
         truncated=truncated,
+        prediction_ids=prediction_ids,
+        prefixes=plan.prefixes if plan and (plan.prefixes or 0) < len(encoding.ids) else None,
+        notices=plan.notices if plan else (),
     )
+
+
+def estimated_seconds(loaded: LoadedModel | CustomModel, text: str, limits: Limits) -> float:
+    """About how long `inspect_text(loaded, text, truncate=True, limits=limits)` will take (0: it
+    will be refused, or the text has no tokens)."""
+    text, _ = prepare_text(text, truncate=True)
+    encoding = loaded.encode(text)
+    if isinstance(loaded, CustomModel):
+        shape = (loaded.module, probe_call(loaded), "custom", len(loaded.outcomes))
+    else:
+        shape = (loaded.module, loaded.module.rnn, loaded.config.task, _outputs(loaded))
+    try:
+        plan = _plan(*shape, encoding, limits)
+    except RnnvizError:
+        return 0.0
+    return plan.seconds if plan else 0.0
+
+
+def _outputs(loaded: LoadedModel) -> int:
+    return (
+        len(loaded.config.labels)
+        if loaded.config.task == "classifier"
+        else loaded.config.vocab_size
+    )
+
+
+def _plan(module, recurrent, task: str, outputs: int, encoding: Encoding, limits) -> RunPlan | None:
+    """The run's plan within `limits` (None: no limits), refused before any work if it cannot fit."""
+    if limits is None or not encoding.ids:
+        return None
+    return plan_run(model_size(module, recurrent, task, outputs), len(encoding.ids), limits)
 
 
 def _captured_forward(encode, module, forward, text: str):
@@ -113,8 +186,12 @@ def _captured_forward(encode, module, forward, text: str):
     return encoding, trace, output
 
 
-def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
-    encoding, trace, output = _captured_forward(model.encode, model.module, model.forward, text)
+def _inspect_custom(
+    model: CustomModel, text: str, truncated: bool, limits: Limits | None
+) -> TextRun:
+    encoding = model.encode(text)
+    plan = _plan(model.module, probe_call(model), "custom", len(model.outcomes), encoding, limits)
+    _, trace, output = _captured_forward(lambda _: encoding, model.module, model.forward, text)
     if not trace.calls:
         raise RnnvizError(f"{model.name}: the forward pass called none of its recurrent modules")
     per_step = None
@@ -135,6 +212,7 @@ def _inspect_custom(model: CustomModel, text: str, truncated: bool) -> TextRun:
         prediction_labels=model.outcomes,
         truncated=truncated,
         recurrent_path=model.recurrent_path or trace.calls[0].path,
+        notices=plan.notices if plan else (),
     )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from rnnviz.analysis.inspection import TextRun
-from rnnviz.analysis.predict import class_probabilities_per_step
+from rnnviz.analysis.predict import class_probabilities_per_step, next_token_probabilities
 from rnnviz.core.capture import capture
 from rnnviz.core.edits import Edit
 from rnnviz.core.trace import Trace
@@ -72,7 +72,7 @@ def edit_effect(loaded: LoadedModel, run: TextRun, edits: Sequence[Edit]) -> Edi
         if edit.batch not in (None, (0,)):
             raise RnnvizError(f"edit of {edit.name}: one text has one sequence; leave batch unset")
     edits = tuple(Edit(e.name, e.units, e.steps, e.value, e.scale) for e in edits)
-    edited, after = _edited_run(loaded, run.encoding.ids, edits)
+    edited, after = _edited_run(loaded, run.encoding.ids, edits, run.prediction_ids)
     differences = {}
     for name in edited.names():
         if name in run.trace:
@@ -90,16 +90,22 @@ def edit_effect(loaded: LoadedModel, run: TextRun, edits: Sequence[Edit]) -> Edi
 
 
 def _edited_run(
-    loaded: LoadedModel, ids: Sequence[int], edits: tuple[Edit, ...]
+    loaded: LoadedModel,
+    ids: Sequence[int],
+    edits: tuple[Edit, ...],
+    prediction_ids: np.ndarray | None = None,
 ) -> tuple[Trace, np.ndarray]:
-    """(trace, per-token prediction) of the edited model on one text."""
+    """(trace, per-token prediction) of the edited model on one text; a language model's predictions
+    cover the vocabulary entries `prediction_ids` (None: all), as the unedited run's do."""
     module = loaded.module
     x = torch.tensor([list(ids)], dtype=torch.int64)
     with torch.no_grad():
         if loaded.config.task == "language_model":
             with capture(module, edits=edits) as trace:
-                output = module(x)
-            return trace, torch.softmax(output[0], dim=-1).numpy().astype(np.float32)
+                outputs = module.rnn(module.embedding(x))[0]
+            return trace, next_token_probabilities(module.head, outputs[0], columns=prediction_ids)[
+                0
+            ]
         # class_probabilities_per_step makes one call of the recurrent module: the text itself
         # (unidirectional), or the batch of its prefixes (bidirectional), which edits also reach.
         if not loaded.config.bidirectional:

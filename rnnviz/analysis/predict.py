@@ -39,8 +39,17 @@ def _as_ids(loaded: LoadedModel, ids: Sequence[int] | str) -> list[int]:
 
 
 @torch.no_grad()
-def class_probabilities_per_step(loaded: LoadedModel, ids: Sequence[int] | str) -> np.ndarray:
-    """Class probabilities after each prefix: array [T, C]; row t is p(class | x[:t+1])."""
+def class_probabilities_per_step(
+    loaded: LoadedModel,
+    ids: Sequence[int] | str,
+    prefixes: int | None = None,
+    batch_tokens: int | None = None,
+) -> np.ndarray:
+    """Class probabilities after each prefix: array [T, C]; row t is p(class | x[:t+1]).
+
+    A bidirectional model runs every prefix: with `prefixes`, only x[:1] … x[:prefixes] and the
+    whole text (the rows between are NaN); with `batch_tokens`, in batches of about that many padded
+    tokens, which bounds the memory a long text takes (one batch otherwise: edits reach one call)."""
     if loaded.config.task != "classifier":
         raise RnnvizError(f"{loaded.name} is a {loaded.config.task}, not a classifier")
     module: TextClassifier = loaded.module  # type: ignore[assignment]
@@ -52,12 +61,61 @@ def class_probabilities_per_step(loaded: LoadedModel, ids: Sequence[int] | str) 
         logits = module.head(
             module.pooled_per_step(out[0])
         )  # what the head would read after each token
-    else:
-        batch = torch.zeros((T, T), dtype=torch.int64)
-        for t in range(T):
-            batch[t, : t + 1] = x[0, : t + 1]
-        logits = module(batch, torch.arange(1, T + 1))
-    return torch.softmax(logits, dim=-1).numpy().astype(np.float32)
+        return torch.softmax(logits, dim=-1).numpy().astype(np.float32)
+    ends = list(range(min(prefixes or T, T)))  # prefix x[:t+1] for each t
+    if ends[-1] != T - 1:
+        ends.append(T - 1)
+    rows = len(ends) if batch_tokens is None else max(batch_tokens // (ends[-1] + 1), 1)
+    probabilities = np.full((T, len(loaded.config.labels)), np.nan, dtype=np.float32)
+    for start in range(0, len(ends), rows):
+        chosen = ends[start : start + rows]
+        batch = torch.zeros((len(chosen), chosen[-1] + 1), dtype=torch.int64)
+        for row, t in enumerate(chosen):
+            batch[row, : t + 1] = x[0, : t + 1]
+        logits = module(batch, torch.tensor(chosen) + 1)
+        probabilities[chosen] = torch.softmax(logits, dim=-1).numpy()
+    return probabilities
+
+
+@torch.no_grad()
+def next_token_probabilities(
+    head: torch.nn.Module,
+    outputs: torch.Tensor,
+    keep_top: int | None = None,
+    always: Sequence[int] = (),
+    columns: np.ndarray | None = None,
+    max_columns: int | None = None,
+    block_bytes: int = 32 * 2**20,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """softmax(head(h_t)) for the last layer's outputs [T, H], a block of rows at a time: [T, V] and
+    None; with `keep_top`, only the vocabulary entries among some row's `keep_top` likeliest or in
+    `always`: ([T, kept] probabilities, the kept entries' ids in increasing order), refused when they
+    are more than `max_columns`; with `columns`, only those entries."""
+    steps = outputs.shape[0]
+    vocabulary = head.out_features
+    rows = max(block_bytes // (4 * vocabulary), 1)
+    blocks = [slice(start, start + rows) for start in range(0, steps, rows)]
+    kept = columns
+    if keep_top is not None and columns is None:
+        chosen = set(int(i) for i in always)
+        for block in blocks:
+            chosen.update(
+                torch.topk(head(outputs[block]), keep_top, dim=-1).indices.flatten().tolist()
+            )
+        if max_columns is not None and len(chosen) > max_columns:
+            raise RnnvizError(
+                f"the {keep_top} likeliest next tokens after each of {steps} positions span "
+                f"{len(chosen):,} vocabulary entries, more than the {max_columns:,} one run may keep "
+                "here: try a shorter text"
+            )
+        kept = np.array(sorted(chosen), dtype=np.int64)
+    probabilities = np.empty((steps, vocabulary if kept is None else len(kept)), dtype=np.float32)
+    for block in blocks:
+        block_probabilities = torch.softmax(head(outputs[block]), dim=-1)
+        if kept is not None:
+            block_probabilities = block_probabilities[:, torch.from_numpy(kept)]
+        probabilities[block] = block_probabilities.numpy()
+    return probabilities, kept
 
 
 @torch.no_grad()

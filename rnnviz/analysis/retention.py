@@ -99,3 +99,39 @@ def text_retention(
         unit_matrix=unit_matrix,
         mean_matrix=mean_retention(gates, direction),
     )
+
+
+# Past this many tokens the token × token dependence (T²/2 products of [units, units] Jacobians) costs
+# seconds; the Memory view then shows the gradient's reach alone.
+STATE_DEPENDENCE_MAX_TOKENS = 80
+
+
+def rnn_state_dependence(
+    hidden: np.ndarray,
+    weight_hh: np.ndarray,
+    nonlinearity: str = "tanh",
+    direction: str = "forward",
+) -> np.ndarray:
+    """[T, T] D[s, t] = ‖∂h_t/∂h_s‖_F / √units for a plain RNN layer, h_t = φ(W_ih x_t + W_hh h_{t−1} + b).
+
+    A plain RNN has no gate that says what it keeps; what it keeps of h_s at t is this Jacobian,
+    the product of ∂h_k/∂h_{k−1} = diag(φ'(·)) W_hh over the steps between (φ' = 1 − h_k² for tanh,
+    1[h_k > 0] for ReLU), read from the recorded states. Divided by √units so that the diagonal
+    (the identity) is 1, like retention; NaN where t lies before s in the reading order.
+    `hidden` is [T, units] in token order, `weight_hh` [units, units] of the same direction.
+    """
+    states = _reading_order(hidden, direction)
+    if nonlinearity not in ("tanh", "relu"):
+        raise RnnvizError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    slopes = 1.0 - states**2 if nonlinearity == "tanh" else (states > 0).astype(np.float64)
+    weight = np.asarray(weight_hh, dtype=np.float64)
+    steps, units = states.shape
+    result = np.full((steps, steps), np.nan)
+    products = np.zeros((0, units, units))  # ∂h_t/∂h_s for every s < t, stacked over s
+    for t in range(steps):
+        if t > 0:
+            step_jacobian = slopes[t][:, None] * weight  # ∂h_t/∂h_{t−1}
+            products = np.concatenate([step_jacobian @ products, step_jacobian[None]], axis=0)
+            result[:t, t] = np.linalg.norm(products, axis=(1, 2)) / np.sqrt(units)
+        result[t, t] = 1.0
+    return _back_to_token_order(result, direction)

@@ -10,21 +10,20 @@ from pathlib import Path
 import streamlit as st
 
 import rnnviz
-from rnnviz.analysis.inspection import TextRun, inspect_text
+from rnnviz.analysis.inspection import TextRun, estimated_seconds, inspect_text
 from rnnviz.analysis.untrained import untrained_copy
+from rnnviz.app import budget
 from rnnviz.app.state import Offer, start_model
 from rnnviz.core.cell_loops import loop_exactness
 from rnnviz.core.exactness import Exactness, run_exactness
 from rnnviz.core.quantities import QUANTITIES_BY_CELL, cell_kind_of
-from rnnviz.errors import ModelError
+from rnnviz.errors import ModelError, RnnvizError
 from rnnviz.models.architectures import bundled_names, read_config, resolve
 from rnnviz.models.custom import CustomModel, load_entry_point, probe_call
 from rnnviz.models.uploads import load_upload
 
 UPLOADS = "uploads"  # session key: this session's uploaded models, by name
-UPLOAD_RUNS = "upload_runs"  # session key: their runs and exactness, by (what, name, text)
 UPLOAD_MESSAGE = "upload_message"
-UPLOAD_RUNS_KEPT = 32
 
 
 def offer(model: rnnviz.LoadedModel | CustomModel | rnnviz.ModelConfig) -> Offer:
@@ -119,13 +118,26 @@ def _server_model(source: str, untrained_seed: int | None) -> rnnviz.LoadedModel
     )
 
 
-@st.cache_resource(max_entries=256)
 def _shared_run(source: str, text: str, untrained_seed: int | None = None) -> TextRun:
-    """A trace computed once per (model, text) and reused while only the view changes."""
-    return inspect_text(_server_model(source, untrained_seed), text, truncate=True)
+    """A trace computed once per (model, text) and reused while only the view changes; kept in the
+    server's memory budget, within the limits of one run."""
+    return budget.kept(
+        budget.SHARED,
+        ("run", source, text, untrained_seed),
+        lambda: _inspect(_server_model(source, untrained_seed), text),
+    )
 
 
-@st.cache_resource(max_entries=256)
+def _inspect(loaded: rnnviz.LoadedModel | CustomModel, text: str) -> TextRun:
+    """`inspect_text` within one run's limits; a run expected to take a second or more says so (a
+    spinner on every run would add an element and a thread to each sentence's rerun)."""
+    limits = budget.run_limits()
+    if estimated_seconds(loaded, text, limits) < 1:
+        return inspect_text(loaded, text, truncate=True, limits=limits)
+    with st.spinner("Reading the text through the model…", show_time=True):
+        return inspect_text(loaded, text, truncate=True, limits=limits)
+
+
 def _shared_exactness(
     source: str, text: str, untrained_seed: int | None = None
 ) -> Exactness | None:
@@ -135,7 +147,11 @@ def _shared_exactness(
         # An entry point's nn.*Cell loop: h and c rebuilt from the recorded gates vs the cell's own.
         error = loop_exactness(run.trace, run.recurrent_call.prefix)
         return None if error is None else Exactness(error, {"h, c from gates": error})
-    return run_exactness(loaded, run)
+    return budget.kept(
+        budget.SHARED,
+        ("exactness", source, text, untrained_seed),
+        lambda: run_exactness(loaded, run),
+    )
 
 
 def can_untrain(name: str) -> bool:
@@ -158,7 +174,8 @@ def text_run(name: str, text: str, untrained_seed: int | None = None) -> TextRun
     if name not in uploads:
         return _shared_run(server_offers()[name][0], text, untrained_seed)
     return _session_cached(
-        ("run", name, text), lambda: inspect_text(uploads[name], text, truncate=True)
+        ("run", name, text),
+        lambda: _inspect(uploads[name], text),
     )
 
 
@@ -173,13 +190,10 @@ def exactness(name: str, text: str, untrained_seed: int | None = None) -> Exactn
 
 
 def _session_cached(key: tuple, compute):
-    """What this session computed for its uploads, kept (a bounded number) until it uploads again."""
-    kept = st.session_state.setdefault(UPLOAD_RUNS, {})
-    if key not in kept:
-        if len(kept) >= UPLOAD_RUNS_KEPT:
-            kept.clear()
-        kept[key] = compute()
-    return kept[key]
+    """What this session computed for its uploads, kept in the server's budget as its own (the
+    upload's identity in the key: a new upload of the same name is another model)."""
+    module = id(session_uploads()[key[1]].module)
+    return budget.kept(budget.session_id(), (*key, module), compute)
 
 
 def load_uploaded_model() -> None:
@@ -197,8 +211,13 @@ def load_uploaded_model() -> None:
         st.session_state[UPLOAD_MESSAGE] = f"Could not load the model: {error}"
         return
     name = f"upload: {loaded.config.name}"
-    session_uploads()[name] = loaded
-    st.session_state.pop(UPLOAD_RUNS, None)
+    uploads = session_uploads()
+    try:
+        budget.keep_upload(name, loaded, len(uploads) - (name in uploads))
+    except RnnvizError as error:
+        st.session_state[UPLOAD_MESSAGE] = f"Could not keep the model: {error}"
+        return
+    uploads[name] = loaded
     st.session_state[UPLOAD_MESSAGE] = ""
     st.session_state["model"] = name
     start_model(loaded.config.task, tuple(loaded.config.labels or ()))

@@ -46,6 +46,7 @@ PAGE_CSS = """
 <style>
 [data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding-top: 0.2rem; white-space: nowrap;
   overflow: hidden; text-overflow: ellipsis; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.8rem; }
 [data-testid="InputInstructions"] { display: none; }
 [data-testid="stButtonGroup"] button { padding-left: 0.6rem; padding-right: 0.6rem; }
 [data-testid="stElementContainer"]:has(.rnnviz-page-style) { display: none; }
@@ -219,6 +220,12 @@ def show_view(state: ViewState, raw: TextRun | None, seed: int | None) -> None:
     if notice:
         st.info(notice)
         return
+    # untrained weights are drawn on the trained run's colour ranges, so the two compare by eye
+    trained = (
+        None
+        if seed is None or raw is None
+        else NotatedRun(catalogue.text_run(state.model, state.text), state.notation)
+    )
 
     def other_text(text: str) -> NotatedRun:
         return NotatedRun(catalogue.text_run(state.model, text, seed), state.notation)
@@ -230,6 +237,7 @@ def show_view(state: ViewState, raw: TextRun | None, seed: int | None) -> None:
         recorded=raw,
         other_text=other_text,
         load_model=catalogue.shared_model,
+        trained=trained,
     )
     try:
         view.render(inputs)
@@ -271,8 +279,10 @@ def main() -> None:
         state = with_text_length(state, len(run.tokens))
         if unit_is_automatic():  # before the sidebar draws the unit box
             quantity = "cell" if "cell" in run.recurrent_call.quantities else "hidden"
+            # the trained run's busiest unit, also under untrained weights: switching keeps the unit
+            chooser = run if seed is None else catalogue.text_run(state.model, state.text)
             state = replace(
-                state, unit=busiest_unit(run.states(state.layer, state.direction, quantity))
+                state, unit=busiest_unit(chooser.states(state.layer, state.direction, quantity))
             )
             st.session_state["unit"] = state.unit
     sidebar(offered, state, untrainable)
@@ -309,6 +319,8 @@ def main() -> None:
                 f"The text is longer than {MAX_TEXT_CHARACTERS} characters; only the first "
                 f"{MAX_TEXT_CHARACTERS} are shown."
             )
+        for notice in run.notices:  # what this server's limits cut from the run (app/budget.py)
+            st.info(notice, icon=":material/memory:")
         unknown = [t for t, u in zip(run.tokens, run.encoding.unknown) if u]
         if unknown:
             st.caption(f"Not in the model's vocabulary (read as ⟨unk⟩): {', '.join(unknown[:20])}")

@@ -121,6 +121,9 @@ class ViewInputs:
     )  # the run as recorded: what analyses (edits, retention) and exports read
     other_text: Callable[[str], NotatedRun]  # another text, read by the same model
     load_model: Callable[[str], LoadedModel]  # a bundled model by name, loaded once per server
+    # the trained weights' run of the text where `run` is of freshly initialised ones (its colour
+    # ranges and unit are kept), else None
+    trained: NotatedRun | None = None
 
 
 def parse_query(
@@ -210,6 +213,8 @@ def restore_from_url_once(catalogue: Mapping[str, Offer]) -> None:
     task, labels = catalogue[state.model].task, catalogue[state.model].labels
     if "text" not in st.query_params and presets_for(task, labels):
         state = replace(state, text=first_text(task, labels))  # a text of the model's own kind
+    if "text2" not in st.query_params and presets_for(task, labels):
+        state = replace(state, text2=first_text(task, labels, second=True))
     for key, value in vars(
         state
     ).items():  # current_state, run next, brings them to the widgets' types

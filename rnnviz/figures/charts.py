@@ -13,12 +13,50 @@ from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import token_display, token_text
 from rnnviz.figures.look import PLAIN_LOOK, _plain_figure, with_title_and_legend
 
+POINT_LABELS_MAX_TOKENS = (
+    12  # comparison curves write their words beside the points up to this many
+)
+LEGEND_NAME_MAX = (
+    60  # characters of a curve's name in a legend (a whole sentence runs off the chart)
+)
+# Where a chart's width is not known to the figure: the main column beside the sidebar at 1280 px.
+ASSUMED_PLOT_PX = 720
+
+
+def token_axis(labels: list[str], font_size: int) -> tuple[dict, int]:
+    """A category x axis that writes every token whole, and the bottom margin its labels need: flat while
+    they fit their columns, else upright (-90°, no label reaching under its neighbour); the axis title
+    "token" only under flat labels (plotly.js does not move it below rotated ones)."""
+    tick_text = [token_text(label) for label in labels]
+    longest = max((len(text) for text in tick_text), default=1)
+    flat = longest * font_size * 0.62 + 8 <= ASSUMED_PLOT_PX / max(len(labels), 1)
+    axis = dict(
+        type="category",
+        tickmode="array",
+        tickvals=list(labels),
+        ticktext=tick_text,
+        tickangle=0 if flat else -90,
+        tickfont=dict(size=font_size),
+        automargin=False,
+    )
+    if flat:
+        axis["title"] = dict(text="token")
+        return axis, int(font_size * 3.6)
+    return axis, int(longest * font_size * 0.62 + font_size)
+
 
 def class_probability_figure(
-    probabilities: np.ndarray, labels: list[str], classes: list[str], font_size: int = 14
+    probabilities: np.ndarray,
+    labels: list[str],
+    classes: list[str],
+    font_size: int = 14,
+    title: str = "prediction after each token",
+    plot_px: int = 150,
 ) -> go.Figure:
-    """Classifier: P(class) after each token, one line per class; a flip shows as a crossing."""
+    """Classifier: P(class) after each token, one line per class; a flip shows as a crossing. The
+    classes keep their order (and colours) at every token."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
+    xaxis, bottom_px = token_axis(list(labels), font_size)
     traces = [
         dict(
             type="scatter",
@@ -34,19 +72,18 @@ def class_probability_figure(
         traces,
         with_title_and_legend(
             dict(
-                xaxis=dict(
-                    title=dict(text="token"),
-                    type="category",
-                    tickmode="array",
-                    tickvals=list(labels),
-                    ticktext=[token_text(label) for label in labels],
+                xaxis=xaxis,
+                yaxis=dict(
+                    title=dict(text="probability"),
+                    range=[0, 1],
+                    tickvals=[0, 0.5, 1],
+                    tickfont=dict(size=font_size),
                 ),
-                yaxis=dict(title=dict(text="probability"), range=[0, 1]),
-                height=280,
-                margin=dict(l=50, r=20, b=60),
+                height=plot_px + bottom_px + int(font_size * 3.2) + 16,
+                margin=dict(l=56, r=20, b=bottom_px),
                 font=dict(size=font_size),
             ),
-            "prediction after each token",
+            title,
         ),
     )
 
@@ -56,7 +93,7 @@ def unit_timeline(
     labels: list[str],
     unit: int,
     step: int | None = None,
-    font_size: int = 14,
+    font_size: int = 15,
     notation: Notation = PYTORCH_NOTATION,
 ) -> go.Figure:
     """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
@@ -76,8 +113,8 @@ def unit_timeline(
     figure.update_layout(
         with_title_and_legend(
             dict(
-                xaxis=dict(title="token", type="category"),
-                yaxis=dict(title="value"),
+                xaxis=dict(title="token", type="category", tickfont=dict(size=font_size)),
+                yaxis=dict(title="value", tickfont=dict(size=font_size)),
                 height=400,
                 margin=dict(l=50, r=20, b=60),
                 font=dict(size=font_size),
@@ -89,31 +126,60 @@ def unit_timeline(
 
 
 def comparison_figure(
-    curves: list[tuple[str, np.ndarray, list[str]]], class_name: str, font_size: int = 14
+    curves: list[tuple[str, np.ndarray, list[str]]], class_name: str, font_size: int = 15
 ) -> go.Figure:
-    """P(class) after each token for several sentences on one chart (x = position)."""
+    """P(class) after each token for several sentences on one chart (x = position).
+
+    Curves over the same tokens (an edit's before and after) name them once, on the x axis; curves over
+    different texts write each token beside its own point, the first curve's above and the others'
+    below, so no two labels print on top of each other.
+    """
+    same_tokens = all(list(labels) == list(curves[0][2]) for _, _, labels in curves)
+    longest = max(len(labels) for _, _, labels in curves)
+    # past a dozen tokens the words beside the points run into each other: hover names them
+    point_words = not same_tokens and longest <= POINT_LABELS_MAX_TOKENS
     figure = go.Figure()
-    for name, probabilities, labels in curves:
+    for k, (name, probabilities, labels) in enumerate(curves):
+        words = [token_text(label) for label in labels]
         figure.add_trace(
             go.Scatter(
                 x=list(range(len(labels))),
                 y=probabilities,
-                text=[token_text(label) for label in labels],
-                mode="lines+markers+text",
-                textposition="top center",
-                name=name,
+                text=words,
+                mode="lines+markers+text" if point_words else "lines+markers",
+                textposition="top center" if k == 0 else "bottom center",
+                textfont=dict(size=font_size - 1),
+                name=name if len(name) <= LEGEND_NAME_MAX else name[: LEGEND_NAME_MAX - 1] + "…",
                 hovertemplate="%{text} (position %{x})<br>P = %{y:.3f}<extra></extra>",
             )
         )
+    if same_tokens:
+        xaxis, bottom_px = token_axis(list(curves[0][2]), font_size)
+        xaxis = dict(  # the tokens named at their positions
+            xaxis, type="linear", tickvals=list(range(longest)), range=[-0.5, longest - 0.5]
+        )
+    else:
+        xaxis = dict(
+            title="position",
+            tickmode="linear",
+            tick0=0,
+            dtick=1 if longest <= 2 * POINT_LABELS_MAX_TOKENS else 5,  # whole positions only
+            range=[-0.5, longest - 0.5],
+            tickfont=dict(size=font_size),
+        )
+        bottom_px = int(font_size * 3.6)
     figure.update_layout(
         with_title_and_legend(
             dict(
-                xaxis=dict(
-                    title="position", tickmode="linear", tick0=0, dtick=1
-                ),  # whole positions only
-                yaxis=dict(title="probability", range=[0, 1.08]),
-                height=340,
-                margin=dict(l=50, r=20, b=50),
+                xaxis=xaxis,
+                yaxis=dict(
+                    title="probability",
+                    range=[-0.12 if point_words else 0, 1.12],
+                    tickvals=[0, 0.5, 1],
+                    tickfont=dict(size=font_size),
+                ),
+                height=260 + bottom_px,
+                margin=dict(l=56, r=20, b=bottom_px),
                 font=dict(size=font_size),
             ),
             f"P({class_name}) after each token",

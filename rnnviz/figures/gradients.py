@@ -7,8 +7,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from rnnviz.analysis.gradients import LOG_FLOOR, Attributions, GradientFlow
+from rnnviz.display import readable_number
 from rnnviz.figures.heatmaps import coloured_tokens_html
-from rnnviz.figures.look import ColourScale, with_title_and_legend
+from rnnviz.figures.look import MAGNITUDE_SCALE, ColourScale, with_title_and_legend
 
 
 def _row_label(row: str, quantity: str) -> str:
@@ -16,32 +17,58 @@ def _row_label(row: str, quantity: str) -> str:
     return f"{layer} {direction} ‖∂y/∂{quantity}_t‖"
 
 
-def flow_heatmap(flow: GradientFlow, labels: list[str], font_size: int = 14) -> go.Figure:
-    """Heatmap of log10 ‖∂y/∂h_t‖ (and ‖∂y/∂c_t‖) over tokens × layers."""
+def flow_heatmap(flow: GradientFlow, labels: list[str], font_size: int = 15) -> go.Figure:
+    """Heatmap of log10 ‖∂y/∂h_t‖ (and ‖∂y/∂c_t‖) over tokens × layers, small gradients faint.
+
+    A magnitude reads one way: the colour scale's lightness falls from white (smallest) to dark
+    (largest), so a vanishing gradient fades into the page instead of standing out.
+    """
     rows = [(_row_label(r, "h"), flow.norms_hidden[k]) for k, r in enumerate(flow.rows)]
     if flow.norms_cell is not None:
         rows += [(_row_label(r, "c"), flow.norms_cell[k]) for k, r in enumerate(flow.rows)]
     norms = np.array([values for _, values in rows])
+    logs = np.log10(np.maximum(norms, LOG_FLOOR))
+    ticks = magnitude_ticks(float(logs.min()), float(logs.max()))
+    height = max(360, 64 * len(rows) + 220)  # the colour bar spans the plot: tall enough to read
     figure = go.Figure(
         go.Heatmap(
-            z=np.log10(np.maximum(norms, LOG_FLOOR)),
+            z=logs,
             x=labels,
             y=[name for name, _ in rows],
             customdata=norms,
-            colorscale="Magma",
+            colorscale=MAGNITUDE_SCALE,
             hovertemplate="token %{x}<br>%{y} = %{customdata:.4~r}<extra></extra>",
-            colorbar=dict(thickness=12, title="log10"),
+            colorbar=dict(
+                thickness=18,
+                len=1.0,
+                title=dict(text="norm<br>(log)"),
+                tickvals=ticks,
+                ticktext=[readable_number(10**v, 2) for v in ticks],
+                tickfont=dict(size=font_size),
+            ),
         )
     )
     figure.update_layout(
         title=f"gradient flow: ‖∂y/∂state_t‖, y = {flow.output}",
-        xaxis=dict(title="token", type="category"),
-        yaxis=dict(title="layer", type="category", autorange="reversed"),
-        height=max(220, 40 * len(rows) + 140),
+        xaxis=dict(title="token", type="category", tickfont=dict(size=font_size)),
+        yaxis=dict(
+            title="layer", type="category", autorange="reversed", tickfont=dict(size=font_size)
+        ),
+        height=height,
         margin=dict(l=50, r=20, t=40, b=60),
         font=dict(size=font_size),
     )
     return figure
+
+
+def magnitude_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Colour-bar ticks for a log10 range: whole powers of ten where the range spans two or more,
+    else `count` evenly spaced values (labelled with the norms they stand for)."""
+    if high - low >= 2:
+        return [float(v) for v in range(int(np.ceil(low)), int(np.floor(high)) + 1)]
+    if high - low < 1e-9:
+        return [low]
+    return [float(v) for v in np.linspace(low, high, count)]
 
 
 def _log_lines(
@@ -65,8 +92,13 @@ def _log_lines(
     figure.update_layout(
         with_title_and_legend(
             dict(
-                xaxis=dict(title="token", type="category"),
-                yaxis=dict(title=y_title, type="log"),
+                xaxis=dict(title="token", type="category", tickfont=dict(size=font_size)),
+                yaxis=dict(
+                    title=y_title,
+                    type="log",
+                    tickfont=dict(size=font_size),
+                    exponentformat="power",  # 10⁻⁹, not plotly's "1n"
+                ),
                 height=360,
                 margin=dict(l=60, r=20, b=60),
                 font=dict(size=font_size),

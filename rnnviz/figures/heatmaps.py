@@ -33,6 +33,7 @@ def _heatmap_traces(
     columns: list | None = None,
     marker_px: int | None = None,
     notation: Notation = PYTORCH_NOTATION,
+    scale: ColourScale | None = None,
 ) -> list[dict]:
     """One quantity's heatmap traces as plain specs on the given axes: the heatmap, the click layer, the mark.
 
@@ -44,7 +45,7 @@ def _heatmap_traces(
     values = np.asarray(values, dtype=np.float32)
     order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
     z = values[:, order].T  # [shown units, time]
-    scale = colour_scale(quantity, values, cell)
+    scale = scale or colour_scale(quantity, values, cell)
     rows = [str(u) for u in order]
     numeric_columns = columns is not None
     columns = list(labels) if columns is None else list(columns)
@@ -142,8 +143,9 @@ def quantity_heatmap(
     selected: tuple[int, int] | None = None,
     clickable: bool = False,
     title: str | None = None,
-    font_size: int = 14,
+    font_size: int = 15,
     notation: Notation = PYTORCH_NOTATION,
+    scale: ColourScale | None = None,
 ) -> go.Figure:
     """Heatmap of one quantity: x = tokens (time), y = units in `unit_order`; `values` is [time, units].
 
@@ -151,24 +153,57 @@ def quantity_heatmap(
     heatmaps themselves, but does for these markers (x = token label, y = unit id).
     """
     traces = _heatmap_traces(
-        values, labels, quantity, cell, unit_order, selected, clickable, notation=notation
+        values,
+        labels,
+        quantity,
+        cell,
+        unit_order,
+        selected,
+        clickable,
+        notation=notation,
+        scale=scale,
     )
     units = len(traces[0]["y"])
+    height = max(260, min(900, 12 * units + 140))
     return _unvalidated_figure(
         traces,
         dict(
             title=dict(text=title or notation.label(quantity)),
             xaxis=dict(
-                title=dict(text="token"), type="category", tickangle=-45 if len(labels) > 5 else 0
+                title=dict(text="token"),
+                type="category",
+                tickangle=-45 if len(labels) > 5 else 0,
+                tickfont=dict(size=font_size),
             ),
-            yaxis=dict(title=dict(text="unit"), type="category", autorange="reversed"),
+            yaxis=dict(
+                title=dict(text="unit"),
+                type="category",
+                autorange="reversed",
+                tickfont=dict(size=font_size),
+                **unit_ticks(traces[0]["y"], selected, height - 100, font_size),
+            ),
             margin=dict(l=50, r=20, t=40, b=60),
-            height=max(260, min(900, 12 * units + 140)),
+            height=height,
             font=dict(size=font_size),
             clickmode="event+select",
             dragmode=False,
         ),
     )
+
+
+def unit_ticks(
+    units: list[str], selected: tuple[int, int] | None, plot_px: float, font_size: int
+) -> dict:
+    """Unit-axis ticks: every n-th row where rows are too thin to label each, and always the selected
+    unit's row (its neighbours' labels give way so that none overlap)."""
+    every = max(1, int(np.ceil(len(units) * font_size * 1.2 / max(plot_px, 1))))
+    shown = set(range(0, len(units), every))
+    chosen = str(selected[1]) if selected is not None else None
+    if chosen in units:
+        row = units.index(chosen)
+        shown = {k for k in shown if abs(k - row) >= every} | {row}
+    names = [units[k] for k in sorted(shown)]
+    return dict(tickmode="array", tickvals=names, ticktext=names)
 
 
 CELL_TEXT_MAX_COLUMNS = (
@@ -185,7 +220,8 @@ EVERY_PANEL_LABELS_MAX_TOKENS = (
 TWO_COLUMN_MAX_TOKENS = (
     40  # stacked panels stand two to a row up to this many tokens, one to a row past it
 )
-NEXT_TOKEN_ROW_PX = 22  # height of a row of the top-k table inside a grid
+NEXT_TOKEN_ROW_PX = 26  # height of a row of the top-k table inside a grid
+NEXT_TOKEN_TEXT_PX = 16  # its characters, readable from the back of a lecture hall
 GRID_PANEL_GAP_PX = (
     130  # room under a panel for its rotated token labels and the next panel's title
 )
@@ -210,6 +246,7 @@ def _panel_grid(
     font_size: int,
     next_tokens: NextTokens | None = None,
     notation: Notation = PYTORCH_NOTATION,
+    colour_ranges: dict[str, ColourScale] | None = None,
 ) -> go.Figure:
     """Stacked arrangement of `quantity_grid`: a subplot per quantity, `columns` to a row.
 
@@ -226,6 +263,14 @@ def _panel_grid(
         else np.shape(values_by_quantity[quantities[0]])[1]
     )
     panel_px = max(150, min(420, 6 * order_length))
+    unit_names = [
+        str(u)
+        for u in (
+            unit_order
+            if unit_order is not None
+            else range(np.shape(values_by_quantity[quantities[0]])[1])
+        )
+    ]
     # One column: every panel on one token axis (a position reads down through every quantity). Up to
     # EVERY_PANEL_LABELS_MAX_TOKENS each panel (and the top-k table) writes the tokens under itself on
     # an axis matching the first; past it only the last panel does, as each axis costs a draw (bench/).
@@ -243,11 +288,13 @@ def _panel_grid(
     tick_angle = -45 if len(labels) > 5 else 0
     # A long passage labels every few tokens (hover names each): fewer label nodes to lay out per redraw.
     long_text_ticks = {"nticks": LONG_TEXT_TICKS} if len(labels) > CELL_TEXT_MAX_COLUMNS else {}
+    # the first token's label, slanted, reaches left of the first panel: room for it whole
+    first_label_px = len(labels[0]) * font_size * 0.62 * 0.71 if labels and tick_angle else 0
     data, layout = (
         [],
         dict(
             height=plot_px + 40 + 70,
-            margin=dict(l=50, r=40, t=40, b=70),
+            margin=dict(l=max(50, int(first_label_px) + 8), r=40, t=40, b=70),
             font=dict(size=font_size),
             showlegend=False,
             annotations=[],
@@ -350,7 +397,14 @@ def _panel_grid(
             range=[order_length - 0.5, -0.5],
             autorange=False,
             showgrid=False,
-            **({"title": dict(text="unit")} if column == 0 else {"showticklabels": False}),
+            **(
+                {
+                    "title": dict(text="unit"),
+                    **unit_ticks(unit_names, selected, panel_px, font_size),
+                }
+                if column == 0
+                else {"showticklabels": False}
+            ),
         )
         title(notation.label(quantity), x_domain, y_domain[1])
         traces = _heatmap_traces(
@@ -363,6 +417,7 @@ def _panel_grid(
             clickable,
             axes=(x_name, y_name),
             notation=notation,
+            scale=(colour_ranges or {}).get(quantity),
         )
         colour_bar(
             _share_colour_axis(colour_axes, traces[0], notation.symbol(quantity)),
@@ -427,6 +482,7 @@ def quantity_grid(
     arrangement: str | None = None,
     next_tokens: NextTokens | None = None,
     notation: Notation = PYTORCH_NOTATION,
+    colour_ranges: dict[str, ColourScale] | None = None,
 ) -> go.Figure:
     """Every quantity's heatmap as one figure, a panel per quantity, all in one unit order.
 
@@ -449,7 +505,15 @@ def quantity_grid(
         )
     if arrangement == "side by side":
         return _side_by_side_grid(
-            values_by_quantity, labels, cell, unit_order, selected, clickable, font_size, notation
+            values_by_quantity,
+            labels,
+            cell,
+            unit_order,
+            selected,
+            clickable,
+            font_size,
+            notation,
+            colour_ranges,
         )
     return _panel_grid(
         values_by_quantity,
@@ -462,6 +526,7 @@ def quantity_grid(
         font_size,
         next_tokens,
         notation,
+        colour_ranges,
     )
 
 
@@ -474,6 +539,7 @@ def _side_by_side_grid(
     clickable: bool,
     font_size: int,
     notation: Notation = PYTORCH_NOTATION,
+    colour_ranges: dict[str, ColourScale] | None = None,
 ) -> go.Figure:
     """The panels in one row on one pair of axes: panel k draws at x = its first column + token index
     (numbers, so no panel's heatmap reaches into another's), with blank columns between panels; the
@@ -530,6 +596,7 @@ def _side_by_side_grid(
             autorange=False,  # unit rows top down
             title=dict(text="unit"),
             automargin=False,  # the left margin holds unit ids of up to four digits and the title
+            **unit_ticks(units, selected, plot_px, font_size),
         ),
     )
     marker_px = int(max(6, min(40, plot_px / max(len(units), 1))))
@@ -547,6 +614,7 @@ def _side_by_side_grid(
             columns=columns,
             marker_px=marker_px,
             notation=notation,
+            scale=(colour_ranges or {}).get(quantity),
         )
         layout["annotations"].append(
             dict(  # the title above the panel
@@ -637,6 +705,9 @@ def _next_token_table(
     # illegible, and each is a text node the browser lays out on every draw.
     if len(labels) <= CELL_TEXT_MAX_COLUMNS:
         table["texttemplate"] = "%{text}"
+        table["textfont"] = dict(
+            size=NEXT_TOKEN_TEXT_PX
+        )  # fixed: plotly.js shrinks it to fit a cell
     return table
 
 
@@ -711,7 +782,7 @@ def difference_heatmap(
     quantity: str,
     align: str = "end",
     unit_order: np.ndarray | None = None,
-    font_size: int = 14,
+    font_size: int = 15,
     title: str | None = None,
     notation: Notation = PYTORCH_NOTATION,
 ) -> go.Figure:
@@ -753,8 +824,10 @@ def difference_heatmap(
     figure.update_layout(
         title=title
         or f"difference of {notation.label(quantity)} (second − first, aligned at the {align})",
-        xaxis=dict(title="aligned tokens", type="category"),
-        yaxis=dict(title="unit", type="category", autorange="reversed"),
+        xaxis=dict(title="aligned tokens", type="category", tickfont=dict(size=font_size)),
+        yaxis=dict(
+            title="unit", type="category", autorange="reversed", tickfont=dict(size=font_size)
+        ),
         height=max(260, min(900, 12 * len(order) + 140)),
         margin=dict(l=50, r=20, t=40, b=80),
         font=dict(size=font_size),

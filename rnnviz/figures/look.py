@@ -72,6 +72,11 @@ def with_title_and_legend(layout: dict, title: str, legend: bool = True) -> dict
     return {**layout, **entries, "margin": margin}
 
 
+# Magnitudes (gradient norms): a sequential scale whose lightness falls one way, white for the smallest,
+# so small reads faint (ColorBrewer's Purples; the top-k table uses Blues).
+MAGNITUDE_SCALE = "Purples"
+
+
 @dataclass(frozen=True)
 class ColourScale:
     """A colour range fixed by what a quantity means, so colours compare across sentences."""

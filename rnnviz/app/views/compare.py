@@ -19,7 +19,7 @@ from rnnviz.errors import RnnvizError
 def actual_next_probability(run: TextRun) -> np.ndarray:
     """P(token t+1 | tokens ≤ t) for every position but the last: how well a language model foresaw the text."""
     following = np.asarray(run.encoding.ids[1:])
-    return run.predictions[np.arange(len(following)), following]
+    return run.predictions[np.arange(len(following)), run.prediction_columns(following)]
 
 
 def render(inputs: ViewInputs) -> None:

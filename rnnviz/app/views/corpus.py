@@ -27,6 +27,7 @@ from rnnviz.analysis.corpus import (
 )
 from rnnviz.analysis.corpus_stats import FEATURE_LABELS, FEATURES, unit_clusters
 from rnnviz.analysis.inspection import TextRun
+from rnnviz.app import budget
 from rnnviz.app.state import ViewInputs
 from rnnviz.core.quantities import LABELS
 from rnnviz.display import token_labels
@@ -45,18 +46,22 @@ SECTIONS = ("Pattern search", "Unit card", "Gate saturation", "Units map")
 YOUR_TEXT = "your text (upload or paste)"
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
 def _index(
-    _loaded: LoadedModel, _corpus: Corpus, key: str, layer: int, direction: str
+    loaded: LoadedModel, corpus: Corpus, key: str, layer: int, direction: str
 ) -> CorpusIndex:
-    bar = st.progress(0.0, text=f"Tracing {_corpus.name} …")
+    """The corpus index, kept in the server's memory budget (app/budget.py) and on disk."""
 
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / total, text=f"Tracing {_corpus.name}: {done:,} / {total:,} tokens")
+    def compute() -> CorpusIndex:
+        bar = st.progress(0.0, text=f"Tracing {corpus.name} …")
 
-    index = corpus_index(_loaded, _corpus, layer, direction, progress=progress)
-    bar.empty()
-    return index
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Tracing {corpus.name}: {done:,} / {total:,} tokens")
+
+        index = corpus_index(loaded, corpus, layer, direction, progress=progress)
+        bar.empty()
+        return index
+
+    return budget.kept(budget.SHARED, ("corpus index", key, layer, direction), compute)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -87,7 +87,8 @@ def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
         top,
         key="grad_token",
         format_func=lambda i: (
-            f"{loaded.tokenizer.itos[i]!r} (p = {run.predictions[position][i]:.3f})"
+            f"{loaded.tokenizer.itos[i]!r} "
+            f"(p = {run.predictions[position][run.prediction_columns([i])[0]]:.3f})"
         ),
     )
     return int(target), int(position)

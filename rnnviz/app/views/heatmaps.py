@@ -37,13 +37,19 @@ def prediction_panel(model, run: TextRun) -> None:
             f"{run.model} gives no per-step predictions (its entry point has no per_step); its states follow."
         )
     elif run.task in ("classifier", "custom"):
+        label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
+        # the final prediction in the title and a low chart: at 1280×720 the heatmaps begin on the
+        # first screen
         st.plotly_chart(
-            figures.class_probability_figure(run.predictions, labels, list(run.prediction_labels)),
+            figures.class_probability_figure(
+                run.predictions,
+                labels,
+                list(run.prediction_labels),
+                title=f"prediction after each token — after the last: <b>{label} ({p:.1%})</b>",
+            ),
             key="prediction",
             theme=None,
         )  # its own plain look (figures.PlainFigure)
-        label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
-        st.markdown(f"**Prediction:** {label} ({p:.1%})")
         if run.recurrent_call.bidirectional:
             st.caption(
                 "A bidirectional model's prediction after token t is the whole model run on the first t + 1 "
@@ -85,10 +91,22 @@ def shown_units_note(run: TextRun, state: ViewState, order: np.ndarray) -> str:
     return note + "."
 
 
+def colour_ranges(run: TextRun, state: ViewState, reference: TextRun | None) -> dict:
+    """The colour range of every quantity as `reference` (the trained run of the same text) draws it,
+    so that freshly initialised weights are seen on the trained model's scales; None: the run's own."""
+    if reference is None:
+        return {}
+    cell = run.recurrent_call.cell
+    return {
+        q: figures.colour_scale(q, reference.states(state.layer, state.direction, q), cell)
+        for q in run.recurrent_call.quantities
+    }
+
+
 def render(inputs: ViewInputs) -> None:
-    model, run, state = inputs.model, inputs.run, inputs.state
+    model, run, state, reference = inputs.model, inputs.run, inputs.state, inputs.trained
     if state.present:
-        return render_presenter(run, state)
+        return render_presenter(run, state, reference)
     prediction_panel(model, run)
     recorded = run.recurrent_call
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
@@ -117,6 +135,7 @@ def render(inputs: ViewInputs) -> None:
         clickable=clickable,
         next_tokens=next_tokens,
         notation=state.notation,
+        colour_ranges=colour_ranges(run, state, reference),
     )
     clickable_heatmap(grid, "heatmaps", theme=None)  # its own plain look (figures.PlainFigure)
     token = figures.token_text(labels[state.step])
@@ -128,7 +147,7 @@ def render(inputs: ViewInputs) -> None:
     )
 
 
-def render_presenter(run: TextRun, state: ViewState) -> None:
+def render_presenter(run: TextRun, state: ViewState, reference: TextRun | None = None) -> None:
     """One 1280×720 screen: what the model says, then every quantity's heatmap side by side around
     the selected token, chart text 20 px."""
     quantities = run.recurrent_call.quantities
@@ -156,6 +175,7 @@ def render_presenter(run: TextRun, state: ViewState) -> None:
         font_size=widgets.PRESENTER_FONT,
         arrangement="side by side",
         notation=state.notation,
+        colour_ranges=colour_ranges(run, state, reference),
     )
     grid.update_layout(height=600)
     st.plotly_chart(grid, key="heatmaps", theme=None)

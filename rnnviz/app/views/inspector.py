@@ -10,6 +10,7 @@ from rnnviz.analysis import lecture
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.interventions import rank_units_by_change
 from rnnviz.app.state import ViewInputs, ViewState, choose_unit
+from rnnviz.app.views.heatmaps import colour_ranges
 from rnnviz.app.widgets import ablation_ranking, chosen_units, clickable_heatmap, unit_series
 from rnnviz.models.architectures import LoadedModel
 
@@ -50,7 +51,7 @@ def units_that_matter(model, run: TextRun, state: ViewState) -> None:
 
 
 def render(inputs: ViewInputs) -> None:
-    model, run, state = inputs.model, inputs.run, inputs.state
+    model, run, state, reference = inputs.model, inputs.run, inputs.state, inputs.trained
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     recorded = run.recurrent_call
     step = state.step
@@ -70,7 +71,13 @@ def render(inputs: ViewInputs) -> None:
         format_func=notation.label,
         key="colour_by",
     )
-    scale = figures.colour_scale(colour_by, series[colour_by], recorded.cell)
+    scale = figures.colour_scale(
+        colour_by,
+        series[colour_by]
+        if reference is None
+        else unit_series(reference, state, state.unit)[colour_by],
+        recorded.cell,
+    )
     st.markdown(
         figures.coloured_tokens_html(run.tokens, series[colour_by], scale), unsafe_allow_html=True
     )
@@ -92,6 +99,7 @@ def render(inputs: ViewInputs) -> None:
             (step, state.unit),
             clickable=True,
             notation=notation,
+            scale=colour_ranges(run, state, reference).get("hidden"),
         ),
         "inspector-heatmap",
     )

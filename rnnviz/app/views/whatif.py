@@ -1,8 +1,11 @@
 """What if: an edit inside the recurrence — set or scale a gate, the cell state or the hidden state of
 chosen units from a token on — and what it does to the prediction after every token and to every
-later quantity. The lesson's preset clamps the units that matter most to "not" on a negation pair."""
+later quantity. Each bundled model's lesson example (models/presets.py) zeroes the units that matter
+most from one token on, and says what a rerun of that model gives."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import streamlit as st
@@ -14,7 +17,9 @@ from rnnviz.app.state import EDIT_KINDS, EDIT_STEPS, EDIT_UNITS, ViewInputs, Vie
 from rnnviz.app.widgets import ablation_ranking, chosen_units
 from rnnviz.core.edits import Edit
 from rnnviz.core.quantities import LABELS
+from rnnviz.display import token_display
 from rnnviz.errors import RnnvizError
+from rnnviz.models.presets import WHATIF_EXAMPLES, WhatIfExample
 
 UNIT_CHOICES = {
     "selected": "the selected unit",
@@ -22,23 +27,49 @@ UNIT_CHOICES = {
     "top": "the top k by effect",
 }
 STEP_CHOICES = {"from": "from the selected token on", "at": "at the selected token only"}
+# Beyond it an edit only shows float overflow: a state scaled by 1e308 is inf, a prediction nan.
+MAX_EDIT_VALUE = 1e4
 KIND_CHOICES = {"set": "set to", "scale": "multiply by"}
-NEGATION_PRESET = dict(
-    text="the movie was not good",
-    text2="the movie was good",
-    step=3,
-    edit_quantity="cell",
-    edit_units="top",
-    edit_top=40,
-    edit_steps="from",
-    edit_kind="set",
-    edit_value="0",
-)
 
 
-def _apply_negation_preset() -> None:
-    st.session_state.update(NEGATION_PRESET)
-    choose_step(NEGATION_PRESET["step"])
+def example_wording(example: WhatIfExample, run: TextRun) -> str:
+    """The lesson example's button, worded after what it edits and what the rerun gives."""
+    recorded = run.recurrent_call
+    where = (
+        f" in layer {example.layer} {example.direction}"
+        if recorded.num_layers > 1 or recorded.bidirectional
+        else ""
+    )
+    before, after = token_display(example.before), token_display(example.after)
+    outcome = (
+        f"the prediction stays {before}"
+        if example.before == example.after
+        else f"the prediction turns from {before} to {after}"
+    )
+    if run.task == "language_model":
+        outcome = f"the next character after the text turns from '{before}' to '{after}'"
+    return (
+        f"Lesson example: on '{example.text.replace(chr(10), ' ↵ ')}', set the {LABELS[example.quantity]} of "
+        f"the {example.top} units that matter most to 0 from '{example.token}' on{where}: {outcome}"
+    )
+
+
+def _apply_example(example: WhatIfExample) -> None:
+    st.session_state.update(
+        text=example.text,
+        step=example.step,
+        layer=example.layer,
+        direction=example.direction,
+        edit_quantity=example.quantity,
+        edit_units="top",
+        edit_top=example.top,
+        edit_steps="from",
+        edit_kind="set",
+        edit_value="0",
+    )
+    if example.text2:
+        st.session_state["text2"] = example.text2
+    choose_step(example.step)
 
 
 def edited_units(model, run: TextRun, state: ViewState, name: str) -> tuple[list[int], str]:
@@ -69,13 +100,17 @@ def edited_units(model, run: TextRun, state: ViewState, name: str) -> tuple[list
 def render(inputs: ViewInputs) -> None:
     model, run, state = inputs.model, inputs.recorded, inputs.state
     recorded = run.recurrent_call
-    st.button(
-        "Lesson example: on 'the movie was not good', zero the cell state of the 40 units that matter most "
-        "from 'not' on",
-        key="whatif_preset",
-        on_click=_apply_negation_preset,
-        icon=":material/school:",
-    )
+    example = WHATIF_EXAMPLES.get(state.model)
+    if (
+        example is not None
+    ):  # bundled models only: each example is checked against a rerun of its model
+        st.button(
+            example_wording(example, run),
+            key="whatif_preset",
+            on_click=_apply_example,
+            args=(example,),
+            icon=":material/school:",
+        )
     if state.notation.textbook_update and recorded.cell == "gru":
         st.caption(
             "Edits are made in PyTorch's convention: the update gate z edited here is the share of the old "
@@ -115,6 +150,19 @@ def render(inputs: ViewInputs) -> None:
         value = float(state.edit_value)
     except ValueError:
         st.warning(f"value: '{state.edit_value}' is not a number")
+        return
+    if not math.isfinite(value) or abs(value) > MAX_EDIT_VALUE:
+        st.warning(
+            f"value: {state.edit_value} is outside what an edit can show: give a number between "
+            f"−{MAX_EDIT_VALUE:g} and {MAX_EDIT_VALUE:g} (gates lie in [0, 1], states in [−1, 1])"
+        )
+        return
+    if run.prefixes is not None:
+        st.info(
+            "What if reruns the model on every prefix of this text, which is longer than this "
+            f"server runs at once (predictions after the first {run.prefixes} tokens only, see the "
+            "notice above): try a shorter text."
+        )
         return
     name = recorded.name(state.layer, state.direction, state.edit_quantity)
     units, which = edited_units(model, run, state, name)
@@ -157,7 +205,7 @@ def show_effect(run: TextRun, state: ViewState, effect: EditEffect, which: str) 
             ("edited", effect.after[:, k], labels),
         ]
         st.plotly_chart(figures.comparison_figure(curves, effect.outcomes[k]), key="whatif-curves")
-    before, after = effect.label_before, effect.label_after
+    before, after = token_display(effect.label_before), token_display(effect.label_after)
     p_before, p_after = float(effect.before[-1].max()), float(effect.after[-1].max())
     verdict = "**the prediction changes**" if before != after else "the prediction stays"
     st.markdown(

@@ -1,0 +1,259 @@
+"""One memory budget per server process, counted in bytes: every run, upload and corpus index the
+page keeps is an entry sized by the arrays it holds (rnnviz.analysis.cost.held_bytes); the least
+recently used go first when the caches would pass their share of the budget, or when the session
+that computed them would pass its own share. Entries nobody has used for a while, and everything of
+a session whose browser has gone, are dropped by a sweep every few seconds, so that a closed hall's
+memory comes back (bench/load_budget.py measures it).
+
+Settings (environment): RNNVIZ_MEMORY_BUDGET_MB (default 2048: a 4 GB machine serving 30 students,
+with room for the system), RNNVIZ_RUN_SECONDS (default 3: the work one run may take).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import itertools
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable
+
+import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from rnnviz.analysis.cost import Limits, held_bytes
+from rnnviz.errors import RnnvizError
+
+MEMORY_BUDGET_MB = int(os.environ.get("RNNVIZ_MEMORY_BUDGET_MB", "2048"))
+RUN_SECONDS = float(os.environ.get("RNNVIZ_RUN_SECONDS", "3"))
+# Of the process's budget: what the caches may hold (the rest is the interpreter, torch, Streamlit,
+# the bundled models and the work in flight), what one session's entries may take, what one run may.
+CACHE_SHARE = 0.5
+SESSION_SHARE = 0.25  # of the caches
+RUN_SHARE = 1 / 16  # of the caches
+MAX_UPLOADS_PER_SESSION = 3
+IDLE_SECONDS = 30.0  # a shared entry unused this long is dropped (recomputing a sentence is cheap)
+GONE_SECONDS = (
+    10.0  # a session disconnected this long loses its entries (a reload reconnects sooner)
+)
+SWEEP_SECONDS = 5.0
+COLLECT_EVERY_SWEEPS = 6  # a full collection every 30 s, whatever was dropped
+SHARED = "shared"  # the scope of entries every session may read
+
+
+@dataclass
+class Entry:
+    value: Any
+    size: int
+    payer: str  # the session that computed it: its share counts it
+    last_used: float
+    pinned: bool = False  # an upload: never evicted for room, only with its session
+
+
+class MemoryBudget:
+    """Entries keyed by (scope, key), least recently used first; scope is SHARED or a session id."""
+
+    def __init__(self, cache_bytes: int, session_bytes: int, clock=time.monotonic):
+        self.cache_bytes = cache_bytes
+        self.session_bytes = session_bytes
+        self.clock = clock
+        self.entries: OrderedDict[tuple, Entry] = OrderedDict()
+        self.lock = threading.RLock()
+        self.computing: dict[tuple, threading.Lock] = {}
+        self.gone_since: dict[str, float] = {}
+
+    @property
+    def used_bytes(self) -> int:
+        with self.lock:
+            return sum(entry.size for entry in self.entries.values())
+
+    def session_used(self, session: str) -> int:
+        with self.lock:
+            return sum(e.size for e in self.entries.values() if e.payer == session)
+
+    def get(self, scope: str, key: Hashable, session: str, compute: Callable[[], Any]) -> Any:
+        """The value kept for (scope, key), else `compute()`d once (other callers wait) and kept."""
+        full_key = (scope, key)
+        with self.lock:
+            found = self._touch(full_key)
+            if found is not None:
+                return found.value
+            key_lock = self.computing.setdefault(full_key, threading.Lock())
+        with key_lock:
+            with self.lock:
+                found = self._touch(full_key)
+                if found is not None:
+                    return found.value
+            try:
+                value = compute()
+                self.put(scope, key, session, value)
+            finally:
+                with self.lock:
+                    self.computing.pop(full_key, None)
+            return value
+
+    def put(
+        self, scope: str, key: Hashable, session: str, value: Any, pinned: bool = False
+    ) -> None:
+        entry = Entry(value, held_bytes(value), session, self.clock(), pinned)
+        with self.lock:
+            self.entries[(scope, key)] = entry
+            self.entries.move_to_end((scope, key))
+            self._evict(session)
+
+    def drop(self, scope: str, key: Hashable) -> None:
+        with self.lock:
+            self.entries.pop((scope, key), None)
+
+    def room_for(self, session: str, size: int) -> str | None:
+        """Why `size` more pinned bytes of `session` cannot be kept, or None when they can."""
+        with self.lock:
+            pinned = sum(e.size for e in self.entries.values() if e.pinned)
+            mine = sum(e.size for e in self.entries.values() if e.pinned and e.payer == session)
+        if mine + size > self.session_bytes:
+            return (
+                f"this session's models would hold {_mb(mine + size)}; one session may keep "
+                f"{_mb(self.session_bytes)} on this server"
+            )
+        if pinned + size > self.cache_bytes:
+            return f"the server's uploads already hold {_mb(pinned)} of its {_mb(self.cache_bytes)}"
+        return None
+
+    def sweep(self, active: Callable[[str], bool]) -> int:
+        """Drop shared entries idle for IDLE_SECONDS and the entries of sessions gone for
+        GONE_SECONDS; returns the bytes dropped."""
+        now = self.clock()
+        dropped = 0
+        with self.lock:
+            sessions = {e.payer for e in self.entries.values()} | {
+                scope for scope, _ in self.entries if scope != SHARED
+            }
+            for session in sessions - {SHARED}:
+                if active(session):
+                    self.gone_since.pop(session, None)
+                else:
+                    self.gone_since.setdefault(session, now)
+            gone = {s for s, since in self.gone_since.items() if now - since >= GONE_SECONDS}
+            for full_key, entry in list(self.entries.items()):
+                scope = full_key[0]
+                idle = scope == SHARED and now - entry.last_used >= IDLE_SECONDS
+                if idle or scope in gone or (scope != SHARED and entry.payer in gone):
+                    dropped += entry.size
+                    del self.entries[full_key]
+            for session in gone:
+                self.gone_since.pop(session, None)
+        return dropped
+
+    def _touch(self, full_key: tuple) -> Entry | None:
+        entry = self.entries.get(full_key)
+        if entry is not None:
+            entry.last_used = self.clock()
+            self.entries.move_to_end(full_key)
+        return entry
+
+    def _evict(self, session: str) -> None:
+        """Least recently used first: the session's own entries past its share, then anyone's past
+        the caches' share (pinned uploads stay)."""
+        mine = self.session_used(session)
+        total = self.used_bytes
+        for full_key, entry in list(self.entries.items()):
+            if mine <= self.session_bytes and total <= self.cache_bytes:
+                break
+            if entry.pinned or full_key == next(reversed(self.entries)):
+                continue  # the entry just kept is the one its caller is about to read
+            if mine > self.session_bytes and entry.payer != session and total <= self.cache_bytes:
+                continue
+            del self.entries[full_key]
+            total -= entry.size
+            if entry.payer == session:
+                mine -= entry.size
+
+
+def _mb(count: int) -> str:
+    return f"{count / 2**20:,.0f} MB"
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
+M_ARENA_MAX = -8
+
+
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None  # not glibc: nothing to tune
+
+
+def _return_large_blocks_to_the_system() -> None:
+    """Large arrays straight from the system and few per-thread heaps: glibc otherwise raises its
+    mmap threshold to the largest block freed so far (up to 32 MB), so that a session's traces land
+    in heaps spread over each script thread's arena, where freed memory stays resident."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        libc.mallopt(M_ARENA_MAX, 2)
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap pages back to the system (glibc keeps them otherwise, and RSS stays high)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _is_active(session: str) -> bool:
+    return Runtime.exists() and Runtime.instance().is_active_session(session)
+
+
+@st.cache_resource
+def server_budget() -> MemoryBudget:
+    """The process's one budget, and the thread that sweeps it."""
+    _return_large_blocks_to_the_system()
+    caches = int(MEMORY_BUDGET_MB * 2**20 * CACHE_SHARE)
+    budget = MemoryBudget(caches, int(caches * SESSION_SHARE))
+
+    def sweep_forever() -> None:
+        for count in itertools.count(1):
+            time.sleep(SWEEP_SECONDS)
+            if budget.sweep(_is_active) or count % COLLECT_EVERY_SWEEPS == 0:
+                # Closed sessions' objects hold cycles, and the page turns off Streamlit's collection
+                # after every run: collect here now and then (only what is newer than the frozen heap).
+                gc.collect()
+                _release_freed_memory()
+
+    threading.Thread(target=sweep_forever, name="rnnviz-memory-sweep", daemon=True).start()
+    return budget
+
+
+def session_id() -> str:
+    """This browser session's id (its entries are its own and go with it)."""
+    context = get_script_run_ctx()
+    return context.session_id if context is not None else "no session"
+
+
+def run_limits() -> Limits:
+    """What one run may keep and take on this server."""
+    return Limits(int(server_budget().cache_bytes * RUN_SHARE), RUN_SECONDS)
+
+
+def kept(scope: str, key: Hashable, compute: Callable[[], Any]) -> Any:
+    """`compute()` kept in the server's budget under (scope, key): SHARED, or this session's own."""
+    return server_budget().get(scope, key, session_id(), compute)
+
+
+def keep_upload(name: str, model: Any, uploads_held: int) -> None:
+    """Count a session's uploaded model in the budget; refuses one too many or too large."""
+    if uploads_held >= MAX_UPLOADS_PER_SESSION:
+        raise RnnvizError(
+            f"this session already holds {uploads_held} uploaded models, the most one session "
+            "may keep here: reload the page to start afresh"
+        )
+    budget, session = server_budget(), session_id()
+    problem = budget.room_for(session, held_bytes(model))
+    if problem:
+        raise RnnvizError(f"the model was not kept: {problem}")
+    budget.put(session, ("upload", name), session, model, pinned=True)
