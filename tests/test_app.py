@@ -313,7 +313,8 @@ def test_lecture_view_shows_the_cell_diagram_and_equations_at_the_chosen_step():
     texts = " ".join(a.get("text", "") for a in diagram["layout"]["annotations"])
     run = inspect_text(rnnviz.load("sst2-lstm"), "the movie was not good")
     forget = run.states(0, "forward", "forget_gate")
-    assert f"unit {forget[2, 3]:+.2f}" in texts and f"mean {forget[2].mean():+.2f}" in texts
+    written = lambda v: f"{v:.2f}".replace("-", "−")  # noqa: E731 — a true minus sign
+    assert f"unit {written(forget[2, 3])}" in texts and f"mean {written(forget[2].mean())}" in texts
     assert len(at.latex) >= 6 + 2
     at.button(key="step_forward").click().run()
     assert at.query_params["step"] == "3"
@@ -590,6 +591,42 @@ def test_every_run_states_how_closely_the_page_matches_pytorch():
         written,
         largest,
     )
+
+
+def test_a_run_that_matches_pytorch_bit_for_bit_says_exactly_not_to_zero():
+    from rnnviz.core.exactness import run_exactness
+
+    model = rnnviz.load("sst2-rnn")  # its h is the module's own output: no difference at all
+    assert run_exactness(model, inspect_text(model, "the movie was not good")).max_abs_error == 0
+    at = page(model="sst2-rnn")
+    assert_clean(at)
+    badges = [m.value for m in at.markdown if "matches PyTorch" in m.value]
+    assert badges and "matches PyTorch exactly (0)" in badges[0] and "PyTorch to" not in badges[0]
+
+
+def test_a_backward_lecture_opens_at_the_last_token_and_a_link_keeps_its_token():
+    at = page(model="sst2-bilstm", view="lecture", direction="backward")
+    assert_clean(at)
+    assert at.session_state["step"] == 4  # "good": the backward direction's first token
+    assert any('<span class="current">good</span>' in m.value for m in at.markdown)
+    assert (
+        page(model="sst2-bilstm", view="lecture", direction="backward", step="2").session_state[
+            "step"
+        ]
+        == 2
+    )
+
+
+def test_the_lecture_bars_keep_the_models_class_order_and_a_backward_reading_shows_its_suffix():
+    model = rnnviz.load("sst2-bilstm")
+    at = page(model="sst2-bilstm", view="lecture", direction="backward", step="3")
+    assert_clean(at)
+    bars = next(c for c in charts(at) if c["data"] and c["data"][0].get("type") == "bar")
+    assert bars["data"][0]["y"] == ["negative", "positive"]  # the model's order, not by probability
+    assert "'not' … the end" in bars["layout"]["title"]["text"]
+    # what the backward layer has read at 'not' is "not good": the model run on that text alone
+    alone = inspect_text(model, "not good").predictions[-1]
+    np.testing.assert_allclose(bars["data"][0]["x"], alone, atol=1e-5)
 
 
 def test_the_memory_view_draws_retention_as_the_product_of_forget_gates():

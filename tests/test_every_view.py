@@ -128,6 +128,8 @@ def trajectory_read(seen: Shown, case: Case) -> None:
 
 def lecture_read(seen: Shown, case: Case) -> None:
     after = "next character after" if case.task == "language_model" else "prediction after"
+    if case.direction == "backward":  # what a backward layer has read: from its token to the end
+        after = "prediction on"
     assert any(t.startswith(after) for t in seen.charts), seen.charts
 
 

@@ -128,9 +128,10 @@ def test_step_through_has_one_frame_per_token_revealing_the_text_and_the_gate_me
         forget_box = next(
             a["text"] for a in frame["layout"]["annotations"] if a["text"].startswith("<b>f</b>")
         )
+        # a gate is in [0, 1]: two decimals, no sign
         assert (
-            f"mean {forget[t].mean():+.2f}" in forget_box
-            and f"unit {forget[t, 0]:+.2f}" in forget_box
+            f"mean {forget[t].mean():.2f}" in forget_box
+            and f"unit {forget[t, 0]:.2f}" in forget_box
         )
 
 

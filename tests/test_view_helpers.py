@@ -110,8 +110,9 @@ def test_written_lstm_update_adds_up_with_the_recorded_numbers():
         "hidden": np.array([0.7 * np.tanh(0.1), 0.6 * np.tanh(-0.11)]),
     }
     lines = lecture.written_update("lstm", lecture.unit_step(series, 1, unit=3))
-    assert r"0.900 \cdot (0.100) + 0.400 \cdot (-0.500) = -0.110" in lines[0]
-    assert f"= {0.6 * np.tanh(-0.11):.3f}" in lines[1]
+    # each row of the derivation on a line of its own, the result last
+    assert r"&= 0.900 \cdot (0.100) + 0.400 \cdot (-0.500) \\ &= -0.110\end{aligned}" in lines[0]
+    assert lines[1].endswith(f"&= {0.6 * np.tanh(-0.11):.3f}\\end{{aligned}}")
 
 
 def test_written_gru_update_uses_the_previous_hidden_state():
@@ -122,7 +123,7 @@ def test_written_gru_update_uses_the_previous_hidden_state():
         "hidden": np.array([0.1, 0.75 * -0.4 + 0.25 * 0.1]),
     }
     line = lecture.written_update("gru", lecture.unit_step(series, 1, unit=0))[0]
-    assert r"(1 - 0.250) \cdot (-0.400) + 0.250 \cdot (0.100) = -0.275" in line
+    assert r"(1 - 0.250) \cdot (-0.400) + 0.250 \cdot (0.100) \\ &= -0.275" in line
 
 
 def test_pca_projection_recovers_a_planted_plane():

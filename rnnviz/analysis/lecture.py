@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
+from rnnviz.errors import RnnvizError
 
 EQUATIONS = {
     "lstm": [
@@ -93,8 +95,31 @@ def unit_step(
 
 
 def _number(value: float) -> str:
-    """A value as the page writes it: three decimals, never in scientific notation."""
-    return f"{value:.3f}"
+    """A value as the page writes it: three decimals, never in scientific notation, never "-0.000"."""
+    written = f"{value:.3f}"
+    return "0.000" if written == "-0.000" else written
+
+
+def reading_order(steps: int, direction: str) -> list[int]:
+    """Token positions in the order the layer reads them: left to right, or right to left (backward)."""
+    return list(range(steps)) if direction == "forward" else list(range(steps - 1, -1, -1))
+
+
+@torch.no_grad()
+def class_probabilities_per_suffix(module, ids: list[int]) -> np.ndarray:
+    """The classifier run on every suffix x[t:]: array [T, C]; row t is p(class | x[t:]).
+
+    What a backward direction has read at token t is the suffix from t to the end; the page's
+    per-token prediction is about prefixes, so a backward lecture shows this one beside its reading.
+    `module` is a bundled TextClassifier (embedding → rnn → head, called with lengths)."""
+    steps = len(ids)
+    if steps == 0:
+        raise RnnvizError("cannot predict on an empty input (no tokens)")
+    batch = torch.zeros((steps, steps), dtype=torch.int64)  # suffixes, left-aligned, padded after
+    for t in range(steps):
+        batch[t, : steps - t] = torch.tensor(ids[t:], dtype=torch.int64)
+    logits = module(batch, torch.arange(steps, 0, -1))  # [T, C]
+    return torch.softmax(logits, dim=-1).numpy().astype(np.float32)
 
 
 def written_update(cell_kind: str, s: UnitStep, notation: Notation = PYTORCH_NOTATION) -> list[str]:
@@ -106,6 +131,12 @@ def written_update(cell_kind: str, s: UnitStep, notation: Notation = PYTORCH_NOT
     return [written(line, notation) for line in _written_update(cell_kind, s, notation)]
 
 
+def _aligned(*rows: str) -> str:
+    """Rows of one derivation, aligned at their "=", each on a line of its own: the written update
+    stays narrow enough for a lecture's column, and its result is never pushed past the edge."""
+    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+
 def _written_update(cell_kind: str, s: UnitStep, notation: Notation) -> list[str]:
     v, t, p = s.values, s.step, s.previous_step
     n = _number
@@ -113,35 +144,53 @@ def _written_update(cell_kind: str, s: UnitStep, notation: Notation) -> list[str
         cell_kind == "gru" and notation.textbook_update
     ):  # the values are the textbook's z = 1 − PyTorch's
         return [
-            rf"\begin{{aligned}}h_{{{t}}} &= z \cdot n + (1 - z) \cdot h_{{{p}}} \\ &= {n(v['update_gate'])} "
-            rf"\cdot ({n(v['new_gate'])}) + (1 - {n(v['update_gate'])}) \cdot "
-            rf"({n(s.previous_hidden)}) = {n(v['hidden'])}"
-            r"\end{aligned}",
+            _aligned(
+                rf"h_{{{t}}} &= z \cdot n + (1 - z) \cdot h_{{{p}}}",
+                rf"&= {n(v['update_gate'])} \cdot ({n(v['new_gate'])}) + (1 - {n(v['update_gate'])}) "
+                rf"\cdot ({n(s.previous_hidden)})",
+                rf"&= {n(v['hidden'])}",
+            )
         ]
     if cell_kind == "lstm":
         return [
-            rf"\begin{{aligned}}c_{{{t}}} &= f \cdot c_{{{p}}} + i \cdot g \\ &= {n(v['forget_gate'])} \cdot "
-            rf"({n(s.previous_cell)}) + {n(v['input_gate'])} \cdot ({n(v['cell_gate'])}) = "
-            rf"{n(v['cell'])}\end{{aligned}}",
-            rf"h_{{{t}}} = o \cdot \tanh(c_{{{t}}}) = {n(v['output_gate'])} \cdot "
-            rf"\tanh({n(v['cell'])}) = {n(v['hidden'])}",
+            _aligned(
+                rf"c_{{{t}}} &= f \cdot c_{{{p}}} + i \cdot g",
+                rf"&= {n(v['forget_gate'])} \cdot ({n(s.previous_cell)}) + {n(v['input_gate'])} "
+                rf"\cdot ({n(v['cell_gate'])})",
+                rf"&= {n(v['cell'])}",
+            ),
+            _aligned(
+                rf"h_{{{t}}} &= o \cdot \tanh(c_{{{t}}})",
+                rf"&= {n(v['output_gate'])} \cdot \tanh({n(v['cell'])})",
+                rf"&= {n(v['hidden'])}",
+            ),
         ]
     if cell_kind == "gru":
         return [
-            rf"\begin{{aligned}}h_{{{t}}} &= (1 - z) \cdot n + z \cdot h_{{{p}}} \\ &= (1 - {n(v['update_gate'])}) "
-            rf"\cdot ({n(v['new_gate'])}) + {n(v['update_gate'])} \cdot ({n(s.previous_hidden)}) = {n(v['hidden'])}"
-            r"\end{aligned}",
+            _aligned(
+                rf"h_{{{t}}} &= (1 - z) \cdot n + z \cdot h_{{{p}}}",
+                rf"&= (1 - {n(v['update_gate'])}) \cdot ({n(v['new_gate'])}) + {n(v['update_gate'])} "
+                rf"\cdot ({n(s.previous_hidden)})",
+                rf"&= {n(v['hidden'])}",
+            )
         ]
     if cell_kind == "rnn_tanh":
         # the pre-activation a is recovered from h = tanh(a); W x_t and H h_prev are not recorded apart
         pre_activation = float(np.arctanh(np.clip(v["hidden"], -1 + 1e-7, 1 - 1e-7)))
         return [
-            rf"h_{{{t}}} = \tanh(W x_{{{t}}} + H h_{{{p}}} + b) = \tanh({n(pre_activation)}) = {n(v['hidden'])}"
-            rf",\quad h_{{{p}}} = {n(s.previous_hidden)}"
+            _aligned(
+                rf"h_{{{t}}} &= \tanh(W x_{{{t}}} + H h_{{{p}}} + b)",
+                rf"&= \tanh({n(pre_activation)})",
+                rf"&= {n(v['hidden'])}",
+                rf"\text{{with }} h_{{{p}}} &= {n(s.previous_hidden)}",
+            )
         ]
     return [
-        rf"h_{{{t}}} = \mathrm{{relu}}(W x_{{{t}}} + H h_{{{p}}} + b) = {n(v['hidden'])},\quad h_{{{p}}} = "
-        rf"{n(s.previous_hidden)}"
+        _aligned(
+            rf"h_{{{t}}} &= \mathrm{{relu}}(W x_{{{t}}} + H h_{{{p}}} + b)",
+            rf"&= {n(v['hidden'])}",
+            rf"\text{{with }} h_{{{p}}} &= {n(s.previous_hidden)}",
+        )
     ]
 
 
@@ -157,20 +206,26 @@ def gate_sentences(cell_kind: str, s: UnitStep, notation: Notation = PYTORCH_NOT
         return [
             f"**f = {v['forget_gate']:.2f}**: keeps {percent(v['forget_gate'])} of {old_c}",
             f"**i = {v['input_gate']:.2f}**: writes {percent(v['input_gate'])} of the candidate "
-            f"{g} = {v['cell_gate']:.2f} into c",
+            f"{g} = {_two(v['cell_gate'])} into c",
             f"**o = {v['output_gate']:.2f}**: lets {percent(v['output_gate'])} of tanh(c) out as {h}",
         ]
     if cell_kind == "gru":
         kept = 1 - v["update_gate"] if notation.textbook_update else v["update_gate"]
         return [
             f"**z = {v['update_gate']:.2f}**: keeps {percent(kept)} of {old_h} and takes "
-            f"{percent(1 - kept)} from the candidate n = {v['new_gate']:.2f}",
+            f"{percent(1 - kept)} from the candidate n = {_two(v['new_gate'])}",
             f"**r = {v['reset_gate']:.2f}**: lets {percent(v['reset_gate'])} of {into} into the candidate n",
         ]
     return [
-        f"{h} is a squashed mix of the input and {old_h} = {s.previous_hidden:.2f}; "
+        f"{h} is a squashed mix of the input and {old_h} = {_two(s.previous_hidden)}; "
         "no gate decides what to keep"
     ]
+
+
+def _two(value: float) -> str:
+    """Two decimals for a signed value in a sentence; one that rounds to zero is 0.00, not -0.00."""
+    written = f"{value:.2f}"
+    return "0.00" if written == "-0.00" else written
 
 
 def _sub(index: int) -> str:

@@ -198,8 +198,10 @@ def exactness_badge(state: ViewState, seed: int | None) -> None:
         return
     error = readable_number(measured.max_abs_error, 2)
     if measured.exact:
+        # a difference of exactly 0 (the RNN's h is the module's own) is not "to 0"
+        match = "exactly (0)" if measured.max_abs_error == 0 else f"to {error}"
         st.markdown(
-            f":green-badge[:material/check: matches PyTorch to {error}] "
+            f":green-badge[:material/check: matches PyTorch {match}] "
             ":gray[largest difference between the quantities shown and the module's own outputs]"
         )
     else:
@@ -246,7 +248,8 @@ def show_view(state: ViewState, raw: TextRun | None, seed: int | None) -> None:
 
 
 def main() -> None:
-    presenting = st.query_params.get("present") == "1" and st.query_params.get("view") == "lecture"
+    opened = VIEWS_BY_NAME.get(st.query_params.get("view"))
+    presenting = st.query_params.get("present") == "1" and opened is not None and opened.presents
     st.set_page_config(
         page_title="rnnviz — inside recurrent networks",
         layout="wide",  # every run, first

@@ -55,6 +55,7 @@ class ViewState:
     quantity: str = "hidden"
     align: str = "end"
     present: int = 0  # 1: the lecture's presenter screen
+    both: int = 0  # 1: a bidirectional lecture reads both directions side by side
     weights: str = (
         "trained"  # or "untrained": the same architecture freshly initialised with `seed`
     )
@@ -176,6 +177,7 @@ def clamp(
         "units_shown": 1 <= state.units_shown <= 4096,
         "step": 0 <= state.step <= 100_000,
         "present": state.present in (0, 1),
+        "both": state.both in (0, 1),
         "weights": state.weights in WEIGHTS,
         "seed": 0 <= state.seed < 2**31,
         "edit_quantity": state.edit_quantity in shape.quantities,
@@ -230,12 +232,13 @@ def current_state(catalogue: Mapping[str, Offer]) -> ViewState:
     values = {k: st.session_state[k] for k in vars(ViewState()) if k in st.session_state}
     if values.get("view") is None:  # the segmented control was clicked off
         values["view"] = DEFAULT_VIEW
+    values["both"] = int(bool(values.get("both", 0)))
     values["present"] = int(bool(values.get("present", 0)))
     default_model = opening_model(catalogue)
     state, _ = clamp(ViewState(**values), catalogue, default_model=default_model)
     state = replace(state, units_shown=min(state.units_shown, catalogue[state.model].hidden_size))
     for key, value in vars(state).items():
-        st.session_state[key] = bool(value) if key == "present" else value
+        st.session_state[key] = bool(value) if key in ("present", "both") else value
     return state
 
 

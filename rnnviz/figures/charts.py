@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from rnnviz.analysis.projection import Projection
 from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import token_display, token_text
-from rnnviz.figures.look import _plain_figure, with_title_and_legend
+from rnnviz.figures.look import PLAIN_LOOK, _plain_figure, with_title_and_legend
 
 POINT_LABELS_MAX_TOKENS = (
     12  # comparison curves write their words beside the points up to this many
@@ -223,11 +223,17 @@ def trajectory_figure(
 
 
 def step_prediction_figure(
-    outcomes: list[tuple[str, float]], title: str, font_size: int = 20, height: int = 230
+    outcomes: list[tuple[str, float]],
+    title: str,
+    font_size: int = 20,
+    height: int = 230,
+    by_class: bool = False,
 ) -> go.Figure:
-    """The prediction after one token as horizontal bars, likeliest on top: (label, probability) pairs."""
+    """The prediction after one token as horizontal bars, top down in the order given: (label,
+    probability) pairs. `by_class`: each bar in its class's colour (the plain look's colour order)."""
     names = [token_display(name) for name, _ in outcomes]
     probabilities = [p for _, p in outcomes]
+    colorway = PLAIN_LOOK["colorway"]
     bars = dict(
         type="bar",
         orientation="h",
@@ -236,7 +242,11 @@ def step_prediction_figure(
         text=[f"{p:.0%}" for p in probabilities],
         textposition="outside",
         cliponaxis=False,
-        marker=dict(color="#1f77b4"),
+        marker=dict(
+            color=[colorway[k % len(colorway)] for k in range(len(names))]
+            if by_class
+            else "#1f77b4"
+        ),
         hovertemplate="%{y}: %{x:.3f}<extra></extra>",
     )
     return _plain_figure(

@@ -40,6 +40,8 @@ class View:
     # imported when the view is drawn, so that state.py can read this list while views import state.
     module: str = ""
     reads_text: bool = True  # False: drawn before any sentence is typed (the lab, the class's room)
+    # True: a presenter screen (present=1 in the link): one 1280×720 screen, the sidebar closed
+    presents: bool = False
 
     def applies_to(self, model) -> bool:
         return self.needs is None or self.needs.met_by(model)
@@ -50,14 +52,14 @@ class View:
 
 
 VIEWS = (
-    View("heatmaps", "Heatmaps"),
+    View("heatmaps", "Heatmaps", presents=True),
     View("inspector", "Inspector"),
-    View("compare", "Compare"),
+    View("compare", "Compare", presents=True),
     View("trajectory", "Trajectory"),
-    View("lecture", "Lecture"),
+    View("lecture", "Lecture", presents=True),
     View("whatif", "What if", needs=BUNDLED_FORMAT),
     View("memory", "Memory", needs=BUNDLED_FORMAT),
-    View("gradients", "Gradients", needs=BUNDLED_FORMAT),
+    View("gradients", "Gradients", needs=BUNDLED_FORMAT, presents=True),
     View("lab", "Lab", reads_text=False),
     View("corpus", "Corpus", needs=BUNDLED_FORMAT),
     View("export", "Export"),

@@ -6,6 +6,7 @@ Widgets: grad_class (classifier) or grad_position / grad_token (language model),
 
 from __future__ import annotations
 
+import html
 from typing import Callable
 
 import numpy as np
@@ -13,6 +14,7 @@ import streamlit as st
 
 from rnnviz.analysis.gradients import Attributions, GradientFlow, gradient_flow, token_attributions
 from rnnviz.analysis.inspection import TextRun
+from rnnviz.app import widgets
 from rnnviz.app.state import ViewInputs
 from rnnviz.core.quantities import layer_key
 from rnnviz.errors import RnnvizError
@@ -97,10 +99,13 @@ def render(inputs: ViewInputs) -> None:
 
     layer, direction: the layer and direction the rest of the page shows; their curves are
     named in the summary line. load_model(name) loads a bundled model for the side-by-side
-    comparison (the app's cached loader); models that are not bundled are skipped.
+    comparison (the app's cached loader); models that are not bundled are skipped. A presenter
+    screen (present=1) shows the gradient flow alone, chart text 20 px.
     """
     loaded, run, load_model = inputs.model, inputs.recorded, inputs.load_model
     layer, direction = inputs.state.layer, inputs.state.direction
+    if inputs.state.present:
+        return render_presenter(loaded, run, layer, direction)
     labels = token_labels(run.tokens, run.encoding.unknown)
     ids = tuple(run.encoding.ids)
     left, right = st.columns([3, 1])
@@ -196,3 +201,60 @@ def _comparison(run: TextRun, load_model: Callable[[str], LoadedModel]) -> None:
         "Each model's predicted-class score, differentiated with respect to the last layer's h_t: how much of "
         "the output's sensitivity reaches each earlier token."
     )
+
+
+def _chosen_output(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
+    """The output chosen on the full view (its widgets' values), else the default: the predicted
+    class, or the likeliest next token after the last position."""
+    if run.task == "classifier":
+        return int(st.session_state.get("grad_class", int(run.predictions[-1].argmax()))), None
+    position = int(st.session_state.get("grad_position", len(run.tokens) - 1))
+    top = loaded.tokenizer.stoi.get(run.top_outcomes(position, k=1)[0][0], 1)
+    return int(st.session_state.get("grad_token", top)), position
+
+
+def render_presenter(loaded: LoadedModel, run: TextRun, layer: int, direction: str) -> None:
+    """One 1280×720 screen: how far back the gradient of the output reaches, as a heatmap over
+    layers and as curves on a log scale, side by side; chart text 20 px."""
+    target, position = _chosen_output(loaded, run)
+    try:
+        flow = _flow(loaded, _key(loaded), tuple(run.encoding.ids), target, position)
+    except RnnvizError as error:
+        st.error(str(error))
+        return
+    row = flow.row(layer, direction) if layer_key(layer, direction) in flow.rows else 0
+    norms = flow.norms_hidden[row]
+    widgets.presenter_screen(
+        f"‖∂y/∂h_t‖, y = {html.escape(flow.output)}, {flow.rows[row].replace('.', ' ')}: "
+        f"<b>{readable_number(norms[-1])}</b> at the last token, <b>{readable_number(norms[0])}</b> "
+        "at the first"
+    )
+    labels = token_labels(run.tokens, run.encoding.unknown)
+    font = widgets.PRESENTER_FONT
+    heatmap_column, lines_column = st.columns(2)
+    heatmap = flow_heatmap(flow, labels, font_size=font)
+    heatmap.update_layout(height=580, title=None, margin=dict(l=10, t=20))
+    heatmap.update_yaxes(automargin=True, title=None)
+    heatmap.update_xaxes(automargin=True, title=None)
+    heatmap_column.plotly_chart(heatmap, key="grad_chart_heatmap", theme=None)
+    lines = flow_lines(flow, labels, font_size=font)
+    lines.update_layout(height=580, margin=dict(l=10))
+    lines.update_yaxes(automargin=True, nticks=6, title=dict(standoff=12))
+    ticks = one_two_five([trace.y for trace in lines.data])
+    if (
+        len(ticks) >= 3
+    ):  # over decades plotly labels its minor ticks at 3/4 size: label 1, 2, 5 in full
+        lines.update_yaxes(tickvals=ticks, ticktext=[f"{tick:g}" for tick in ticks])
+    lines.update_xaxes(automargin=True, title=None)
+    lines_column.plotly_chart(lines, key="grad_chart_lines", theme=None)
+
+
+def one_two_five(curves) -> list[float]:
+    """Ticks 1, 2, 5 × 10^k inside the range of positive values the curves take."""
+    values = np.concatenate([np.asarray(curve, dtype=np.float64) for curve in curves])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return []
+    low, high = float(values.min()), float(values.max())
+    decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+    return [m * 10.0**k for k in decades for m in (1, 2, 5) if low <= m * 10.0**k <= high]

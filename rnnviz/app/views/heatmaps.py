@@ -3,6 +3,8 @@ direction as one grid whose cells select a unit and token when clicked."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import streamlit as st
 
@@ -10,6 +12,7 @@ from rnnviz import figures
 from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.ordering import unit_order
 from rnnviz.analysis.predict import sample_continuation
+from rnnviz.app import widgets
 from rnnviz.app.state import ViewInputs, ViewState
 from rnnviz.app.widgets import chosen_units, clickable_heatmap
 
@@ -102,6 +105,8 @@ def colour_ranges(run: TextRun, state: ViewState, reference: TextRun | None) -> 
 
 def render(inputs: ViewInputs) -> None:
     model, run, state, reference = inputs.model, inputs.run, inputs.state, inputs.trained
+    if state.present:
+        return render_presenter(run, state, reference)
     prediction_panel(model, run)
     recorded = run.recurrent_call
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
@@ -140,3 +145,37 @@ def render(inputs: ViewInputs) -> None:
         icon=":material/search:",
         on_click=lambda: st.session_state.update(view="inspector"),
     )
+
+
+def render_presenter(run: TextRun, state: ViewState, reference: TextRun | None = None) -> None:
+    """One 1280×720 screen: what the model says, then every quantity's heatmap side by side around
+    the selected token, chart text 20 px."""
+    quantities = run.recurrent_call.quantities
+    shown = widgets.presenter_tokens(len(run.tokens), state.step, len(quantities))
+    line = f"layer {state.layer} {state.direction}"
+    if run.predictions is not None and run.task != "language_model":
+        label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
+        line = f"<b>prediction: {html.escape(label)} ({p:.0%})</b> · " + line
+    order = chosen_units(run, state)[: widgets.PRESENTER_UNITS]
+    if state.unit not in order:
+        order = np.append(order[:-1], state.unit)
+    if len(shown) < len(run.tokens):
+        line += f" · tokens {shown.start}–{shown.stop - 1} of {len(run.tokens)}"
+    widgets.presenter_screen(line + f" · {len(order)} units, ordered by {state.order}")
+    labels = figures.token_labels(run.tokens, run.encoding.unknown)[shown.start : shown.stop]
+    grid = figures.quantity_grid(
+        {
+            q: run.states(state.layer, state.direction, q)[shown.start : shown.stop]
+            for q in quantities
+        },
+        labels,
+        run.recurrent_call.cell_kind,
+        order,
+        selected=(state.step - shown.start, state.unit) if state.step in shown else None,
+        font_size=widgets.PRESENTER_FONT,
+        arrangement="side by side",
+        notation=state.notation,
+        colour_ranges=colour_ranges(run, state, reference),
+    )
+    grid.update_layout(height=600)
+    st.plotly_chart(grid, key="heatmaps", theme=None)

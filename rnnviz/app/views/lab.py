@@ -65,7 +65,7 @@ def ordinal(n: int) -> str:
 def _settings() -> LabConfig:
     """The LabConfig chosen with the lab_ widgets."""
     defaults = LabConfig()
-    columns = st.columns(3)
+    columns = st.columns([1.5, 2.2, 1.3])  # the task's title is the longest: its box shows it whole
     cell = columns[0].radio(
         "cell",
         list(CELL_NAMES),
@@ -182,6 +182,8 @@ def outcome_message(progress: Progress) -> str:
             f"Stopped {where}, at {progress.fraction:.0%} of its budget; held-out accuracy {accuracy}. "
             "Press Train to start again."
         )
+    if progress.reason == f"reached {progress.step} steps":  # the budget names the steps already
+        where = f"in {progress.seconds:.1f} s"
     return f"Done: {progress.reason} {where}; held-out accuracy {accuracy}."
 
 
