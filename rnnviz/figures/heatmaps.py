@@ -584,6 +584,10 @@ def _side_by_side_grid(
             # the bottom margin is sized for the labels: plotly.js's automargin pass over this many
             # rotated labels cost more than the rest of the draw (bench/bench_app.py)
             automargin=False,
+            # plotly.js's default on a numeric axis ("hide past div") measures every label's box to hide
+            # those past the chart's edge; the margins hold them all, and the measuring cost half the
+            # chart's draw (bench/bench_app.py)
+            ticklabeloverflow="allow",
             ticks="",
             tickangle=tick_angle,
         ),
