@@ -18,6 +18,13 @@ TOLERANCE = 1e-5
 LARGEST = {}  # the largest difference per test, printed at the end (pytest -s)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def print_the_largest_differences():
+    yield
+    for what, difference in LARGEST.items():
+        print(f"{what}: {difference:.1e}")
+
+
 def _close(recorded: torch.Tensor, expected: torch.Tensor, what: str) -> float:
     difference = float((recorded.double() - expected.double()).abs().max())
     assert difference <= TOLERANCE, f"{what}: {difference}"
@@ -507,8 +514,3 @@ def test_cell_loop_edits_say_what_is_wrong():
         with pytest.raises(rnnviz.RnnvizError, match=message):
             with torch.no_grad(), rnnviz.capture(model, edits=[edit]):
                 model(x)
-
-
-def test_zz_print_the_largest_differences():
-    for what, difference in LARGEST.items():
-        print(f"{what}: {difference:.1e}")

@@ -21,6 +21,13 @@ VOCABULARY, EMBED, HIDDEN = 30, 8, 6
 LARGEST: dict[str, float] = {}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def print_the_largest_differences():
+    yield
+    for what, difference in LARGEST.items():
+        print(f"{what}: {difference:.1e}")
+
+
 # The lesson's three models: attribute names, embedding initialisation, readouts and packing as the
 # lesson has them (its unused `batch_size` lines left out).
 class RNNClassifier(torch.nn.Module):
@@ -268,11 +275,6 @@ def test_save_for_app_on_the_packed_model_without_run_says_how_to_call_it(tmp_pa
     with pytest.raises(RnnvizError, match="missing 1 required positional argument.*pass run="):
         rnnviz.save_for_app(_build(LSTMPackClassifier), tmp_path / "packed", vocabulary, CLASSES)
     assert not (tmp_path / "packed").exists()
-
-
-def test_zz_print_the_largest_differences():
-    for what, difference in LARGEST.items():
-        print(f"{what}: {difference:.1e}")
 
 
 def test_rnnviz_app_passes_unknown_options_to_streamlit_and_names_the_model_to_open(
