@@ -12,6 +12,7 @@ Reported: the server's RSS warm, at its peak during the load and every 5 s for 6
 sessions close, against RNNVIZ_MEMORY_BUDGET_MB; the bystanders' latency; what each hostile page said.
 
 Run: python bench/load_budget.py [--texts 90] [--wave 10] [--bystanders 5] [--budget-mb 2048]
+     python bench/load_budget.py --bystanders-only   # the same bystanders without the hostile load
 """
 
 from __future__ import annotations
@@ -148,16 +149,20 @@ async def main(args: argparse.Namespace) -> None:
     expect = Expectation(load_test.MODEL)
     folder = Path(tempfile.mkdtemp(prefix="rnnviz-hostile-"))
     wide, deep = hostile_models(folder)
-    env = {"RNNVIZ_MEMORY_BUDGET_MB": str(args.budget_mb)}
+    # As deployed (deploy/Dockerfile, `rnnviz app`): the system allocator, which the sweep trims.
+    env = {"RNNVIZ_MEMORY_BUDGET_MB": str(args.budget_mb), "PYTHONMALLOC": args.python_malloc}
     server = ServerWithModels([wide, deep], env).start()
     pid = server.process.pid
     print(f"machine at start: {load_note()}")
-    print(f"server budget RNNVIZ_MEMORY_BUDGET_MB={args.budget_mb}")
+    print(f"server RNNVIZ_MEMORY_BUDGET_MB={args.budget_mb} PYTHONMALLOC={args.python_malloc}")
     try:
         server.wait_healthy()
-        warm_tally = Tally()
-        first = SocketSession(server.url, expect, warm_tally)
+        # Warm means the server has drawn every view once (their first draw imports and builds what
+        # the process then keeps, e.g. autograd's machinery: about 100 MiB), as a hall's server has.
+        first = SocketSession(server.url, expect, Tally())
         await first.open()
+        for title in [*load_test.VIEW_MARKERS, "Heatmaps"]:
+            await first.view(title, load_test.DEFAULT_TEXT)
         await first.close()
         said: dict[str, list[str]] = {}
         for model in ("shakespeare-char-lstm", "sst2-bilstm", "wide-lm", "deep-bilstm"):
@@ -222,6 +227,8 @@ async def main(args: argparse.Namespace) -> None:
                 gate,
             )
         )
+        if args.bystanders_only:
+            jobs = []
         tally = Tally()
         start = time.perf_counter()
         deadline = time.perf_counter() + args.duration
@@ -266,4 +273,14 @@ if __name__ == "__main__":
     parser.add_argument("--bystanders", type=int, default=5)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds the bystanders type")
     parser.add_argument("--budget-mb", type=int, default=2048)
+    parser.add_argument(
+        "--python-malloc",
+        default="malloc",
+        help="the server's PYTHONMALLOC (pymalloc: Python's own small-object heap, its default)",
+    )
+    parser.add_argument(
+        "--bystanders-only",
+        action="store_true",
+        help="no hostile sessions: the bystanders' latency on this machine as it is (the floor)",
+    )
     asyncio.run(main(parser.parse_args()))
