@@ -5,8 +5,13 @@ that computed them would pass its own share. Entries nobody has used for a while
 a session whose browser has gone, are dropped by a sweep every few seconds, so that a closed hall's
 memory comes back (bench/load_budget.py measures it).
 
+Heavy page runs (a long text, a run estimated at half a second or more) pass an admission gate
+that lets a few through at a time: on a small machine ten of them at once starved everyone else's
+12-word sentences, which never wait at the gate.
+
 Settings (environment): RNNVIZ_MEMORY_BUDGET_MB (default 2048: a 4 GB machine serving 30 students,
-with room for the system), RNNVIZ_RUN_SECONDS (default 3: the work one run may take).
+with room for the system), RNNVIZ_RUN_SECONDS (default 3: the work one run may take),
+RNNVIZ_HEAVY_RUNS (default: half the cores, at least 1: heavy page runs at once).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Iterator
 
 import streamlit as st
 from streamlit.runtime import Runtime
@@ -43,6 +49,12 @@ GONE_SECONDS = (
 SWEEP_SECONDS = 5.0
 COLLECT_EVERY_SWEEPS = 6  # a full collection every 30 s, whatever was dropped
 SHARED = "shared"  # the scope of entries every session may read
+HEAVY_RUNS = int(os.environ.get("RNNVIZ_HEAVY_RUNS", max(1, (os.cpu_count() or 2) // 2)))
+# A page run is heavy from this many tokens (drawing grows with them: a 2,000-character text's page
+# is about 0.8 s of the interpreter) or this many estimated seconds of model work.
+HEAVY_TOKENS = 300
+HEAVY_SECONDS = 0.5
+WAIT_POLL_SECONDS = 0.5  # how often a queued run updates its notice (and sees a rerun or a close)
 
 
 @dataclass
@@ -175,6 +187,75 @@ class MemoryBudget:
 
 def _mb(count: int) -> str:
     return f"{count / 2**20:,.0f} MB"
+
+
+class AdmissionGate:
+    """At most `slots` heavy runs at once, the others queued in turn; light runs never wait."""
+
+    def __init__(self, slots: int):
+        self.slots = threading.Semaphore(slots)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.waiting = 0
+
+    @contextmanager
+    def admitted(
+        self, heavy: bool, while_waiting: Callable[[int], None] = lambda ahead: None
+    ) -> Iterator[None]:
+        """Run the block now if it is light or a slot is free; else call `while_waiting(runs ahead)`
+        every WAIT_POLL_SECONDS until one is (an exception from it gives up the place in the queue)."""
+        if not heavy:
+            yield
+            return
+        if not self.slots.acquire(blocking=False):
+            with self.lock:
+                self.waiting += 1
+            try:
+                while not self.slots.acquire(timeout=WAIT_POLL_SECONDS):
+                    with self.lock:
+                        ahead = self.running + self.waiting - 1
+                    while_waiting(ahead)
+            finally:
+                with self.lock:
+                    self.waiting -= 1
+        with self.lock:
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.running -= 1
+            self.slots.release()
+
+
+HEAVY_GATE = AdmissionGate(HEAVY_RUNS)  # one per server process (this module is imported once)
+
+
+def is_heavy(tokens: int, estimated_seconds: float) -> bool:
+    return tokens >= HEAVY_TOKENS or estimated_seconds >= HEAVY_SECONDS
+
+
+@contextmanager
+def admitted(heavy: bool) -> Iterator[None]:
+    """The page's run, through the server's gate: a queued run says so, and gives up its place when
+    its session reruns (Streamlit stops the script at the notice's update) or has closed."""
+    notice = None
+
+    def while_waiting(ahead: int) -> None:
+        nonlocal notice
+        if Runtime.exists() and not _is_active(session_id()):
+            st.stop()  # the tab has gone: nobody is waiting for this page
+        notice = notice or st.empty()
+        notice.info(
+            f"Long texts are read a few at a time on this server: {ahead} ahead of yours. "
+            "Short sentences go straight through.",
+            icon=":material/hourglass_top:",
+        )
+
+    with HEAVY_GATE.admitted(heavy, while_waiting):
+        if notice is not None:
+            notice.empty()
+        yield
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)

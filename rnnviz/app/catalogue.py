@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 import rnnviz
-from rnnviz.analysis.inspection import TextRun, estimated_seconds, inspect_text
+from rnnviz.analysis.inspection import TextRun, estimated_seconds, inspect_text, prepare_text
 from rnnviz.analysis.untrained import untrained_copy
 from rnnviz.app import budget
 from rnnviz.app.state import Offer, start_model
@@ -152,6 +152,21 @@ def _shared_exactness(
         ("exactness", source, text, untrained_seed),
         lambda: run_exactness(loaded, run),
     )
+
+
+def heavy_text(name: str, text: str, untrained_seed: int | None = None) -> bool:
+    """Whether the page of `text` on the model named `name` is heavy work (many tokens to draw, or a
+    slow run), which waits its turn at the server's gate (budget.admitted)."""
+    if not text.strip():
+        return False
+    try:
+        loaded = model(name, untrained_seed)
+        tokens = len(loaded.encode(prepare_text(text, truncate=True)[0]).ids)
+    except RnnvizError:
+        return False  # the run itself says what is wrong
+    if tokens >= budget.HEAVY_TOKENS:
+        return True
+    return budget.is_heavy(tokens, estimated_seconds(loaded, text, budget.run_limits()))
 
 
 def can_untrain(name: str) -> bool:
