@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -135,8 +136,9 @@ async def hostile(url: str, query: str, said: dict[str, list[str]], label: str, 
                 for line in texts.splitlines()
                 if any(w in line for w in ("kept", "prefix", "try a text", "longer than"))
             ]
+            queued = "queued, " if "ahead of yours" in texts else ""  # the admission gate's notice
             said.setdefault(label, []).append(
-                f"{time.perf_counter() - start:5.1f} s: "
+                f"{time.perf_counter() - start:5.1f} s, {queued}"
                 + (lines[0][:150] if lines else "(no notice)")
             )
         except Exception as error:  # noqa: BLE001 — reported
@@ -242,7 +244,12 @@ async def main(args: argparse.Namespace) -> None:
         closed = time.perf_counter()
         print(f"hostile load and bystanders done in {closed - start:.0f} s; {load_note()}")
         for label, lines in said.items():
-            print(f"  {label}: {len(lines)} sessions; first says: {lines[0]}")
+            queued = sum("queued" in line for line in lines)
+            slowest = max(float(m[1]) for line in lines if (m := re.match(r"\s*([\d.]+) s", line)))
+            print(
+                f"  {label}: {len(lines)} sessions, {queued} queued at the gate, slowest "
+                f"{slowest:.1f} s; first says: {lines[0]}"
+            )
         print(f"bystanders' Enter → heatmaps: {quantiles(tally.enter_to_heatmaps_s)}")
         print(f"bystanders' view and back:    {quantiles(tally.view_switch_s)}")
         print(f"  errors: {len(tally.errors)} {sorted(set(tally.errors))[:3]}")
