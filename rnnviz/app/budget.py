@@ -63,7 +63,7 @@ class Entry:
     size: int
     payer: str  # the session that computed it: its share counts it
     last_used: float
-    pinned: bool = False  # an upload: never evicted for room, only with its session
+    pinned: bool = False  # a model: never evicted for room (an upload goes with its session)
 
 
 class MemoryBudget:
@@ -132,7 +132,7 @@ class MemoryBudget:
                 f"{_mb(self.session_bytes)} on this server"
             )
         if pinned + size > self.cache_bytes:
-            return f"the server's uploads already hold {_mb(pinned)} of its {_mb(self.cache_bytes)}"
+            return f"the server's models already hold {_mb(pinned)} of its {_mb(self.cache_bytes)}"
         return None
 
     def sweep(self, active: Callable[[str], bool]) -> int:
@@ -152,7 +152,9 @@ class MemoryBudget:
             gone = {s for s, since in self.gone_since.items() if now - since >= GONE_SECONDS}
             for full_key, entry in list(self.entries.items()):
                 scope = full_key[0]
-                idle = scope == SHARED and now - entry.last_used >= IDLE_SECONDS
+                idle = (
+                    scope == SHARED and not entry.pinned and now - entry.last_used >= IDLE_SECONDS
+                )
                 if idle or scope in gone or (scope != SHARED and entry.payer in gone):
                     dropped += entry.size
                     del self.entries[full_key]
@@ -324,6 +326,12 @@ def run_limits() -> Limits:
 def kept(scope: str, key: Hashable, compute: Callable[[], Any]) -> Any:
     """`compute()` kept in the server's budget under (scope, key): SHARED, or this session's own."""
     return server_budget().get(scope, key, session_id(), compute)
+
+
+def count_server_model(source: str, model: Any) -> None:
+    """Count a model the server loaded for every session (bundled, `--model`) in the budget: its
+    bytes are not the runs' to use. Kept as long as the process (never evicted, never idle)."""
+    server_budget().put(SHARED, ("model", source), SHARED, model, pinned=True)
 
 
 def keep_upload(name: str, model: Any, uploads_held: int) -> None:

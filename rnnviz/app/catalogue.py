@@ -100,16 +100,24 @@ def offers() -> dict[str, Offer]:
 
 @st.cache_resource
 def shared_model(source: str) -> rnnviz.LoadedModel | CustomModel:
-    """Weights load once per server process and are shared, read-only, by every session."""
+    """Weights load once per server process and are shared, read-only, by every session; their
+    bytes count in the server's memory budget."""
     if ":" in source and not Path(source).is_dir():
-        return load_entry_point(source)
-    return rnnviz.load(source)
+        loaded = load_entry_point(source)
+    else:
+        loaded = rnnviz.load(source)
+    budget.count_server_model(source, loaded)
+    return loaded
 
 
-@st.cache_resource(max_entries=8)
 def untrained_model(source: str, seed: int) -> rnnviz.LoadedModel:
-    """The same architecture with freshly initialised weights (seeded), shared like the trained one."""
-    return untrained_copy(shared_model(source), seed)
+    """The same architecture with freshly initialised weights (seeded), shared like the trained one:
+    kept in the budget like a run (rebuilt from the seed when it was dropped)."""
+    return budget.kept(
+        budget.SHARED,
+        ("untrained", source, seed),
+        lambda: untrained_copy(shared_model(source), seed),
+    )
 
 
 def _server_model(source: str, untrained_seed: int | None) -> rnnviz.LoadedModel | CustomModel:
