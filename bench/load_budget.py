@@ -12,6 +12,7 @@ Reported: the server's RSS warm, at its peak during the load and every 5 s for 6
 sessions close, against RNNVIZ_MEMORY_BUDGET_MB; the bystanders' latency; what each hostile page said.
 
 Run: python bench/load_budget.py [--texts 90] [--wave 10] [--bystanders 5] [--budget-mb 2048]
+     python bench/load_budget.py --bystanders-only   # the same bystanders without the hostile load
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -134,8 +136,9 @@ async def hostile(url: str, query: str, said: dict[str, list[str]], label: str, 
                 for line in texts.splitlines()
                 if any(w in line for w in ("kept", "prefix", "try a text", "longer than"))
             ]
+            queued = "queued, " if "ahead of yours" in texts else ""  # the admission gate's notice
             said.setdefault(label, []).append(
-                f"{time.perf_counter() - start:5.1f} s: "
+                f"{time.perf_counter() - start:5.1f} s, {queued}"
                 + (lines[0][:150] if lines else "(no notice)")
             )
         except Exception as error:  # noqa: BLE001 — reported
@@ -148,16 +151,23 @@ async def main(args: argparse.Namespace) -> None:
     expect = Expectation(load_test.MODEL)
     folder = Path(tempfile.mkdtemp(prefix="rnnviz-hostile-"))
     wide, deep = hostile_models(folder)
-    env = {"RNNVIZ_MEMORY_BUDGET_MB": str(args.budget_mb)}
+    # As deployed (deploy/Dockerfile, `rnnviz app`): the system allocator, which the sweep trims.
+    env = {"RNNVIZ_MEMORY_BUDGET_MB": str(args.budget_mb), "PYTHONMALLOC": args.python_malloc}
     server = ServerWithModels([wide, deep], env).start()
     pid = server.process.pid
     print(f"machine at start: {load_note()}")
-    print(f"server budget RNNVIZ_MEMORY_BUDGET_MB={args.budget_mb}")
+    print(f"server RNNVIZ_MEMORY_BUDGET_MB={args.budget_mb} PYTHONMALLOC={args.python_malloc}")
     try:
         server.wait_healthy()
-        warm_tally = Tally()
-        first = SocketSession(server.url, expect, warm_tally)
+        # Warm means the server has drawn every view once (their first draw imports and builds what
+        # the process then keeps, e.g. autograd's machinery: about 100 MiB), as a hall's server has.
+        first = SocketSession(server.url, expect, Tally())
         await first.open()
+        for title in [*load_test.VIEW_MARKERS, "Heatmaps"]:
+            try:
+                await first.view(title, load_test.DEFAULT_TEXT)
+            except AssertionError as error:  # reported; the load goes on
+                print(f"warm-up: {error}")
         await first.close()
         said: dict[str, list[str]] = {}
         for model in ("shakespeare-char-lstm", "sst2-bilstm", "wide-lm", "deep-bilstm"):
@@ -222,6 +232,8 @@ async def main(args: argparse.Namespace) -> None:
                 gate,
             )
         )
+        if args.bystanders_only:
+            jobs = []
         tally = Tally()
         start = time.perf_counter()
         deadline = time.perf_counter() + args.duration
@@ -235,7 +247,15 @@ async def main(args: argparse.Namespace) -> None:
         closed = time.perf_counter()
         print(f"hostile load and bystanders done in {closed - start:.0f} s; {load_note()}")
         for label, lines in said.items():
-            print(f"  {label}: {len(lines)} sessions; first says: {lines[0]}")
+            queued = sum("queued" in line for line in lines)
+            slowest = max(
+                (float(m[1]) for line in lines if (m := re.match(r"\s*([\d.]+) s", line))),
+                default=0.0,
+            )
+            print(
+                f"  {label}: {len(lines)} sessions, {queued} queued at the gate, slowest "
+                f"{slowest:.1f} s; first says: {lines[0]}"
+            )
         print(f"bystanders' Enter → heatmaps: {quantiles(tally.enter_to_heatmaps_s)}")
         print(f"bystanders' view and back:    {quantiles(tally.view_switch_s)}")
         print(f"  errors: {len(tally.errors)} {sorted(set(tally.errors))[:3]}")
@@ -266,4 +286,14 @@ if __name__ == "__main__":
     parser.add_argument("--bystanders", type=int, default=5)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds the bystanders type")
     parser.add_argument("--budget-mb", type=int, default=2048)
+    parser.add_argument(
+        "--python-malloc",
+        default="malloc",
+        help="the server's PYTHONMALLOC (pymalloc: Python's own small-object heap, its default)",
+    )
+    parser.add_argument(
+        "--bystanders-only",
+        action="store_true",
+        help="no hostile sessions: the bystanders' latency on this machine as it is (the floor)",
+    )
     asyncio.run(main(parser.parse_args()))

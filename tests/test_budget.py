@@ -235,3 +235,111 @@ def test_a_session_may_keep_a_bounded_number_of_uploads(monkeypatch):
     del state["uploads"]["upload: earlier 0"]
     catalogue.load_uploaded_model()
     assert state["upload_message"] == "" and "upload: sst2-gru" in state["uploads"]
+
+
+LONG_TEXT = "to be or not to be that is the question " * 10  # 400 characters: heavy on a char model
+
+
+def final_prediction_by_the_module(loaded: LoadedModel, run) -> np.ndarray:
+    """The independent reference: the module's own forward over the whole text."""
+    with torch.no_grad():
+        return torch.softmax(loaded.module(torch.tensor([run.encoding.ids])), -1)[0].numpy()
+
+
+def test_a_light_run_passes_the_gate_while_heavy_runs_hold_it_and_queue():
+    import threading
+
+    gate = budget.AdmissionGate(1)
+    heavy_model, light_model = rnnviz.load("shakespeare-char-lstm"), rnnviz.load("sst2-lstm")
+    first_inside, release_first, second_queued = (threading.Event() for _ in range(3))
+    events, waits = [], []
+
+    def heavy(name: str) -> None:
+        def while_waiting(ahead: int) -> None:
+            waits.append((name, ahead))
+            second_queued.set()
+
+        with gate.admitted(True, while_waiting):
+            events.append(f"{name} runs")
+            inspect_text(heavy_model, LONG_TEXT)
+            if name == "first":
+                first_inside.set()
+                assert release_first.wait(timeout=120)
+            events.append(f"{name} done")
+
+    first = threading.Thread(target=heavy, args=("first",))
+    second = threading.Thread(target=heavy, args=("second",))
+    first.start()
+    assert first_inside.wait(timeout=120)
+    second.start()
+    assert second_queued.wait(timeout=120)
+
+    def never(ahead: int) -> None:
+        raise AssertionError("a light run waited at the gate")
+
+    with gate.admitted(False, never):  # while the slot is taken and a heavy run waits for it
+        light = inspect_text(light_model, "the movie was not good")
+    events.append("light done")
+    release_first.set()
+    first.join(timeout=120)
+    second.join(timeout=120)
+    assert events == ["first runs", "light done", "first done", "second runs", "second done"]
+    assert waits and all(w == ("second", 1) for w in waits)  # one run ahead of it: the first
+    assert gate.running == gate.waiting == 0
+    reference = final_prediction_by_the_module(light_model, light)
+    assert np.allclose(light.predictions[-1], reference, atol=1e-6)
+
+
+def test_the_page_draws_a_sentence_while_every_heavy_slot_is_taken_and_queues_a_long_text(
+    monkeypatch,
+):
+    import threading
+
+    gate = budget.AdmissionGate(1)
+    monkeypatch.setattr(budget, "HEAVY_GATE", gate)
+    gate.slots.acquire()  # another session's long text holds the only slot
+    light = page(model="sst2-lstm", text="the film was a gentle and quietly moving surprise")
+    assert not light.exception and light.get("plotly_chart")
+    assert gate.waiting == 0
+
+    heavy = AppTest.from_file(APP, default_timeout=120)
+    heavy.query_params["model"] = "shakespeare-char-lstm"
+    heavy.query_params["text"] = LONG_TEXT
+    drawn = threading.Thread(target=heavy.run)
+    drawn.start()
+    for _ in range(1200):  # until the page waits at the gate (a bound, not a timing)
+        if gate.waiting == 1:
+            break
+        time.sleep(0.1)
+    assert gate.waiting == 1
+    gate.slots.release()
+    drawn.join(timeout=120)
+    assert not heavy.exception and heavy.get("plotly_chart")
+    assert gate.running == gate.waiting == 0
+
+
+def safetensors_data_bytes(path: Path) -> int:
+    """The weights' bytes in a safetensors file: its size less the 8-byte length and the JSON header."""
+    data = path.read_bytes()
+    return len(data) - 8 - int.from_bytes(data[:8], "little")
+
+
+def test_a_server_model_counts_its_weights_in_the_budget_for_as_long_as_the_process():
+    from rnnviz.app import catalogue
+
+    catalogue.shared_model("sst2-gru")
+    entry = budget.server_budget().entries[(budget.SHARED, ("model", "sst2-gru"))]
+    weights = Path(rnnviz.models.architectures.PRETRAINED_DIR) / "sst2-gru" / "model.safetensors"
+    assert entry.size == safetensors_data_bytes(weights) and entry.pinned
+
+
+def test_the_sweep_keeps_server_models_and_uploads_count_against_them():
+    now = [0.0]
+    kept = MemoryBudget(cache_bytes=10_000, session_bytes=8_000, clock=lambda: now[0])
+    kept.put(budget.SHARED, ("model", "m"), budget.SHARED, np.zeros(1000, np.float32), pinned=True)
+    kept.put(budget.SHARED, ("run", "m", "text"), "session a", np.zeros(500, np.float32))
+    now[0] = budget.IDLE_SECONDS + 1
+    kept.sweep(lambda session: True)
+    assert list(kept.entries) == [(budget.SHARED, ("model", "m"))] and kept.used_bytes == 4000
+    assert kept.room_for("session b", 5000) is None  # 4,000 + 5,000 of 10,000
+    assert "the server's models already hold" in kept.room_for("session b", 6001)

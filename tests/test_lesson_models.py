@@ -286,11 +286,17 @@ def test_rnnviz_app_passes_unknown_options_to_streamlit_and_names_the_model_to_o
 
     vocabulary = ["<pad>", "<unk>"] + [f"w{i}" for i in range(VOCABULARY - 2)]
     folder = rnnviz.save_for_app(_build(LSTMClassifier), tmp_path / "mine", vocabulary, CLASSES)
-    commands = []
-    monkeypatch.setattr(subprocess, "call", lambda command: commands.append(command) or 0)
+    commands, environments = [], []
+    monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    monkeypatch.setattr(
+        subprocess,
+        "call",
+        lambda command, env: commands.append(command) or environments.append(env) or 0,
+    )
     argv = ["app", "--model", str(folder), "--server.port", "8633", "--theme.base=dark"]
     assert cli.main(argv) == 0
     (command,) = commands
+    assert environments[0]["PYTHONMALLOC"] == "malloc"  # closed sessions' memory handed back
     options, page_arguments = command[: command.index("--")], command[command.index("--") + 1 :]
     assert options[options.index("--server.port") + 1] == "8633"
     assert options.count("--server.port") == 1 and "--theme.base=dark" in options

@@ -5,8 +5,13 @@ that computed them would pass its own share. Entries nobody has used for a while
 a session whose browser has gone, are dropped by a sweep every few seconds, so that a closed hall's
 memory comes back (bench/load_budget.py measures it).
 
+Heavy page runs (a long text, a run estimated at half a second or more) pass an admission gate
+that lets a few through at a time: on a small machine ten of them at once starved everyone else's
+12-word sentences, which never wait at the gate.
+
 Settings (environment): RNNVIZ_MEMORY_BUDGET_MB (default 2048: a 4 GB machine serving 30 students,
-with room for the system), RNNVIZ_RUN_SECONDS (default 3: the work one run may take).
+with room for the system), RNNVIZ_RUN_SECONDS (default 3: the work one run may take),
+RNNVIZ_HEAVY_RUNS (default: half the cores, at least 1: heavy page runs at once).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Iterator
 
 import streamlit as st
 from streamlit.runtime import Runtime
@@ -32,9 +38,11 @@ MEMORY_BUDGET_MB = int(os.environ.get("RNNVIZ_MEMORY_BUDGET_MB", "2048"))
 RUN_SECONDS = float(os.environ.get("RNNVIZ_RUN_SECONDS", "3"))
 # Of the process's budget: what the caches may hold (the rest is the interpreter, torch, Streamlit,
 # the bundled models and the work in flight), what one session's entries may take, what one run may.
-CACHE_SHARE = 0.5
+# 0.4: a server that has drawn every view holds about 850 MiB before any cache (bench/load_budget.py);
+# with half the budget for the caches, issue 21's load peaked at 2,051 MiB of 2,048.
+CACHE_SHARE = 0.4
 SESSION_SHARE = 0.25  # of the caches
-RUN_SHARE = 1 / 16  # of the caches
+RUN_SHARE = 1 / 32  # of the whole budget (64 MB by default)
 MAX_UPLOADS_PER_SESSION = 3
 IDLE_SECONDS = 30.0  # a shared entry unused this long is dropped (recomputing a sentence is cheap)
 GONE_SECONDS = (
@@ -43,6 +51,12 @@ GONE_SECONDS = (
 SWEEP_SECONDS = 5.0
 COLLECT_EVERY_SWEEPS = 6  # a full collection every 30 s, whatever was dropped
 SHARED = "shared"  # the scope of entries every session may read
+HEAVY_RUNS = int(os.environ.get("RNNVIZ_HEAVY_RUNS", max(1, (os.cpu_count() or 2) // 2)))
+# A page run is heavy from this many tokens (drawing grows with them: a 2,000-character text's page
+# is about 0.8 s of the interpreter) or this many estimated seconds of model work.
+HEAVY_TOKENS = 300
+HEAVY_SECONDS = 0.5
+WAIT_POLL_SECONDS = 0.5  # how often a queued run updates its notice (and sees a rerun or a close)
 
 
 @dataclass
@@ -51,7 +65,7 @@ class Entry:
     size: int
     payer: str  # the session that computed it: its share counts it
     last_used: float
-    pinned: bool = False  # an upload: never evicted for room, only with its session
+    pinned: bool = False  # a model: never evicted for room (an upload goes with its session)
 
 
 class MemoryBudget:
@@ -120,7 +134,7 @@ class MemoryBudget:
                 f"{_mb(self.session_bytes)} on this server"
             )
         if pinned + size > self.cache_bytes:
-            return f"the server's uploads already hold {_mb(pinned)} of its {_mb(self.cache_bytes)}"
+            return f"the server's models already hold {_mb(pinned)} of its {_mb(self.cache_bytes)}"
         return None
 
     def sweep(self, active: Callable[[str], bool]) -> int:
@@ -140,7 +154,9 @@ class MemoryBudget:
             gone = {s for s, since in self.gone_since.items() if now - since >= GONE_SECONDS}
             for full_key, entry in list(self.entries.items()):
                 scope = full_key[0]
-                idle = scope == SHARED and now - entry.last_used >= IDLE_SECONDS
+                idle = (
+                    scope == SHARED and not entry.pinned and now - entry.last_used >= IDLE_SECONDS
+                )
                 if idle or scope in gone or (scope != SHARED and entry.payer in gone):
                     dropped += entry.size
                     del self.entries[full_key]
@@ -175,6 +191,75 @@ class MemoryBudget:
 
 def _mb(count: int) -> str:
     return f"{count / 2**20:,.0f} MB"
+
+
+class AdmissionGate:
+    """At most `slots` heavy runs at once, the others queued in turn; light runs never wait."""
+
+    def __init__(self, slots: int):
+        self.slots = threading.Semaphore(slots)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.waiting = 0
+
+    @contextmanager
+    def admitted(
+        self, heavy: bool, while_waiting: Callable[[int], None] = lambda ahead: None
+    ) -> Iterator[None]:
+        """Run the block now if it is light or a slot is free; else call `while_waiting(runs ahead)`
+        every WAIT_POLL_SECONDS until one is (an exception from it gives up the place in the queue)."""
+        if not heavy:
+            yield
+            return
+        if not self.slots.acquire(blocking=False):
+            with self.lock:
+                self.waiting += 1
+            try:
+                while not self.slots.acquire(timeout=WAIT_POLL_SECONDS):
+                    with self.lock:
+                        ahead = self.running + self.waiting - 1
+                    while_waiting(ahead)
+            finally:
+                with self.lock:
+                    self.waiting -= 1
+        with self.lock:
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.running -= 1
+            self.slots.release()
+
+
+HEAVY_GATE = AdmissionGate(HEAVY_RUNS)  # one per server process (this module is imported once)
+
+
+def is_heavy(tokens: int, estimated_seconds: float) -> bool:
+    return tokens >= HEAVY_TOKENS or estimated_seconds >= HEAVY_SECONDS
+
+
+@contextmanager
+def admitted(heavy: bool) -> Iterator[None]:
+    """The page's run, through the server's gate: a queued run says so, and gives up its place when
+    its session reruns (Streamlit stops the script at the notice's update) or has closed."""
+    notice = None
+
+    def while_waiting(ahead: int) -> None:
+        nonlocal notice
+        if Runtime.exists() and not _is_active(session_id()):
+            st.stop()  # the tab has gone: nobody is waiting for this page
+        notice = notice or st.empty()
+        notice.info(
+            f"Long texts are read a few at a time on this server: {ahead} ahead of yours. "
+            "Short sentences go straight through.",
+            icon=":material/hourglass_top:",
+        )
+
+    with HEAVY_GATE.admitted(heavy, while_waiting):
+        if notice is not None:
+            notice.empty()
+        yield
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
@@ -237,12 +322,18 @@ def session_id() -> str:
 
 def run_limits() -> Limits:
     """What one run may keep and take on this server."""
-    return Limits(int(server_budget().cache_bytes * RUN_SHARE), RUN_SECONDS)
+    return Limits(int(MEMORY_BUDGET_MB * 2**20 * RUN_SHARE), RUN_SECONDS)
 
 
 def kept(scope: str, key: Hashable, compute: Callable[[], Any]) -> Any:
     """`compute()` kept in the server's budget under (scope, key): SHARED, or this session's own."""
     return server_budget().get(scope, key, session_id(), compute)
+
+
+def count_server_model(source: str, model: Any) -> None:
+    """Count a model the server loaded for every session (bundled, `--model`) in the budget: its
+    bytes are not the runs' to use. Kept as long as the process (never evicted, never idle)."""
+    server_budget().put(SHARED, ("model", source), SHARED, model, pinned=True)
 
 
 def keep_upload(name: str, model: Any, uploads_held: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 import rnnviz
-from rnnviz.analysis.inspection import TextRun, estimated_seconds, inspect_text
+from rnnviz.analysis.inspection import TextRun, estimated_seconds, inspect_text, prepare_text
 from rnnviz.analysis.untrained import untrained_copy
 from rnnviz.app import budget
 from rnnviz.app.state import Offer, start_model
@@ -100,16 +100,24 @@ def offers() -> dict[str, Offer]:
 
 @st.cache_resource
 def shared_model(source: str) -> rnnviz.LoadedModel | CustomModel:
-    """Weights load once per server process and are shared, read-only, by every session."""
+    """Weights load once per server process and are shared, read-only, by every session; their
+    bytes count in the server's memory budget."""
     if ":" in source and not Path(source).is_dir():
-        return load_entry_point(source)
-    return rnnviz.load(source)
+        loaded = load_entry_point(source)
+    else:
+        loaded = rnnviz.load(source)
+    budget.count_server_model(source, loaded)
+    return loaded
 
 
-@st.cache_resource(max_entries=8)
 def untrained_model(source: str, seed: int) -> rnnviz.LoadedModel:
-    """The same architecture with freshly initialised weights (seeded), shared like the trained one."""
-    return untrained_copy(shared_model(source), seed)
+    """The same architecture with freshly initialised weights (seeded), shared like the trained one:
+    kept in the budget like a run (rebuilt from the seed when it was dropped)."""
+    return budget.kept(
+        budget.SHARED,
+        ("untrained", source, seed),
+        lambda: untrained_copy(shared_model(source), seed),
+    )
 
 
 def _server_model(source: str, untrained_seed: int | None) -> rnnviz.LoadedModel | CustomModel:
@@ -152,6 +160,21 @@ def _shared_exactness(
         ("exactness", source, text, untrained_seed),
         lambda: run_exactness(loaded, run),
     )
+
+
+def heavy_text(name: str, text: str, untrained_seed: int | None = None) -> bool:
+    """Whether the page of `text` on the model named `name` is heavy work (many tokens to draw, or a
+    slow run), which waits its turn at the server's gate (budget.admitted)."""
+    if not text.strip():
+        return False
+    try:
+        loaded = model(name, untrained_seed)
+        tokens = len(loaded.encode(prepare_text(text, truncate=True)[0]).ids)
+    except RnnvizError:
+        return False  # the run itself says what is wrong
+    if tokens >= budget.HEAVY_TOKENS:
+        return True
+    return budget.is_heavy(tokens, estimated_seconds(loaded, text, budget.run_limits()))
 
 
 def can_untrain(name: str) -> bool:

@@ -15,7 +15,7 @@ import torch
 
 from rnnviz.analysis.inspection import MAX_TEXT_CHARACTERS, NotatedRun, TextRun
 from rnnviz.analysis.ordering import ORDERINGS, busiest_unit
-from rnnviz.app import catalogue
+from rnnviz.app import budget, catalogue
 from rnnviz.app.catalogue import load_uploaded_model
 from rnnviz.app.state import (
     NOTICES,
@@ -269,6 +269,15 @@ def main() -> None:
     state = current_state(offered)
     untrainable = catalogue.can_untrain(state.model)
     seed = untrained_seed(state, untrainable)
+    # a long text's page waits its turn, so that it cannot starve other sessions' sentences
+    with budget.admitted(catalogue.heavy_text(state.model, state.text, seed)):
+        draw_page(offered, state, untrainable, seed)
+
+
+def draw_page(
+    offered: dict[str, Offer], state: ViewState, untrainable: bool, seed: int | None
+) -> None:
+    """Everything below the model choice: the run, the sidebar, the sentence box and the view."""
     run, problem = None, None
     if state.text.strip():
         try:
