@@ -223,8 +223,6 @@ def main() -> None:
         "app": StreamlitServer("app.py", env=app_env),
         "same-cells page": StreamlitServer("bench/minimal_same_cells.py"),
     }
-    if args.sentence_only:
-        del servers["same-cells page"]
     cold_s = {}
     try:
         with sync_playwright() as playwright:
@@ -239,6 +237,7 @@ def main() -> None:
             ]
             if args.sentence_only:
                 scenarios = [s for s in scenarios if s.texts is sentences]
+                servers.pop("same-cells page").stop()  # never started
             for kind, server in servers.items():  # one at a time, so cold starts do not compete
                 server.start().wait_healthy()
                 cold_s[kind] = next(s for s in scenarios if s.server is server).open(browser)
