@@ -285,7 +285,6 @@ def main() -> None:
                 state, unit=busiest_unit(chooser.states(state.layer, state.direction, quantity))
             )
             st.session_state["unit"] = state.unit
-    sidebar(offered, state, untrainable)
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     st.title("rnnviz — inside a recurrent network")
     with st.form("sentence-form", border=False):
@@ -307,6 +306,14 @@ def main() -> None:
         label_visibility="collapsed",
     )
     write_url(state)  # before any view: the lecture's player writes its own step after this
+    main_area(state, run, problem, seed)
+    # After the view: the heatmaps of a new sentence reach the browser before the ~20 sidebar widgets,
+    # which change little (the unit box at most) but cost the browser a render each (bench/bench_app.py).
+    sidebar(offered, state, untrainable)
+
+
+def main_area(state: ViewState, run: TextRun | None, problem: str | None, seed: int | None) -> None:
+    """Below the view row: the chosen view on the text's run, or why there is none."""
     if not state.text.strip():
         st.info("Type a sentence above and press Enter — for example *the movie was not good*.")
         if not VIEWS_BY_NAME[state.view].reads_text:

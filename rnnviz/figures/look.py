@@ -129,6 +129,8 @@ class PlainFigure(go.Figure):
 
 def _plain(value):
     """A deep copy in which numpy arrays are lists (floats rounded to PLOT_DECIMALS)."""
+    if isinstance(value, (str, int, float, type(None))):  # immutable: the click layer's thousands of labels
+        return value
     if isinstance(value, np.ndarray):
         return (
             np.round(value.astype(np.float64), PLOT_DECIMALS) if value.dtype.kind == "f" else value
