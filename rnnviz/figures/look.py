@@ -129,7 +129,8 @@ class PlainFigure(go.Figure):
 
 def _plain(value):
     """A deep copy in which numpy arrays are lists (floats rounded to PLOT_DECIMALS)."""
-    if isinstance(value, (str, int, float, type(None))):  # immutable: the click layer's thousands of labels
+    # immutable values as they are (the click layer has thousands of labels)
+    if isinstance(value, (str, int, float, type(None))):
         return value
     if isinstance(value, np.ndarray):
         return (
