@@ -80,7 +80,8 @@ ARM_JS = f"""([columns, traces, timeoutMs]) => {{
     window.__benchSettled = new Promise(resolve => {{ settle = resolve; }});
     window.__benchResult = new Promise((resolve, reject) => {{
         let t0 = null, heatmapsDone = false, finished = false;
-        const onKey = event => {{ if (event.key === 'Enter' && t0 === null) t0 = performance.now(); }};
+        const onKey = event => {{ if (event.key === 'Enter' && t0 === null) {{
+            t0 = performance.now(); window.__enterEpoch = Date.now(); }} }};
         const stop = () => {{
             finished = true;
             observer.disconnect(); clearInterval(poll); clearTimeout(limit);

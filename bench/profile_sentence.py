@@ -103,6 +103,7 @@ def main() -> None:
                 sent = next(t for t, way, _ in frames if way == "sent")  # the rerun request
                 received = [(t - sent, size) for t, way, size in frames if way == "received"]
                 if args.messages:
+                    print("enter epoch", page.evaluate("() => window.__enterEpoch"))
                     print([(round(t), size) for t, size in received], round(total))
                 if i >= 2:
                     server_ms = received[-1][0]  # the last message: the script has finished
