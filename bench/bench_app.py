@@ -12,7 +12,8 @@ alike; every run types a text not seen before whose token count differs from the
 neither the server's caches nor Streamlit's message cache answer for it), for the passage the same
 characters with other letters' case flipped (a character model reads them as other tokens).
 Cold start: server process start → first heatmap drawn in a fresh page.
-Prints median and p90 per scenario and the ratio to the minimal page.
+Prints median and p90 per scenario and the ratio to the minimal page, for the heatmaps and for the
+whole page (the script run over and every chart drawn).
 
     .venv/bin/python bench/bench_app.py [--runs 12] [--app-long "..."] [--sentence-only]
 """

@@ -2,10 +2,11 @@
 
 Starts a page (the app by default, or --page bench/minimal_page.py), types a different 12-word
 sentence per run (bench_app.sentence_variants) and prints, per run and as medians:
-  - server: the rerun request leaving the browser → the rerun's last message arriving (the script's
-    run and its messages; websocket frames timed by Chrome's network stack, not by the busy page);
+  - server: the rerun request leaving the browser → the rerun's last message arriving, as Chrome's
+    DevTools report websocket frames (stamped in the page's renderer, so a busy page delays them
+    too: an upper bound; the script itself took 25–90 ms of these 150–250 in the runs of 2026-12-05);
   - bytes: what the websocket brought for that rerun;
-  - browser: the rest (protobuf, React, plotly.js drawing), total − server;
+  - browser: the rest (protobuf, React, plotly.js drawing), total − server (a lower bound);
   - server CPU: the server process's CPU time over the run (what load from others does not inflate);
 then the browser's CPU profile over all runs (Chrome DevTools Protocol), self time by function.
 
@@ -72,7 +73,7 @@ def main() -> None:
             cdp = page.context.new_cdp_session(page)
             cdp.send("Profiler.enable")
             cdp.send("Profiler.setSamplingInterval", {"interval": 200})
-            # websocket frames as the network stack saw them: not delayed by a busy page
+            # websocket frames as DevTools reports them (see the docstring: an upper bound)
             frames: list[tuple[float, str, int]] = []
             cdp.send("Network.enable")
             for event, way in (

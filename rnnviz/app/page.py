@@ -306,14 +306,6 @@ def main() -> None:
         label_visibility="collapsed",
     )
     write_url(state)  # before any view: the lecture's player writes its own step after this
-    main_area(state, run, problem, seed)
-    # After the view: the heatmaps of a new sentence reach the browser before the ~20 sidebar widgets,
-    # which change little (the unit box at most) but cost the browser a render each (bench/bench_app.py).
-    sidebar(offered, state, untrainable)
-
-
-def main_area(state: ViewState, run: TextRun | None, problem: str | None, seed: int | None) -> None:
-    """Below the view row: the chosen view on the text's run, or why there is none."""
     if not state.text.strip():
         st.info("Type a sentence above and press Enter — for example *the movie was not good*.")
         if not VIEWS_BY_NAME[state.view].reads_text:
@@ -338,6 +330,9 @@ def main_area(state: ViewState, run: TextRun | None, problem: str | None, seed: 
                 "training. Switch back to trained weights in the sidebar."
             )
         show_view(state, run, seed)
+    # Last: a loaded server sends a new sentence's heatmaps before the ~20 sidebar widgets, which
+    # change little (the unit box at most); bench/load_test.py times that
+    sidebar(offered, state, untrainable)
 
 
 if __name__ == "__main__":  # `streamlit run rnnviz/app/page.py`, as `rnnviz app` does
