@@ -285,6 +285,7 @@ def main() -> None:
                 state, unit=busiest_unit(chooser.states(state.layer, state.direction, quantity))
             )
             st.session_state["unit"] = state.unit
+    sidebar(offered, state, untrainable)
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     st.title("rnnviz — inside a recurrent network")
     with st.form("sentence-form", border=False):
@@ -330,9 +331,6 @@ def main() -> None:
                 "training. Switch back to trained weights in the sidebar."
             )
         show_view(state, run, seed)
-    # Last: a loaded server sends a new sentence's heatmaps before the ~20 sidebar widgets, which
-    # change little (the unit box at most); bench/load_test.py times that
-    sidebar(offered, state, untrainable)
 
 
 if __name__ == "__main__":  # `streamlit run rnnviz/app/page.py`, as `rnnviz app` does
