@@ -201,6 +201,8 @@ class Tally:
     enter_to_heatmaps_s: list[float] = field(default_factory=list)
     first_page_s: list[float] = field(default_factory=list)
     view_switch_s: list[float] = field(default_factory=list)
+    # view → there-and-back seconds, to see which views make the slow switches
+    view_switch_by_view: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     sentences: int = 0
     switches: int = 0
@@ -537,9 +539,11 @@ async def student(make_session, seed: int, deadline: float, tally: Tally) -> Non
                 current = text
                 if rng.random() < 0.35 and time.perf_counter() < deadline:
                     start = time.perf_counter()
-                    await session.view(rng.choice(list(VIEW_MARKERS)), current)
+                    other = rng.choice(list(VIEW_MARKERS))
+                    await session.view(other, current)
                     await session.view("Heatmaps", current)
                     tally.view_switch_s.append(time.perf_counter() - start)
+                    tally.view_switch_by_view.setdefault(other, []).append(tally.view_switch_s[-1])
                     tally.switches += 1
                 failures_in_a_row = 0
             except Exception as error:  # noqa: BLE001 — counted; the student types the next sentence
@@ -727,6 +731,10 @@ async def main(args: argparse.Namespace) -> None:
                 f"  Enter → all heatmaps:    {quantiles(tally.enter_to_heatmaps_s)}   (typing sessions)"
             )
             print(f"  other view and back:     {quantiles(tally.view_switch_s)}")
+            for other, seconds in sorted(
+                tally.view_switch_by_view.items(), key=lambda item: -max(item[1])
+            ):
+                print(f"    {other:<12} and back: {quantiles(seconds)}")
             print_lab(lab_tally)
             if pids:
                 print(

@@ -1,6 +1,8 @@
 """Floor for the same content: one text input and, on Enter, one Plotly figure of six 64-unit heatmaps,
 one column per character (what the app draws for a 400-character passage), plain Plotly defaults."""
 
+import zlib
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -8,7 +10,7 @@ from plotly.subplots import make_subplots
 
 text = st.text_input("sentence", value="the movie was not good")
 if text:
-    rng = np.random.default_rng(len(text))
+    rng = np.random.default_rng(zlib.crc32(text.encode()))
     labels = [f"{ch} ·{i}" for i, ch in enumerate(text)]
     fig = make_subplots(rows=6, cols=1, shared_xaxes=True, vertical_spacing=0.01)
     for r in range(6):

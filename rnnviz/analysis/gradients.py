@@ -21,6 +21,7 @@ gradients are complete: Σ_t attribution_t = y(x) − y(baseline), up to the int
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -281,6 +282,19 @@ class Attributions:
         return abs(float(self.integrated.sum()) - change) / max(abs(change), 1e-12)
 
 
+# Captum (and the matplotlib it imports, ~1.5 s) is imported on first use by one thread at a time:
+# sessions of a fresh server that opened the Gradients view together got half-initialised modules
+# ("module 'matplotlib' has no attribute 'get_data_path'", then on every later visit; seen once in
+# three runs of bench/load_test.py).
+_CAPTUM_IMPORT = threading.Lock()
+
+
+def _integrated_gradients_class() -> type:
+    with _CAPTUM_IMPORT:
+        from captum.attr import IntegratedGradients
+    return IntegratedGradients
+
+
 def token_attributions(
     loaded: LoadedModel,
     ids: Sequence[int],
@@ -289,7 +303,7 @@ def token_attributions(
     n_steps: int = 50,
 ) -> Attributions:
     """Gradient × input and integrated gradients (Captum, Gauss–Legendre, `n_steps` points) per token."""
-    from captum.attr import IntegratedGradients
+    IntegratedGradients = _integrated_gradients_class()
 
     output = model_output(loaded, ids, target, position)
     rnn = loaded.module.rnn

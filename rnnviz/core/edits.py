@@ -277,14 +277,19 @@ class _Plan:
                 index = (slice(None), slice(None), units)
                 touched = (slice(None), slice(None))
             else:
-                chosen_rows = set(range(batch) if edit.batch is None else edit.batch)
-                pairs = [
-                    (b, t)
-                    for length, members in rows_by_length.items()
-                    for t in edit.positions(length)
-                    for b in members
-                    if b in chosen_rows
-                ]
+                # over the chosen rows only: a ranking edits one row per unit, and scanning every
+                # row for each of its hundreds of edits was most of the What if view's set-up time
+                chosen_rows = sorted(
+                    {
+                        b
+                        for b in (range(batch) if edit.batch is None else edit.batch)
+                        if 0 <= b < batch
+                    }
+                )
+                positions_by_length = {
+                    length: list(edit.positions(length)) for length in rows_by_length
+                }
+                pairs = [(b, t) for b in chosen_rows for t in positions_by_length[lengths[b]]]
                 if not pairs:
                     continue
                 rows, positions = torch.tensor(pairs, device=like.device).T

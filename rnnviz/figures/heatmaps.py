@@ -83,8 +83,10 @@ def _heatmap_traces(
                 type="scatter",
                 name="cells",
                 **panel,
-                x=np.tile(np.array(columns, dtype=object), len(rows)),
-                y=np.repeat(np.array(rows, dtype=object), len(columns)),
+                # typed arrays, not object ones: plotly.py deep-copies every trace it is given, and
+                # copying thousands of Python objects was most of the grid's Python time
+                x=np.tile(np.asarray(columns), len(rows)),
+                y=np.repeat(np.asarray(rows), len(columns)),
                 customdata=np.stack([steps, units, z.reshape(-1)], axis=1),
                 mode="markers",
                 # maxdisplayed=1: one (invisible) marker drawn instead of one SVG node per cell, while hover and
@@ -101,7 +103,7 @@ def _heatmap_traces(
             )
         )
         if numeric_columns:
-            traces[-1]["text"] = list(labels) * len(rows)
+            traces[-1]["text"] = np.tile(np.asarray(labels), len(rows))
     if selected is not None:
         step, unit = selected
         if 0 <= step < len(labels) and str(unit) in rows:

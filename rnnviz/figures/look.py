@@ -129,6 +129,9 @@ class PlainFigure(go.Figure):
 
 def _plain(value):
     """A deep copy in which numpy arrays are lists (floats rounded to PLOT_DECIMALS)."""
+    # immutable values as they are (the click layer has thousands of labels)
+    if isinstance(value, (str, int, float, type(None))):
+        return value
     if isinstance(value, np.ndarray):
         return (
             np.round(value.astype(np.float64), PLOT_DECIMALS) if value.dtype.kind == "f" else value
