@@ -11,7 +11,13 @@ import plotly.graph_objects as go
 from rnnviz.analysis.projection import Projection
 from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import token_display, token_text
-from rnnviz.figures.look import PLAIN_LOOK, _plain_figure, with_title_and_legend
+from rnnviz.figures.look import (
+    ASSUMED_PLOT_PX,
+    PLAIN_LOOK,
+    _plain_figure,
+    token_ticks,
+    with_title_and_legend,
+)
 
 POINT_LABELS_MAX_TOKENS = (
     12  # comparison curves write their words beside the points up to this many
@@ -19,30 +25,27 @@ POINT_LABELS_MAX_TOKENS = (
 LEGEND_NAME_MAX = (
     60  # characters of a curve's name in a legend (a whole sentence runs off the chart)
 )
-# Where a chart's width is not known to the figure: the main column beside the sidebar at 1280 px.
-ASSUMED_PLOT_PX = 720
 
 
-def token_axis(labels: list[str], font_size: int) -> tuple[dict, int]:
-    """A category x axis that writes every token whole, and the bottom margin its labels need: flat while
-    they fit their columns, else upright (-90°, no label reaching under its neighbour); the axis title
-    "token" only under flat labels (plotly.js does not move it below rotated ones)."""
-    tick_text = [token_text(label) for label in labels]
-    longest = max((len(text) for text in tick_text), default=1)
-    flat = longest * font_size * 0.62 + 8 <= ASSUMED_PLOT_PX / max(len(labels), 1)
+def token_axis(
+    labels: list[str], font_size: int, plot_px: float = ASSUMED_PLOT_PX
+) -> tuple[dict, int]:
+    """A category x axis that writes every token whole (`token_ticks`), and the bottom margin its labels
+    need; the axis title "token" only under flat labels (plotly.js does not move it below rotated ones)."""
+    ticks = token_ticks([token_text(label) for label in labels], plot_px, font_size)
     axis = dict(
         type="category",
         tickmode="array",
-        tickvals=list(labels),
-        ticktext=tick_text,
-        tickangle=0 if flat else -90,
-        tickfont=dict(size=font_size),
+        tickvals=[labels[k] for k in ticks.shown],
+        ticktext=ticks.text,
+        tickangle=ticks.angle,
+        tickfont=dict(size=ticks.font_size),
         automargin=False,
     )
-    if flat:
+    if ticks.angle == 0:
         axis["title"] = dict(text="token")
         return axis, int(font_size * 3.6)
-    return axis, int(longest * font_size * 0.62 + font_size)
+    return axis, ticks.label_px
 
 
 def class_probability_figure(
@@ -155,8 +158,9 @@ def comparison_figure(
         )
     if same_tokens:
         xaxis, bottom_px = token_axis(list(curves[0][2]), font_size)
+        shown = [curves[0][2].index(value) for value in xaxis["tickvals"]]
         xaxis = dict(  # the tokens named at their positions
-            xaxis, type="linear", tickvals=list(range(longest)), range=[-0.5, longest - 0.5]
+            xaxis, type="linear", tickvals=shown, range=[-0.5, longest - 0.5]
         )
     else:
         xaxis = dict(

@@ -13,11 +13,13 @@ from plotly.colors import sample_colorscale
 from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import POSITION_MARK, token_display, token_text
 from rnnviz.figures.look import (
+    ASSUMED_PLOT_PX,
     ColourScale,
     _colour_steps,
     _plain_figure,
     _unvalidated_figure,
     colour_scale,
+    token_ticks,
 )
 
 
@@ -209,7 +211,6 @@ def unit_ticks(
 CELL_TEXT_MAX_COLUMNS = (
     80  # beyond this many tokens a cell is too narrow to write in, and labels thin out
 )
-LONG_TEXT_TICKS = 40
 # Panels stand side by side while all their columns together stay readable (~15 px or more each);
 # beyond that they stack, each on its own axes.
 SIDE_BY_SIDE_MAX_COLUMNS = 80
@@ -218,13 +219,10 @@ EVERY_PANEL_LABELS_MAX_TOKENS = (
     200  # past this, a stacked grid writes its tokens under the last panel only
 )
 TWO_COLUMN_MAX_TOKENS = (
-    40  # stacked panels stand two to a row up to this many tokens, one to a row past it
+    20  # stacked panels stand two to a row up to this many tokens, one to a row past it
 )
 NEXT_TOKEN_ROW_PX = 26  # height of a row of the top-k table inside a grid
 NEXT_TOKEN_TEXT_PX = 16  # its characters, readable from the back of a lecture hall
-GRID_PANEL_GAP_PX = (
-    130  # room under a panel for its rotated token labels and the next panel's title
-)
 GRID_COLUMN_GAP = (
     0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
 )
@@ -277,24 +275,30 @@ def _panel_grid(
     shared_x = columns == 1  # `quantity_grid` passes `next_tokens` only then
     one_token_axis = shared_x and len(labels) > EVERY_PANEL_LABELS_MAX_TOKENS
     bottom_y = f"y{len(quantities)}" if len(quantities) > 1 else "y"  # the last panel's unit axis
-    gap_px = 40 if one_token_axis else GRID_PANEL_GAP_PX
+    panel_width = (1 - (columns - 1) * GRID_COLUMN_GAP) / columns
+    ticks = token_ticks(
+        [token_text(label) for label in labels], ASSUMED_PLOT_PX * panel_width, font_size
+    )
+    token_axis = dict(
+        tickmode="array",
+        tickvals=[labels[k] for k in ticks.shown],
+        ticktext=ticks.text,
+        tickangle=ticks.angle,
+        tickfont=dict(size=ticks.font_size),
+    )
+    # under each panel: its token labels, then the next panel's title
+    gap_px = 40 if one_token_axis else ticks.label_px + 2 * font_size + 16
     # Rows top down, in pixels: the table (if any), then the panels `columns` to a row.
     row_px = ([NEXT_TOKEN_ROW_PX * next_tokens.k] if next_tokens else []) + [panel_px] * -(
         -len(quantities) // columns
     )
     plot_px = sum(row_px) + (len(row_px) - 1) * gap_px
     row_tops = [1 - (sum(row_px[:r]) + r * gap_px) / plot_px for r in range(len(row_px))]
-    panel_width = (1 - (columns - 1) * GRID_COLUMN_GAP) / columns
-    tick_angle = -45 if len(labels) > 5 else 0
-    # A long passage labels every few tokens (hover names each): fewer label nodes to lay out per redraw.
-    long_text_ticks = {"nticks": LONG_TEXT_TICKS} if len(labels) > CELL_TEXT_MAX_COLUMNS else {}
-    # the first token's label, slanted, reaches left of the first panel: room for it whole
-    first_label_px = len(labels[0]) * font_size * 0.62 * 0.71 if labels and tick_angle else 0
     data, layout = (
         [],
         dict(
-            height=plot_px + 40 + 70,
-            margin=dict(l=max(50, int(first_label_px) + 8), r=40, t=40, b=70),
+            height=plot_px + 40 + ticks.label_px + 12,
+            margin=dict(l=50, r=40, t=40, b=ticks.label_px + 12),
             font=dict(size=font_size),
             showlegend=False,
             annotations=[],
@@ -359,9 +363,8 @@ def _panel_grid(
                 matches="x",
                 range=[-0.5, len(labels) - 0.5],
                 autorange=False,
-                tickangle=tick_angle,
                 showgrid=False,
-                **long_text_ticks,
+                **token_axis,
             )
         title(_next_token_title(next_tokens, labels), x_domain, row_tops[0])
         table = _next_token_table(next_tokens, labels, axes=(table_x, y_name))
@@ -383,9 +386,8 @@ def _panel_grid(
                 type="category",
                 range=[-0.5, len(labels) - 0.5],
                 autorange=False,
-                tickangle=tick_angle,
                 showgrid=False,
-                **long_text_ticks,
+                **token_axis,
                 **({"matches": "x"} if shared_x and i > 0 else {}),
             )
         # unit labels on the first column only: every panel has the same unit order, and each tick
@@ -492,7 +494,8 @@ def quantity_grid(
 
     Short texts put the panels side by side on ONE pair of axes, sharing the unit axis (a unit's row
     runs on through every quantity; the browser pays per axis, not per heatmap). Longer texts stack
-    the panels on subplots of their own (two to a row up to 40 tokens). Past TWO_COLUMN_MAX_TOKENS
+    the panels on subplots of their own (two to a row up to TWO_COLUMN_MAX_TOKENS, where each panel's
+    columns still hold an upright label each). Past TWO_COLUMN_MAX_TOKENS
     every panel stands on one token axis, and a language model's top-k table (`next_tokens`) can join
     it as the first row (see `shares_token_axis`): a position then reads straight down from the
     prediction through every quantity, and the page draws one chart instead of two.
@@ -731,20 +734,22 @@ def next_token_figure(
 ) -> go.Figure:
     """Language model: the top-k next tokens at every position, as a table coloured by probability."""
     next_tokens = NextTokens(distribution, vocabulary, k)
-    written = len(labels) <= CELL_TEXT_MAX_COLUMNS
+    ticks = token_ticks([token_text(label) for label in labels], ASSUMED_PLOT_PX, font_size)
     return _plain_figure(
         [_next_token_table(next_tokens, labels)],
         dict(
             title=dict(text=_next_token_title(next_tokens, labels)),
             xaxis=dict(
-                title=dict(text="position"),
                 type="category",
-                tickangle=-45 if len(labels) > 5 else 0,
-                **({} if written else {"nticks": LONG_TEXT_TICKS}),
+                tickmode="array",
+                tickvals=[labels[k] for k in ticks.shown],
+                ticktext=ticks.text,
+                tickangle=ticks.angle,
+                tickfont=dict(size=ticks.font_size),
             ),
             yaxis=dict(type="category", autorange="reversed"),
-            height=260,
-            margin=dict(l=50, r=20, t=40, b=60),
+            height=200 + ticks.label_px,
+            margin=dict(l=50, r=20, t=40, b=ticks.label_px + 10),
             font=dict(size=font_size),
         ),
     )

@@ -19,6 +19,9 @@ from rnnviz.app.widgets import chosen_units, clickable_heatmap
 # Beyond this many cells per panel the click layer (a point per cell in every panel) makes the chart's
 # data megabytes, so long texts are clicked in the inspector's heatmap or with fewer units.
 CLICKABLE_CELLS = 6000
+# The prediction chart's plot height: low, so that at 1280×720 the heatmaps begin on the first screen
+# below it even when a long text's upright token labels take their room.
+PREDICTION_PLOT_PX = 100
 
 
 def next_tokens_in_grid(run: TextRun) -> bool:
@@ -46,6 +49,7 @@ def prediction_panel(model, run: TextRun) -> None:
                 labels,
                 list(run.prediction_labels),
                 title=f"prediction after each token — after the last: <b>{label} ({p:.1%})</b>",
+                plot_px=PREDICTION_PLOT_PX,
             ),
             key="prediction",
             theme=None,
