@@ -91,3 +91,15 @@ def test_untrained_weights_keep_the_trained_colour_ranges_and_unit():
         -bound,
         bound,
     )  # the trained run's, not the untrained one's
+
+
+def test_the_lecture_under_untrained_weights_keeps_the_trained_unit_and_says_why():
+    text = "the movie was not good"
+    trained_run = inspect_text(rnnviz.load("sst2-lstm"), text)
+    expected_unit = busiest_unit(trained_run.states(0, "forward", "cell"))
+    untrained = page(text=text, view="lecture", weights="untrained", seed="0")
+    assert untrained.session_state["unit"] == expected_unit
+    captions = [c.value for c in untrained.caption]
+    assert any(
+        f"Unit {expected_unit} is shown" in c and "under the trained weights" in c for c in captions
+    )

@@ -370,7 +370,8 @@ def both_directions_stage(
             state.unit,
             reader,
             font_size=20 if presenting else 16,
-            height=200 if presenting else 190,
+            # the presenter screen's column spans the screen, the sidebar closed
+            plot_px=1100 if presenting else figures.ASSUMED_PLOT_PX,
         ),
         key="concatenated-reading",
         theme=None,
@@ -487,8 +488,14 @@ def prediction_curve(
 def unit_choice_note(run: TextRun, state: ViewState) -> str:
     if unit_is_automatic():
         quantity = "cell state c" if "cell" in run.recurrent_call.quantities else "hidden state h"
+        # the page picks the unit on the trained weights' run, under fresh weights too (page.py)
+        weights = (
+            " under the trained weights (kept here to compare)"
+            if state.weights == "untrained"
+            else ""
+        )
         return (
-            f"Unit {state.unit} is shown because its {quantity} varies most over this text "
+            f"Unit {state.unit} is shown because its {quantity} varies most over this text{weights} "
             "(largest variance); pick another in the sidebar or click a heatmap cell."
         )
     return f"Unit {state.unit}, as chosen."
