@@ -24,7 +24,8 @@ CONTENT_HEIGHT_JS = """() => (document.querySelector('[data-testid="stMain"]')
 def open_link(page, url: str, query: str) -> None:
     page.set_viewport_size(SCREEN)
     page.goto(f"{url}/?{query}", wait_until="domcontentloaded")
-    page.wait_for_selector('[data-testid="stButtonGroup"]')
+    # the tabs (or, on a presenter screen without them, the screen's first chart) show the script ran
+    page.wait_for_selector('[data-testid="stButtonGroup"], .js-plotly-plot', state="attached")
     page.wait_for_timeout(500)
     page.wait_for_selector(IDLE, state="attached")
     page.wait_for_function(

@@ -15,6 +15,7 @@ from rnnviz.figures.look import (
     ASSUMED_PLOT_PX,
     PLAIN_LOOK,
     _plain_figure,
+    text_px,
     token_ticks,
     with_title_and_legend,
 )
@@ -192,32 +193,122 @@ def comparison_figure(
     return figure
 
 
+TRAJECTORY_HEIGHT_PX = 460
+TRAJECTORY_MARGIN = dict(l=60, r=20, b=50)
+# Where a point's label may stand, nearest first: (plotly textposition, x offset, y offset) in units of
+# the label's width and height from the point, y upwards.
+LABEL_PLACES = (
+    ("top center", 0.0, 0.75),
+    ("bottom center", 0.0, -0.75),
+    ("middle right", 0.62, 0.0),
+    ("middle left", -0.62, 0.0),
+    ("top right", 0.55, 0.65),
+    ("top left", -0.55, 0.65),
+    ("bottom right", 0.55, -0.65),
+    ("bottom left", -0.55, -0.65),
+)
+
+
+def _padded_range(values: np.ndarray, share: float = 0.08) -> list[float]:
+    low, high = float(np.min(values)), float(np.max(values))
+    pad = (high - low) * share or 1.0
+    return [low - pad, high + pad]
+
+
+def place_point_labels(
+    points: list[np.ndarray],
+    texts: list[list[str]],
+    ranges: tuple[list[float], list[float]],
+    plot_px: tuple[float, float],
+    font_size: int,
+) -> list[list[str | None]]:
+    """A place beside each point (LABEL_PLACES) where its label covers no other label and no marker,
+    in order along each path; None where there is none (hover still names the token). Positions in
+    pixels from the axis ranges and the plot's size."""
+    (x0, x1), (y0, y1) = ranges
+    width, height = plot_px
+
+    def pixels(point: np.ndarray) -> tuple[float, float]:
+        return (point[0] - x0) / (x1 - x0) * width, (point[1] - y0) / (y1 - y0) * height
+
+    markers = [pixels(p) for path in points for p in path]
+    marker_r = 6.0
+    taken: list[tuple[float, float, float, float]] = []
+
+    def free(box: tuple[float, float, float, float]) -> bool:
+        left, bottom, right, top = box
+        if left < 0 or right > width or bottom < 0 or top > height:
+            return False
+        if any(left < b[2] and b[0] < right and bottom < b[3] and b[1] < top for b in taken):
+            return False
+        return not any(
+            left - marker_r < mx < right + marker_r and bottom - marker_r < my < top + marker_r
+            for mx, my in markers
+        )
+
+    places: list[list[str | None]] = []
+    for path, words in zip(points, texts):
+        chosen: list[str | None] = []
+        for point, word in zip(path, words):
+            x, y = pixels(point)
+            w, h = text_px(word, font_size) + 2, font_size * 1.15
+            for name, dx, dy in LABEL_PLACES:
+                cx, cy = (
+                    x + dx * w + (np.sign(dx) * marker_r),
+                    y + dy * h + (np.sign(dy) * marker_r),
+                )
+                box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+                if free(box):
+                    taken.append(box)
+                    chosen.append(name)
+                    break
+            else:
+                chosen.append(None)
+        places.append(chosen)
+    return places
+
+
 def trajectory_figure(
     paths: list[tuple[str, np.ndarray, list[str]]], projection: Projection, font_size: int = 14
 ) -> go.Figure:
-    """Hidden states h_t projected to 2-D, drawn as paths labelled by their tokens."""
+    """Hidden states h_t projected to 2-D, drawn as paths labelled by their tokens: each label beside
+    its point where it covers no other label or point, left out where none is free (hover names it)."""
     figure = go.Figure()
-    for name, points, labels in paths:
+    everything = np.concatenate([points for _, points, _ in paths])
+    ranges = (_padded_range(everything[:, 0]), _padded_range(everything[:, 1]))
+    title_px = with_title_and_legend(
+        dict(height=TRAJECTORY_HEIGHT_PX, font=dict(size=font_size)), ""
+    )["margin"]["t"]
+    plot_px = (
+        ASSUMED_PLOT_PX - TRAJECTORY_MARGIN["l"] - TRAJECTORY_MARGIN["r"],
+        TRAJECTORY_HEIGHT_PX - title_px - TRAJECTORY_MARGIN["b"],
+    )
+    words = [[token_text(label) for label in labels] for _, _, labels in paths]
+    places = place_point_labels(
+        [points for _, points, _ in paths], words, ranges, plot_px, font_size
+    )
+    for (name, points, _), path_words, path_places in zip(paths, words, places):
         figure.add_trace(
             go.Scatter(
                 x=points[:, 0],
                 y=points[:, 1],
-                text=[token_text(label) for label in labels],
+                text=[w if place else "" for w, place in zip(path_words, path_places)],
+                customdata=path_words,
                 mode="lines+markers+text",
-                textposition="top center",
+                textposition=[place or "top center" for place in path_places],
                 marker=dict(size=9),
                 name=name,
-                hovertemplate="%{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
+                hovertemplate="%{customdata}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
             )
         )
     first, second = projection.explained
     figure.update_layout(
         with_title_and_legend(
             dict(
-                xaxis=dict(title=f"PC 1 ({first:.0%} of variance)"),
-                yaxis=dict(title=f"PC 2 ({second:.0%} of variance)"),
-                height=460,
-                margin=dict(l=50, r=20, b=50),
+                xaxis=dict(title=f"PC 1 ({first:.0%} of variance)", range=ranges[0]),
+                yaxis=dict(title=f"PC 2 ({second:.0%} of variance)", range=ranges[1]),
+                height=TRAJECTORY_HEIGHT_PX,
+                margin=TRAJECTORY_MARGIN,
                 font=dict(size=font_size),
             ),
             "hidden-state trajectory (PCA)",

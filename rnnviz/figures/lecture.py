@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from rnnviz.core.quantities import PYTORCH_NOTATION, SIGMOID_GATES, Notation
 from rnnviz.display import token_display, token_text
 from rnnviz.figures.look import (
-    ASSUMED_PLOT_PX,
+    ASSUMED_FIGURE_PX,
     _colour_steps,
     _plain_figure,
     text_px,
@@ -278,13 +278,13 @@ def concatenated_reading(
     unit: int,
     reader: str,
     font_size: int = 20,
-    plot_px: float = ASSUMED_PLOT_PX,
+    figure_px: float = ASSUMED_FIGURE_PX,
 ) -> go.Figure:
     """What the next layer reads of a bidirectional layer: at each token t the concatenation
     [h→_t ; h←_t], complete once the forward direction has read t (t < `forward_read`) and the
     backward one has too (t ≥ `backward_from`). One row per direction (the unit's value in each
     half, blank where that direction has not read yet) and a row that marks the complete tokens.
-    `plot_px`: the chart's width; rows keep a readable height and the tokens their labels whole at
+    `figure_px`: the chart's width; rows keep a readable height and the tokens their labels whole at
     any length of text."""
     steps = len(token_labels)
     positions = np.arange(steps)
@@ -335,7 +335,9 @@ def concatenated_reading(
         ),
     ]
     left_px = int(max(text_px(name, font_size) for name in names.values())) + 16
-    ticks = token_ticks([token_text(label) for label in token_labels], plot_px - left_px, font_size)
+    ticks = token_ticks(
+        [token_text(label) for label in token_labels], figure_px - left_px - 10, font_size
+    )
     row_px = int(font_size * 2.2)  # a row as tall as a line of its text, whatever the text's length
     return _plain_figure(
         traces,

@@ -371,7 +371,7 @@ def both_directions_stage(
             reader,
             font_size=20 if presenting else 16,
             # the presenter screen's column spans the screen, the sidebar closed
-            plot_px=1100 if presenting else figures.ASSUMED_PLOT_PX,
+            figure_px=1180 if presenting else figures.ASSUMED_FIGURE_PX,
         ),
         key="concatenated-reading",
         theme=None,
