@@ -2,7 +2,8 @@
 projector's 1280×720, read as a person meets it: no exception and no failed view, no chart title over
 its legend, magnitude heatmaps whose lightness runs one way, no written block cut or scrolled, token
 labels whole and clear of their axis title, point labels of two curves apart, a classifier's classes
-in a fixed order, the selected unit's row labelled, and (short texts) a heatmap on the first screen.
+in a fixed order, the selected unit's row labelled, neighbouring token labels apart, a trajectory's
+labels clear of each other, and a heatmap's cells on the first screen (short and long texts).
 
 One server for the whole session (conftest.app_server) and one browser page for the module. Each case
 collects every finding over its views and fails once, listing them all. A screenshot of every page
@@ -60,6 +61,7 @@ CHART_VIEWS = {"heatmaps", "inspector", "compare", "trajectory", "whatif", "memo
 TEXT_FREE_VIEWS = {"lab", "corpus"}  # they do not read the sentence: once per model and direction
 PROJECTOR_VIEWS = {"inspector", "compare", "whatif"}  # their axis labels read from the back row
 MIN_TICK_PX = 14
+FIRST_SCREEN_CELLS_PX = 60  # a few rows of cells: enough to see that heatmaps follow
 TRAJECTORY_TITLE = "hidden-state trajectory"
 MAGNITUDE_TITLE = "‖∂"  # the gradient-flow and state-dependence heatmaps' titles
 
@@ -83,10 +85,13 @@ PAGE_FINDINGS_JS = """() => {
         const ticks = Array.from(plot.querySelectorAll('.xtick text')).filter(t => seen(box(t)));
         const rowTicks = Array.from(plot.querySelectorAll('.ytick text')).filter(t => seen(box(t)));
         const axisTitle = plot.querySelector('.xtitle');
+        const cells = Array.from(plot.querySelectorAll('.heatmaplayer image')).map(box).filter(seen);
         const selected = (plot.data || []).find(t => t.name === 'selected');
         found.charts.push({
             title: (layout.title && layout.title.text) || '',
             top: frame[1],
+            cellsTop: cells.length ? Math.min(...cells.map(b => b[1])) : null,
+            ticksOverlap: ticks.map(box).some((b, i, all) => i > 0 && hit(all[i - 1], b)),
             titleOverLegend: !!(title && legend && seen(box(title)) && seen(box(legend))
                                 && hit(box(title), box(legend))),
             scales: (plot._fullData || []).filter(t => t.type === 'heatmap')
@@ -136,12 +141,17 @@ def problems_on_page(found: dict, view: str, classes: list[str], length: str) ->
             problems.append(f"{name}: token labels cut {chart['ticksOutside'][:3]}")
         if chart["axisTitleOverTicks"]:
             problems.append(f"{name}: axis title over the token labels")
+        if chart["ticksOverlap"]:
+            problems.append(f"{name}: neighbouring token labels on top of each other")
         texts = chart["pointTexts"]
-        # along one curve over token positions (a PCA path's close points may share a place)
-        if TRAJECTORY_TITLE not in chart["title"] and any(
-            boxes_meet(a, b) for curve in texts for a, b in zip(curve, curve[1:])
-        ):
-            problems.append(f"{name}: neighbouring point labels on top of each other")
+        # along one curve over token positions; on a trajectory, any two of a path's labels
+        pairs = (
+            [(a, b) for curve in texts for k, a in enumerate(curve) for b in curve[k + 1 :]]
+            if TRAJECTORY_TITLE in chart["title"]
+            else [(a, b) for curve in texts for a, b in zip(curve, curve[1:])]
+        )
+        if any(boxes_meet(a, b) for a, b in pairs):
+            problems.append(f"{name}: point labels on top of each other")
         for i in range(len(texts)):
             for j in range(i + 1, len(texts)):
                 if any(boxes_meet(a, b) for a in texts[i] for b in texts[j]):
@@ -162,11 +172,11 @@ def problems_on_page(found: dict, view: str, classes: list[str], length: str) ->
             for chart in found["charts"]
             if chart["smallestTickPx"] < MIN_TICK_PX
         ]
-    if view == "heatmaps" and length == "short":
-        tops = [chart["top"] for chart in found["charts"] if chart["heatmaps"]]
-        if not tops or min(tops) > SCREEN["height"] - 40:
+    if view == "heatmaps":  # at least FIRST_SCREEN_CELLS_PX of a heatmap's cells without scrolling
+        tops = [chart["cellsTop"] for chart in found["charts"] if chart["cellsTop"] is not None]
+        if not tops or min(tops) > SCREEN["height"] - FIRST_SCREEN_CELLS_PX:
             problems.append(
-                f"no heatmap on the first 1280×720 screen (first at {min(tops, default=-1):.0f} px)"
+                f"no heatmap on the first 1280×720 screen (cells from {min(tops, default=-1):.0f} px)"
             )
     return problems
 
