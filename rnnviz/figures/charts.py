@@ -12,8 +12,10 @@ from rnnviz.analysis.projection import Projection
 from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import token_display, token_text
 from rnnviz.figures.look import (
+    ASSUMED_FIGURE_PX,
     ASSUMED_PLOT_PX,
     PLAIN_LOOK,
+    SMALLEST_TICK_FONT,
     _plain_figure,
     text_px,
     token_ticks,
@@ -29,11 +31,14 @@ LEGEND_NAME_MAX = (
 
 
 def token_axis(
-    labels: list[str], font_size: int, plot_px: float = ASSUMED_PLOT_PX
+    labels: list[str],
+    font_size: int,
+    plot_px: float = ASSUMED_PLOT_PX,
+    smallest: int = SMALLEST_TICK_FONT,
 ) -> tuple[dict, int]:
     """A category x axis that writes every token whole (`token_ticks`), and the bottom margin its labels
     need; the axis title "token" only under flat labels (plotly.js does not move it below rotated ones)."""
-    ticks = token_ticks([token_text(label) for label in labels], plot_px, font_size)
+    ticks = token_ticks([token_text(label) for label in labels], plot_px, font_size, smallest)
     axis = dict(
         type="category",
         tickmode="array",
@@ -158,7 +163,8 @@ def comparison_figure(
             )
         )
     if same_tokens:
-        xaxis, bottom_px = token_axis(list(curves[0][2]), font_size)
+        # read from the back row (Compare, What if): fewer labels rather than smaller ones
+        xaxis, bottom_px = token_axis(list(curves[0][2]), font_size, smallest=font_size)
         shown = [curves[0][2].index(value) for value in xaxis["tickvals"]]
         xaxis = dict(  # the tokens named at their positions
             xaxis, type="linear", tickvals=shown, range=[-0.5, longest - 0.5]
@@ -194,19 +200,21 @@ def comparison_figure(
 
 
 TRAJECTORY_HEIGHT_PX = 460
-TRAJECTORY_MARGIN = dict(l=60, r=20, b=50)
-# Where a point's label may stand, nearest first: (plotly textposition, x offset, y offset) in units of
-# the label's width and height from the point, y upwards.
+# margins that hold the axis titles already, so the plot's size is known to the label placement
+TRAJECTORY_MARGIN = dict(l=80, r=20, b=70)
+# Where a point's label may stand, nearest first: plotly's textposition and the side of the point it
+# takes (x, y: -1 left/below, 0 centred, 1 right/above).
 LABEL_PLACES = (
-    ("top center", 0.0, 0.75),
-    ("bottom center", 0.0, -0.75),
-    ("middle right", 0.62, 0.0),
-    ("middle left", -0.62, 0.0),
-    ("top right", 0.55, 0.65),
-    ("top left", -0.55, 0.65),
-    ("bottom right", 0.55, -0.65),
-    ("bottom left", -0.55, -0.65),
+    ("top center", 0, 1),
+    ("bottom center", 0, -1),
+    ("middle right", 1, 0),
+    ("middle left", -1, 0),
+    ("top right", 1, 1),
+    ("top left", -1, 1),
+    ("bottom right", 1, -1),
+    ("bottom left", -1, -1),
 )
+MARKER_CLEARANCE_PX = 6  # from a point's centre to where plotly.js starts its label
 
 
 def _padded_range(values: np.ndarray, share: float = 0.08) -> list[float]:
@@ -232,14 +240,17 @@ def place_point_labels(
         return (point[0] - x0) / (x1 - x0) * width, (point[1] - y0) / (y1 - y0) * height
 
     markers = [pixels(p) for path in points for p in path]
-    marker_r = 6.0
+    marker_r = 4.5  # plotly.js's marker of size 9
     taken: list[tuple[float, float, float, float]] = []
 
     def free(box: tuple[float, float, float, float]) -> bool:
         left, bottom, right, top = box
         if left < 0 or right > width or bottom < 0 or top > height:
             return False
-        if any(left < b[2] and b[0] < right and bottom < b[3] and b[1] < top for b in taken):
+        if any(
+            left < b[2] + 1 and b[0] < right + 1 and bottom < b[3] + 1 and b[1] < top + 1
+            for b in taken
+        ):
             return False
         return not any(
             left - marker_r < mx < right + marker_r and bottom - marker_r < my < top + marker_r
@@ -251,13 +262,12 @@ def place_point_labels(
         chosen: list[str | None] = []
         for point, word in zip(path, words):
             x, y = pixels(point)
-            w, h = text_px(word, font_size) + 2, font_size * 1.15
-            for name, dx, dy in LABEL_PLACES:
-                cx, cy = (
-                    x + dx * w + (np.sign(dx) * marker_r),
-                    y + dy * h + (np.sign(dy) * marker_r),
-                )
-                box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            w, h = text_px(word, font_size) + 2, font_size * 1.4  # as Chromium draws them
+            for name, side_x, side_y in LABEL_PLACES:
+                gap = MARKER_CLEARANCE_PX * (0.85 if side_x and side_y else 1.0)
+                left = x - w / 2 if side_x == 0 else x + gap if side_x > 0 else x - gap - w
+                bottom = y - h / 2 if side_y == 0 else y + gap if side_y > 0 else y - gap - h
+                box = (left, bottom, left + w, bottom + h)
                 if free(box):
                     taken.append(box)
                     chosen.append(name)
@@ -280,7 +290,7 @@ def trajectory_figure(
         dict(height=TRAJECTORY_HEIGHT_PX, font=dict(size=font_size)), ""
     )["margin"]["t"]
     plot_px = (
-        ASSUMED_PLOT_PX - TRAJECTORY_MARGIN["l"] - TRAJECTORY_MARGIN["r"],
+        ASSUMED_FIGURE_PX - TRAJECTORY_MARGIN["l"] - TRAJECTORY_MARGIN["r"],
         TRAJECTORY_HEIGHT_PX - title_px - TRAJECTORY_MARGIN["b"],
     )
     words = [[token_text(label) for label in labels] for _, _, labels in paths]

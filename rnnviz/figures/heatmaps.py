@@ -794,8 +794,11 @@ def difference_heatmap(
     font_size: int = 15,
     title: str | None = None,
     notation: Notation = PYTORCH_NOTATION,
+    plot_px: float = ASSUMED_PLOT_PX,
 ) -> go.Figure:
-    """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs."""
+    """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs;
+    `plot_px`: the plot's width, for its token labels (read from the back row: never below
+    `font_size`, fewer instead)."""
     steps = min(len(first), len(second))
     if align == "end":
         first, second = first[len(first) - steps :], second[len(second) - steps :]
@@ -818,6 +821,16 @@ def difference_heatmap(
         f"{token_text(b)} vs {token_text(a)}{POSITION_MARK}{i}"
         for i, (a, b) in enumerate(zip(first_labels, second_labels))
     ]
+    # a position whose two tokens are the same (an edit of one text) is named once
+    ticks = token_ticks(
+        [
+            token_text(a) if token_text(a) == token_text(b) else token_text(label)
+            for a, b, label in zip(first_labels, second_labels, labels)
+        ],
+        plot_px,
+        font_size,
+        smallest=font_size,
+    )
     figure = go.Figure(
         go.Heatmap(
             z=difference[:, order].T,
@@ -833,12 +846,22 @@ def difference_heatmap(
     figure.update_layout(
         title=title
         or f"difference of {notation.label(quantity)} (second − first, aligned at the {align})",
-        xaxis=dict(title="aligned tokens", type="category", tickfont=dict(size=font_size)),
+        xaxis=dict(
+            type="category",
+            tickmode="array",
+            tickvals=[labels[k] for k in ticks.shown],
+            ticktext=ticks.text,
+            tickangle=ticks.angle,
+            tickfont=dict(size=ticks.font_size),
+            automargin=False,
+            # the axis title only under flat labels (plotly.js does not move it below upright ones)
+            **({"title": "aligned tokens"} if ticks.angle == 0 else {}),
+        ),
         yaxis=dict(
             title="unit", type="category", autorange="reversed", tickfont=dict(size=font_size)
         ),
-        height=max(260, min(900, 12 * len(order) + 140)),
-        margin=dict(l=50, r=20, t=40, b=80),
+        height=max(260, min(900, 12 * len(order) + 60)) + ticks.label_px + 40,
+        margin=dict(l=50, r=20, t=40, b=ticks.label_px + (40 if ticks.angle == 0 else 12)),
         font=dict(size=font_size),
     )
     return figure

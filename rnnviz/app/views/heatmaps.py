@@ -54,11 +54,6 @@ def prediction_panel(model, run: TextRun) -> None:
             key="prediction",
             theme=None,
         )  # its own plain look (figures.PlainFigure)
-        if run.recurrent_call.bidirectional:
-            st.caption(
-                "A bidirectional model's prediction after token t is the whole model run on the first t + 1 "
-                "tokens: its backward direction reads that prefix from its last token back to the first."
-            )
     else:
         if next_tokens_in_grid(run):
             st.caption(
@@ -142,6 +137,17 @@ def render(inputs: ViewInputs) -> None:
         colour_ranges=colour_ranges(run, state, reference),
     )
     clickable_heatmap(grid, "heatmaps", theme=None)  # its own plain look (figures.PlainFigure)
+    if (
+        run.recurrent_call.bidirectional
+        and run.predictions is not None
+        and run.task != "language_model"
+    ):
+        # below the grid, not between the chart and it: at 720 px the heatmaps begin on the first screen
+        st.caption(
+            "A bidirectional model's prediction after token t (the chart above) is the whole model run on "
+            "the first t + 1 tokens: its backward direction reads that prefix from its last token back to "
+            "the first."
+        )
     token = figures.token_text(labels[state.step])
     st.button(
         f"Inspect unit {state.unit} at '{token}' (token {state.step})",
