@@ -106,6 +106,7 @@ def unit_timeline(
     notation: Notation = PYTORCH_NOTATION,
 ) -> go.Figure:
     """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
+    xaxis, bottom_px = token_axis(list(labels), font_size)
     figure = go.Figure()
     for quantity, values in series.items():
         figure.add_trace(
@@ -122,10 +123,10 @@ def unit_timeline(
     figure.update_layout(
         with_title_and_legend(
             dict(
-                xaxis=dict(title="token", type="category", tickfont=dict(size=font_size)),
+                xaxis=xaxis,
                 yaxis=dict(title="value", tickfont=dict(size=font_size)),
-                height=400,
-                margin=dict(l=50, r=20, b=60),
+                height=340 + bottom_px,
+                margin=dict(l=50, r=20, b=bottom_px),
                 font=dict(size=font_size),
             ),
             f"unit {unit} over time",

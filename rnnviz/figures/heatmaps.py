@@ -297,8 +297,9 @@ def _panel_grid(
     data, layout = (
         [],
         dict(
-            height=plot_px + 40 + ticks.label_px + 12,
-            margin=dict(l=50, r=40, t=40, b=ticks.label_px + 12),
+            # the top margin holds the first panel's title and no more: the grid starts high on the page
+            height=plot_px + 2 * font_size + ticks.label_px + 12,
+            margin=dict(l=50, r=40, t=2 * font_size, b=ticks.label_px + 12),
             font=dict(size=font_size),
             showlegend=False,
             annotations=[],
@@ -567,7 +568,10 @@ def _side_by_side_grid(
     tick_angle = 0 if longest * len(quantities) * len(labels) <= 90 else -60
     # The bottom margin holds the token labels already: automargin then has nothing to push, and
     # plotly.js draws the chart once instead of twice.
-    margin = dict(l=64, r=90, t=40, b=16 + _tick_label_px(longest, tick_angle, font_size))
+    # the top margin holds the panels' titles and no more: the grid starts high on the page
+    margin = dict(
+        l=64, r=90, t=2 * font_size, b=16 + _tick_label_px(longest, tick_angle, font_size)
+    )
     layout = dict(
         height=plot_px + margin["t"] + margin["b"],
         margin=margin,

@@ -37,7 +37,9 @@ PLAIN_AXIS = dict(gridcolor="#E6EAF1", zeroline=False)
 ASSUMED_PLOT_PX = 720
 ASSUMED_FIGURE_PX = 820  # the whole figure there: the plot and its margins
 NARROW_CHARACTERS = frozenset("iljtfr.,:;'!|()[]")
-LABEL_PITCH = 1.3  # of the font size: the room an upright label needs across its axis
+LABEL_PITCH = (
+    1.4  # of the font size: the room an upright label takes across its axis (Chromium: 1.33)
+)
 SMALLEST_TICK_FONT = 11  # labels shrink to this before the axis labels only every n-th token
 
 

@@ -69,7 +69,7 @@ MAGNITUDE_TITLE = "‖∂"  # the gradient-flow and state-dependence heatmaps' t
 
 # Everything the checks read from the drawn page, in one pass. A written block counts as cut when it
 # scrolls by more than 4 px (KaTeX's displays overhang their box by a pixel or two).
-PAGE_FINDINGS_JS = """() => {
+PAGE_FINDINGS_JS = r"""() => {
     const box = el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
     const hit = (a, b) => a[0] < b[2] - 0.5 && b[0] < a[2] - 0.5 && a[1] < b[3] - 0.5 && b[1] < a[3] - 0.5;
     const seen = b => b[2] - b[0] > 0 && b[3] - b[1] > 0;

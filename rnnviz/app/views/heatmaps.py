@@ -21,7 +21,7 @@ from rnnviz.app.widgets import chosen_units, clickable_heatmap
 CLICKABLE_CELLS = 6000
 # The prediction chart's plot height: low, so that at 1280×720 the heatmaps begin on the first screen
 # below it even when a long text's upright token labels take their room.
-PREDICTION_PLOT_PX = 100
+PREDICTION_PLOT_PX = 90
 
 
 def next_tokens_in_grid(run: TextRun) -> bool:
