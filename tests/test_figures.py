@@ -403,19 +403,20 @@ def test_next_token_table_writes_characters_in_cells_only_while_they_are_readabl
 
 def test_a_token_axis_labels_every_token_upright_until_its_columns_are_too_narrow():
     # one stacked panel spans the assumed 720 px: 41 tokens give 17.6 px columns, room for an upright
-    # 12 px label each (1.4 × the font); 400 tokens give 1.8 px, so every 9th at the 11 px floor
+    # 11 px label each (1.5 × the font); 400 tokens give 1.8 px, so every 10th at the 11 px floor
     forty_one = quantity_grid(
         {"hidden": np.zeros((41, 3))}, token_labels(["word"] * 41), arrangement="stacked"
     )
     axis = forty_one.layout.xaxis
-    assert len(axis.tickvals) == 41 and axis.tickangle == -90 and axis.tickfont.size == 12
+    assert len(axis.tickvals) == 41 and axis.tickangle == -90 and axis.tickfont.size == 11
     assert (
         list(axis.ticktext) == ["word"] * 41
     )  # the position stays in the hover, not under the column
     long_grid = quantity_grid({"hidden": np.zeros((400, 3))}, token_labels(["a"] * 400))
     long_axis = long_grid.layout.xaxis
     assert (
-        long_axis.tickfont.size == 11 and list(long_axis.tickvals) == token_labels(["a"] * 400)[::9]
+        long_axis.tickfont.size == 11
+        and list(long_axis.tickvals) == token_labels(["a"] * 400)[::10]
     )
     assert len(long_grid.data[0].x) == 400  # every token still hoverable
     # a panel's labels get the room under it that they take: the bottom margin grows with the word

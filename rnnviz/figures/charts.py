@@ -106,7 +106,8 @@ def unit_timeline(
     notation: Notation = PYTORCH_NOTATION,
 ) -> go.Figure:
     """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
-    xaxis, bottom_px = token_axis(list(labels), font_size)
+    # read from the back row (the inspector): fewer labels rather than smaller ones
+    xaxis, bottom_px = token_axis(list(labels), font_size, smallest=font_size)
     figure = go.Figure()
     for quantity, values in series.items():
         figure.add_trace(

@@ -37,9 +37,9 @@ PLAIN_AXIS = dict(gridcolor="#E6EAF1", zeroline=False)
 ASSUMED_PLOT_PX = 720
 ASSUMED_FIGURE_PX = 820  # the whole figure there: the plot and its margins
 NARROW_CHARACTERS = frozenset("iljtfr.,:;'!|()[]")
-LABEL_PITCH = (
-    1.4  # of the font size: the room an upright label takes across its axis (Chromium: 1.33)
-)
+# of the font size: the room an upright label takes across its axis (Chromium draws 1.33), with room
+# for a plot a little narrower than assumed
+LABEL_PITCH = 1.5
 SMALLEST_TICK_FONT = 11  # labels shrink to this before the axis labels only every n-th token
 
 
@@ -79,7 +79,7 @@ def token_ticks(
     every = max(1, int(np.ceil(size * LABEL_PITCH / pitch - 1e-9)))
     shown = list(range(0, len(texts), every))
     longest_px = max((text_px(texts[k], size) for k in shown), default=0)
-    return TokenTicks(shown, [texts[k] for k in shown], -90, size, int(longest_px + size))
+    return TokenTicks(shown, [texts[k] for k in shown], -90, size, int(longest_px + size + 4))
 
 
 PLOT_DECIMALS = 3  # what every hover shows (%{z:.3f}); the exports keep full precision
