@@ -335,10 +335,14 @@ def concatenated_reading(
         ),
     ]
     left_px = int(max(text_px(name, font_size) for name in names.values())) + 16
+    # margins and range are exact here (no padding), so labels may stand as close as Chromium draws them
     ticks = token_ticks(
-        [token_text(label) for label in token_labels], figure_px - left_px - 10, font_size
+        [token_text(label) for label in token_labels],
+        figure_px - left_px - 10,
+        font_size,
+        label_pitch=1.35,
     )
-    row_px = int(font_size * 2.2)  # a row as tall as a line of its text, whatever the text's length
+    row_px = max(30, int(font_size * 1.7))  # a row as tall as a line of its text, at any length
     return _plain_figure(
         traces,
         dict(

@@ -67,7 +67,11 @@ def text_px(text: str, font_size: int) -> float:
 
 
 def token_ticks(
-    texts: list[str], plot_px: float, font_size: int, smallest: int = SMALLEST_TICK_FONT
+    texts: list[str],
+    plot_px: float,
+    font_size: int,
+    smallest: int = SMALLEST_TICK_FONT,
+    label_pitch: float = LABEL_PITCH,
 ) -> TokenTicks:
     """Every token's label, whole: flat while each fits its column, else upright (-90°, so that no
     label reaches under a neighbour or past the axis's start), a smaller font (down to `smallest`)
@@ -75,8 +79,8 @@ def token_ticks(
     pitch = plot_px / max(len(texts), 1)
     if max((text_px(text, font_size) for text in texts), default=0) + 8 <= pitch:
         return TokenTicks(list(range(len(texts))), list(texts), 0, font_size, int(font_size * 2))
-    size = max(min(smallest, font_size), min(font_size, int(pitch / LABEL_PITCH)))
-    every = max(1, int(np.ceil(size * LABEL_PITCH / pitch - 1e-9)))
+    size = max(min(smallest, font_size), min(font_size, int(pitch / label_pitch)))
+    every = max(1, int(np.ceil(size * label_pitch / pitch - 1e-9)))
     shown = list(range(0, len(texts), every))
     longest_px = max((text_px(texts[k], size) for k in shown), default=0)
     return TokenTicks(shown, [texts[k] for k in shown], -90, size, int(longest_px + size + 4))
