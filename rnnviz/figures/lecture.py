@@ -14,6 +14,7 @@ from rnnviz.core.quantities import PYTORCH_NOTATION, SIGMOID_GATES, Notation
 from rnnviz.display import token_display, token_text
 from rnnviz.figures.look import (
     ASSUMED_FIGURE_PX,
+    SMALLEST_TICK_FONT,
     _colour_steps,
     _plain_figure,
     text_px,
@@ -279,6 +280,8 @@ def concatenated_reading(
     reader: str,
     font_size: int = 20,
     figure_px: float = ASSUMED_FIGURE_PX,
+    smallest_font: int = SMALLEST_TICK_FONT,
+    row_px: int = 30,
 ) -> go.Figure:
     """What the next layer reads of a bidirectional layer: at each token t the concatenation
     [h→_t ; h←_t], complete once the forward direction has read t (t < `forward_read`) and the
@@ -340,9 +343,9 @@ def concatenated_reading(
         [token_text(label) for label in token_labels],
         figure_px - left_px - 10,
         font_size,
+        smallest=smallest_font,
         label_pitch=1.35,
     )
-    row_px = max(30, int(font_size * 1.7))  # a row as tall as a line of its text, at any length
     return _plain_figure(
         traces,
         dict(
@@ -368,8 +371,8 @@ def concatenated_reading(
                 fixedrange=True,
                 automargin=False,
             ),
-            height=3 * row_px + ticks.label_px + 24,
-            margin=dict(l=left_px, r=10, t=10, b=ticks.label_px + 12),
+            height=3 * row_px + ticks.label_px + 16,
+            margin=dict(l=left_px, r=10, t=8, b=ticks.label_px + 6),
             font=dict(size=font_size),
         ),
     )

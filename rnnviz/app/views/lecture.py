@@ -372,6 +372,8 @@ def both_directions_stage(
             font_size=20 if presenting else 16,
             # the presenter screen's column spans the screen, the sidebar closed
             figure_px=1180 if presenting else figures.ASSUMED_FIGURE_PX,
+            smallest_font=20 if presenting else 11,  # a presenter screen's text stays 20 px
+            row_px=22 if presenting else 30,  # the presenter screen fits 720 px
         ),
         key="concatenated-reading",
         theme=None,
