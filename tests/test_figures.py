@@ -161,8 +161,8 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
 
 def test_longer_texts_stack_every_quantity_on_its_own_axes():
     rng = np.random.default_rng(0)
-    values = {q: rng.uniform(-2, 2, size=(30, 5)).astype(np.float32) for q in QUANTITIES}
-    labels = token_labels(["not", "so", "good", "!"] * 7 + ["a", "b"])
+    values = {q: rng.uniform(-2, 2, size=(20, 5)).astype(np.float32) for q in QUANTITIES}
+    labels = token_labels(["not", "so", "good", "!"] * 4 + ["a", "b", "c", "d"])
     order = np.array([4, 0, 2])
     figure = quantity_grid(values, labels, "lstm", order, selected=(2, 0), clickable=True)
     panels = _panels(figure)
@@ -181,7 +181,7 @@ def test_longer_texts_stack_every_quantity_on_its_own_axes():
         assert clicked_cell(_point(cells, 5)) == (5, 4) and cells.hovertemplate.startswith(
             LABELS[quantity]
         )
-    # three rows of two panels (up to 40 tokens); the first column of panels labels its unit axis
+    # three rows of two panels (up to 20 tokens); the first column of panels labels its unit axis
     assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x", "x2", "x3", "x4", "x5", "x6"}
     assert figure.layout.yaxis.title.text == "unit" and figure.layout.yaxis3.title.text == "unit"
     # each colour bar stands just right of the last panel it colours, as tall as that panel
@@ -229,7 +229,7 @@ def test_past_two_hundred_tokens_one_token_axis_is_labelled_under_the_last_panel
     ]
 
 
-def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_on_its_token_axis():
+def test_past_twenty_tokens_a_language_models_top_k_table_is_the_grids_first_row_on_its_token_axis():
     rng = np.random.default_rng(3)
     tokens, vocabulary = 50, ["a", "b", " ", "\n", "c", "d", "e"]
     distribution = rng.dirichlet(np.ones(len(vocabulary)), size=tokens)  # [time, vocabulary]
@@ -266,7 +266,7 @@ def test_past_forty_tokens_a_language_models_top_k_table_is_the_grids_first_row_
 
 def test_the_top_k_table_joins_only_a_grid_whose_panels_share_the_token_axis():
     assert (
-        shares_token_axis(41, 6) and not shares_token_axis(40, 6) and not shares_token_axis(12, 6)
+        shares_token_axis(21, 6) and not shares_token_axis(20, 6) and not shares_token_axis(12, 6)
     )
     assert not shares_token_axis(
         41, 1
@@ -401,13 +401,27 @@ def test_next_token_table_writes_characters_in_cells_only_while_they_are_readabl
         assert table.colorscale[0][0] == 0.0 and (table.zmin, table.zmax) == (0.0, 1.0)
 
 
-def test_long_passages_label_every_few_tokens_and_short_ones_every_token():
-    values = {"hidden": np.zeros((400, 3))}
-    long_grid = quantity_grid(values, token_labels(["a"] * 400))
-    short_grid = quantity_grid(
-        {"hidden": np.zeros((12, 3))}, token_labels(["a"] * 12), arrangement="stacked"
+def test_a_token_axis_labels_every_token_upright_until_its_columns_are_too_narrow():
+    # one stacked panel spans the assumed 720 px: 41 tokens give 17.6 px columns, room for an upright
+    # 11 px label each (1.5 × the font); 400 tokens give 1.8 px, so every 10th at the 11 px floor
+    forty_one = quantity_grid(
+        {"hidden": np.zeros((41, 3))}, token_labels(["word"] * 41), arrangement="stacked"
     )
+    axis = forty_one.layout.xaxis
+    assert len(axis.tickvals) == 41 and axis.tickangle == -90 and axis.tickfont.size == 11
     assert (
-        long_grid.layout.xaxis.nticks == 40 and len(long_grid.data[0].x) == 400
-    )  # every token still hoverable
-    assert short_grid.layout.xaxis.nticks is None
+        list(axis.ticktext) == ["word"] * 41
+    )  # the position stays in the hover, not under the column
+    long_grid = quantity_grid({"hidden": np.zeros((400, 3))}, token_labels(["a"] * 400))
+    long_axis = long_grid.layout.xaxis
+    assert (
+        long_axis.tickfont.size == 11
+        and list(long_axis.tickvals) == token_labels(["a"] * 400)[::10]
+    )
+    assert len(long_grid.data[0].x) == 400  # every token still hoverable
+    # a panel's labels get the room under it that they take: the bottom margin grows with the word
+    short, long = (
+        quantity_grid({"hidden": np.zeros((30, 3))}, token_labels([w] * 30), arrangement="stacked")
+        for w in ("ab", "abababababababab")
+    )
+    assert long.layout.margin.b > short.layout.margin.b + 50

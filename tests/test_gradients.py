@@ -437,3 +437,28 @@ def test_gradient_heatmap_draws_small_norms_faint_on_a_one_way_scale():
     assert z.min() - 1e-9 <= min(bar.tickvals) <= max(bar.tickvals) <= z.max() + 1e-9
     # the bar names the norms themselves, not their logarithms
     assert list(bar.ticktext) == [readable_number(10**v, 2) for v in bar.tickvals]
+
+
+@pytest.mark.skipif("agnews-lstm" not in bundled_names(), reason="agnews-lstm not bundled")
+def test_integrated_gradients_refined_on_a_long_news_text_add_up_to_the_change_in_score():
+    loaded = rnnviz.load("agnews-lstm")
+    text = (
+        "Rebels agree to ceasefire talks in Sudan Government and rebel leaders will meet in "
+        "Nigeria next week, the African Union said on Tuesday, as aid agencies warned of famine "
+        "in Darfur."
+    )
+    ids = list(loaded.encode(text).ids)
+    # the score as the model itself gives it, at the text and at the all-<pad> embedding
+    embedded = loaded.module.embedding(torch.tensor([ids]))
+    with torch.no_grad():
+        change = float(
+            loaded.module.head(loaded.module.pooled(loaded.module.rnn(embedded)[0]))[0, 0]
+            - loaded.module.head(
+                loaded.module.pooled(loaded.module.rnn(torch.zeros_like(embedded))[0])
+            )[0, 0]
+        )
+    coarse = token_attributions(loaded, ids, target=0)
+    assert abs(coarse.integrated.sum() - change) > 0.5 * abs(change)  # 50 points miss it by far
+    refined = token_attributions(loaded, ids, target=0, refine_to=0.01)
+    assert refined.n_steps > 50
+    assert abs(refined.integrated.sum() - change) <= 0.01 * abs(change)

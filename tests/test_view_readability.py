@@ -66,7 +66,8 @@ def test_long_token_labels_stand_upright_inside_a_margin_sized_for_the_longest()
     )
     axis = figure.layout.xaxis
     assert axis.tickangle == -90 and axis.title.text is None  # no title drawn over the labels
-    assert figure.layout.margin.b >= len("ceasefire") * 14 * 0.6  # the longest label fits whole
+    # the longest label fits whole: Chromium draws this font's lower case ~0.47 of its size wide
+    assert figure.layout.margin.b >= len("ceasefire") * axis.tickfont.size * 0.5
     short = class_probability_figure(
         np.full((5, 2), 0.5), token_labels(["the", "movie", "was", "not", "good"]), ["n", "p"]
     )
@@ -90,3 +91,15 @@ def test_untrained_weights_keep_the_trained_colour_ranges_and_unit():
         -bound,
         bound,
     )  # the trained run's, not the untrained one's
+
+
+def test_the_lecture_under_untrained_weights_keeps_the_trained_unit_and_says_why():
+    text = "the movie was not good"
+    trained_run = inspect_text(rnnviz.load("sst2-lstm"), text)
+    expected_unit = busiest_unit(trained_run.states(0, "forward", "cell"))
+    untrained = page(text=text, view="lecture", weights="untrained", seed="0")
+    assert untrained.session_state["unit"] == expected_unit
+    captions = [c.value for c in untrained.caption]
+    assert any(
+        f"Unit {expected_unit} is shown" in c and "under the trained weights" in c for c in captions
+    )

@@ -29,6 +29,7 @@ from rnnviz.figures.heatmaps import (
     shares_token_axis,
 )
 from rnnviz.figures.look import (
+    ASSUMED_FIGURE_PX,
     PLOT_DECIMALS,
     ColourScale,
     PlainFigure,
@@ -38,6 +39,7 @@ from rnnviz.figures.look import (
 )
 
 __all__ = [
+    "ASSUMED_FIGURE_PX",
     "CELL_TEXT_MAX_COLUMNS",
     "GRID_GAP_COLUMNS",
     "LABELS",

@@ -11,7 +11,16 @@ import plotly.graph_objects as go
 from rnnviz.analysis.projection import Projection
 from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import token_display, token_text
-from rnnviz.figures.look import PLAIN_LOOK, _plain_figure, with_title_and_legend
+from rnnviz.figures.look import (
+    ASSUMED_FIGURE_PX,
+    ASSUMED_PLOT_PX,
+    PLAIN_LOOK,
+    SMALLEST_TICK_FONT,
+    _plain_figure,
+    text_px,
+    token_ticks,
+    with_title_and_legend,
+)
 
 POINT_LABELS_MAX_TOKENS = (
     12  # comparison curves write their words beside the points up to this many
@@ -19,30 +28,30 @@ POINT_LABELS_MAX_TOKENS = (
 LEGEND_NAME_MAX = (
     60  # characters of a curve's name in a legend (a whole sentence runs off the chart)
 )
-# Where a chart's width is not known to the figure: the main column beside the sidebar at 1280 px.
-ASSUMED_PLOT_PX = 720
 
 
-def token_axis(labels: list[str], font_size: int) -> tuple[dict, int]:
-    """A category x axis that writes every token whole, and the bottom margin its labels need: flat while
-    they fit their columns, else upright (-90°, no label reaching under its neighbour); the axis title
-    "token" only under flat labels (plotly.js does not move it below rotated ones)."""
-    tick_text = [token_text(label) for label in labels]
-    longest = max((len(text) for text in tick_text), default=1)
-    flat = longest * font_size * 0.62 + 8 <= ASSUMED_PLOT_PX / max(len(labels), 1)
+def token_axis(
+    labels: list[str],
+    font_size: int,
+    plot_px: float = ASSUMED_PLOT_PX,
+    smallest: int = SMALLEST_TICK_FONT,
+) -> tuple[dict, int]:
+    """A category x axis that writes every token whole (`token_ticks`), and the bottom margin its labels
+    need; the axis title "token" only under flat labels (plotly.js does not move it below rotated ones)."""
+    ticks = token_ticks([token_text(label) for label in labels], plot_px, font_size, smallest)
     axis = dict(
         type="category",
         tickmode="array",
-        tickvals=list(labels),
-        ticktext=tick_text,
-        tickangle=0 if flat else -90,
-        tickfont=dict(size=font_size),
+        tickvals=[labels[k] for k in ticks.shown],
+        ticktext=ticks.text,
+        tickangle=ticks.angle,
+        tickfont=dict(size=ticks.font_size),
         automargin=False,
     )
-    if flat:
+    if ticks.angle == 0:
         axis["title"] = dict(text="token")
         return axis, int(font_size * 3.6)
-    return axis, int(longest * font_size * 0.62 + font_size)
+    return axis, ticks.label_px
 
 
 def class_probability_figure(
@@ -97,6 +106,8 @@ def unit_timeline(
     notation: Notation = PYTORCH_NOTATION,
 ) -> go.Figure:
     """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
+    # read from the back row (the inspector): fewer labels rather than smaller ones
+    xaxis, bottom_px = token_axis(list(labels), font_size, smallest=font_size)
     figure = go.Figure()
     for quantity, values in series.items():
         figure.add_trace(
@@ -113,10 +124,10 @@ def unit_timeline(
     figure.update_layout(
         with_title_and_legend(
             dict(
-                xaxis=dict(title="token", type="category", tickfont=dict(size=font_size)),
+                xaxis=xaxis,
                 yaxis=dict(title="value", tickfont=dict(size=font_size)),
-                height=400,
-                margin=dict(l=50, r=20, b=60),
+                height=340 + bottom_px,
+                margin=dict(l=50, r=20, b=bottom_px),
                 font=dict(size=font_size),
             ),
             f"unit {unit} over time",
@@ -154,9 +165,11 @@ def comparison_figure(
             )
         )
     if same_tokens:
-        xaxis, bottom_px = token_axis(list(curves[0][2]), font_size)
+        # read from the back row (Compare, What if): fewer labels rather than smaller ones
+        xaxis, bottom_px = token_axis(list(curves[0][2]), font_size, smallest=font_size)
+        shown = [curves[0][2].index(value) for value in xaxis["tickvals"]]
         xaxis = dict(  # the tokens named at their positions
-            xaxis, type="linear", tickvals=list(range(longest)), range=[-0.5, longest - 0.5]
+            xaxis, type="linear", tickvals=shown, range=[-0.5, longest - 0.5]
         )
     else:
         xaxis = dict(
@@ -188,32 +201,126 @@ def comparison_figure(
     return figure
 
 
+TRAJECTORY_HEIGHT_PX = 460
+# margins that hold the axis titles already, so the plot's size is known to the label placement
+TRAJECTORY_MARGIN = dict(l=80, r=20, b=70)
+# Where a point's label may stand, nearest first: plotly's textposition and the side of the point it
+# takes (x, y: -1 left/below, 0 centred, 1 right/above).
+LABEL_PLACES = (
+    ("top center", 0, 1),
+    ("bottom center", 0, -1),
+    ("middle right", 1, 0),
+    ("middle left", -1, 0),
+    ("top right", 1, 1),
+    ("top left", -1, 1),
+    ("bottom right", 1, -1),
+    ("bottom left", -1, -1),
+)
+MARKER_CLEARANCE_PX = 6  # from a point's centre to where plotly.js starts its label
+
+
+def _padded_range(values: np.ndarray, share: float = 0.08) -> list[float]:
+    low, high = float(np.min(values)), float(np.max(values))
+    pad = (high - low) * share or 1.0
+    return [low - pad, high + pad]
+
+
+def place_point_labels(
+    points: list[np.ndarray],
+    texts: list[list[str]],
+    ranges: tuple[list[float], list[float]],
+    plot_px: tuple[float, float],
+    font_size: int,
+) -> list[list[str | None]]:
+    """A place beside each point (LABEL_PLACES) where its label covers no other label and no marker,
+    in order along each path; None where there is none (hover still names the token). Positions in
+    pixels from the axis ranges and the plot's size."""
+    (x0, x1), (y0, y1) = ranges
+    width, height = plot_px
+
+    def pixels(point: np.ndarray) -> tuple[float, float]:
+        return (point[0] - x0) / (x1 - x0) * width, (point[1] - y0) / (y1 - y0) * height
+
+    markers = [pixels(p) for path in points for p in path]
+    marker_r = 4.5  # plotly.js's marker of size 9
+    taken: list[tuple[float, float, float, float]] = []
+
+    def free(box: tuple[float, float, float, float]) -> bool:
+        left, bottom, right, top = box
+        if left < 0 or right > width or bottom < 0 or top > height:
+            return False
+        if any(
+            left < b[2] + 1 and b[0] < right + 1 and bottom < b[3] + 1 and b[1] < top + 1
+            for b in taken
+        ):
+            return False
+        return not any(
+            left - marker_r < mx < right + marker_r and bottom - marker_r < my < top + marker_r
+            for mx, my in markers
+        )
+
+    places: list[list[str | None]] = []
+    for path, words in zip(points, texts):
+        chosen: list[str | None] = []
+        for point, word in zip(path, words):
+            x, y = pixels(point)
+            w, h = text_px(word, font_size) + 2, font_size * 1.4  # as Chromium draws them
+            for name, side_x, side_y in LABEL_PLACES:
+                gap = MARKER_CLEARANCE_PX * (0.85 if side_x and side_y else 1.0)
+                left = x - w / 2 if side_x == 0 else x + gap if side_x > 0 else x - gap - w
+                bottom = y - h / 2 if side_y == 0 else y + gap if side_y > 0 else y - gap - h
+                box = (left, bottom, left + w, bottom + h)
+                if free(box):
+                    taken.append(box)
+                    chosen.append(name)
+                    break
+            else:
+                chosen.append(None)
+        places.append(chosen)
+    return places
+
+
 def trajectory_figure(
     paths: list[tuple[str, np.ndarray, list[str]]], projection: Projection, font_size: int = 14
 ) -> go.Figure:
-    """Hidden states h_t projected to 2-D, drawn as paths labelled by their tokens."""
+    """Hidden states h_t projected to 2-D, drawn as paths labelled by their tokens: each label beside
+    its point where it covers no other label or point, left out where none is free (hover names it)."""
     figure = go.Figure()
-    for name, points, labels in paths:
+    everything = np.concatenate([points for _, points, _ in paths])
+    ranges = (_padded_range(everything[:, 0]), _padded_range(everything[:, 1]))
+    title_px = with_title_and_legend(
+        dict(height=TRAJECTORY_HEIGHT_PX, font=dict(size=font_size)), ""
+    )["margin"]["t"]
+    plot_px = (
+        ASSUMED_FIGURE_PX - TRAJECTORY_MARGIN["l"] - TRAJECTORY_MARGIN["r"],
+        TRAJECTORY_HEIGHT_PX - title_px - TRAJECTORY_MARGIN["b"],
+    )
+    words = [[token_text(label) for label in labels] for _, _, labels in paths]
+    places = place_point_labels(
+        [points for _, points, _ in paths], words, ranges, plot_px, font_size
+    )
+    for (name, points, _), path_words, path_places in zip(paths, words, places):
         figure.add_trace(
             go.Scatter(
                 x=points[:, 0],
                 y=points[:, 1],
-                text=[token_text(label) for label in labels],
+                text=[w if place else "" for w, place in zip(path_words, path_places)],
+                customdata=path_words,
                 mode="lines+markers+text",
-                textposition="top center",
+                textposition=[place or "top center" for place in path_places],
                 marker=dict(size=9),
                 name=name,
-                hovertemplate="%{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
+                hovertemplate="%{customdata}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
             )
         )
     first, second = projection.explained
     figure.update_layout(
         with_title_and_legend(
             dict(
-                xaxis=dict(title=f"PC 1 ({first:.0%} of variance)"),
-                yaxis=dict(title=f"PC 2 ({second:.0%} of variance)"),
-                height=460,
-                margin=dict(l=50, r=20, b=50),
+                xaxis=dict(title=f"PC 1 ({first:.0%} of variance)", range=ranges[0]),
+                yaxis=dict(title=f"PC 2 ({second:.0%} of variance)", range=ranges[1]),
+                height=TRAJECTORY_HEIGHT_PX,
+                margin=TRAJECTORY_MARGIN,
                 font=dict(size=font_size),
             ),
             "hidden-state trajectory (PCA)",

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 
 from rnnviz.analysis.gradients import LOG_FLOOR, Attributions, GradientFlow
 from rnnviz.display import readable_number
+from rnnviz.figures.charts import token_axis
 from rnnviz.figures.heatmaps import coloured_tokens_html
 from rnnviz.figures.look import MAGNITUDE_SCALE, ColourScale, with_title_and_legend
 
@@ -154,6 +155,7 @@ def attribution_bars(
     attributions: Attributions, labels: list[str], font_size: int = 14
 ) -> go.Figure:
     """Gradient × input and integrated gradients per token, as grouped bars."""
+    xaxis, bottom_px = token_axis(list(labels), font_size)
     figure = go.Figure(
         [
             go.Bar(x=labels, y=attributions.gradient_x_input, name="gradient × input"),
@@ -168,10 +170,10 @@ def attribution_bars(
         with_title_and_legend(
             dict(
                 barmode="group",
-                xaxis=dict(title="token", type="category"),
+                xaxis=xaxis,
                 yaxis=dict(title="attribution"),
-                height=360,
-                margin=dict(l=60, r=20, b=60),
+                height=300 + bottom_px,
+                margin=dict(l=60, r=20, b=bottom_px),
                 font=dict(size=font_size),
             ),
             f"token attributions of y = {attributions.output}",

@@ -13,11 +13,13 @@ from plotly.colors import sample_colorscale
 from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import POSITION_MARK, token_display, token_text
 from rnnviz.figures.look import (
+    ASSUMED_PLOT_PX,
     ColourScale,
     _colour_steps,
     _plain_figure,
     _unvalidated_figure,
     colour_scale,
+    token_ticks,
 )
 
 
@@ -211,7 +213,6 @@ def unit_ticks(
 CELL_TEXT_MAX_COLUMNS = (
     80  # beyond this many tokens a cell is too narrow to write in, and labels thin out
 )
-LONG_TEXT_TICKS = 40
 # Panels stand side by side while all their columns together stay readable (~15 px or more each);
 # beyond that they stack, each on its own axes.
 SIDE_BY_SIDE_MAX_COLUMNS = 80
@@ -220,13 +221,10 @@ EVERY_PANEL_LABELS_MAX_TOKENS = (
     200  # past this, a stacked grid writes its tokens under the last panel only
 )
 TWO_COLUMN_MAX_TOKENS = (
-    40  # stacked panels stand two to a row up to this many tokens, one to a row past it
+    20  # stacked panels stand two to a row up to this many tokens, one to a row past it
 )
 NEXT_TOKEN_ROW_PX = 26  # height of a row of the top-k table inside a grid
 NEXT_TOKEN_TEXT_PX = 16  # its characters, readable from the back of a lecture hall
-GRID_PANEL_GAP_PX = (
-    130  # room under a panel for its rotated token labels and the next panel's title
-)
 GRID_COLUMN_GAP = (
     0.13  # of the width: room for a panel's colour bar and the next panel's unit labels
 )
@@ -279,24 +277,31 @@ def _panel_grid(
     shared_x = columns == 1  # `quantity_grid` passes `next_tokens` only then
     one_token_axis = shared_x and len(labels) > EVERY_PANEL_LABELS_MAX_TOKENS
     bottom_y = f"y{len(quantities)}" if len(quantities) > 1 else "y"  # the last panel's unit axis
-    gap_px = 40 if one_token_axis else GRID_PANEL_GAP_PX
+    panel_width = (1 - (columns - 1) * GRID_COLUMN_GAP) / columns
+    ticks = token_ticks(
+        [token_text(label) for label in labels], ASSUMED_PLOT_PX * panel_width, font_size
+    )
+    token_axis = dict(
+        tickmode="array",
+        tickvals=[labels[k] for k in ticks.shown],
+        ticktext=ticks.text,
+        tickangle=ticks.angle,
+        tickfont=dict(size=ticks.font_size),
+    )
+    # under each panel: its token labels, then the next panel's title
+    gap_px = 40 if one_token_axis else ticks.label_px + 2 * font_size + 16
     # Rows top down, in pixels: the table (if any), then the panels `columns` to a row.
     row_px = ([NEXT_TOKEN_ROW_PX * next_tokens.k] if next_tokens else []) + [panel_px] * -(
         -len(quantities) // columns
     )
     plot_px = sum(row_px) + (len(row_px) - 1) * gap_px
     row_tops = [1 - (sum(row_px[:r]) + r * gap_px) / plot_px for r in range(len(row_px))]
-    panel_width = (1 - (columns - 1) * GRID_COLUMN_GAP) / columns
-    tick_angle = -45 if len(labels) > 5 else 0
-    # A long passage labels every few tokens (hover names each): fewer label nodes to lay out per redraw.
-    long_text_ticks = {"nticks": LONG_TEXT_TICKS} if len(labels) > CELL_TEXT_MAX_COLUMNS else {}
-    # the first token's label, slanted, reaches left of the first panel: room for it whole
-    first_label_px = len(labels[0]) * font_size * 0.62 * 0.71 if labels and tick_angle else 0
     data, layout = (
         [],
         dict(
-            height=plot_px + 40 + 70,
-            margin=dict(l=max(50, int(first_label_px) + 8), r=40, t=40, b=70),
+            # the top margin holds the first panel's title and no more: the grid starts high on the page
+            height=plot_px + 2 * font_size + ticks.label_px + 12,
+            margin=dict(l=50, r=40, t=2 * font_size, b=ticks.label_px + 12),
             font=dict(size=font_size),
             showlegend=False,
             annotations=[],
@@ -361,9 +366,8 @@ def _panel_grid(
                 matches="x",
                 range=[-0.5, len(labels) - 0.5],
                 autorange=False,
-                tickangle=tick_angle,
                 showgrid=False,
-                **long_text_ticks,
+                **token_axis,
             )
         title(_next_token_title(next_tokens, labels), x_domain, row_tops[0])
         table = _next_token_table(next_tokens, labels, axes=(table_x, y_name))
@@ -385,9 +389,8 @@ def _panel_grid(
                 type="category",
                 range=[-0.5, len(labels) - 0.5],
                 autorange=False,
-                tickangle=tick_angle,
                 showgrid=False,
-                **long_text_ticks,
+                **token_axis,
                 **({"matches": "x"} if shared_x and i > 0 else {}),
             )
         # unit labels on the first column only: every panel has the same unit order, and each tick
@@ -494,7 +497,8 @@ def quantity_grid(
 
     Short texts put the panels side by side on ONE pair of axes, sharing the unit axis (a unit's row
     runs on through every quantity; the browser pays per axis, not per heatmap). Longer texts stack
-    the panels on subplots of their own (two to a row up to 40 tokens). Past TWO_COLUMN_MAX_TOKENS
+    the panels on subplots of their own (two to a row up to TWO_COLUMN_MAX_TOKENS, where each panel's
+    columns still hold an upright label each). Past TWO_COLUMN_MAX_TOKENS
     every panel stands on one token axis, and a language model's top-k table (`next_tokens`) can join
     it as the first row (see `shares_token_axis`): a position then reads straight down from the
     prediction through every quantity, and the page draws one chart instead of two.
@@ -566,7 +570,10 @@ def _side_by_side_grid(
     tick_angle = 0 if longest * len(quantities) * len(labels) <= 90 else -60
     # The bottom margin holds the token labels already: automargin then has nothing to push, and
     # plotly.js draws the chart once instead of twice.
-    margin = dict(l=64, r=90, t=40, b=16 + _tick_label_px(longest, tick_angle, font_size))
+    # the top margin holds the panels' titles and no more: the grid starts high on the page
+    margin = dict(
+        l=64, r=90, t=2 * font_size, b=16 + _tick_label_px(longest, tick_angle, font_size)
+    )
     layout = dict(
         height=plot_px + margin["t"] + margin["b"],
         margin=margin,
@@ -733,20 +740,22 @@ def next_token_figure(
 ) -> go.Figure:
     """Language model: the top-k next tokens at every position, as a table coloured by probability."""
     next_tokens = NextTokens(distribution, vocabulary, k)
-    written = len(labels) <= CELL_TEXT_MAX_COLUMNS
+    ticks = token_ticks([token_text(label) for label in labels], ASSUMED_PLOT_PX, font_size)
     return _plain_figure(
         [_next_token_table(next_tokens, labels)],
         dict(
             title=dict(text=_next_token_title(next_tokens, labels)),
             xaxis=dict(
-                title=dict(text="position"),
                 type="category",
-                tickangle=-45 if len(labels) > 5 else 0,
-                **({} if written else {"nticks": LONG_TEXT_TICKS}),
+                tickmode="array",
+                tickvals=[labels[k] for k in ticks.shown],
+                ticktext=ticks.text,
+                tickangle=ticks.angle,
+                tickfont=dict(size=ticks.font_size),
             ),
             yaxis=dict(type="category", autorange="reversed"),
-            height=260,
-            margin=dict(l=50, r=20, t=40, b=60),
+            height=200 + ticks.label_px,
+            margin=dict(l=50, r=20, t=40, b=ticks.label_px + 10),
             font=dict(size=font_size),
         ),
     )
@@ -791,8 +800,11 @@ def difference_heatmap(
     font_size: int = 15,
     title: str | None = None,
     notation: Notation = PYTORCH_NOTATION,
+    plot_px: float = ASSUMED_PLOT_PX,
 ) -> go.Figure:
-    """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs."""
+    """second − first over aligned positions (`align` = "start" or "end"), [time, units] inputs;
+    `plot_px`: the plot's width, for its token labels (read from the back row: never below
+    `font_size`, fewer instead)."""
     steps = min(len(first), len(second))
     if align == "end":
         first, second = first[len(first) - steps :], second[len(second) - steps :]
@@ -815,6 +827,16 @@ def difference_heatmap(
         f"{token_text(b)} vs {token_text(a)}{POSITION_MARK}{i}"
         for i, (a, b) in enumerate(zip(first_labels, second_labels))
     ]
+    # a position whose two tokens are the same (an edit of one text) is named once
+    ticks = token_ticks(
+        [
+            token_text(a) if token_text(a) == token_text(b) else token_text(label)
+            for a, b, label in zip(first_labels, second_labels, labels)
+        ],
+        plot_px,
+        font_size,
+        smallest=font_size,
+    )
     figure = go.Figure(
         go.Heatmap(
             z=difference[:, order].T,
@@ -830,12 +852,22 @@ def difference_heatmap(
     figure.update_layout(
         title=title
         or f"difference of {notation.label(quantity)} (second − first, aligned at the {align})",
-        xaxis=dict(title="aligned tokens", type="category", tickfont=dict(size=font_size)),
+        xaxis=dict(
+            type="category",
+            tickmode="array",
+            tickvals=[labels[k] for k in ticks.shown],
+            ticktext=ticks.text,
+            tickangle=ticks.angle,
+            tickfont=dict(size=ticks.font_size),
+            automargin=False,
+            # the axis title only under flat labels (plotly.js does not move it below upright ones)
+            **({"title": "aligned tokens"} if ticks.angle == 0 else {}),
+        ),
         yaxis=dict(
             title="unit", type="category", autorange="reversed", tickfont=dict(size=font_size)
         ),
-        height=max(260, min(900, 12 * len(order) + 140)),
-        margin=dict(l=50, r=20, t=40, b=80),
+        height=max(260, min(900, 12 * len(order) + 60)) + ticks.label_px + 40,
+        margin=dict(l=50, r=20, t=40, b=ticks.label_px + (40 if ticks.angle == 0 else 12)),
         font=dict(size=font_size),
     )
     return figure

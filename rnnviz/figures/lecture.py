@@ -11,8 +11,15 @@ import numpy as np
 import plotly.graph_objects as go
 
 from rnnviz.core.quantities import PYTORCH_NOTATION, SIGMOID_GATES, Notation
-from rnnviz.display import token_display
-from rnnviz.figures.look import _colour_steps, _plain_figure
+from rnnviz.display import token_display, token_text
+from rnnviz.figures.look import (
+    ASSUMED_FIGURE_PX,
+    SMALLEST_TICK_FONT,
+    _colour_steps,
+    _plain_figure,
+    text_px,
+    token_ticks,
+)
 
 # The canvas, in the diagram's own units: inputs enter from below, the state leaves to the right.
 _WIDTH, _BOTTOM, _TOP = 12.0, -0.4, 7.0
@@ -272,12 +279,16 @@ def concatenated_reading(
     unit: int,
     reader: str,
     font_size: int = 20,
-    height: int = 230,
+    figure_px: float = ASSUMED_FIGURE_PX,
+    smallest_font: int = SMALLEST_TICK_FONT,
+    row_px: int = 30,
 ) -> go.Figure:
     """What the next layer reads of a bidirectional layer: at each token t the concatenation
     [h→_t ; h←_t], complete once the forward direction has read t (t < `forward_read`) and the
     backward one has too (t ≥ `backward_from`). One row per direction (the unit's value in each
-    half, blank where that direction has not read yet) and a row that marks the complete tokens."""
+    half, blank where that direction has not read yet) and a row that marks the complete tokens.
+    `figure_px`: the chart's width; rows keep a readable height and the tokens their labels whole at
+    any length of text."""
     steps = len(token_labels)
     positions = np.arange(steps)
     forward_done, backward_done = positions < forward_read, positions >= backward_from
@@ -326,18 +337,29 @@ def concatenated_reading(
             ygap=2,
         ),
     ]
+    left_px = int(max(text_px(name, font_size) for name in names.values())) + 16
+    # margins and range are exact here (no padding), so labels may stand as close as Chromium draws them
+    ticks = token_ticks(
+        [token_text(label) for label in token_labels],
+        figure_px - left_px - 10,
+        font_size,
+        smallest=smallest_font,
+        label_pitch=1.35,
+    )
     return _plain_figure(
         traces,
         dict(
             xaxis=dict(
                 tickmode="array",
-                tickvals=positions.tolist(),
-                ticktext=[label.rsplit(" ·", 1)[0] for label in token_labels],
+                tickvals=ticks.shown,
+                ticktext=ticks.text,
+                tickangle=ticks.angle,
+                tickfont=dict(size=ticks.font_size),
                 range=[-0.5, steps - 0.5],
                 showgrid=False,
                 zeroline=False,
                 fixedrange=True,
-                automargin=True,
+                automargin=False,
             ),
             yaxis=dict(
                 tickmode="array",
@@ -347,10 +369,10 @@ def concatenated_reading(
                 showgrid=False,
                 zeroline=False,
                 fixedrange=True,
-                automargin=True,
+                automargin=False,
             ),
-            height=height,
-            margin=dict(l=10, r=10, t=10, b=10),
+            height=3 * row_px + ticks.label_px + 16,
+            margin=dict(l=left_px, r=10, t=8, b=ticks.label_px + 6),
             font=dict(size=font_size),
         ),
     )

@@ -32,6 +32,60 @@ PLAIN_LOOK = dict(
     ],
 )
 PLAIN_AXIS = dict(gridcolor="#E6EAF1", zeroline=False)
+
+# Where a chart's width is not known to the figure: the main column beside the sidebar at 1280 px.
+ASSUMED_PLOT_PX = 720
+ASSUMED_FIGURE_PX = 820  # the whole figure there: the plot and its margins
+NARROW_CHARACTERS = frozenset("iljtfr.,:;'!|()[]")
+# of the font size: the room an upright label takes across its axis (Chromium draws 1.33), with room
+# for a plot a little narrower than assumed
+LABEL_PITCH = 1.5
+SMALLEST_TICK_FONT = 11  # labels shrink to this before the axis labels only every n-th token
+
+
+@dataclass(frozen=True)
+class TokenTicks:
+    """How a token axis labels its columns: which columns (`shown`), their text, angle and font size,
+    and the room the labels take under the axis (`label_px`)."""
+
+    shown: list[int]
+    text: list[str]
+    angle: int
+    font_size: int
+    label_px: int
+
+
+def text_px(text: str, font_size: int) -> float:
+    """About how wide `text` is drawn in the sans-serif font (Source Sans Pro): measured widths are
+    ~0.3 of the font size for narrow characters, ~0.5 for other lower case, ~0.65 for capitals and
+    wide letters; a little over, so that room made for it is never short."""
+    widths = (
+        0.32 if ch in NARROW_CHARACTERS else 0.68 if ch.isupper() or ch in "mwMW@%" else 0.54
+        for ch in text
+    )
+    return sum(widths) * font_size
+
+
+def token_ticks(
+    texts: list[str],
+    plot_px: float,
+    font_size: int,
+    smallest: int = SMALLEST_TICK_FONT,
+    label_pitch: float = LABEL_PITCH,
+) -> TokenTicks:
+    """Every token's label, whole: flat while each fits its column, else upright (-90°, so that no
+    label reaches under a neighbour or past the axis's start), a smaller font (down to `smallest`)
+    where columns are narrow, and every n-th token only past that (hover names each)."""
+    pitch = plot_px / max(len(texts), 1)
+    if max((text_px(text, font_size) for text in texts), default=0) + 8 <= pitch:
+        return TokenTicks(list(range(len(texts))), list(texts), 0, font_size, int(font_size * 2))
+    size = max(min(smallest, font_size), min(font_size, int(pitch / label_pitch)))
+    every = max(1, int(np.ceil(size * label_pitch / pitch - 1e-9)))
+    shown = list(range(0, len(texts), every))
+    longest_px = max((text_px(texts[k], size) for k in shown), default=0)
+    return TokenTicks(shown, [texts[k] for k in shown], -90, size, int(longest_px + size + 4))
+
+
 PLOT_DECIMALS = 3  # what every hover shows (%{z:.3f}); the exports keep full precision
 
 

@@ -2,7 +2,8 @@
 projector's 1280×720, read as a person meets it: no exception and no failed view, no chart title over
 its legend, magnitude heatmaps whose lightness runs one way, no written block cut or scrolled, token
 labels whole and clear of their axis title, point labels of two curves apart, a classifier's classes
-in a fixed order, the selected unit's row labelled, and (short texts) a heatmap on the first screen.
+in a fixed order, the selected unit's row labelled, neighbouring token labels apart, a trajectory's
+labels clear of each other, and a heatmap's cells on the first screen (short and long texts).
 
 One server for the whole session (conftest.app_server) and one browser page for the module. Each case
 collects every finding over its views and fails once, listing them all. A screenshot of every page
@@ -57,17 +58,18 @@ CASES = [
     for length in ("short", "long")
 ]
 CHART_VIEWS = {"heatmaps", "inspector", "compare", "trajectory", "whatif", "memory", "gradients"}
-TEXT_FREE_VIEWS = {"corpus"} | {
-    v.name for v in VIEWS if not v.reads_text
-}  # once per model and direction
+VIEW_NAMES = [view.name for view in VIEWS]
+# they do not read the sentence (the corpus reads its data set): once per model and direction
+TEXT_FREE_VIEWS = {view.name for view in VIEWS if not view.reads_text} | {"corpus"}
 PROJECTOR_VIEWS = {"inspector", "compare", "whatif"}  # their axis labels read from the back row
 MIN_TICK_PX = 14
+FIRST_SCREEN_CELLS_PX = 60  # a few rows of cells: enough to see that heatmaps follow
 TRAJECTORY_TITLE = "hidden-state trajectory"
 MAGNITUDE_TITLE = "‖∂"  # the gradient-flow and state-dependence heatmaps' titles
 
 # Everything the checks read from the drawn page, in one pass. A written block counts as cut when it
 # scrolls by more than 4 px (KaTeX's displays overhang their box by a pixel or two).
-PAGE_FINDINGS_JS = """() => {
+PAGE_FINDINGS_JS = r"""() => {
     const box = el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
     const hit = (a, b) => a[0] < b[2] - 0.5 && b[0] < a[2] - 0.5 && a[1] < b[3] - 0.5 && b[1] < a[3] - 0.5;
     const seen = b => b[2] - b[0] > 0 && b[3] - b[1] > 0;
@@ -85,10 +87,17 @@ PAGE_FINDINGS_JS = """() => {
         const ticks = Array.from(plot.querySelectorAll('.xtick text')).filter(t => seen(box(t)));
         const rowTicks = Array.from(plot.querySelectorAll('.ytick text')).filter(t => seen(box(t)));
         const axisTitle = plot.querySelector('.xtitle');
+        const cells = Array.from(plot.querySelectorAll('.heatmaplayer image')).map(box).filter(seen);
         const selected = (plot.data || []).find(t => t.name === 'selected');
         found.charts.push({
             title: (layout.title && layout.title.text) || '',
             top: frame[1],
+            cellsTop: cells.length ? Math.min(...cells.map(b => b[1])) : null,
+            // flat or upright labels only: a slanted label's box takes in its neighbour's corner
+            ticksOverlap: ticks.filter(t => {
+                const turn = (t.getAttribute('transform') || '').match(/rotate\((-?[\d.]+)/);
+                return !turn || Number(turn[1]) % 90 === 0;
+            }).map(box).some((b, i, all) => i > 0 && hit(all[i - 1], b)),
             titleOverLegend: !!(title && legend && seen(box(title)) && seen(box(legend))
                                 && hit(box(title), box(legend))),
             scales: (plot._fullData || []).filter(t => t.type === 'heatmap')
@@ -138,12 +147,17 @@ def problems_on_page(found: dict, view: str, classes: list[str], length: str) ->
             problems.append(f"{name}: token labels cut {chart['ticksOutside'][:3]}")
         if chart["axisTitleOverTicks"]:
             problems.append(f"{name}: axis title over the token labels")
+        if chart["ticksOverlap"]:
+            problems.append(f"{name}: neighbouring token labels on top of each other")
         texts = chart["pointTexts"]
-        # along one curve over token positions (a PCA path's close points may share a place)
-        if TRAJECTORY_TITLE not in chart["title"] and any(
-            boxes_meet(a, b) for curve in texts for a, b in zip(curve, curve[1:])
-        ):
-            problems.append(f"{name}: neighbouring point labels on top of each other")
+        # along one curve over token positions; on a trajectory, any two of a path's labels
+        pairs = (
+            [(a, b) for curve in texts for k, a in enumerate(curve) for b in curve[k + 1 :]]
+            if TRAJECTORY_TITLE in chart["title"]
+            else [(a, b) for curve in texts for a, b in zip(curve, curve[1:])]
+        )
+        if any(boxes_meet(a, b) for a, b in pairs):
+            problems.append(f"{name}: point labels on top of each other")
         for i in range(len(texts)):
             for j in range(i + 1, len(texts)):
                 if any(boxes_meet(a, b) for a in texts[i] for b in texts[j]):
@@ -164,11 +178,11 @@ def problems_on_page(found: dict, view: str, classes: list[str], length: str) ->
             for chart in found["charts"]
             if chart["smallestTickPx"] < MIN_TICK_PX
         ]
-    if view == "heatmaps" and length == "short":
-        tops = [chart["top"] for chart in found["charts"] if chart["heatmaps"]]
-        if not tops or min(tops) > SCREEN["height"] - 40:
+    if view == "heatmaps":  # at least FIRST_SCREEN_CELLS_PX of a heatmap's cells without scrolling
+        tops = [chart["cellsTop"] for chart in found["charts"] if chart["cellsTop"] is not None]
+        if not tops or min(tops) > SCREEN["height"] - FIRST_SCREEN_CELLS_PX:
             problems.append(
-                f"no heatmap on the first 1280×720 screen (first at {min(tops, default=-1):.0f} px)"
+                f"no heatmap on the first 1280×720 screen (cells from {min(tops, default=-1):.0f} px)"
             )
     return problems
 
@@ -216,7 +230,7 @@ def test_every_view_reads_right_at_1280x720(app_server, matrix_page, model, dire
     text = TEXTS[kind][0 if length == "short" else 1]
     classes = list(rnnviz.load(model).config.labels or [])
     problems, started = [], time.perf_counter()
-    for view in (v.name for v in VIEWS):
+    for view in VIEW_NAMES:
         if length == "long" and view in TEXT_FREE_VIEWS:
             continue
         query = {"model": model, "text": text, "view": view}

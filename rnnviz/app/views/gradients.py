@@ -44,6 +44,9 @@ def _flow(
     return gradient_flow(_loaded, ids, target=target, position=position)
 
 
+COMPLETE_WITHIN = 0.01  # the completeness error integrated gradients are refined to, and ✓ marks
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _attributions(
     _loaded: LoadedModel,
@@ -53,7 +56,9 @@ def _attributions(
     position: int | None,
     n_steps: int,
 ) -> Attributions:
-    return token_attributions(_loaded, ids, target=target, position=position, n_steps=n_steps)
+    return token_attributions(
+        _loaded, ids, target=target, position=position, n_steps=n_steps, refine_to=COMPLETE_WITHIN
+    )
 
 
 def _output_choice(loaded: LoadedModel, run: TextRun) -> tuple[int, int | None]:
@@ -112,7 +117,16 @@ def render(inputs: ViewInputs) -> None:
     with left:
         target, position = _output_choice(loaded, run)
     with right:
-        n_steps = st.slider("integration steps", 10, 200, 50, step=10, key="grad_steps")
+        n_steps = st.slider(
+            "integration steps",
+            10,
+            200,
+            50,
+            step=10,
+            key="grad_steps",
+            help="Integrated gradients start with this many points and double them until their sum "
+            "matches y(x) − y(baseline) within 1 % (or a few seconds' work is reached).",
+        )
     try:
         flow = _flow(loaded, _key(loaded), ids, target, position)
         attributions = _attributions(loaded, _key(loaded), ids, target, position, n_steps)
@@ -148,15 +162,27 @@ def render(inputs: ViewInputs) -> None:
     st.markdown(attribution_html(run.tokens, attributions.gradient_x_input), unsafe_allow_html=True)
     st.plotly_chart(attribution_bars(attributions, labels), key="grad_chart_attributions")
     change = attributions.output_value - attributions.baseline_value
-    check = "✓" if attributions.completeness_error <= 0.01 else "✗ (raise the integration steps)"
+    complete = attributions.completeness_error <= COMPLETE_WITHIN
+    points = (
+        f"{attributions.n_steps} points"
+        if attributions.n_steps == n_steps
+        else f"{attributions.n_steps} points (doubled from {n_steps} until the sum held)"
+    )
     st.caption(
         f"Completeness: integrated gradients sum to y(x) − y(baseline). Here Σ attributions = "
         f"{attributions.integrated.sum():.4f} and y(x) − y(baseline) = {attributions.output_value:.4f} − "
         f"({attributions.baseline_value:.4f}) = {change:.4f}: relative error "
-        f"{attributions.completeness_error:.2%} {check}. "
+        f"{attributions.completeness_error:.2%} {'✓' if complete else '✗'}. "
         "Baseline: every token replaced by the all-zero <pad> embedding; Captum, Gauss–Legendre, "
-        f"{attributions.n_steps} steps. Red raises y, blue lowers it."
+        f"{points}. Red raises y, blue lowers it."
     )
+    if not complete:
+        st.caption(
+            f"✗: along the straight path from the baseline to this text the gradient changes too fast "
+            f"(saturating gates, a long recurrence) for {attributions.n_steps} points to add it up, the "
+            "most this page computes for a text this long. The integrated gradients above are "
+            "approximate: read their signs and ranking, not their sizes."
+        )
     st.caption(
         "Why the two methods can disagree in sign on a word: gradient × input is the slope at this exact sentence "
         "times the word's embedding — a local, first-order guess. Integrated gradients averages that slope along "

@@ -19,6 +19,9 @@ from rnnviz.app.widgets import chosen_units, clickable_heatmap
 # Beyond this many cells per panel the click layer (a point per cell in every panel) makes the chart's
 # data megabytes, so long texts are clicked in the inspector's heatmap or with fewer units.
 CLICKABLE_CELLS = 6000
+# The prediction chart's plot height: low, so that at 1280×720 the heatmaps begin on the first screen
+# below it even when a long text's upright token labels take their room.
+PREDICTION_PLOT_PX = 90
 
 
 def next_tokens_in_grid(run: TextRun) -> bool:
@@ -46,15 +49,11 @@ def prediction_panel(model, run: TextRun) -> None:
                 labels,
                 list(run.prediction_labels),
                 title=f"prediction after each token — after the last: <b>{label} ({p:.1%})</b>",
+                plot_px=PREDICTION_PLOT_PX,
             ),
             key="prediction",
             theme=None,
         )  # its own plain look (figures.PlainFigure)
-        if run.recurrent_call.bidirectional:
-            st.caption(
-                "A bidirectional model's prediction after token t is the whole model run on the first t + 1 "
-                "tokens: its backward direction reads that prefix from its last token back to the first."
-            )
     else:
         if next_tokens_in_grid(run):
             st.caption(
@@ -138,6 +137,17 @@ def render(inputs: ViewInputs) -> None:
         colour_ranges=colour_ranges(run, state, reference),
     )
     clickable_heatmap(grid, "heatmaps", theme=None)  # its own plain look (figures.PlainFigure)
+    if (
+        run.recurrent_call.bidirectional
+        and run.predictions is not None
+        and run.task != "language_model"
+    ):
+        # below the grid, not between the chart and it: at 720 px the heatmaps begin on the first screen
+        st.caption(
+            "A bidirectional model's prediction after token t (the chart above) is the whole model run on "
+            "the first t + 1 tokens: its backward direction reads that prefix from its last token back to "
+            "the first."
+        )
     token = figures.token_text(labels[state.step])
     st.button(
         f"Inspect unit {state.unit} at '{token}' (token {state.step})",

@@ -370,7 +370,10 @@ def both_directions_stage(
             state.unit,
             reader,
             font_size=20 if presenting else 16,
-            height=200 if presenting else 190,
+            # the presenter screen's column spans the screen, the sidebar closed
+            figure_px=1180 if presenting else figures.ASSUMED_FIGURE_PX,
+            smallest_font=20 if presenting else 11,  # a presenter screen's text stays 20 px
+            row_px=22 if presenting else 30,  # the presenter screen fits 720 px
         ),
         key="concatenated-reading",
         theme=None,
@@ -487,8 +490,14 @@ def prediction_curve(
 def unit_choice_note(run: TextRun, state: ViewState) -> str:
     if unit_is_automatic():
         quantity = "cell state c" if "cell" in run.recurrent_call.quantities else "hidden state h"
+        # the page picks the unit on the trained weights' run, under fresh weights too (page.py)
+        weights = (
+            " under the trained weights (kept here to compare)"
+            if state.weights == "untrained"
+            else ""
+        )
         return (
-            f"Unit {state.unit} is shown because its {quantity} varies most over this text "
+            f"Unit {state.unit} is shown because its {quantity} varies most over this text{weights} "
             "(largest variance); pick another in the sidebar or click a heatmap cell."
         )
     return f"Unit {state.unit}, as chosen."

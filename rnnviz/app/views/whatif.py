@@ -227,6 +227,7 @@ def show_effect(run: TextRun, state: ViewState, effect: EditEffect, which: str) 
                 "start",
                 order,
                 title=f"{LABELS[quantity]}: edited − as trained",
+                plot_px=figures.ASSUMED_FIGURE_PX / 2 - 160,  # one of two columns, less its margins
             ),
             key=f"whatif-difference-{quantity}",
         )
