@@ -41,11 +41,7 @@ def token_axis(
     ticks = token_ticks([token_text(label) for label in labels], plot_px, font_size, smallest)
     axis = dict(
         type="category",
-        tickmode="array",
-        tickvals=[labels[k] for k in ticks.shown],
-        ticktext=ticks.text,
-        tickangle=ticks.angle,
-        tickfont=dict(size=ticks.font_size),
+        **ticks.axis(labels),
         automargin=False,
     )
     if ticks.angle == 0:

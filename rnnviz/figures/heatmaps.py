@@ -281,13 +281,7 @@ def _panel_grid(
     ticks = token_ticks(
         [token_text(label) for label in labels], ASSUMED_PLOT_PX * panel_width, font_size
     )
-    token_axis = dict(
-        tickmode="array",
-        tickvals=[labels[k] for k in ticks.shown],
-        ticktext=ticks.text,
-        tickangle=ticks.angle,
-        tickfont=dict(size=ticks.font_size),
-    )
+    token_axis = ticks.axis(labels)
     # under each panel: its token labels, then the next panel's title
     gap_px = 40 if one_token_axis else ticks.label_px + 2 * font_size + 16
     # Rows top down, in pixels: the table (if any), then the panels `columns` to a row.
@@ -747,11 +741,7 @@ def next_token_figure(
             title=dict(text=_next_token_title(next_tokens, labels)),
             xaxis=dict(
                 type="category",
-                tickmode="array",
-                tickvals=[labels[k] for k in ticks.shown],
-                ticktext=ticks.text,
-                tickangle=ticks.angle,
-                tickfont=dict(size=ticks.font_size),
+                **ticks.axis(labels),
             ),
             yaxis=dict(type="category", autorange="reversed"),
             height=200 + ticks.label_px,
@@ -854,11 +844,7 @@ def difference_heatmap(
         or f"difference of {notation.label(quantity)} (second − first, aligned at the {align})",
         xaxis=dict(
             type="category",
-            tickmode="array",
-            tickvals=[labels[k] for k in ticks.shown],
-            ticktext=ticks.text,
-            tickangle=ticks.angle,
-            tickfont=dict(size=ticks.font_size),
+            **ticks.axis(labels),
             automargin=False,
             # the axis title only under flat labels (plotly.js does not move it below upright ones)
             **({"title": "aligned tokens"} if ticks.angle == 0 else {}),

@@ -54,6 +54,16 @@ class TokenTicks:
     font_size: int
     label_px: int
 
+    def axis(self, labels: list[str]) -> dict:
+        """The plotly axis settings that draw these ticks over columns named `labels`."""
+        return dict(
+            tickmode="array",
+            tickvals=[labels[k] for k in self.shown],
+            ticktext=self.text,
+            tickangle=self.angle,
+            tickfont=dict(size=self.font_size),
+        )
+
 
 def text_px(text: str, font_size: int) -> float:
     """About how wide `text` is drawn in the sans-serif font (Source Sans Pro): measured widths are
