@@ -9,6 +9,8 @@ whole page). Not a test: a person judges the pictures (bench/view_table.py sweep
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -45,9 +47,9 @@ def save(page, path: Path, whole: bool = True) -> None:
         page.set_viewport_size(SCREEN)
 
 
-def main(out: str, queries: list[str]) -> None:
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def served_page() -> Iterator[tuple[StreamlitServer, object]]:
+    """app.py on one server and one 1280×720 Chromium page, closed after the block."""
     server = StreamlitServer("app.py", env={"OMP_NUM_THREADS": "1"}).start()
     try:
         server.wait_healthy()
@@ -55,13 +57,20 @@ def main(out: str, queries: list[str]) -> None:
             browser = launch_chromium(playwright)
             page = browser.new_context(viewport=SCREEN).new_page()
             page.set_default_timeout(180_000)
-            for n, query in enumerate(queries):
-                open_link(page, server.url, query)
-                save(page, folder / f"{n}.png")
-                print(n, query, flush=True)
+            yield server, page
             browser.close()
     finally:
         server.stop()
+
+
+def main(out: str, queries: list[str]) -> None:
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    with served_page() as (server, page):
+        for n, query in enumerate(queries):
+            open_link(page, server.url, query)
+            save(page, folder / f"{n}.png")
+            print(n, query, flush=True)
 
 
 if __name__ == "__main__":

@@ -14,17 +14,16 @@ import sys
 import time
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the matrix's checks, and the tests' colour module
+# the matrix's checks, the tests' colour module, and shots.py's server and page
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+from shots import served_page  # noqa: E402
 
 import rnnviz  # noqa: E402
-from tests.e2e.harness import StreamlitServer, launch_chromium  # noqa: E402
 from tests.e2e.test_view_matrix import (  # noqa: E402
     CASES,
     MODELS,
-    SCREEN,
     TEXT_FREE_VIEWS,
     TEXTS,
     VIEW_NAMES,
@@ -36,42 +35,33 @@ from tests.e2e.test_view_matrix import (  # noqa: E402
 def main(out: str) -> None:
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    server = StreamlitServer("app.py", env={"OMP_NUM_THREADS": "1"}).start()
     rows = []
-    try:
-        server.wait_healthy()
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            page = browser.new_context(viewport=SCREEN).new_page()
-            page.set_default_timeout(180_000)
-            for model, direction, length in CASES:
-                kind, _ = MODELS[model]
-                text = TEXTS[kind][0 if length == "short" else 1]
-                classes = list(rnnviz.load(model).config.labels or [])
-                cells, started = [], time.perf_counter()
-                for view in VIEW_NAMES:
-                    if length == "long" and view in TEXT_FREE_VIEWS:
-                        cells.append("(as short)")
-                        continue
-                    query = {"model": model, "text": text, "view": view}
-                    if direction != "forward":
-                        query["direction"] = direction
-                    try:
-                        found = open_view(page, server.url, query)
-                        problems = problems_on_page(found, view, classes, length)
-                    except Exception as error:  # a page that never settles is a finding too
-                        problems = [f"did not settle: {type(error).__name__}"]
-                    page.screenshot(path=str(folder / f"{model}-{direction}-{length}-{view}.png"))
-                    cells.append("ok" if not problems else "; ".join(p[:70] for p in problems))
-                rows.append((f"{model} {direction} {length}", cells))
-                print(
-                    f"{model} {direction} {length}: {time.perf_counter() - started:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            browser.close()
-    finally:
-        server.stop()
+    with served_page() as (server, page):
+        for model, direction, length in CASES:
+            kind, _ = MODELS[model]
+            text = TEXTS[kind][0 if length == "short" else 1]
+            classes = list(rnnviz.load(model).config.labels or [])
+            cells, started = [], time.perf_counter()
+            for view in VIEW_NAMES:
+                if length == "long" and view in TEXT_FREE_VIEWS:
+                    cells.append("(as short)")
+                    continue
+                query = {"model": model, "text": text, "view": view}
+                if direction != "forward":
+                    query["direction"] = direction
+                try:
+                    found = open_view(page, server.url, query)
+                    problems = problems_on_page(found, view, classes, length)
+                except Exception as error:  # a page that never settles is a finding too
+                    problems = [f"did not settle: {type(error).__name__}"]
+                page.screenshot(path=str(folder / f"{model}-{direction}-{length}-{view}.png"))
+                cells.append("ok" if not problems else "; ".join(p[:70] for p in problems))
+            rows.append((f"{model} {direction} {length}", cells))
+            print(
+                f"{model} {direction} {length}: {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     print("| case | " + " | ".join(VIEW_NAMES) + " |")
     print("|---" * (len(VIEW_NAMES) + 1) + "|")
     for case, cells in rows:
