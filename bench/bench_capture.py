@@ -22,6 +22,7 @@ import rnnviz
 from rnnviz.analysis.inspection import inspect_text
 from rnnviz.core import capture as capture_module
 from rnnviz.core.exactness import run_exactness
+from rnnviz.models.presets import VANISHING_GRADIENT_TEXT
 from rnnviz.settings import shared_data_dir
 
 SIZES = [(1, 50), (256, 100)]
@@ -81,7 +82,11 @@ def _passage(loaded, characters: int = 2000) -> str:
 def bench_bundled(repeats: int) -> None:
     """Plain forward, capture without anchoring (before) and with it (after), interleaved."""
     anchor_steps = capture_module.ANCHOR_STEPS
-    cases = [("sst2-lstm", None), ("shakespeare-char-lstm", _passage)]
+    cases = [
+        ("sst2-lstm", None),
+        ("sst2-lstm", lambda _: VANISHING_GRADIENT_TEXT),
+        ("shakespeare-char-lstm", _passage),
+    ]
     for name, text_for in cases:
         loaded = rnnviz.load(name)
         text = "the movie was not good" if text_for is None else text_for(loaded)
@@ -110,11 +115,13 @@ def bench_bundled(repeats: int) -> None:
         errors = {}
         for label, steps in (("before", None), ("after", anchor_steps)):
             capture_module.ANCHOR_STEPS = steps
-            errors[label] = run_exactness(loaded, inspect_text(loaded, text)).max_abs_error
+            errors[label] = run_exactness(loaded, inspect_text(loaded, text))
         capture_module.ANCHOR_STEPS = anchor_steps
         print(
-            f"{name} ({ids.shape[1]} tokens), max error before {errors['before']:.1e}, "
-            f"after {errors['after']:.1e}; medians of {repeats}:"
+            f"{name} ({ids.shape[1]} tokens), largest |difference| (absolute / relative where |value|"
+            f" > 1): before {errors['before'].max_abs_error:.1e} / "
+            f"{errors['before'].max_scaled_error:.1e}, after {errors['after'].max_abs_error:.1e} / "
+            f"{errors['after'].max_scaled_error:.1e}; medians of {repeats}:"
         )
         for clock in ("wall", "cpu"):
             p, b, a = (statistics.median(times[k, clock]) for k in ("plain", "before", "after"))
@@ -123,6 +130,35 @@ def bench_bundled(repeats: int) -> None:
                 f"({b / p:4.2f}x plain) | after {a * 1e3:7.2f} ms ({a / p:4.2f}x plain) | "
                 f"after/before {a / b:4.2f}"
             )
+
+
+def pytorch_against_itself(text: str) -> None:
+    """How far PyTorch's own LSTM kernel is from itself: each layer of shakespeare-char-lstm run
+    once over the whole text and once a step at a time (state carried), c compared at every step."""
+    loaded = rnnviz.load("shakespeare-char-lstm")
+    rnn = loaded.module.rnn
+    with torch.no_grad():
+        x = loaded.module.embedding(torch.tensor([loaded.encode(text).ids]))
+        for layer in range(rnn.num_layers):
+            single = nn.LSTM(x.shape[-1], rnn.hidden_size, batch_first=True)
+            own = {k: v for k, v in rnn.state_dict().items() if k.endswith(f"_l{layer}")}
+            single.load_state_dict({k.replace(f"_l{layer}", "_l0"): v for k, v in own.items()})
+            whole, state, whole_cells = single(x)[0], None, []
+            for start in range(0, x.shape[1], 2):  # two steps a call: the many-step kernel
+                _, state = single(x[:, start : start + 2], state)
+                whole_cells.append(state[1][0, 0])
+            state, stepped_cells = None, []
+            for t in range(x.shape[1]):
+                _, state = single(x[:, t : t + 1], state)
+                stepped_cells.append(state[1][0, 0])
+            pairs = zip(whole_cells, stepped_cells[1::2])
+            difference = max(float((a - b).abs().max()) for a, b in pairs)
+            largest = max(float(c.abs().max()) for c in stepped_cells)
+            print(
+                f"  layer {layer}: PyTorch's many-step vs one-step kernel, c differs by up to "
+                f"{difference:.1e} (|c| up to {largest:.0f})"
+            )
+            x = whole
 
 
 def main() -> None:
@@ -135,6 +171,10 @@ def main() -> None:
         bench(torch.device("cpu"), args.repeats)
     print(f"anchoring every {capture_module.ANCHOR_STEPS} steps (before: none), CPU:")
     bench_bundled(args.repeats)
+    passage = shared_data_dir() / "tinyshakespeare" / "input.txt"
+    if passage.is_file():
+        print("the module against itself, 2,000 characters:")
+        pytorch_against_itself(passage.read_text(encoding="utf-8")[:2000])
     if torch.cuda.is_available():
         bench(torch.device("cuda"), args.repeats)
 

@@ -217,7 +217,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     run = inspect_text(loaded, args.text)
     if args.json:
         payload = trace_json(run, args.top_k)
-        payload["exactness"] = {"max_abs_error": run_exactness(loaded, run).max_abs_error}
+        measured = run_exactness(loaded, run)
+        payload["exactness"] = {
+            "max_abs_error": measured.max_abs_error,
+            "max_scaled_error": measured.max_scaled_error,
+            "exact": measured.exact,
+        }
         json.dump(payload, sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
     else:

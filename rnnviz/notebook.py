@@ -275,7 +275,7 @@ def _exactness(model, trace, record, module_inputs) -> float | None:
         module = model.get_submodule(record.path)
         return capture_exactness(
             trace, module, inputs, hx, path=record.path, call=record.call
-        ).max_abs_error
+        ).max_scaled_error
     return loop_exactness(trace, record.prefix)
 
 

@@ -154,7 +154,7 @@ def _shared_exactness(
     if not isinstance(loaded, rnnviz.LoadedModel):
         # An entry point's nn.*Cell loop: h and c rebuilt from the recorded gates vs the cell's own.
         error = loop_exactness(run.trace, run.recurrent_call.prefix)
-        return None if error is None else Exactness(error, {"h, c from gates": error})
+        return None if error is None else Exactness(error, {"h, c from gates": error}, error)
     return budget.kept(
         budget.SHARED,
         ("exactness", source, text, untrained_seed),

@@ -191,18 +191,22 @@ def untrained_seed(state: ViewState, untrainable: bool) -> int | None:
     return state.seed if state.weights == "untrained" and untrainable else None
 
 
+_RELATIVE_BEYOND_ONE = ", relative where a value exceeds 1 (float32 keeps about 7 digits)"
+
+
 def exactness_badge(state: ViewState, seed: int | None) -> None:
     """Every run says how closely the numbers on the page match the model's own outputs."""
     measured = catalogue.exactness(state.model, state.text, seed)
     if measured is None:
         return
-    error = readable_number(measured.max_abs_error, 2)
+    error = readable_number(measured.max_scaled_error, 2)
     if measured.exact:
         # a difference of exactly 0 (the RNN's h is the module's own) is not "to 0"
-        match = "exactly (0)" if measured.max_abs_error == 0 else f"to {error}"
+        match = "exactly (0)" if measured.max_scaled_error == 0 else f"to {error}"
         st.markdown(
             f":green-badge[:material/check: matches PyTorch {match}] "
-            ":gray[largest difference between the quantities shown and the module's own outputs]"
+            ":gray[largest difference between the quantities shown and the module's own outputs"
+            f"{_RELATIVE_BEYOND_ONE if measured.max_abs_error > measured.max_scaled_error else ''}]"
         )
     else:
         st.markdown(

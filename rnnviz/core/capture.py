@@ -296,6 +296,22 @@ def _in_layout(chunk, layer_input, module):
     return chunk if module.batch_first else chunk.transpose(0, 1)
 
 
+def anchored_steps(module: nn.Module, steps: int) -> list[int]:
+    """The steps (in reading order) at which the capture restarts a layer's rebuilt c from the
+    module's own: the ends of its chunks, for an LSTM over one-length sequences of `steps` steps."""
+    if not isinstance(module, nn.LSTM) or ANCHOR_STEPS is None or steps <= ANCHOR_STEPS:
+        return []
+    return [start + length - 1 for start, length in _chunks(steps, ANCHOR_STEPS)]
+
+
+def direction_layer(module: nn.Module, layer: int, direction: int) -> nn.Module:
+    """One direction of one layer of an LSTM as a one-layer one-direction module sharing its
+    parameters (PyTorch's own kernel for that part alone)."""
+    if not module.bidirectional:
+        return _single_layers(module, nn.LSTM)[layer]
+    return _direction_layers(module, nn.LSTM)[layer][direction]
+
+
 def _chunks(steps: int, size: int) -> list[tuple[int, int]]:
     """(start, length) of ⌈steps / size⌉ chunks of near-equal length (none very short: PyTorch's
     kernel takes another path for a single step, which would change the output's last bits)."""
