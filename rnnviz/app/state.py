@@ -24,6 +24,7 @@ from rnnviz.models.presets import PAIR, first_text, presets_for
 DEFAULT_MODEL = "sst2-lstm"
 # Session keys shared between the page's parts (a ViewState field's key is its name).
 RESTORED = "restored"  # the URL has been read into the session, once
+LINKED_STEP = "linked_step"  # the link that opened the session named a token
 NOTICES = "notices"  # what the link asked for and could not have
 UNIT_AUTO = (
     "unit_auto"  # no unit chosen yet: the page shows the busiest one (ordering.busiest_unit)
@@ -84,10 +85,12 @@ class ViewState:
         """Only what differs from the defaults, so links stay short."""
         default = ViewState()
         # The room's key stays out of every other view's link: a shared Heatmaps link never leaks it.
+        # A backward reading starts at the last token, so its step 0 (the end) is no default: written.
         return {
             k: str(int(v) if isinstance(v, bool) else v)
             for k, v in asdict(self).items()
-            if v != getattr(default, k) and (self.view == "class" or k not in ("room", "room_key"))
+            if (v != getattr(default, k) or (k == "step" and self.direction == "backward"))
+            and (self.view == "class" or k not in ("room", "room_key"))
         }
 
 
@@ -220,6 +223,7 @@ def restore_from_url_once(catalogue: Mapping[str, Offer]) -> None:
     ).items():  # current_state, run next, brings them to the widgets' types
         st.session_state[key] = value
     st.session_state[UNIT_AUTO] = "unit" not in st.query_params
+    st.session_state[LINKED_STEP] = "step" in st.query_params
     st.session_state[TEXT_TASK] = (task, labels)
     st.session_state[NOTICES] = notices
     st.session_state[RESTORED] = True

@@ -54,13 +54,25 @@ def test_a_texts_newlines_survive_its_link(app_server, page):
     assert "".join(decoded_labels(page.evaluate(FIRST_HEATMAP_LABELS_JS))) == text
 
 
-def test_a_backward_lecture_link_with_step_0_opens_at_the_start_of_its_reading(app_server, page):
+def test_a_backward_lecture_link_opens_where_it_was_written(app_server, page):
+    """Without a step, a backward lecture opens at the start of its reading (the last token); the
+    link written at the end of that reading (token 0) says step=0 and reopens there."""
     page.set_viewport_size(SCREEN)
-    query = {"model": "sst2-bilstm", "view": "lecture", "direction": "backward", "step": "0"}
+    query = {"model": "sst2-bilstm", "view": "lecture", "direction": "backward"}
     page.goto(f"{app_server.url}/?{urlencode(query)}", wait_until="domcontentloaded")
     settle(page)
     assert page.evaluate(CURRENT_TOKEN_JS) == ["good"]  # the last token: a backward reading's first
     assert page.locator(".st-key-step_back button").first.is_disabled()
+    assert parse_qs(urlsplit(page.url).query)["step"] == ["4"]
+    for _ in range(4):  # "good" → "not" → "was" → "movie" → "the"
+        page.locator(".st-key-step_forward button").first.click()
+        settle(page)
+    assert page.evaluate(CURRENT_TOKEN_JS) == ["the"]
+    assert parse_qs(urlsplit(page.url).query)["step"] == ["0"]
+    page.goto(page.url, wait_until="domcontentloaded")  # the link reopened
+    settle(page)
+    assert page.evaluate(CURRENT_TOKEN_JS) == ["the"]
+    assert page.locator(".st-key-step_forward button").first.is_disabled()
 
 
 def test_the_both_directions_strip_reads_on_a_long_text(app_server, page, screenshot):

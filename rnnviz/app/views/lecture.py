@@ -17,6 +17,7 @@ from rnnviz.analysis.inspection import TextRun
 from rnnviz.analysis.lecture import reading_order
 from rnnviz.app import widgets
 from rnnviz.app.state import (
+    LINKED_STEP,
     PLAYING,
     ViewInputs,
     ViewState,
@@ -134,8 +135,8 @@ def start_of_reading(state: ViewState, order: list[int], both: bool = False) -> 
     if before == reading:
         return
     st.session_state[READING] = reading
-    if before is None and "step" in st.query_params:
-        return  # the page was opened on this token (the address only holds a step other than 0)
+    if before is None and st.session_state.get(LINKED_STEP):
+        return  # the page was opened on this token
     _step_to(order[0])
 
 
