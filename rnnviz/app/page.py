@@ -303,14 +303,26 @@ def draw_page(
     st.title("rnnviz — inside a recurrent network")
     with st.form("sentence-form", border=False):
         left, right = st.columns([6, 1])
-        left.text_input(
-            "sentence",
-            key="text",
-            max_chars=None,
-            label_visibility="collapsed",
-            placeholder="type a sentence and press Enter",
-            help=f"Press Enter or Run. Texts beyond {MAX_TEXT_CHARACTERS} characters are cut.",
-        )
+        if offered[state.model].task == "language_model":
+            # A character model reads newlines as tokens: a box that keeps them (Enter adds a line).
+            left.text_area(
+                "sentence",
+                key="text",
+                height=68,
+                label_visibility="collapsed",
+                placeholder="type or paste a passage, then Ctrl+Enter or Run",
+                help=f"Ctrl+Enter or Run reads it. Texts beyond {MAX_TEXT_CHARACTERS} characters "
+                "are cut.",
+            )
+        else:
+            left.text_input(
+                "sentence",
+                key="text",
+                max_chars=None,
+                label_visibility="collapsed",
+                placeholder="type a sentence and press Enter",
+                help=f"Press Enter or Run. Texts beyond {MAX_TEXT_CHARACTERS} characters are cut.",
+            )
         right.form_submit_button("Run", use_container_width=True)
     st.segmented_control(
         "view",

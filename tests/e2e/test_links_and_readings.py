@@ -54,6 +54,27 @@ def test_a_texts_newlines_survive_its_link(app_server, page):
     assert "".join(decoded_labels(page.evaluate(FIRST_HEATMAP_LABELS_JS))) == text
 
 
+def test_a_newline_typed_for_the_character_model_is_read(app_server, page):
+    """The character model reads "\n" as a token: its box keeps a typed newline (Enter adds a line,
+    Ctrl+Enter reads the passage), and the link carries it."""
+    page.set_viewport_size(SCREEN)
+    page.goto(f"{app_server.url}/?model=shakespeare-char-lstm", wait_until="domcontentloaded")
+    wait_for_heatmaps(page)
+    settle(page)
+    box = page.locator('[data-testid="stTextArea"] textarea[aria-label="sentence"]')
+    box.fill("")
+    box.type("To be")
+    box.press("Enter")
+    box.type("or not")
+    box.press("Control+Enter")
+    page.wait_for_function(
+        "() => (new URLSearchParams(location.search)).get('text') === 'To be\\nor not'", polling=100
+    )
+    wait_for_heatmaps(page)
+    settle(page)
+    assert "".join(decoded_labels(page.evaluate(FIRST_HEATMAP_LABELS_JS))) == "To be\nor not"
+
+
 def test_a_backward_lecture_link_opens_where_it_was_written(app_server, page):
     """Without a step, a backward lecture opens at the start of its reading (the last token); the
     link written at the end of that reading (token 0) says step=0 and reopens there."""
