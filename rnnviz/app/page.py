@@ -191,7 +191,7 @@ def untrained_seed(state: ViewState, untrainable: bool) -> int | None:
     return state.seed if state.weights == "untrained" and untrainable else None
 
 
-_RELATIVE_BEYOND_ONE = ", relative where a value exceeds 1 (float32 keeps about 7 digits)"
+_RELATIVE_BEYOND_ONE = " (relative where a value exceeds 1)"
 
 
 def exactness_badge(state: ViewState, seed: int | None) -> None:
