@@ -35,7 +35,7 @@ from harness import (
     CHROMIUM,
     HEATMAP_COLUMNS_JS,
     IDLE,
-    SENTENCE_INPUT,
+    SENTENCE_BOX,
     StreamlitServer,  # noqa: E402
     expected_tokens,
     heatmap_columns,
@@ -59,7 +59,7 @@ SENTENCE_WORDS = {
     "often": "really often always sometimes mostly never".split(),
 }
 # The first 400 characters of Tiny Shakespeare (/work/shared/data/tinyshakespeare/input.txt), newlines
-# as spaces: a text input holds one line (the browser drops typed line breaks).
+# as spaces: the minimal pages' text inputs hold one line (the browser drops typed line breaks).
 APP_LONG = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
     "First Citizen:\nYou are all resolved rather to die than to famish?\n\nAll:\nResolved. resolved.\n\n"
@@ -192,10 +192,11 @@ class Scenario:
             raise RuntimeError(
                 f"{self.name}: the page already shows {columns} columns; pick texts whose token counts differ"
             )
-        sentence = self.page.locator(SENTENCE_INPUT)
+        sentence = self.page.locator(SENTENCE_BOX)
         sentence.fill(text)
         self.page.evaluate(ARM_JS, [columns, self.traces, RUN_TIMEOUT_MS])
-        sentence.press("Enter")
+        is_area = sentence.evaluate("box => box.tagName === 'TEXTAREA'")
+        sentence.press("Control+Enter" if is_area else "Enter")
         self.timings_ms.append(self.page.evaluate("() => window.__benchResult"))
         self.settled_ms.append(self.page.evaluate("() => window.__benchSettled"))
         wait_until_idle(self.page)  # the next run starts from a finished one

@@ -423,7 +423,7 @@ def test_every_bundled_model_opens_with_its_own_quantities(name, quantities):
 def test_changing_layer_and_ordering_in_the_sidebar_updates_the_link():
     at = page()
     at.selectbox(key="order").set_value("clustering").run()
-    at.number_input(key="unit").set_value(7).run()
+    at.number_input(key="unit_box").set_value(7).run()
     assert_clean(at)
     assert at.query_params["order"] == "clustering" and at.query_params["unit"] == "7"
 
@@ -539,7 +539,7 @@ def test_without_a_unit_in_the_link_the_page_shows_the_unit_whose_cell_state_var
         f"Unit {busiest} is shown because its cell state c varies most" in c.value
         for c in at.caption
     )
-    at.number_input(key="unit").set_value(3).run()  # chosen by hand: kept
+    at.number_input(key="unit_box").set_value(3).run()  # chosen by hand: kept
     assert at.session_state["unit"] == 3 and any("Unit 3, as chosen" in c.value for c in at.caption)
 
 

@@ -81,6 +81,8 @@ def chart_titles(at: AppTest) -> list[str]:
 def view_elements(at: AppTest) -> int:
     """How many elements follow the row of views, not counting the page's own exactness badge."""
     elements = list(at.main.children.values())
+    while not any(e.type == "button_group" for e in elements):  # inside the page's fragment
+        elements = list(elements[-1].children.values())
     tabs = next(i for i, e in enumerate(elements) if e.type == "button_group")
     after = elements[tabs + 1 :]
     return sum(1 for e in after if "matches PyTorch" not in str(getattr(e, "value", "")))

@@ -20,6 +20,8 @@ from rnnviz.app.catalogue import load_uploaded_model
 from rnnviz.app.state import (
     NOTICES,
     PRESET,
+    RERUN_PAGE,
+    UNIT_BOX,
     Offer,
     ViewInputs,
     ViewState,
@@ -129,10 +131,12 @@ def sidebar(offered: dict[str, Offer], state: ViewState, untrainable: bool) -> N
             "unit",
             min_value=0,
             max_value=entry.hidden_size - 1,
-            key="unit",
+            value=None,
+            key=UNIT_BOX,
+            placeholder="the busiest",
             on_change=unit_chosen_by_hand,
             help="The unit shown in the inspector and the lecture; clicking a heatmap cell sets it. "
-            "Until you choose one, the unit that varies most over the text.",
+            "Empty: the unit that varies most over the text (the heatmaps' caption names it).",
         )
         st.number_input(
             "units shown",
@@ -271,17 +275,27 @@ def main() -> None:
     for notice in st.session_state.pop(NOTICES, []):
         st.warning(f"From the link: {notice}")
     state = current_state(offered)
+    sidebar(offered, state, catalogue.can_untrain(state.model))
+    sentence_and_view(offered)
+
+
+@st.fragment
+def sentence_and_view(offered: dict[str, Offer]) -> None:
+    """The sentence box and the view: Enter, a view's own controls and a clicked cell rerun this part
+    alone, not the sidebar (whose widgets cost a sentence a fifth of its time in the browser:
+    bench/ab_pages.py); a change the sidebar must show reruns the whole page."""
+    if st.session_state.pop(RERUN_PAGE, False):
+        st.rerun(scope="app")
+    state = current_state(offered, whole_page=False)
     untrainable = catalogue.can_untrain(state.model)
     seed = untrained_seed(state, untrainable)
     # a long text's page waits its turn, so that it cannot starve other sessions' sentences
     with budget.admitted(catalogue.heavy_text(state.model, state.text, seed)):
-        draw_page(offered, state, untrainable, seed)
+        draw_page(offered, state, seed)
 
 
-def draw_page(
-    offered: dict[str, Offer], state: ViewState, untrainable: bool, seed: int | None
-) -> None:
-    """Everything below the model choice: the run, the sidebar, the sentence box and the view."""
+def draw_page(offered: dict[str, Offer], state: ViewState, seed: int | None) -> None:
+    """Everything beside the sidebar: the run, the sentence box and the view."""
     run, problem = None, None
     if state.text.strip():
         try:
@@ -298,7 +312,6 @@ def draw_page(
                 state, unit=busiest_unit(chooser.states(state.layer, state.direction, quantity))
             )
             st.session_state["unit"] = state.unit
-    sidebar(offered, state, untrainable)
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     st.title("rnnviz — inside a recurrent network")
     with st.form("sentence-form", border=False):

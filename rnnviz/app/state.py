@@ -29,7 +29,15 @@ NOTICES = "notices"  # what the link asked for and could not have
 UNIT_AUTO = (
     "unit_auto"  # no unit chosen yet: the page shows the busiest one (ordering.busiest_unit)
 )
+UNIT_BOX = "unit_box"  # the sidebar's unit box: a unit chosen by hand, or None (the busiest)
+RERUN_PAGE = "rerun_page"  # a change inside the sentence-and-view fragment the sidebar must show
 TEXT_TASK = "text_task"  # the task the current text was chosen for
+# The sidebar's widgets: written back by the whole page's run only, before the sidebar draws them
+# (the sentence-and-view fragment runs after it, and alone on Enter).
+SIDEBAR_KEYS = frozenset(
+    {"model", "layer", "direction", "order", "units_shown", "gru_update", "candidate", "symbols"}
+    | {"weights", "seed"}
+)
 PLAYING = "playing"  # the lecture plays
 PRESET = "preset"
 
@@ -223,16 +231,18 @@ def restore_from_url_once(catalogue: Mapping[str, Offer]) -> None:
     ).items():  # current_state, run next, brings them to the widgets' types
         st.session_state[key] = value
     st.session_state[UNIT_AUTO] = "unit" not in st.query_params
+    st.session_state[UNIT_BOX] = None if st.session_state[UNIT_AUTO] else state.unit
     st.session_state[LINKED_STEP] = "step" in st.query_params
     st.session_state[TEXT_TASK] = (task, labels)
     st.session_state[NOTICES] = notices
     st.session_state[RESTORED] = True
 
 
-def current_state(catalogue: Mapping[str, Offer]) -> ViewState:
+def current_state(catalogue: Mapping[str, Offer], whole_page: bool = True) -> ViewState:
     """The page's choices, brought within the model's bounds and stored back in the session (call it
-    once per run, before any widget is drawn): that also keeps the values of widgets a view does
-    not draw (Streamlit forgets those otherwise), so switching views never loses a choice."""
+    once per run, before any widget it writes is drawn): that also keeps the values of widgets a view
+    does not draw (Streamlit forgets those otherwise), so switching views never loses a choice.
+    `whole_page=False` (the sentence-and-view fragment) leaves the sidebar's widgets alone."""
     values = {k: st.session_state[k] for k in vars(ViewState()) if k in st.session_state}
     if values.get("view") is None:  # the segmented control was clicked off
         values["view"] = DEFAULT_VIEW
@@ -242,7 +252,8 @@ def current_state(catalogue: Mapping[str, Offer]) -> ViewState:
     state, _ = clamp(ViewState(**values), catalogue, default_model=default_model)
     state = replace(state, units_shown=min(state.units_shown, catalogue[state.model].hidden_size))
     for key, value in vars(state).items():
-        st.session_state[key] = bool(value) if key in ("present", "both") else value
+        if whole_page or key not in SIDEBAR_KEYS:
+            st.session_state[key] = bool(value) if key in ("present", "both") else value
     return state
 
 
@@ -262,12 +273,19 @@ def choose_step(step: int) -> None:
 
 
 def choose_unit(unit: int) -> None:
+    """A unit chosen inside the view (a clicked cell, a ranked unit): the sidebar's box shows it."""
     st.session_state["unit"] = unit
+    st.session_state[UNIT_BOX] = unit
     st.session_state[UNIT_AUTO] = False
+    st.session_state[RERUN_PAGE] = True
 
 
 def unit_chosen_by_hand() -> None:
-    st.session_state[UNIT_AUTO] = False
+    """The sidebar's unit box: a number is that unit, an empty box the busiest one again."""
+    chosen = st.session_state.get(UNIT_BOX)
+    st.session_state[UNIT_AUTO] = chosen is None
+    if chosen is not None:
+        st.session_state["unit"] = int(chosen)
 
 
 def unit_is_automatic() -> bool:
@@ -281,6 +299,7 @@ def start_model(task: str | None, labels: tuple[str, ...] = ()) -> None:
         ("layer", 0),
         ("direction", "forward"),
         ("unit", 0),
+        (UNIT_BOX, None),
         ("step", 0),
         ("quantity", "hidden"),
         (PRESET, ""),

@@ -32,6 +32,8 @@ CHROMIUM_ARGS = [
 HEALTH_TIMEOUT_S = 60.0
 
 SENTENCE_INPUT = '[data-testid="stTextInput"] input[aria-label="sentence"]'
+# The sentence box of any model: a character model's is a text area (Ctrl+Enter reads it).
+SENTENCE_BOX = f'{SENTENCE_INPUT}, [data-testid="stTextArea"] textarea[aria-label="sentence"]'
 EXCEPTION = '[data-testid="stException"]'
 ERROR_ALERT = (
     '[data-testid="stAlertContentError"]'  # st.error: app.py turns a failing view into one

@@ -19,6 +19,7 @@ from rnnviz.app import widgets
 from rnnviz.app.state import (
     LINKED_STEP,
     PLAYING,
+    RERUN_PAGE,
     ViewInputs,
     ViewState,
     choose_step,
@@ -31,9 +32,6 @@ from rnnviz.figures.lecture import cell_diagram, concatenated_reading, reading_p
 from rnnviz.models.architectures import TextClassifier
 
 PLAY_TICK = "play_tick"  # when play last moved on
-RERUN_PAGE = (
-    "lecture_rerun_page"  # a control asks the whole page to run (play's timer is set there)
-)
 SLIDER = "lecture_step"
 READING = "lecture_reading"  # the (model, text, direction) whose reading the lecture last started
 
