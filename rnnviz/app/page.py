@@ -290,7 +290,10 @@ def sentence_and_view(offered: dict[str, Offer]) -> None:
     untrainable = catalogue.can_untrain(state.model)
     seed = untrained_seed(state, untrainable)
     # a long text's page waits its turn, so that it cannot starve other sessions' sentences
-    with budget.admitted(catalogue.heavy_text(state.model, state.text, seed)):
+    with (
+        budget.admitted(catalogue.heavy_text(state.model, state.text, seed)),
+        st.container(key="page-body"),  # the presenter screens' CSS hides the notes in it
+    ):
         draw_page(offered, state, seed)
 
 

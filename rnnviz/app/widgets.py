@@ -64,8 +64,7 @@ PRESENTER_CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 0.6rem !important; padding-bottom: 0.5rem !important; }
 [data-testid="stMainBlockContainer"] h1, [data-testid="stForm"],
 [data-testid="stButtonGroup"] { display: none !important; }
-[data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"]
-  > [data-testid="stElementContainer"]:has([data-testid="stCaptionContainer"], .stMarkdownBadge) {
+.st-key-page-body > [data-testid="stElementContainer"]:has([data-testid="stCaptionContainer"], .stMarkdownBadge) {
   display: none !important; }
 [data-testid="stElementContainer"]:has(.rnnviz-presenter-style) { display: none; }
 div.rnnviz-presenter-line { font-size: 1.4rem !important; line-height: 1.3; margin: 0; color: #000; }
