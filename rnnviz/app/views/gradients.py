@@ -127,8 +127,10 @@ def render(inputs: ViewInputs) -> None:
             help="Integrated gradients start with this many points and double them until their sum "
             "matches y(x) − y(baseline) within 1 % (or a few seconds' work is reached).",
         )
+    predicted = int(run.predictions[-1].argmax()) if run.task == "classifier" else None
     try:
-        flow = _flow(loaded, _key(loaded), ids, target, position)
+        # the predicted class as None: the same cache entry as this model's curve in the comparison
+        flow = _flow(loaded, _key(loaded), ids, None if target == predicted else target, position)
         attributions = _attributions(loaded, _key(loaded), ids, target, position, n_steps)
     except RnnvizError as error:
         st.error(str(error))
