@@ -276,6 +276,8 @@ def main() -> None:
         st.warning(f"From the link: {notice}")
     state = current_state(offered)
     sidebar(offered, state, catalogue.can_untrain(state.model))
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)  # outside the fragment: drawn once a page
+    st.title("rnnviz — inside a recurrent network")
     sentence_and_view(offered)
 
 
@@ -315,8 +317,6 @@ def draw_page(offered: dict[str, Offer], state: ViewState, seed: int | None) -> 
                 state, unit=busiest_unit(chooser.states(state.layer, state.direction, quantity))
             )
             st.session_state["unit"] = state.unit
-    st.markdown(PAGE_CSS, unsafe_allow_html=True)
-    st.title("rnnviz — inside a recurrent network")
     with st.form("sentence-form", border=False):
         left, right = st.columns([6, 1])
         if offered[state.model].task == "language_model":
