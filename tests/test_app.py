@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 import rnnviz
 from rnnviz.analysis.inspection import inspect_text
-from rnnviz.figures import NEXT_TOKENS_GROUP, PLOT_DECIMALS, token_labels
+from rnnviz.figures import NEXT_TOKENS_GROUP, PLOT_DECIMALS, PREDICTIONS_GROUP, token_labels
 from rnnviz.models.architectures import bundled_names
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -38,7 +38,11 @@ def heatmaps(at: AppTest) -> list[dict]:
         if layout["yaxis"].get("title", {}).get("text") != "unit":
             continue
         maps = [t for t in traces if t["type"] == "heatmap"]
-        titles = [a["text"] for a in layout.get("annotations", [])] or [layout["title"]["text"]]
+        titles = [
+            a["text"]
+            for a in layout.get("annotations", [])
+            if not a["text"].startswith(CLASS_CURVES_TITLE)
+        ] or [layout["title"]["text"]]
         assert len(titles) == len(maps), "one title per heatmap panel"
         for title, heatmap in zip(titles, maps):
             # the grid's panels share one pair of axes and tell themselves apart by legendgroup
@@ -61,6 +65,23 @@ def heatmaps(at: AppTest) -> list[dict]:
                 }
             )
     return found
+
+
+CLASS_CURVES_TITLE = "prediction after each token"
+
+
+def class_curves(at: AppTest) -> tuple[str, list[dict]]:
+    """A classifier's curves (the heatmap grid's first row): their title and one trace per class."""
+    for chart in charts(at):
+        curves = [t for t in chart["data"] if t.get("legendgroup") == PREDICTIONS_GROUP]
+        if curves:
+            (title,) = [
+                a["text"]
+                for a in chart["layout"]["annotations"]
+                if a["text"].startswith(CLASS_CURVES_TITLE)
+            ]
+            return title, curves
+    raise AssertionError("no class curves on the page")
 
 
 def _readable(trace: dict, layout: dict) -> dict:
@@ -125,12 +146,15 @@ def prefix_probabilities(name: str, text: str) -> np.ndarray:
 def test_default_page_shows_the_prediction_flip_and_one_heatmap_per_lstm_quantity():
     at = page(unit="0")
     assert_clean(at)
-    prediction = charts(at)[0]
-    names = [t["name"] for t in prediction["data"]]
+    assert len(charts(at)) == 1  # the curves are the grid's first row
+    title, curves = class_curves(at)
+    names = [t["name"] for t in curves]
     assert names == ["negative", "positive"]
-    drawn = np.stack([plotted(t, "y") for t in prediction["data"]], axis=1)  # [token, class]
+    drawn = np.stack([plotted(t, "y") for t in curves], axis=1)  # [token, class]
     expected = prefix_probabilities("sst2-lstm", "the movie was not good")
     np.testing.assert_allclose(drawn, expected, atol=1e-3)  # the plot's 3 decimals
+    last = expected[-1]
+    assert f"after the last: <b>{names[last.argmax()]} ({last.max():.1%})</b>" in title
     # The flip: after "the movie" the model leans positive, from "was not" on negative; the drawn
     # curves cross where the independently computed label changes.
     label_after = [names[k] for k in expected.argmax(axis=1)]

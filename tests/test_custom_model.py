@@ -81,9 +81,13 @@ def test_the_app_offers_the_entry_point_model_with_its_own_quantities(app_with_e
     assert not at.exception, at.exception
     assert "vowel-tagger" in at.selectbox(key="model").options
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    prediction, grid = charts
-    assert prediction["layout"]["title"]["text"].startswith("prediction after each token")
-    assert [a["text"] for a in grid["layout"]["annotations"]] == [
+    (grid,) = charts  # the class curves are the grid's first row
+    assert [t["name"] for t in grid["data"] if t.get("legendgroup") == "predictions"] == [
+        "consonant",
+        "vowel",
+    ]
+    titles = [a["text"] for a in grid["layout"]["annotations"]]
+    assert [t for t in titles if not t.startswith("prediction after each token")] == [
         "reset gate r",
         "update gate z",
         "candidate n",
@@ -109,8 +113,10 @@ def test_the_app_opens_a_cell_loop_model_from_an_entry_point_on_that_model(monke
         at.run()
         assert not at.exception, at.exception
         assert at.selectbox(key="model").value == "cell-tagger"  # the model given, not sst2-lstm
-        grid = json.loads(at.get("plotly_chart")[1].proto.spec)
-        assert [a["text"] for a in grid["layout"]["annotations"]] == [
+        (chart,) = at.get("plotly_chart")  # the class curves are the grid's first row
+        grid = json.loads(chart.proto.spec)
+        titles = [a["text"] for a in grid["layout"]["annotations"]]
+        assert [t for t in titles if not t.startswith("prediction after each token")] == [
             "input gate i",
             "forget gate f",
             "cell candidate g",

@@ -13,7 +13,9 @@ from rnnviz.figures import (
     LABELS,
     NEXT_TOKENS_GROUP,
     PLOT_DECIMALS,
+    PREDICTIONS_GROUP,
     SYMBOLS,
+    ClassPredictions,
     NextTokens,
     class_probability_figure,
     clicked_cell,
@@ -127,8 +129,9 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
         )
         assert (
             len(cells.x) == tokens * 3
-            and set(cells.x) == set(heatmap.x)
-            and set(cells.y) == set(heatmap.y)
+            and set(cells.x.tolist()) == set(heatmap.x)
+            # unit ids as numbers: the category axis looks each one up by its text
+            and {str(unit) for unit in cells.y.tolist()} == set(heatmap.y)
         )
         assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
         for i in (
@@ -177,7 +180,7 @@ def test_longer_texts_stack_every_quantity_on_its_own_axes():
         assert list(heatmap.y) == ["4", "0", "2"] and list(heatmap.x) == labels
         assert {(t.xaxis, t.yaxis) for t in (cells, selected)} == {(heatmap.xaxis, heatmap.yaxis)}
         assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
-        assert set(cells.x) == set(labels) and set(cells.y) == {"4", "0", "2"}
+        assert set(cells.x) == set(labels) and {str(u) for u in cells.y.tolist()} == {"4", "0", "2"}
         assert clicked_cell(_point(cells, 5)) == (5, 4) and cells.hovertemplate.startswith(
             LABELS[quantity]
         )
@@ -280,6 +283,47 @@ def test_the_top_k_table_joins_only_a_grid_whose_panels_share_the_token_axis():
         )
 
 
+# side by side; two panels to a row; one to a row; one token axis under the last panel
+@pytest.mark.parametrize("tokens", [12, 16, 30, 250])
+def test_a_classifiers_curves_are_the_grids_first_row_in_the_models_class_order(tokens):
+    rng = np.random.default_rng(tokens)
+    classes = ["World", "Sports", "Business", "Sci/Tech"]
+    probabilities = rng.dirichlet(np.ones(len(classes)), size=tokens)
+    labels = token_labels(["w"] * tokens)
+    values = {q: rng.normal(size=(tokens, 3)) for q in QUANTITIES}
+    figure = quantity_grid(values, labels, predictions=ClassPredictions(probabilities, classes))
+
+    curves = [t for t in figure.data if t.legendgroup == PREDICTIONS_GROUP]
+    assert [c.name for c in curves] == classes  # never re-sorted by probability
+    for k, curve in enumerate(curves):
+        assert list(curve.x) == labels
+        np.testing.assert_allclose(curve.y, probabilities[:, k], atol=10**-PLOT_DECIMALS)
+    axis = lambda name: figure.layout["yaxis" + name[1:]]  # noqa: E731
+    panel_tops = [axis(t.yaxis).domain[1] for t in figure.data if t.type == "heatmap"]
+    assert axis(curves[0].yaxis).domain[1] == 1.0
+    assert axis(curves[0].yaxis).domain[0] > max(panel_tops)  # above every panel
+    (title,) = [a.text for a in figure.layout.annotations if a.text.startswith("prediction after")]
+    last = probabilities[-1]
+    assert f"<b>{classes[last.argmax()]} ({last.max():.1%})</b>" in title
+    assert all(
+        f"━ {name}</span>" in title for name in classes
+    )  # each class's colour, as the grid has no legend
+    if tokens > 20:  # on the panels' token axis, where they share one
+        x_axis = curves[0].xaxis
+        assert x_axis == "x" or figure.layout["xaxis" + x_axis[1:]].matches == "x"
+
+
+def test_a_grids_first_row_is_the_top_k_table_or_the_class_curves_not_both():
+    values = {q: np.zeros((30, 3)) for q in QUANTITIES}
+    with pytest.raises(ValueError, match="either"):
+        quantity_grid(
+            values,
+            token_labels(["a"] * 30),
+            next_tokens=NextTokens(np.full((30, 4), 0.25), list("abcd")),
+            predictions=ClassPredictions(np.full((30, 2), 0.5), ["negative", "positive"]),
+        )
+
+
 def _shared_colour_axes(figure, panels) -> list[list[str]]:
     """Quantities grouped by the colour axis they share, each bar titled with their symbols."""
     shared: dict[str, list[str]] = {}
@@ -305,6 +349,12 @@ def test_grid_puts_short_texts_side_by_side_and_longer_ones_stacked():
         lambda v, labels: quantity_grid(
             v, labels, "lstm", np.array([3, 1]), selected=(0, 1), clickable=True
         ),
+        lambda v, labels: quantity_grid(
+            v,
+            labels,
+            "lstm",
+            predictions=ClassPredictions(np.full((3, 2), 0.5), ["negative", "positive"]),
+        ),
         lambda v, labels: class_probability_figure(
             np.full((3, 2), 0.5), labels, ["negative", "positive"]
         ),
@@ -312,7 +362,13 @@ def test_grid_puts_short_texts_side_by_side_and_longer_ones_stacked():
             np.full((3, 4), 0.25), labels, ["a", "b", " ", "\n"], k=2
         ),
     ],
-    ids=["one heatmap", "grid", "class probabilities", "next-token table"],
+    ids=[
+        "one heatmap",
+        "grid",
+        "grid with class curves",
+        "class probabilities",
+        "next-token table",
+    ],
 )
 def test_specs_built_without_validation_are_valid_plotly(build):
     """Performance guard: the app's busiest figure builders skip plotly.py's slow validation, so check

@@ -14,7 +14,9 @@ from rnnviz.core.quantities import PYTORCH_NOTATION, Notation
 from rnnviz.display import POSITION_MARK, token_display, token_text
 from rnnviz.figures.look import (
     ASSUMED_PLOT_PX,
+    PLAIN_LOOK,
     ColourScale,
+    TokenTicks,
     _colour_steps,
     _plain_figure,
     _unvalidated_figure,
@@ -87,9 +89,14 @@ def _heatmap_traces(
                 **panel,
                 # typed arrays, not object ones: plotly.py deep-copies every trace it is given, and
                 # copying thousands of Python objects was most of the grid's Python time
-                x=np.tile(np.asarray(columns), len(rows)),
-                y=np.repeat(np.asarray(rows), len(columns)),
-                customdata=np.stack([steps, units, z.reshape(-1)], axis=1),
+                # numbers where the axis allows (the side-by-side grid's columns; unit ids, which the
+                # category axis looks up by their text) and float32 (exact for indices below 2^24):
+                # the layer is most of the chart's bytes on the wire
+                x=np.tile(
+                    np.asarray(columns, dtype=np.int32 if numeric_columns else None), len(rows)
+                ),
+                y=np.repeat(order.astype(np.int32), len(columns)),
+                customdata=np.stack([steps, units, z.reshape(-1)], axis=1).astype(np.float32),
                 mode="markers",
                 # maxdisplayed=1: one (invisible) marker drawn instead of one SVG node per cell, while hover and
                 # click still search every point. A marker about as large as a cell wins the hover over the
@@ -247,13 +254,15 @@ def _panel_grid(
     next_tokens: NextTokens | None = None,
     notation: Notation = PYTORCH_NOTATION,
     colour_ranges: dict[str, ColourScale] | None = None,
+    predictions: ClassPredictions | None = None,
 ) -> go.Figure:
     """Stacked arrangement of `quantity_grid`: a subplot per quantity, `columns` to a row.
 
     Each panel has `quantity_heatmap`'s traces (same colours, hover, click layer and selected-cell
     mark); panels with the same colour range share one colour bar. One figure rather than one per
     quantity: the browser pays a fixed cost per Plotly chart (bench/bench_app.py). `next_tokens` (one
-    column only) adds the top-k table as the first row, on the same token axis.
+    column only) adds the top-k table as the first row, on the same token axis; `predictions` the class
+    curves, over the whole width.
     """
     quantities = list(values_by_quantity)
     columns = max(1, min(columns, len(quantities)))
@@ -285,9 +294,14 @@ def _panel_grid(
     # under each panel: its token labels, then the next panel's title
     gap_px = 40 if one_token_axis else ticks.label_px + 2 * font_size + 16
     # Rows top down, in pixels: the table (if any), then the panels `columns` to a row.
-    row_px = ([NEXT_TOKEN_ROW_PX * next_tokens.k] if next_tokens else []) + [panel_px] * -(
-        -len(quantities) // columns
+    first_rows = (
+        [NEXT_TOKEN_ROW_PX * next_tokens.k]
+        if next_tokens
+        else [PREDICTION_ROW_PX]
+        if predictions
+        else []
     )
+    row_px = first_rows + [panel_px] * -(-len(quantities) // columns)
     plot_px = sum(row_px) + (len(row_px) - 1) * gap_px
     row_tops = [1 - (sum(row_px[:r]) + r * gap_px) / plot_px for r in range(len(row_px))]
     data, layout = (
@@ -368,6 +382,27 @@ def _panel_grid(
         colour_bar(_share_colour_axis(colour_axes, table, "p"), x_domain, y_domain)
         data.append(table)
         first_row = 1
+    curves = []
+    if predictions is not None:
+        x_domain, y_domain = domains(0, 0)
+        number = len(quantities) + 1
+        x_name, y_name = ("x" if one_token_axis else f"x{number}"), f"y{number}"
+        curve_ticks = (
+            ticks
+            if shared_x
+            else token_ticks([token_text(label) for label in labels], ASSUMED_PLOT_PX, font_size)
+        )
+        x_axis, layout[f"yaxis{number}"] = _prediction_axes(
+            labels, curve_ticks, x_domain if shared_x else [0.0, 1.0], y_domain, y_name
+        )
+        layout[f"yaxis{number}"]["anchor"] = x_name
+        if not one_token_axis:  # else the curves stand on the panels' token axis, labelled below
+            layout[f"xaxis{number}"] = dict(x_axis, **({"matches": "x"} if shared_x else {}))
+        layout["annotations"].append(
+            _grid_title(predictions.title(font_size), row_tops[0], font_size)
+        )
+        curves = _prediction_row(predictions, labels, (x_name, y_name), font_size)
+        first_row = 1
     for i, quantity in enumerate(quantities):
         row, column = divmod(i, columns)
         x_domain, y_domain = domains(first_row + row, column)
@@ -431,7 +466,7 @@ def _panel_grid(
             cmax=axis["cmax"],
             colorbar=dict(axis["colorbar"], title=dict(text=", ".join(axis["symbols"]))),
         )
-    return _plain_figure(data, layout)
+    return _plain_figure(data + curves, layout)
 
 
 def _share_colour_axis(colour_axes: dict[tuple, dict], heatmap: dict, symbol: str) -> dict:
@@ -482,6 +517,7 @@ def quantity_grid(
     next_tokens: NextTokens | None = None,
     notation: Notation = PYTORCH_NOTATION,
     colour_ranges: dict[str, ColourScale] | None = None,
+    predictions: ClassPredictions | None = None,
 ) -> go.Figure:
     """Every quantity's heatmap as one figure, a panel per quantity, all in one unit order.
 
@@ -495,7 +531,8 @@ def quantity_grid(
     columns still hold an upright label each). Past TWO_COLUMN_MAX_TOKENS
     every panel stands on one token axis, and a language model's top-k table (`next_tokens`) can join
     it as the first row (see `shares_token_axis`): a position then reads straight down from the
-    prediction through every quantity, and the page draws one chart instead of two.
+    prediction through every quantity, and the page draws one chart instead of two. A classifier's
+    curves (`predictions`) join any arrangement as its first row, for the same reason.
     """
     arrangement = arrangement or grid_arrangement(len(labels), len(values_by_quantity))
     shared = shares_token_axis(len(labels), len(values_by_quantity), arrangement)
@@ -503,6 +540,8 @@ def quantity_grid(
         raise ValueError(
             "the next-token table joins the grid only where every panel shares the token axis"
         )
+    if next_tokens is not None and predictions is not None:
+        raise ValueError("a grid's first row is either the next-token table or the class curves")
     if arrangement == "side by side":
         return _side_by_side_grid(
             values_by_quantity,
@@ -514,6 +553,7 @@ def quantity_grid(
             font_size,
             notation,
             colour_ranges,
+            predictions,
         )
     return _panel_grid(
         values_by_quantity,
@@ -527,6 +567,7 @@ def quantity_grid(
         next_tokens,
         notation,
         colour_ranges,
+        predictions,
     )
 
 
@@ -540,10 +581,11 @@ def _side_by_side_grid(
     font_size: int,
     notation: Notation = PYTORCH_NOTATION,
     colour_ranges: dict[str, ColourScale] | None = None,
+    predictions: ClassPredictions | None = None,
 ) -> go.Figure:
     """The panels in one row on one pair of axes: panel k draws at x = its first column + token index
     (numbers, so no panel's heatmap reaches into another's), with blank columns between panels; the
-    ticks name each column's token."""
+    ticks name each column's token. `predictions`: the class curves above them, over the whole width."""
     quantities = list(values_by_quantity)
     order = (
         np.arange(np.shape(values_by_quantity[quantities[0]])[1])
@@ -568,8 +610,12 @@ def _side_by_side_grid(
     margin = dict(
         l=64, r=90, t=2 * font_size, b=16 + _tick_label_px(longest, tick_angle, font_size)
     )
+    # Top down in pixels: the class curves, their token labels and the panels' titles, the panels.
+    curve_ticks = token_ticks(tick_text, ASSUMED_PLOT_PX, font_size)
+    above_px = PREDICTION_ROW_PX + curve_ticks.label_px + 2 * font_size + 8 if predictions else 0
+    panels_top = plot_px / (plot_px + above_px)  # in the plot's fraction
     layout = dict(
-        height=plot_px + margin["t"] + margin["b"],
+        height=plot_px + above_px + margin["t"] + margin["b"],
         margin=margin,
         font=dict(size=font_size),
         showlegend=False,
@@ -601,6 +647,7 @@ def _side_by_side_grid(
             showgrid=False,
             range=[len(units) - 0.5, -0.5],
             autorange=False,  # unit rows top down
+            domain=[0, round(panels_top, 6)],
             title=dict(text="unit"),
             automargin=False,  # the left margin holds unit ids of up to four digits and the title
             **unit_ticks(units, selected, plot_px, font_size),
@@ -630,7 +677,7 @@ def _side_by_side_grid(
                 xref="x",
                 x=(columns[0] + columns[-1]) / 2,
                 yref="paper",
-                y=1,
+                y=panels_top,
                 yanchor="bottom",
                 xanchor="center",
                 font=dict(size=font_size + 2),
@@ -649,13 +696,36 @@ def _side_by_side_grid(
                 thickness=12,
                 x=1.01,
                 xanchor="left",
-                y=1 - (j + 0.5) / len(colour_axes),
+                y=panels_top * (1 - (j + 0.5) / len(colour_axes)),
                 yanchor="middle",
-                len=0.9 / len(colour_axes),
+                len=panels_top * 0.9 / len(colour_axes),
                 title=dict(text=", ".join(axis["symbols"])),
             ),
         )
+    if predictions is not None:
+        row = [round(1 - PREDICTION_ROW_PX / (plot_px + above_px), 6), 1.0]
+        layout["xaxis2"], layout["yaxis2"] = _prediction_axes(
+            labels, curve_ticks, [0.0, 1.0], row, "y2"
+        )
+        layout["yaxis2"]["anchor"] = "x2"
+        layout["annotations"].append(_grid_title(predictions.title(font_size), 1.0, font_size))
+        data += _prediction_row(predictions, labels, ("x2", "y2"), font_size)
     return _plain_figure(data, layout)
+
+
+def _grid_title(text: str, top: float, font_size: int) -> dict:
+    """A title written above the plot's fraction `top`, from its left edge."""
+    return dict(
+        text=text,
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=top,
+        xanchor="left",
+        yanchor="bottom",
+        font=dict(size=font_size + 2),
+    )
 
 
 SIDE_BY_SIDE_MIN_PX = 330  # three colour bars of ~100 px each keep their tick labels apart
@@ -678,6 +748,95 @@ class NextTokens:
 
 
 NEXT_TOKENS_GROUP = "next tokens"  # the table's legendgroup inside a heatmap grid
+PREDICTIONS_GROUP = "predictions"  # the class curves' legendgroup inside a heatmap grid
+PREDICTION_ROW_PX = (
+    90  # the class curves' plot height inside a grid: low, so the cells start on screen
+)
+
+
+@dataclass(frozen=True)
+class ClassPredictions:
+    """A classifier's probabilities after each token, [time, classes], drawn as the grid's first row.
+
+    In the grid rather than a chart of its own: the browser pays a fixed cost for each chart a
+    sentence redraws (bench/ab_pages.py)."""
+
+    probabilities: np.ndarray
+    classes: list[str]
+
+    def title(self, font_size: int) -> str:
+        """What the curves are, the final prediction, and each class's colour (the grid has no legend)."""
+        last = np.asarray(self.probabilities)[-1]
+        best = int(np.argmax(last))
+        key = " ".join(
+            f"<span style='color:{_class_colour(k)}'>━ {html.escape(name)}</span>"
+            for k, name in enumerate(self.classes)
+        )
+        return (
+            f"prediction after each token — after the last: "
+            f"<b>{html.escape(self.classes[best])} ({last[best]:.1%})</b>   {key}"
+        )
+
+
+def _class_colour(k: int) -> str:
+    colours = PLAIN_LOOK["colorway"]
+    return colours[k % len(colours)]
+
+
+def _prediction_row(
+    predictions: ClassPredictions,
+    labels: list[str],
+    axes: tuple[str, str],
+    font_size: int,
+) -> list[dict]:
+    """The class curves on `axes`: one line per class in the model's order (and colour), so that a flip
+    shows as a crossing; they hold their opacity whatever cell is clicked."""
+    probabilities = np.asarray(predictions.probabilities, dtype=np.float64)
+    return [
+        dict(
+            type="scatter",
+            x=list(labels),
+            y=probabilities[:, k],
+            xaxis=axes[0],
+            yaxis=axes[1],
+            name=name,
+            legendgroup=PREDICTIONS_GROUP,
+            mode="lines+markers",
+            line=dict(color=_class_colour(k), width=2),
+            marker=dict(color=_class_colour(k), size=max(6, font_size // 2)),
+            selected=dict(marker=dict(opacity=1)),
+            unselected=dict(marker=dict(opacity=1)),
+            hovertemplate=f"after %{{x}}<br>P({html.escape(name)}) = %{{y:.3f}}<extra></extra>",
+            showlegend=False,
+        )
+        for k, name in enumerate(predictions.classes)
+    ]
+
+
+def _prediction_axes(
+    labels: list[str], ticks: TokenTicks, x_domain: list[float], y_domain: list[float], y_name: str
+) -> tuple[dict, dict]:
+    """The class curves' own token axis (labelled like the panels') and probability axis."""
+    x_axis = dict(
+        domain=x_domain,
+        anchor=y_name,
+        type="category",
+        range=[-0.5, len(labels) - 0.5],
+        autorange=False,
+        showgrid=False,
+        automargin=False,
+        **ticks.axis(labels),
+    )
+    y_axis = dict(
+        domain=y_domain,
+        anchor=None,
+        range=[-0.04, 1.04],
+        autorange=False,
+        tickvals=[0, 0.5, 1],
+        title=dict(text="P"),
+        automargin=False,
+    )
+    return x_axis, y_axis
 
 
 def _next_token_table(

@@ -19,9 +19,6 @@ from rnnviz.app.widgets import chosen_units, clickable_heatmap
 # Beyond this many cells per panel the click layer (a point per cell in every panel) makes the chart's
 # data megabytes, so long texts are clicked in the inspector's heatmap or with fewer units.
 CLICKABLE_CELLS = 6000
-# The prediction chart's plot height: low, so that at 1280×720 the heatmaps begin on the first screen
-# below it even when a long text's upright token labels take their room.
-PREDICTION_PLOT_PX = 90
 
 
 def next_tokens_in_grid(run: TextRun) -> bool:
@@ -33,27 +30,23 @@ def next_tokens_in_grid(run: TextRun) -> bool:
     )
 
 
+def class_curves(run: TextRun) -> figures.ClassPredictions | None:
+    """A classifier's probabilities after each token, drawn as the heatmap grid's first row."""
+    if run.predictions is None or run.task not in ("classifier", "custom"):
+        return None
+    return figures.ClassPredictions(run.predictions, list(run.prediction_labels))
+
+
 def prediction_panel(model, run: TextRun) -> None:
+    """What stands above the grid: a language model's next characters and sampling; a classifier's
+    curves are the grid's first row."""
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     if run.predictions is None:
         st.caption(
             f"{run.model} gives no per-step predictions (its entry point has no per_step); its states follow."
         )
     elif run.task in ("classifier", "custom"):
-        label, p = run.top_outcomes(len(run.tokens) - 1, 1)[0]
-        # the final prediction in the title and a low chart: at 1280×720 the heatmaps begin on the
-        # first screen
-        st.plotly_chart(
-            figures.class_probability_figure(
-                run.predictions,
-                labels,
-                list(run.prediction_labels),
-                title=f"prediction after each token — after the last: <b>{label} ({p:.1%})</b>",
-                plot_px=PREDICTION_PLOT_PX,
-            ),
-            key="prediction",
-            theme=None,
-        )  # its own plain look (figures.PlainFigure)
+        return
     else:
         if next_tokens_in_grid(run):
             st.caption(
@@ -135,6 +128,7 @@ def render(inputs: ViewInputs) -> None:
         next_tokens=next_tokens,
         notation=state.notation,
         colour_ranges=colour_ranges(run, state, reference),
+        predictions=class_curves(run),
     )
     clickable_heatmap(grid, "heatmaps", theme=None)  # its own plain look (figures.PlainFigure)
     if (
@@ -142,9 +136,9 @@ def render(inputs: ViewInputs) -> None:
         and run.predictions is not None
         and run.task != "language_model"
     ):
-        # below the grid, not between the chart and it: at 720 px the heatmaps begin on the first screen
+        # below the grid: at 720 px the heatmaps begin on the first screen
         st.caption(
-            "A bidirectional model's prediction after token t (the chart above) is the whole model run on "
+            "A bidirectional model's prediction after token t (the curves above) is the whole model run on "
             "the first t + 1 tokens: its backward direction reads that prefix from its last token back to "
             "the first."
         )
