@@ -198,25 +198,24 @@ def untrained_seed(state: ViewState, untrainable: bool) -> int | None:
 _RELATIVE_BEYOND_ONE = " (relative where a value exceeds 1)"
 
 
-def exactness_badge(state: ViewState, seed: int | None) -> None:
-    """Every run says how closely the numbers on the page match the model's own outputs."""
+def exactness_badge(state: ViewState, seed: int | None) -> str | None:
+    """Every run says how closely the numbers on the page match the model's own outputs (markdown)."""
     measured = catalogue.exactness(state.model, state.text, seed)
     if measured is None:
-        return
+        return None
     error = readable_number(measured.max_scaled_error, 2)
     if measured.exact:
         # a difference of exactly 0 (the RNN's h is the module's own) is not "to 0"
         match = "exactly (0)" if measured.max_scaled_error == 0 else f"to {error}"
-        st.markdown(
+        return (
             f":green-badge[:material/check: matches PyTorch {match}] "
             ":gray[largest difference between the quantities shown and the module's own outputs"
             f"{_RELATIVE_BEYOND_ONE if measured.max_abs_error > measured.max_scaled_error else ''}]"
         )
-    else:
-        st.markdown(
-            f":red-badge[differs from PyTorch by {error}] :gray[more than the {EXACT_WITHIN:g} "
-            "a float32 capture is held to]"
-        )
+    return (
+        f":red-badge[differs from PyTorch by {error}] :gray[more than the {EXACT_WITHIN:g} "
+        "a float32 capture is held to]"
+    )
 
 
 def show_view(state: ViewState, raw: TextRun | None, seed: int | None) -> None:
@@ -365,13 +364,18 @@ def draw_page(offered: dict[str, Offer], state: ViewState, seed: int | None) -> 
         unknown = [t for t, u in zip(run.tokens, run.encoding.unknown) if u]
         if unknown:
             st.caption(f"Not in the model's vocabulary (read as ⟨unk⟩): {', '.join(unknown[:20])}")
-        exactness_badge(state, seed)
+        # checked after the view is drawn, into its place above it: the heatmaps leave the server
+        # first (the check is a second run of the model)
+        badge = st.empty()
         if seed is not None:
             st.info(
                 f"Freshly initialised weights (seed {state.seed}): what this architecture does before any "
                 "training. Switch back to trained weights in the sidebar."
             )
         show_view(state, run, seed)
+        written = exactness_badge(state, seed)
+        if written:
+            badge.markdown(written)
 
 
 if __name__ == "__main__":  # `streamlit run rnnviz/app/page.py`, as `rnnviz app` does

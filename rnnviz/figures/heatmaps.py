@@ -54,9 +54,8 @@ def _heatmap_traces(
     numeric_columns = columns is not None
     columns = list(labels) if columns is None else list(columns)
     panel = dict(xaxis=axes[0], yaxis=axes[1], legendgroup=quantity)
-    token = "%{text}" if numeric_columns else "%{x}"
 
-    def hover(value: str) -> str:
+    def hover(value: str, token: str) -> str:
         name = html.escape(notation.label(quantity))
         return f"{name}<br>token {token}<br>unit %{{y}}<br>value %{{{value}:.3f}}<extra></extra>"
 
@@ -75,7 +74,7 @@ def _heatmap_traces(
     if clickable:  # the click layer answers every hover (its markers are about a cell wide)
         heatmap["hoverinfo"] = "skip"
     else:
-        heatmap["hovertemplate"] = hover("z")
+        heatmap["hovertemplate"] = hover("z", "%{text}" if numeric_columns else "%{x}")
         if numeric_columns:
             heatmap["text"] = [list(labels)] * len(rows)
     traces = [heatmap]
@@ -107,12 +106,15 @@ def _heatmap_traces(
                     opacity=0,
                     maxdisplayed=1,
                 ),
-                hovertemplate=hover("customdata[2]"),
+                # numeric columns: %{x} is the tick's token text (the axis names each column), and
+                # the position comes from the point's own data, rather than a label per point
+                hovertemplate=hover(
+                    "customdata[2]",
+                    f"%{{x}}{POSITION_MARK}%{{customdata[0]}}" if numeric_columns else "%{x}",
+                ),
                 showlegend=False,
             )
         )
-        if numeric_columns:
-            traces[-1]["text"] = np.tile(np.asarray(labels), len(rows))
     if selected is not None:
         step, unit = selected
         if 0 <= step < len(labels) and str(unit) in rows:
