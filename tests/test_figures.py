@@ -83,8 +83,8 @@ def _panels(figure) -> dict[str, dict]:
 
 
 def _point(trace, i: int) -> dict:
-    """A point of `trace` as Streamlit's selection hands it back (customdata included)."""
-    return {"x": trace.x[i], "y": trace.y[i], "customdata": list(trace.customdata[i])}
+    """Point i of `trace` as Streamlit's selection hands it back (its index and customdata included)."""
+    return {"x": trace.x[i], "y": trace.y[i], "customdata": trace.customdata[i], "point_index": i}
 
 
 def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
@@ -125,7 +125,7 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
         assert heatmap.hoverinfo == "skip"
         assert (
             cells.hovertemplate.startswith(LABELS[quantity])
-            and "%{customdata[2]:.3f}" in cells.hovertemplate
+            and "%{customdata:.3f}" in cells.hovertemplate
         )
         assert (
             len(cells.x) == tokens * 3
@@ -133,15 +133,15 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
             # unit ids as numbers: the category axis looks each one up by its text
             and {str(unit) for unit in cells.y.tolist()} == set(heatmap.y)
         )
-        assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
+        assert clicked_cell({"customdata": list(selected.customdata[0])}, tokens, order) == (2, 0)
         for i in (
             0,
             4,
             len(cells.x) - 1,
-        ):  # the click layer covers the panel row by row, carrying its indices
+        ):  # the click layer covers the panel row by row, each point carrying its value
             step, unit = i % tokens, int(order[i // tokens])
-            assert clicked_cell(_point(cells, i)) == (step, unit)
-            assert cells.customdata[i][2] == pytest.approx(values[quantity][step, unit])
+            assert clicked_cell(_point(cells, i), tokens, order) == (step, unit)
+            assert cells.customdata[i] == pytest.approx(values[quantity][step, unit])
         scale = colour_scale(quantity, values[quantity])
         assert (figure.layout[heatmap.coloraxis].cmin, figure.layout[heatmap.coloraxis].cmax) == (
             scale.zmin,
@@ -151,9 +151,9 @@ def test_short_texts_put_every_quantity_side_by_side_on_one_pair_of_axes():
     assert all(not (a & b) for i, a in enumerate(columns_of) for b in columns_of[i + 1 :]), (
         "panels never overlap"
     )
-    assert (
-        clicked_cell({"x": 4, "y": "4"}) is None
-    )  # a point without indices (heatmap, blank column) is no cell
+    # a point of no click layer (a prediction curve, a heatmap) is no cell, nor is one past the rows
+    assert clicked_cell({"x": 4, "y": "4", "point_index": 2}, tokens, order) is None
+    assert clicked_cell({"customdata": 0.5, "point_index": 3 * tokens}, tokens, order) is None
     # Panels with the same colour meaning share one colour axis and bar: σ gates, tanh (g and h), c.
     assert _shared_colour_axes(figure, panels) == [
         ["input_gate", "forget_gate", "output_gate"],
@@ -179,11 +179,15 @@ def test_longer_texts_stack_every_quantity_on_its_own_axes():
         np.testing.assert_array_equal(np.asarray(heatmap.z), values[quantity][:, order].T)
         assert list(heatmap.y) == ["4", "0", "2"] and list(heatmap.x) == labels
         assert {(t.xaxis, t.yaxis) for t in (cells, selected)} == {(heatmap.xaxis, heatmap.yaxis)}
-        assert clicked_cell({"customdata": list(selected.customdata[0])}) == (2, 0)
-        assert set(cells.x) == set(labels) and {str(u) for u in cells.y.tolist()} == {"4", "0", "2"}
-        assert clicked_cell(_point(cells, 5)) == (5, 4) and cells.hovertemplate.startswith(
-            LABELS[quantity]
+        assert clicked_cell({"customdata": list(selected.customdata[0])}, len(labels), order) == (
+            2,
+            0,
         )
+        assert set(cells.x) == set(labels) and {str(u) for u in cells.y.tolist()} == {"4", "0", "2"}
+        assert clicked_cell(_point(cells, 5), len(labels), order) == (
+            5,
+            4,
+        ) and cells.hovertemplate.startswith(LABELS[quantity])
     # three rows of two panels (up to 20 tokens); the first column of panels labels its unit axis
     assert {panels[q]["heatmap"].xaxis for q in QUANTITIES} == {"x", "x2", "x3", "x4", "x5", "x6"}
     assert figure.layout.yaxis.title.text == "unit" and figure.layout.yaxis3.title.text == "unit"

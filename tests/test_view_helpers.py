@@ -179,4 +179,5 @@ def test_clickable_heatmap_has_one_transparent_marker_per_cell():
     assert (
         markers.marker.maxdisplayed == 1
     )  # one SVG node drawn, not one per cell; hover searches all
-    assert set(markers.x) == set(figure.data[0].x) and set(markers.y) == set(figure.data[0].y)
+    assert set(markers.x) == set(figure.data[0].x)
+    assert {str(unit) for unit in markers.y.tolist()} == set(figure.data[0].y)  # looked up by text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import streamlit as st
 
@@ -25,12 +27,15 @@ def unit_series(run: TextRun, state: ViewState, unit: int) -> dict[str, np.ndarr
     return {q: run.states(state.layer, state.direction, q)[:, unit] for q in recorded.quantities}
 
 
-def clickable_heatmap(figure, key: str, theme: str | None = "streamlit") -> None:
-    """A heatmap whose clicked cell (its point carries token index and unit) becomes the selection."""
+def clickable_heatmap(
+    figure, key: str, tokens: int, units: Sequence[int], theme: str | None = "streamlit"
+) -> None:
+    """A heatmap over `tokens` tokens with rows `units` whose clicked cell becomes the selection."""
 
     def on_select() -> None:
         points = st.session_state[key].get("selection", {}).get("points", [])
-        cell = next((c for c in map(figures.clicked_cell, points) if c is not None), None)
+        cells = (figures.clicked_cell(point, tokens, units) for point in points)
+        cell = next((c for c in cells if c is not None), None)
         if cell is not None:
             choose_step(cell[0])
             choose_unit(cell[1])

@@ -4,6 +4,7 @@ language model's top-k table, the difference of two sentences, and the text colo
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,9 +43,10 @@ def _heatmap_traces(
     """One quantity's heatmap traces as plain specs on the given axes: the heatmap, the click layer, the mark.
 
     `columns` are the x positions the panel draws at (default: the token labels as categories; the
-    side-by-side grid gives each panel numbers of its own). Every point of the click layer carries
-    (token index, unit id, value) as `customdata`, which `clicked_cell` reads back; the hover names the
-    panel's own quantity and value. All of a panel's traces carry `legendgroup` = the quantity.
+    side-by-side grid gives each panel numbers of its own). The click layer covers the panel row by
+    row, point i at token i mod tokens of row i // tokens (which `clicked_cell` reads back from the
+    point's index), each carrying its value as `customdata` for the hover, which names the panel's own
+    quantity and value. All of a panel's traces carry `legendgroup` = the quantity.
     """
     values = np.asarray(values, dtype=np.float32)
     order = np.arange(values.shape[1]) if unit_order is None else np.asarray(unit_order)
@@ -79,8 +81,6 @@ def _heatmap_traces(
             heatmap["text"] = [list(labels)] * len(rows)
     traces = [heatmap]
     if clickable:
-        steps = np.tile(np.arange(len(columns)), len(rows))
-        units = np.repeat(order, len(columns))
         traces.append(
             dict(  # on top, so it answers hovers too, with the heatmap's own label
                 type="scatter",
@@ -89,13 +89,13 @@ def _heatmap_traces(
                 # typed arrays, not object ones: plotly.py deep-copies every trace it is given, and
                 # copying thousands of Python objects was most of the grid's Python time
                 # numbers where the axis allows (the side-by-side grid's columns; unit ids, which the
-                # category axis looks up by their text) and float32 (exact for indices below 2^24):
-                # the layer is most of the chart's bytes on the wire
+                # category axis looks up by their text), and each point's value alone (its token and
+                # unit follow from its index): the layer is most of the chart's bytes on the wire
                 x=np.tile(
                     np.asarray(columns, dtype=np.int32 if numeric_columns else None), len(rows)
                 ),
                 y=np.repeat(order.astype(np.int32), len(columns)),
-                customdata=np.stack([steps, units, z.reshape(-1)], axis=1).astype(np.float32),
+                customdata=z.reshape(-1),
                 mode="markers",
                 # maxdisplayed=1: one (invisible) marker drawn instead of one SVG node per cell, while hover and
                 # click still search every point. A marker about as large as a cell wins the hover over the
@@ -106,12 +106,9 @@ def _heatmap_traces(
                     opacity=0,
                     maxdisplayed=1,
                 ),
-                # numeric columns: %{x} is the tick's token text (the axis names each column), and
-                # the position comes from the point's own data, rather than a label per point
-                hovertemplate=hover(
-                    "customdata[2]",
-                    f"%{{x}}{POSITION_MARK}%{{customdata[0]}}" if numeric_columns else "%{x}",
-                ),
+                # on numeric columns %{x} is the tick's token text: the axis names each column, so
+                # no label per point
+                hovertemplate=hover("customdata", "%{x}"),
                 showlegend=False,
             )
         )
@@ -136,15 +133,23 @@ def _heatmap_traces(
     return traces
 
 
-def clicked_cell(point: dict) -> tuple[int, int] | None:
-    """(token index, unit id) carried by a clicked point of a heatmap's click layer, or None."""
+def clicked_cell(point: dict, tokens: int, units: Sequence[int]) -> tuple[int, int] | None:
+    """(token index, unit id) of a point clicked on a heatmap drawn over `tokens` tokens with rows
+    `units`, or None for a point that is no cell (a prediction curve, a blank column).
+
+    A click-layer point is told by its index (the layer covers the panel row by row); the selected-cell
+    mark carries (token index, unit id) itself."""
     data = point.get("customdata")
-    if not isinstance(data, (list, tuple)) or len(data) < 2:
+    if isinstance(data, (list, tuple)):  # the selected-cell mark
+        try:
+            return (int(data[0]), int(data[1])) if len(data) >= 2 else None
+        except (TypeError, ValueError):
+            return None
+    index = point.get("point_index", point.get("point_number"))
+    if data is None or not isinstance(index, int) or tokens <= 0:
         return None
-    try:
-        return int(data[0]), int(data[1])
-    except (TypeError, ValueError):
-        return None
+    row, step = divmod(index, tokens)
+    return (step, int(units[row])) if 0 <= row < len(units) else None
 
 
 def quantity_heatmap(

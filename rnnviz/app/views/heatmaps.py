@@ -130,7 +130,8 @@ def render(inputs: ViewInputs) -> None:
         colour_ranges=colour_ranges(run, state, reference),
         predictions=class_curves(run),
     )
-    clickable_heatmap(grid, "heatmaps", theme=None)  # its own plain look (figures.PlainFigure)
+    # theme=None: its own plain look (figures.PlainFigure)
+    clickable_heatmap(grid, "heatmaps", len(labels), order.tolist(), theme=None)
     if (
         run.recurrent_call.bidirectional
         and run.predictions is not None

@@ -102,4 +102,6 @@ def render(inputs: ViewInputs) -> None:
             scale=colour_ranges(run, state, reference).get("hidden"),
         ),
         "inspector-heatmap",
+        len(labels),
+        order.tolist(),
     )
