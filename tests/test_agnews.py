@@ -18,6 +18,7 @@ from rnnviz.analysis.gradients import model_output
 from rnnviz.analysis.inspection import inspect_text, unit_contributions
 from rnnviz.analysis.predict import class_probabilities_per_step
 from rnnviz.cli import main
+from rnnviz.figures import PREDICTIONS_GROUP
 from rnnviz.models.architectures import LoadedModel, ModelConfig, build_module
 from rnnviz.models.presets import NEWS, PAIR, presets_for
 from rnnviz.models.tokenizers import WordTokenizer
@@ -260,10 +261,11 @@ def test_the_app_draws_a_news_models_four_class_probabilities_after_every_token(
     at.query_params["model"], at.query_params["text"] = name, headline
     at.run()
     assert not at.exception
-    prediction = [json.loads(c.proto.spec) for c in at.get("plotly_chart")][0]
-    assert [t["name"] for t in prediction["data"]] == list(AGNEWS_LABELS)
+    (grid,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]  # curves: its first row
+    curves = [t for t in grid["data"] if t.get("legendgroup") == PREDICTIONS_GROUP]
+    assert [t["name"] for t in curves] == list(AGNEWS_LABELS)  # in the model's order
     expected = class_probabilities_per_step(rnnviz.load(name), headline)
-    drawn = np.array([t["y"] for t in prediction["data"]], dtype=np.float64).T
+    drawn = np.array([t["y"] for t in curves], dtype=np.float64).T
     assert drawn.shape == expected.shape and np.allclose(
         drawn, expected, atol=1e-3
     )  # the plot's 3 decimals

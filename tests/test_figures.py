@@ -440,6 +440,36 @@ def test_charts_drawn_without_streamlit_theme_reach_plotly_js_as_the_same_data_o
             np.testing.assert_array_equal(numbers, np.round(numbers, PLOT_DECIMALS))
 
 
+@pytest.mark.parametrize("arrangement", ["side by side", "stacked"])
+def test_a_plain_figure_serialises_the_same_spec_before_and_after_plotly_builds_its_objects(
+    arrangement,
+):
+    """The page serialises a figure without building plotly.py's objects; reading or changing it builds
+    them, and what reaches the browser is the same either way."""
+    rng = np.random.default_rng(4)
+    values = {q: rng.normal(size=(5, 4)).astype(np.float32) for q in QUANTITIES}
+    probabilities = rng.dirichlet(np.ones(2), size=5)
+
+    def build():
+        return quantity_grid(
+            values,
+            token_labels(list("abcde")),
+            "lstm",
+            np.array([3, 1, 0]),
+            selected=(1, 3),
+            clickable=True,
+            arrangement=arrangement,
+            predictions=ClassPredictions(probabilities, ["neg", "pos"]),
+        )
+
+    unbuilt, built = build(), build()
+    assert len(built.data) == len(unbuilt.to_dict()["data"])  # reading `data` builds `built`
+    assert plotly.io.to_json(unbuilt, validate=False) != ""  # Streamlit's call, on the unbuilt one
+    assert unbuilt.to_dict() == built.to_dict()
+    built.update_layout(height=600)  # a change after building reaches the spec
+    assert built.to_dict()["layout"]["height"] == 600
+
+
 def test_grid_values_are_the_recorded_ones_as_the_hover_shows_them():
     values = {"hidden": np.array([[0.12345678, -0.98765], [0.5, 0.0004999]], dtype=np.float32)}
     spec = json.loads(

@@ -182,13 +182,34 @@ class PlainFigure(go.Figure):
     or when arrays are typed (as plotly.py writes numpy arrays); without both, and with `datarevision`
     unchanged, the copy is read as the same data (bench/bench_app.py measures the page). Numbers are
     rounded to the 3 decimals every hover shows.
+
+    plotly.py's own objects are built only when something reads or changes the figure (`data`,
+    `layout`, `update_layout`, ...): the page only serialises it (`to_dict`, which Streamlit calls),
+    and building them deep-copies every trace, the most of a heatmap grid's Python time.
     """
 
+    def __init__(self, spec: dict):
+        self.__dict__["_unbuilt"] = spec
+
+    def __getattr__(self, name: str):
+        # reached only for what is not set yet: plotly.py's state, until the figure is built
+        spec = self.__dict__.pop("_unbuilt", None)
+        if spec is None:
+            raise AttributeError(name)
+        go.Figure.__init__(self, spec, _validate=False)
+        return getattr(self, name)
+
     def to_dict(self) -> dict:
-        layout = {
-            key: copy.deepcopy(value) for key, value in self._layout.items() if key != "template"
+        spec = self.__dict__.get("_unbuilt")
+        traces, layout = (
+            (spec["data"], spec["layout"]) if spec is not None else (self._data, self._layout)
+        )
+        return {
+            "data": [_plain(trace) for trace in traces],
+            "layout": {
+                key: copy.deepcopy(value) for key, value in layout.items() if key != "template"
+            },
         }
-        return {"data": [_plain(trace) for trace in self._data], "layout": layout}
 
 
 def _plain(value):
@@ -225,4 +246,4 @@ def _plain_figure(data: list[dict], layout: dict) -> PlainFigure:
     for name, axis in layout.items():
         if name.startswith(("xaxis", "yaxis")):
             layout[name] = {**PLAIN_AXIS, **axis}
-    return PlainFigure(dict(data=data, layout=layout), _validate=False)
+    return PlainFigure(dict(data=data, layout=layout))
