@@ -441,7 +441,7 @@ def test_every_bundled_model_opens_with_its_own_quantities(name, quantities):
     if name == "sst2-bilstm":
         at = page(model=name, layer=1, direction="backward")
         assert_clean(at)
-        assert "layer 1, backward" in " ".join(c.value for c in at.caption)
+        assert "layer 1, backward" in " ".join(m.value for m in at.markdown)  # under the badge
 
 
 def test_changing_layer_and_ordering_in_the_sidebar_updates_the_link():

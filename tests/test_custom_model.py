@@ -95,7 +95,7 @@ def test_the_app_offers_the_entry_point_model_with_its_own_quantities(app_with_e
     ]
     heatmaps = [t for t in grid["data"] if t["type"] == "heatmap"]
     assert len(heatmaps) == 4 and all(len(t["x"]) == len("hello world") for t in heatmaps)
-    assert "layer 1, backward" in " ".join(c.value for c in at.caption)
+    assert "layer 1, backward" in " ".join(m.value for m in at.markdown)  # under the badge
     at.session_state["view"] = "gradients"
     at.run()
     assert any("bundled format" in i.value for i in at.info)
@@ -124,7 +124,7 @@ def test_the_app_opens_a_cell_loop_model_from_an_entry_point_on_that_model(monke
             "cell state c",
             "hidden state h",
         ]
-        assert "layer 0, backward" in " ".join(c.value for c in at.caption)
+        assert "layer 0, backward" in " ".join(m.value for m in at.markdown)
         assert any("matches PyTorch to" in m.value for m in at.markdown)  # the exactness badge
     finally:
         st.cache_resource.clear()

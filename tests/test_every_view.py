@@ -64,7 +64,7 @@ class Shown:
     notices: list[str]  # info and warning boxes
     buttons: list[str]
     unit: int
-    view_elements: int  # elements the view drew below the row of views and the exactness badge
+    view_elements: int  # elements the view drew below the sentence box and the exactness badge
 
 
 def chart_titles(at: AppTest) -> list[str]:
@@ -79,20 +79,32 @@ def chart_titles(at: AppTest) -> list[str]:
 
 
 def view_elements(at: AppTest) -> int:
-    """How many elements follow the row of views, not counting the page's own exactness badge."""
+    """How many elements the view drew: those after the sentence box in the page's body (inside its
+    fragment, below the row of views), not counting the exactness badge and its notes."""
     elements = list(at.main.children.values())
-    while not any(e.type == "button_group" for e in elements):  # inside the page's fragment
+    while not any(e.type == "form" for e in elements):  # down into the fragment and the page body
         elements = list(elements[-1].children.values())
-    tabs = next(i for i, e in enumerate(elements) if e.type == "button_group")
-    after = elements[tabs + 1 :]
+    form = next(i for i, e in enumerate(elements) if e.type == "form")
+    after = elements[form + 1 :]
     return sum(1 for e in after if "matches PyTorch" not in str(getattr(e, "value", "")))
+
+
+def notes_under_the_badge(at: AppTest) -> list[str]:
+    """The small grey lines the page writes under its exactness badge (a view's notes)."""
+    return [
+        line.removeprefix(":gray[:small[").removesuffix("]]")
+        for m in at.markdown
+        for line in m.value.split("  \n")
+        if line.startswith(":gray[:small[")
+    ]
 
 
 def shown(at: AppTest) -> Shown:
     return Shown(
         headings=[h.value for h in at.subheader],
         charts=chart_titles(at),
-        captions=[c.value for c in at.caption],
+        # captions, and the notes the page writes under its badge
+        captions=[c.value for c in at.caption] + notes_under_the_badge(at),
         notices=[n.value for n in [*at.info, *at.warning]],
         buttons=[b.label for b in [*at.button, *at.get("download_button")]],
         unit=int(at.session_state["unit"]),

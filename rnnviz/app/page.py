@@ -218,15 +218,16 @@ def exactness_badge(state: ViewState, seed: int | None) -> str | None:
     )
 
 
-def show_view(state: ViewState, raw: TextRun | None, seed: int | None) -> None:
+def show_view(state: ViewState, raw: TextRun | None, seed: int | None) -> list[str]:
     """Draw the chosen view, or say why it does not apply to this model; a failing view says so and
-    leaves the page working. `seed`: the freshly initialised weights shown, or None for the trained ones."""
+    leaves the page working. `seed`: the freshly initialised weights shown, or None for the trained ones.
+    Returns the notes the view left for the page to write above it."""
     model = catalogue.model(state.model, seed)
     view = VIEWS_BY_NAME[state.view]
     notice = unmet_notice(view, model)
     if notice:
         st.info(notice)
-        return
+        return []
     # untrained weights are drawn on the trained run's colour ranges, so the two compare by eye
     trained = (
         None
@@ -252,6 +253,7 @@ def show_view(state: ViewState, raw: TextRun | None, seed: int | None) -> None:
         st.warning(str(error))
     except Exception as error:  # noqa: BLE001 — a broken view must not take the page down
         st.error(f"This view failed: {type(error).__name__}: {error}. The other views still work.")
+    return inputs.notes
 
 
 def main() -> None:
@@ -277,6 +279,15 @@ def main() -> None:
     sidebar(offered, state, catalogue.can_untrain(state.model))
     st.markdown(PAGE_CSS, unsafe_allow_html=True)  # outside the fragment: drawn once a page
     st.title("rnnviz — inside a recurrent network")
+    # Outside the fragment, above the sentence box: a view switch reruns the whole page, and a
+    # sentence does not redraw the tabs (each element redrawn costs it time: bench/ab_pages.py)
+    st.segmented_control(
+        "view",
+        [view.name for view in VIEWS],
+        key="view",
+        format_func=lambda name: VIEWS_BY_NAME[name].title,
+        label_visibility="collapsed",
+    )
     sentence_and_view(offered)
 
 
@@ -339,13 +350,6 @@ def draw_page(offered: dict[str, Offer], state: ViewState, seed: int | None) -> 
                 help=f"Press Enter or Run. Texts beyond {MAX_TEXT_CHARACTERS} characters are cut.",
             )
         right.form_submit_button("Run", use_container_width=True)
-    st.segmented_control(
-        "view",
-        [view.name for view in VIEWS],
-        key="view",
-        format_func=lambda name: VIEWS_BY_NAME[name].title,
-        label_visibility="collapsed",
-    )
     write_url(state)  # before any view: the lecture's player writes its own step after this
     if not state.text.strip():
         st.info("Type a sentence above and press Enter — for example *the movie was not good*.")
@@ -372,10 +376,10 @@ def draw_page(offered: dict[str, Offer], state: ViewState, seed: int | None) -> 
                 f"Freshly initialised weights (seed {state.seed}): what this architecture does before any "
                 "training. Switch back to trained weights in the sidebar."
             )
-        show_view(state, run, seed)
-        written = exactness_badge(state, seed)
-        if written:
-            badge.markdown(written)
+        notes = show_view(state, run, seed)
+        written = [exactness_badge(state, seed)] + [f":gray[:small[{note}]]" for note in notes]
+        if any(written):
+            badge.markdown("  \n".join(line for line in written if line))
 
 
 if __name__ == "__main__":  # `streamlit run rnnviz/app/page.py`, as `rnnviz app` does

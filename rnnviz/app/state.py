@@ -8,7 +8,7 @@ the page shares between its parts are named here, once; each view's own widget k
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable, Mapping
 
 import streamlit as st
@@ -34,9 +34,10 @@ RERUN_PAGE = "rerun_page"  # a change inside the sentence-and-view fragment the 
 TEXT_TASK = "text_task"  # the task the current text was chosen for
 # The sidebar's widgets: written back by the whole page's run only, before the sidebar draws them
 # (the sentence-and-view fragment runs after it, and alone on Enter).
-SIDEBAR_KEYS = frozenset(
+# the widgets drawn outside the sentence-and-view fragment: the sidebar's and the view tabs
+OUTSIDE_FRAGMENT_KEYS = frozenset(
     {"model", "layer", "direction", "order", "units_shown", "gru_update", "candidate", "symbols"}
-    | {"weights", "seed"}
+    | {"weights", "seed", "view"}
 )
 PLAYING = "playing"  # the lecture plays
 PRESET = "preset"
@@ -135,6 +136,9 @@ class ViewInputs:
     # the trained weights' run of the text where `run` is of freshly initialised ones (its colour
     # ranges and unit are kept), else None
     trained: NotatedRun | None = None
+    # lines the page writes small under its exactness badge, above the view: one element fewer to
+    # redraw per sentence than a caption of the view's own (bench/ab_pages.py)
+    notes: list[str] = field(default_factory=list)
 
 
 def parse_query(
@@ -242,7 +246,7 @@ def current_state(catalogue: Mapping[str, Offer], whole_page: bool = True) -> Vi
     """The page's choices, brought within the model's bounds and stored back in the session (call it
     once per run, before any widget it writes is drawn): that also keeps the values of widgets a view
     does not draw (Streamlit forgets those otherwise), so switching views never loses a choice.
-    `whole_page=False` (the sentence-and-view fragment) leaves the sidebar's widgets alone."""
+    `whole_page=False` (the sentence-and-view fragment) leaves the widgets outside it alone."""
     values = {k: st.session_state[k] for k in vars(ViewState()) if k in st.session_state}
     if values.get("view") is None:  # the segmented control was clicked off
         values["view"] = DEFAULT_VIEW
@@ -252,7 +256,7 @@ def current_state(catalogue: Mapping[str, Offer], whole_page: bool = True) -> Vi
     state, _ = clamp(ViewState(**values), catalogue, default_model=default_model)
     state = replace(state, units_shown=min(state.units_shown, catalogue[state.model].hidden_size))
     for key, value in vars(state).items():
-        if whole_page or key not in SIDEBAR_KEYS:
+        if whole_page or key not in OUTSIDE_FRAGMENT_KEYS:
             st.session_state[key] = bool(value) if key in ("present", "both") else value
     return state
 

@@ -104,7 +104,7 @@ def render(inputs: ViewInputs) -> None:
     labels = figures.token_labels(run.tokens, run.encoding.unknown)
     order = chosen_units(run, state)
     clickable = len(labels) * len(order) <= CLICKABLE_CELLS
-    st.caption(
+    inputs.notes.append(
         f"layer {state.layer}, {state.direction}; {shown_units_note(run, state, order)} "
         "Click a cell to inspect that unit at that token."
         + (
