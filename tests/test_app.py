@@ -716,6 +716,11 @@ def test_the_inspector_offers_the_units_whose_ablation_moves_the_prediction_most
 
     at = page(view="inspector", step="3", unit="0")
     assert_clean(at)
+    # ranked only once asked: its expander closed, nothing is computed or offered
+    assert not [b for b in at.button if b.label.startswith("unit ")]
+    at.session_state["units_that_matter"] = True  # opened
+    at.run()
+    assert_clean(at)
     # independently: each cell unit set to 0 at "not" (step 3) inside the step-by-step reference, the
     # rest of the sentence read on, and the change in p(the unedited prediction) after "good"
     model = rnnviz.load("sst2-lstm")

@@ -427,8 +427,25 @@ def _wanted(name: str, patterns: tuple[str, ...] | None) -> bool:
 def _run_edited_layer(
     trace, module, prefix, layer, layer_input, layer_hx, layer_edits, detach, patterns
 ):
-    """Run one layer step by step with its edits and store every (wanted) quantity as the model used it."""
-    edited = run_edited_layer(module, layer, layer_input, layer_hx, layer_edits)
+    """Run one layer step by step with its edits and store every (wanted) quantity as the model used it;
+    where none is wanted, PyTorch's own kernel runs the steps the edits do not reach."""
+    directions = DIRECTIONS[: 2 if module.bidirectional else 1]
+    recorded = any(
+        _wanted(quantity_name(prefix, layer, direction, quantity), patterns)
+        for direction in directions
+        for quantity in QUANTITIES_BY_CELL_KIND[cell_kind(module)]
+    )
+    base = recurrent_base(module)
+    kernel = (
+        None
+        if recorded
+        else (
+            (lambda d: _direction_layers(module, base)[layer][d])
+            if module.bidirectional
+            else (lambda d: _single_layers(module, base)[layer])
+        )
+    )
+    edited = run_edited_layer(module, layer, layer_input, layer_hx, layer_edits, kernel)
     steps = max(edited.lengths)
     length_tensor = torch.tensor(edited.lengths)
     mask = (

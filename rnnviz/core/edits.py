@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -322,6 +322,12 @@ class _Plan:
             active = reverse(maps["touched"]).any(dim=0).squeeze(-1).tolist()
             self.maps[quantity] = (scale, shift, is_set, active)
 
+    def acting_steps(self) -> list[int]:
+        """The (reading-order) steps at which some edit acts, in order."""
+        return sorted(
+            {t for *_, active in self.maps.values() for t, acts in enumerate(active) if acts}
+        )
+
     def apply(self, quantity: str, t: int, value: torch.Tensor) -> torch.Tensor:
         """The quantity at (reading-order) step t after the edits; as it was where none acts."""
         entry = self.maps.get(quantity)
@@ -331,6 +337,51 @@ class _Plan:
         edited = torch.addcmul(shift[t], scale[t], value)
         # A set value is exactly the value, whatever the computed one was (0 · inf would be NaN).
         return edited if is_set is None else torch.where(is_set[t], shift[t], edited)
+
+
+def _kernel_around_edits(
+    kind: str,
+    source: torch.Tensor,
+    weights: CellWeights,
+    h_start: torch.Tensor,
+    c_start: torch.Tensor | None,
+    plan: _Plan,
+    kernel: nn.Module,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None]]:
+    """One direction over `source` [batch, time, inputs] (reading order): `kernel` up to the first
+    edited step, step by step through the last, `kernel` again after it. (hidden [batch, time,
+    width], (h_n, c_n)), as the step-by-step run gives them."""
+    steps = source.shape[1]
+    acting = plan.acting_steps()
+    first, last = (acting[0], acting[-1]) if acting else (steps, steps - 1)
+    h, c = h_start, c_start
+    parts = []
+
+    def through_kernel(chunk: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None):
+        hx = h.unsqueeze(0) if c is None else (h.unsqueeze(0), c.unsqueeze(0))
+        output, final = kernel(chunk if kernel.batch_first else chunk.transpose(0, 1), hx)
+        output = output if kernel.batch_first else output.transpose(0, 1)
+        h_n, c_n = final if isinstance(final, tuple) else (final, None)
+        return output, h_n[0], None if c_n is None else c_n[0]
+
+    if first > 0:
+        output, h, c = through_kernel(source[:, :first], h, c)
+        parts.append(output)
+    if acting:
+        unrolled = cells.unroll(
+            kind,
+            source[:, first : last + 1],
+            weights,
+            h,
+            c,
+            intervene=lambda quantity, t, value: plan.apply(quantity, first + t, value),
+        )
+        parts.append(unrolled.stacked("hidden"))
+        h, c = unrolled.final_hidden, unrolled.final_cell
+    if last + 1 < steps:
+        output, h, c = through_kernel(source[:, last + 1 :], h, c)
+        parts.append(output)
+    return torch.cat(parts, dim=1), (h, c)
 
 
 @dataclass(frozen=True)
@@ -344,9 +395,20 @@ class EditedLayer:
 
 
 def run_edited_layer(
-    module: nn.Module, layer: int, layer_input, layer_hx, edits: dict[str, list[tuple[str, Edit]]]
+    module: nn.Module,
+    layer: int,
+    layer_input,
+    layer_hx,
+    edits: dict[str, list[tuple[str, Edit]]],
+    direction_kernel: Callable[[int], nn.Module] | None = None,
 ) -> EditedLayer:
-    """Layer `layer` of `module` step by step with its own weights, each quantity edited as made."""
+    """Layer `layer` of `module` step by step with its own weights, each quantity edited as made.
+
+    `direction_kernel(d)`: PyTorch's own one-layer one-direction module for direction d, given where
+    no quantity is to be recorded: the steps before the first edit and after the last then run
+    through it (a ranking's hundreds of edited rows differ only from their one edited token on), and
+    `quantities` stays empty. Sequences of unequal lengths and projections always run step by step.
+    """
     kind = cell_kind(module)
     inputs, lengths = layout.batch_first(layer_input, module)
     work_dtype = torch.float64 if inputs.dtype == torch.float64 else torch.float32
@@ -384,6 +446,20 @@ def run_edited_layer(
             if kind == "lstm"
             else None
         )
+        kernel = direction_kernel(d) if direction_kernel is not None else None
+        if (
+            kernel is not None
+            and full_length
+            and width == module.hidden_size
+            and work_dtype == getattr(module, f"weight_ih_l{layer}").dtype
+        ):
+            hidden, final = _kernel_around_edits(
+                kind, source, weights, h_start, c_start, plan, kernel
+            )
+            quantities[direction] = {}
+            finals.append(final)
+            hidden_parts.append(reverse(hidden) if d == 1 else hidden)
+            continue
         unrolled = cells.unroll(
             kind, source, weights, h_start, c_start, intervene=plan.apply, running=valid
         )

@@ -24,7 +24,13 @@ def units_that_matter(model, run: TextRun, state: ViewState) -> None:
         return
     quantity = "cell" if "cell" in run.recurrent_call.quantities else "hidden"
     name = run.recurrent_call.name(state.layer, state.direction, quantity)
-    with st.expander(f"Units that matter at token {state.step}", expanded=False):
+    # open: its rankings are computed only then (an ablation per unit is most of this view's time)
+    shown = st.expander(
+        f"Units that matter at token {state.step}", key="units_that_matter", on_change="rerun"
+    )
+    if not shown.open:
+        return
+    with shown:
         moved = rank_units_by_change(run, name, state.step)
         st.caption(
             f"Largest {moved.measure}: "
