@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import plotly.io
 import pytest
 
+from rnnviz.analysis.gradients import GradientFlow
 from rnnviz.display import token_display
 from rnnviz.figures import (
     GRID_GAP_COLUMNS,
@@ -20,13 +21,17 @@ from rnnviz.figures import (
     class_probability_figure,
     clicked_cell,
     colour_scale,
+    comparison_figure,
+    difference_heatmap,
     grid_arrangement,
     next_token_figure,
     quantity_grid,
     quantity_heatmap,
     shares_token_axis,
     token_labels,
+    unit_timeline,
 )
+from rnnviz.figures.gradients import flow_lines
 
 
 @pytest.mark.parametrize(
@@ -365,6 +370,26 @@ def test_grid_puts_short_texts_side_by_side_and_longer_ones_stacked():
         lambda v, labels: next_token_figure(
             np.full((3, 4), 0.25), labels, ["a", "b", " ", "\n"], k=2
         ),
+        lambda v, labels: unit_timeline({q: v[q][:, 0] for q in v}, labels, 2, step=1),
+        lambda v, labels: comparison_figure(
+            [("first", np.full(3, 0.4), labels), ("second", np.full(3, 0.6), labels)], "positive"
+        ),
+        lambda v, labels: comparison_figure(
+            [("first", np.full(3, 0.4), labels), ("second", np.full(2, 0.6), labels[:2])], "pos"
+        ),
+        lambda v, labels: difference_heatmap(v["cell"], v["hidden"], labels, labels, "hidden"),
+        lambda v, labels: flow_lines(
+            GradientFlow(
+                output="p(positive)",
+                output_value=0.5,
+                rows=("layer0.forward",),
+                grad_hidden=v["hidden"][None],
+                grad_cell=v["cell"][None],
+                last_state_dependence=np.ones((1, 3)),
+                reproduction_error=0.0,
+            ),
+            labels,
+        ),
     ],
     ids=[
         "one heatmap",
@@ -372,6 +397,11 @@ def test_grid_puts_short_texts_side_by_side_and_longer_ones_stacked():
         "grid with class curves",
         "class probabilities",
         "next-token table",
+        "unit timeline",
+        "comparison, same tokens",
+        "comparison, other texts",
+        "difference heatmap",
+        "gradient lines",
     ],
 )
 def test_specs_built_without_validation_are_valid_plotly(build):

@@ -17,6 +17,7 @@ from rnnviz.figures.look import (
     PLAIN_LOOK,
     SMALLEST_TICK_FONT,
     _plain_figure,
+    _unvalidated_figure,
     text_px,
     token_ticks,
     with_title_and_legend,
@@ -104,32 +105,42 @@ def unit_timeline(
     """One unit's gates, cell and hidden state over time (series: quantity → [time])."""
     # read from the back row (the inspector): fewer labels rather than smaller ones
     xaxis, bottom_px = token_axis(list(labels), font_size, smallest=font_size)
-    figure = go.Figure()
-    for quantity, values in series.items():
-        figure.add_trace(
-            go.Scatter(
-                x=labels,
-                y=values,
-                mode="lines+markers",
-                name=notation.label(quantity),
-                line=dict(dash="solid" if quantity in ("cell", "hidden") else "dot"),
-            )
+    traces = [
+        dict(
+            type="scatter",
+            x=list(labels),
+            y=values,
+            mode="lines+markers",
+            name=notation.label(quantity),
+            line=dict(dash="solid" if quantity in ("cell", "hidden") else "dot"),
         )
-    if step is not None and 0 <= step < len(labels):
-        figure.add_vline(x=step, line_width=2, line_dash="dash", line_color="grey")
-    figure.update_layout(
-        with_title_and_legend(
-            dict(
-                xaxis=xaxis,
-                yaxis=dict(title="value", tickfont=dict(size=font_size)),
-                height=340 + bottom_px,
-                margin=dict(l=50, r=20, b=bottom_px),
-                font=dict(size=font_size),
-            ),
-            f"unit {unit} over time",
-        )
+        for quantity, values in series.items()
+    ]
+    layout = with_title_and_legend(
+        dict(
+            xaxis=xaxis,
+            yaxis=dict(title=dict(text="value"), tickfont=dict(size=font_size)),
+            height=340 + bottom_px,
+            margin=dict(l=50, r=20, b=bottom_px),
+            font=dict(size=font_size),
+        ),
+        f"unit {unit} over time",
     )
-    return figure
+    if step is not None and 0 <= step < len(labels):  # the selected token, top to bottom
+        layout["shapes"] = [
+            dict(
+                type="line",
+                x0=step,
+                x1=step,
+                xref="x",
+                y0=0,
+                y1=1,
+                yref="y domain",
+                line=dict(width=2, dash="dash", color="grey"),
+            )
+        ]
+    # built without plotly.py's validation (a cost on every visit): the tests validate it
+    return _unvalidated_figure(traces, layout)
 
 
 def comparison_figure(
@@ -145,21 +156,20 @@ def comparison_figure(
     longest = max(len(labels) for _, _, labels in curves)
     # past a dozen tokens the words beside the points run into each other: hover names them
     point_words = not same_tokens and longest <= POINT_LABELS_MAX_TOKENS
-    figure = go.Figure()
-    for k, (name, probabilities, labels) in enumerate(curves):
-        words = [token_text(label) for label in labels]
-        figure.add_trace(
-            go.Scatter(
-                x=list(range(len(labels))),
-                y=probabilities,
-                text=words,
-                mode="lines+markers+text" if point_words else "lines+markers",
-                textposition="top center" if k == 0 else "bottom center",
-                textfont=dict(size=font_size - 1),
-                name=name if len(name) <= LEGEND_NAME_MAX else name[: LEGEND_NAME_MAX - 1] + "…",
-                hovertemplate="%{text} (position %{x})<br>P = %{y:.3f}<extra></extra>",
-            )
+    traces = [
+        dict(
+            type="scatter",
+            x=list(range(len(labels))),
+            y=probabilities,
+            text=[token_text(label) for label in labels],
+            mode="lines+markers+text" if point_words else "lines+markers",
+            textposition="top center" if k == 0 else "bottom center",
+            textfont=dict(size=font_size - 1),
+            name=name if len(name) <= LEGEND_NAME_MAX else name[: LEGEND_NAME_MAX - 1] + "…",
+            hovertemplate="%{text} (position %{x})<br>P = %{y:.3f}<extra></extra>",
         )
+        for k, (name, probabilities, labels) in enumerate(curves)
+    ]
     if same_tokens:
         # read from the back row (Compare, What if): fewer labels rather than smaller ones
         xaxis, bottom_px = token_axis(list(curves[0][2]), font_size, smallest=font_size)
@@ -169,7 +179,7 @@ def comparison_figure(
         )
     else:
         xaxis = dict(
-            title="position",
+            title=dict(text="position"),
             tickmode="linear",
             tick0=0,
             dtick=1 if longest <= 2 * POINT_LABELS_MAX_TOKENS else 5,  # whole positions only
@@ -177,24 +187,22 @@ def comparison_figure(
             tickfont=dict(size=font_size),
         )
         bottom_px = int(font_size * 3.6)
-    figure.update_layout(
-        with_title_and_legend(
-            dict(
-                xaxis=xaxis,
-                yaxis=dict(
-                    title="probability",
-                    range=[-0.12 if point_words else 0, 1.12],
-                    tickvals=[0, 0.5, 1],
-                    tickfont=dict(size=font_size),
-                ),
-                height=260 + bottom_px,
-                margin=dict(l=56, r=20, b=bottom_px),
-                font=dict(size=font_size),
+    layout = with_title_and_legend(
+        dict(
+            xaxis=xaxis,
+            yaxis=dict(
+                title=dict(text="probability"),
+                range=[-0.12 if point_words else 0, 1.12],
+                tickvals=[0, 0.5, 1],
+                tickfont=dict(size=font_size),
             ),
-            f"P({class_name}) after each token",
-        )
+            height=260 + bottom_px,
+            margin=dict(l=56, r=20, b=bottom_px),
+            font=dict(size=font_size),
+        ),
+        f"P({class_name}) after each token",
     )
-    return figure
+    return _unvalidated_figure(traces, layout)  # the tests validate it
 
 
 TRAJECTORY_HEIGHT_PX = 460
