@@ -7,6 +7,8 @@ import struct
 
 import pytest
 
+from rnnviz.app.budget import MAX_UPLOADS_PER_SESSION
+
 from .harness import ERROR_ALERT, EXCEPTION, REPO_ROOT, wait_for_heatmaps, wait_until_idle
 
 pytestmark = pytest.mark.e2e
@@ -99,3 +101,29 @@ def test_each_crafted_upload_gets_a_message_and_a_valid_one_is_shown(app_server,
     screenshot("loaded")
     assert page.locator(ERROR_ALERT).count() == 0, page.locator(ERROR_ALERT).first.inner_text()
     assert page.locator(EXCEPTION).count() == 0
+
+
+def named_config(name: str) -> bytes:
+    payload = json.loads((BUNDLE / "config.json").read_bytes())
+    payload["model"]["name"] = name
+    return json.dumps(payload).encode()
+
+
+def test_a_session_keeps_a_bounded_number_of_uploads_and_says_so_at_one_more(app_server, page):
+    page.goto(app_server.url, wait_until="domcontentloaded")
+    wait_for_heatmaps(page)
+    page.get_by_text("Your own model").click()
+    weights = (BUNDLE / "model.safetensors").read_bytes()
+    for k in range(MAX_UPLOADS_PER_SESSION):
+        upload(page, named_config(f"mine-{k}"), weights, k)
+        page.wait_for_function(MODEL_PICKED_JS, arg=f"upload: mine-{k}", polling=100)
+        wait_for_heatmaps(page)
+        wait_until_idle(page)
+    upload(page, named_config("one-more"), weights, MAX_UPLOADS_PER_SESSION)
+    alert = page.locator(ERROR_ALERT).filter(has_text="Could not keep the model")
+    alert.first.wait_for()
+    wait_until_idle(page)
+    assert f"already holds {MAX_UPLOADS_PER_SESSION}" in alert.first.inner_text()
+    assert page.locator(EXCEPTION).count() == 0
+    # nothing the session had is lost: the last model kept is still the one shown
+    assert page.evaluate(MODEL_PICKED_JS, f"upload: mine-{MAX_UPLOADS_PER_SESSION - 1}")
