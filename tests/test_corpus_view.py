@@ -68,6 +68,24 @@ def test_without_reference_corpora_the_view_says_how_to_provide_one_then_reads_p
     assert list((tmp_path / "cache" / "corpus").glob("*.npz"))
 
 
+def test_pasted_corpora_keep_the_disk_cache_within_its_bound_newest_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNVIZ_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("RNNVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    cache = tmp_path / "cache" / "corpus"
+    at = opened()
+    at.text_area(key="corpus_paste").input("ab xxx b\nxxxx" * 40).run()
+    (first,) = cache.glob("*.npz")
+    bound = int(2.5 * first.stat().st_size)  # room for two indexes of this size, not three
+    monkeypatch.setenv("RNNVIZ_CORPUS_CACHE_MB", str(bound / 2**20))
+    for k in range(1, 5):  # each paste another text: another index on disk
+        at.text_area(key="corpus_paste").input(("ab xxx b\nxxxx" * 40) + "b" * k).run()
+        assert not at.exception
+        assert f"pasted text: {13 * 40 + k} tokens" in at.caption[0].value
+    kept = sorted(cache.glob("*.npz"), key=lambda path: path.stat().st_mtime)
+    assert sum(path.stat().st_size for path in kept) <= bound
+    assert len(kept) == 2 and first not in kept  # the oldest went first
+
+
 def test_pattern_search_selects_the_planted_units_and_lists_the_corpus_runs(data):
     at = opened(corpus_span=(2, 4), corpus_threshold=0.5)
     assert "shakespeare-validation" in at.caption[0].value and "computed in" in at.caption[0].value
