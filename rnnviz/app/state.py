@@ -32,9 +32,9 @@ UNIT_AUTO = (
 UNIT_BOX = "unit_box"  # the sidebar's unit box: a unit chosen by hand, or None (the busiest)
 RERUN_PAGE = "rerun_page"  # a change inside the sentence-and-view fragment the sidebar must show
 TEXT_TASK = "text_task"  # the task the current text was chosen for
-# The sidebar's widgets: written back by the whole page's run only, before the sidebar draws them
-# (the sentence-and-view fragment runs after it, and alone on Enter).
-# the widgets drawn outside the sentence-and-view fragment: the sidebar's and the view tabs
+# The widgets drawn outside the sentence-and-view fragment (the sidebar's and the view tabs): written
+# back by the whole page's run only, before they are drawn (the fragment runs after it, and alone on
+# Enter).
 OUTSIDE_FRAGMENT_KEYS = frozenset(
     {"model", "layer", "direction", "order", "units_shown", "gru_update", "candidate", "symbols"}
     | {"weights", "seed", "view"}

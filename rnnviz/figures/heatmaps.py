@@ -400,14 +400,11 @@ def _panel_grid(
             else token_ticks([token_text(label) for label in labels], ASSUMED_PLOT_PX, font_size)
         )
         x_axis, layout[f"yaxis{number}"] = _prediction_axes(
-            labels, curve_ticks, x_domain if shared_x else [0.0, 1.0], y_domain, y_name
+            labels, curve_ticks, x_domain if shared_x else [0.0, 1.0], y_domain, (x_name, y_name)
         )
-        layout[f"yaxis{number}"]["anchor"] = x_name
         if not one_token_axis:  # else the curves stand on the panels' token axis, labelled below
             layout[f"xaxis{number}"] = dict(x_axis, **({"matches": "x"} if shared_x else {}))
-        layout["annotations"].append(
-            _grid_title(predictions.title(font_size), row_tops[0], font_size)
-        )
+        layout["annotations"].append(_grid_title(predictions.title(), row_tops[0], font_size))
         curves = _prediction_row(predictions, labels, (x_name, y_name), font_size)
         first_row = 1
     for i, quantity in enumerate(quantities):
@@ -618,8 +615,8 @@ def _side_by_side_grid(
         l=64, r=90, t=2 * font_size, b=16 + _tick_label_px(longest, tick_angle, font_size)
     )
     # Top down in pixels: the class curves, their token labels and the panels' titles, the panels.
-    curve_ticks = token_ticks(tick_text, ASSUMED_PLOT_PX, font_size)
-    above_px = PREDICTION_ROW_PX + curve_ticks.label_px + 2 * font_size + 8 if predictions else 0
+    curve_ticks = token_ticks(tick_text, ASSUMED_PLOT_PX, font_size) if predictions else None
+    above_px = PREDICTION_ROW_PX + curve_ticks.label_px + 2 * font_size + 8 if curve_ticks else 0
     panels_top = plot_px / (plot_px + above_px)  # in the plot's fraction
     layout = dict(
         height=plot_px + above_px + margin["t"] + margin["b"],
@@ -712,10 +709,9 @@ def _side_by_side_grid(
     if predictions is not None:
         row = [round(1 - PREDICTION_ROW_PX / (plot_px + above_px), 6), 1.0]
         layout["xaxis2"], layout["yaxis2"] = _prediction_axes(
-            labels, curve_ticks, [0.0, 1.0], row, "y2"
+            labels, curve_ticks, [0.0, 1.0], row, ("x2", "y2")
         )
-        layout["yaxis2"]["anchor"] = "x2"
-        layout["annotations"].append(_grid_title(predictions.title(font_size), 1.0, font_size))
+        layout["annotations"].append(_grid_title(predictions.title(), 1.0, font_size))
         data += _prediction_row(predictions, labels, ("x2", "y2"), font_size)
     return _plain_figure(data, layout)
 
@@ -771,7 +767,7 @@ class ClassPredictions:
     probabilities: np.ndarray
     classes: list[str]
 
-    def title(self, font_size: int) -> str:
+    def title(self) -> str:
         """What the curves are, the final prediction, and each class's colour (the grid has no legend)."""
         last = np.asarray(self.probabilities)[-1]
         best = int(np.argmax(last))
@@ -821,12 +817,17 @@ def _prediction_row(
 
 
 def _prediction_axes(
-    labels: list[str], ticks: TokenTicks, x_domain: list[float], y_domain: list[float], y_name: str
+    labels: list[str],
+    ticks: TokenTicks,
+    x_domain: list[float],
+    y_domain: list[float],
+    axes: tuple[str, str],
 ) -> tuple[dict, dict]:
-    """The class curves' own token axis (labelled like the panels') and probability axis."""
+    """The class curves' token axis (labelled like the panels') and probability axis, each anchored
+    on the other of `axes` (x name, y name)."""
     x_axis = dict(
         domain=x_domain,
-        anchor=y_name,
+        anchor=axes[1],
         type="category",
         range=[-0.5, len(labels) - 0.5],
         autorange=False,
@@ -836,7 +837,7 @@ def _prediction_axes(
     )
     y_axis = dict(
         domain=y_domain,
-        anchor=None,
+        anchor=axes[0],
         range=[-0.04, 1.04],
         autorange=False,
         tickvals=[0, 0.5, 1],

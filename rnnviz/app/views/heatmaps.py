@@ -40,14 +40,12 @@ def class_curves(run: TextRun) -> figures.ClassPredictions | None:
 def prediction_panel(model, run: TextRun) -> None:
     """What stands above the grid: a language model's next characters and sampling; a classifier's
     curves are the grid's first row."""
-    labels = figures.token_labels(run.tokens, run.encoding.unknown)
     if run.predictions is None:
         st.caption(
             f"{run.model} gives no per-step predictions (its entry point has no per_step); its states follow."
         )
-    elif run.task in ("classifier", "custom"):
-        return
-    else:
+    elif run.task not in ("classifier", "custom"):
+        labels = figures.token_labels(run.tokens, run.encoding.unknown)
         if next_tokens_in_grid(run):
             st.caption(
                 "The top-5 next characters after each position are the first row of the heatmaps below, "
